@@ -16,6 +16,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 _OPTIM_EXPORTS = (
+    "OptimizerInfo",
     "RSGDM",
     "SGDMEMA",
     "TMSGD",
@@ -23,6 +24,7 @@ _OPTIM_EXPORTS = (
     "centralize_gradient",
     "create_optimizer",
     "list_optimizers",
+    "start_multistep",
 )
 
 __all__ = [*_OPTIM_EXPORTS, "__version__"]

@@ -1,0 +1,105 @@
+"""Shared plumbing for optimlab's optimizers: hyperparameter validation and gradient gathering.
+
+Every optimizer validates with a ValueError that names the hyperparameter and its value, and
+refuses sparse or complex gradients outright (never a silent wrong result).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor
+
+
+def check_lr(name: str, lr: Any) -> float:
+    if isinstance(lr, Tensor):
+        raise TypeError(f"{name} must be a Python float, got a Tensor ({lr!r})")
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or lr != lr or lr < 0.0:
+        raise ValueError(f"Invalid learning rate {name}={lr!r}: must be a float >= 0")
+    return float(lr)
+
+
+def check_unit_interval(name: str, value: Any) -> float:
+    """A momentum-like coefficient: 0 <= value < 1."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0.0 <= value < 1.0):
+        raise ValueError(f"Invalid {name}={value!r}: must be in [0, 1)")
+    return float(value)
+
+
+def check_nonnegative(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value < 0.0:
+        raise ValueError(f"Invalid {name}={value!r}: must be a float >= 0")
+    return float(value)
+
+
+Check = Callable[[str, Any], float]
+
+
+def validate_group(group: dict[str, Any], checks: dict[str, Check]) -> None:
+    """Validate (and normalize to float) every checked hyperparameter present in `group`."""
+    for key, check in checks.items():
+        if key in group:
+            group[key] = check(key, group[key])
+
+
+def check_param_dtypes(param_groups: list[dict[str, Any]], owner: str) -> None:
+    for group in param_groups:
+        for p in group["params"]:
+            if p.is_complex():
+                raise TypeError(f"{owner} does not support complex parameters (got {p.dtype}, shape {tuple(p.shape)})")
+            if not p.is_floating_point():
+                raise ValueError(f"{owner} needs floating-point parameters, got {p.dtype} (shape {tuple(p.shape)})")
+
+
+def gather_grads(group: dict[str, Any], owner: str) -> tuple[list[Tensor], list[Tensor]]:
+    """The group's params that have a gradient, and those gradients. Params without grad are skipped."""
+    params: list[Tensor] = []
+    grads: list[Tensor] = []
+    for p in group["params"]:
+        g = p.grad
+        if g is None:
+            continue
+        if g.is_sparse:
+            raise RuntimeError(f"{owner} does not support sparse gradients (parameter of shape {tuple(p.shape)})")
+        if g.is_complex():
+            raise TypeError(f"{owner} does not support complex gradients (parameter of shape {tuple(p.shape)})")
+        params.append(p)
+        grads.append(g)
+    return params, grads
+
+
+def use_foreach(foreach: bool | None, params: list[Tensor]) -> bool:
+    """None picks the multi-tensor path when every tensor is on an accelerator (as torch does).
+
+    On CPU the per-tensor loop is the faster one: it runs all of a step's passes over one tensor
+    while it is still in cache, where foreach runs each pass over every tensor in turn (measured
+    on an 11M-parameter ResNet18 set: RSGDM 7.2 ms loop vs 8.9 ms foreach per step, 2 threads).
+    """
+    if foreach is not None:
+        return bool(foreach)
+    return len(params) > 0 and all(p.device.type != "cpu" for p in params)
+
+
+def effective_grads(
+    params: list[Tensor], grads: list[Tensor], weight_decay: float, maximize: bool, foreach: bool
+) -> list[Tensor]:
+    """g = ±∇ + wd·θ (maximize flips the sign first, then coupled L2 enters, as torch.optim.SGD).
+
+    Returns new tensors only when something changes the gradient; p.grad is never modified.
+    """
+    if foreach:
+        if maximize:
+            grads = torch._foreach_neg(grads)
+        if weight_decay != 0.0:
+            grads = torch._foreach_add(grads, params, alpha=weight_decay)
+        return list(grads)
+    out = []
+    for p, g in zip(params, grads):
+        if maximize:
+            g = -g
+        if weight_decay != 0.0:
+            g = g.add(p, alpha=weight_decay)
+        out.append(g)
+    return out

@@ -1,0 +1,114 @@
+r"""SGDM in the papers' EMA form (`sgdm-ema`): m_t = βm_{t-1} + (1−β)g_t, θ_t = θ_{t-1} − γm_t.
+
+This is the SGDM of papers 000/001 (eq. 1–2) and 002. It is NOT torch's SGD momentum (heavy ball,
+buf = βbuf + g with buf_1 = g, registered as `sgdm`): the EMA buffer is (1−β) times the heavy-ball
+one, so at equal lr an EMA step is (1−β) times a heavy-ball step (10× smaller at β = 0.9), and the
+first EMA step is (1−β)g_1 because m_0 = 0 (no bias correction).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.optim import Optimizer
+
+from optimlab.optim._common import (
+    check_lr,
+    check_nonnegative,
+    check_param_dtypes,
+    check_unit_interval,
+    effective_grads,
+    gather_grads,
+    use_foreach,
+    validate_group,
+)
+
+
+def sgdm_ema_update_(param: Tensor, grad: Tensor, buf: Tensor, lr: float, beta: float) -> None:
+    """One step on one tensor, in place: buf ← β·buf + (1−β)·grad; param ← param − lr·buf."""
+    buf.lerp_(grad, 1.0 - beta)
+    param.add_(buf, alpha=-lr)
+
+
+def sgdm_ema_foreach_update_(params: list[Tensor], grads: list[Tensor], bufs: list[Tensor], lr: float, beta: float) -> None:
+    torch._foreach_lerp_(bufs, grads, 1.0 - beta)
+    torch._foreach_add_(params, bufs, alpha=-lr)
+
+
+class SGDMEMA(Optimizer):
+    r"""SGD with momentum in exponential-moving-average form (the papers' SGDM).
+
+    .. math::
+        \begin{aligned}
+        &\textbf{input}: \gamma \text{ (lr)}, \beta, \lambda \text{ (weight decay)};\quad m_0 = 0 \\
+        &\textbf{for}\ t = 1, 2, \ldots \\
+        &\quad g_t \leftarrow \pm\nabla_\theta f_t(\theta_{t-1}) + \lambda\theta_{t-1} \\
+        &\quad m_t \leftarrow \beta m_{t-1} + (1-\beta) g_t \\
+        &\quad \theta_t \leftarrow \theta_{t-1} - \gamma m_t
+        \end{aligned}
+
+    Conventions: ``momentum_buffer`` is m, zeros before step 1 (no bias correction, as the
+    papers). Weight decay is coupled L2 after the maximize sign flip, as torch.optim.SGD.
+    Equivalent to ``torch.optim.SGD(lr=γ, momentum=β, dampening=β)`` except at step 1, where torch
+    starts its buffer at g_1 (undamped) rather than (1−β)g_1. Against undamped ``sgdm`` (torch's
+    heavy ball, buf = βbuf + g) the buffer is (1−β)·buf, so ``sgdm-ema`` with lr γ/(1−β) takes the
+    steps of ``sgdm`` with lr γ, apart from the first-step transient.
+
+    Args:
+        params: iterable of parameters or param groups.
+        lr: learning rate γ (default 0.01, paper 000's setting).
+        beta: EMA coefficient β in [0, 1) (default 0.9).
+        weight_decay: coupled L2 coefficient λ ≥ 0.
+        maximize: maximize the objective instead of minimizing.
+        foreach: use the multi-tensor path (None: when all params are on an accelerator; the
+            per-tensor loop is faster on CPU).
+    """
+
+    _checks = {"lr": check_lr, "beta": check_unit_interval, "weight_decay": check_nonnegative}
+
+    def __init__(
+        self,
+        params: Any,
+        lr: float = 0.01,
+        beta: float = 0.9,
+        weight_decay: float = 0.0,
+        maximize: bool = False,
+        foreach: bool | None = None,
+    ) -> None:
+        defaults = dict(lr=lr, beta=beta, weight_decay=weight_decay, maximize=bool(maximize), foreach=foreach)
+        validate_group(defaults, self._checks)
+        super().__init__(params, defaults)
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        validate_group(param_group, self._checks)
+        super().add_param_group(param_group)
+        check_param_dtypes(self.param_groups[-1:], type(self).__name__)
+
+    @torch.no_grad()
+    def step(self, closure: Any = None) -> Any:
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            params, grads = gather_grads(group, "SGDMEMA")
+            if not params:
+                continue
+            foreach = use_foreach(group["foreach"], params)
+            grads = effective_grads(params, grads, group["weight_decay"], group["maximize"], foreach)
+            bufs = []
+            for p in params:
+                state = self.state[p]
+                if not state:
+                    state["step"] = 0
+                    state["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                state["step"] += 1
+                bufs.append(state["momentum_buffer"])
+            if foreach:
+                sgdm_ema_foreach_update_(params, grads, bufs, group["lr"], group["beta"])
+            else:
+                for p, g, b in zip(params, grads, bufs):
+                    sgdm_ema_update_(p, g, b, group["lr"], group["beta"])
+        return loss

@@ -1,0 +1,274 @@
+r"""TM-SGD and TM-SGD-M (paper 004): SGD whose iteration is the Taylor multi-step rule
+
+    W_{k+1} = 1.5 W_k − W_{k−1} + 0.5 W_{k−2} − ε d_k,
+
+with d_k the gradient (TM-SGD) or torch's heavy-ball momentum buffer (TM-SGD-M). In displacement
+form, v_k = W_k − W_{k−1}:  v_{k+1} = 0.5 v_k − 0.5 v_{k−1} − ε d_k,  W_{k+1} = W_k + v_{k+1}.
+
+The paper reports early instability of the multi-step rule, so training starts with plain SGD
+(v_{k+1} = −ε d_k) and switches at a "switch epoch". The displacement history (v_k, v_{k−1}) is
+recorded during the SGD phase too, so the first multi-step step uses the real W_{k−1}, W_{k−2}.
+Short history: a displacement that does not exist yet is 0, i.e. W_{−1} = W_{−2} = W_0 (start from
+rest). Switching at step 0 therefore makes step 0 a plain SGD step and step 1 v_2 = 0.5 v_1 − ε d_1.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.optim import Optimizer
+
+from optimlab.optim._common import (
+    check_lr,
+    check_nonnegative,
+    check_param_dtypes,
+    check_unit_interval,
+    effective_grads,
+    gather_grads,
+    use_foreach,
+    validate_group,
+)
+
+
+def _check_switch_step(name: str, value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"Invalid {name}={value!r}: must be None or an int >= 0")
+    return value
+
+
+# Why units: the literal v-update needs a pass that rescales v_{k-1} (mul_) before the two adds,
+# i.e. four passes over memory per step against torch SGD-momentum's three. Storing each
+# displacement as unit·buffer lets the rescale ride on the alphas of the adds (three passes). Units
+# halve every other step; once tiny, the buffer is folded back to unit 1 (one pass, every ~40 steps).
+_MIN_UNIT = {torch.float16: 2.0**-10}
+_MIN_UNIT_DEFAULT = 2.0**-30
+
+
+def _min_unit(dtype: torch.dtype) -> float:
+    return _MIN_UNIT.get(dtype, _MIN_UNIT_DEFAULT)
+
+
+def tmsgd_update_(
+    param: Tensor, d: Tensor, buf_k: Tensor, buf_km1: Tensor, unit_k: float, unit_km1: float, lr: float,
+    multistep: bool,
+) -> float:
+    """One TM-SGD step on one tensor, in place; returns the unit of the new displacement.
+
+    Displacements are stored as v_k = unit_k·buf_k and v_{k−1} = unit_km1·buf_km1. `d` is the
+    descent direction (gradient, or momentum buffer). v_{k+1} is written into `buf_km1` (the caller
+    swaps the two buffers afterwards):
+
+        SGD phase:  buf ← d,                                 unit −lr      (v_{k+1} = −lr·d)
+        multi-step: buf ← buf_km1 − (u_k/u_{k−1}) buf_k + (2lr/u_{k−1}) d,  unit −u_{k−1}/2
+                    (v_{k+1} = 0.5 v_k − 0.5 v_{k−1} − lr·d)
+
+    then param ← param + unit·buf.
+    """
+    if not multistep:
+        if lr == 0.0:
+            buf_km1.zero_()
+            return 1.0
+        buf_km1.copy_(d)
+        param.add_(buf_km1, alpha=-lr)
+        return -lr
+    buf_km1.add_(buf_k, alpha=-unit_k / unit_km1).add_(d, alpha=2.0 * lr / unit_km1)
+    unit = -0.5 * unit_km1
+    param.add_(buf_km1, alpha=unit)
+    if abs(unit) < _min_unit(param.dtype):
+        buf_km1.mul_(unit)
+        unit = 1.0
+    return unit
+
+
+def tmsgd_foreach_update_(
+    params: list[Tensor], ds: list[Tensor], bufs_k: list[Tensor], bufs_km1: list[Tensor], unit_k: float,
+    unit_km1: float, lr: float, multistep: bool,
+) -> float:
+    """tmsgd_update_ for tensors that share their units, with torch._foreach_* kernels."""
+    if not multistep:
+        if lr == 0.0:
+            torch._foreach_zero_(bufs_km1)
+            return 1.0
+        torch._foreach_copy_(bufs_km1, ds)
+        torch._foreach_add_(params, bufs_km1, alpha=-lr)
+        return -lr
+    torch._foreach_add_(bufs_km1, bufs_k, alpha=-unit_k / unit_km1)
+    torch._foreach_add_(bufs_km1, ds, alpha=2.0 * lr / unit_km1)
+    unit = -0.5 * unit_km1
+    torch._foreach_add_(params, bufs_km1, alpha=unit)
+    if abs(unit) < min(_min_unit(p.dtype) for p in params):
+        torch._foreach_mul_(bufs_km1, unit)
+        unit = 1.0
+    return unit
+
+
+class TMSGD(Optimizer):
+    r"""TM-SGD (momentum = 0) and TM-SGD-M (momentum > 0), paper 004.
+
+    .. math::
+        \begin{aligned}
+        &\textbf{input}: \varepsilon \text{ (lr)}, \mu \text{ (momentum)}, \lambda \text{ (weight decay)},
+            k_s \text{ (switch step)};\quad v_0 = v_{-1} = 0 \\
+        &\textbf{for}\ k = 0, 1, \ldots \\
+        &\quad g_k \leftarrow \pm\nabla f_k(W_k) + \lambda W_k \\
+        &\quad d_k \leftarrow g_k \ \text{if}\ \mu = 0 \ \text{else}\ b_k = \mu b_{k-1} + g_k\ (b_0 = g_0) \\
+        &\quad v_{k+1} \leftarrow \begin{cases} -\varepsilon d_k & k < k_s \\
+            \tfrac12 v_k - \tfrac12 v_{k-1} - \varepsilon d_k & k \ge k_s \end{cases} \\
+        &\quad W_{k+1} \leftarrow W_k + v_{k+1}
+            \quad(= 1.5W_k - W_{k-1} + 0.5W_{k-2} - \varepsilon d_k \text{ after the switch})
+        \end{aligned}
+
+    Switching: ``switch_step=k_s`` switches automatically when a parameter has taken k_s steps
+    (0-based count of earlier steps); ``switch_step=None`` keeps SGD until ``start_multistep()``
+    is called (the harness calls it at the paper's switch epoch). Both are per param group.
+
+    Conventions: state holds the displacement history as ``v_prev``·``v_prev_unit`` = v_k and
+    ``v_prev2``·``v_prev2_unit`` = v_{k−1} (scaled storage saves one pass over memory per step;
+    ``displacements(p)`` returns the plain values), ``step``, and with momentum ``momentum_buffer``
+    (torch's heavy ball: first buffer = g, no dampening). Short history: a displacement that does
+    not exist yet is 0, i.e. W_{−1} = W_{−2} = W_0 (start from rest), so switching at step 0 or 1
+    is defined. Weight decay is coupled L2 added after the maximize sign flip. Before the switch the
+    steps are bit-identical to torch.optim.SGD with the same lr/momentum/weight_decay.
+    State memory: two buffers per parameter (three with momentum).
+
+    Args:
+        params: iterable of parameters or param groups.
+        lr: learning rate ε (default 0.1, paper 004's CIFAR setting).
+        momentum: heavy-ball μ in [0, 1); 0 = TM-SGD, > 0 = TM-SGD-M.
+        weight_decay: coupled L2 coefficient λ ≥ 0.
+        switch_step: first step index (0-based) that uses the multi-step rule; None = SGD until
+            ``start_multistep()``.
+        maximize: maximize the objective instead of minimizing.
+        foreach: use the multi-tensor path (None: when all params are on an accelerator; the
+            per-tensor loop is faster on CPU).
+    """
+
+    _checks = {"lr": check_lr, "momentum": check_unit_interval, "weight_decay": check_nonnegative,
+               "switch_step": _check_switch_step}
+
+    def __init__(
+        self,
+        params: Any,
+        lr: float = 0.1,
+        momentum: float = 0.0,
+        weight_decay: float = 0.0,
+        switch_step: int | None = None,
+        maximize: bool = False,
+        foreach: bool | None = None,
+    ) -> None:
+        defaults = dict(lr=lr, momentum=momentum, weight_decay=weight_decay, switch_step=switch_step,
+                        multistep=False, maximize=bool(maximize), foreach=foreach)
+        validate_group(defaults, self._checks)
+        super().__init__(params, defaults)
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        validate_group(param_group, self._checks)
+        super().add_param_group(param_group)
+        check_param_dtypes(self.param_groups[-1:], type(self).__name__)
+
+    def start_multistep(self) -> None:
+        """Use the Taylor multi-step rule from the next step on, in every param group."""
+        for group in self.param_groups:
+            group["multistep"] = True
+
+    @property
+    def is_multistep(self) -> bool:
+        """True when every group has switched (by start_multistep() or by reaching switch_step)."""
+        return all(self._group_multistep(g) for g in self.param_groups)
+
+    def _group_multistep(self, group: dict[str, Any]) -> bool:
+        if group["multistep"]:
+            return True
+        k_s = group["switch_step"]
+        if k_s is None:
+            return False
+        steps = [self.state[p]["step"] for p in group["params"] if self.state.get(p)]
+        return bool(steps) and min(steps) >= k_s
+
+    def displacements(self, p: Tensor) -> tuple[Tensor, Tensor]:
+        """(v_k, v_{k−1}) = (W_k − W_{k−1}, W_{k−1} − W_{k−2}) of parameter `p`, as new tensors."""
+        state = self.state[p]
+        if not state:
+            return torch.zeros_like(p), torch.zeros_like(p)
+        return state["v_prev"] * state["v_prev_unit"], state["v_prev2"] * state["v_prev2_unit"]
+
+    @torch.no_grad()
+    def step(self, closure: Any = None) -> Any:
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            params, grads = gather_grads(group, "TMSGD")
+            if not params:
+                continue
+            foreach = use_foreach(group["foreach"], params)
+            ds = effective_grads(params, grads, group["weight_decay"], group["maximize"], foreach)
+            mu, k_s = group["momentum"], group["switch_step"]
+            v1, v2, bufs, fresh, multi = [], [], [], [], []
+            for i, p in enumerate(params):
+                state = self.state[p]
+                if not state:
+                    state["step"] = 0
+                    state["v_prev"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                    state["v_prev2"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                    state["v_prev_unit"] = state["v_prev2_unit"] = 1.0
+                    if mu != 0.0:
+                        state["momentum_buffer"] = None
+                multi.append(group["multistep"] or (k_s is not None and state["step"] >= k_s))
+                if mu != 0.0:
+                    if state.get("momentum_buffer") is None:
+                        state["momentum_buffer"] = ds[i].detach().clone()
+                        fresh.append(True)
+                    else:
+                        fresh.append(False)
+                    bufs.append(state["momentum_buffer"])
+                v1.append(state["v_prev"])
+                v2.append(state["v_prev2"])
+            if mu != 0.0:
+                old = [b for b, f in zip(bufs, fresh) if not f]
+                new_g = [d for d, f in zip(ds, fresh) if not f]
+                if old:
+                    if foreach:
+                        torch._foreach_mul_(old, mu)
+                        torch._foreach_add_(old, new_g)
+                    else:
+                        for b, g in zip(old, new_g):
+                            b.mul_(mu).add_(g)
+                ds = bufs
+            # bucket by (phase, units): normally one bucket, all params having taken the same steps
+            buckets: dict[tuple[bool, float, float], list[int]] = {}
+            for i, p in enumerate(params):
+                state = self.state[p]
+                buckets.setdefault((multi[i], state["v_prev_unit"], state["v_prev2_unit"]), []).append(i)
+            lr = group["lr"]
+            for (flag, u1, u2), idx in buckets.items():
+                if foreach:
+                    sel = (lambda xs: [xs[i] for i in idx]) if len(idx) != len(params) else (lambda xs: xs)
+                    units = [tmsgd_foreach_update_(sel(params), sel(ds), sel(v1), sel(v2), u1, u2, lr, flag)]
+                    units *= len(idx)
+                else:
+                    units = [tmsgd_update_(params[i], ds[i], v1[i], v2[i], u1, u2, lr, flag) for i in idx]
+                for i, unit in zip(idx, units):  # v_prev2 now holds v_{k+1}: rotate the history
+                    state = self.state[params[i]]
+                    state["v_prev"], state["v_prev2"] = state["v_prev2"], state["v_prev"]
+                    state["v_prev2_unit"], state["v_prev_unit"] = state["v_prev_unit"], unit
+                    state["step"] += 1
+        return loss
+
+
+def start_multistep(optimizer: Optimizer) -> bool:
+    """Switch `optimizer` (a TMSGD, or a WGD wrapping one) to the multi-step rule.
+
+    Returns True when it had a multi-step phase to start; a no-op returning False otherwise, so the
+    harness can call it at the switch epoch whatever the optimizer.
+    """
+    target = getattr(optimizer, "base", optimizer)
+    if hasattr(target, "start_multistep"):
+        target.start_multistep()
+        return True
+    return False

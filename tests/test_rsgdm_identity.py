@@ -1,0 +1,104 @@
+"""RSGDM's one-buffer implementation is the paper's three-buffer recurrence (paper 000, eq. 3–5),
+and from step 2 on it is torch's Nesterov SGD with lr·(1−β)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from optimlab.optim import RSGDM
+
+BETAS = [0.0, 0.5, 0.9, 0.99]
+
+
+def literal_rsgdm(theta0: np.ndarray, noise: list[np.ndarray], lr: float, beta: float, wd: float,
+                  maximize: bool) -> np.ndarray:
+    """The paper's recurrences with all three buffers, in NumPy: m, z and the previous gradient."""
+    theta = theta0.copy()
+    m = np.zeros_like(theta)
+    z = np.zeros_like(theta)
+    g_prev = None
+    for t, eps in enumerate(noise, start=1):
+        grad = eps + 0.5 * theta  # a gradient that depends on θ: f = 0.25·θ² + εᵀθ
+        g = (-grad if maximize else grad) + wd * theta
+        dg = np.zeros_like(g) if t == 1 else g - g_prev  # Δg_1 = 0
+        m = beta * m + (1 - beta) * g
+        z = beta * z + (1 - beta) * dg
+        n = m + beta * z
+        theta = theta - lr * n
+        g_prev = g
+    return theta
+
+
+@pytest.mark.parametrize("beta", BETAS)
+@pytest.mark.parametrize("foreach", [False, True])
+@pytest.mark.parametrize(("wd", "maximize"), [(0.0, False), (1e-2, False), (1e-2, True)])
+def test_one_buffer_equals_the_three_buffer_recurrence(beta: float, foreach: bool, wd: float,
+                                                       maximize: bool) -> None:
+    rng = np.random.default_rng(int(beta * 100) + 7)
+    steps, lr = 250, 0.05
+    theta0 = rng.standard_normal((3, 4))
+    noise = [rng.standard_normal((3, 4)) for _ in range(steps)]
+    expected = literal_rsgdm(theta0, noise, lr, beta, wd, maximize)
+
+    p = torch.tensor(theta0, requires_grad=True)
+    opt = RSGDM([p], lr=lr, beta=beta, weight_decay=wd, maximize=maximize, foreach=foreach)
+    for eps in noise:
+        p.grad = torch.from_numpy(eps) + 0.5 * p.detach()
+        opt.step()
+    np.testing.assert_allclose(p.detach().numpy(), expected, rtol=1e-10, atol=1e-12)
+    assert set(opt.state[p]) == {"step", "momentum_buffer"} and opt.state[p]["step"] == steps
+
+
+def test_first_step_moves_by_one_minus_beta_and_leaves_the_buffer_at_zero() -> None:
+    p = torch.tensor([1.0, -2.0], dtype=torch.float64, requires_grad=True)
+    opt = RSGDM([p], lr=0.1, beta=0.9)
+    p.grad = torch.tensor([3.0, 4.0], dtype=torch.float64)
+    opt.step()
+    torch.testing.assert_close(p.detach(), torch.tensor([1.0 - 0.1 * 0.1 * 3.0, -2.0 - 0.1 * 0.1 * 4.0],
+                                                        dtype=torch.float64), rtol=0, atol=1e-15)
+    assert torch.equal(opt.state[p]["momentum_buffer"], torch.zeros(2, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("beta", [0.5, 0.9])
+def test_from_step_two_it_is_torch_nesterov_with_lr_times_one_minus_beta(beta: float) -> None:
+    """The recipe in RSGDM's docstring: after our step 1, copy the params into torch's model and
+    set torch's momentum_buffer to zeros; every later step is then the same."""
+    gen = torch.Generator().manual_seed(3)
+    lr, steps = 0.05, 200
+    ours = torch.randn(6, 5, generator=gen, dtype=torch.float64).requires_grad_()
+    grads = [torch.randn(6, 5, generator=gen, dtype=torch.float64) for _ in range(steps)]
+    opt = RSGDM([ours], lr=lr, beta=beta)
+    ours.grad = grads[0].clone()
+    opt.step()
+
+    theirs = ours.detach().clone().requires_grad_()
+    ref = torch.optim.SGD([theirs], lr=lr * (1 - beta), momentum=beta, nesterov=True)
+    ref.state[theirs]["momentum_buffer"] = torch.zeros_like(theirs)
+    for g in grads[1:]:
+        ours.grad, theirs.grad = g.clone(), g.clone()
+        opt.step()
+        ref.step()
+        torch.testing.assert_close(ours, theirs, rtol=1e-12, atol=1e-13)
+    # torch's buffer is the heavy-ball one: ours divided by (1 − β)
+    torch.testing.assert_close(opt.state[ours]["momentum_buffer"] / (1 - beta),
+                               ref.state[theirs]["momentum_buffer"], rtol=1e-10, atol=1e-12)
+
+
+def test_torch_nesterov_differs_at_step_one_so_the_recipe_is_needed() -> None:
+    p = torch.ones(3, dtype=torch.float64, requires_grad=True)
+    q = p.detach().clone().requires_grad_()
+    p.grad = q.grad = torch.ones(3, dtype=torch.float64)
+    RSGDM([p], lr=0.1, beta=0.9).step()
+    torch.optim.SGD([q], lr=0.1 * 0.1, momentum=0.9, nesterov=True).step()
+    # torch moves (1 + β)·lr(1 − β)·g at step 1, RSGDM lr(1 − β)·g
+    torch.testing.assert_close(1 - q.detach(), 1.9 * (1 - p.detach()), rtol=1e-12, atol=0)
+
+
+def test_docstring_states_the_identity_and_the_recipe() -> None:
+    import optimlab.optim.rsgdm as mod
+
+    assert "m̃_t − m_{t−1}" in mod.__doc__
+    doc = RSGDM.__doc__
+    assert "lr=γ(1−β), momentum=β, nesterov=True" in doc and "momentum_buffer`` to zeros" in doc
