@@ -1,0 +1,111 @@
+"""Dataset registry: every data set optimlab trains on, loaded whole into float32 tensors.
+
+    splits = load_dataset("digits")                                 # bundled with scikit-learn
+    splits = load_dataset("cifar10", root="~/data")                 # official python-format folder
+    splits = load_dataset("cifar10", root="~/data", download=True)  # fetch + verify + extract first
+    splits = load_dataset("imagefolder", root="~/animals10", image_size=32)
+    for x, y in iterate_batches(splits.train, 128, generator=g, augment=Augment()):
+        ...
+
+One table (`_REGISTRY`) names each data set, says whether it needs a folder and which options
+it accepts; `load_dataset` checks a call against it before any file is touched.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from optimlab.data.base import DatasetError, DatasetSplits, TensorSplit
+from optimlab.data.batches import class_balancing_weights, iterate_batches, stratified_split
+from optimlab.data.transforms import Augment
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str  # registry name, as used in configs
+    summary: str
+    needs_root: bool  # True: load_dataset needs `root` (a folder on disk)
+    options: dict[str, Any] = field(default_factory=dict)  # accepted keyword options -> default
+    loader: str = field(default="", repr=False, compare=False)  # "module:function" that loads it
+
+
+_DOWNLOAD_OPTIONS = {"download": False, "url": None, "sha256": None, "progress": False}
+
+_REGISTRY: dict[str, DatasetInfo] = {
+    info.name: info
+    for info in [
+        DatasetInfo(
+            "digits",
+            "scikit-learn's bundled 8×8 handwritten digits (1,797 real images, 10 classes, 1 channel)",
+            needs_root=False,
+            loader="optimlab.data.digits:load_digits",
+        ),
+        DatasetInfo(
+            "cifar10",
+            "CIFAR-10, official python format (cifar-10-batches-py), 32×32 RGB, 10 classes",
+            needs_root=True,
+            options=dict(_DOWNLOAD_OPTIONS),
+            loader="optimlab.data.cifar:load_cifar10",
+        ),
+        DatasetInfo(
+            "cifar100",
+            "CIFAR-100, official python format (cifar-100-python), 32×32 RGB, 100 fine classes",
+            needs_root=True,
+            options=dict(_DOWNLOAD_OPTIONS),
+            loader="optimlab.data.cifar:load_cifar100",
+        ),
+        DatasetInfo(
+            "imagefolder",
+            "one sub-folder per class (e.g. Animals-10), decoded with Pillow to RGB image_size²",
+            needs_root=True,
+            options={"image_size": 32, "test_fraction": 0.2, "seed": 0},
+            loader="optimlab.data.imagefolder:load_imagefolder",
+        ),
+    ]
+}
+
+
+def list_datasets() -> list[DatasetInfo]:
+    """Every registered data set, in registry order."""
+    return list(_REGISTRY.values())
+
+
+def load_dataset(name: str, root: str | Path | None = None, **options: Any) -> DatasetSplits:
+    """Load data set `name` into memory (train/test splits, normalized by training statistics).
+
+    Raises ValueError for an unknown name, an unknown option or a missing `root`, and
+    DatasetError (a ValueError) for missing or corrupt files, naming the file.
+    """
+    info = _REGISTRY.get(name)
+    if info is None:
+        raise ValueError(f"unknown dataset {name!r}; valid: {sorted(_REGISTRY)}")
+    unknown = sorted(set(options) - set(info.options))
+    if unknown:
+        valid = sorted(info.options) or "none"
+        raise ValueError(f"dataset {name!r} does not accept option(s) {unknown}; valid: {valid}")
+    module_name, func_name = info.loader.split(":")
+    loader = getattr(importlib.import_module(module_name), func_name)
+    if not info.needs_root:
+        if root is not None:
+            raise ValueError(f"dataset {name!r} is bundled and takes no root (got root={str(root)!r})")
+        return loader(**options)
+    if root is None:
+        raise ValueError(f"dataset {name!r} needs root=<folder> (data_dir in configs)")
+    return loader(Path(root).expanduser(), **{**info.options, **options})
+
+
+__all__ = [
+    "Augment",
+    "DatasetError",
+    "DatasetInfo",
+    "DatasetSplits",
+    "TensorSplit",
+    "class_balancing_weights",
+    "iterate_batches",
+    "list_datasets",
+    "load_dataset",
+    "stratified_split",
+]

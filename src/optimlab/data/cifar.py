@@ -1,0 +1,170 @@
+"""CIFAR-10 and CIFAR-100 from a local folder in the official "python version" format.
+
+    cifar-10-batches-py/  data_batch_1..5, test_batch, batches.meta   (labels: b'labels')
+    cifar-100-python/     train, test, meta                           (labels: b'fine_labels')
+
+Each file is a pickle of a dict with b'data' (uint8 N×3072, channel-major 32×32 RGB rows) and the
+labels (N ints). `root` may be the folder itself or its parent. Every file is checked (keys,
+dtype, shape, label range, matching lengths) and any problem raises DatasetError naming the file.
+The pickles are read with an unpickler that only admits numpy arrays and plain containers, so a
+tampered file cannot run code.
+"""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from optimlab.data.base import DatasetError, DatasetSplits, make_splits
+from optimlab.data.download import download_and_extract
+
+PIXELS = 3 * 32 * 32  # values per image row in b'data'
+
+
+@dataclass(frozen=True)
+class CifarLayout:
+    name: str  # registry name
+    folder: str  # folder inside the official archive
+    train_files: tuple[str, ...]
+    test_files: tuple[str, ...]
+    meta_file: str
+    label_key: bytes  # key of the labels in each batch dict
+    names_key: bytes  # key of the class names in the meta dict
+    num_classes: int
+    url: str  # official archive
+    sha256: str  # SHA-256 of the official archive
+    archive: str  # archive file name
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        return (*self.train_files, *self.test_files, self.meta_file)
+
+
+CIFAR10 = CifarLayout(
+    "cifar10", "cifar-10-batches-py", tuple(f"data_batch_{i}" for i in range(1, 6)), ("test_batch",),
+    "batches.meta", b"labels", b"label_names", 10,
+    "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+    "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce", "cifar-10-python.tar.gz",
+)
+CIFAR100 = CifarLayout(
+    "cifar100", "cifar-100-python", ("train",), ("test",), "meta", b"fine_labels", b"fine_label_names", 100,
+    "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
+    "85cd44d02ba6437773c5bbd22e183051d648de2e7d6b014e1ef29b855ba677a7", "cifar-100-python.tar.gz",
+)
+
+_ALLOWED_GLOBALS = {
+    ("numpy", "ndarray"), ("numpy", "dtype"),
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+    ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+    ("builtins", "bytearray"),
+    ("_codecs", "encode"),  # how protocol-2 pickles written by Python 3 store bytes
+}
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in _ALLOWED_GLOBALS:
+            raise pickle.UnpicklingError(f"refusing to load global {module}.{name}")
+        return super().find_class(module, name)
+
+
+def read_pickle(path: Path) -> dict:
+    """The dict stored in one CIFAR file (bytes keys), or DatasetError naming the file."""
+    if not path.is_file():
+        raise DatasetError(f"missing CIFAR file {path}")
+    try:
+        with open(path, "rb") as f:
+            obj = _ArrayUnpickler(f, encoding="bytes").load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, ImportError,
+            IndexError, KeyError, OSError) as exc:
+        raise DatasetError(f"CIFAR file {path} is corrupt or truncated (cannot unpickle: {exc})") from exc
+    if not isinstance(obj, dict):
+        raise DatasetError(f"CIFAR file {path} holds a {type(obj).__name__}, expected a dict")
+    return obj
+
+
+def read_batch(path: Path, label_key: bytes, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """(data uint8 [N, 3072], labels int64 [N]) from one batch file, validated."""
+    batch = read_pickle(path)
+    for key in (b"data", label_key):
+        if key not in batch:
+            raise DatasetError(f"CIFAR file {path} lacks key {key!r}; it has {sorted(batch)}")
+    data = batch[b"data"]
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != PIXELS:
+        shape = getattr(data, "shape", None)
+        dtype = getattr(data, "dtype", type(data).__name__)
+        raise DatasetError(f"CIFAR file {path}: b'data' must be uint8 N×{PIXELS}, got {dtype} of shape {shape}")
+    try:
+        labels = np.asarray(batch[label_key], dtype=np.int64)
+    except (TypeError, ValueError) as exc:
+        raise DatasetError(f"CIFAR file {path}: {label_key!r} is not a list of integers ({exc})") from exc
+    if labels.ndim != 1 or len(labels) != len(data):
+        raise DatasetError(
+            f"CIFAR file {path}: {len(data)} images but {labels.size} labels in {label_key!r}"
+        )
+    if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
+        raise DatasetError(
+            f"CIFAR file {path}: labels must be in 0..{num_classes - 1}, found {labels.min()}..{labels.max()}"
+        )
+    return data, labels
+
+
+def read_class_names(path: Path, names_key: bytes, num_classes: int) -> list[str]:
+    meta = read_pickle(path)
+    names = meta.get(names_key)
+    if not isinstance(names, (list, tuple)) or len(names) != num_classes:
+        raise DatasetError(f"CIFAR meta file {path}: {names_key!r} must list {num_classes} class names")
+    return [n.decode("utf-8") if isinstance(n, bytes) else str(n) for n in names]
+
+
+def find_folder(root: Path, layout: CifarLayout) -> Path:
+    """The folder holding the files: root itself or root/<official folder>; DatasetError otherwise."""
+    candidates = [root, root / layout.folder]
+    for folder in candidates:
+        if all((folder / f).is_file() for f in layout.files):
+            return folder
+    # Report against the candidate that looks most like a CIFAR folder.
+    best = max(candidates, key=lambda d: sum((d / f).is_file() for f in layout.files))
+    missing = [f for f in layout.files if not (best / f).is_file()]
+    raise DatasetError(
+        f"{layout.name}: missing file(s) {missing} in {best} (looked in {root} and {root / layout.folder}); "
+        f"point root at the '{layout.folder}' folder or its parent, or pass download=True"
+    )
+
+
+def load_cifar(layout: CifarLayout, root: Path, download: bool = False, url: str | None = None,
+               sha256: str | None = None, progress: bool = False) -> DatasetSplits:
+    root = Path(root)
+    try:
+        folder = find_folder(root, layout)
+    except DatasetError:
+        if not download:
+            raise
+        parent = root.parent if root.name == layout.folder else root
+        download_and_extract(url or layout.url, sha256 or layout.sha256, parent, layout.archive,
+                             layout.folder, progress)
+        folder = find_folder(parent, layout)
+    parts = {}
+    for split, files in (("train", layout.train_files), ("test", layout.test_files)):
+        batches = [read_batch(folder / f, layout.label_key, layout.num_classes) for f in files]
+        data = np.concatenate([b[0] for b in batches]).reshape(-1, 3, 32, 32)
+        labels = np.concatenate([b[1] for b in batches])
+        parts[split] = (torch.from_numpy(data), torch.from_numpy(labels))
+    names = read_class_names(folder / layout.meta_file, layout.names_key, layout.num_classes)
+    return make_splits(layout.name, *parts["train"], *parts["test"], names, scale=1 / 255)
+
+
+def load_cifar10(root: Path, download: bool = False, url: str | None = None, sha256: str | None = None,
+                 progress: bool = False) -> DatasetSplits:
+    return load_cifar(CIFAR10, root, download, url, sha256, progress)
+
+
+def load_cifar100(root: Path, download: bool = False, url: str | None = None, sha256: str | None = None,
+                  progress: bool = False) -> DatasetSplits:
+    return load_cifar(CIFAR100, root, download, url, sha256, progress)
