@@ -2,13 +2,28 @@
 
 TrainConfig is what `fit(config, seed)` needs; an experiment is a grid of these over optimizers
 and seeds. Both are plain, JSON-able dataclasses so a finished run's file says exactly what ran.
+A TrainConfig checks itself on construction (also from_dict), so a bad field fails at once with
+its name, not hours into a sweep.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
+
+SCHEDULES = ("constant", "step", "cosine")
+WEIGHT_DECAY_MODES = ("coupled", "decoupled")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _require(ok: bool, name: str, value: Any, rule: str) -> None:
+    if not ok:
+        raise ValueError(f"TrainConfig.{name}={value!r} is invalid: {rule}")
 
 
 @dataclass(frozen=True)
@@ -22,18 +37,51 @@ class TrainConfig:
     hparams: dict[str, Any] = field(default_factory=dict)  # passed to create_optimizer (lr, beta, ...)
     epochs: int = 10
     batch_size: int = 128
-    schedule: str = "constant"  # "constant" | "step" | "cosine"
+    schedule: str = "constant"  # "constant" | "step" | "cosine"; evaluated per epoch (see schedules.py)
     step_every: int = 50  # "step": multiply lr by step_gamma every step_every epochs (paper 000)
     step_gamma: float = 0.5
-    warmup_epochs: int = 0  # linear warm-up from lr/… to lr over these epochs, before the schedule
+    warmup_epochs: int = 0  # linear warm-up, per step, from lr/W to lr over W = warmup_epochs·steps
     weight_decay_mode: str = "coupled"  # "coupled" (L2 in the gradient) | "decoupled" (θ -= lr·wd·θ)
-    switch_epoch: int | None = None  # TM-SGD: epoch at which the multi-step rule starts
-    augment: bool = False  # random crop (padding 4) + horizontal flip, for image data
+    switch_epoch: int | None = None  # TM-SGD: 1-based epoch whose first step uses the multi-step rule
+    augment: bool = False  # random crop (padding 4) + horizontal flip, for images of >= 16 px only
     weighted_sampler: bool = False  # class-balancing WeightedRandomSampler (paper 003)
     val_fraction: float = 0.1  # carved from the training set (stratified); never the test set
     max_steps_per_epoch: int | None = None  # cap for quick runs / tests
     device: str = "cpu"
-    deterministic: bool = True
+    deterministic: bool = True  # torch.use_deterministic_algorithms during fit (restored after)
+    eval_batch_size: int = 1024  # batch size of the no-grad evaluation passes (memory only)
+
+    def __post_init__(self) -> None:
+        _require(isinstance(self.dataset, str) and bool(self.dataset), "dataset", self.dataset,
+                 "must be a dataset name")
+        _require(isinstance(self.model, str) and bool(self.model), "model", self.model, "must be a model name")
+        _require(isinstance(self.optimizer, str) and bool(self.optimizer), "optimizer", self.optimizer,
+                 "must be an optimizer name")
+        _require(isinstance(self.hparams, dict), "hparams", self.hparams, "must be a dict")
+        _require(isinstance(self.dataset_options, dict), "dataset_options", self.dataset_options,
+                 "must be a dict")
+        _require(isinstance(self.width, (int, float)) and not isinstance(self.width, bool)
+                 and math.isfinite(self.width) and self.width > 0, "width", self.width, "must be > 0")
+        for name in ("epochs", "batch_size", "step_every", "eval_batch_size"):
+            value = getattr(self, name)
+            _require(_is_int(value) and value >= 1, name, value, "must be an int >= 1")
+        _require(self.schedule in SCHEDULES, "schedule", self.schedule, f"must be one of {SCHEDULES}")
+        _require(isinstance(self.step_gamma, (int, float)) and not isinstance(self.step_gamma, bool)
+                 and math.isfinite(self.step_gamma) and self.step_gamma > 0, "step_gamma", self.step_gamma,
+                 "must be a finite number > 0")
+        _require(_is_int(self.warmup_epochs) and 0 <= self.warmup_epochs <= self.epochs, "warmup_epochs",
+                 self.warmup_epochs, f"must be an int in [0, epochs={self.epochs}]")
+        _require(self.weight_decay_mode in WEIGHT_DECAY_MODES, "weight_decay_mode", self.weight_decay_mode,
+                 f"must be one of {WEIGHT_DECAY_MODES}")
+        _require(self.switch_epoch is None or (_is_int(self.switch_epoch) and self.switch_epoch >= 1),
+                 "switch_epoch", self.switch_epoch, "must be None or a 1-based epoch (int >= 1)")
+        _require(isinstance(self.val_fraction, (int, float)) and not isinstance(self.val_fraction, bool)
+                 and 0.0 < self.val_fraction < 1.0, "val_fraction", self.val_fraction, "must be in (0, 1)")
+        _require(self.max_steps_per_epoch is None
+                 or (_is_int(self.max_steps_per_epoch) and self.max_steps_per_epoch >= 1),
+                 "max_steps_per_epoch", self.max_steps_per_epoch, "must be None or an int >= 1")
+        for name in ("augment", "weighted_sampler", "deterministic"):
+            _require(isinstance(getattr(self, name), bool), name, getattr(self, name), "must be a bool")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -52,27 +100,36 @@ class TrainConfig:
 
 @dataclass
 class History:
-    """What one run leaves: per-epoch curves and the final model's metrics (no best-epoch picking)."""
+    """What one run leaves: per-epoch curves and the final model's metrics (no best-epoch picking).
 
-    train_loss: list[float] = field(default_factory=list)
-    train_acc: list[float] = field(default_factory=list)
+    Per-epoch lists have one entry per epoch run (the diverged epoch included). A diverged run's
+    `final`/`final_val` have loss = NaN; the other metrics come from the diverged weights' predictions
+    when every weight is still finite, else they are NaN and `confusion` is empty.
+    """
+
+    train_loss: list[float] = field(default_factory=list)  # mean over the epoch's steps (running)
+    train_acc: list[float] = field(default_factory=list)  # on the (augmented) batches, running
     val_loss: list[float] = field(default_factory=list)
     val_acc: list[float] = field(default_factory=list)
     test_loss: list[float] = field(default_factory=list)
     test_acc: list[float] = field(default_factory=list)
-    lr: list[float] = field(default_factory=list)  # lr of the first param group during each epoch
-    epoch_time_s: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)  # lr of the first param group at each epoch's first step
+    epoch_time_s: list[float] = field(default_factory=list)  # training + evaluation of the epoch
     # accuracy, loss, mean_recall, mean_precision, kappa on the test set, final weights
     final: dict[str, float] = field(default_factory=dict)
     final_val: dict[str, float] = field(default_factory=dict)  # same metrics on the validation split
-    confusion: list[list[int]] = field(default_factory=list)
+    confusion: list[list[int]] = field(default_factory=list)  # test set, [true class][predicted class]
     diverged_epoch: int | None = None  # first epoch (1-based) with a NaN/Inf loss, else None
     step_time_s: float = float("nan")  # mean wall time of one optimizer step (forward+backward+step)
-    wall_time_s: float = 0.0
+    wall_time_s: float = 0.0  # time spent inside fit, summed over resumed sessions
 
     @property
     def diverged(self) -> bool:
         return self.diverged_epoch is not None
+
+    @property
+    def epochs_run(self) -> int:
+        return len(self.train_loss)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

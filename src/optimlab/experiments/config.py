@@ -1,0 +1,287 @@
+"""An experiment: one training recipe run for several optimizers x seeds (x models x datasets).
+
+ExperimentConfig is written in TOML (see src/optimlab/configs/default.toml) and expands into the
+grid of (run_id, TrainConfig, seed) that the sweep runs. Loading checks every key and value and
+names the file and the culprit; registry names (optimizers, models, datasets) are checked later by
+`optimlab.experiments.validate.check_registries`, which needs torch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - pyproject pulls in tomli for Python 3.10
+    import tomli as tomllib
+
+from optimlab.train.config import TrainConfig
+
+# Labels become parts of file names (runs/<dataset>-<model>-<label>-s<seed>.json).
+_LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
+SCHEDULES = ("constant", "step", "cosine")
+WEIGHT_DECAY_MODES = ("coupled", "decoupled")
+
+
+class ConfigError(ValueError):
+    """A bad experiment configuration; the message names the file (if any), key and value."""
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    name: str  # registry name, e.g. "sgdm-ema" (passed to create_optimizer)
+    label: str  # how tables, plots and run ids call it; unique in an experiment; defaults to name
+    hparams: dict[str, Any] = field(default_factory=dict)  # lr, beta, momentum, ... (registry fills the rest)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "label": self.label, "hparams": dict(self.hparams)}
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    run_id: str  # dataset-model-label-s<seed>: names the result file
+    label: str  # the optimizer's label
+    config: TrainConfig
+    seed: int
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    name: str = "compare"  # names the default output folder runs/compare-<name>
+    dataset: str = "digits"  # registry name; `datasets` (if set) grids over several instead
+    data_dir: str | None = None  # folder for datasets read from disk (cifar10/100, imagefolder)
+    dataset_options: dict[str, Any] = field(default_factory=dict)  # passed to load_dataset
+    model: str = "mlp"  # registry name; `models` (if set) grids over several instead
+    width: float = 1.0  # model width multiplier
+    optimizers: tuple[OptimizerSpec, ...] = ()  # the thing being compared
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)  # same seeds for every optimizer -> paired statistics
+    epochs: int = 10
+    batch_size: int = 128
+    schedule: str = "constant"  # "constant" | "step" | "cosine"
+    step_every: int = 50  # "step" schedule: lr *= step_gamma every step_every epochs (paper 000)
+    step_gamma: float = 0.5
+    warmup_epochs: int = 0
+    weight_decay_mode: str = "coupled"  # "coupled" (L2 in the gradient) | "decoupled"
+    switch_epoch: int | None = None  # TM-SGD's switch to the multi-step rule (no-op for others)
+    augment: bool = False  # random crop + flip, for image data
+    weighted_sampler: bool = False  # class-balancing sampler (paper 003)
+    val_fraction: float = 0.1  # carved from the training set; the test set stays untouched
+    max_steps_per_epoch: int | None = None  # cap for quick runs and tests
+    device: str = "cpu"  # torch device of every run
+    baseline: str | None = None  # label that paired statistics compare against; None = first optimizer
+    models: tuple[str, ...] = ()  # optional grid over models (overrides `model`)
+    datasets: tuple[str, ...] = ()  # optional grid over datasets (overrides `dataset`)
+
+    def __post_init__(self) -> None:
+        _check(self)
+
+    @property
+    def baseline_label(self) -> str:
+        return self.baseline if self.baseline is not None else self.optimizers[0].label
+
+    @property
+    def dataset_grid(self) -> tuple[str, ...]:
+        return self.datasets or (self.dataset,)
+
+    @property
+    def model_grid(self) -> tuple[str, ...]:
+        return self.models or (self.model,)
+
+    def train_config(self, dataset: str, model: str, opt: OptimizerSpec) -> TrainConfig:
+        """The TrainConfig of one grid cell (every shared field copied from this experiment)."""
+        shared = {f.name: getattr(self, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(self, f.name)}
+        shared.update(dataset=dataset, model=model, optimizer=opt.name, hparams=dict(opt.hparams),
+                      dataset_options=dict(self.dataset_options))
+        if not _has_multistep(opt.name):
+            shared["switch_epoch"] = None  # only TM-SGD runs carry (and act on) the switch
+        return TrainConfig(**shared)
+
+    def runs(self) -> list[RunSpec]:
+        """Every run of the grid, datasets x models x optimizers x seeds, in that nesting order."""
+        out = []
+        for dataset in self.dataset_grid:
+            for model in self.model_grid:
+                for opt in self.optimizers:
+                    config = self.train_config(dataset, model, opt)
+                    out.extend(RunSpec(run_id(dataset, model, opt.label, s), opt.label, config, s) for s in self.seeds)
+        return out
+
+    def expand(self) -> list[tuple[str, TrainConfig, int]]:
+        """Every run of the grid as (run_id, TrainConfig, seed); run_id = dataset-model-label-s<seed>."""
+        return [(r.run_id, r.config, r.seed) for r in self.runs()]
+
+    def label_of(self) -> dict[str, str]:
+        """label -> registry name."""
+        return {o.label: o.name for o in self.optimizers}
+
+    def replace(self, **changes: Any) -> "ExperimentConfig":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["optimizers"] = [o.to_dict() for o in self.optimizers]
+        for key in ("seeds", "models", "datasets"):
+            d[key] = list(d[key])
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], source: str | Path | None = None) -> "ExperimentConfig":
+        """Build from a TOML/JSON-style dict; ConfigError naming `source`, the key and the value."""
+        where = f"{source}: " if source is not None else ""
+        valid = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - valid)
+        if unknown:
+            raise ConfigError(f"{where}unknown key(s) {unknown}; valid keys: {sorted(valid)}")
+        kw = dict(d)
+        if "optimizers" in kw:
+            kw["optimizers"] = tuple(_optimizer_spec(o, i, where) for i, o in enumerate(_as_list(kw, "optimizers", where)))
+        if "seeds" in kw:
+            kw["seeds"] = _seeds(kw["seeds"], where)
+        for key in ("models", "datasets"):
+            if key in kw:
+                kw[key] = tuple(_as_list(kw, key, where))
+        try:
+            return cls(**kw)
+        except ConfigError as e:
+            raise ConfigError(f"{where}{e}") from None
+
+
+def _has_multistep(optimizer: str) -> bool:
+    """Whether the optimizer has a multi-step phase that switch_epoch starts (TM-SGD and WGD on it)."""
+    from optimlab.optim import optimizer_info
+
+    try:
+        return hasattr(optimizer_info(optimizer).cls, "start_multistep")
+    except ValueError:  # unknown name: check_experiment reports it
+        return True
+
+
+def run_id(dataset: str, model: str, label: str, seed: int) -> str:
+    return f"{dataset}-{model}-{label}-s{seed}"
+
+
+def load_experiment_config(path: str | Path) -> ExperimentConfig:
+    """Read an ExperimentConfig from a TOML (or the sweep's own experiment.json) file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} does not exist")
+    text = path.read_text(encoding="utf-8")
+    try:
+        d = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as e:
+        raise ConfigError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'TOML'}: {e}") from None
+    return ExperimentConfig.from_dict(d, source=path)
+
+
+def parse_seeds(value: Any) -> tuple[int, ...]:
+    """A count n (seeds 0..n-1) or an explicit list of distinct non-negative ints."""
+    return _seeds(value, "")
+
+
+# ---------------------------------------------------------------------------------------------
+# checks
+
+
+def _as_list(d: dict[str, Any], key: str, where: str) -> list[Any]:
+    v = d[key]
+    if not isinstance(v, (list, tuple)):
+        raise ConfigError(f"{where}{key!r} must be a list, got {v!r}")
+    return list(v)
+
+
+def _seeds(v: Any, where: str) -> tuple[int, ...]:
+    if isinstance(v, bool):
+        raise ConfigError(f"{where}'seeds' must be a count or a list of ints, got {v!r}")
+    if isinstance(v, int):
+        if v < 1:
+            raise ConfigError(f"{where}'seeds' count must be >= 1, got {v}")
+        return tuple(range(v))
+    if isinstance(v, (list, tuple)) and v and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in v):
+        if len(set(v)) != len(v):
+            raise ConfigError(f"{where}'seeds' has duplicates: {list(v)}")
+        return tuple(v)
+    raise ConfigError(f"{where}'seeds' must be a count >= 1 or a non-empty list of distinct ints >= 0, got {v!r}")
+
+
+def _optimizer_spec(o: Any, i: int, where: str) -> OptimizerSpec:
+    if isinstance(o, OptimizerSpec):
+        return o
+    if isinstance(o, str):
+        o = {"name": o}
+    if not isinstance(o, dict):
+        raise ConfigError(f"{where}optimizers[{i}] must be a table {{name, label, hparams}}, got {o!r}")
+    unknown = sorted(set(o) - {"name", "label", "hparams"})
+    if unknown:
+        raise ConfigError(f"{where}optimizers[{i}]: unknown key(s) {unknown}; valid: ['hparams', 'label', 'name']")
+    name = o.get("name")
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"{where}optimizers[{i}] needs a 'name' (string), got {name!r}")
+    hparams = o.get("hparams", {})
+    if not isinstance(hparams, dict):
+        raise ConfigError(f"{where}optimizers[{i}] ({name}): 'hparams' must be a table, got {hparams!r}")
+    return OptimizerSpec(name=name, label=o.get("label", name), hparams=dict(hparams))
+
+
+_TYPES: dict[str, tuple[type, ...]] = {
+    "name": (str,), "dataset": (str,), "model": (str,), "width": (int, float), "epochs": (int,),
+    "batch_size": (int,), "schedule": (str,), "step_every": (int,), "step_gamma": (int, float),
+    "warmup_epochs": (int,), "weight_decay_mode": (str,), "augment": (bool,), "weighted_sampler": (bool,),
+    "val_fraction": (int, float), "data_dir": (str, type(None)), "dataset_options": (dict,),
+    "switch_epoch": (int, type(None)), "device": (str,), "max_steps_per_epoch": (int, type(None)), "baseline": (str, type(None)),
+}
+
+
+def _check(c: ExperimentConfig) -> None:
+    """Field types and ranges; raises ConfigError naming the key and the bad value."""
+    for key, types in _TYPES.items():
+        v = getattr(c, key)
+        if isinstance(v, bool) and bool not in types or not isinstance(v, types):
+            want = " or ".join("null" if t is type(None) else t.__name__ for t in types)
+            raise ConfigError(f"{key!r} must be {want}, got {v!r}")
+    positive = {"epochs": c.epochs, "batch_size": c.batch_size, "step_every": c.step_every, "width": c.width}
+    for key, v in positive.items():
+        if v <= 0:
+            raise ConfigError(f"{key!r} must be > 0, got {v!r}")
+    for key in ("switch_epoch", "max_steps_per_epoch"):
+        v = getattr(c, key)
+        if v is not None and v < 1:
+            raise ConfigError(f"{key!r} must be >= 1 (or absent), got {v!r}")
+    if c.warmup_epochs < 0:
+        raise ConfigError(f"'warmup_epochs' must be >= 0, got {c.warmup_epochs!r}")
+    if not 0.0 <= c.val_fraction < 1.0:
+        raise ConfigError(f"'val_fraction' must be in [0, 1), got {c.val_fraction!r}")
+    if not c.step_gamma > 0.0:
+        raise ConfigError(f"'step_gamma' must be > 0, got {c.step_gamma!r}")
+    if c.schedule not in SCHEDULES:
+        raise ConfigError(f"'schedule' must be one of {list(SCHEDULES)}, got {c.schedule!r}")
+    if c.weight_decay_mode not in WEIGHT_DECAY_MODES:
+        raise ConfigError(f"'weight_decay_mode' must be one of {list(WEIGHT_DECAY_MODES)}, got {c.weight_decay_mode!r}")
+    if not c.optimizers:
+        raise ConfigError("'optimizers' is empty: list at least one [[optimizers]] table")
+    labels = [o.label for o in c.optimizers]
+    for o in c.optimizers:
+        if not isinstance(o.label, str) or not _LABEL_RE.match(o.label):
+            raise ConfigError(f"optimizer label {o.label!r} must be letters, digits and . _ + - (it names files)")
+    dupes = sorted({lab for lab in labels if labels.count(lab) > 1})
+    if dupes:
+        raise ConfigError(f"optimizer label(s) {dupes} appear twice; give each entry a distinct 'label'")
+    if c.baseline is not None and c.baseline not in labels:
+        raise ConfigError(f"'baseline' {c.baseline!r} is not one of the optimizer labels {labels}")
+    if not c.seeds or not all(isinstance(s, int) for s in c.seeds):
+        raise ConfigError(f"'seeds' must be a non-empty tuple of ints, got {c.seeds!r}")
+    for key in ("models", "datasets"):
+        v = getattr(c, key)
+        if not all(isinstance(s, str) and s for s in v):
+            raise ConfigError(f"{key!r} must be a list of names, got {list(v)!r}")
+        if len(set(v)) != len(v):
+            raise ConfigError(f"{key!r} has duplicates: {list(v)}")
+    try:  # whatever TrainConfig itself rejects (e.g. warmup_epochs > epochs)
+        c.train_config(c.dataset_grid[0], c.model_grid[0], c.optimizers[0])
+    except ValueError as e:
+        raise ConfigError(str(e)) from None

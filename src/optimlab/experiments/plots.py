@@ -1,0 +1,108 @@
+"""The report's figures, drawn with matplotlib's object API on the Agg canvas (no pyplot state).
+
+Each function writes one PNG and returns its path (None when there is nothing to draw). Colours
+follow the experiment's optimizer order, so an optimizer has the same colour in every figure.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from optimlab.experiments.config import ExperimentConfig
+from optimlab.experiments.results import RunResult
+from optimlab.experiments.stats import PERCENT_METRICS, GroupSummary
+
+_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+           "#bcbd22", "#17becf"]
+
+
+def _color(i: int) -> str:
+    return _COLORS[i % len(_COLORS)]
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    FigureCanvasAgg(fig)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def _name(label: str, optimizer: str) -> str:
+    return label if label == optimizer else f"{label} [{optimizer}]"
+
+
+def learning_curves(runs: Sequence[RunResult], config: ExperimentConfig, path: Path) -> Path | None:
+    """Test accuracy and training loss per epoch: mean over finite runs ± one std band per optimizer."""
+    fig = Figure(figsize=(11, 4.2))
+    ax_acc, ax_loss = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    drawn = False
+    for i, opt in enumerate(config.optimizers):
+        finite = [r for r in runs if r.label == opt.label and r.done and not r.diverged and r.history is not None]
+        for ax, attr, scale in ((ax_acc, "test_acc", 100.0), (ax_loss, "train_loss", 1.0)):
+            curves = [getattr(r.history, attr) for r in finite if getattr(r.history, attr)]
+            if not curves:
+                continue
+            n = min(len(c) for c in curves)
+            y = np.asarray([c[:n] for c in curves], dtype=float) * scale
+            mean, std = y.mean(axis=0), (y.std(axis=0, ddof=1) if len(y) > 1 else np.zeros(n))
+            x = np.arange(1, n + 1)
+            ax.plot(x, mean, color=_color(i), label=f"{_name(opt.label, opt.name)} (n={len(y)})", marker="o", ms=3)
+            ax.fill_between(x, mean - std, mean + std, color=_color(i), alpha=0.18, linewidth=0)
+            drawn = True
+    if not drawn:
+        return None
+    ax_acc.set(xlabel="epoch", ylabel="test accuracy %", title="test accuracy (mean ± std over seeds)")
+    ax_loss.set(xlabel="epoch", ylabel="training loss", title="training loss (mean ± std over seeds)")
+    ax_loss.set_yscale("log")
+    for ax in (ax_acc, ax_loss):
+        ax.grid(alpha=0.3)
+    ax_acc.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def final_strip(groups: Sequence[GroupSummary], metric: str, order: Sequence[str], path: Path) -> Path | None:
+    """Each seed's final metric as a dot, with the mean and its 95% t-interval, per optimizer."""
+    if not groups:
+        return None
+    scale = 100.0 if metric in PERCENT_METRICS else 1.0
+    fig = Figure(figsize=(max(5.0, 1.3 * len(groups) + 2), 4.2))
+    ax = fig.add_subplot(1, 1, 1)
+    for i, g in enumerate(groups):
+        vals = np.asarray(list(g.values[metric].values()), dtype=float) * scale
+        jitter = np.linspace(-0.12, 0.12, len(vals)) if len(vals) > 1 else np.zeros(len(vals))
+        ax.scatter(i + jitter, vals, color=_color(order.index(g.label)), s=22, alpha=0.8, zorder=3)
+        c = g.metrics[metric]
+        if c.n:
+            yerr = None if not math.isfinite(c.low) else [[(c.mean - c.low) * scale], [(c.high - c.mean) * scale]]
+            ax.errorbar([i + 0.3], [c.mean * scale], yerr=yerr, color="black", capsize=4, marker="_", ms=14, zorder=4)
+        if g.n_diverged:
+            ax.annotate(f"{g.n_diverged} diverged", (i, 0), xycoords=("data", "axes fraction"), xytext=(0, 4),
+                        textcoords="offset points", ha="center", fontsize=8, color="red")
+    ax.set_xticks(range(len(groups)), [_name(g.label, g.optimizer) for g in groups], rotation=20, ha="right")
+    unit = " %" if metric in PERCENT_METRICS else ""
+    ax.set(ylabel=f"final test {metric}{unit}", title=f"final test {metric}: seeds (dots), mean and 95% CI (bar)")
+    ax.grid(axis="y", alpha=0.3)
+    return _save(fig, path)
+
+
+def step_times(groups: Sequence[GroupSummary], order: Sequence[str], path: Path) -> Path | None:
+    """Mean wall time of one training step per optimizer (95% CI over seeds)."""
+    groups = [g for g in groups if g.step_time_s.n]
+    if not groups:
+        return None
+    fig = Figure(figsize=(max(5.0, 1.1 * len(groups) + 2), 3.8))
+    ax = fig.add_subplot(1, 1, 1)
+    means = [g.step_time_s.mean * 1e3 for g in groups]
+    err = [[(g.step_time_s.mean - g.step_time_s.low) * 1e3 if math.isfinite(g.step_time_s.low) else 0.0 for g in groups],
+           [(g.step_time_s.high - g.step_time_s.mean) * 1e3 if math.isfinite(g.step_time_s.high) else 0.0 for g in groups]]
+    ax.bar(range(len(groups)), means, yerr=err, capsize=4, color=[_color(order.index(g.label)) for g in groups])
+    ax.set_xticks(range(len(groups)), [_name(g.label, g.optimizer) for g in groups], rotation=20, ha="right")
+    ax.set(ylabel="ms per step", title="training step time (forward + backward + step)")
+    ax.grid(axis="y", alpha=0.3)
+    return _save(fig, path)

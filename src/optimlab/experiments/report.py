@@ -1,0 +1,193 @@
+"""Turn a sweep's result files into report.md, its tables and PNG figures (matplotlib, Agg).
+
+    write_report("runs/compare-default")  # -> runs/compare-default/report.md
+
+The report is rebuilt from out_dir/experiment.json and out_dir/runs/*.json alone, so it can be
+regenerated at any time (also for a sweep that is still missing runs: they are counted as missing).
+Optimizers are named by their labels, which default to the registry names, so `sgdm` (heavy ball)
+and `sgdm-ema` (EMA) never merge; a label that differs from its registry name is shown as
+"label [name]".
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Sequence
+
+from optimlab.experiments.config import ExperimentConfig, load_experiment_config
+from optimlab.experiments.results import RunResult, experiment_path, load_results
+from optimlab.experiments.stats import METRICS, PERCENT_METRICS, MeanCI, PairedComparison, Summary, summarize
+
+METRIC_TITLES = {"accuracy": "accuracy %", "loss": "loss", "mean_recall": "mean recall %",
+                 "mean_precision": "mean precision %", "kappa": "Cohen's kappa"}
+
+
+def load_experiment(out_dir: str | Path) -> tuple[ExperimentConfig, list[RunResult]]:
+    """The experiment's resolved config and its runs found on disk (grid order)."""
+    out = Path(out_dir)
+    path = experiment_path(out)
+    if not path.is_file():
+        raise FileNotFoundError(f"{out} has no experiment.json: not an optimlab experiment folder")
+    config = load_experiment_config(path)
+    return config, load_results(out, [r.run_id for r in config.runs()])
+
+
+def fmt_value(metric: str, v: float, signed: bool = False) -> str:
+    if not math.isfinite(v):
+        return "nan"
+    scale, digits = (100.0, 2) if metric in PERCENT_METRICS else (1.0, 4)
+    return f"{v * scale:+.{digits}f}" if signed else f"{v * scale:.{digits}f}"
+
+
+def fmt_ci(metric: str, c: MeanCI) -> str:
+    if c.n == 0:
+        return "—"
+    if not math.isfinite(c.low):
+        return f"{fmt_value(metric, c.mean)} (n={c.n})"
+    return f"{fmt_value(metric, c.mean)} [{fmt_value(metric, c.low)}, {fmt_value(metric, c.high)}]"
+
+
+def fmt_diff(p: PairedComparison) -> tuple[str, str]:
+    if p.n_pairs == 0:
+        return "—", "—"
+    ci = "—" if not math.isfinite(p.ci_low) else \
+        f"[{fmt_value(p.metric, p.ci_low, True)}, {fmt_value(p.metric, p.ci_high, True)}]"
+    return fmt_value(p.metric, p.mean_diff, True), ci
+
+
+def fmt_p(p: float) -> str:
+    if not math.isfinite(p):
+        return "nan"
+    return f"{p:.2g}" if p >= 1e-3 else f"{p:.1e}"
+
+
+def display_name(label: str, optimizer: str) -> str:
+    return label if label == optimizer else f"{label} [{optimizer}]"
+
+
+def compare_table(summary: Summary, baseline: str, dataset: str, model: str,
+                  metric: str = "accuracy") -> tuple[list[str], list[list[str]]]:
+    """Headers and rows of the headline table: one row per optimizer, paired columns vs baseline."""
+    unit = " pp" if metric in PERCENT_METRICS else ""
+    headers = ["optimizer", "runs", "diverged", f"{METRIC_TITLES[metric]} [95% CI]",
+               f"Δ vs {baseline}{unit} [95% bootstrap CI]", "paired t p", "Wilcoxon p", "wins/seeds", "step ms"]
+    rows = []
+    for g in summary.groups:
+        if (g.dataset, g.model) != (dataset, model):
+            continue
+        step = f"{g.step_time_s.mean * 1e3:.2f}" if g.step_time_s.n else "—"
+        row = [display_name(g.label, g.optimizer), str(g.n_runs), str(g.n_diverged) + (f" (+{g.n_errors} err)" if g.n_errors else ""),
+               fmt_ci(metric, g.metrics[metric])]
+        if g.label == baseline:
+            row += ["baseline", "", "", "", step]
+        else:
+            try:
+                p = summary.comparison(g.label, metric, dataset, model)
+            except KeyError:
+                row += ["—", "—", "—", "—", step]
+            else:
+                diff, ci = fmt_diff(p)
+                row += [f"{diff} {ci}", fmt_p(p.t_p), fmt_p(p.wilcoxon_p), f"{p.wins}/{p.wins + p.losses + p.ties}", step]
+        rows.append(row)
+    return headers, rows
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def write_report(out_dir: str | Path) -> Path:
+    """Write out_dir/report.md (+ PNG figures next to it); returns the report's path."""
+    out = Path(out_dir)
+    config, results = load_experiment(out)
+    baseline = config.baseline_label
+    summary = summarize(results, baseline)
+    expected = len(config.runs())
+    n_done = sum(r.done for r in results)
+    n_err = sum(not r.done for r in results)
+    n_div = sum(r.diverged for r in results)
+    lines = [f"# optimlab experiment `{config.name}`", ""]
+    lines += [f"Runs: {n_done} finished ({n_div} diverged), {n_err} failed, {expected - len(results)} missing, "
+              f"of {expected} (optimizers × seeds {list(config.seeds)}"
+              + (f" × models {list(config.model_grid)}" if len(config.model_grid) > 1 else "")
+              + (f" × datasets {list(config.dataset_grid)}" if len(config.dataset_grid) > 1 else "") + ").", ""]
+    lines += _setup_section(config)
+    if summary.notes:
+        lines += ["**Notes**", ""] + [f"- {n}" for n in summary.notes] + [""]
+    for dataset in config.dataset_grid:
+        for model in config.model_grid:
+            lines += _block(out, config, summary, results, dataset, model)
+    lines += _method_section(config)
+    lines += ["## Versions", ""]
+    versions = sorted({json.dumps(r.versions, sort_keys=True) for r in results if r.versions})
+    lines += [f"- {', '.join(f'{k} {v}' for k, v in json.loads(v).items())}" for v in versions] or ["- (no runs)"]
+    if len(versions) > 1:
+        lines += ["", "**Runs were made with different library versions** (listed above)."]
+    lines += ["", "## Configuration (experiment.json)", "", "```json", json.dumps(config.to_dict(), indent=1), "```", ""]
+    path = out / "report.md"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def _setup_section(config: ExperimentConfig) -> list[str]:
+    rows = [[o.label, f"`{o.name}`", ", ".join(f"{k}={v}" for k, v in o.hparams.items()) or "(registry defaults)"]
+            for o in config.optimizers]
+    sched = config.schedule + (f" (×{config.step_gamma} every {config.step_every} epochs)" if config.schedule == "step" else "")
+    setup = (f"Data `{'`, `'.join(config.dataset_grid)}`, model `{'`, `'.join(config.model_grid)}` (width {config.width}), "
+             f"{config.epochs} epochs, batch {config.batch_size}, lr schedule {sched}"
+             + (f", TM-SGD switch at epoch {config.switch_epoch}" if config.switch_epoch else "")
+             + (f", at most {config.max_steps_per_epoch} steps/epoch" if config.max_steps_per_epoch else "")
+             + f"; val fraction {config.val_fraction}, augment {config.augment}, weighted sampler "
+             f"{config.weighted_sampler}. Baseline for paired statistics: **{config.baseline_label}**.")
+    return ["## Set-up", "", setup, "", markdown_table(["label", "registered optimizer", "hyperparameters"], rows), ""]
+
+
+def _method_section(config: ExperimentConfig) -> list[str]:
+    n = len(config.seeds)
+    return ["## How to read the tables", "",
+            "Final-epoch test metrics (no best-epoch picking). Means are over seeds with a Student-t 95% "
+            "interval. Every optimizer sees the same seeds, so differences against the baseline are paired "
+            "by seed: a percentile bootstrap 95% CI of the mean difference (9,999 resamples, fixed seed), the "
+            "paired t-test and the Wilcoxon signed-rank test, over the seeds where neither run diverged. "
+            "Wins count seeds where the optimizer beats the baseline (lower loss, higher otherwise); a "
+            "diverged run loses to a finite one."
+            + (f" With {n} seeds the exact two-sided Wilcoxon p cannot go below {2 / 2 ** n:.3f}." if n <= 5 else ""),
+            ""]
+
+
+def _block(out: Path, config: ExperimentConfig, summary: Summary, results: list[RunResult],
+           dataset: str, model: str) -> list[str]:
+    base = config.baseline_label
+    runs = [r for r in results if r.dataset == dataset and r.model == model]
+    suffix = f"{dataset}_{model}"
+    lines = [f"## {dataset} / {model}", ""]
+    headers, rows = compare_table(summary, base, dataset, model, "accuracy")
+    lines += ["### Headline: test accuracy", "", markdown_table(headers, rows), ""]
+    groups = [g for g in summary.groups if (g.dataset, g.model) == (dataset, model)]
+    mrows = [[display_name(g.label, g.optimizer)] + [fmt_ci(m, g.metrics[m]) for m in METRICS] for g in groups]
+    lines += ["### All final test metrics (mean [95% CI] over finite runs)", "",
+              markdown_table(["optimizer"] + [METRIC_TITLES[m] for m in METRICS], mrows), ""]
+    prows = []
+    for p in summary.paired:
+        if (p.dataset, p.model) != (dataset, model):
+            continue
+        diff, ci = fmt_diff(p)
+        prows.append([p.label, METRIC_TITLES[p.metric], str(p.n_pairs), diff, ci, fmt_p(p.t_p), fmt_p(p.wilcoxon_p),
+                      f"{p.wins}/{p.losses}/{p.ties}", "; ".join(p.notes)])
+    if prows:
+        lines += [f"### Paired differences vs {base} (optimizer − baseline; pp for % metrics)", "",
+                  markdown_table(["optimizer", "metric", "pairs", "Δ mean", "95% bootstrap CI", "paired t p",
+                                  "Wilcoxon p", "wins/losses/ties", "notes"], prows), ""]
+    if runs:
+        from optimlab.experiments import plots
+
+        order = [o.label for o in config.optimizers]
+        figs = [plots.learning_curves(runs, config, out / f"curves_{suffix}.png"),
+                plots.final_strip(groups, "accuracy", order, out / f"final_accuracy_{suffix}.png"),
+                plots.step_times(groups, order, out / f"step_time_{suffix}.png")]
+        lines += ["### Figures", ""] + [f"![{p.stem}]({p.name})" for p in figs if p is not None] + [""]
+    return lines

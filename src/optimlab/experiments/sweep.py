@@ -1,0 +1,213 @@
+"""Run an experiment's grid (optimizers x seeds x models x datasets) in local worker processes.
+
+    results = run_experiment(config, "runs/compare-default", workers=2)
+
+Each finished run is written by the process that ran it, atomically, to out_dir/runs/<run_id>.json,
+so killing the sweep at any moment loses at most the runs in flight, and those resume from fit's
+checkpoints in out_dir/ckpt/<run_id>/ on the next call. A call skips every run whose file exists,
+after checking that the file was made by the same TrainConfig and seed (else it stops and says to
+use another output folder). An exception inside one run is written to runs/<run_id>.error.json and
+the sweep goes on; that run is retried next time. Divergence is a result, not an error.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import shutil
+import time
+import traceback
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from typing import Any
+
+from optimlab.experiments.config import ExperimentConfig
+from optimlab.experiments.results import (
+    RunResult,
+    checkpoint_dir,
+    error_path,
+    experiment_path,
+    library_versions,
+    load_results,
+    read_result,
+    result_path,
+    write_json_atomic,
+)
+from optimlab.experiments.validate import check_experiment
+from optimlab.train import fit
+from optimlab.train.config import TrainConfig
+
+
+class ExperimentMismatchError(ValueError):
+    """out_dir holds a result made by a different configuration than the one being run."""
+
+
+def available_cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _normalized(config: TrainConfig) -> dict[str, Any]:
+    return json.loads(json.dumps(config.to_dict()))  # tuples -> lists, as stored on disk
+
+
+def _check_same(existing: RunResult, config: TrainConfig, seed: int, path: Path, out_dir: Path) -> None:
+    old, new = _normalized(existing.config), _normalized(config)
+    diffs = [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+    if existing.seed != seed:
+        diffs.append(f"seed: {existing.seed} -> {seed}")
+    if diffs:
+        raise ExperimentMismatchError(
+            f"{path} was made by a different configuration ({'; '.join(diffs[:3])}); "
+            f"use another output folder (--out) or delete {out_dir}")
+
+
+def _init_worker(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def _run_task(run_id: str, label: str, config_dict: dict[str, Any], seed: int, out_dir: str) -> dict[str, Any]:
+    """Run one grid cell and write its result (or error) file; returns the RunResult as a dict."""
+    out = Path(out_dir)
+    config = TrainConfig.from_dict(config_dict)
+    ckpt = checkpoint_dir(out, run_id)
+    start = time.perf_counter()
+    try:
+        history = fit(config, seed, run_dir=ckpt, progress=False)
+    except Exception as e:  # recorded, so one bad run does not end the sweep
+        reason = " ".join(f"{type(e).__name__}: {e}".split())
+        result = RunResult(run_id, label, seed, config, status="error", error=reason,
+                           versions=library_versions(), wall_time_s=time.perf_counter() - start)
+        write_json_atomic(error_path(out, run_id), {**result.to_dict(), "traceback": traceback.format_exc()})
+        return result.to_dict()
+    result = RunResult(run_id, label, seed, config, status="done", history=history,
+                       versions=library_versions(), wall_time_s=time.perf_counter() - start)
+    write_json_atomic(result_path(out, run_id), result.to_dict())
+    error_path(out, run_id).unlink(missing_ok=True)
+    shutil.rmtree(ckpt, ignore_errors=True)
+    return result.to_dict()
+
+
+def _mp_context() -> multiprocessing.context.BaseContext:
+    # Never fork a parent that may hold torch threads; forkserver (Linux) starts workers from a
+    # clean server that has imported torch (and torch._dynamo, which torch.optim pulls in on the
+    # first optimizer, ~1.5 s) once, spawn elsewhere.
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["optimlab.experiments.sweep", "torch._dynamo"])
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
+def run_experiment(
+    config: ExperimentConfig,
+    out_dir: str | Path,
+    workers: int = 1,
+    progress: bool = True,
+    check: bool = True,
+    on_result: Callable[[RunResult], None] | None = None,
+) -> list[RunResult]:
+    """Run every missing run of `config` into out_dir; return all its runs (done or error), grid order.
+
+    workers=1 runs in this process; N > 1 uses N spawned/forkserver processes with
+    max(1, cores // N) torch threads each. `check` builds data, models and optimizers once up front
+    so bad names or hyperparameters fail before anything runs. `on_result` sees each new result.
+    """
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be an int >= 1, got {workers!r}")
+    out = Path(out_dir)
+    if check:
+        check_experiment(config)
+    grid = config.runs()
+    pending = []
+    for spec in grid:
+        path = result_path(out, spec.run_id)
+        if path.is_file():
+            _check_same(read_result(path), spec.config, spec.seed, path, out)
+        else:
+            pending.append((spec.run_id, spec.label, spec.config.to_dict(), spec.seed, str(out)))
+    out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(experiment_path(out), config.to_dict())
+
+    with _Progress(len(grid), len(grid) - len(pending), enabled=progress) as bar:
+        for d in _execute(pending, workers):
+            r = RunResult.from_dict(d)
+            bar.advance(r)
+            if on_result is not None:
+                on_result(r)
+    try:
+        (out / "ckpt").rmdir()  # only when empty: in-flight checkpoints of failed runs stay
+    except OSError:
+        pass
+    return load_results(out, [spec.run_id for spec in grid])
+
+
+def _execute(pending: list[tuple[str, str, dict[str, Any], int, str]], workers: int):
+    """Yield result dicts as runs finish (in this process for workers == 1, else in a pool)."""
+    if not pending:
+        return
+    if workers == 1:
+        for task in pending:
+            yield _run_task(*task)
+        return
+    threads = max(1, available_cores() // workers)
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(pending)), mp_context=_mp_context(),
+                               initializer=_init_worker, initargs=(threads,))
+    try:
+        futures: dict[Future[dict[str, Any]], tuple[str, str, dict[str, Any], int, str]] = {
+            pool.submit(_run_task, *task): task for task in pending}
+        for fut in as_completed(futures):
+            try:
+                yield fut.result()
+            except BrokenProcessPool:
+                yield _record_crash(futures[fut], "a worker process died (killed, or out of memory)")
+            except Exception as e:  # e.g. an unpicklable result; keep the sweep going
+                yield _record_crash(futures[fut], f"{type(e).__name__}: {e}")
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+
+
+def _record_crash(task: tuple[str, str, dict[str, Any], int, str], reason: str) -> dict[str, Any]:
+    rid, label, cfg, seed, out = task
+    result = RunResult(rid, label, seed, TrainConfig.from_dict(cfg), status="error", error=reason,
+                       versions=library_versions())
+    write_json_atomic(error_path(Path(out), rid), result.to_dict())
+    return result.to_dict()
+
+
+class _Progress:
+    """A rich progress bar over runs (on stderr), or nothing when disabled."""
+
+    def __init__(self, total: int, done: int, enabled: bool) -> None:
+        self.enabled = enabled
+        self.total, self.done = total, done
+        self._bar: Any = None
+
+    def __enter__(self) -> "_Progress":
+        if self.enabled:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._bar = Progress(TextColumn("[bold]runs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                                 TextColumn("{task.description}"), console=Console(stderr=True), transient=False)
+            self._bar.__enter__()
+            self._task = self._bar.add_task("", total=self.total, completed=self.done)
+        return self
+
+    def advance(self, r: RunResult) -> None:
+        if self._bar is not None:
+            state = "error" if not r.done else ("diverged" if r.diverged else "done")
+            self._bar.update(self._task, advance=1, description=f"{r.run_id} {state}")
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(*exc)

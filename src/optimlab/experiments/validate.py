@@ -1,0 +1,54 @@
+"""Check an experiment against the registries before any run starts.
+
+A typo in an optimizer name or hyperparameter should fail in a second with one clear line, not
+after thirty worker processes have each raised the same exception. So this builds, in the calling
+process, what every run will build: the data set (once per data set), the model and each optimizer
+on the model's real parameters (so `wgd-*` and hyperparameter checks see real conv weights).
+"""
+
+from __future__ import annotations
+
+from optimlab.experiments.config import ConfigError, ExperimentConfig
+
+
+def check_experiment(config: ExperimentConfig, load_data: bool = True) -> None:
+    """Raise ConfigError naming the culprit (dataset, data folder, model, optimizer, hyperparameter)."""
+    from optimlab.data import list_datasets, load_dataset
+    from optimlab.models import create_model, list_models
+    from optimlab.optim import create_optimizer, optimizer_info
+
+    datasets = {d.name: d for d in list_datasets()}
+    models = [m.name for m in list_models()]
+    for ds in config.dataset_grid:
+        if ds not in datasets:
+            raise ConfigError(f"unknown dataset {ds!r}; valid: {sorted(datasets)}")
+    for m in config.model_grid:
+        if m not in models:
+            raise ConfigError(f"unknown model {m!r}; valid: {models}")
+    for o in config.optimizers:
+        try:
+            optimizer_info(o.name)
+        except ValueError as e:
+            raise ConfigError(f"optimizer {o.label!r}: {e}") from None
+    if not load_data:
+        return
+    for ds in config.dataset_grid:
+        info = datasets[ds]
+        root = config.data_dir if info.needs_root else None
+        if info.needs_root and config.data_dir is None:
+            raise ConfigError(f"dataset {ds!r} needs a data folder: set data_dir (or --data-dir)")
+        try:
+            splits = load_dataset(ds, root=root, **config.dataset_options)
+        except (ValueError, OSError) as e:
+            raise ConfigError(f"dataset {ds!r}: {e}") from None
+        for m in config.model_grid:
+            try:
+                model = create_model(m, num_classes=splits.num_classes, input_shape=splits.input_shape,
+                                     width=config.width)
+            except ValueError as e:
+                raise ConfigError(f"model {m!r} on {ds!r}: {e}") from None
+            for o in config.optimizers:
+                try:
+                    create_optimizer(o.name, model.parameters(), **o.hparams)
+                except (ValueError, TypeError) as e:
+                    raise ConfigError(f"optimizer {o.label!r} ({o.name}) hparams {o.hparams}: {e}") from None

@@ -1,0 +1,263 @@
+"""The paper-experiment catalogue: every config loads and runs through ExperimentConfig, labels and
+metrics are consistent, and the reported numbers match the paper texts in shared/papers."""
+
+from __future__ import annotations
+
+import copy
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+import torch
+
+from optimlab.data import list_datasets
+from optimlab.experiments.config import ExperimentConfig
+from optimlab.models import list_models
+from optimlab.optim.registry import create_optimizer
+from optimlab.reproduce import METRICS, CatalogError, list_paper_experiments, load_paper_experiment
+from optimlab.reproduce import catalog
+
+PAPERS = Path(__file__).resolve().parents[1].parent / "shared" / "papers"
+EXPECTED = {
+    "rsgdm-cifar10-resnet18", "rsgdm-cifar100-resnet50",
+    *(f"wgd-{d}-{m}" for d in ("cifar100", "animals10") for m in ("densenet121", "resnet18", "resnet50")),
+    "tmsgd-cifar10-vgg16", "tmsgd-cifar10-resnet18", "tmsgd-cifar100-resnet18",
+}
+NAMES = list_paper_experiments()
+
+
+def paper_text(prefix: str) -> str:
+    (path,) = PAPERS.glob(f"{prefix}_*.txt")
+    return path.read_text(encoding="utf-8")
+
+
+def raw_toml(name: str) -> dict:
+    return tomllib.loads(catalog._config_dir().joinpath(f"{name}.toml").read_text(encoding="utf-8"))
+
+
+def test_names_listed():
+    assert set(NAMES) == EXPECTED
+    assert NAMES == sorted(NAMES)
+
+
+def test_unknown_name_lists_valid_ones():
+    with pytest.raises(ValueError, match="valid: .*rsgdm-cifar10-resnet18"):
+        load_paper_experiment("rsgdm-imagenet")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_config_loads_at_both_scales(name):
+    exp = load_paper_experiment(name)
+    assert exp.name == name == exp.experiment["name"]
+    paper = ExperimentConfig.from_dict(exp.experiment_dict("paper"), source=name)
+    cpu = ExperimentConfig.from_dict(exp.experiment_dict("cpu", have_cifar10=True), source=name)
+    fallback = ExperimentConfig.from_dict(exp.experiment_dict("cpu", have_cifar10=False), source=name)
+    assert paper.width == 1.0 and paper.max_steps_per_epoch is None
+    assert cpu.dataset == "cifar10" and fallback.dataset == "digits"
+    for c in (cpu, fallback):
+        assert len(c.seeds) >= 5 and 0.1 <= c.width <= 0.25
+        assert c.epochs <= 5 and c.max_steps_per_epoch is not None and c.max_steps_per_epoch <= 25
+        assert c.optimizers == paper.optimizers  # CPU runs compare the same optimizers
+    # experiment_dict hands out copies: editing one must not change the catalogue
+    d = exp.experiment_dict("cpu")
+    d["optimizers"][0]["hparams"]["lr"] = 123.0
+    assert load_paper_experiment(name).experiment_dict("cpu")["optimizers"][0]["hparams"]["lr"] != 123.0
+    assert exp.experiment["optimizers"][0]["hparams"]["lr"] != 123.0
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_registries_accept_names_and_hparams(name):
+    exp = load_paper_experiment(name)
+    models = {m.name for m in list_models()}
+    datasets = {d.name: d for d in list_datasets()}
+    for scale, have in (("paper", True), ("cpu", True), ("cpu", False)):
+        d = exp.experiment_dict(scale, have)
+        assert d["model"] in models
+        assert d["dataset"] in datasets
+        assert set(d.get("dataset_options", {})) <= set(datasets[d["dataset"]].options)
+    for o in exp.experiment["optimizers"]:
+        # a misspelled hyperparameter (e.g. eps for SGD) raises TypeError here
+        opt = create_optimizer(o["name"], [torch.nn.Parameter(torch.zeros(2, 3, 3, 3))], **o["hparams"])
+        assert opt.param_groups[0]["lr"] == o["hparams"]["lr"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_claims_and_reported_are_consistent(name):
+    exp = load_paper_experiment(name)
+    labels = set(exp.labels)
+    assert exp.paper.claims, "every experiment carries at least one claim to judge"
+    assert set(exp.paper.reported) <= labels
+    for label, metrics in exp.paper.reported.items():
+        for metric, value in metrics.items():
+            lo, hi, _ = METRICS[metric]
+            assert lo <= value <= hi, (label, metric, value)
+            if metric == "loss":
+                assert value < 10.0  # a cross-entropy this large would be a misplaced percentage
+    for claim in exp.paper.claims:
+        assert {claim.optimizer, claim.baseline} <= labels and claim.optimizer != claim.baseline
+        assert claim.better == METRICS[claim.metric][2]
+        if exp.paper.reported:  # the claim must agree with the paper's own printed numbers
+            a = exp.paper.reported[claim.optimizer][claim.metric]
+            b = exp.paper.reported[claim.baseline][claim.metric]
+            assert (a > b) if claim.better == "higher" else (a < b), claim.text
+            assert f"{100 * a:.2f}" in claim.text or f"{a:.4f}" in claim.text, claim.text
+    assert (PAPERS / exp.paper.source).is_file()
+    assert all((PAPERS / f).is_file() for f in exp.paper.also)
+    assert len(exp.paper.notes) > 200
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_title_is_the_papers(name):
+    exp = load_paper_experiment(name)
+    text = (PAPERS / exp.paper.source).read_text(encoding="utf-8")
+    assert exp.paper.title.lower() in text.lower()
+
+
+def test_rsgdm_numbers_match_both_papers():
+    en, zh = paper_text("000"), paper_text("001")
+    c10 = load_paper_experiment("rsgdm-cifar10-resnet18").paper.reported
+    c100 = load_paper_experiment("rsgdm-cifar100-resnet50").paper.reported
+    # 001 (Chinese original, in %): the source of the CIFAR-10 numbers
+    for label, row in (("sgdm-ema", "SGDM"), ("rsgdm", "RSGDM")):
+        (r10, r100) = re.findall(rf"^{row}算法 (\S+) (\S+)$", zh, re.M)
+        pct = pytest.approx  # % / 100 is not exact in binary
+        assert c10[label] == pct({"train_accuracy": float(r10[0]) / 100, "accuracy": float(r10[1]) / 100}, abs=1e-12)
+        assert c100[label] == pct({"train_accuracy": float(r100[0]) / 100, "accuracy": float(r100[1]) / 100}, abs=1e-12)
+        # 000 (English, fractions): CIFAR-100 agrees; CIFAR-10's SGDM row carries the 0.9948 typo
+        (e10, e100) = re.findall(rf"^{row}\t(\S+)\t(\S+)$", en, re.M)
+        assert c100[label] == {"train_accuracy": float(e100[0]), "accuracy": float(e100[1])}
+        assert c10[label]["train_accuracy"] == float(e10[0])
+    assert re.search(r"^SGDM\t1\t0\.9948$", en, re.M)  # the printed typo the notes explain
+    assert "0.9948" in load_paper_experiment("rsgdm-cifar10-resnet18").paper.notes
+    # the texts' differences: RSGDM - SGDM = 0.14 and 0.57 points
+    for exp, diff in ((c10, 0.14), (c100, 0.57)):
+        assert 100 * (exp["rsgdm"]["accuracy"] - exp["sgdm-ema"]["accuracy"]) == pytest.approx(diff, abs=1e-9)
+        assert f"{diff:.2f}%" in en and f"{diff:.2f}%" in zh
+    assert "衰减参数设置为 5e–4" in zh and "学习率每 50" in zh
+    for name in ("rsgdm-cifar10-resnet18", "rsgdm-cifar100-resnet50"):
+        e = load_paper_experiment(name).experiment
+        assert e["batch_size"] == 128 and e["step_every"] == 50 and e["step_gamma"] == 0.5
+        assert [o["hparams"] for o in e["optimizers"]] == [{"lr": 0.01, "beta": 0.9, "weight_decay": 5e-4}] * 2
+
+
+WGD_TABLES = {3: "wgd-animals10-densenet121", 4: "wgd-animals10-resnet18", 5: "wgd-animals10-resnet50",
+              6: "wgd-cifar100-densenet121", 7: "wgd-cifar100-resnet18", 8: "wgd-cifar100-resnet50"}
+WGD_ROWS = {"SGDM": "sgdm", "WGD SGDM": "wgd-sgdm", "Adam": "adam", "WGD Adam": "wgd-adam",
+            "Nadam": "nadam", "WGD Nadam": "wgd-nadam", "Radam": "radam", "WGD Radam": "wgd-radam"}
+WGD_COLUMNS = ("accuracy", "loss", "mean_recall", "mean_precision", "kappa")
+
+
+def wgd_table(text: str, number: int) -> dict[str, dict[str, float]]:
+    """Table `number` of paper 003 as label -> metric -> value (percent columns as fractions)."""
+    start = text.index(f"**Table {number}. Classification results")
+    rows = {}
+    for line in text[start:].splitlines()[1:40]:
+        cells = [re.sub(r"</?b>", "", c).strip() for c in line.split("\t")]
+        if cells[0] in WGD_ROWS and len(cells) == 6 and WGD_ROWS[cells[0]] not in rows:
+            vals = [float(c) for c in cells[1:]]
+            rows[WGD_ROWS[cells[0]]] = {m: (v if m == "loss" else v / 100) for m, v in zip(WGD_COLUMNS, vals)}
+    assert len(rows) == 8, f"Table {number}: parsed {sorted(rows)}"
+    return rows
+
+
+@pytest.mark.parametrize("number", sorted(WGD_TABLES))
+def test_wgd_numbers_match_paper_tables(number):
+    exp = load_paper_experiment(WGD_TABLES[number])
+    expected = wgd_table(paper_text("003"), number)
+    assert set(exp.paper.reported) == set(expected)
+    for label, metrics in expected.items():
+        assert exp.paper.reported[label] == pytest.approx(metrics, abs=1e-12), label
+    assert f"Table {number}" in exp.paper.references
+
+
+def test_wgd_settings_match_table_1():
+    text = paper_text("003")
+    for key, value in (("Batch size", "32"), ("Epochs", "50"), ("Momentum", "0.9"), ("Learning rate", "0.01"),
+                       ("Weight decay", "1e-3"), ("Epsilon", "1e-10")):
+        assert re.search(rf"^{key}\t<b>{re.escape(value)}</b>$", text, re.M), key
+    assert "input size\n\nfor our test networks is  $224 \\times 224$" in text
+    for name in WGD_TABLES.values():
+        exp = load_paper_experiment(name).experiment
+        assert (exp["batch_size"], exp["epochs"], exp["weighted_sampler"]) == (32, 50, True)
+        if exp["dataset"] == "imagefolder":
+            assert exp["dataset_options"]["image_size"] == 224
+        for o in exp["optimizers"]:
+            hp = o["hparams"]
+            assert hp["lr"] == 0.01 and hp["weight_decay"] == 1e-3
+            assert hp.get("momentum", hp.get("eps")) == (0.9 if o["name"].endswith("sgdm") else 1e-10)
+            assert hp.get("wgd_mode") == ("filter" if o["name"].startswith("wgd-") else None)
+            assert o["name"] == o["label"] and o["name"].removeprefix("wgd-") in ("sgdm", "adam", "nadam", "radam")
+
+
+def test_wgd_cifar100_kappa_identity_flags_the_one_typo():
+    """100 balanced test classes: kappa = (acc - 0.01) / 0.99 and mean recall = accuracy; only
+    Table 8's SGDM kappa (56.89, notes: typo for 55.89) breaks it."""
+    broken = []
+    for number in (6, 7, 8):
+        exp = load_paper_experiment(WGD_TABLES[number])
+        for label, m in exp.paper.reported.items():
+            assert m["mean_recall"] == pytest.approx(m["accuracy"], abs=1.01e-4)
+            if abs(m["kappa"] - (m["accuracy"] - 0.01) / 0.99) > 1.5e-4:
+                broken.append((number, label, m["kappa"]))
+    assert broken == [(8, "sgdm", 0.5689)]
+    assert "56.89" in load_paper_experiment(WGD_TABLES[8]).paper.notes
+
+
+def test_wgd_animals10_kappa_consistency_flags_the_one_copy_error():
+    """Animals-10's fixed test set is imbalanced (Table 2); every row's (accuracy, kappa) implies a
+    chance agreement pe = (acc - kappa) / (1 - kappa) near sum(p_i^2) = 0.121, except Table 5's
+    WGD RAdam, whose kappa repeats its mean precision (notes: copy error)."""
+    test_counts = [487, 262, 145, 211, 309, 166, 186, 186, 482, 186]
+    assert sum(test_counts) == 2620
+    pe_balanced = sum((c / 2620) ** 2 for c in test_counts)
+    broken = []
+    for number in (3, 4, 5):
+        for label, m in load_paper_experiment(WGD_TABLES[number]).paper.reported.items():
+            pe = (m["accuracy"] - m["kappa"]) / (1 - m["kappa"])
+            if abs(pe - pe_balanced) > 0.008:
+                broken.append((number, label))
+    assert broken == [(5, "wgd-radam")]
+    assert "84.36" in load_paper_experiment(WGD_TABLES[5]).paper.notes
+
+
+def test_tmsgd_table_2_and_its_resolution():
+    text = paper_text("004")
+    assert re.search(r"^IC\t10\t0\.1\t256\t75$", text, re.M)  # Epoch 10, lr 0.1, batch 256, switch 75
+    assert re.search(r"SEG</b>\t30\t\$1e-4\$\t4\t200$", text, re.M)  # the row with the same defect
+    assert not re.search(r"CIFAR-10[^\n]*\d\d\.\d\d ?%", text)  # no CIFAR accuracies printed anywhere
+    for name in ("tmsgd-cifar10-vgg16", "tmsgd-cifar10-resnet18", "tmsgd-cifar100-resnet18"):
+        exp = load_paper_experiment(name)
+        e = exp.experiment
+        assert (e["batch_size"], e["augment"]) == (256, False)
+        assert 1 <= e["switch_epoch"] < e["epochs"]  # the resolution: the switch happens during training
+        assert 1 <= exp.cpu["switch_epoch"] < exp.cpu["epochs"]
+        assert {o["name"] for o in e["optimizers"]} == {"sgd", "tmsgd", "sgdm", "tmsgdm", "adam"}
+        assert all(o["hparams"]["lr"] == 0.1 for o in e["optimizers"] if o["name"] != "adam")
+        assert exp.paper.reported == {}
+        assert "Epoch 10" in exp.paper.notes and "Switch Epoch 75" in exp.paper.notes
+
+
+def _broken(name: str, edit) -> dict:
+    d = copy.deepcopy(raw_toml(name))
+    edit(d)
+    return d
+
+
+@pytest.mark.parametrize("edit, match", [
+    (lambda d: d["paper"]["claims"][0].update(optimizer="rsgdm-typo"), "optimizer 'rsgdm-typo' is not an optimizer label"),
+    (lambda d: d["paper"]["claims"][0].update(baseline="sgdm"), "baseline 'sgdm' is not an optimizer label"),
+    (lambda d: d["paper"]["claims"][0].update(better="lower"), "'accuracy' is better higher"),
+    (lambda d: d["paper"]["claims"][0].update(metric="top5"), "unknown metric 'top5'"),
+    (lambda d: d["paper"]["reported"].update(sgdm={"accuracy": 0.9}), "label 'sgdm' is not an optimizer label"),
+    (lambda d: d["paper"]["reported"]["rsgdm"].update(accuracy=94.62), "accuracy = 94.62 is outside"),
+    (lambda d: d["paper"]["reported"]["rsgdm"].update(top1=0.9), "unknown metric 'top1'"),
+    (lambda d: d.update(name="other"), "must equal the file name"),
+    (lambda d: d.update(baseline="sgd"), "baseline 'sgd' is not an optimizer label"),
+    (lambda d: d.pop("paper"), r"missing \[paper\]"),
+    (lambda d: d["paper"].update(notes=" "), "non-empty string 'notes'"),
+])
+def test_bad_catalogue_entries_are_named(edit, match):
+    with pytest.raises(CatalogError, match=match) as info:
+        catalog._parse("rsgdm-cifar10-resnet18", _broken("rsgdm-cifar10-resnet18", edit), "rsgdm-cifar10-resnet18.toml")
+    assert "rsgdm-cifar10-resnet18.toml" in str(info.value)
