@@ -103,3 +103,40 @@ def effective_grads(
             g = g.add(p, alpha=weight_decay)
         out.append(g)
     return out
+
+
+class PaperOptimizer(torch.optim.Optimizer):
+    """What optimlab's own optimizers share: validated hyperparameters (`_checks`, also on
+    add_param_group), float-only params, and a step() that evaluates the closure, gathers each
+    group's gradients (skipping params without one) and applies coupled L2 and the maximize sign
+    before handing them to `_step_group`.
+    """
+
+    _checks: dict[str, Check] = {}
+
+    def __init__(self, params: Any, defaults: dict[str, Any]) -> None:
+        validate_group(defaults, self._checks)
+        super().__init__(params, defaults)
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        validate_group(param_group, self._checks)
+        super().add_param_group(param_group)
+        check_param_dtypes(self.param_groups[-1:], type(self).__name__)
+
+    def _step_group(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor], foreach: bool) -> None:
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def step(self, closure: Any = None) -> Any:
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            params, grads = gather_grads(group, type(self).__name__)
+            if not params:
+                continue
+            foreach = use_foreach(group["foreach"], params)
+            grads = effective_grads(params, grads, group["weight_decay"], group["maximize"], foreach)
+            self._step_group(group, params, grads, foreach)
+        return loss

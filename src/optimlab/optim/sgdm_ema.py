@@ -12,18 +12,8 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from torch.optim import Optimizer
 
-from optimlab.optim._common import (
-    check_lr,
-    check_nonnegative,
-    check_param_dtypes,
-    check_unit_interval,
-    effective_grads,
-    gather_grads,
-    use_foreach,
-    validate_group,
-)
+from optimlab.optim._common import PaperOptimizer, check_lr, check_nonnegative, check_unit_interval
 
 
 def sgdm_ema_update_(param: Tensor, grad: Tensor, buf: Tensor, lr: float, beta: float) -> None:
@@ -37,7 +27,7 @@ def sgdm_ema_foreach_update_(params: list[Tensor], grads: list[Tensor], bufs: li
     torch._foreach_add_(params, bufs, alpha=-lr)
 
 
-class SGDMEMA(Optimizer):
+class SGDMEMA(PaperOptimizer):
     r"""SGD with momentum in exponential-moving-average form (the papers' SGDM).
 
     .. math::
@@ -78,37 +68,19 @@ class SGDMEMA(Optimizer):
         foreach: bool | None = None,
     ) -> None:
         defaults = dict(lr=lr, beta=beta, weight_decay=weight_decay, maximize=bool(maximize), foreach=foreach)
-        validate_group(defaults, self._checks)
         super().__init__(params, defaults)
 
-    def add_param_group(self, param_group: dict[str, Any]) -> None:
-        validate_group(param_group, self._checks)
-        super().add_param_group(param_group)
-        check_param_dtypes(self.param_groups[-1:], type(self).__name__)
-
-    @torch.no_grad()
-    def step(self, closure: Any = None) -> Any:
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            params, grads = gather_grads(group, "SGDMEMA")
-            if not params:
-                continue
-            foreach = use_foreach(group["foreach"], params)
-            grads = effective_grads(params, grads, group["weight_decay"], group["maximize"], foreach)
-            bufs = []
-            for p in params:
-                state = self.state[p]
-                if not state:
-                    state["step"] = 0
-                    state["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                state["step"] += 1
-                bufs.append(state["momentum_buffer"])
-            if foreach:
-                sgdm_ema_foreach_update_(params, grads, bufs, group["lr"], group["beta"])
-            else:
-                for p, g, b in zip(params, grads, bufs):
-                    sgdm_ema_update_(p, g, b, group["lr"], group["beta"])
-        return loss
+    def _step_group(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor], foreach: bool) -> None:
+        bufs = []
+        for p in params:
+            state = self.state[p]
+            if not state:
+                state["step"] = 0
+                state["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            state["step"] += 1
+            bufs.append(state["momentum_buffer"])
+        if foreach:
+            sgdm_ema_foreach_update_(params, grads, bufs, group["lr"], group["beta"])
+        else:
+            for p, g, b in zip(params, grads, bufs):
+                sgdm_ema_update_(p, g, b, group["lr"], group["beta"])

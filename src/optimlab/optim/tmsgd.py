@@ -20,16 +20,7 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
-from optimlab.optim._common import (
-    check_lr,
-    check_nonnegative,
-    check_param_dtypes,
-    check_unit_interval,
-    effective_grads,
-    gather_grads,
-    use_foreach,
-    validate_group,
-)
+from optimlab.optim._common import PaperOptimizer, check_lr, check_nonnegative, check_unit_interval
 
 
 def _check_switch_step(name: str, value: Any) -> int | None:
@@ -106,7 +97,7 @@ def tmsgd_foreach_update_(
     return unit
 
 
-class TMSGD(Optimizer):
+class TMSGD(PaperOptimizer):
     r"""TM-SGD (momentum = 0) and TM-SGD-M (momentum > 0), paper 004.
 
     .. math::
@@ -162,13 +153,7 @@ class TMSGD(Optimizer):
     ) -> None:
         defaults = dict(lr=lr, momentum=momentum, weight_decay=weight_decay, switch_step=switch_step,
                         multistep=False, maximize=bool(maximize), foreach=foreach)
-        validate_group(defaults, self._checks)
         super().__init__(params, defaults)
-
-    def add_param_group(self, param_group: dict[str, Any]) -> None:
-        validate_group(param_group, self._checks)
-        super().add_param_group(param_group)
-        check_param_dtypes(self.param_groups[-1:], type(self).__name__)
 
     def start_multistep(self) -> None:
         """Use the Taylor multi-step rule from the next step on, in every param group."""
@@ -196,69 +181,57 @@ class TMSGD(Optimizer):
             return torch.zeros_like(p), torch.zeros_like(p)
         return state["v_prev"] * state["v_prev_unit"], state["v_prev2"] * state["v_prev2_unit"]
 
-    @torch.no_grad()
-    def step(self, closure: Any = None) -> Any:
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            params, grads = gather_grads(group, "TMSGD")
-            if not params:
-                continue
-            foreach = use_foreach(group["foreach"], params)
-            ds = effective_grads(params, grads, group["weight_decay"], group["maximize"], foreach)
-            mu, k_s = group["momentum"], group["switch_step"]
-            v1, v2, bufs, fresh, multi = [], [], [], [], []
-            for i, p in enumerate(params):
-                state = self.state[p]
-                if not state:
-                    state["step"] = 0
-                    state["v_prev"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                    state["v_prev2"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                    state["v_prev_unit"] = state["v_prev2_unit"] = 1.0
-                    if mu != 0.0:
-                        state["momentum_buffer"] = None
-                multi.append(group["multistep"] or (k_s is not None and state["step"] >= k_s))
+    def _step_group(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor], foreach: bool) -> None:
+        mu, k_s = group["momentum"], group["switch_step"]
+        v1, v2, bufs, fresh, multi = [], [], [], [], []
+        for i, p in enumerate(params):
+            state = self.state[p]
+            if not state:
+                state["step"] = 0
+                state["v_prev"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                state["v_prev2"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                state["v_prev_unit"] = state["v_prev2_unit"] = 1.0
                 if mu != 0.0:
-                    if state.get("momentum_buffer") is None:
-                        state["momentum_buffer"] = ds[i].detach().clone()
-                        fresh.append(True)
-                    else:
-                        fresh.append(False)
-                    bufs.append(state["momentum_buffer"])
-                v1.append(state["v_prev"])
-                v2.append(state["v_prev2"])
+                    state["momentum_buffer"] = None
+            multi.append(group["multistep"] or (k_s is not None and state["step"] >= k_s))
             if mu != 0.0:
-                old = [b for b, f in zip(bufs, fresh) if not f]
-                new_g = [d for d, f in zip(ds, fresh) if not f]
-                if old:
-                    if foreach:
-                        torch._foreach_mul_(old, mu)
-                        torch._foreach_add_(old, new_g)
-                    else:
-                        for b, g in zip(old, new_g):
-                            b.mul_(mu).add_(g)
-                ds = bufs
-            # bucket by (phase, units): normally one bucket, all params having taken the same steps
-            buckets: dict[tuple[bool, float, float], list[int]] = {}
-            for i, p in enumerate(params):
-                state = self.state[p]
-                buckets.setdefault((multi[i], state["v_prev_unit"], state["v_prev2_unit"]), []).append(i)
-            lr = group["lr"]
-            for (flag, u1, u2), idx in buckets.items():
-                if foreach:
-                    sel = (lambda xs: [xs[i] for i in idx]) if len(idx) != len(params) else (lambda xs: xs)
-                    units = [tmsgd_foreach_update_(sel(params), sel(ds), sel(v1), sel(v2), u1, u2, lr, flag)]
-                    units *= len(idx)
+                if state.get("momentum_buffer") is None:
+                    state["momentum_buffer"] = grads[i].detach().clone()
+                    fresh.append(True)
                 else:
-                    units = [tmsgd_update_(params[i], ds[i], v1[i], v2[i], u1, u2, lr, flag) for i in idx]
-                for i, unit in zip(idx, units):  # v_prev2 now holds v_{k+1}: rotate the history
-                    state = self.state[params[i]]
-                    state["v_prev"], state["v_prev2"] = state["v_prev2"], state["v_prev"]
-                    state["v_prev2_unit"], state["v_prev_unit"] = state["v_prev_unit"], unit
-                    state["step"] += 1
-        return loss
+                    fresh.append(False)
+                bufs.append(state["momentum_buffer"])
+            v1.append(state["v_prev"])
+            v2.append(state["v_prev2"])
+        if mu != 0.0:
+            old = [b for b, f in zip(bufs, fresh) if not f]
+            new_g = [d for d, f in zip(grads, fresh) if not f]
+            if old:
+                if foreach:
+                    torch._foreach_mul_(old, mu)
+                    torch._foreach_add_(old, new_g)
+                else:
+                    for b, g in zip(old, new_g):
+                        b.mul_(mu).add_(g)
+            grads = bufs
+        # bucket by (phase, units): normally one bucket, all params having taken the same steps
+        buckets: dict[tuple[bool, float, float], list[int]] = {}
+        for i, p in enumerate(params):
+            state = self.state[p]
+            buckets.setdefault((multi[i], state["v_prev_unit"], state["v_prev2_unit"]), []).append(i)
+        lr = group["lr"]
+        for (flag, u1, u2), idx in buckets.items():
+            if foreach:
+                sel = (lambda xs: [xs[i] for i in idx]) if len(idx) != len(params) else (lambda xs: xs)
+                units = [tmsgd_foreach_update_(sel(params), sel(grads), sel(v1), sel(v2), u1, u2, lr, flag)]
+                units *= len(idx)
+            else:
+                units = [tmsgd_update_(params[i], grads[i], v1[i], v2[i], u1, u2, lr, flag) for i in idx]
+            for i, unit in zip(idx, units):  # v_prev2 now holds v_{k+1}: rotate the history
+                state = self.state[params[i]]
+                state["v_prev"], state["v_prev2"] = state["v_prev2"], state["v_prev"]
+                state["v_prev2_unit"], state["v_prev_unit"] = state["v_prev_unit"], unit
+                state["step"] += 1
 
 
 def start_multistep(optimizer: Optimizer) -> bool:
