@@ -308,26 +308,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("what", nargs="?", default="all", choices=["all", "optimizers", "models", "datasets"])
     p.set_defaults(func=cmd_list)
 
-    _add_study(sub)
+    _add_plugins(sub)
     return parser
 
 
-def _add_study(sub: Any) -> None:
-    """Wire `optimlab study` from optimlab.studies.cli when that module exists."""
-    try:
-        present = importlib.util.find_spec("optimlab.studies.cli") is not None
-    except ModuleNotFoundError:
-        present = False
-    if not present:
-        return
-    try:
-        module = importlib.import_module("optimlab.studies.cli")
-        module.add_parser(sub)
-    except Exception as e:  # keep compare/train/report/list usable; say why on use
-        reason = " ".join(f"{type(e).__name__}: {e}".split())
-        p = sub.add_parser("study", help="(unavailable) the papers' analyses", add_help=False)
-        p.add_argument("rest", nargs=argparse.REMAINDER)
-        p.set_defaults(func=lambda _a: _fail(f"optimlab study is unavailable: {reason}"))
+# Subcommands that live beside their packages: (command, module exposing add_parser, help).
+_PLUGINS = (
+    ("study", "optimlab.studies.cli", "the papers' analyses"),
+    ("reproduce", "optimlab.reproduce.cli", "the papers' experiments by name, with verdicts"),
+    ("tune", "optimlab.tune.cli", "the same lr-search budget for every optimizer"),
+)
+
+
+def _add_plugins(sub: Any) -> None:
+    """Wire each plugin's subcommand; one that fails to import says why when used."""
+    for command, module_name, help_text in _PLUGINS:
+        try:
+            importlib.import_module(module_name).add_parser(sub)
+        except Exception as e:  # keep the other commands usable; say why on use
+            reason = " ".join(f"{type(e).__name__}: {e}".split())
+            p = sub.add_parser(command, help=f"(unavailable) {help_text}", add_help=False)
+            p.add_argument("rest", nargs=argparse.REMAINDER)
+            p.set_defaults(func=lambda _a, c=command, r=reason: _fail(f"optimlab {c} is unavailable: {r}"))
 
 
 def _fail(message: str) -> int:

@@ -1,0 +1,24 @@
+"""Fair step-size tuning: the same search budget for every optimizer, chosen on validation,
+judged on paired test seeds.
+
+    from optimlab.tune import tune
+    result = tune(config, "runs/tune-default", budget=8, search="grid")   # -> tune.md, lr_sensitivity.png
+
+`tune` and friends are imported lazily (they pull in torch through the sweep).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_NAMES = ("tune", "TuneResult", "TuneError", "Candidate", "CandidateScore", "make_candidates",
+          "score_candidates", "select_best", "SEARCHES")
+
+__all__ = list(_NAMES)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _NAMES:
+        return getattr(importlib.import_module("optimlab.tune.search"), name)
+    raise AttributeError(f"module 'optimlab.tune' has no attribute {name!r}")

@@ -1,0 +1,115 @@
+"""`optimlab tune`: give every optimizer the same lr-search budget, choose on validation, compare on test.
+
+    optimlab tune --optimizers sgdm:momentum=0.9 sgdm-ema:beta=0.9 --budget 8 --epochs 6
+    optimlab tune --config my.toml --search sobol --budget 16 --tune-weight-decay --out runs/tune-mine
+    optimlab tune --tune-weight-decay 1e-5,1e-3 --lr-min 1e-3 --lr-max 1 --tune-seeds 1000,1001
+
+optimlab.cli calls `add_parser(subparsers)`; the parsed arguments go to `run_from_args(args)`
+(the subparser's `func`). Bad input raises ValueError subclasses (TuneError, ConfigError), which
+optimlab.cli.main prints as one line with exit status 2. The config (or the embedded default) and
+the data/model/optimizer flags are read exactly as `optimlab compare` reads them (optimlab.cli's
+build_config); the optimizers' own lr values are replaced by the search.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from optimlab.tune.search import SEARCHES, TuneError
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the `tune` subcommand to an argparse subparsers object and return its parser."""
+    from optimlab.cli import _add_run_flags
+
+    p = subparsers.add_parser(
+        "tune", help="same lr-search budget per optimizer, chosen on validation, compared on test (tune.md)",
+        description="Search lr (and weight decay with --tune-weight-decay) with the same budget for every "
+                    "optimizer, choose each one's setting on the validation split, rerun the choices on the "
+                    "final seeds and compare them on the test split with paired statistics. Resumable.")
+    _add_run_flags(p)  # --config --dataset --data-dir --model --width --epochs ... --quiet, as compare
+    p.add_argument("--optimizers", nargs="+", metavar="SPEC",
+                   help="name[:k=v,...] or label=name[:k=v,...]; any lr given is replaced by the search")
+    p.add_argument("--seeds", metavar="N|a,b,c", help="final seeds: a count (0..N-1) or a comma list (default: config's)")
+    p.add_argument("--tune-seeds", metavar="a,b,c", default="1000",
+                   help="seeds of the search runs (default 1000; keep them apart from the final seeds)")
+    p.add_argument("--baseline", metavar="LABEL", help="optimizer label for paired statistics (default: config's)")
+    p.add_argument("--budget", type=int, default=8, metavar="N", help="settings per optimizer (default 8)")
+    p.add_argument("--lr-min", type=float, default=1e-4, help="smallest lr searched (default 1e-4)")
+    p.add_argument("--lr-max", type=float, default=1.0, help="largest lr searched (default 1)")
+    p.add_argument("--search", choices=SEARCHES, default="grid", help="log grid or seeded Sobol points (default grid)")
+    p.add_argument("--tune-weight-decay", nargs="?", const="default", metavar="MIN,MAX",
+                   help="also search weight decay (log scale; default range 1e-6,1e-2)")
+    p.add_argument("--metric", default="accuracy", choices=["accuracy", "loss", "mean_recall", "mean_precision", "kappa"],
+                   help="validation metric that chooses (default accuracy)")
+    p.add_argument("--out", metavar="DIR", help="output folder (default runs/tune-<name>); re-running resumes")
+    p.add_argument("--workers", type=int, metavar="N", help="worker processes (default: cores, at most 8)")
+    p.set_defaults(func=run_from_args)
+    return p
+
+
+def _wd_arg(raw: str | None) -> bool | tuple[float, float]:
+    if raw is None:
+        return False
+    if raw == "default":
+        return True
+    try:
+        lo, hi = (float(v) for v in raw.split(","))
+    except ValueError:
+        raise TuneError(f"--tune-weight-decay {raw!r}: give MIN,MAX, e.g. 1e-6,1e-2") from None
+    return lo, hi
+
+
+def _tune_seeds_arg(raw: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(s) for s in raw.split(",") if s.strip())
+    except ValueError:
+        raise TuneError(f"--tune-seeds {raw!r}: give a comma list of ints, e.g. 1000,1001") from None
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    """Execute a parsed `tune` command; returns the exit status (ValueError on bad input)."""
+    from optimlab.cli import _console, _rich_table, build_config
+    from optimlab.experiments.report import compare_table
+    from optimlab.experiments.sweep import available_cores
+    from optimlab.experiments.validate import check_experiment
+    from optimlab.tune.search import tune
+
+    if args.workers is not None and args.workers < 1:
+        raise TuneError(f"--workers must be >= 1, got {args.workers}")
+    tune_seeds = _tune_seeds_arg(args.tune_seeds)
+    weight_decay = _wd_arg(args.tune_weight_decay)
+    config = build_config(args)
+    check_experiment(config)
+    out = Path(args.out or f"runs/tune-{config.name}")
+    workers = args.workers or min(available_cores(), 8)
+    if not args.quiet:
+        print(f"optimlab tune: {len(config.optimizers)} optimizers × {args.budget} settings × {len(tune_seeds)} "
+              f"tuning seed(s), then × {len(config.seeds)} final seeds → {out}, {workers} worker(s)", file=sys.stderr)
+    result = tune(config, out, budget=args.budget, lr_range=(args.lr_min, args.lr_max), search=args.search,
+                  tune_weight_decay=weight_decay, tune_seeds=tune_seeds, metric=args.metric,
+                  workers=workers, progress=not args.quiet)
+    console = _console()
+    rows = []
+    for label, b in result.best.items():
+        if b is None:
+            rows.append([label, "— (all diverged)", "", ""])
+        else:
+            wd = b.candidate.weight_decay
+            rows.append([label, f"{b.candidate.lr:.3g}", "—" if wd is None else f"{wd:.3g}", f"{b.mean:.4f}"])
+    console.print(_rich_table(f"chosen on validation {result.metric} ({len(result.candidates)} settings each)",
+                              ["optimizer", "lr", "weight decay", f"val {result.metric}"], rows))
+    if result.summary is not None and result.final_config is not None:
+        fc = result.final_config
+        headers, rows = compare_table(result.summary, fc.baseline_label, fc.dataset_grid[0], fc.model_grid[0])
+        console.print(_rich_table(f"chosen settings, {len(fc.seeds)} final seeds — final test accuracy", headers, rows))
+    console.print(f"tune page: {result.page}")
+    failed = [r for r in result.final_results if not r.done]
+    if failed or result.final_config is None:
+        print(f"optimlab: {len(failed)} final run(s) failed or no optimizer had a finite setting; see {out}; "
+              "re-run the same command to retry", file=sys.stderr)
+        return 1
+    return 0
