@@ -73,6 +73,15 @@ def _canonical(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True)
 
 
+def _with_defaults(record: Any) -> Any:
+    """A stored {config, seed} record with TrainConfig fields added since it was written filled in
+    with their defaults (which keep the old behaviour), so older runs still resume."""
+    try:
+        return {**record, "config": TrainConfig.from_dict(record["config"]).to_dict()}
+    except (KeyError, TypeError, ValueError):
+        return record  # not a record this version can read: it will compare as a different run
+
+
 class RunDir:
     """The files of one run (config + seed) in `path`."""
 
@@ -92,7 +101,7 @@ class RunDir:
                 stored = json.loads(run_file.read_text(encoding="utf-8"))
             except (OSError, ValueError) as exc:
                 raise ValueError(f"cannot read {run_file}: {exc}") from exc
-            if _canonical(stored) != _canonical(json.loads(_canonical(self.record))):
+            if _canonical(_with_defaults(stored)) != _canonical(json.loads(_canonical(self.record))):
                 raise ValueError(
                     f"{self.path} holds a different run (config/seed in {run_file} differ from this "
                     f"call's); use another run_dir or delete that folder"
@@ -122,7 +131,7 @@ class RunDir:
             raise ValueError(f"checkpoint {path} is unreadable ({exc}); delete it to restart the run") from exc
         if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
             raise ValueError(f"checkpoint {path} has an unknown format; delete it to restart the run")
-        if _canonical(state["run"]) != _canonical(json.loads(_canonical(self.record))):
+        if _canonical(_with_defaults(state["run"])) != _canonical(json.loads(_canonical(self.record))):
             raise ValueError(f"checkpoint {path} belongs to a different config/seed")
         return state
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 SCHEDULES = ("constant", "step", "cosine")
+AMP_MODES = ("none", "bf16")
 WEIGHT_DECAY_MODES = ("coupled", "decoupled")
 
 
@@ -24,6 +25,16 @@ def _is_int(value: Any) -> bool:
 def _require(ok: bool, name: str, value: Any, rule: str) -> None:
     if not ok:
         raise ValueError(f"TrainConfig.{name}={value!r} is invalid: {rule}")
+
+
+def _parses_as_device(name: str) -> bool:
+    import torch
+
+    try:
+        torch.device(name)
+    except (RuntimeError, ValueError):
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -47,7 +58,11 @@ class TrainConfig:
     weighted_sampler: bool = False  # class-balancing WeightedRandomSampler (paper 003)
     val_fraction: float = 0.1  # carved from the training set (stratified); never the test set
     max_steps_per_epoch: int | None = None  # cap for quick runs / tests
-    device: str = "cpu"
+    device: str = "cpu"  # "cpu" | "cuda" | "cuda:<i>"; under torchrun/launch_local cuda means cuda:LOCAL_RANK
+    amp: str = "none"  # "none" | "bf16": torch.autocast(bfloat16) around forward + loss (see accel.py)
+    channels_last: bool = False  # model and 4-D image batches in channels_last memory format (GPU convs)
+    compile: bool = False  # torch.compile the model for training; checkpoints keep the plain state_dict
+    data_on_device: bool = True  # splits moved to the device once, batches indexed there; False: per batch
     deterministic: bool = True  # torch.use_deterministic_algorithms during fit (restored after)
     eval_batch_size: int = 1024  # batch size of the no-grad evaluation passes (memory only)
 
@@ -80,7 +95,11 @@ class TrainConfig:
         _require(self.max_steps_per_epoch is None
                  or (_is_int(self.max_steps_per_epoch) and self.max_steps_per_epoch >= 1),
                  "max_steps_per_epoch", self.max_steps_per_epoch, "must be None or an int >= 1")
-        for name in ("augment", "weighted_sampler", "deterministic"):
+        _require(isinstance(self.device, str) and _parses_as_device(self.device), "device", self.device,
+                 "must be a torch device string such as 'cpu', 'cuda' or 'cuda:0'")
+        _require(self.amp in AMP_MODES, "amp", self.amp, f"must be one of {AMP_MODES}")
+        for name in ("augment", "weighted_sampler", "deterministic", "channels_last", "compile",
+                     "data_on_device"):
             _require(isinstance(getattr(self, name), bool), name, getattr(self, name), "must be a bool")
 
     def to_dict(self) -> dict[str, Any]:

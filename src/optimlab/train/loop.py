@@ -16,6 +16,8 @@ Conventions (decided here, documented in the README):
   * augment applies only to images of at least 16×16 pixels (a warning says when it is skipped).
   * NaN/Inf in the running training loss (checked at epoch end, on CPU also every 32 steps)
     stops the run after evaluating the current weights: History.diverged_epoch is that epoch.
+  * Accelerator options (amp, channels_last, compile, data_on_device): see accel.py; under
+    torchrun (or launch_local) fit trains data-parallel with DDP: see distributed.py.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ import torch.nn.functional as F
 from optimlab.data import iterate_batches
 from optimlab.models import create_model
 from optimlab.optim import create_optimizer, start_multistep
+from optimlab.train import distributed as ddp
+from optimlab.train.accel import autocast, compile_model, prepare_model, resolve_device, to_input
 from optimlab.train.checkpoint import RunDir
 from optimlab.train.config import History, TrainConfig
 from optimlab.train.metrics import classification_metrics, diverged_metrics, evaluate
@@ -53,32 +57,48 @@ def fit(config: TrainConfig, seed: int, run_dir: str | Path | None = None, progr
     existing checkpoint is resumed (bit-identical to an uninterrupted run on CPU); a finished run
     (`done` marker) is not redone: its History is read back. callback(epoch, history) is called
     after every epoch run in this call (1-based epoch, after the checkpoint is written).
+
+    Distributed (torchrun env vars or an initialised process group, world size > 1): every rank
+    calls fit; rank 0 alone writes run_dir and calls callback; every rank returns rank 0's History.
     """
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
     seed = check_seed(seed)
-    run = RunDir(run_dir, config, seed) if run_dir is not None else None
-    if run is not None:
-        run.prepare()
-        if run.is_done():
-            return run.load_history()
-    previous = torch.are_deterministic_algorithms_enabled()
-    previous_warn = torch.is_deterministic_algorithms_warn_only_enabled()
+    dist_ctx = ddp.detect()
+    if dist_ctx is not None:
+        ddp.check_batch_size(config, dist_ctx.world_size)
+    device = resolve_device(config, dist_ctx.local_rank if dist_ctx is not None else None)
+    if dist_ctx is not None:
+        ddp.init_group(dist_ctx, device)
     try:
-        if config.deterministic:
-            torch.use_deterministic_algorithms(True, warn_only=torch.device(config.device).type != "cpu")
-        return _Trainer(config, seed, run, progress, callback).run()
+        run = RunDir(run_dir, config, seed) if run_dir is not None else None
+        if run is not None:
+            if dist_ctx is None or dist_ctx.is_main:
+                run.prepare()
+            ddp.barrier(dist_ctx)  # run.json exists (or the mismatch was raised) before others read
+            if run.is_done():
+                return run.load_history()
+        previous = torch.are_deterministic_algorithms_enabled()
+        previous_warn = torch.is_deterministic_algorithms_warn_only_enabled()
+        try:
+            if config.deterministic:
+                torch.use_deterministic_algorithms(True, warn_only=device.type != "cpu")
+            return _Trainer(config, seed, run, progress, callback, device, dist_ctx).run()
+        finally:
+            torch.use_deterministic_algorithms(previous, warn_only=previous_warn)
     finally:
-        torch.use_deterministic_algorithms(previous, warn_only=previous_warn)
+        ddp.destroy_group(dist_ctx)
 
 
 class _Trainer:
     def __init__(self, config: TrainConfig, seed: int, run: RunDir | None, progress: bool,
-                 callback: Callback | None) -> None:
+                 callback: Callback | None, device: torch.device, dist_ctx: ddp.DistContext | None) -> None:
         started = time.perf_counter()
         self.config, self.seed, self.run_dir, self.callback = config, seed, run, callback
-        self.show_progress = progress
-        self.device = torch.device(config.device)
+        self.dist = dist_ctx if dist_ctx is not None and dist_ctx.enabled else None
+        self.is_main = self.dist is None or self.dist.is_main
+        self.show_progress = progress and self.is_main
+        self.device = device
         if config.switch_epoch is not None and config.switch_epoch > config.epochs:
             warnings.warn(f"switch_epoch={config.switch_epoch} > epochs={config.epochs}: "
                           "the multi-step rule never starts", stacklevel=3)
@@ -90,7 +110,7 @@ class _Trainer:
         self.sampler_weights, self.augment = data.sampler_weights, data.augment
 
         self.model = create_model(config.model, data.num_classes, data.input_shape, width=config.width)
-        self.model.to(self.device)
+        prepare_model(self.model, self.device, config.channels_last)
         hparams = dict(config.hparams)
         self.decoupled_wd = 0.0
         if config.weight_decay_mode == "decoupled":
@@ -110,6 +130,16 @@ class _Trainer:
         self.wall_before = 0.0  # wall time of earlier sessions of this run
         if run is not None and (state := run.load_checkpoint()) is not None:
             self._load(state)
+        # the module the training steps call: DDP around the model, then torch.compile around that;
+        # self.model (plain) is what the optimizer, evaluation and checkpoints use.
+        self.forward: Callable[..., torch.Tensor] = self.model
+        if self.dist is not None:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.forward = DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        if config.compile:
+            self.forward = compile_model(self.forward)
         self.session_start = started
 
     # -- checkpoint -------------------------------------------------------------------------
@@ -159,43 +189,73 @@ class _Trainer:
                 history.train_acc.append(train_acc)
                 if not math.isfinite(train_loss):
                     history.diverged_epoch = epoch
-                val, test = (evaluate(self.model, s, config.eval_batch_size) for s in (self.val, self.test))
-                self.model.train()
-                last = (val, test)
-                history.val_loss.append(val.loss)
-                history.val_acc.append(val.accuracy)
-                history.test_loss.append(test.loss)
-                history.test_acc.append(test.accuracy)
+                if self.is_main:  # the weights are the same on every rank: rank 0 evaluates
+                    val, test = (self._evaluate(s) for s in (self.val, self.test))
+                    self.model.train()
+                    last = (val, test)
+                    history.val_loss.append(val.loss)
+                    history.val_acc.append(val.accuracy)
+                    history.test_loss.append(test.loss)
+                    history.test_acc.append(test.accuracy)
                 history.epoch_time_s.append(time.perf_counter() - t0)
                 history.step_time_s = self.train_seconds / max(self.train_steps, 1)
                 self.epoch = epoch
                 history.wall_time_s = self._wall()
-                if self.run_dir is not None and history.diverged_epoch is None and epoch < config.epochs:
+                if (self.is_main and self.run_dir is not None and history.diverged_epoch is None
+                        and epoch < config.epochs):
                     self.run_dir.save_checkpoint(self._state())
-                bar.update(epochs_task, completed=epoch,
-                           description=f"epoch {epoch} loss {train_loss:.4f} val acc {val.accuracy:.3f}")
-                if self.callback is not None:
-                    self.callback(epoch, history)
-        self._finish(last)
+                if self.is_main:
+                    bar.update(epochs_task, completed=epoch,
+                               description=f"epoch {epoch} loss {train_loss:.4f} val acc {last[0].accuracy:.3f}")
+                    if self.callback is not None:
+                        self.callback(epoch, history)
+        if self.is_main:
+            self._finish(last)
+        if self.dist is not None:
+            history = self.history = ddp.broadcast_history(history if self.is_main else None, self.dist)
+            ddp.barrier(self.dist)  # rank 0's files are complete when any rank returns
         return history
+
+    def _evaluate(self, split: Any) -> Any:
+        return evaluate(self.model, split, self.config.eval_batch_size, device=self.device,
+                        amp=self.config.amp, channels_last=self.config.channels_last)
 
     def _train_epoch(self, bar: Any, steps_task: Any) -> tuple[float, float]:
         """One epoch of training steps; returns (mean loss, accuracy) over the batches seen."""
-        model, optimizer, scheduler = self.model, self.optimizer, self.scheduler
+        model, optimizer, scheduler, config = self.forward, self.optimizer, self.scheduler, self.config
         decay = self.decoupled_wd
         groups = [(g, [p for p in g["params"] if p.requires_grad]) for g in optimizer.param_groups]
         loss_sum = torch.zeros((), device=self.device)
         correct = torch.zeros((), dtype=torch.int64, device=self.device)
         seen = steps = 0
-        check_early = self.device.type == "cpu"  # elsewhere each check is a sync: epoch end only
-        batches = iterate_batches(self.train, self.config.batch_size, shuffle=True, generator=self.generator,
-                                  augment=self.augment, sampler_weights=self.sampler_weights)
-        model.train()
+        # elsewhere each check is a sync: epoch end only; under DDP ranks must stop together: epoch end
+        check_early = self.device.type == "cpu" and self.dist is None
+        world = 1 if self.dist is None else self.dist.world_size
+        if self.dist is None:
+            batches = ((x, y, y.shape[0]) for x, y in iterate_batches(
+                self.train, config.batch_size, shuffle=True, generator=self.generator, augment=self.augment,
+                sampler_weights=self.sampler_weights))
+        else:
+            batches = ddp.shard_batches(self.train, config.batch_size, self.generator, self.dist.rank, world,
+                                        augment=self.augment, sampler_weights=self.sampler_weights)
+        move = self.train.x.device != self.device  # data_on_device=False: one copy per batch
+        self.model.train()
         _sync(self.device)
         t0 = time.perf_counter()
-        for x, y in batches:
-            logits = model(x)
-            loss = F.cross_entropy(logits, y)
+        for x, y, n_global in batches:
+            if move:
+                x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+            x = to_input(x, config.channels_last)
+            n = y.shape[0]
+            with autocast(self.device, config.amp):
+                logits = model(x)
+                if n * world == n_global:  # equal shards (always, in one process): mean of means is exact
+                    loss = F.cross_entropy(logits, y)
+                    record, weight = loss.detach(), n
+                else:  # short last global batch split unevenly: DDP's average must be the global mean
+                    total = F.cross_entropy(logits, y, reduction="sum")
+                    loss = total * (world / n_global)
+                    record, weight = total.detach(), 1
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if decay:
@@ -204,8 +264,7 @@ class _Trainer:
                         torch._foreach_mul_(params, 1.0 - group["lr"] * decay)
             optimizer.step()
             scheduler.step()
-            n = y.shape[0]
-            loss_sum.add_(loss.detach(), alpha=n)
+            loss_sum.add_(record.float(), alpha=weight)
             correct.add_((logits.detach().argmax(dim=1) == y).sum())
             seen += n
             steps += 1
@@ -217,12 +276,16 @@ class _Trainer:
         _sync(self.device)
         self.train_seconds += time.perf_counter() - t0
         self.train_steps += steps
+        if self.dist is not None:  # every rank gets the epoch's global figures (and agrees on divergence)
+            total_loss, total_correct, total_seen = ddp.all_reduce_sum(
+                [float(loss_sum), float(correct), float(seen)], self.device)
+            return total_loss / max(total_seen, 1), total_correct / max(total_seen, 1)
         return float(loss_sum) / max(seen, 1), int(correct) / max(seen, 1)
 
     def _finish(self, last: Any) -> None:
         config, history = self.config, self.history
         if last is None:  # no epoch ran in this call (defensive): evaluate the loaded weights
-            last = tuple(evaluate(self.model, s, config.eval_batch_size) for s in (self.val, self.test))
+            last = tuple(self._evaluate(s) for s in (self.val, self.test))
             self.model.train()
         val, test = last
         if history.diverged_epoch is not None:

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from optimlab.data import TensorSplit
+from optimlab.train.accel import autocast, to_input
 
 METRIC_NAMES = ("accuracy", "loss", "mean_recall", "mean_precision", "kappa")
 
@@ -29,21 +30,28 @@ class Evaluation:
     predictions: Tensor  # int64 [N] on the CPU
 
 
-def evaluate(model: nn.Module, split: TensorSplit, batch_size: int = 1024) -> Evaluation:
+def evaluate(model: nn.Module, split: TensorSplit, batch_size: int = 1024, *,
+             device: torch.device | str | None = None, amp: str = "none",
+             channels_last: bool = False) -> Evaluation:
     """Mean loss, accuracy and predictions of `model` on `split` (eval mode, no autograd).
 
+    device: where the model lives (default: the split's device); batches are moved there.
+    amp / channels_last: as in TrainConfig (the same autocast and memory format as training).
     The model is left in eval mode; the caller switches back to train mode.
     """
     model.eval()
     n = len(split)
-    loss_sum = torch.zeros((), dtype=torch.float64, device=split.x.device)
+    device = torch.device(device) if device is not None else split.x.device
+    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     preds = []
     with torch.inference_mode():
         for start in range(0, n, batch_size):
-            x = split.x[start : start + batch_size]
-            y = split.y[start : start + batch_size]
-            logits = model(x)
-            loss_sum += F.cross_entropy(logits, y, reduction="sum").double()
+            x = to_input(split.x[start : start + batch_size].to(device, non_blocking=True), channels_last)
+            y = split.y[start : start + batch_size].to(device, non_blocking=True)
+            with autocast(device, amp):
+                logits = model(x)
+                loss = F.cross_entropy(logits, y, reduction="sum")
+            loss_sum += loss.double()
             preds.append(logits.argmax(dim=1))
     predictions = torch.cat(preds).cpu()
     accuracy = float((predictions == split.y.cpu()).double().mean())

@@ -31,7 +31,12 @@ class RunData:
 
 
 def prepare_data(config: TrainConfig, seed: int, device: torch.device | str = "cpu") -> RunData:
-    """Load config.dataset and split it for run `seed`; tensors end up on `device`."""
+    """Load config.dataset and split it for run `seed`.
+
+    Tensors end up on `device` when config.data_on_device (one copy up front, batches are then
+    indexed on the device), else they stay on the CPU and fit moves each batch. With
+    config.channels_last, 4-D images are stored channels_last (indexing keeps the format).
+    """
     data = load_dataset(config.dataset, config.data_dir, **config.dataset_options)
     train, val = stratified_split(data.train, config.val_fraction, seed=seed)
     weights = class_balancing_weights(train.y, data.num_classes) if config.weighted_sampler else None
@@ -44,8 +49,10 @@ def prepare_data(config: TrainConfig, seed: int, device: torch.device | str = "c
                           f"{data.input_shape[1]}×{data.input_shape[2]}, smaller than "
                           f"{MIN_AUGMENT_SIDE}×{MIN_AUGMENT_SIDE}", stacklevel=3)
     device = torch.device(device)
-    if device.type != "cpu":
-        train, val, test = (TensorSplit(s.x.to(device), s.y.to(device)) for s in (train, val, data.test))
-    else:
-        test = data.test
+    test = data.test
+    if device.type != "cpu" and config.data_on_device:
+        train, val, test = (TensorSplit(s.x.to(device), s.y.to(device)) for s in (train, val, test))
+    if config.channels_last and train.x.dim() == 4:
+        train, val, test = (TensorSplit(s.x.contiguous(memory_format=torch.channels_last), s.y)
+                            for s in (train, val, test))
     return RunData(train, val, test, data.num_classes, tuple(data.input_shape), weights, augment)
