@@ -1,4 +1,5 @@
-"""Reproducing the papers: the catalogue of their experiments (configs/paper/*.toml)."""
+"""Reproducing the papers: the catalogue of their experiments (configs/paper/*.toml), the
+`reproduce` runner and the per-claim verdicts."""
 
 from __future__ import annotations
 
@@ -11,8 +12,14 @@ from optimlab.reproduce.catalog import (
     list_paper_experiments,
     load_paper_experiment,
 )
+from optimlab.reproduce.run import ReproduceError, reproduce
+from optimlab.reproduce.verdict import judge, write_verdict
 
 __all__ = [
+    "ReproduceError",
+    "judge",
+    "reproduce",
+    "write_verdict",
     "METRICS",
     "CatalogError",
     "Claim",

@@ -1,0 +1,81 @@
+"""`optimlab reproduce`: re-run a paper's experiment and judge its claims.
+
+    optimlab reproduce --list
+    optimlab reproduce rsgdm-cifar10-resnet18                    # CPU scale, a few minutes
+    optimlab reproduce rsgdm-cifar10-resnet18 --scale paper --data-dir ~/data/cifar10   # CUDA GPU
+
+optimlab.cli calls `add_parser(subparsers)`; the parsed arguments go to `run_from_args(args)`
+(the subparser's `func`). Bad input raises ValueError subclasses (ReproduceError, ConfigError,
+DatasetError), which optimlab.cli.main prints as one line with exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+from optimlab.reproduce.catalog import list_paper_experiments, load_paper_experiment
+from optimlab.reproduce.run import SCALES, ReproduceError, default_out, reproduce
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the `reproduce` subcommand to an argparse subparsers object and return its parser."""
+    p = subparsers.add_parser(
+        "reproduce", help="re-run a paper's experiment over seeds and judge its claims (writes verdict.md)",
+        description="Re-run one of the papers' experiments (see --list) and write verdict.md: for each claim the "
+                    "paper's figure, ours with 95%% CIs over seeds, the paired difference and a verdict.")
+    p.add_argument("name", nargs="?", metavar="NAME", help="a paper experiment (see --list)")
+    p.add_argument("--list", action="store_true", help="list the paper experiments and exit")
+    p.add_argument("--scale", choices=SCALES, default="cpu",
+                   help="cpu: the catalogue's small settings on the CIFAR-10 subset (or digits); "
+                        "paper: the paper's settings on --data-dir with a CUDA GPU (default: cpu)")
+    p.add_argument("--data-dir", metavar="DIR", help="the data set's folder (paper scale; at cpu scale a CIFAR-10 folder)")
+    p.add_argument("--seeds", type=int, metavar="N", help="number of seeds (default: the catalogue's, 5)")
+    p.add_argument("--out", metavar="DIR", type=Path,
+                   help="output folder (default runs/reproduce-<name>-<scale>); re-running resumes")
+    p.add_argument("--workers", type=int, default=1, metavar="N", help="worker processes (default 1)")
+    p.add_argument("--allow-cpu", action="store_true", help="paper scale: run on the CPU when there is no CUDA GPU")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.set_defaults(func=run_from_args)
+    return p
+
+
+def list_lines() -> list[str]:
+    """One line per paper experiment: name, paper id and title, number of claims."""
+    out = []
+    for name in list_paper_experiments():
+        exp = load_paper_experiment(name)
+        n = len(exp.paper.claims)
+        out.append(f"{name:<28} paper {exp.paper.id}: {exp.paper.title} — {n} claim{'s' if n != 1 else ''}")
+    return out
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    """Execute a parsed `reproduce` command; returns the exit status (ValueError on bad input)."""
+    if args.list:
+        print("\n".join(list_lines()))
+        return 0
+    if args.name is None:
+        raise ReproduceError("optimlab reproduce: give a paper experiment NAME or --list "
+                             f"(names: {', '.join(list_paper_experiments())})")
+    if args.seeds is not None and args.seeds < 1:
+        raise ReproduceError(f"--seeds must be >= 1, got {args.seeds}")
+    if args.workers < 1:
+        raise ReproduceError(f"--workers must be >= 1, got {args.workers}")
+    out = args.out or default_out(args.name, args.scale)
+    start = time.perf_counter()
+    path = reproduce(args.name, scale=args.scale, data_dir=args.data_dir, seeds=args.seeds, out=out,
+                     workers=args.workers, progress=not args.quiet, allow_cpu=args.allow_cpu)
+    print(_headline(path))
+    print(f"verdict: {path}  (report: {path.parent / 'report.md'}; {time.perf_counter() - start:.0f} s)")
+    return 0
+
+
+def _headline(path: Path) -> str:
+    """The verdict lines of verdict.md's numbered claim list, for the terminal."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    claims = [ln for ln in lines if ln[:1].isdigit() and " — **" in ln]
+    scale = next((ln.lstrip("> ") for ln in lines if ln.startswith("> **SCALE")), "")
+    return "\n".join([scale, *claims])

@@ -1,0 +1,203 @@
+"""Re-run one of the papers' experiments and judge its claims: `optimlab reproduce NAME`.
+
+    reproduce("rsgdm-cifar10-resnet18")                         # CPU scale -> runs/reproduce-...-cpu/verdict.md
+    reproduce("rsgdm-cifar10-resnet18", scale="paper", data_dir="~/data/cifar10")   # needs a CUDA GPU
+
+Two scales. "paper" runs the catalogue's top-level settings (the paper's, as far as the text
+allows) on the user's data and a CUDA GPU; before anything runs it checks that the data folder
+holds the data set and that a GPU is there, and raises ReproduceError listing everything missing
+(`allow_cpu=True` accepts a CPU run of days). "cpu" runs the catalogue's [cpu] settings: the
+real CIFAR-10 subset when it can be found (OPTIMLAB_CIFAR10_SUBSET, else shared/data/cifar-10-subset
+above the working folder or the package), else [cpu.fallback] (digits). Results go to
+runs/reproduce-<name>-<scale>; a second call resumes, skipping finished runs. The sweep's own
+report.md is written next to verdict.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from optimlab.experiments.config import ExperimentConfig, parse_seeds
+from optimlab.experiments.results import write_json_atomic
+from optimlab.reproduce.catalog import PaperExperiment, load_paper_experiment
+
+SCALES = ("cpu", "paper")
+SUBSET_ENV = "OPTIMLAB_CIFAR10_SUBSET"  # folder of the CIFAR-10 subset, overrides the search
+SUBSET_PARTS = ("shared", "data", "cifar-10-subset")  # searched for above cwd and the package
+MIN_SEEDS = 2  # a confidence interval needs two seeds; the catalogue asks for >= 5
+META_FILE = "reproduce.json"  # what reproduce() resolved: scale, data, counts (verdict.md reads it)
+DATASET_TITLES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "digits": "scikit-learn digits (8x8)",
+                  "imagefolder": "image folder"}
+
+
+class ReproduceError(ValueError):
+    """A reproduction that cannot start (missing data, no GPU, bad scale or seeds); says what to fix."""
+
+
+# ----------------------------------------------------------------------------------------------
+# finding the data
+
+
+def _is_cifar10_folder(folder: Path) -> bool:
+    from optimlab.data.cifar import CIFAR10
+
+    return folder.is_dir() and all((folder / f).is_file() for f in CIFAR10.files)
+
+
+def find_cifar10_subset(start: Path | None = None) -> Path | None:
+    """The CIFAR-10 subset folder: $OPTIMLAB_CIFAR10_SUBSET, else the first shared/data/cifar-10-subset
+    found walking up from `start` (default cwd) and from this file; None when there is none.
+
+    A set environment variable that does not point at a CIFAR-10 folder is an error (it was asked for)."""
+    env = os.environ.get(SUBSET_ENV, "").strip()
+    if env:
+        folder = Path(env).expanduser()
+        if not _is_cifar10_folder(folder):
+            raise ReproduceError(f"${SUBSET_ENV}={env!r} is not a CIFAR-10 folder (needs data_batch_1..5, "
+                                 f"test_batch, batches.meta)")
+        return folder.resolve()
+    for origin in (Path(start or Path.cwd()).resolve(), Path(__file__).resolve().parent):
+        for base in (origin, *origin.parents):
+            folder = base.joinpath(*SUBSET_PARTS)
+            if _is_cifar10_folder(folder):
+                return folder
+    return None
+
+
+def _data_problems(dataset: str, data_dir: str | None, options: dict[str, Any]) -> list[str]:
+    """What stops `dataset` loading from data_dir, without reading it (empty list: looks fine)."""
+    from optimlab.data import list_datasets
+
+    info = {d.name: d for d in list_datasets()}.get(dataset)
+    if info is None or not info.needs_root:
+        return []
+    if data_dir is None:
+        return [f"{dataset} needs its data folder: pass --data-dir DIR (data_dir=...)"]
+    root = Path(data_dir).expanduser()
+    if not root.is_dir():
+        return [f"data folder {str(root)!r} does not exist"]
+    if dataset in ("cifar10", "cifar100"):
+        from optimlab.data.base import DatasetError
+        from optimlab.data.cifar import CIFAR10, CIFAR100, find_folder
+
+        try:
+            find_folder(root, CIFAR10 if dataset == "cifar10" else CIFAR100)
+        except DatasetError as e:
+            return [str(e).replace(", or pass download=True", "")]
+        return []
+    if dataset == "imagefolder":
+        top = root / "train" if (root / "train").is_dir() else root
+        if not any(p.is_dir() and not p.name.startswith(".") for p in top.iterdir()):
+            return [f"image folder {str(top)!r} has no class sub-folders (expected <root>/<class>/<image>)"]
+    return []
+
+
+# ----------------------------------------------------------------------------------------------
+# the configuration
+
+
+def resolve_config(exp: PaperExperiment, scale: str, data_dir: str | Path | None = None, seeds: Any = None,
+                   allow_cpu: bool = False, overrides: dict[str, Any] | None = None) -> ExperimentConfig:
+    """The ExperimentConfig `reproduce` runs; ReproduceError listing every problem found."""
+    if scale not in SCALES:
+        raise ReproduceError(f"scale must be one of {list(SCALES)}, got {scale!r}")
+    problems: list[str] = []
+    if scale == "cpu":
+        subset = Path(data_dir).expanduser() if data_dir is not None else find_cifar10_subset()
+        if data_dir is not None and not _is_cifar10_folder(subset):
+            raise ReproduceError(f"--data-dir {str(data_dir)!r} is not a CIFAR-10 folder (needs data_batch_1..5, "
+                                 f"test_batch, batches.meta); leave it out to use the subset or digits")
+        d = exp.experiment_dict("cpu", have_cifar10=subset is not None)
+        if d.get("dataset") == "cifar10":
+            d["data_dir"] = str(subset)
+        d["device"] = "cpu"
+    else:
+        d = exp.experiment_dict("paper")
+        if data_dir is not None:
+            d["data_dir"] = str(Path(data_dir).expanduser())
+        problems += _data_problems(d["dataset"], d.get("data_dir"), d.get("dataset_options", {}))
+        import torch
+
+        if torch.cuda.is_available():
+            d["device"] = "cuda"
+        elif allow_cpu:
+            d["device"] = "cpu"
+        else:
+            problems.append(f"no CUDA GPU (torch.cuda.is_available() is False); the paper scale runs "
+                            f"{d.get('epochs')} epochs of {d.get('model')} per run — use --scale cpu, or "
+                            f"--allow-cpu to run it on the CPU anyway")
+    if problems:
+        raise ReproduceError(f"cannot reproduce {exp.name} at the paper scale: " + "; ".join(problems))
+    if seeds is not None:
+        d["seeds"] = parse_seeds(seeds)
+    if overrides:
+        d.update(overrides)
+    config = ExperimentConfig.from_dict(d, source=f"{exp.name} ({scale} scale)")
+    if len(config.seeds) < MIN_SEEDS:
+        raise ReproduceError(f"seeds: a verdict needs >= {MIN_SEEDS} seeds for a confidence interval "
+                             f"(the catalogue uses {len(parse_seeds(exp.experiment_dict(scale).get('seeds', 5)))}), "
+                             f"got {len(config.seeds)}")
+    return config
+
+
+def describe_data(config: ExperimentConfig) -> dict[str, Any]:
+    """Counts and a one-line description of the data and schedule actually used (reads the data)."""
+    from optimlab.data import load_dataset
+
+    splits = load_dataset(config.dataset, config.data_dir, **config.dataset_options)
+    n_train, n_test = int(splits.train.y.numel()), int(splits.test.y.numel())
+    title = DATASET_TITLES.get(config.dataset, config.dataset)
+    if config.dataset == "cifar10" and n_train < 50_000:
+        title = "CIFAR-10 subset"
+    c, h, w = splits.input_shape
+    steps = f", at most {config.max_steps_per_epoch} steps of {config.batch_size} per epoch" \
+        if config.max_steps_per_epoch else f", batch {config.batch_size}"
+    text = (f"{title} ({n_train:,} train images incl. {config.val_fraction:.0%} held out for validation, "
+            f"{n_test:,} test, {splits.num_classes} classes, {h}x{w}), {config.model} width {config.width:g}, "
+            f"{config.epochs} epochs{steps}, {len(config.seeds)} seeds, device {config.device}")
+    return {"dataset": config.dataset, "dataset_title": title, "data_dir": config.data_dir, "n_train": n_train,
+            "n_test": n_test, "num_classes": splits.num_classes, "description": text}
+
+
+# ----------------------------------------------------------------------------------------------
+# the command
+
+
+def default_out(name: str, scale: str) -> Path:
+    return Path("runs") / f"reproduce-{name}-{scale}"
+
+
+def reproduce(name: str, scale: str = "cpu", data_dir: str | Path | None = None, seeds: Any = None,
+              out: str | Path | None = None, workers: int = 1, progress: bool = True, allow_cpu: bool = False,
+              overrides: dict[str, Any] | None = None) -> Path:
+    """Run paper experiment `name` at `scale`, write report.md and verdict.md; returns verdict.md's path.
+
+    seeds: a count or a list (default: the catalogue's). overrides: ExperimentConfig keys applied
+    last (e.g. {"epochs": 1, "max_steps_per_epoch": 3} for a smoke run). Re-running with the same
+    arguments resumes: finished runs in `out` are kept."""
+    from optimlab.experiments.report import write_report
+    from optimlab.experiments.sweep import run_experiment
+    from optimlab.reproduce.verdict import write_verdict
+
+    exp = load_paper_experiment(name)
+    config = resolve_config(exp, scale, data_dir, seeds, allow_cpu, overrides)
+    out_dir = Path(out) if out is not None else default_out(name, scale)
+    data = describe_data(config)
+    start = time.perf_counter()
+    run_experiment(config, out_dir, workers=workers, progress=progress)
+    meta = {"name": name, "scale": scale, "seeds": len(config.seeds), "overrides": dict(overrides or {}), **data,
+            "sweep_wall_time_s": round(time.perf_counter() - start, 1)}
+    write_json_atomic(out_dir / META_FILE, meta)
+    write_report(out_dir)
+    return write_verdict(out_dir)
+
+
+def read_meta(out_dir: str | Path) -> dict[str, Any]:
+    path = Path(out_dir) / META_FILE
+    if not path.is_file():
+        raise ReproduceError(f"{out_dir} has no {META_FILE}: not a folder made by optimlab reproduce")
+    return json.loads(path.read_text(encoding="utf-8"))

@@ -1,0 +1,213 @@
+"""optimlab reproduce: verdict logic, the paper scale's refusals, a tiny real CPU reproduction, the CLI."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from optimlab.experiments.config import ExperimentConfig
+from optimlab.experiments.results import RunResult
+from optimlab.reproduce.catalog import Claim, load_paper_experiment
+from optimlab.reproduce.cli import add_parser
+from optimlab.reproduce.run import ReproduceError, find_cifar10_subset, reproduce, resolve_config
+from optimlab.reproduce.verdict import CONTRADICTED, NOT_SUPPORTED, SURVIVES, VERDICTS, judge, judge_claim
+from optimlab.train.config import History
+
+REPO = Path(__file__).resolve().parents[1]
+SUBSET = REPO.parent / "shared" / "data" / "cifar-10-subset"
+CIFAR_FILES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch", "batches.meta"]
+
+
+# ----------------------------------------------------------------------------------------------
+# verdict logic on synthetic results
+
+
+def test_judge_each_verdict_both_directions() -> None:
+    assert judge("higher", 0.01, 0.03) == SURVIVES
+    assert judge("higher", -0.03, -0.01) == CONTRADICTED
+    assert judge("higher", -0.01, 0.02) == NOT_SUPPORTED
+    assert judge("lower", -0.3, -0.1) == SURVIVES  # lower loss is what a loss claim claims
+    assert judge("lower", 0.1, 0.3) == CONTRADICTED
+    assert judge("lower", -0.1, 0.1) == NOT_SUPPORTED
+    assert judge("higher", 0.0, 0.2) == NOT_SUPPORTED  # a CI touching 0 does not exclude it
+    assert judge("higher", math.nan, math.nan) == NOT_SUPPORTED
+    with pytest.raises(ValueError, match="better"):
+        judge("up", 0.1, 0.2)
+
+
+def _results(values: dict[str, list[float]], metric: str, diverged: dict[str, int] | None = None) -> list[RunResult]:
+    config = ExperimentConfig.from_dict({"optimizers": [{"name": "sgd", "label": lab} for lab in values],
+                                         "seeds": len(next(iter(values.values())))})
+    out = []
+    for spec in config.runs():
+        v = values[spec.label][spec.seed]
+        h = History(train_loss=[1.0], train_acc=[0.5], final={metric: v, "accuracy": 0.5})
+        if diverged and diverged.get(spec.label) == spec.seed:
+            h.diverged_epoch = 1
+            h.final[metric] = math.nan
+        out.append(RunResult(spec.run_id, spec.label, spec.seed, spec.config, history=h))
+    return out
+
+
+LOSS_CLAIM = Claim("new has lower loss than old", "loss", "lower", "new", "old")
+REPORTED = {"new": {"loss": 1.34}, "old": {"loss": 1.38}}
+
+
+def test_loss_claim_survives_when_loss_is_lower_on_every_seed() -> None:
+    old = [1.0, 1.2, 0.9, 1.1, 1.05]
+    r = judge_claim(LOSS_CLAIM, _results({"old": old, "new": [x - 0.1 - 0.01 * i for i, x in enumerate(old)]}, "loss"), REPORTED)
+    assert r.verdict == SURVIVES
+    assert r.mean_diff < 0 and r.ci_high < 0
+    assert (r.wins, r.losses, r.n_pairs) == (5, 0, 5)
+    assert r.paper_optimizer == 1.34 and r.paper_baseline == 1.38
+    assert r.optimizer.n == 5 and r.optimizer.low < r.optimizer.mean < r.optimizer.high
+
+
+def test_loss_claim_contradicted_when_loss_is_higher_on_every_seed() -> None:
+    old = [1.0, 1.2, 0.9, 1.1, 1.05]
+    r = judge_claim(LOSS_CLAIM, _results({"old": old, "new": [x + 0.2 + 0.01 * i for i, x in enumerate(old)]}, "loss"), REPORTED)
+    assert r.verdict == CONTRADICTED
+    assert r.ci_low > 0 and (r.wins, r.losses) == (0, 5)
+
+
+def test_claim_not_supported_when_differences_straddle_zero_and_diverged_seed_left_out() -> None:
+    old = [1.0, 1.2, 0.9, 1.1, 1.05, 1.0]
+    new = [1.1, 1.1, 1.0, 1.0, 1.15, 0.2]
+    r = judge_claim(LOSS_CLAIM, _results({"old": old, "new": new}, "loss", diverged={"new": 5}), REPORTED)
+    assert r.verdict == NOT_SUPPORTED
+    assert r.ci_low < 0 < r.ci_high
+    assert r.n_pairs == 5  # seed 5 diverged for "new": out of the pairs
+    assert any("[5]" in n for n in r.notes)
+
+
+# ----------------------------------------------------------------------------------------------
+# the paper scale refuses what cannot finish
+
+
+def test_paper_scale_refuses_missing_or_wrong_data_dir(tmp_path: Path) -> None:
+    exp = load_paper_experiment("rsgdm-cifar10-resnet18")
+    with pytest.raises(ReproduceError, match="--data-dir"):
+        resolve_config(exp, "paper", None, allow_cpu=True)
+    with pytest.raises(ReproduceError, match="does not exist"):
+        resolve_config(exp, "paper", tmp_path / "nope", allow_cpu=True)
+    with pytest.raises(ReproduceError, match=r"missing file\(s\).*data_batch_1"):
+        resolve_config(exp, "paper", tmp_path, allow_cpu=True)  # exists, but holds no CIFAR-10
+    folder = tmp_path / "animals"
+    folder.mkdir()
+    with pytest.raises(ReproduceError, match="no class sub-folders"):
+        resolve_config(load_paper_experiment("wgd-animals10-resnet18"), "paper", folder, allow_cpu=True)
+
+
+def test_paper_scale_refuses_without_gpu_unless_allowed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for f in CIFAR_FILES:  # a folder that passes the file check (nothing is read before the run)
+        (tmp_path / f).touch()
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    exp = load_paper_experiment("rsgdm-cifar10-resnet18")
+    with pytest.raises(ReproduceError, match="no CUDA GPU.*--allow-cpu"):
+        resolve_config(exp, "paper", tmp_path)
+    # every problem at once: no data folder and no GPU
+    with pytest.raises(ReproduceError, match="does not exist.*no CUDA GPU"):
+        resolve_config(exp, "paper", tmp_path / "nope")
+    config = resolve_config(exp, "paper", tmp_path, allow_cpu=True)
+    assert config.device == "cpu" and config.epochs == 200 and config.data_dir == str(tmp_path)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_config(exp, "paper", tmp_path).device == "cuda"
+
+
+def test_bad_scale_and_too_few_seeds() -> None:
+    exp = load_paper_experiment("rsgdm-cifar10-resnet18")
+    with pytest.raises(ReproduceError, match="scale"):
+        resolve_config(exp, "huge")
+    with pytest.raises(ReproduceError, match=">= 2 seeds"):
+        resolve_config(exp, "cpu", seeds=1)
+
+
+def test_subset_found_by_env_var_and_by_walking_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = tmp_path / "shared" / "data" / "cifar-10-subset"
+    fake.mkdir(parents=True)
+    for f in CIFAR_FILES:
+        (fake / f).touch()
+    deep = tmp_path / "a" / "b"
+    deep.mkdir(parents=True)
+    monkeypatch.delenv("OPTIMLAB_CIFAR10_SUBSET", raising=False)
+    assert find_cifar10_subset(deep) == fake.resolve()
+    monkeypatch.setenv("OPTIMLAB_CIFAR10_SUBSET", str(fake))
+    assert find_cifar10_subset(Path("/")) == fake.resolve()
+    monkeypatch.setenv("OPTIMLAB_CIFAR10_SUBSET", str(tmp_path / "a"))
+    with pytest.raises(ReproduceError, match="OPTIMLAB_CIFAR10_SUBSET"):
+        find_cifar10_subset(deep)
+
+
+# ----------------------------------------------------------------------------------------------
+# a real (tiny) CPU-scale reproduction
+
+
+def test_tiny_cpu_reproduce_writes_verdict_and_resumes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPTIMLAB_CIFAR10_SUBSET", raising=False)
+    monkeypatch.chdir(REPO)  # the subset is found above the repository, as in CI
+    out = tmp_path / "rep"
+    tiny = {"epochs": 1, "max_steps_per_epoch": 3}
+    path = reproduce("rsgdm-cifar10-resnet18", scale="cpu", seeds=2, out=out, progress=False, overrides=tiny)
+    assert path == out / "verdict.md"
+    text = path.read_text(encoding="utf-8")
+    assert "SCALE: CPU" in text
+    assert "94.62 %" in text and "94.48 %" in text  # the paper's figures for rsgdm and sgdm-ema
+    assert sum(f"**{v}**" in text for v in VERDICTS) >= 1
+    assert "[report.md](report.md)" in text and (out / "report.md").is_file()
+    assert "0.9948 is a digit typo" in text  # the paper's notes are carried over
+    if SUBSET.is_dir():  # CI has the subset; the verdict must say so, with its size
+        assert "CIFAR-10 subset (5,085 train images" in text
+    assert "resnet18 width 0.125, 1 epochs" in text and "2 seeds" in text
+    runs = sorted((out / "runs").glob("*.json"))
+    assert len(runs) == 4  # 2 optimizers x 2 seeds
+    stamp = {p: p.stat().st_mtime_ns for p in runs}
+    reproduce("rsgdm-cifar10-resnet18", scale="cpu", seeds=2, out=out, progress=False, overrides=tiny)
+    assert {p: p.stat().st_mtime_ns for p in runs} == stamp  # resumed: nothing re-run
+
+
+# ----------------------------------------------------------------------------------------------
+# the command line
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="optimlab")
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    return parser
+
+
+def test_list_names_every_experiment_with_paper_and_claims(capsys: pytest.CaptureFixture[str]) -> None:
+    args = _parser().parse_args(["reproduce", "--list"])
+    assert args.func(args) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 11
+    line = next(ln for ln in out if ln.startswith("rsgdm-cifar10-resnet18 "))
+    assert "paper 000" in line and "1 claim" in line
+    assert any(ln.startswith("wgd-animals10-resnet18 ") and "8 claims" in ln for ln in out)
+
+
+def test_cli_errors_are_one_line_exit_2(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                                        tmp_path: Path) -> None:
+    import optimlab.cli as cli
+
+    original = cli.build_parser
+
+    def with_reproduce() -> argparse.ArgumentParser:
+        parser = original()
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        if "reproduce" not in sub.choices:
+            add_parser(sub)
+        return parser
+
+    monkeypatch.setattr(cli, "build_parser", with_reproduce)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert cli.main(["reproduce", "rsgdm-cifar10-resnet18", "--scale", "paper", "--data-dir", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "does not exist" in err and "no CUDA GPU" in err
+    assert cli.main(["reproduce", "no-such-paper"]) == 2
+    assert "unknown paper experiment 'no-such-paper'" in capsys.readouterr().err
+    assert cli.main(["reproduce"]) == 2
+    assert "--list" in capsys.readouterr().err
