@@ -85,6 +85,11 @@ def image_link(path: Path, alt: str) -> str:
     return f"![{alt}]({path.name})"
 
 
+def figures_section(figs: Sequence[Path]) -> str:
+    """The closing "## Figures" section that every study page ends with."""
+    return "## Figures\n\n" + "\n\n".join(image_link(f, f.stem) for f in figs)
+
+
 def write_page(path: Path, sections: Sequence[str]) -> Path:
     """Join Markdown sections with blank lines and write them (UTF-8, trailing newline)."""
     path.write_text("\n\n".join(s.strip("\n") for s in sections) + "\n", encoding="utf-8")

@@ -32,10 +32,10 @@ import numpy as np
 
 from optimlab.reference import ema_init, ema_update, rsgdm_init, rsgdm_update
 from optimlab.studies._report import (
+    figures_section,
     GENERATED_NOTE,
     StudyResult,
     below,
-    image_link,
     markdown_table,
     new_figure,
     prepare_out_dir,
@@ -350,7 +350,7 @@ def _page(data: dict[str, Any], figs: list[Path]) -> list[str]:
                "|ς| − |ξ|; the last column checks ς = βξ − β^t(μ_1 − μ_t).\n\n"
                + markdown_table(["signal", "β", "holds (all t)", "holds (t > T/2)", "violations",
                                  "last violation t", "max excess", "max abs(ξ)", "identity error"], body, digits=4))
-    sec.append("## Figures\n\n" + "\n\n".join(image_link(f, f.stem) for f in figs))
+    sec.append(figures_section(figs))
     return sec
 
 

@@ -23,9 +23,9 @@ import numpy as np
 
 from optimlab.reference import ema_sequence
 from optimlab.studies._report import (
+    figures_section,
     GENERATED_NOTE,
     StudyResult,
-    image_link,
     markdown_table,
     new_figure,
     prepare_out_dir,
@@ -183,7 +183,7 @@ def _page(data: dict[str, Any], figs: list[Path]) -> list[str]:
         "It does explode if the corrected value is fed back into the recursion (eq. 10 read as an assignment): "
         f"day 3 already {ex['feedback_day3']:.3g}, max 10^{ex['feedback_log10_max']:.0f} after {DAYS} days.",
     ]))
-    sec.append("## Figures\n\n" + "\n\n".join(image_link(f, f.stem) for f in figs))
+    sec.append(figures_section(figs))
     return sec
 
 

@@ -26,10 +26,10 @@ import numpy as np
 
 from optimlab.reference import tmsgd_init, tmsgd_update
 from optimlab.studies._report import (
+    figures_section,
     GENERATED_NOTE,
     StudyResult,
     below,
-    image_link,
     markdown_table,
     new_figure,
     prepare_out_dir,
@@ -360,7 +360,7 @@ def _page(data: dict[str, Any], figs: list[Path]) -> list[str]:
         f"×{rest_err / tr[('unit', 'multistep-euler')]['max_error']:.2f} with two Euler start steps and "
         f"×{rest_err / tr[('unit', 'multistep-exact')]['max_error']:.2f} with exact starts (y' = −y).",
     ]))
-    sec.append("## Figures\n\n" + "\n\n".join(image_link(f, f.stem) for f in figs))
+    sec.append(figures_section(figs))
     return sec
 
 

@@ -27,10 +27,10 @@ from typing import Any, Callable
 import numpy as np
 
 from optimlab.studies._report import (
+    figures_section,
     GENERATED_NOTE,
     StudyResult,
     below,
-    image_link,
     markdown_table,
     new_figure,
     prepare_out_dir,
@@ -266,7 +266,7 @@ def _page(data: dict[str, Any], figs: list[Path]) -> list[str]:
     lines.append("- Toy functions at a tuned lr say little about deep-learning performance; they show "
                  "qualitative behaviour (overshoot, oscillation across the valley, escape from the saddle).")
     sec.append("## Findings\n\n" + "\n".join(lines))
-    sec.append("## Figures\n\n" + "\n\n".join(image_link(f, f.stem) for f in figs))
+    sec.append(figures_section(figs))
     return sec
 
 

@@ -283,7 +283,7 @@ class _Trainer:
         return float(loss_sum) / max(seen, 1), int(correct) / max(seen, 1)
 
     def _finish(self, last: Any) -> None:
-        config, history = self.config, self.history
+        history = self.history
         if last is None:  # no epoch ran in this call (defensive): evaluate the loaded weights
             last = tuple(self._evaluate(s) for s in (self.val, self.test))
             self.model.train()
