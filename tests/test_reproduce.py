@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import json
 from pathlib import Path
 
 import pytest
@@ -211,3 +212,45 @@ def test_cli_errors_are_one_line_exit_2(monkeypatch: pytest.MonkeyPatch, capsys:
     assert "unknown paper experiment 'no-such-paper'" in capsys.readouterr().err
     assert cli.main(["reproduce"]) == 2
     assert "--list" in capsys.readouterr().err
+
+
+def test_tiny_cpu_reproduce_with_tune_judges_claims_twice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPTIMLAB_CIFAR10_SUBSET", raising=False)
+    monkeypatch.chdir(REPO)
+    out = tmp_path / "rep"
+    tiny = {"epochs": 1, "max_steps_per_epoch": 2, "width": 0.0625}
+    path = reproduce("rsgdm-cifar10-resnet18", scale="cpu", seeds=2, out=out, progress=False, overrides=tiny)
+    text = path.read_text(encoding="utf-8")
+    assert "## Claims with each optimizer tuned" in text and "Not run. Add `--tune`" in text
+    path = reproduce("rsgdm-cifar10-resnet18", scale="cpu", seeds=2, out=out, progress=False, overrides=tiny,
+                     tune=True, tune_budget=2)
+    text = path.read_text(encoding="utf-8")
+    info = json.loads((out / "tuned" / "tune.json").read_text(encoding="utf-8"))
+    assert [c["lr"] for c in info["candidates"]] == pytest.approx([0.01, 1.0])  # the catalogue's [tune] range
+    assert len(list((out / "tuned" / "search" / "runs").glob("*.json"))) == 2 * 2  # 2 optimizers x 2 lrs x 1 seed
+    assert len(list((out / "tuned" / "final" / "runs").glob("*.json"))) == 2 * 2  # 2 optimizers x 2 seeds
+    assert "Not run" not in text and "Chosen lr: sgdm-ema " in text and "[tuned/tune.md](tuned/tune.md)" in text
+    tables = [ln for ln in text.splitlines() if ln.startswith("| rsgdm vs sgdm-ema |")]
+    assert len(tables) == 2  # the claim judged at the paper's settings and tuned
+    summary = next(ln for ln in text.splitlines() if ln.startswith("1. RSGDM beats SGDM"))
+    assert "at the paper's settings; **" in summary and "** tuned" in summary
+    assert "--tune --tune-budget 2" in text  # the regenerate command repeats the tuning
+
+    # the results page: a row per claim with both verdicts, the verdict embedded one level down
+    from optimlab.reproduce.page import main as page_main
+
+    page = tmp_path / "docs" / "results.md"
+    assert page_main([str(out), "--out", str(page)]) == 0
+    body = page.read_text(encoding="utf-8")
+    row = next(ln for ln in body.splitlines() if ln.startswith("| [rsgdm-cifar10-resnet18]"))
+    assert "rsgdm vs sgdm-ema, accuracy" in row and "+0.14 pts" in row  # the paper's difference, 94.62 - 94.48
+    assert row.count("**not supported at this scale**") + row.count("**survives**") + row.count("**contradicted**") == 2
+    assert "\n## Reproducing rsgdm-cifar10-resnet18: verdict" in body and "\n### Claims at the paper's settings" in body
+    assert "(report.md)" not in body and f"`{out.as_posix()}/report.md`" in body  # run folders are not committed
+    assert (page.parent / "img" / "results" / "rep-lr.png").is_file() and "(img/results/rep-lr.png)" in body
+
+
+def test_tune_budget_must_be_at_least_two(tmp_path: Path) -> None:
+    with pytest.raises(ReproduceError, match="tune_budget"):
+        reproduce("rsgdm-cifar10-resnet18", scale="cpu", seeds=2, out=tmp_path, progress=False, tune=True,
+                  tune_budget=1)

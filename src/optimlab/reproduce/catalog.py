@@ -11,7 +11,8 @@ close to the paper as the text allows). [paper] is what the paper says: id, titl
 the tables/figures used, quoted settings, the reported numbers per optimizer label and metric,
 the claims a report judges, and notes on every discrepancy or guess. [cpu] overrides top-level
 keys for a run of a few minutes on 2 cores; [cpu.fallback] overrides further when the CIFAR-10
-subset is absent. Loading checks that every label a claim or a reported figure names is an
+subset is absent. [tune] (optional) sets the fair judge's search: `lr_range` = [low, high] and
+`budget` (lr candidates per optimizer, the same log grid for every optimizer of the experiment). Loading checks that every label a claim or a reported figure names is an
 optimizer label and every figure is in its metric's range, naming the file and the culprit.
 """
 
@@ -44,6 +45,8 @@ METRICS: dict[str, tuple[float, float, str]] = {
 _BETTER = ("higher", "lower")
 _PAPER_KEYS = {"id", "title", "source", "also", "references", "notes", "settings", "reported", "claims"}
 _CLAIM_KEYS = {"text", "metric", "better", "optimizer", "baseline"}
+_TUNE_KEYS = {"lr_range", "budget"}
+DEFAULT_TUNE = {"lr_range": (1e-4, 1.0), "budget": 5}  # one candidate per decade
 
 
 class CatalogError(ValueError):
@@ -78,6 +81,7 @@ class PaperExperiment:
     experiment: dict[str, Any]  # ExperimentConfig keys (paper scale): everything but [paper], [cpu]
     paper: PaperInfo
     cpu: dict[str, Any]  # ExperimentConfig overrides for a CPU run; cpu["fallback"] without CIFAR-10
+    tune: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_TUNE))  # lr_range (lo, hi), budget
 
     @property
     def labels(self) -> list[str]:
@@ -127,6 +131,7 @@ def _parse(name: str, data: dict[str, Any], where: str) -> PaperExperiment:
     data = dict(data)
     paper = data.pop("paper", None)
     cpu = data.pop("cpu", {})
+    tune = _tune(data.pop("tune", {}), where)
     if not isinstance(paper, dict):
         raise CatalogError(f"{where}: missing [paper] table")
     if not isinstance(cpu, dict) or not isinstance(cpu.get("fallback", {}), dict):
@@ -147,7 +152,25 @@ def _parse(name: str, data: dict[str, Any], where: str) -> PaperExperiment:
     for key in ("baseline",):
         if key in data and data[key] not in labels:
             raise CatalogError(f"{where}: {key} {data[key]!r} is not an optimizer label {labels}")
-    return PaperExperiment(name=name, experiment=data, paper=_paper(paper, labels, where), cpu=cpu)
+    return PaperExperiment(name=name, experiment=data, paper=_paper(paper, labels, where), cpu=cpu, tune=tune)
+
+
+def _tune(t: Any, where: str) -> dict[str, Any]:
+    """[tune] with defaults filled in: lr_range a pair 0 < low < high, budget an int >= 2."""
+    if not isinstance(t, dict):
+        raise CatalogError(f"{where}: [tune] must be a table")
+    unknown = sorted(set(t) - _TUNE_KEYS)
+    if unknown:
+        raise CatalogError(f"{where}: unknown [tune] key(s) {unknown}; valid: {sorted(_TUNE_KEYS)}")
+    out = {**DEFAULT_TUNE, **t}
+    r = out["lr_range"]
+    if (not isinstance(r, (list, tuple)) or len(r) != 2 or any(isinstance(v, bool) or not isinstance(v, (int, float))
+                                                            for v in r) or not 0 < r[0] < r[1]):
+        raise CatalogError(f"{where}: [tune] lr_range must be [low, high] with 0 < low < high, got {r!r}")
+    b = out["budget"]
+    if isinstance(b, bool) or not isinstance(b, int) or b < 2:
+        raise CatalogError(f"{where}: [tune] budget must be an int >= 2, got {b!r}")
+    return {"lr_range": (float(r[0]), float(r[1])), "budget": b}
 
 
 def _paper(p: dict[str, Any], labels: list[str], where: str) -> PaperInfo:

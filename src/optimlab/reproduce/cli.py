@@ -2,6 +2,7 @@
 
     optimlab reproduce --list
     optimlab reproduce rsgdm-cifar10-resnet18                    # CPU scale, a few minutes
+    optimlab reproduce rsgdm-cifar10-resnet18 --tune             # + each optimizer at its own best lr
     optimlab reproduce rsgdm-cifar10-resnet18 --scale paper --data-dir ~/data/cifar10   # CUDA GPU
 
 optimlab.cli calls `add_parser(subparsers)`; the parsed arguments go to `run_from_args(args)`
@@ -35,8 +36,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, metavar="N", help="number of seeds (default: the catalogue's, 5)")
     p.add_argument("--out", metavar="DIR", type=Path,
                    help="output folder (default runs/reproduce-<name>-<scale>); re-running resumes")
-    p.add_argument("--workers", type=int, default=1, metavar="N", help="worker processes (default 1)")
+    p.add_argument("--workers", type=int, metavar="N", help="worker processes (default: cores, at most 8)")
     p.add_argument("--allow-cpu", action="store_true", help="paper scale: run on the CPU when there is no CUDA GPU")
+    p.add_argument("--tune", action="store_true",
+                   help="also judge each optimizer at its own best lr: the same lr grid for all (the catalogue's "
+                        "[tune]), chosen on validation, rerun on the same seeds; verdict.md shows both")
+    p.add_argument("--tune-budget", type=int, metavar="N", help="lr candidates per optimizer with --tune "
+                   "(default: the catalogue's, 4-5)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.set_defaults(func=run_from_args)
     return p
@@ -62,12 +68,19 @@ def run_from_args(args: argparse.Namespace) -> int:
                              f"(names: {', '.join(list_paper_experiments())})")
     if args.seeds is not None and args.seeds < 1:
         raise ReproduceError(f"--seeds must be >= 1, got {args.seeds}")
+    if args.workers is None:
+        from optimlab.experiments.sweep import available_cores
+
+        args.workers = min(available_cores(), 8)
     if args.workers < 1:
         raise ReproduceError(f"--workers must be >= 1, got {args.workers}")
+    if args.tune_budget is not None and not args.tune:
+        raise ReproduceError("--tune-budget needs --tune")
     out = args.out or default_out(args.name, args.scale)
     start = time.perf_counter()
     path = reproduce(args.name, scale=args.scale, data_dir=args.data_dir, seeds=args.seeds, out=out,
-                     workers=args.workers, progress=not args.quiet, allow_cpu=args.allow_cpu)
+                     workers=args.workers, progress=not args.quiet, allow_cpu=args.allow_cpu,
+                     tune=args.tune, tune_budget=args.tune_budget)
     print(_headline(path))
     print(f"verdict: {path}  (report: {path.parent / 'report.md'}; {time.perf_counter() - start:.0f} s)")
     return 0

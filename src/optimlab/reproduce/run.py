@@ -11,6 +11,11 @@ real CIFAR-10 subset when it can be found (OPTIMLAB_CIFAR10_SUBSET, else shared/
 above the working folder or the package), else [cpu.fallback] (digits). Results go to
 runs/reproduce-<name>-<scale>; a second call resumes, skipping finished runs. The sweep's own
 report.md is written next to verdict.md.
+
+`tune=True` adds the fair judge: optimlab.tune gives every optimizer the same lr candidates (the
+catalogue's [tune] grid) on the validation split, reruns each choice on the same seeds and writes
+out/tuned/ (tune.md, lr_sensitivity.png); verdict.md then judges every claim twice, at the paper's
+settings and tuned.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ SCALES = ("cpu", "paper")
 SUBSET_ENV = "OPTIMLAB_CIFAR10_SUBSET"  # folder of the CIFAR-10 subset, overrides the search
 SUBSET_PARTS = ("shared", "data", "cifar-10-subset")  # searched for above cwd and the package
 MIN_SEEDS = 2  # a confidence interval needs two seeds; the catalogue asks for >= 5
+TUNED_DIR = "tuned"  # out/tuned: optimlab.tune's search/ and final/ sweeps, tune.md, tune.json
+TUNE_SEEDS = (1000,)  # the search's seed, apart from the judged seeds 0..N-1
 META_FILE = "reproduce.json"  # what reproduce() resolved: scale, data, counts (verdict.md reads it)
 DATASET_TITLES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "digits": "scikit-learn digits (8x8)",
                   "imagefolder": "image folder"}
@@ -173,24 +180,36 @@ def default_out(name: str, scale: str) -> Path:
 
 def reproduce(name: str, scale: str = "cpu", data_dir: str | Path | None = None, seeds: Any = None,
               out: str | Path | None = None, workers: int = 1, progress: bool = True, allow_cpu: bool = False,
-              overrides: dict[str, Any] | None = None) -> Path:
+              overrides: dict[str, Any] | None = None, tune: bool = False, tune_budget: int | None = None) -> Path:
     """Run paper experiment `name` at `scale`, write report.md and verdict.md; returns verdict.md's path.
 
     seeds: a count or a list (default: the catalogue's). overrides: ExperimentConfig keys applied
-    last (e.g. {"epochs": 1, "max_steps_per_epoch": 3} for a smoke run). Re-running with the same
-    arguments resumes: finished runs in `out` are kept."""
+    last (e.g. {"epochs": 1, "max_steps_per_epoch": 3} for a smoke run). tune: also run the fair
+    judge (tune_budget lr candidates per optimizer; default the catalogue's). Re-running with the
+    same arguments resumes: finished runs in `out` are kept."""
     from optimlab.experiments.report import write_report
     from optimlab.experiments.sweep import run_experiment
     from optimlab.reproduce.verdict import write_verdict
 
     exp = load_paper_experiment(name)
     config = resolve_config(exp, scale, data_dir, seeds, allow_cpu, overrides)
+    budget = exp.tune["budget"] if tune_budget is None else tune_budget
+    if tune and (isinstance(budget, bool) or not isinstance(budget, int) or budget < 2):
+        raise ReproduceError(f"tune_budget must be an int >= 2 (lr candidates per optimizer), got {budget!r}")
     out_dir = Path(out) if out is not None else default_out(name, scale)
     data = describe_data(config)
     start = time.perf_counter()
     run_experiment(config, out_dir, workers=workers, progress=progress)
     meta = {"name": name, "scale": scale, "seeds": len(config.seeds), "overrides": dict(overrides or {}), **data,
             "sweep_wall_time_s": round(time.perf_counter() - start, 1)}
+    if tune:
+        from optimlab.tune.search import tune as run_tune
+
+        start = time.perf_counter()
+        run_tune(config, out_dir / TUNED_DIR, budget=budget, lr_range=exp.tune["lr_range"], tune_seeds=TUNE_SEEDS,
+                 workers=workers, progress=progress)
+        meta["tune"] = {"budget": budget, "lr_range": list(exp.tune["lr_range"]), "tune_seeds": list(TUNE_SEEDS),
+                        "wall_time_s": round(time.perf_counter() - start, 1)}
     write_json_atomic(out_dir / META_FILE, meta)
     write_report(out_dir)
     return write_verdict(out_dir)

@@ -146,7 +146,41 @@ def _paper_setting(exp: PaperExperiment) -> str:
             f"{p.get('batch_size')}, schedule {p.get('schedule', 'constant')}")
 
 
-def render(exp: PaperExperiment, meta: dict[str, Any], claims: Sequence[ClaimResult], command: str) -> str:
+@dataclass
+class TunedClaims:
+    """The fair judge's side of a verdict: claims judged on out/tuned/final's runs."""
+
+    claims: list[ClaimResult]
+    best: dict[str, dict[str, float] | None]  # label -> chosen {"lr", "weight_decay"}; None: all diverged
+    candidates: list[float]  # the lr grid every optimizer searched
+    plot: bool  # tuned/lr_sensitivity.png exists
+    n_runs: int  # finished search + final runs
+    runs_wall_time_s: float  # their training time, summed
+
+
+def claims_table(claims: Sequence[ClaimResult]) -> list[str]:
+    """The markdown table of judged claims (one row per claim)."""
+    lines = ["| claim | metric | paper: optimizer vs baseline | ours: optimizer, mean [95% CI] "
+             "| ours: baseline, mean [95% CI] | paired diff [bootstrap 95% CI] | t-test p | Wilcoxon p "
+             "| wins/losses | verdict |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in claims:
+        c, m = r.claim, r.claim.metric
+        lines.append(
+            f"| {c.optimizer} vs {c.baseline} | {m} ({c.better} is better) | {fmt(m, r.paper_optimizer)} vs "
+            f"{fmt(m, r.paper_baseline)} | {fmt_mean_ci(m, r.optimizer)} | {fmt_mean_ci(m, r.baseline)} | "
+            f"{fmt_diff(r)} | {fmt_p(r.t_p)} | {fmt_p(r.wilcoxon_p)} | {r.wins}/{r.losses} of {r.n_pairs} | "
+            f"**{r.verdict}** |")
+    return lines
+
+
+def _counts(claims: Sequence[ClaimResult]) -> str:
+    counts = {v: sum(r.verdict == v for r in claims) for v in VERDICTS}
+    return ", ".join(f"{n} {v}" for v, n in counts.items()) + f" (of {len(claims)} claims)"
+
+
+def render(exp: PaperExperiment, meta: dict[str, Any], claims: Sequence[ClaimResult], command: str,
+           tuned: TunedClaims | None = None) -> str:
     """verdict.md's text."""
     scale = meta["scale"]
     paper = exp.paper
@@ -170,25 +204,38 @@ def render(exp: PaperExperiment, meta: dict[str, Any], claims: Sequence[ClaimRes
     lines += ["", f"Paper {paper.id}: *{paper.title}* ({paper.source}"
               + (f"; also {', '.join(paper.also)}" if paper.also else "") + ")"
               + (f" — {', '.join(paper.references)}." if paper.references else "."),
-              "", "Standard report (every metric, curves, per-seed values): [report.md](report.md)", "",
-              "## Claims", "",
-              "| claim | metric | paper: optimizer vs baseline | ours: optimizer, mean [95% CI] "
-              "| ours: baseline, mean [95% CI] | paired diff [bootstrap 95% CI] | t-test p | Wilcoxon p "
-              "| wins/losses | verdict |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
-    for r in claims:
-        c, m = r.claim, r.claim.metric
-        lines.append(
-            f"| {c.optimizer} vs {c.baseline} | {m} ({c.better} is better) | {fmt(m, r.paper_optimizer)} vs "
-            f"{fmt(m, r.paper_baseline)} | {fmt_mean_ci(m, r.optimizer)} | {fmt_mean_ci(m, r.baseline)} | "
-            f"{fmt_diff(r)} | {fmt_p(r.t_p)} | {fmt_p(r.wilcoxon_p)} | {r.wins}/{r.losses} of {r.n_pairs} | "
-            f"**{r.verdict}** |")
+              "", "Standard report (every metric, curves, per-seed values): [report.md](report.md)",
+              "", "## Claims at the paper's settings", "", *claims_table(claims), ""]
+    lines += ["## Claims with each optimizer tuned (the fair judge)", ""]
+    if tuned is None:
+        budget = exp.tune["budget"]
+        lines += [f"Not run. Add `--tune` to give every optimizer the same {budget} lr candidates (log grid over "
+                  f"[{exp.tune['lr_range'][0]:g}, {exp.tune['lr_range'][1]:g}]) on the validation split and rerun each "
+                  "choice on the same seeds; this section then judges every claim again.", ""]
+    else:
+        t = meta.get("tune") or {}
+        chosen = ", ".join(f"{lab} {('%.3g' % b['lr']) if b else '— (all diverged)'}"
+                           for lab, b in tuned.best.items())
+        given = ", ".join(f"{o['label']} {o.get('hparams', {}).get('lr', 'default')}"
+                          for o in exp.experiment["optimizers"])
+        lines += [f"The papers give every optimizer one lr, but equal lrs are not equal steps (`sgdm` moves "
+                  f"lr/(1−β) per unit gradient, `sgdm-ema` lr). Here every optimizer got the same "
+                  f"{len(tuned.candidates)} lr candidates ({', '.join('%.3g' % c for c in tuned.candidates)}) on "
+                  f"tuning seed(s) {t.get('tune_seeds', '?')}, chose by mean validation accuracy, and was rerun at "
+                  "its choice on the seeds above (test split, paired).", "",
+                  f"Chosen lr: {chosen} (paper: {given}). Search table: [tuned/tune.md](tuned/tune.md).", "",
+                  *(["![lr sensitivity](tuned/lr_sensitivity.png)", ""] if tuned.plot else []),
+                  *claims_table(tuned.claims), ""]
+    lines.append("## Summary")
     lines.append("")
     for i, r in enumerate(claims, 1):
-        lines.append(f"{i}. {r.claim.text} — **{r.verdict}**."
+        tail = f"; **{tuned.claims[i - 1].verdict}** tuned" if tuned is not None else ""
+        lines.append(f"{i}. {r.claim.text} — **{r.verdict}** at the paper's settings{tail}."
                      + (f" Notes: {'; '.join(r.notes)}." if r.notes else ""))
-    counts = {v: sum(r.verdict == v for r in claims) for v in VERDICTS}
-    lines += ["", "Summary: " + ", ".join(f"{n} {v}" for v, n in counts.items()) + f" (of {len(claims)} claims).",
+    lines += ["", "At the paper's settings: " + _counts(claims) + "."]
+    if tuned is not None:
+        lines.append("Tuned: " + _counts(tuned.claims) + ".")
+    lines += [
               "", "## How the verdict is decided", "",
               "The difference is optimizer − baseline on the same seeds (same initial weights and batch order). "
               f"**{SURVIVES}**: the paired bootstrap 95% CI excludes 0 on the claimed side; "
@@ -197,8 +244,10 @@ def render(exp: PaperExperiment, meta: dict[str, Any], claims: Sequence[ClaimRes
               "so it is shown but not used; the t-test p is for reference.", "",
               "## The paper's notes and discrepancies", "", paper.notes, "",
               "## Regenerate", "", "```", command, "```",
-              f"(training time of the {meta.get('n_runs', '?')} runs: {meta.get('runs_wall_time_s', float('nan')):.0f} s "
-              "summed over runs; finished runs are kept, so a re-run only fills in what is missing)", ""]
+              f"(training time of the {meta.get('n_runs', '?')} runs at the paper's settings: "
+              f"{meta.get('runs_wall_time_s', float('nan')):.0f} s summed over runs"
+              + (f"; of the {tuned.n_runs} tuning and rerun runs: {tuned.runs_wall_time_s:.0f} s" if tuned else "")
+              + "; finished runs are kept, so a re-run only fills in what is missing)", ""]
     return "\n".join(lines)
 
 
@@ -208,12 +257,15 @@ def reproduce_command(meta: dict[str, Any], out_dir: Path) -> str:
         parts += ["--data-dir", str(meta["data_dir"])]
     if meta.get("seeds") is not None:
         parts += ["--seeds", str(meta["seeds"])]
+    if meta.get("tune"):
+        parts += ["--tune", "--tune-budget", str(meta["tune"]["budget"])]
     parts += ["--out", str(out_dir)]
     return " ".join(parts)
 
 
-def write_verdict(out_dir: str | Path) -> Path:
-    """Judge every claim from out_dir's result files and reproduce.json; write out_dir/verdict.md."""
+def judge_folder(out_dir: str | Path) -> tuple[PaperExperiment, dict[str, Any], list[ClaimResult], TunedClaims | None]:
+    """Everything a verdict shows, from a folder made by optimlab reproduce: the experiment, its
+    reproduce.json (plus run counts), the claims judged at the paper's settings, and tuned (or None)."""
     from optimlab.experiments.report import load_experiment
     from optimlab.reproduce.run import read_meta
 
@@ -224,7 +276,36 @@ def write_verdict(out_dir: str | Path) -> Path:
     meta.setdefault("seeds", len(config.seeds))
     meta["n_runs"] = sum(r.done for r in results)
     meta["runs_wall_time_s"] = sum(r.wall_time_s for r in results if r.done and math.isfinite(r.wall_time_s))
-    text = render(exp, meta, judge_all(exp, results), reproduce_command(meta, out))
+    meta["baseline"] = config.baseline_label
+    meta["baseline_accuracy"] = mean_ci(list(values_by_seed(results, config.baseline_label, "accuracy").values()))
+    return exp, meta, judge_all(exp, results), read_tuned(exp, out)
+
+
+def write_verdict(out_dir: str | Path) -> Path:
+    """Judge every claim from out_dir's result files and reproduce.json; write out_dir/verdict.md."""
+    out = Path(out_dir)
+    exp, meta, claims, tuned = judge_folder(out)
+    text = render(exp, meta, claims, reproduce_command(meta, out), tuned)
     path = out / "verdict.md"
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def read_tuned(exp: PaperExperiment, out: Path) -> TunedClaims | None:
+    """The tuned side from out/tuned (tune.json and the final sweep); None when --tune never ran there."""
+    import json
+
+    from optimlab.experiments.report import load_experiment
+    from optimlab.reproduce.run import TUNED_DIR
+
+    folder = out / TUNED_DIR
+    if not (folder / "tune.json").is_file():
+        return None
+    info = json.loads((folder / "tune.json").read_text(encoding="utf-8"))
+    results = load_experiment(folder / "final")[1] if (folder / "final").is_dir() else []
+    search = load_experiment(folder / "search")[1] if (folder / "search").is_dir() else []
+    done = [r for r in [*search, *results] if r.done and math.isfinite(r.wall_time_s)]
+    return TunedClaims(claims=judge_all(exp, results), best=info["best"],
+                       candidates=sorted({c["lr"] for c in info["candidates"]}),
+                       plot=(folder / "lr_sensitivity.png").is_file(), n_runs=len(done),
+                       runs_wall_time_s=sum(r.wall_time_s for r in done))

@@ -1,0 +1,137 @@
+"""One page with every reproduction's verdict (docs/results.md), a table of all claims on top.
+
+    python -m optimlab.reproduce.page runs/reproduce-*-cpu --out docs/results.md
+
+Each folder is one made by `optimlab reproduce`. The claims are judged afresh from the folders'
+result files (optimlab.reproduce.verdict.judge_folder), so the page and the verdict.md files agree.
+Below the table, each folder's verdict.md follows with its headings moved down one level; links
+into the run folder become plain paths (run folders are not committed) and the lr-sensitivity
+plots are copied next to the page (img/results/<name>-<scale>-lr.png) so they show.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+import shutil
+from pathlib import Path
+from typing import Sequence
+
+from optimlab.reproduce.verdict import ClaimResult, fmt, fmt_diff, fmt_mean_ci, judge_folder, write_verdict
+
+IMG_DIR = Path("img") / "results"  # relative to the page
+INTRO = """\
+Made by `bash scripts/results.sh`: `optimlab reproduce NAME --scale cpu` for every experiment in the
+catalogue (with `--tune` for some), then `python -m optimlab.reproduce.page`. Anyone can regenerate it;
+finished runs are kept, so an interrupted regeneration resumes.
+
+**Read the scale first.** At CPU scale every experiment runs the paper's optimizers and
+hyperparameters, but on the real 5,085-image CIFAR-10 subset in `shared/data` (standing in for
+CIFAR-100 and Animals-10 too), with networks at 1/8 width trained for 2-8 short epochs: a few minutes
+per experiment on 2 cores instead of days on a GPU. The networks reach roughly 20-45 % test accuracy
+(chance is 10 %), where the papers' reached 45-95 %. A claim that is *not supported at this scale*
+is one these runs cannot tell from noise, not one shown false; *contradicted* means the opposite
+direction with a CI that excludes 0 at this scale. The paper scale (`--scale paper --data-dir DIR`,
+a CUDA GPU) is what can test the printed numbers.
+
+**Two judges.** *At the paper's settings*, every optimizer gets the lr the paper used. *Tuned*
+(`--tune`), every optimizer gets the same lr grid, chooses on the validation split, and is rerun at
+its choice on the same seeds; this is the fair comparison, since one lr buys different step sizes
+under different conventions (`sgdm` heavy ball vs `sgdm-ema`, Adam's normalised steps).
+"""
+
+
+def _paper_diff(r: ClaimResult) -> str:
+    if r.paper_optimizer is None or r.paper_baseline is None:
+        return "— (no figures)"
+    return fmt(r.claim.metric, r.paper_optimizer - r.paper_baseline, signed=True)
+
+
+def _cell(r: ClaimResult | None) -> str:
+    return "not run" if r is None else f"{fmt_diff(r)} **{r.verdict}**"
+
+
+def summary_table(folders: Sequence[Path]) -> tuple[list[str], dict[str, int], float]:
+    """The markdown rows of the claims table, verdict counts (paper settings, then 'tuned: ...'),
+    and the training time of every run in the folders (s, summed over runs)."""
+    lines = ["| experiment | claim | ours: baseline test accuracy | paper: difference | ours at the paper's "
+             "settings: paired diff [95% CI] | ours tuned: paired diff [95% CI] |",
+             "|---|---|---|---|---|---|"]
+    counts: dict[str, int] = {}
+    seconds = 0.0
+    for folder in folders:
+        exp, meta, claims, tuned = judge_folder(folder)
+        seconds += meta["runs_wall_time_s"] + (tuned.runs_wall_time_s if tuned else 0.0)
+        base = f"{meta['baseline']} {fmt_mean_ci('accuracy', meta['baseline_accuracy'])}"
+        for i, r in enumerate(claims):
+            t = tuned.claims[i] if tuned is not None else None
+            lines.append(f"| [{exp.name}](#{_anchor(exp.name)}) | {r.claim.optimizer} vs {r.claim.baseline}, "
+                         f"{r.claim.metric} | {base} | {_paper_diff(r)} | {_cell(r)} | {_cell(t)} |")
+            counts[r.verdict] = counts.get(r.verdict, 0) + 1
+            if t is not None:
+                counts[f"tuned: {t.verdict}"] = counts.get(f"tuned: {t.verdict}", 0) + 1
+    return lines, counts, seconds
+
+
+def _anchor(name: str) -> str:
+    """GitHub's anchor for the section heading 'Reproducing <name>: verdict'."""
+    return re.sub(r"[^a-z0-9 -]", "", f"reproducing {name}: verdict".lower()).replace(" ", "-")
+
+
+def embed(folder: Path, page: Path) -> str:
+    """folder's verdict.md (rewritten from its result files) ready to sit inside the page."""
+    text = write_verdict(folder).read_text(encoding="utf-8")
+    shown = folder.as_posix()
+    plot = folder / "tuned" / "lr_sensitivity.png"
+    if plot.is_file():
+        target = page.parent / IMG_DIR / f"{folder.name.removeprefix('reproduce-')}-lr.png"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(plot, target)
+        text = text.replace("(tuned/lr_sensitivity.png)", f"({(IMG_DIR / target.name).as_posix()})")
+    text = re.sub(r"\[([^\]]+)\]\(((?:tuned/)?[\w./-]+\.md)\)", lambda m: f"`{shown}/{m.group(2)}`", text)
+    return "\n".join("#" + ln if ln.startswith("#") else ln for ln in text.splitlines())
+
+
+def write_results_page(folders: Sequence[str | Path], out: str | Path, intro: str = INTRO) -> Path:
+    """Write the page: title, intro, the claims table with counts and compute time, then every verdict."""
+    folders = [Path(f) for f in folders]
+    if not folders:
+        raise ValueError("write_results_page: no reproduction folders given")
+    page = Path(out)
+    rows, counts, seconds = summary_table(folders)
+    plain = {k: v for k, v in counts.items() if not k.startswith("tuned: ")}
+    tuned = {k.removeprefix("tuned: "): v for k, v in counts.items() if k.startswith("tuned: ")}
+
+    def say(c: dict[str, int]) -> str:
+        return ", ".join(f"{n} {v}" for v, n in sorted(c.items())) or "none"
+
+    lines = ["# Reproductions: verdicts on the papers' claims", "", intro.strip(), "",
+             "## All claims", "",
+             "Paired difference = optimizer − baseline over the same seeds (percentage points for accuracy); "
+             "the verdict reads its bootstrap 95% CI. Each experiment's section below has the full table "
+             "(both means with CIs, p-values, wins/losses).", "", *rows, "",
+             f"At the paper's settings: {say(plain)} (of {sum(plain.values())} claims). "
+             + (f"Tuned: {say(tuned)} (of {sum(tuned.values())} claims judged tuned). " if tuned else "")
+             + f"Training time of every run on this page: {seconds / 60:.0f} min summed over runs.", ""]
+    for folder in folders:
+        lines += [embed(folder, page), ""]
+    page.parent.mkdir(parents=True, exist_ok=True)
+    page.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
+    return page
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m optimlab.reproduce.page", description=__doc__.split("\n\n")[0])
+    p.add_argument("folders", nargs="+", type=Path, help="folders made by optimlab reproduce")
+    p.add_argument("--out", type=Path, default=Path("docs/results.md"), help="the page (default docs/results.md)")
+    p.add_argument("--intro", type=Path, help="a markdown file whose text goes under the title (default: "
+                   "what CPU-scale verdicts mean)")
+    args = p.parse_args(argv)
+    intro = args.intro.read_text(encoding="utf-8") if args.intro else INTRO
+    print(write_results_page(args.folders, args.out, intro))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
