@@ -12,7 +12,6 @@ plots are copied next to the page (img/results/<name>-<scale>-lr.png) so they sh
 from __future__ import annotations
 
 import argparse
-import math
 import re
 import shutil
 from pathlib import Path
