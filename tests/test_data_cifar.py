@@ -127,6 +127,40 @@ def test_cifar_reads_pickles_written_by_old_numpy(tmp_path):
     assert s.test.y.tolist() == list(raw[b"labels"])
 
 
+ANIMALS = ["bird", "cat", "deer", "dog", "frog", "horse"]  # CIFAR-10's animal classes
+
+
+def test_classes_keeps_those_classes_relabelled_in_the_order_given(cifar_subset):
+    full = cifar_subset
+    s = load_dataset("cifar10", SUBSET, classes=["horse", "cat", 2])  # names or indices, any order
+    assert s.class_names == ["horse", "cat", "bird"] and s.num_classes == 3
+    for split, whole in ((s.train, full.train), (s.test, full.test)):
+        for new, old in enumerate([full.class_names.index(c) for c in s.class_names]):
+            assert int((split.y == new).sum()) == int((whole.y == old).sum())
+        # the images are the same up to each loading's normalization: compare raw pixels
+        keep = torch.isin(whole.y, torch.tensor([7, 3, 2]))
+        assert torch.allclose(denormalize(s, split.x), denormalize(full, whole.x[keep]), atol=1e-4)
+    # normalization statistics come from the kept training images only
+    raw = denormalize(s, s.train.x)
+    assert torch.allclose(raw.mean(dim=(0, 2, 3)), torch.tensor(s.mean, dtype=torch.float64), atol=1e-4)
+    assert s.mean != full.mean
+    animals = load_dataset("cifar10", SUBSET, classes=ANIMALS)
+    assert animals.num_classes == 6 and len(animals.train) + len(animals.test) < len(full.train) + len(full.test)
+
+
+@pytest.mark.parametrize("classes, match", [
+    (["cat", "cow"], r"unknown class 'cow'; valid: airplane, automobile"),
+    (["cat", 3], r"'cat' is selected twice"),
+    (["cat"], r"at least 2 classes"),
+    ("cat", r"a list of class names or indices"),
+    ([1, 10], r"index 10 is outside 0..9"),
+    ([True, 1], r"neither a class name nor an index"),
+])
+def test_classes_errors_name_the_culprit(classes, match):
+    with pytest.raises(DatasetError, match=match):
+        load_dataset("cifar10", SUBSET, classes=classes)
+
+
 def test_cifar_missing_folder_and_wrong_meta(tmp_path):
     with pytest.raises(DatasetError, match=r"missing file.*data_batch_1.*download=True"):
         load_dataset("cifar10", tmp_path / "nowhere")

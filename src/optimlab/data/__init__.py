@@ -33,6 +33,7 @@ class DatasetInfo:
 
 
 _DOWNLOAD_OPTIONS = {"download": False, "url": None, "sha256": None, "progress": False}
+_CIFAR_OPTIONS = {**_DOWNLOAD_OPTIONS, "classes": None}  # classes: keep these (names or indices), relabelled
 
 _REGISTRY: dict[str, DatasetInfo] = {
     info.name: info
@@ -47,14 +48,14 @@ _REGISTRY: dict[str, DatasetInfo] = {
             "cifar10",
             "CIFAR-10, official python format (cifar-10-batches-py), 32×32 RGB, 10 classes",
             needs_root=True,
-            options=dict(_DOWNLOAD_OPTIONS),
+            options=dict(_CIFAR_OPTIONS),
             loader="optimlab.data.cifar:load_cifar10",
         ),
         DatasetInfo(
             "cifar100",
             "CIFAR-100, official python format (cifar-100-python), 32×32 RGB, 100 fine classes",
             needs_root=True,
-            options=dict(_DOWNLOAD_OPTIONS),
+            options=dict(_CIFAR_OPTIONS),
             loader="optimlab.data.cifar:load_cifar100",
         ),
         DatasetInfo(

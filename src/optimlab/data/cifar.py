@@ -138,8 +138,35 @@ def find_folder(root: Path, layout: CifarLayout) -> Path:
     )
 
 
+def select_classes(names: list[str], classes: Any) -> list[int]:
+    """Indices of `classes` (names or indices, in the order given) among `names`; DatasetError
+    naming the culprit for an unknown, repeated or empty selection."""
+    if isinstance(classes, (str, bytes)) or not hasattr(classes, "__iter__"):
+        raise DatasetError(f"classes must be a list of class names or indices, got {classes!r}")
+    picked: list[int] = []
+    for c in classes:
+        if isinstance(c, bool) or not isinstance(c, (int, str)):
+            raise DatasetError(f"classes: {c!r} is neither a class name nor an index")
+        if isinstance(c, int):
+            if not 0 <= c < len(names):
+                raise DatasetError(f"classes: index {c} is outside 0..{len(names) - 1}")
+            i = c
+        elif c in names:
+            i = names.index(c)
+        else:
+            raise DatasetError(f"classes: unknown class {c!r}; valid: {', '.join(names)}")
+        if i in picked:
+            raise DatasetError(f"classes: {names[i]!r} is selected twice")
+        picked.append(i)
+    if len(picked) < 2:
+        raise DatasetError(f"classes: select at least 2 classes, got {list(classes)!r}")
+    return picked
+
+
 def load_cifar(layout: CifarLayout, root: Path, download: bool = False, url: str | None = None,
-               sha256: str | None = None, progress: bool = False) -> DatasetSplits:
+               sha256: str | None = None, progress: bool = False, classes: Any = None) -> DatasetSplits:
+    """Both splits of a CIFAR folder; `classes` keeps only those classes (names or indices, in that
+    order), relabelled 0..k-1, with the normalization statistics of the kept training images."""
     root = Path(root)
     try:
         folder = find_folder(root, layout)
@@ -157,14 +184,23 @@ def load_cifar(layout: CifarLayout, root: Path, download: bool = False, url: str
         labels = np.concatenate([b[1] for b in batches])
         parts[split] = (torch.from_numpy(data), torch.from_numpy(labels))
     names = read_class_names(folder / layout.meta_file, layout.names_key, layout.num_classes)
+    if classes is not None:
+        keep = select_classes(names, classes)
+        relabel = torch.full((layout.num_classes,), -1, dtype=torch.long)
+        relabel[keep] = torch.arange(len(keep))
+        for split, (x, y) in parts.items():
+            new = relabel[y.long()]
+            mask = new >= 0
+            parts[split] = (x[mask], new[mask])
+        names = [names[i] for i in keep]
     return make_splits(layout.name, *parts["train"], *parts["test"], names, scale=1 / 255)
 
 
 def load_cifar10(root: Path, download: bool = False, url: str | None = None, sha256: str | None = None,
-                 progress: bool = False) -> DatasetSplits:
-    return load_cifar(CIFAR10, root, download, url, sha256, progress)
+                 progress: bool = False, classes: Any = None) -> DatasetSplits:
+    return load_cifar(CIFAR10, root, download, url, sha256, progress, classes)
 
 
 def load_cifar100(root: Path, download: bool = False, url: str | None = None, sha256: str | None = None,
-                  progress: bool = False) -> DatasetSplits:
-    return load_cifar(CIFAR100, root, download, url, sha256, progress)
+                  progress: bool = False, classes: Any = None) -> DatasetSplits:
+    return load_cifar(CIFAR100, root, download, url, sha256, progress, classes)

@@ -158,8 +158,10 @@ def describe_data(config: ExperimentConfig) -> dict[str, Any]:
     splits = load_dataset(config.dataset, config.data_dir, **config.dataset_options)
     n_train, n_test = int(splits.train.y.numel()), int(splits.test.y.numel())
     title = DATASET_TITLES.get(config.dataset, config.dataset)
-    if config.dataset == "cifar10" and n_train < 50_000:
+    if config.dataset == "cifar10" and n_train < 5_000 * splits.num_classes:  # full CIFAR-10: 5,000 per class
         title = "CIFAR-10 subset"
+    if config.dataset_options.get("classes") is not None:
+        title += f" restricted to {splits.num_classes} classes ({', '.join(splits.class_names)})"
     c, h, w = splits.input_shape
     steps = f", at most {config.max_steps_per_epoch} steps of {config.batch_size} per epoch" \
         if config.max_steps_per_epoch else f", batch {config.batch_size}"
