@@ -254,3 +254,13 @@ def test_tune_budget_must_be_at_least_two(tmp_path: Path) -> None:
     with pytest.raises(ReproduceError, match="tune_budget"):
         reproduce("rsgdm-cifar10-resnet18", scale="cpu", seeds=2, out=tmp_path, progress=False, tune=True,
                   tune_budget=1)
+
+
+def test_verdict_names_the_papers_data_set_it_stands_in_for() -> None:
+    from optimlab.reproduce.verdict import render
+
+    exp = load_paper_experiment("wgd-animals10-resnet18")
+    meta = {"scale": "cpu", "description": "six classes", "dataset": "cifar10", "dataset_title": "CIFAR-10 subset"}
+    text = render(exp, meta, [], "optimlab reproduce wgd-animals10-resnet18")
+    assert "CIFAR-10 subset stands in for Animals-10 (no Animals-10 data" in text
+    assert "The paper ran Animals-10, resnet18 width 1, 50 epochs, batch 32" in text

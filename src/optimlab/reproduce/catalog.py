@@ -43,7 +43,7 @@ METRICS: dict[str, tuple[float, float, str]] = {
     "kappa": (-1.0, 1.0, "higher"),  # Cohen's kappa
 }
 _BETTER = ("higher", "lower")
-_PAPER_KEYS = {"id", "title", "source", "also", "references", "notes", "settings", "reported", "claims"}
+_PAPER_KEYS = {"id", "title", "source", "also", "references", "notes", "settings", "reported", "claims", "dataset"}
 _CLAIM_KEYS = {"text", "metric", "better", "optimizer", "baseline"}
 _TUNE_KEYS = {"lr_range", "budget"}
 DEFAULT_TUNE = {"lr_range": (1e-4, 1.0), "budget": 5}  # one candidate per decade
@@ -73,6 +73,7 @@ class PaperInfo:
     also: tuple[str, ...] = ()  # other files consulted (e.g. 001, the Chinese original of 000)
     references: tuple[str, ...] = ()  # tables / figures the experiment reproduces
     settings: dict[str, str] = field(default_factory=dict)  # settings quoted from the paper
+    dataset: str = ""  # the paper's data set in words where the config's name is generic ("Animals-10")
 
 
 @dataclass(frozen=True)
@@ -200,7 +201,7 @@ def _paper(p: dict[str, Any], labels: list[str], where: str) -> PaperInfo:
     return PaperInfo(
         id=p["id"], title=p["title"], source=p["source"], reported=reported, claims=tuple(claims),
         notes=p["notes"].strip(), also=tuple(p.get("also", ())), references=tuple(p.get("references", ())),
-        settings=dict(p.get("settings", {})),
+        settings=dict(p.get("settings", {})), dataset=str(p.get("dataset", "")),
     )
 
 

@@ -141,7 +141,8 @@ def fmt_diff(r: ClaimResult) -> str:
 
 def _paper_setting(exp: PaperExperiment) -> str:
     p = exp.experiment_dict("paper")
-    ds = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagefolder": "an image folder"}.get(p["dataset"], p["dataset"])
+    ds = exp.paper.dataset or {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100",
+                               "imagefolder": "an image folder"}.get(p["dataset"], p["dataset"])
     return (f"{ds}, {p.get('model')} width {p.get('width', 1.0):g}, {p.get('epochs')} epochs, batch "
             f"{p.get('batch_size')}, schedule {p.get('schedule', 'constant')}")
 
@@ -196,7 +197,7 @@ def render(exp: PaperExperiment, meta: dict[str, Any], claims: Sequence[ClaimRes
     if meta.get("dataset") != paper_ds:
         from optimlab.reproduce.run import DATASET_TITLES
 
-        title = DATASET_TITLES.get(paper_ds, paper_ds)
+        title = exp.paper.dataset or DATASET_TITLES.get(paper_ds, paper_ds)
         lines.append(f"> **The data set differs from the paper's:** {meta.get('dataset_title')} stands in for "
                      f"{title} (no {title} data at this scale), so this tests the method, not the paper's table.")
     if meta.get("overrides"):
