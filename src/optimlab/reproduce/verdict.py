@@ -277,8 +277,6 @@ def judge_folder(out_dir: str | Path) -> tuple[PaperExperiment, dict[str, Any], 
     meta.setdefault("seeds", len(config.seeds))
     meta["n_runs"] = sum(r.done for r in results)
     meta["runs_wall_time_s"] = sum(r.wall_time_s for r in results if r.done and math.isfinite(r.wall_time_s))
-    meta["baseline"] = config.baseline_label
-    meta["baseline_accuracy"] = mean_ci(list(values_by_seed(results, config.baseline_label, "accuracy").values()))
     return exp, meta, judge_all(exp, results), read_tuned(exp, out)
 
 
