@@ -256,3 +256,33 @@ def test_cli_bad_weight_decay_range_is_one_clear_error(tmp_path: Path) -> None:
     args = _parser().parse_args(["tune", "--tune-weight-decay", "abc", "--out", str(tmp_path), "--quiet"])
     with pytest.raises(TuneError, match="--tune-weight-decay 'abc'"):
         args.func(args)
+
+
+def test_widening_the_grid_reruns_only_finals_whose_choice_moved_and_flags_edges(tmp_path: Path, monkeypatch) -> None:
+    def landscape(label: str, lr: float) -> tuple[float, float, bool]:
+        if label.startswith("sgdm"):
+            return min(0.5 + 0.1 * math.log10(lr), 0.99), 0.5, False  # best at the largest lr tried
+        return 0.9 - 0.1 * abs(math.log10(lr) + 2), 0.5, False  # best at lr 0.01, inside either grid
+
+    existing_at_final: list[set[str]] = []
+
+    class Recording(_FakeSweep):
+        def __call__(self, config, out_dir, **kw):
+            if config.name.endswith("-final"):
+                existing_at_final.append({p.stem for p in (Path(out_dir) / "runs").glob("*.json")})
+            return super().__call__(config, out_dir, **kw)
+
+    monkeypatch.setattr(search_mod, "run_experiment", Recording(landscape))
+    first = tune(_config(), tmp_path, budget=3, lr_range=(1e-3, 1e-1), progress=False)
+    assert first.best["sgdm"].candidate.lr == pytest.approx(0.1) and first.best["ema"].candidate.lr == pytest.approx(0.01)
+    page = first.page.read_text(encoding="utf-8")
+    assert "At the edge of the grid: sgdm (largest, 0.1)" in page and "ema (" not in page.split("edge of the grid")[1][:80]
+    assert search_mod.grid_edge(1e-3, first.candidates) == "smallest" and search_mod.grid_edge(0.01, first.candidates) is None
+    finals = {p.stem for p in (tmp_path / "final" / "runs").glob("*.json")}
+    assert len(finals) == 4  # 2 optimizers x 2 seeds
+    with pytest.warns(UserWarning, match=r"2 final run\(s\).*no longer chosen"):
+        wider = tune(_config(), tmp_path, budget=5, lr_range=(1e-3, 10.0), progress=False)
+    assert [c.lr for c in wider.candidates][:3] == [c.lr for c in first.candidates]  # the old grid, extended
+    assert wider.best["sgdm"].candidate.lr == pytest.approx(10.0)
+    kept = existing_at_final[-1]
+    assert kept == {s for s in finals if "-ema-" in s}  # sgdm's stale finals were deleted before the rerun

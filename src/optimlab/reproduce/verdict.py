@@ -157,6 +157,7 @@ class TunedClaims:
     plot: bool  # tuned/lr_sensitivity.png exists
     n_runs: int  # finished search + final runs
     runs_wall_time_s: float  # their training time, summed
+    edge: str | None = None  # names optimizers whose chosen lr is an end of the grid
 
 
 def claims_table(claims: Sequence[ClaimResult]) -> list[str]:
@@ -225,6 +226,7 @@ def render(exp: PaperExperiment, meta: dict[str, Any], claims: Sequence[ClaimRes
                   f"tuning seed(s) {t.get('tune_seeds', '?')}, chose by mean validation accuracy, and was rerun at "
                   "its choice on the seeds above (test split, paired).", "",
                   f"Chosen lr: {chosen} (paper: {given}). Search table: [tuned/tune.md](tuned/tune.md).", "",
+                  *([f"> {tuned.edge}", ""] if tuned.edge else []),
                   *(["![lr sensitivity](tuned/lr_sensitivity.png)", ""] if tuned.plot else []),
                   *claims_table(tuned.claims), ""]
     lines.append("## Summary")
@@ -304,7 +306,11 @@ def read_tuned(exp: PaperExperiment, out: Path) -> TunedClaims | None:
     results = load_experiment(folder / "final")[1] if (folder / "final").is_dir() else []
     search = load_experiment(folder / "search")[1] if (folder / "search").is_dir() else []
     done = [r for r in [*search, *results] if r.done and math.isfinite(r.wall_time_s)]
-    return TunedClaims(claims=judge_all(exp, results), best=info["best"],
+    from optimlab.tune.search import Candidate, edge_note
+
+    grid = [Candidate(c["lr"]) for c in info["candidates"]]
+    edge = edge_note({lab: Candidate(b["lr"]) if b else None for lab, b in info["best"].items()}, grid)
+    return TunedClaims(claims=judge_all(exp, results), best=info["best"], edge=edge,
                        candidates=sorted({c["lr"] for c in info["candidates"]}),
                        plot=(folder / "lr_sensitivity.png").is_file(), n_runs=len(done),
                        runs_wall_time_s=sum(r.wall_time_s for r in done))

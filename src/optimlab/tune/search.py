@@ -237,6 +237,7 @@ def tune(config: ExperimentConfig, out_dir: str | Path, budget: int = 8, lr_rang
         baseline = config.baseline_label if config.baseline_label in labels else labels[0]
         final_cfg = config.replace(name=f"{config.name}-final", optimizers=tuple(chosen), seeds=final_seeds,
                                    baseline=baseline)
+        _drop_stale_finals(final_cfg, out / "final")
         final_results = run_experiment(final_cfg, out / "final", workers=workers, progress=progress)
         summary = summarize(final_results, baseline)
         from optimlab.experiments.report import write_report
@@ -247,6 +248,42 @@ def tune(config: ExperimentConfig, out_dir: str | Path, budget: int = 8, lr_rang
     write_page(result, config, search, tune_seeds, final_seeds)
     write_json_atomic(out / "tune.json", _to_json(result, search, tune_seeds, final_seeds))
     return result
+
+
+def _drop_stale_finals(final_cfg: ExperimentConfig, final_dir: Path) -> None:
+    """Delete final runs made at a setting that is no longer the choice (the search grew and a
+    choice moved); they are derived from the search, so rerunning them is the right resume."""
+    from optimlab.experiments.results import read_result, result_path
+    from optimlab.experiments.sweep import _normalized
+
+    stale = []
+    for spec in final_cfg.runs():
+        path = result_path(final_dir, spec.run_id)
+        if path.is_file() and _normalized(read_result(path).config) != _normalized(spec.config):
+            stale.append(path)
+    for path in stale:
+        path.unlink()
+    if stale:
+        warnings.warn(f"tune: {len(stale)} final run(s) in {final_dir} were made at a setting that is no longer "
+                      f"chosen and will be rerun: {', '.join(p.stem for p in stale)}", stacklevel=3)
+
+
+def grid_edge(lr: float, candidates: Sequence[Candidate]) -> str | None:
+    """'largest' / 'smallest' when lr is the grid's top / bottom lr (the best may lie beyond), else None."""
+    lrs = sorted({c.lr for c in candidates})
+    if len(lrs) < 2:
+        return None
+    return "largest" if lr == lrs[-1] else "smallest" if lr == lrs[0] else None
+
+
+def edge_note(best: dict[str, Candidate | None], candidates: Sequence[Candidate]) -> str | None:
+    """One sentence naming the optimizers whose chosen lr is an end of the grid (None if none is)."""
+    hits = [f"{label} ({grid_edge(c.lr, candidates)}, {c.lr:.3g})" for label, c in best.items()
+            if c is not None and grid_edge(c.lr, candidates)]
+    if not hits:
+        return None
+    return (f"At the edge of the grid: {', '.join(hits)}. The best lr may lie beyond it, so this optimizer may be "
+            "under-tuned; widen lr_range to be sure.")
 
 
 def _to_json(r: TuneResult, search: str, tune_seeds: Sequence[int], final_seeds: Sequence[int]) -> dict:
@@ -352,6 +389,9 @@ def write_page(r: TuneResult, config: ExperimentConfig, search: str, tune_seeds:
                          fmt_value(r.metric, b.mean)])
     lines += [markdown_table(["optimizer", "registered", "lr given", "chosen lr", "chosen weight decay",
                               f"validation {r.metric}"], rows), ""]
+    note = edge_note({lab: (b.candidate if b is not None else None) for lab, b in r.best.items()}, r.candidates)
+    if note:
+        lines += [f"> {note}", ""]
     lines += ["## Final comparison on the test split (chosen settings)", ""]
     if r.summary is not None and r.final_config is not None:
         fc = r.final_config
