@@ -166,8 +166,11 @@ def test_tiny_cpu_reproduce_writes_verdict_and_resumes(tmp_path: Path, monkeypat
     runs = sorted((out / "runs").glob("*.json"))
     assert len(runs) == 4  # 2 optimizers x 2 seeds
     stamp = {p: p.stat().st_mtime_ns for p in runs}
+    first = json.loads((out / "reproduce.json").read_text(encoding="utf-8"))["sweep_wall_time_s"]
     reproduce("rsgdm-cifar10-resnet18", scale="cpu", seeds=2, out=out, progress=False, overrides=tiny)
     assert {p: p.stat().st_mtime_ns for p in runs} == stamp  # resumed: nothing re-run
+    # the sweep's wall time adds up over calls: a no-op resume does not erase the time the runs took
+    assert json.loads((out / "reproduce.json").read_text(encoding="utf-8"))["sweep_wall_time_s"] >= first > 0
 
 
 # ----------------------------------------------------------------------------------------------
