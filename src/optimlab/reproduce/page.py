@@ -57,9 +57,6 @@ def summary_table(folders: Sequence[Path]) -> tuple[list[str], dict[str, int], f
     """The markdown rows of the claims table, verdict counts (paper settings, then 'tuned: ...'),
     the training time of every run in the folders (s, summed over runs), and the ranges the intro
     quotes: {"minutes": sweep wall time per folder, "accuracy": mean test accuracy per optimizer}."""
-    from optimlab.experiments.report import load_experiment
-    from optimlab.reproduce.verdict import values_by_seed
-
     accs: list[float] = []
     minutes: list[float] = []
     lines = ["| experiment | claim | ours: the baseline at the paper's settings, mean [95% CI] | paper: difference "
@@ -71,11 +68,7 @@ def summary_table(folders: Sequence[Path]) -> tuple[list[str], dict[str, int], f
         exp, meta, claims, tuned = judge_folder(folder)
         seconds += meta["runs_wall_time_s"] + (tuned.runs_wall_time_s if tuned else 0.0)
         minutes.append(meta.get("sweep_wall_time_s", math.nan) / 60)
-        config, results = load_experiment(folder)
-        for o in config.optimizers:
-            v = list(values_by_seed(results, o.label, "accuracy").values())
-            if v:
-                accs.append(100 * sum(v) / len(v))
+        accs += [100 * v for v in meta["accuracy_means"].values()]
         for i, r in enumerate(claims):
             t = tuned.claims[i] if tuned is not None else None
             lines.append(f"| [{exp.name}](#{_anchor(exp.name)}) | {r.claim.optimizer} vs {r.claim.baseline}, "

@@ -279,6 +279,8 @@ def judge_folder(out_dir: str | Path) -> tuple[PaperExperiment, dict[str, Any], 
     meta.setdefault("seeds", len(config.seeds))
     meta["n_runs"] = sum(r.done for r in results)
     meta["runs_wall_time_s"] = sum(r.wall_time_s for r in results if r.done and math.isfinite(r.wall_time_s))
+    meta["accuracy_means"] = {o.label: mean_ci(list(values_by_seed(results, o.label, "accuracy").values())).mean
+                              for o in config.optimizers}  # test accuracy per optimizer (nan: no finished run)
     return exp, meta, judge_all(exp, results), read_tuned(exp, out)
 
 
