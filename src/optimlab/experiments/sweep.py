@@ -52,12 +52,13 @@ def available_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _normalized(config: TrainConfig) -> dict[str, Any]:
+def normalized_config(config: TrainConfig) -> dict[str, Any]:
+    """A run config as stored on disk (JSON round trip): what two runs must share to be the same run."""
     return json.loads(json.dumps(config.to_dict()))  # tuples -> lists, as stored on disk
 
 
 def _check_same(existing: RunResult, config: TrainConfig, seed: int, path: Path, out_dir: Path) -> None:
-    old, new = _normalized(existing.config), _normalized(config)
+    old, new = normalized_config(existing.config), normalized_config(config)
     diffs = [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
     if existing.seed != seed:
         diffs.append(f"seed: {existing.seed} -> {seed}")

@@ -254,12 +254,12 @@ def _drop_stale_finals(final_cfg: ExperimentConfig, final_dir: Path) -> None:
     """Delete final runs made at a setting that is no longer the choice (the search grew and a
     choice moved); they are derived from the search, so rerunning them is the right resume."""
     from optimlab.experiments.results import read_result, result_path
-    from optimlab.experiments.sweep import _normalized
+    from optimlab.experiments.sweep import normalized_config
 
     stale = []
     for spec in final_cfg.runs():
         path = result_path(final_dir, spec.run_id)
-        if path.is_file() and _normalized(read_result(path).config) != _normalized(spec.config):
+        if path.is_file() and normalized_config(read_result(path).config) != normalized_config(spec.config):
             stale.append(path)
     for path in stale:
         path.unlink()
