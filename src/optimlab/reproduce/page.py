@@ -18,7 +18,7 @@ import shutil
 from pathlib import Path
 from typing import Sequence
 
-from optimlab.reproduce.verdict import ClaimResult, fmt, fmt_diff, fmt_mean_ci, judge_folder, write_verdict
+from optimlab.reproduce.verdict import ClaimResult, Judged, fmt, fmt_diff, fmt_mean_ci, judge_folder, write_verdict
 
 IMG_DIR = Path("img") / "results"  # relative to the page
 INTRO = """\
@@ -53,7 +53,7 @@ def _cell(r: ClaimResult | None) -> str:
     return "not run" if r is None else f"{fmt_diff(r)} **{r.verdict}**"
 
 
-def summary_table(folders: Sequence[Path]) -> tuple[list[str], dict[str, int], float, dict[str, str]]:
+def summary_table(judged: Sequence[Judged]) -> tuple[list[str], dict[str, int], float, dict[str, str]]:
     """The markdown rows of the claims table, verdict counts (paper settings, then 'tuned: ...'),
     the training time of every run in the folders (s, summed over runs), and the ranges the intro
     quotes: {"minutes": sweep wall time per folder, "accuracy": mean test accuracy per optimizer}."""
@@ -64,8 +64,7 @@ def summary_table(folders: Sequence[Path]) -> tuple[list[str], dict[str, int], f
              "|---|---|---|---|---|---|"]
     counts: dict[str, int] = {}
     seconds = 0.0
-    for folder in folders:
-        exp, meta, claims, tuned = judge_folder(folder)
+    for exp, meta, claims, tuned in judged:
         seconds += meta["runs_wall_time_s"] + (tuned.runs_wall_time_s if tuned else 0.0)
         minutes.append(meta.get("sweep_wall_time_s", math.nan) / 60)
         accs += [100 * v for v in meta["accuracy_means"].values()]
@@ -93,9 +92,9 @@ def _anchor(name: str) -> str:
     return re.sub(r"[^a-z0-9 -]", "", f"reproducing {name}: verdict".lower()).replace(" ", "-")
 
 
-def embed(folder: Path, page: Path) -> str:
-    """folder's verdict.md (rewritten from its result files) ready to sit inside the page."""
-    text = write_verdict(folder).read_text(encoding="utf-8")
+def embed(folder: Path, page: Path, judged: Judged | None = None) -> str:
+    """folder's verdict.md (rewritten from its result files, or from `judged`) ready to sit inside the page."""
+    text = write_verdict(folder, judged).read_text(encoding="utf-8")
     shown = folder.as_posix()
     plot = folder / "tuned" / "lr_sensitivity.png"
     if plot.is_file():
@@ -113,7 +112,8 @@ def write_results_page(folders: Sequence[str | Path], out: str | Path, intro: st
     if not folders:
         raise ValueError("write_results_page: no reproduction folders given")
     page = Path(out)
-    rows, counts, seconds, ranges = summary_table(folders)
+    judged = [judge_folder(f) for f in folders]  # once per folder: the table and the sections share it
+    rows, counts, seconds, ranges = summary_table(judged)
     plain = {k: v for k, v in counts.items() if not k.startswith("tuned: ")}
     tuned = {k.removeprefix("tuned: "): v for k, v in counts.items() if k.startswith("tuned: ")}
 
@@ -128,8 +128,8 @@ def write_results_page(folders: Sequence[str | Path], out: str | Path, intro: st
              f"At the paper's settings: {say(plain)} (of {sum(plain.values())} claims). "
              + (f"Tuned: {say(tuned)} (of {sum(tuned.values())} claims judged tuned). " if tuned else "")
              + f"Training time of every run on this page: {seconds / 60:.0f} min summed over runs.", ""]
-    for folder in folders:
-        lines += [embed(folder, page), ""]
+    for folder, j in zip(folders, judged):
+        lines += [embed(folder, page, j), ""]
     page.parent.mkdir(parents=True, exist_ok=True)
     page.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
     return page

@@ -23,14 +23,14 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from optimlab.experiments.results import RunResult
-from optimlab.experiments.stats import MeanCI, mean_ci, paired_tests
+from optimlab.experiments.stats import PERCENT_METRICS, MeanCI, mean_ci, paired_tests
 from optimlab.reproduce.catalog import Claim, PaperExperiment, load_paper_experiment
 
 SURVIVES = "survives"
 NOT_SUPPORTED = "not supported at this scale"
 CONTRADICTED = "contradicted"
 VERDICTS = (SURVIVES, NOT_SUPPORTED, CONTRADICTED)
-_PERCENT = frozenset({"accuracy", "train_accuracy", "mean_recall", "mean_precision"})  # shown in %
+_PERCENT = PERCENT_METRICS | {"train_accuracy"}  # shown in %
 
 
 def judge(better: str, ci_low: float, ci_high: float) -> str:
@@ -284,10 +284,14 @@ def judge_folder(out_dir: str | Path) -> tuple[PaperExperiment, dict[str, Any], 
     return exp, meta, judge_all(exp, results), read_tuned(exp, out)
 
 
-def write_verdict(out_dir: str | Path) -> Path:
-    """Judge every claim from out_dir's result files and reproduce.json; write out_dir/verdict.md."""
+Judged = tuple[PaperExperiment, dict[str, Any], list[ClaimResult], TunedClaims | None]  # judge_folder's result
+
+
+def write_verdict(out_dir: str | Path, judged: Judged | None = None) -> Path:
+    """Judge every claim from out_dir's result files and reproduce.json (or take `judged`, what
+    judge_folder(out_dir) returned); write out_dir/verdict.md."""
     out = Path(out_dir)
-    exp, meta, claims, tuned = judge_folder(out)
+    exp, meta, claims, tuned = judged if judged is not None else judge_folder(out)
     text = render(exp, meta, claims, reproduce_command(meta, out), tuned)
     path = out / "verdict.md"
     path.write_text(text, encoding="utf-8")
