@@ -11,7 +11,7 @@ import math
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from matplotlib.figure import Figure  # figures without pyplot: no global backend or figure state
 
@@ -88,6 +88,18 @@ def image_link(path: Path, alt: str) -> str:
 def figures_section(figs: Sequence[Path]) -> str:
     """The closing "## Figures" section that every study page ends with."""
     return "## Figures\n\n" + "\n\n".join(image_link(f, f.stem) for f in figs)
+
+
+def publish(out_dir: Path | str, name: str, compute: Callable[[], Any], page: Callable[[Any, list[Path]], Sequence[str]],
+            findings: Callable[[Any], dict[str, Any]], figures: Sequence[tuple[str, Callable[[Any, Path], Path]]]
+            ) -> StudyResult:
+    """Every study's run(): compute once, draw each figure to <name>_<suffix>.png, write <name>.md
+    from page(data, figure paths), and return the findings(data) the page states."""
+    out = prepare_out_dir(out_dir)
+    data = compute()
+    figs = [draw(data, out / f"{name}_{suffix}.png") for suffix, draw in figures]
+    path = write_page(out / f"{name}.md", page(data, figs))
+    return StudyResult(name, path, figs, findings(data))
 
 
 def write_page(path: Path, sections: Sequence[str]) -> Path:

@@ -32,15 +32,14 @@ import numpy as np
 
 from optimlab.reference import ema_init, ema_update, rsgdm_init, rsgdm_update
 from optimlab.studies._report import (
+    below,
     figures_section,
     GENERATED_NOTE,
-    StudyResult,
-    below,
     markdown_table,
     new_figure,
-    prepare_out_dir,
+    publish,
     save_figure,
-    write_page,
+    StudyResult,
 )
 
 NAME = "bias-lag"
@@ -354,13 +353,8 @@ def _page(data: dict[str, Any], figs: list[Path]) -> list[str]:
     return sec
 
 
-def run(out_dir: Path) -> StudyResult:
-    """Compute the study, write bias-lag.md and its figures into out_dir, return the findings."""
-    out = prepare_out_dir(out_dir)
-    data = compute()
-    figs = [_fig_streams(data, out / "bias-lag_streams.png"), _fig_tradeoff(data, out / "bias-lag_tradeoff.png"),
-            _fig_xi(data, out / "bias-lag_xi_varsigma.png")]
-    page = write_page(out / f"{NAME}.md", _page(data, figs))
+def _findings(data: dict[str, Any]) -> dict[str, Any]:
+    """The numbers the page states, flat: the tests read them."""
     findings: dict[str, Any] = {}
     for (sig, beta, name), r in data["rows"].items():
         for key, val in r.items():
@@ -373,4 +367,10 @@ def run(out_dir: Path) -> StudyResult:
         for name, props in th.items():
             for key, val in props.items():
                 findings[f"theory/{beta}/{name}/{key}"] = val
-    return StudyResult(NAME, page, figs, findings)
+    return findings
+
+
+def run(out_dir: Path) -> StudyResult:
+    """Compute the study, write bias-lag.md and its figures into out_dir, return the findings."""
+    return publish(out_dir, NAME, compute, _page, _findings, [("streams", _fig_streams), ("tradeoff", _fig_tradeoff),
+                                                                 ("xi_varsigma", _fig_xi)])

@@ -25,12 +25,11 @@ from optimlab.reference import ema_sequence
 from optimlab.studies._report import (
     figures_section,
     GENERATED_NOTE,
-    StudyResult,
     markdown_table,
     new_figure,
-    prepare_out_dir,
+    publish,
     save_figure,
-    write_page,
+    StudyResult,
 )
 
 NAME = "ema"
@@ -187,12 +186,8 @@ def _page(data: dict[str, Any], figs: list[Path]) -> list[str]:
     return sec
 
 
-def run(out_dir: Path) -> StudyResult:
-    """Compute the study, write ema.md and its figures into out_dir, return the findings."""
-    out = prepare_out_dir(out_dir)
-    data = compute()
-    figs = [_fig_curves(data, out / "ema_curves.png"), _fig_weights(data, out / "ema_weights.png")]
-    page = write_page(out / f"{NAME}.md", _page(data, figs))
+def _findings(data: dict[str, Any]) -> dict[str, Any]:
+    """The numbers the page states, flat: the tests read them."""
     findings: dict[str, Any] = {
         "example_v": [float(x) for x in data["example_v"]],
         "example_v_hat": [float(x) for x in data["example_v_hat"]],
@@ -201,4 +196,9 @@ def run(out_dir: Path) -> StudyResult:
         **{f"explode/{k}": v for k, v in data["explode"].items()},
         **{f"beta/{b}/{k}": v for b, t in data["table"].items() for k, v in t.items()},
     }
-    return StudyResult(NAME, page, figs, findings)
+    return findings
+
+
+def run(out_dir: Path) -> StudyResult:
+    """Compute the study, write ema.md and its figures into out_dir, return the findings."""
+    return publish(out_dir, NAME, compute, _page, _findings, [("curves", _fig_curves), ("weights", _fig_weights)])

@@ -26,15 +26,14 @@ import numpy as np
 
 from optimlab.reference import tmsgd_init, tmsgd_update
 from optimlab.studies._report import (
+    below,
     figures_section,
     GENERATED_NOTE,
-    StudyResult,
-    below,
     markdown_table,
     new_figure,
-    prepare_out_dir,
+    publish,
     save_figure,
-    write_page,
+    StudyResult,
 )
 
 NAME = "ode"
@@ -364,13 +363,8 @@ def _page(data: dict[str, Any], figs: list[Path]) -> list[str]:
     return sec
 
 
-def run(out_dir: Path) -> StudyResult:
-    """Compute the study, write ode.md and its figures into out_dir, return the findings."""
-    out = prepare_out_dir(out_dir)
-    data = compute()
-    figs = [_fig_orders(data, out / "ode_orders.png"), _fig_stability(data, out / "ode_stability.png"),
-            _fig_transient(data, out / "ode_transient.png")]
-    page = write_page(out / f"{NAME}.md", _page(data, figs))
+def _findings(data: dict[str, Any]) -> dict[str, Any]:
+    """The numbers the page states, flat: the tests read them."""
     findings: dict[str, Any] = {f"order/{o}/{m}": v for (o, m), v in data["orders"].items()}
     findings |= {f"lte_order/{o}/{m}": v for (o, m), v in data["lte_orders"].items()}
     findings |= {f"stability/{m}": v for m, v in data["bounds"].items()}
@@ -379,4 +373,10 @@ def run(out_dir: Path) -> StudyResult:
     findings["reference_max_diff"] = data["ref_diff"]
     findings |= {f"rho/{m}/{h:g}": spectral_radius(m, h) for m in ("euler", "multistep", "ab2") for h in RHO_TABLE_H}
     findings["roots_at_h1"] = sorted(abs(complex(r)) for r in data["roots_at_1"])
-    return StudyResult(NAME, page, figs, findings)
+    return findings
+
+
+def run(out_dir: Path) -> StudyResult:
+    """Compute the study, write ode.md and its figures into out_dir, return the findings."""
+    return publish(out_dir, NAME, compute, _page, _findings, [("orders", _fig_orders), ("stability", _fig_stability),
+                                                                 ("transient", _fig_transient)])

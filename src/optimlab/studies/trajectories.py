@@ -19,23 +19,22 @@ step SWITCH_STEP (plain SGD / SGD-momentum before).
 from __future__ import annotations
 
 import math
-
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
 from optimlab.studies._report import (
+    below,
     figures_section,
     GENERATED_NOTE,
-    StudyResult,
-    below,
     markdown_table,
     new_figure,
-    prepare_out_dir,
+    publish,
     save_figure,
-    write_page,
+    StudyResult,
 )
 
 NAME = "trajectories"
@@ -270,15 +269,16 @@ def _page(data: dict[str, Any], figs: list[Path]) -> list[str]:
     return sec
 
 
-def run(out_dir: Path) -> StudyResult:
-    """Compute the study, write trajectories.md and one figure per function into out_dir."""
-    out = prepare_out_dir(out_dir)
-    data = compute()
-    figs = [_fig_function(fn, data, out / f"trajectories_{fn.name}.png") for fn in FUNCTIONS]
-    page = write_page(out / f"{NAME}.md", _page(data, figs))
+def _findings(data: dict[str, Any]) -> dict[str, Any]:
+    """The numbers the page states, flat: the tests read them."""
     findings: dict[str, Any] = {"optimizers": list(data["names"]), "lr_grid": list(LR_GRID)}
     for (fname, name), r in data["results"].items():
         for key in ("lr", "final_gap", "steps_to_tol", "diverged", "identical_to_base", "grid_final_gaps"):
             if key in r:
                 findings[f"{fname}/{name}/{key}"] = r[key]
-    return StudyResult(NAME, page, figs, findings)
+    return findings
+
+
+def run(out_dir: Path) -> StudyResult:
+    """Compute the study, write trajectories.md and one figure per function into out_dir."""
+    return publish(out_dir, NAME, compute, _page, _findings, [(fn.name, partial(_fig_function, fn)) for fn in FUNCTIONS])
