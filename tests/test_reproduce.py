@@ -267,3 +267,19 @@ def test_verdict_names_the_papers_data_set_it_stands_in_for() -> None:
     text = render(exp, meta, [], "optimlab reproduce wgd-animals10-resnet18")
     assert "CIFAR-10 subset stands in for Animals-10 (no Animals-10 data" in text
     assert "The paper ran Animals-10, resnet18 width 1, 50 epochs, batch 32" in text
+
+
+def test_cli_tune_budget_needs_tune_and_workers_default_to_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    import optimlab.reproduce.cli as rcli
+
+    args = _parser().parse_args(["reproduce", "rsgdm-cifar10-resnet18", "--tune-budget", "3"])
+    with pytest.raises(ReproduceError, match="--tune-budget needs --tune"):
+        args.func(args)
+    seen = {}
+    monkeypatch.setattr(rcli, "reproduce", lambda name, **kw: seen.update(kw) or Path("/nonexistent/verdict.md"))
+    monkeypatch.setattr(rcli, "_headline", lambda path: "")
+    args = _parser().parse_args(["reproduce", "rsgdm-cifar10-resnet18", "--tune", "--tune-budget", "3"])
+    assert args.func(args) == 0
+    from optimlab.experiments.sweep import available_cores
+
+    assert seen["tune"] is True and seen["tune_budget"] == 3 and seen["workers"] == min(available_cores(), 8)
