@@ -221,12 +221,13 @@ def test_report_from_result_files(tmp_path, monkeypatch):
     path = write_report(tmp_path)
     text = path.read_text()
     assert "| sgdm-ema |" in text and "| sgdm |" in text  # distinct rows, registry names
-    assert "Δ vs sgdm-ema" in text and "paired t p" in text and "Wilcoxon p" in text
+    assert "Δ vs sgdm-ema" in text and "p (paired t)" in text and "p Holm" in text and "Wilcoxon" not in text
+    assert "too few seeds" in text  # 3 seeds decide nothing
     assert "3 of 3 runs diverged" in text  # rsgdm: counted and noted
     assert "torch" in text and '"baseline": "sgdm-ema"' in text  # versions and config
     row = [ln for ln in text.splitlines() if ln.startswith("| sgdm |")][1]  # [0] is the set-up table
     assert "93.00 [90.52, 95.48]" in row  # 0.92..0.94: 93 ± t(0.975, 2)·1/√3 = ±2.48
-    assert "+2.00 [+2.00, +2.00]" in row and "3/3" in row
+    assert "+2.00 —" in row and "3/3" in row  # every seed +2.00 exactly: ties, no interval, no test
     pngs = sorted(p.name for p in tmp_path.glob("*.png"))
     assert pngs == ["curves_digits_mlp.png", "final_accuracy_digits_mlp.png", "step_time_digits_mlp.png"]
     for p in pngs:

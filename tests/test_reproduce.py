@@ -15,7 +15,16 @@ from optimlab.experiments.results import RunResult
 from optimlab.reproduce.catalog import Claim, load_paper_experiment
 from optimlab.reproduce.cli import add_parser
 from optimlab.reproduce.run import ReproduceError, find_cifar10_subset, reproduce, resolve_config
-from optimlab.reproduce.verdict import CONTRADICTED, NOT_SUPPORTED, SURVIVES, VERDICTS, judge, judge_claim
+from optimlab.reproduce.verdict import (
+    CONTRADICTED,
+    INCONCLUSIVE,
+    SMALLER,
+    SURVIVES,
+    TOO_FEW,
+    VERDICTS,
+    judge_claim,
+    judge_claims,
+)
 from optimlab.train.config import History
 
 REPO = Path(__file__).resolve().parents[1]
@@ -27,26 +36,13 @@ CIFAR_FILES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch", "batches
 # verdict logic on synthetic results
 
 
-def test_judge_each_verdict_both_directions() -> None:
-    assert judge("higher", 0.01, 0.03) == SURVIVES
-    assert judge("higher", -0.03, -0.01) == CONTRADICTED
-    assert judge("higher", -0.01, 0.02) == NOT_SUPPORTED
-    assert judge("lower", -0.3, -0.1) == SURVIVES  # lower loss is what a loss claim claims
-    assert judge("lower", 0.1, 0.3) == CONTRADICTED
-    assert judge("lower", -0.1, 0.1) == NOT_SUPPORTED
-    assert judge("higher", 0.0, 0.2) == NOT_SUPPORTED  # a CI touching 0 does not exclude it
-    assert judge("higher", math.nan, math.nan) == NOT_SUPPORTED
-    with pytest.raises(ValueError, match="better"):
-        judge("up", 0.1, 0.2)
-
-
 def _results(values: dict[str, list[float]], metric: str, diverged: dict[str, int] | None = None) -> list[RunResult]:
     config = ExperimentConfig.from_dict({"optimizers": [{"name": "sgd", "label": lab} for lab in values],
                                          "seeds": len(next(iter(values.values())))})
     out = []
     for spec in config.runs():
         v = values[spec.label][spec.seed]
-        h = History(train_loss=[1.0], train_acc=[0.5], final={metric: v, "accuracy": 0.5})
+        h = History(train_loss=[1.0], train_acc=[0.5], final={"accuracy": 0.5, metric: v})
         if diverged and diverged.get(spec.label) == spec.seed:
             h.diverged_epoch = 1
             h.final[metric] = math.nan
@@ -58,31 +54,82 @@ LOSS_CLAIM = Claim("new has lower loss than old", "loss", "lower", "new", "old")
 REPORTED = {"new": {"loss": 1.34}, "old": {"loss": 1.38}}
 
 
+OLD = [1.0, 1.2, 0.9, 1.1, 1.05, 0.95, 1.15, 1.0, 1.08, 0.98, 1.12, 1.03]  # 12 seeds of the baseline's loss
+
+
 def test_loss_claim_survives_when_loss_is_lower_on_every_seed() -> None:
-    old = [1.0, 1.2, 0.9, 1.1, 1.05]
-    r = judge_claim(LOSS_CLAIM, _results({"old": old, "new": [x - 0.1 - 0.01 * i for i, x in enumerate(old)]}, "loss"), REPORTED)
+    r = judge_claim(LOSS_CLAIM, _results({"old": OLD, "new": [x - 0.1 - 0.01 * i for i, x in enumerate(OLD)]}, "loss"), REPORTED)
     assert r.verdict == SURVIVES
-    assert r.mean_diff < 0 and r.ci_high < 0
-    assert (r.wins, r.losses, r.n_pairs) == (5, 0, 5)
+    assert r.mean_diff < 0 and r.ci_high < 0 and r.holm_p == r.t_p  # a family of one: Holm changes nothing
+    assert (r.wins, r.losses, r.n_pairs) == (12, 0, 12)
     assert r.paper_optimizer == 1.34 and r.paper_baseline == 1.38
-    assert r.optimizer.n == 5 and r.optimizer.low < r.optimizer.mean < r.optimizer.high
+    assert r.optimizer.n == 12 and r.optimizer.low < r.optimizer.mean < r.optimizer.high
 
 
 def test_loss_claim_contradicted_when_loss_is_higher_on_every_seed() -> None:
-    old = [1.0, 1.2, 0.9, 1.1, 1.05]
-    r = judge_claim(LOSS_CLAIM, _results({"old": old, "new": [x + 0.2 + 0.01 * i for i, x in enumerate(old)]}, "loss"), REPORTED)
+    r = judge_claim(LOSS_CLAIM, _results({"old": OLD, "new": [x + 0.2 + 0.01 * i for i, x in enumerate(OLD)]}, "loss"), REPORTED)
     assert r.verdict == CONTRADICTED
-    assert r.ci_low > 0 and (r.wins, r.losses) == (0, 5)
+    assert r.ci_low > 0 and (r.wins, r.losses) == (0, 12)
 
 
-def test_claim_not_supported_when_differences_straddle_zero_and_diverged_seed_left_out() -> None:
-    old = [1.0, 1.2, 0.9, 1.1, 1.05, 1.0]
-    new = [1.1, 1.1, 1.0, 1.0, 1.15, 0.2]
-    r = judge_claim(LOSS_CLAIM, _results({"old": old, "new": new}, "loss", diverged={"new": 5}), REPORTED)
-    assert r.verdict == NOT_SUPPORTED
+def test_too_few_seeds_is_never_decisive() -> None:
+    five = OLD[:5]
+    r = judge_claim(LOSS_CLAIM, _results({"old": five, "new": [x - 0.3 - 0.01 * i for i, x in enumerate(five)]}, "loss"), REPORTED)
+    assert r.verdict == TOO_FEW and r.t_p < 0.001  # a clear difference, but 5 seeds decide nothing
+
+
+def test_ties_are_never_decisive() -> None:
+    r = judge_claim(LOSS_CLAIM, _results({"old": OLD, "new": [x - 0.1 for x in OLD]}, "loss"), REPORTED)
+    assert r.verdict == INCONCLUSIVE and math.isnan(r.t_p) and any("ties" in n for n in r.notes)
+
+
+def test_inconclusive_straddles_zero_reports_mde_and_leaves_diverged_seed_out() -> None:
+    new = [x - 0.01 + (0.05 if i % 2 else -0.05) for i, x in enumerate(OLD)]  # mean -0.01, CI holds 0 and -0.04
+    new[5] = 0.2
+    r = judge_claim(LOSS_CLAIM, _results({"old": OLD, "new": new}, "loss", diverged={"new": 5}), REPORTED)
+    assert r.verdict == INCONCLUSIVE
     assert r.ci_low < 0 < r.ci_high
-    assert r.n_pairs == 5  # seed 5 diverged for "new": out of the pairs
+    assert r.n_pairs == 11  # seed 5 diverged for "new": out of the pairs
     assert any("[5]" in n for n in r.notes)
+    assert r.failures[0].k == 1 and r.failures[0].n == 12 and r.failures[1].k == 0
+    assert r.mde > 0 and r.seeds_needed is not None and r.seeds_needed > 11  # the paper's 0.04 needs more seeds
+
+
+def test_smaller_than_claimed_and_holm_over_the_family() -> None:
+    big = Claim("new beats old by a lot", "accuracy", "higher", "new", "old")
+    base = [0.80 + 0.004 * i for i in range(12)]
+    new = [b + 0.004 + (0.002 if i % 2 else -0.002) for i, b in enumerate(base)]
+    runs = _results({"old": base, "new": new}, "accuracy")
+    reported = {"new": {"accuracy": 0.90}, "old": {"accuracy": 0.80}}  # the paper says +10 points
+    r = judge_claim(big, runs, reported)
+    assert r.verdict == SURVIVES  # a real +0.4 point gain survives ...
+    noisy = [b + 0.004 + (0.03 if i % 2 else -0.03) for i, b in enumerate(base)]
+    r2 = judge_claim(big, _results({"old": base, "new": noisy}, "accuracy"), reported)
+    assert r2.verdict == SMALLER  # ... a noisy one is not shown, but +10 points is ruled out
+    # the same clear claim in a family of many null claims: Holm multiplies its p by up to m
+    nulls = [Claim(f"c{k}", "accuracy", "higher", f"n{k}", "old") for k in range(6)]
+    rng = __import__("numpy").random.default_rng(0)
+    values = {"old": base, "new": new, **{f"n{k}": list(base + rng.normal(0, 0.01, 12)) for k in range(6)}}
+    fam = judge_claims([big, *nulls], _results(values, "accuracy"), reported)
+    assert fam[0].holm_p >= fam[0].t_p and all(f.holm_p >= f.t_p for f in fam)
+
+
+def test_failures_that_could_change_the_verdict_are_named() -> None:
+    claim = Claim("new beats old", "accuracy", "higher", "new", "old")
+    base = [0.80 + 0.01 * i for i in range(12)]
+    new = [b + 0.01 + (0.002 if i % 2 else -0.002) for i, b in enumerate(base)]
+    runs = _results({"old": base, "new": new}, "accuracy")
+    for r in runs:  # "new" diverges on the three seeds where the baseline does best
+        if r.label == "new" and r.seed in (9, 10, 11):
+            r.history.diverged_epoch = 1
+            r.history.final["accuracy"] = math.nan
+    res = judge_claim(claim, runs, {}, min_seeds=5)
+    assert res.verdict == SURVIVES and res.failures[0].k == 3  # on the nine seeds both finished
+    # counted at the worst value either arm reached (0.80), those seeds lose by 9-11 points: no longer survives
+    assert res.sensitivity is not None and "worst value" in res.sensitivity and "0.8" in res.sensitivity
+    assert res.failure_p == pytest.approx(0.25)  # exact McNemar: 3 discordant seeds, all on one side
+    clean = judge_claim(claim, _results({"old": base, "new": new}, "accuracy"), {}, min_seeds=5)
+    assert clean.sensitivity is None and clean.failure_p == 1.0
 
 
 # ----------------------------------------------------------------------------------------------
@@ -230,7 +277,7 @@ def test_tiny_cpu_reproduce_with_tune_judges_claims_twice(tmp_path: Path, monkey
     text = path.read_text(encoding="utf-8")
     info = json.loads((out / "tuned" / "tune.json").read_text(encoding="utf-8"))
     assert [c["lr"] for c in info["candidates"]] == pytest.approx([0.01, 10.0])  # the catalogue's [tune] range
-    assert len(list((out / "tuned" / "search" / "runs").glob("*.json"))) == 2 * 2  # 2 optimizers x 2 lrs x 1 seed
+    assert len(list((out / "tuned" / "search" / "runs").glob("*.json"))) == 2 * 2 * 3  # 2 optimizers x 2 lrs x 3 seeds
     assert len(list((out / "tuned" / "final" / "runs").glob("*.json"))) == 2 * 2  # 2 optimizers x 2 seeds
     assert "Not run" not in text and "Chosen lr: sgdm-ema " in text and "[tuned/tune.md](tuned/tune.md)" in text
     tables = [ln for ln in text.splitlines() if ln.startswith("| rsgdm vs sgdm-ema |")]
@@ -247,7 +294,7 @@ def test_tiny_cpu_reproduce_with_tune_judges_claims_twice(tmp_path: Path, monkey
     body = page.read_text(encoding="utf-8")
     row = next(ln for ln in body.splitlines() if ln.startswith("| [rsgdm-cifar10-resnet18]"))
     assert "rsgdm vs sgdm-ema, accuracy" in row and "+0.14 pts" in row  # the paper's difference, 94.62 - 94.48
-    assert row.count("**not supported at this scale**") + row.count("**survives**") + row.count("**contradicted**") == 2
+    assert sum(row.count(f"**{v}**") for v in VERDICTS) == 2
     assert "\n## Reproducing rsgdm-cifar10-resnet18: verdict" in body and "\n### Claims at the paper's settings" in body
     assert "(report.md)" not in body and f"`{out.as_posix()}/report.md`" in body  # run folders are not committed
     assert (page.parent / "img" / "results" / "rep-lr.png").is_file() and "(img/results/rep-lr.png)" in body

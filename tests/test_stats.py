@@ -9,7 +9,7 @@ import pytest
 from scipy import stats as ss
 
 from optimlab.experiments.results import RunResult
-from optimlab.experiments.stats import BOOTSTRAP_SEED, mean_ci, paired_tests, summarize
+from optimlab.experiments.stats import BOOTSTRAP_SEED, bootstrap_ci, failure_rate, mean_ci, mcnemar_exact_p, summarize
 from optimlab.train.config import History, TrainConfig
 
 
@@ -32,57 +32,6 @@ def test_mean_ci_small_samples():
     assert math.isnan(mean_ci([]).mean)
     one = mean_ci([0.7])
     assert one.mean == 0.7 and one.n == 1 and math.isnan(one.low) and math.isnan(one.high)
-
-
-def test_clear_difference_is_significant_and_matches_scipy():
-    rng = np.random.default_rng(1)
-    b = rng.normal(0.90, 0.01, size=8)
-    a = b + 0.02 + rng.normal(0, 0.002, size=8)  # every seed better by ~2 pp
-    mean, low, high, t_p, w_p, notes = paired_tests(a, b)
-    assert mean == pytest.approx(float(np.mean(a - b)), rel=1e-12)
-    assert t_p == pytest.approx(ss.ttest_rel(a, b).pvalue, rel=1e-12)
-    assert w_p == pytest.approx(ss.wilcoxon(a, b).pvalue, rel=1e-12)
-    assert t_p < 0.05 and w_p < 0.05
-    assert w_p == pytest.approx(2 / 2**8)  # all 8 differences positive: the exact minimum
-    assert 0 < low < mean < high
-    assert notes == []
-
-
-def test_no_difference_is_not_significant():
-    d = np.array([0.004, -0.003, 0.002, -0.005, 0.003, -0.002, 0.001, -0.001])
-    b = np.linspace(0.88, 0.92, 8)
-    mean, low, high, t_p, w_p, _ = paired_tests(b + d, b)
-    assert t_p > 0.05 and w_p > 0.05
-    assert low < 0 < high
-    assert t_p == pytest.approx(ss.ttest_rel(b + d, b).pvalue, rel=1e-12)
-
-
-def test_bootstrap_ci_is_scipys_paired_bootstrap_with_a_fixed_seed():
-    a = np.array([0.95, 0.97, 0.96, 0.94, 0.98])
-    b = np.array([0.94, 0.95, 0.96, 0.93, 0.95])
-    _, low, high, *_ = paired_tests(a, b)
-    ref = ss.bootstrap((a, b), lambda x, y, axis=-1: np.mean(x - y, axis=axis), paired=True, vectorized=True,
-                       n_resamples=9999, method="percentile", rng=np.random.default_rng(BOOTSTRAP_SEED))
-    assert (low, high) == pytest.approx((ref.confidence_interval.low, ref.confidence_interval.high), rel=1e-12)
-    assert paired_tests(a, b)[1:3] == (low, high)  # reproducible
-    # every resample mean lies within [min(d), max(d)]
-    d = a - b
-    assert d.min() <= low <= high <= d.max()
-
-
-def test_degenerate_cases_give_nan_and_a_note():
-    a = np.array([0.9, 0.8, 0.7])
-    mean, low, high, t_p, w_p, notes = paired_tests(a, a)
-    assert mean == 0 and low == 0 and high == 0
-    assert math.isnan(t_p) and math.isnan(w_p)
-    assert any("equal" in n for n in notes)
-    mean, low, high, t_p, w_p, notes = paired_tests([0.9], [0.8])
-    assert mean == pytest.approx(0.1) and math.isnan(low) and math.isnan(t_p) and math.isnan(w_p)
-    assert notes
-    _, _, _, _, w_p, notes = paired_tests([0.9, 0.8, 0.7, 0.6, 0.5], [0.8, 0.8, 0.6, 0.5, 0.4])
-    assert any("zero difference" in n for n in notes)
-    with pytest.raises(ValueError, match="equal lengths"):
-        paired_tests([1.0, 2.0], [1.0])
 
 
 # --------------------------------------------------------------------------- summarize
@@ -129,3 +78,60 @@ def test_summarize_groups_pairs_wins_and_divergence():
     assert any("failed" in n for n in s.notes)
     with pytest.raises(KeyError):
         s.comparison("sgdm-ema", "accuracy")  # no self-comparison
+
+
+def test_paired_comparison_is_scipys_paired_t_with_holm_over_the_optimizers():
+    rng = np.random.default_rng(3)
+    base = rng.normal(0.90, 0.01, size=12)
+    shifts = {"big": 0.02, "small": 0.002, "none": 0.0}
+    results = [_run("sgdm-ema", s, a, 0.3) for s, a in enumerate(base)]
+    noise = {lab: rng.normal(0, 0.004, size=12) for lab in shifts}
+    for lab, shift in shifts.items():
+        results += [_run(lab, s, a + shift + noise[lab][s], 0.3, optimizer="sgd") for s, a in enumerate(base)]
+    s = summarize(results, baseline="sgdm-ema", metrics=("accuracy",))
+    raw = {lab: ss.ttest_rel(base + shift + noise[lab], base).pvalue for lab, shift in shifts.items()}
+    order = sorted(raw, key=raw.get)  # Holm by hand: m = 3 optimizers
+    expect, running = {}, 0.0
+    for i, lab in enumerate(order):
+        running = max(running, min(1.0, (3 - i) * raw[lab]))
+        expect[lab] = running
+    for lab in shifts:
+        p = s.comparison(lab, "accuracy")
+        d = base + shifts[lab] + noise[lab] - base
+        lo, hi = ss.t.interval(0.95, 11, loc=d.mean(), scale=ss.sem(d))
+        assert (p.ci_low, p.ci_high) == pytest.approx((lo, hi), rel=1e-9)
+        assert p.t_p == pytest.approx(raw[lab], rel=1e-9)
+        assert p.holm_p == pytest.approx(expect[lab], rel=1e-9)
+        assert math.isnan(p.boot_low)  # 12 pairs: no bootstrap interval shown
+    assert s.comparison("big", "accuracy").decision == "better"
+    assert s.comparison("none", "accuracy").decision == "no difference shown"
+    # the same data at 5 seeds: too few to decide anything
+    few = summarize([r for r in results if r.seed < 5], baseline="sgdm-ema", metrics=("accuracy",))
+    assert {p.decision for p in few.paired} == {"too few seeds"}
+
+
+def test_failure_rate_is_clopper_pearson_and_failures_are_counted():
+    r = failure_rate(1, 5)
+    assert (r.low, r.high) == pytest.approx((0.005050763, 0.7164179), rel=1e-6)  # exact 95% CI of 1/5
+    assert failure_rate(0, 10).low == 0.0 and failure_rate(0, 10).high == pytest.approx(0.3084971, rel=1e-6)
+    assert math.isnan(failure_rate(0, 0).low)
+    results = [_run("sgdm-ema", s, 0.9, 0.3) for s in range(4)]
+    results += [_run("rsgdm", 0, 0.1, 9.0, diverged=True), _run("rsgdm", 1, 0.9, 0.3),
+                _run("rsgdm", 2, 0, 0, error=True), _run("rsgdm", 3, 0.9, 0.3)]
+    f = summarize(results, baseline="sgdm-ema").group("rsgdm").failures
+    assert (f.k, f.n) == (2, 4)
+
+
+def test_mcnemar_exact_is_a_binomial_test_on_discordant_seeds():
+    assert mcnemar_exact_p(0, 0) == 1.0
+    assert mcnemar_exact_p(5, 0) == pytest.approx(2 * 0.5 ** 5)
+    assert mcnemar_exact_p(3, 1) == pytest.approx(ss.binomtest(3, 4).pvalue)
+
+
+def test_bootstrap_is_shown_only_from_30_pairs():
+    rng = np.random.default_rng(0)
+    d = rng.normal(0.01, 0.01, size=40)
+    assert all(math.isnan(v) for v in bootstrap_ci(d[:29]))
+    low, high = bootstrap_ci(d)
+    ref = ss.bootstrap((d,), np.mean, n_resamples=9999, method="percentile", rng=np.random.default_rng(BOOTSTRAP_SEED))
+    assert (low, high) == pytest.approx((ref.confidence_interval.low, ref.confidence_interval.high), rel=1e-12)

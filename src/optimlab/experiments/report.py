@@ -18,7 +18,18 @@ from typing import Sequence
 
 from optimlab.experiments.config import ExperimentConfig, load_experiment_config
 from optimlab.experiments.results import RunResult, experiment_path, load_results
-from optimlab.experiments.stats import METRICS, PERCENT_METRICS, MeanCI, PairedComparison, Summary, summarize
+from optimlab.experiments import inference
+from optimlab.experiments.stats import (
+    BOOTSTRAP_MIN_PAIRS,
+    METRIC_RANGES,
+    METRICS,
+    PERCENT_METRICS,
+    MeanCI,
+    PairedComparison,
+    Rate,
+    Summary,
+    summarize,
+)
 
 METRIC_TITLES = {"accuracy": "accuracy %", "loss": "loss", "mean_recall": "mean recall %",
                  "mean_precision": "mean precision %", "kappa": "Cohen's kappa"}
@@ -41,12 +52,25 @@ def fmt_value(metric: str, v: float, signed: bool = False) -> str:
     return f"{v * scale:+.{digits}f}" if signed else f"{v * scale:.{digits}f}"
 
 
+CLIP_MARK = "*"  # an interval end past the metric's range, shown at the bound
+CLIP_NOTE = (f"{CLIP_MARK} the t-interval reaches past the metric's possible range (e.g. above 100 %); it is shown "
+             "clipped at the bound. The statistics use the unclipped interval.")
+
+
+def fmt_bound(metric: str, v: float) -> str:
+    """An interval end, clipped to the metric's range with CLIP_MARK when it lies outside."""
+    lo, hi = METRIC_RANGES.get(metric, (-math.inf, math.inf))
+    if math.isfinite(v) and (v < lo or v > hi):
+        return fmt_value(metric, min(max(v, lo), hi)) + CLIP_MARK
+    return fmt_value(metric, v)
+
+
 def fmt_ci(metric: str, c: MeanCI) -> str:
     if c.n == 0:
         return "—"
     if not math.isfinite(c.low):
         return f"{fmt_value(metric, c.mean)} (n={c.n})"
-    return f"{fmt_value(metric, c.mean)} [{fmt_value(metric, c.low)}, {fmt_value(metric, c.high)}]"
+    return f"{fmt_value(metric, c.mean)} [{fmt_bound(metric, c.low)}, {fmt_bound(metric, c.high)}]"
 
 
 def fmt_diff(p: PairedComparison) -> tuple[str, str]:
@@ -58,9 +82,17 @@ def fmt_diff(p: PairedComparison) -> tuple[str, str]:
 
 
 def fmt_p(p: float) -> str:
+    """A p-value; "—" when there is none (one seed, or ties): the row's notes say why."""
     if not math.isfinite(p):
-        return "nan"
+        return "—"
     return f"{p:.2g}" if p >= 1e-3 else f"{p:.1e}"
+
+
+def fmt_rate(r: Rate) -> str:
+    """k/n failed with the exact 95% interval of the rate, in %."""
+    if r.n == 0:
+        return "—"
+    return f"{r.k}/{r.n} [{100 * r.low:.0f}–{100 * r.high:.0f} %]"
 
 
 def display_name(label: str, optimizer: str) -> str:
@@ -71,27 +103,39 @@ def compare_table(summary: Summary, baseline: str, dataset: str, model: str,
                   metric: str = "accuracy") -> tuple[list[str], list[list[str]]]:
     """Headers and rows of the headline table: one row per optimizer, paired columns vs baseline."""
     unit = " pp" if metric in PERCENT_METRICS else ""
-    headers = ["optimizer", "runs", "diverged", f"{METRIC_TITLES[metric]} [95% CI]",
-               f"Δ vs {baseline}{unit} [95% bootstrap CI]", "paired t p", "Wilcoxon p", "wins/seeds", "step ms"]
+    headers = ["optimizer", "runs", "failed [exact 95% CI]", f"{METRIC_TITLES[metric]} [95% CI]",
+               f"Δ vs {baseline}{unit} [paired-t 95% CI]", "p (paired t)", "p Holm", "decision", "wins/seeds",
+               "step ms"]
     rows = []
     for g in summary.groups:
         if (g.dataset, g.model) != (dataset, model):
             continue
         step = f"{g.step_time_s.mean * 1e3:.2f}" if g.step_time_s.n else "—"
-        row = [display_name(g.label, g.optimizer), str(g.n_runs), str(g.n_diverged) + (f" (+{g.n_errors} err)" if g.n_errors else ""),
+        row = [display_name(g.label, g.optimizer), str(g.n_runs + g.n_errors), fmt_rate(g.failures),
                fmt_ci(metric, g.metrics[metric])]
         if g.label == baseline:
-            row += ["baseline", "", "", "", step]
+            row += ["baseline", "", "", "", "", step]
         else:
             try:
                 p = summary.comparison(g.label, metric, dataset, model)
             except KeyError:
-                row += ["—", "—", "—", "—", step]
+                row += ["—", "—", "—", "—", "—", step]
             else:
                 diff, ci = fmt_diff(p)
-                row += [f"{diff} {ci}", fmt_p(p.t_p), fmt_p(p.wilcoxon_p), f"{p.wins}/{p.wins + p.losses + p.ties}", step]
+                row += [f"{diff} {ci}", fmt_p(p.t_p), fmt_p(p.holm_p), p.decision,
+                        f"{p.wins}/{p.wins + p.losses + p.ties}", step]
         rows.append(row)
     return headers, rows
+
+
+def table_notes(summary: Summary, rows: Sequence[Sequence[str]]) -> list[str]:
+    """What a reader needs under the headline table: the decision rule, and clipping if any."""
+    n_labels = len({p.label for p in summary.paired})
+    notes = [f"decision: Holm over the {n_labels} optimizer(s) compared with the baseline, family-wise "
+             f"{summary.alpha:.3g} two-sided; 'too few seeds' below {inference.MIN_SEEDS} paired seeds."]
+    if any(CLIP_MARK in cell for r in rows for cell in r):
+        notes.append(CLIP_NOTE)
+    return notes
 
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -147,15 +191,19 @@ def _setup_section(config: ExperimentConfig) -> list[str]:
 
 
 def _method_section(config: ExperimentConfig) -> list[str]:
-    n = len(config.seeds)
     return ["## How to read the tables", "",
             "Final-epoch test metrics (no best-epoch picking). Means are over seeds with a Student-t 95% "
             "interval. Every optimizer sees the same seeds, so differences against the baseline are paired "
-            "by seed: a percentile bootstrap 95% CI of the mean difference (9,999 resamples, fixed seed), the "
-            "paired t-test and the Wilcoxon signed-rank test, over the seeds where neither run diverged. "
-            "Wins count seeds where the optimizer beats the baseline (lower loss, higher otherwise); a "
-            "diverged run loses to a finite one."
-            + (f" With {n} seeds the exact two-sided Wilcoxon p cannot go below {2 / 2 ** n:.3f}." if n <= 5 else ""),
+            "by seed, over the seeds where neither run failed: the paired Student-t 95% interval (unadjusted) "
+            "and the paired t-test, raw and Holm-adjusted over the optimizers compared with the baseline on "
+            "that metric. **decision**: *better* / *worse* when the Holm-adjusted p < 0.05 (0.025 per "
+            f"direction); *no difference shown* otherwise; *too few seeds* below {inference.MIN_SEEDS} paired "
+            "seeds, where no decision is made. **MDE**: the smallest true difference these seeds and this "
+            "spread would detect with 80% power at Holm's strictest level — a *no difference shown* only "
+            "rules out differences of about that size. Failed runs (diverged or raised) are counted with an "
+            "exact (Clopper-Pearson) 95% interval of the failure rate and left out of means; in wins/seeds a "
+            f"failed run loses to a finite one. A percentile bootstrap interval is added from "
+            f"{BOOTSTRAP_MIN_PAIRS} pairs on (below that it undercovers). Method: optimlab.experiments.inference.",
             ""]
 
 
@@ -167,21 +215,26 @@ def _block(out: Path, config: ExperimentConfig, summary: Summary, results: list[
     lines = [f"## {dataset} / {model}", ""]
     headers, rows = compare_table(summary, base, dataset, model, "accuracy")
     lines += ["### Headline: test accuracy", "", markdown_table(headers, rows), ""]
+    lines += [f"- {n}" for n in table_notes(summary, rows)] + [""]
     groups = [g for g in summary.groups if (g.dataset, g.model) == (dataset, model)]
     mrows = [[display_name(g.label, g.optimizer)] + [fmt_ci(m, g.metrics[m]) for m in METRICS] for g in groups]
     lines += ["### All final test metrics (mean [95% CI] over finite runs)", "",
               markdown_table(["optimizer"] + [METRIC_TITLES[m] for m in METRICS], mrows), ""]
     prows = []
-    for p in summary.paired:
-        if (p.dataset, p.model) != (dataset, model):
-            continue
+    comps = [p for p in summary.paired if (p.dataset, p.model) == (dataset, model)]
+    boot = any(p.n_pairs >= BOOTSTRAP_MIN_PAIRS for p in comps)
+    for p in comps:
         diff, ci = fmt_diff(p)
-        prows.append([p.label, METRIC_TITLES[p.metric], str(p.n_pairs), diff, ci, fmt_p(p.t_p), fmt_p(p.wilcoxon_p),
-                      f"{p.wins}/{p.losses}/{p.ties}", "; ".join(p.notes)])
+        extra = ["—" if not math.isfinite(p.boot_low) else
+                 f"[{fmt_value(p.metric, p.boot_low, True)}, {fmt_value(p.metric, p.boot_high, True)}]"] if boot else []
+        prows.append([p.label, METRIC_TITLES[p.metric], str(p.n_pairs), diff, ci, *extra, fmt_p(p.t_p),
+                      fmt_p(p.holm_p), p.decision, fmt_value(p.metric, p.mde), f"{p.wins}/{p.losses}/{p.ties}",
+                      "; ".join(p.notes)])
     if prows:
         lines += [f"### Paired differences vs {base} (optimizer − baseline; pp for % metrics)", "",
-                  markdown_table(["optimizer", "metric", "pairs", "Δ mean", "95% bootstrap CI", "paired t p",
-                                  "Wilcoxon p", "wins/losses/ties", "notes"], prows), ""]
+                  markdown_table(["optimizer", "metric", "pairs", "Δ mean", "paired-t 95% CI",
+                                  *(["bootstrap 95% CI (secondary)"] if boot else []), "p (paired t)", "p Holm",
+                                  "decision", "MDE (80% power)", "wins/losses/ties", "notes"], prows), ""]
     if runs:
         from optimlab.experiments import plots
 

@@ -1,33 +1,40 @@
 """Statistics over seeds: mean ± 95% t-interval per optimizer, and paired comparisons with a baseline.
 
 Every optimizer runs on the same seeds (same initial weights, same batch order), so optimizer −
-baseline differences are paired by seed: the paired bootstrap CI of the mean difference, the paired
-t-test and the Wilcoxon signed-rank test all use the seeds both runs finished without diverging.
-Diverged runs are counted, shown, and left out of means (a note says so); in the per-seed win
-count a diverged run loses to a finite one.
-
-Small-sample caveat: with n seeds the two-sided exact Wilcoxon p can never be below 2/2^n
-(0.0625 for n = 5), so it cannot reach 0.05 with 5 seeds however clear the difference.
+baseline differences are paired by seed. The paired comparison (optimlab.experiments.inference) is
+the paired Student-t 95% interval and t-test over the seeds where neither run failed, with Holm's
+adjustment over the optimizers compared against the same baseline on the same metric, and a
+decision (better / worse / no difference shown / too few seeds) from the same rule the paper
+verdicts use. A percentile bootstrap interval is kept as a secondary figure only from 30 pairs on
+(below that it undercovers). Failed runs (diverged or raised) are counted per optimizer with an
+exact (Clopper-Pearson) 95% interval of the failure rate, left out of means, and lose the per-seed
+win count to a finite run.
 """
 
 from __future__ import annotations
 
 import inspect
 import math
-import warnings
 from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
 from scipy import stats
 
+from optimlab.experiments import inference
 from optimlab.experiments.results import RunResult
 
 METRICS = ("accuracy", "loss", "mean_recall", "mean_precision", "kappa")
 LOWER_IS_BETTER = frozenset({"loss"})
 PERCENT_METRICS = frozenset({"accuracy", "mean_recall", "mean_precision"})  # fractions, shown in %
+METRIC_RANGES = {"accuracy": (0.0, 1.0), "mean_recall": (0.0, 1.0), "mean_precision": (0.0, 1.0),
+                 "kappa": (-1.0, 1.0), "loss": (0.0, math.inf), "train_accuracy": (0.0, 1.0)}
 BOOTSTRAP_SEED = 0  # fixed so a report is reproducible from its result files
 BOOTSTRAP_RESAMPLES = 9999
+BOOTSTRAP_MIN_PAIRS = 30  # the percentile bootstrap is shown (as a secondary interval) from this many pairs
+# compare's decisions, by the inference verdict they come from (claimed direction: "beats the baseline")
+DECISIONS = {inference.SURVIVES: "better", inference.CONTRADICTED: "worse",
+             inference.INCONCLUSIVE: "no difference shown", inference.TOO_FEW: "too few seeds"}
 
 
 @dataclass(frozen=True)
@@ -37,6 +44,28 @@ class MeanCI:
     high: float
     n: int
     std: float  # sample std (ddof = 1); NaN when n < 2
+
+
+@dataclass(frozen=True)
+class Rate:
+    """k failures out of n runs, with the exact (Clopper-Pearson) 95% interval of the rate."""
+
+    k: int
+    n: int
+    low: float  # NaN when n == 0
+    high: float
+
+
+def failure_rate(k: int, n: int) -> Rate:
+    if n == 0:
+        return Rate(0, 0, math.nan, math.nan)
+    ci = stats.binomtest(k, n).proportion_ci(0.95, method="exact")
+    return Rate(k, n, float(ci.low), float(ci.high))
+
+
+def mcnemar_exact_p(b: int, c: int) -> float:
+    """Exact McNemar p (two-sided) for paired failures: b seeds where only arm A failed, c where only B."""
+    return 1.0 if b + c == 0 else float(stats.binomtest(b, b + c, 0.5).pvalue)
 
 
 @dataclass
@@ -52,6 +81,11 @@ class GroupSummary:
     step_time_s: MeanCI  # mean optimizer step wall time over finished runs
     values: dict[str, dict[int, float]] = field(default_factory=dict)  # metric -> seed -> value (finite runs)
 
+    @property
+    def failures(self) -> Rate:
+        """Diverged or errored runs among all attempted runs."""
+        return failure_rate(self.n_diverged + self.n_errors, self.n_runs + self.n_errors)
+
 
 @dataclass
 class PairedComparison:
@@ -62,13 +96,17 @@ class PairedComparison:
     metric: str
     n_pairs: int  # seeds where both runs finished without diverging
     mean_diff: float  # mean of (label − baseline) over those seeds
-    ci_low: float  # paired bootstrap 95% CI of mean_diff
+    ci_low: float  # paired Student-t 95% CI of mean_diff (unadjusted)
     ci_high: float
-    t_p: float  # paired t-test (two-sided)
-    wilcoxon_p: float  # Wilcoxon signed-rank (two-sided)
+    t_p: float  # paired t-test, two-sided, raw
+    holm_p: float  # t_p Holm-adjusted over the optimizers compared with this baseline on this metric
+    decision: str  # a value of DECISIONS
+    mde: float  # smallest true |difference| this n and spread detect with 80% power (Holm's strictest level)
     wins: int  # seeds where `label` beats the baseline (lower loss / higher other metrics)
     losses: int
     ties: int
+    boot_low: float = math.nan  # percentile bootstrap 95% CI; only from BOOTSTRAP_MIN_PAIRS pairs on
+    boot_high: float = math.nan
     notes: list[str] = field(default_factory=list)
 
 
@@ -77,6 +115,7 @@ class Summary:
     groups: list[GroupSummary]
     paired: list[PairedComparison]
     notes: list[str]
+    alpha: float = inference.ALPHA  # family-wise level of the decisions
 
     def group(self, label: str, dataset: str | None = None, model: str | None = None) -> GroupSummary:
         for g in self.groups:
@@ -113,37 +152,26 @@ def _bootstrap_kwargs() -> dict[str, object]:
     return {"random_state": np.random.default_rng(BOOTSTRAP_SEED)}
 
 
-def _mean_diff(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
-    return np.mean(a - b, axis=axis)
+def bootstrap_ci(d: Sequence[float]) -> tuple[float, float]:
+    """Percentile bootstrap 95% CI of the mean of d (9,999 resamples, fixed seed); NaN below 30 values."""
+    x = np.asarray(d, dtype=float)
+    if x.size < BOOTSTRAP_MIN_PAIRS or inference.is_tied(x):
+        return math.nan, math.nan
+    res = stats.bootstrap((x,), np.mean, vectorized=True, n_resamples=BOOTSTRAP_RESAMPLES, confidence_level=0.95,
+                          method="percentile", **_bootstrap_kwargs())
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
-def paired_tests(a: Sequence[float], b: Sequence[float]) -> tuple[float, float, float, float, float, list[str]]:
-    """(mean diff, bootstrap low, high, t-test p, Wilcoxon p, notes) for paired samples a − b."""
-    a_, b_ = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    if a_.shape != b_.shape:
-        raise ValueError(f"paired samples need equal lengths, got {a_.size} and {b_.size}")
-    n = a_.size
-    notes: list[str] = []
-    if n == 0:
-        return math.nan, math.nan, math.nan, math.nan, math.nan, ["no paired seeds"]
-    d = a_ - b_
-    mean = float(d.mean())
-    if n < 2:
-        return mean, math.nan, math.nan, math.nan, math.nan, ["one paired seed: no CI or tests"]
-    if np.all(d == d[0]):
-        # Degenerate: bootstrap has zero spread, t is ±inf or 0/0, Wilcoxon has no ranks (all zero).
-        notes.append("all paired differences equal: CI is a point, tests undefined")
-        return mean, mean, mean, math.nan, math.nan, notes
-    res = stats.bootstrap((a_, b_), _mean_diff, paired=True, vectorized=True, n_resamples=BOOTSTRAP_RESAMPLES,
-                          confidence_level=0.95, method="percentile", **_bootstrap_kwargs())
-    low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
-    t_p = float(stats.ttest_rel(a_, b_).pvalue)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", category=UserWarning)  # scipy: "exact p not possible with zeros/ties"
-        w_p = float(stats.wilcoxon(a_, b_).pvalue)
-    if np.count_nonzero(d) < n:
-        notes.append(f"{n - np.count_nonzero(d)} zero difference(s) dropped by Wilcoxon")
-    return mean, low, high, t_p, w_p, notes
+def paired_notes(d: Sequence[float]) -> list[str]:
+    """Why a paired comparison has no interval or test, if it has none."""
+    x = np.asarray(d, dtype=float)
+    if x.size == 0:
+        return ["no paired seeds"]
+    if x.size == 1:
+        return ["one paired seed: no interval or test (a t-test needs two)"]
+    if inference.is_tied(x):
+        return ["all paired differences equal (ties): no spread, no t-test, never decisive"]
+    return []
 
 
 def _final(r: RunResult, metric: str) -> float:
@@ -151,8 +179,10 @@ def _final(r: RunResult, metric: str) -> float:
     return float(r.history.final.get(metric, math.nan))
 
 
-def summarize(results: Sequence[RunResult], baseline: str, metrics: Sequence[str] = METRICS) -> Summary:
-    """Per (dataset, model, label): mean ± CI of each final metric; paired diffs against `baseline`."""
+def summarize(results: Sequence[RunResult], baseline: str, metrics: Sequence[str] = METRICS,
+              alpha: float = inference.ALPHA, min_seeds: int = inference.MIN_SEEDS) -> Summary:
+    """Per (dataset, model, label): mean ± CI of each final metric; paired diffs against `baseline`,
+    decided with Holm over the labels compared on each (dataset, model, metric) at level alpha."""
     order: list[tuple[str, str, str]] = []
     by_key: dict[tuple[str, str, str], list[RunResult]] = {}
     for r in results:
@@ -184,40 +214,58 @@ def summarize(results: Sequence[RunResult], baseline: str, metrics: Sequence[str
         if g.n_errors:
             notes.append(f"{g.label} ({g.dataset}/{g.model}): {g.n_errors} run(s) failed with an error (see runs/*.error.json)")
     paired: list[PairedComparison] = []
-    for (dataset, model, label) in order:
+    for (dataset, model) in dict.fromkeys((k[0], k[1]) for k in order):
         base_key = (dataset, model, baseline)
-        if label == baseline or base_key not in by_key:
+        labels = [k[2] for k in order if k[:2] == (dataset, model) and k[2] != baseline]
+        if base_key not in by_key or not labels:
             continue
-        mine = {r.seed: r for r in by_key[(dataset, model, label)] if r.done}
         base = {r.seed: r for r in by_key[base_key] if r.done}
-        seeds = sorted(set(mine) & set(base))
         for m in metrics:
-            paired.append(_compare(dataset, model, label, baseline, m, [mine[s] for s in seeds], [base[s] for s in seeds]))
+            paired += _compare_family(dataset, model, labels, baseline, m, by_key, base, alpha, min_seeds)
     if not any(g.label == baseline for g in groups):
         notes.append(f"baseline {baseline!r} has no runs: no paired comparisons")
-    return Summary(groups, paired, notes)
+    return Summary(groups, paired, notes, alpha)
 
 
-def _compare(dataset: str, model: str, label: str, baseline: str, metric: str,
-             mine: list[RunResult], base: list[RunResult]) -> PairedComparison:
-    lower = metric in LOWER_IS_BETTER
-    wins = losses = ties = 0
-    a, b = [], []
-    for r, q in zip(mine, base):
-        x, y = _final(r, metric), _final(q, metric)
-        if r.diverged or q.diverged:
-            wins += int(q.diverged and not r.diverged)
-            losses += int(r.diverged and not q.diverged)
-            ties += int(r.diverged and q.diverged)
-            continue
-        a.append(x)
-        b.append(y)
-        better = x < y if lower else x > y
-        worse = x > y if lower else x < y
-        wins, losses, ties = wins + int(better), losses + int(worse), ties + int(not better and not worse)
-    mean, low, high, t_p, w_p, notes = paired_tests(a, b)
-    excluded = len(mine) - len(a)
-    if excluded:
-        notes = [f"{excluded} seed(s) with a diverged run left out of the difference", *notes]
-    return PairedComparison(dataset, model, label, baseline, metric, len(a), mean, low, high, t_p, w_p,
-                            wins, losses, ties, notes)
+def _compare_family(dataset: str, model: str, labels: list[str], baseline: str, metric: str,
+                    by_key: dict[tuple[str, str, str], list[RunResult]], base: dict[int, RunResult],
+                    alpha: float, min_seeds: int) -> list[PairedComparison]:
+    """One family: every label against the baseline on one metric (Holm over the labels)."""
+    sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
+    rows: list[tuple[list[float], int, int, int, list[str]]] = []
+    for label in labels:
+        mine = {r.seed: r for r in by_key[(dataset, model, label)] if r.done}
+        wins = losses = ties = 0
+        d: list[float] = []
+        seeds = sorted(set(mine) & set(base))
+        for s in seeds:
+            r, q = mine[s], base[s]
+            if r.diverged or q.diverged:
+                wins += int(q.diverged and not r.diverged)
+                losses += int(r.diverged and not q.diverged)
+                ties += int(r.diverged and q.diverged)
+                continue
+            diff = _final(r, metric) - _final(q, metric)
+            d.append(diff)
+            wins, losses, ties = wins + int(sign * diff > 0), losses + int(sign * diff < 0), ties + int(diff == 0)
+        notes = paired_notes(d)
+        excluded = len(seeds) - len(d)
+        if excluded:
+            notes.insert(0, f"{excluded} seed(s) with a diverged run left out of the difference")
+        rows.append((d, wins, losses, ties, notes))
+    width = max(1, max(len(r[0]) for r in rows))
+    oriented = np.full((len(rows), width), np.nan)
+    for i, (d, *_rest) in enumerate(rows):
+        oriented[i, :len(d)] = sign * np.asarray(d, dtype=float)
+    j = inference.judge_family(oriented, alpha=alpha, min_seeds=min_seeds)
+    out = []
+    for i, (label, (d, wins, losses, ties, notes)) in enumerate(zip(labels, rows)):
+        lo, hi = sign * j.stats.low[i], sign * j.stats.high[i]
+        boot = bootstrap_ci(d)
+        out.append(PairedComparison(
+            dataset, model, label, baseline, metric, len(d), float(np.mean(d)) if d else math.nan,
+            float(min(lo, hi)), float(max(lo, hi)), float(j.stats.p_two[i]), float(j.p_two_adj[i]),
+            DECISIONS[inference.VERDICTS[j.code[i]]],
+            inference.mde(float(j.stats.sd[i]), len(d), len(labels), alpha), wins, losses, ties,
+            boot[0], boot[1], notes))
+    return out

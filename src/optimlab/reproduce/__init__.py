@@ -13,11 +13,12 @@ from optimlab.reproduce.catalog import (
     load_paper_experiment,
 )
 from optimlab.reproduce.run import ReproduceError, reproduce
-from optimlab.reproduce.verdict import judge, write_verdict
+from optimlab.reproduce.judging import judge_claims
+from optimlab.reproduce.verdict import write_verdict
 
 __all__ = [
     "ReproduceError",
-    "judge",
+    "judge_claims",
     "reproduce",
     "write_verdict",
     "METRICS",

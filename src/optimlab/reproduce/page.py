@@ -18,7 +18,11 @@ import shutil
 from pathlib import Path
 from typing import Sequence
 
-from optimlab.reproduce.verdict import ClaimResult, Judged, fmt, fmt_diff, fmt_mean_ci, judge_folder, write_verdict
+import numpy as np
+
+from optimlab.experiments import inference
+from optimlab.reproduce.judging import ClaimResult, Judged, judge_folder
+from optimlab.reproduce.verdict import fmt, fmt_diff, fmt_mean_ci, fmt_p, write_verdict
 
 IMG_DIR = Path("img") / "results"  # relative to the page
 INTRO = """\
@@ -31,10 +35,15 @@ hyperparameters, but on the real 5,085-image CIFAR-10 subset in `shared/data` (a
 in for CIFAR-100, the six animal classes for Animals-10), with networks at 1/8 width trained for 2-8
 short epochs: {minutes} minutes per experiment on this machine instead of days on a GPU. The networks
 reach {accuracy} % test accuracy at the papers' learning rates (mean over seeds per optimizer; chance:
-10 %, or 16.7 % on six classes), where the papers' reached 45-95 %. A claim that is *not supported at this scale* is one these runs
-cannot tell from noise, not one shown false; *contradicted* means the opposite direction with a CI
-that excludes 0 at this scale. The paper scale (`--scale paper --data-dir DIR`, a CUDA GPU) is what
-can test the printed numbers.
+10 %, or 16.7 % on six classes), where the papers' reached 45-95 %. The paper scale (`--scale paper
+--data-dir DIR`, a CUDA GPU) is what can test the printed numbers.
+
+**Read the verdicts as decisions with stated error rates.** Each experiment's claims are one family:
+paired t-tests over {seeds} seeds, Holm-adjusted, so within an experiment the chance of any false
+*survives* or *contradicted* is at most 5 %. *Inconclusive* means these runs cannot tell the claimed
+difference from noise — not that it is false; its row gives the smallest difference the runs could
+have detected (MDE, 80 % power) and the seeds the paper's own difference would need. *Smaller than
+claimed* means the paper's printed gain lies above what the runs allow.
 
 **Two judges.** *At the paper's settings*, every optimizer gets the lr the paper used. *Tuned*
 (`--tune`), every optimizer gets the same lr grid, chooses on the validation split, and is rerun at
@@ -49,8 +58,12 @@ def _paper_diff(r: ClaimResult) -> str:
     return fmt(r.claim.metric, r.paper_optimizer - r.paper_baseline, signed=True)
 
 
-def _cell(r: ClaimResult | None) -> str:
-    return "not run" if r is None else f"{fmt_diff(r)} **{r.verdict}**"
+def _cell(r: ClaimResult | None, same: bool = False) -> str:
+    if r is None:
+        return "not run"
+    if same:
+        return "same runs (tuning chose the paper's settings)"
+    return f"{fmt_diff(r)}, p {fmt_p(r.t_p)} / Holm {fmt_p(r.holm_p)} **{r.verdict}**"
 
 
 def summary_table(judged: Sequence[Judged]) -> tuple[list[str], dict[str, int], float, dict[str, str]]:
@@ -59,24 +72,49 @@ def summary_table(judged: Sequence[Judged]) -> tuple[list[str], dict[str, int], 
     quotes: {"minutes": sweep wall time per folder, "accuracy": mean test accuracy per optimizer}."""
     accs: list[float] = []
     minutes: list[float] = []
+    seeds: list[int] = []
     lines = ["| experiment | claim | ours: the baseline at the paper's settings, mean [95% CI] | paper: difference "
-             "| ours at the paper's settings: paired diff [95% CI] | ours tuned: paired diff [95% CI] |",
-             "|---|---|---|---|---|---|"]
+             "| ours at the paper's settings: paired diff [t 95% CI], p raw / Holm, verdict | MDE at the paper's "
+             "settings (seeds the paper's difference needs) | ours tuned: paired diff [t 95% CI], p, verdict |",
+             "|---|---|---|---|---|---|---|"]
     counts: dict[str, int] = {}
     seconds = 0.0
     for exp, meta, claims, tuned in judged:
         seconds += meta["runs_wall_time_s"] + (tuned.runs_wall_time_s if tuned else 0.0)
         minutes.append(meta.get("sweep_wall_time_s", math.nan) / 60)
         accs += [100 * v for v in meta["accuracy_means"].values()]
+        seeds.append(int(meta.get("seeds", 0)))
         for i, r in enumerate(claims):
             t = tuned.claims[i] if tuned is not None else None
+            same = tuned is not None and tuned.same_as_paper[i]
+            mde = fmt(r.claim.metric, r.mde).replace(" %", " pts") if np.isfinite(r.mde) else "—"
+            need = f" ({r.seeds_needed})" if r.seeds_needed is not None else ""
             lines.append(f"| [{exp.name}](#{_anchor(exp.name)}) | {r.claim.optimizer} vs {r.claim.baseline}, "
-                         f"{r.claim.metric} | {r.claim.baseline} {fmt_mean_ci(r.claim.metric, r.baseline)} | {_paper_diff(r)} | {_cell(r)} | {_cell(t)} |")
+                         f"{r.claim.metric} | {r.claim.baseline} {fmt_mean_ci(r.claim.metric, r.baseline)} | "
+                         f"{_paper_diff(r)} | {_cell(r)} | {mde}{need} | {_cell(t, same)} |")
             counts[r.verdict] = counts.get(r.verdict, 0) + 1
-            if t is not None:
+            if t is not None and not same:
                 counts[f"tuned: {t.verdict}"] = counts.get(f"tuned: {t.verdict}", 0) + 1
-    ranges = {"minutes": _span(minutes, "{:.0f}"), "accuracy": _span(accs, "{:.0f}")}
+    ranges = {"minutes": _span(minutes, "{:.0f}"), "accuracy": _span(accs, "{:.0f}"),
+              "seeds": _span([float(s) for s in seeds], "{:.0f}")}
     return lines, counts, seconds, ranges
+
+
+def multiplicity_text(judged: Sequence[Judged]) -> list[str]:
+    """The page-level statement: what many claims at once mean for the counts above."""
+    claims = [r for _, _, cs, _ in judged for r in cs]
+    m = len(claims)
+    p = np.array([r.t_p for r in claims], dtype=float)
+    bh = inference.benjamini_hochberg_count(p, inference.ALPHA)
+    holm_all = int(np.sum(inference.holm(p) < inference.ALPHA))
+    a = inference.ALPHA
+    return ["**Many claims at once.** "
+            f"This page judges {m} claims at the paper's settings in {len(judged)} experiments. Holm within each "
+            f"experiment bounds the chance of any false decisive verdict in that experiment by {a:.0%}. If no "
+            f"optimizer differed from its baseline at all, each claim would *survive* with probability at most "
+            f"{a / 2:g}, so at most {a / 2 * m:.2f} of the {m} would be expected to survive by chance. Across the "
+            f"whole page, Benjamini-Hochberg at a {a:.0%} false discovery rate over the {m} raw two-sided p-values "
+            f"finds {bh} difference(s); Holm over all {m} at once (the strictest reading) finds {holm_all}."]
 
 
 def _span(values: list[float], spec: str) -> str:
@@ -122,12 +160,15 @@ def write_results_page(folders: Sequence[str | Path], out: str | Path, intro: st
 
     lines = ["# Reproductions: verdicts on the papers' claims", "", intro.strip().format(**ranges), "",
              "## All claims", "",
-             "Paired difference = optimizer − baseline over the same seeds (percentage points for accuracy); "
-             "the verdict reads its bootstrap 95% CI. Each experiment's section below has the full table "
-             "(both means with CIs, p-values, wins/losses).", "", *rows, "",
+             "Paired difference = optimizer − baseline over the same seeds (percentage points for accuracy), "
+             "with its paired Student-t 95% interval, the paired t-test p raw and Holm-adjusted within the "
+             "experiment, and the verdict. Each experiment's section below has the full table (both means "
+             "with CIs, wins/losses, failure rates).", "", *rows, "",
              f"At the paper's settings: {say(plain)} (of {sum(plain.values())} claims). "
-             + (f"Tuned: {say(tuned)} (of {sum(tuned.values())} claims judged tuned). " if tuned else "")
-             + f"Training time of every run on this page: {seconds / 60:.0f} min summed over runs.", ""]
+             + (f"Tuned: {say(tuned)} (of {sum(tuned.values())} claims judged tuned, not counting those whose "
+                f"tuned runs are the paper-settings runs). " if tuned else "")
+             + f"Training time of every run on this page: {seconds / 60:.0f} min summed over runs.", "",
+             *multiplicity_text(judged), ""]
     for folder, j in zip(folders, judged):
         lines += [embed(folder, page, j), ""]
     page.parent.mkdir(parents=True, exist_ok=True)

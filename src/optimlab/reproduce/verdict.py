@@ -1,15 +1,13 @@
-"""Judge a paper's claims against a reproduction's runs and write verdict.md.
+"""Render a reproduction's verdict.md from its judged claims (optimlab.reproduce.judging).
 
     write_verdict("runs/reproduce-rsgdm-cifar10-resnet18-cpu")   # -> .../verdict.md
 
 For each claim ("optimizer beats baseline on metric") the page shows the paper's figures, ours
 (mean with a 95% t-interval over seeds for both), the paired difference optimizer − baseline over
-the seeds both finished without diverging (paired bootstrap 95% CI, paired t and Wilcoxon p, from
-optimlab.experiments.stats) and a verdict:
-
-    survives                      the difference lies in the claimed direction and its CI excludes 0
-    not supported at this scale   the CI includes 0 (or there are fewer than 2 paired seeds)
-    contradicted                  the CI excludes 0 on the other side
+the seeds both finished without failing (paired Student-t 95% CI, raw and Holm-adjusted p), each
+arm's failure rate, and one of the verdicts of optimlab.experiments.inference: survives,
+contradicted, smaller than claimed, inconclusive (with the minimum detectable effect and the seeds
+that would detect the paper's difference), or inconclusive: too few seeds.
 
 The scale and the data actually used head the page, followed by the paper's notes on its own
 discrepancies; the sweep's report.md is linked for every metric and figure.
@@ -18,90 +16,29 @@ discrepancies; the sweep's report.md is linked for every metric and figure.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from optimlab.experiments.results import RunResult
-from optimlab.experiments.stats import PERCENT_METRICS, MeanCI, mean_ci, paired_tests
-from optimlab.reproduce.catalog import Claim, PaperExperiment, load_paper_experiment
+from optimlab.experiments import inference
+from optimlab.experiments.inference import CONTRADICTED, INCONCLUSIVE, SMALLER, SURVIVES, TOO_FEW, VERDICTS
+from optimlab.experiments.stats import METRIC_RANGES, PERCENT_METRICS, MeanCI
+from optimlab.reproduce.catalog import PaperExperiment
+from optimlab.reproduce.judging import (
+    ClaimResult,
+    Judged,
+    TunedClaims,
+    judge_all,
+    judge_claim,
+    judge_claims,
+    judge_folder,
+    run_value,
+    values_by_seed,
+)
 
-SURVIVES = "survives"
-NOT_SUPPORTED = "not supported at this scale"
-CONTRADICTED = "contradicted"
-VERDICTS = (SURVIVES, NOT_SUPPORTED, CONTRADICTED)
+__all__ = ["CONTRADICTED", "INCONCLUSIVE", "SMALLER", "SURVIVES", "TOO_FEW", "VERDICTS", "ClaimResult", "Judged",
+           "TunedClaims", "judge_all", "judge_claim", "judge_claims", "judge_folder", "run_value", "values_by_seed",
+           "render", "write_verdict", "claims_table", "fmt", "fmt_mean_ci", "fmt_p", "fmt_diff", "counts_text"]
 _PERCENT = PERCENT_METRICS | {"train_accuracy"}  # shown in %
-
-
-def judge(better: str, ci_low: float, ci_high: float) -> str:
-    """The verdict on a claim from the paired 95% CI of (optimizer − baseline); better: higher|lower."""
-    if better not in ("higher", "lower"):
-        raise ValueError(f"better must be 'higher' or 'lower', got {better!r}")
-    if not (math.isfinite(ci_low) and math.isfinite(ci_high)) or ci_low <= 0.0 <= ci_high:
-        return NOT_SUPPORTED
-    above = ci_low > 0.0  # the whole interval is above 0
-    return SURVIVES if above == (better == "higher") else CONTRADICTED
-
-
-@dataclass
-class ClaimResult:
-    claim: Claim
-    paper_optimizer: float | None  # the paper's figure for claim.optimizer (None: not reported)
-    paper_baseline: float | None
-    optimizer: MeanCI  # ours, over finite runs
-    baseline: MeanCI
-    n_pairs: int  # seeds where both finished without diverging
-    mean_diff: float  # mean over those seeds of optimizer − baseline
-    ci_low: float  # paired bootstrap 95% CI
-    ci_high: float
-    t_p: float
-    wilcoxon_p: float
-    wins: int  # seeds where the optimizer is better in the claimed direction
-    losses: int
-    verdict: str
-    notes: list[str] = field(default_factory=list)
-
-
-def run_value(r: RunResult, metric: str) -> float:
-    """A finished run's value of a catalogue metric (train_accuracy: the last epoch's)."""
-    assert r.history is not None
-    if metric == "train_accuracy":
-        return float(r.history.train_acc[-1]) if r.history.train_acc else math.nan
-    return float(r.history.final.get(metric, math.nan))
-
-
-def values_by_seed(results: Sequence[RunResult], label: str, metric: str) -> dict[int, float]:
-    """seed -> value for the finished, non-diverged runs of `label`."""
-    return {r.seed: run_value(r, metric) for r in results if r.label == label and r.done and not r.diverged}
-
-
-def judge_claim(claim: Claim, results: Sequence[RunResult], reported: dict[str, dict[str, float]]) -> ClaimResult:
-    mine = values_by_seed(results, claim.optimizer, claim.metric)
-    base = values_by_seed(results, claim.baseline, claim.metric)
-    seeds = sorted(set(mine) & set(base))
-    a, b = [mine[s] for s in seeds], [base[s] for s in seeds]
-    mean, low, high, t_p, w_p, notes = paired_tests(a, b)
-    sign = 1.0 if claim.better == "higher" else -1.0
-    wins = sum(sign * (x - y) > 0 for x, y in zip(a, b))
-    losses = sum(sign * (x - y) < 0 for x, y in zip(a, b))
-    for label in (claim.optimizer, claim.baseline):
-        runs = [r for r in results if r.label == label]
-        bad = [r.seed for r in runs if not r.done or r.diverged]
-        if bad:
-            notes.append(f"{label}: seed(s) {bad} diverged or failed and are left out")
-    verdict = judge(claim.better, low, high)
-    if len(seeds) < 2:
-        notes.append("fewer than 2 paired seeds: no confidence interval, no verdict beyond 'not supported'")
-    return ClaimResult(
-        claim=claim, paper_optimizer=reported.get(claim.optimizer, {}).get(claim.metric),
-        paper_baseline=reported.get(claim.baseline, {}).get(claim.metric),
-        optimizer=mean_ci(list(mine.values())), baseline=mean_ci(list(base.values())), n_pairs=len(seeds),
-        mean_diff=mean, ci_low=low, ci_high=high, t_p=t_p, wilcoxon_p=w_p, wins=wins, losses=losses,
-        verdict=verdict, notes=notes)
-
-
-def judge_all(exp: PaperExperiment, results: Sequence[RunResult]) -> list[ClaimResult]:
-    return [judge_claim(c, results, exp.paper.reported) for c in exp.paper.claims]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -118,11 +55,17 @@ def fmt(metric: str, v: float | None, signed: bool = False) -> str:
 
 
 def fmt_mean_ci(metric: str, c: MeanCI) -> str:
+    """Mean [95% CI] (n); an interval end past the metric's range is shown at the bound with a *."""
     if c.n == 0:
         return "— (no finished runs)"
     if not math.isfinite(c.low):
         return f"{fmt(metric, c.mean)} (n={c.n}, no CI)"
-    return f"{fmt(metric, c.mean)} [{fmt(metric, c.low)}, {fmt(metric, c.high)}] (n={c.n})"
+    lo, hi = METRIC_RANGES.get(metric, (-math.inf, math.inf))
+
+    def bound(v: float) -> str:
+        return fmt(metric, min(max(v, lo), hi)) + ("*" if v < lo or v > hi else "")
+
+    return f"{fmt(metric, c.mean)} [{bound(c.low)}, {bound(c.high)}] (n={c.n})"
 
 
 def fmt_p(p: float) -> str:
@@ -147,38 +90,81 @@ def _paper_setting(exp: PaperExperiment) -> str:
             f"{p.get('batch_size')}, schedule {p.get('schedule', 'constant')}")
 
 
-@dataclass
-class TunedClaims:
-    """The fair judge's side of a verdict: claims judged on out/tuned/final's runs."""
+def _fmt_rate(r: Any) -> str:
+    return "—" if r.n == 0 else f"{r.k}/{r.n} [{100 * r.low:.0f}–{100 * r.high:.0f} %]"
 
-    claims: list[ClaimResult]
-    best: dict[str, dict[str, float] | None]  # label -> chosen {"lr", "weight_decay"}; None: all diverged
-    candidates: list[float]  # the lr grid every optimizer searched
-    plot: bool  # tuned/lr_sensitivity.png exists
-    n_runs: int  # finished search + final runs
-    runs_wall_time_s: float  # their training time, summed
-    edge: str | None = None  # names optimizers whose chosen lr is an end of the grid
+
+def null_result_text(r: ClaimResult) -> str:
+    """What an inconclusive verdict could have detected: the MDE, and the seeds the paper's effect needs."""
+    m = r.claim.metric
+    if r.verdict not in (INCONCLUSIVE, TOO_FEW) or not math.isfinite(r.mde):
+        return ""
+    text = f"MDE {fmt(m, r.mde).replace(' %', ' pts')}"
+    if r.paper_diff is not None and (r.paper_diff > 0) == (r.claim.better == "higher"):
+        text += f"; paper's {fmt(m, abs(r.paper_diff), True).lstrip('+')} needs " + (
+            f"{r.seeds_needed} seeds" if r.seeds_needed is not None else "more than 100,000 seeds")
+    return text
 
 
 def claims_table(claims: Sequence[ClaimResult]) -> list[str]:
     """The markdown table of judged claims (one row per claim)."""
     lines = ["| claim | metric | paper: optimizer vs baseline | ours: optimizer, mean [95% CI] "
-             "| ours: baseline, mean [95% CI] | paired diff [bootstrap 95% CI] | t-test p | Wilcoxon p "
-             "| wins/losses | verdict |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| ours: baseline, mean [95% CI] | paired diff [t 95% CI] | p (paired t) | p Holm | wins/losses "
+             "| failed: optimizer, baseline [exact 95% CI] | verdict | what a null could detect |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in claims:
         c, m = r.claim, r.claim.metric
+        failed = f"{_fmt_rate(r.failures[0])}, {_fmt_rate(r.failures[1])}"
+        if r.failures[0].k or r.failures[1].k:
+            failed += f" (McNemar p {fmt_p(r.failure_p)})"
+        at = f" (decided at {r.decided_at} seeds)" if r.decided_at is not None else ""
         lines.append(
             f"| {c.optimizer} vs {c.baseline} | {m} ({c.better} is better) | {fmt(m, r.paper_optimizer)} vs "
             f"{fmt(m, r.paper_baseline)} | {fmt_mean_ci(m, r.optimizer)} | {fmt_mean_ci(m, r.baseline)} | "
-            f"{fmt_diff(r)} | {fmt_p(r.t_p)} | {fmt_p(r.wilcoxon_p)} | {r.wins}/{r.losses} of {r.n_pairs} | "
-            f"**{r.verdict}** |")
+            f"{fmt_diff(r)} | {fmt_p(r.t_p)} | {fmt_p(r.holm_p)} | {r.wins}/{r.losses} of {r.n_pairs} | {failed} | "
+            f"**{r.verdict}**{at} | {null_result_text(r) or '—'} |")
     return lines
 
 
-def _counts(claims: Sequence[ClaimResult]) -> str:
-    counts = {v: sum(r.verdict == v for r in claims) for v in VERDICTS}
-    return ", ".join(f"{n} {v}" for v, n in counts.items()) + f" (of {len(claims)} claims)"
+def counts_text(claims: Sequence[ClaimResult], skip: Sequence[bool] = ()) -> str:
+    """'N survives, ...' over the claims not skipped (skip[i]: claim i is not counted)."""
+    kept = [r for i, r in enumerate(claims) if not (i < len(skip) and skip[i])]
+    counts = {v: sum(r.verdict == v for r in kept) for v in VERDICTS}
+    return ", ".join(f"{n} {v}" for v, n in counts.items() if n) + f" (of {len(kept)} claims)"
+
+
+def method_text(m: int) -> list[str]:
+    """How the verdict is decided, with this family's size m."""
+    a = inference.ALPHA
+    return [
+        f"The difference is optimizer − baseline on the same seeds (same initial weights and batch order), over "
+        f"the seeds where neither run failed. This experiment's {m} claim(s) are one family: each claim's paired "
+        f"t-test p (two-sided) is Holm-adjusted over the family, so the chance of any false decisive verdict here "
+        f"is at most {a:.0%}.", "",
+        f"- **{SURVIVES}**: Holm-adjusted one-sided p < {a / 2:g} in the claimed direction.",
+        f"- **{CONTRADICTED}**: the same in the other direction.",
+        f"- **{SMALLER}**: neither, and a one-sided t-test rejects \"difference ≥ the paper's difference\" "
+        f"(Holm over the family's claims with a paper figure, level {a / 2:g}): the paper's gain lies above what "
+        "these runs allow.",
+        f"- **{INCONCLUSIVE}**: none of these. *What a null could detect* gives the MDE — the true difference "
+        "these seeds and this spread detect with 80% power at Holm's strictest level "
+        f"({a / 2:g}/{m}, one-sided) — and how many seeds the paper's own difference would need.",
+        f"- **{TOO_FEW}**: fewer than {inference.MIN_SEEDS} paired seeds; never decisive.", "",
+        "The interval shown is the unadjusted paired Student-t 95% interval. Ties (all differences equal) have no "
+        "t statistic and are never decisive. Failed runs (diverged or raised) are left out of the difference; "
+        "each arm's failure rate has an exact (Clopper-Pearson) 95% interval, the failures are compared between "
+        "the arms with an exact McNemar test on the seeds where only one arm failed, and a note says when "
+        "counting the failed seeds at the worst value either arm reached would change the verdict. "
+        "Method and measured error rates: README, *Statistics*; code: optimlab.experiments.inference."]
+
+
+def _sequential_text(seq: dict[str, Any]) -> list[str]:
+    looks = seq.get("looks", [])
+    shares = ", ".join(f"{n}: {a:.4f}" for n, a in zip(looks, seq.get("alphas", [])))
+    return [f"**Seeds added until decided** (`--until-decided`): looks at {looks} seeds, each at its share of "
+            f"α = {inference.ALPHA} (O'Brien-Fleming-type spending; seeds: share) {shares}; stopped after "
+            f"{seq.get('stopped_at', '?')} seeds ({seq.get('reason', '')}). A verdict decided at a look is final; "
+            "p-values shown are the fixed-n ones at the last look, for reference.", ""]
 
 
 def render(exp: PaperExperiment, meta: dict[str, Any], claims: Sequence[ClaimResult], command: str,
@@ -203,11 +189,22 @@ def render(exp: PaperExperiment, meta: dict[str, Any], claims: Sequence[ClaimRes
                      f"{title} (no {title} data at this scale), so this tests the method, not the paper's table.")
     if meta.get("overrides"):
         lines.append(f"> **Overridden settings:** {meta['overrides']} (a smoke run; the verdict means little).")
+    if meta.get("earlier_looks"):
+        lines.append(f"> **Earlier looks:** statistics of this folder were already computed at "
+                     f"{meta['earlier_looks']} seeds. These fixed-n verdicts ignore that, so a false *survives* is "
+                     "more likely than the 2.5 % they state; use `--until-decided` to add seeds validly.")
     lines += ["", f"Paper {paper.id}: *{paper.title}* ({paper.source}"
               + (f"; also {', '.join(paper.also)}" if paper.also else "") + ")"
               + (f" — {', '.join(paper.references)}." if paper.references else "."),
               "", "Standard report (every metric, curves, per-seed values): [report.md](report.md)",
-              "", "## Claims at the paper's settings", "", *claims_table(claims), ""]
+              "", "## Claims at the paper's settings", ""]
+    if meta.get("sequential"):
+        lines += _sequential_text(meta["sequential"])
+    lines += [*claims_table(claims), ""]
+    sens = [f"- {r.claim.optimizer} vs {r.claim.baseline} ({r.claim.metric}): {r.sensitivity}."
+            for r in claims if r.sensitivity]
+    if sens:
+        lines += ["**Failed runs that could change a verdict:**", "", *sens, ""]
     lines += ["## Claims with each optimizer tuned (the fair judge)", ""]
     if tuned is None:
         budget = exp.tune["budget"]
@@ -215,36 +212,40 @@ def render(exp: PaperExperiment, meta: dict[str, Any], claims: Sequence[ClaimRes
                   f"[{exp.tune['lr_range'][0]:g}, {exp.tune['lr_range'][1]:g}]) on the validation split and rerun each "
                   "choice on the same seeds; this section then judges every claim again.", ""]
     else:
-        t = meta.get("tune") or {}
         chosen = ", ".join(f"{lab} {('%.3g' % b['lr']) if b else '— (all diverged)'}"
                            for lab, b in tuned.best.items())
         given = ", ".join(f"{o['label']} {o.get('hparams', {}).get('lr', 'default')}"
                           for o in exp.experiment["optimizers"])
+        same = [f"{r.claim.optimizer} vs {r.claim.baseline}" for r, s in zip(tuned.claims, tuned.same_as_paper) if s]
         lines += [f"The papers give every optimizer one lr, but equal lrs are not equal steps (`sgdm` moves "
                   f"lr/(1−β) per unit gradient, `sgdm-ema` lr). Here every optimizer got the same "
                   f"{len(tuned.candidates)} lr candidates ({', '.join('%.3g' % c for c in tuned.candidates)}) on "
-                  f"tuning seed(s) {t.get('tune_seeds', '?')}, chose by mean validation accuracy, and was rerun at "
-                  "its choice on the seeds above (test split, paired).", "",
-                  f"Chosen lr: {chosen} (paper: {given}). Search table: [tuned/tune.md](tuned/tune.md).", "",
+                  f"tuning seeds {tuned.tune_seeds or '?'} (apart from the judged seeds), chose by mean validation "
+                  "accuracy, and was rerun at its choice on the seeds above (test split, paired). These verdicts "
+                  "are **conditional on the chosen settings**: the choice itself is not part of the test.", "",
+                  f"Chosen lr: {chosen} (paper: {given}). Search table, with each choice's validation accuracy "
+                  "re-estimated on the judged seeds: [tuned/tune.md](tuned/tune.md).", "",
                   *([f"> {tuned.edge}", ""] if tuned.edge else []),
+                  *([f"> Tuning chose the paper's own settings for both arms of {', '.join(same)}: those tuned "
+                     "runs are the same runs as above, so their tuned verdict repeats the one above and is not "
+                     "counted again.", ""] if same else []),
                   *(["![lr sensitivity](tuned/lr_sensitivity.png)", ""] if tuned.plot else []),
                   *claims_table(tuned.claims), ""]
     lines.append("## Summary")
     lines.append("")
     for i, r in enumerate(claims, 1):
-        tail = f"; **{tuned.claims[i - 1].verdict}** tuned" if tuned is not None else ""
+        tail = ""
+        if tuned is not None:
+            tail = f"; **{tuned.claims[i - 1].verdict}** tuned" + (
+                " (same runs)" if tuned.same_as_paper[i - 1] else "")
+        notes = [*r.notes, *([r.sensitivity] if r.sensitivity else [])]
         lines.append(f"{i}. {r.claim.text} — **{r.verdict}** at the paper's settings{tail}."
-                     + (f" Notes: {'; '.join(r.notes)}." if r.notes else ""))
-    lines += ["", "At the paper's settings: " + _counts(claims) + "."]
+                     + (f" Notes: {'; '.join(notes)}." if notes else ""))
+    lines += ["", "At the paper's settings: " + counts_text(claims) + "."]
     if tuned is not None:
-        lines.append("Tuned: " + _counts(tuned.claims) + ".")
-    lines += [
-              "", "## How the verdict is decided", "",
-              "The difference is optimizer − baseline on the same seeds (same initial weights and batch order). "
-              f"**{SURVIVES}**: the paired bootstrap 95% CI excludes 0 on the claimed side; "
-              f"**{NOT_SUPPORTED}**: the CI includes 0; **{CONTRADICTED}**: the CI excludes 0 on the other side. "
-              "Diverged runs are left out. With 5 seeds the exact two-sided Wilcoxon p cannot go below 0.0625, "
-              "so it is shown but not used; the t-test p is for reference.", "",
+        lines.append("Tuned: " + counts_text(tuned.claims, tuned.same_as_paper) + ", not counting claims whose "
+                     "tuned runs are the runs above.")
+    lines += ["", "## How the verdict is decided", "", *method_text(len(claims)), "",
               "## The paper's notes and discrepancies", "", paper.notes, "",
               "## Regenerate", "", "```", command, "```",
               f"(training time of the {meta.get('n_runs', '?')} runs at the paper's settings: "
@@ -266,25 +267,6 @@ def reproduce_command(meta: dict[str, Any], out_dir: Path) -> str:
     return " ".join(parts)
 
 
-def judge_folder(out_dir: str | Path) -> tuple[PaperExperiment, dict[str, Any], list[ClaimResult], TunedClaims | None]:
-    """Everything a verdict shows, from a folder made by optimlab reproduce: the experiment, its
-    reproduce.json (plus run counts), the claims judged at the paper's settings, and tuned (or None)."""
-    from optimlab.experiments.report import load_experiment
-    from optimlab.reproduce.run import read_meta
-
-    out = Path(out_dir)
-    meta = read_meta(out)
-    exp = load_paper_experiment(meta["name"])
-    config, results = load_experiment(out)
-    meta.setdefault("seeds", len(config.seeds))
-    meta["n_runs"] = sum(r.done for r in results)
-    meta["runs_wall_time_s"] = sum(r.wall_time_s for r in results if r.done and math.isfinite(r.wall_time_s))
-    meta["accuracy_means"] = {o.label: mean_ci(list(values_by_seed(results, o.label, "accuracy").values())).mean
-                              for o in config.optimizers}  # test accuracy per optimizer (nan: no finished run)
-    return exp, meta, judge_all(exp, results), read_tuned(exp, out)
-
-
-Judged = tuple[PaperExperiment, dict[str, Any], list[ClaimResult], TunedClaims | None]  # judge_folder's result
 
 
 def write_verdict(out_dir: str | Path, judged: Judged | None = None) -> Path:
@@ -296,27 +278,3 @@ def write_verdict(out_dir: str | Path, judged: Judged | None = None) -> Path:
     path = out / "verdict.md"
     path.write_text(text, encoding="utf-8")
     return path
-
-
-def read_tuned(exp: PaperExperiment, out: Path) -> TunedClaims | None:
-    """The tuned side from out/tuned (tune.json and the final sweep); None when --tune never ran there."""
-    import json
-
-    from optimlab.experiments.report import load_experiment
-    from optimlab.reproduce.run import TUNED_DIR
-
-    folder = out / TUNED_DIR
-    if not (folder / "tune.json").is_file():
-        return None
-    info = json.loads((folder / "tune.json").read_text(encoding="utf-8"))
-    results = load_experiment(folder / "final")[1] if (folder / "final").is_dir() else []
-    search = load_experiment(folder / "search")[1] if (folder / "search").is_dir() else []
-    done = [r for r in [*search, *results] if r.done and math.isfinite(r.wall_time_s)]
-    from optimlab.tune.search import Candidate, edge_note
-
-    grid = [Candidate(c["lr"]) for c in info["candidates"]]
-    edge = edge_note({lab: Candidate(b["lr"]) if b else None for lab, b in info["best"].items()}, grid)
-    return TunedClaims(claims=judge_all(exp, results), best=info["best"], edge=edge,
-                       candidates=sorted({c["lr"] for c in info["candidates"]}),
-                       plot=(folder / "lr_sensitivity.png").is_file(), n_runs=len(done),
-                       runs_wall_time_s=sum(r.wall_time_s for r in done))
