@@ -123,7 +123,7 @@ def test_bad_optimizer_tables_and_syntax(tmp_path):
 def test_default_config_is_valid_against_the_registries():
     c = load_experiment_config(DEFAULT_TOML)
     assert [o.name for o in c.optimizers] == ["sgdm-ema", "rsgdm", "nag", "tmsgd", "wgd-sgdm", "adam"]
-    assert len(c.seeds) == 5 and c.dataset == "digits" and c.baseline_label == "sgdm-ema"
+    assert len(c.seeds) == 10 and c.dataset == "digits" and c.baseline_label == "sgdm-ema"
     assert all("lr" in o.hparams for o in c.optimizers)
     check_experiment(c)  # builds data, model and every optimizer once
 

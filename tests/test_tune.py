@@ -169,6 +169,21 @@ def test_tune_chooses_on_validation_with_the_same_budget_for_all(tmp_path: Path,
     assert "1 diverged" not in page and "2 diverged" in page  # ema at lr 1, both tuning seeds
     saved = json.loads((tmp_path / "tune.json").read_text())
     assert saved["best"]["ema"]["lr"] == pytest.approx(0.01) and saved["budget"] == 5
+    # the winner's curse made visible: the chosen setting's validation score again, on the final seeds
+    assert "validation accuracy: final seeds (fresh)" in page and "(n=3)" in page
+    fresh = search_mod.fresh_validation(res.final_results, "accuracy")
+    assert set(fresh) == {"sgdm", "ema"} and fresh["ema"][1] == 3
+
+
+def test_tune_searches_on_three_seeds_by_default() -> None:
+    import inspect
+
+    assert inspect.signature(tune).parameters["tune_seeds"].default == (1000, 1001, 1002)
+    from optimlab.tune.cli import add_parser
+
+    parser = argparse.ArgumentParser()
+    add_parser(parser.add_subparsers())
+    assert parser.parse_args(["tune"]).tune_seeds == "1000,1001,1002"
 
 
 def test_optimizer_whose_every_setting_diverges_is_left_out(tmp_path: Path, monkeypatch) -> None:

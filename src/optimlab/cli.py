@@ -164,11 +164,15 @@ def _log(args: argparse.Namespace, message: str) -> None:
 
 def print_summary(out_dir: Path) -> tuple[int, int]:
     """Print the headline table(s) of an experiment folder; returns (finished, failed) run counts."""
-    from optimlab.experiments.report import compare_table, load_experiment
+    from optimlab.experiments import sequential
+    from optimlab.experiments.report import compare_table, load_experiment, table_notes
     from optimlab.experiments.stats import summarize
 
     config, results = load_experiment(out_dir)
     summary = summarize(results, config.baseline_label)
+    record = sequential.read_sequential(out_dir)
+    if record is not None:
+        sequential.apply_to_summary(summary, record)
     console = _console()
     for ds in config.dataset_grid:
         for model in config.model_grid:
@@ -176,6 +180,10 @@ def print_summary(out_dir: Path) -> tuple[int, int]:
             title = (f"{config.name}: {ds} / {model} (width {config.width}), {config.epochs} epochs, "
                      f"{len(config.seeds)} seeds — final test accuracy")
             console.print(_rich_table(title, headers, rows))
+            for note in table_notes(summary, rows):
+                console.print(note)
+    if record is not None:
+        console.print(sequential.plan_text(record))
     for note in summary.notes:
         console.print(f"note: {note}")
     return sum(r.done for r in results), sum(not r.done for r in results)
@@ -186,6 +194,7 @@ def print_summary(out_dir: Path) -> tuple[int, int]:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    from optimlab.experiments import sequential
     from optimlab.experiments.report import write_report
     from optimlab.experiments.sweep import available_cores, run_experiment
     from optimlab.experiments.validate import check_experiment
@@ -198,7 +207,24 @@ def cmd_compare(args: argparse.Namespace) -> int:
     _log(args, f"optimlab compare: {n} runs ({len(config.optimizers)} optimizers × {len(config.seeds)} seeds"
                f"{' × ' + str(len(config.model_grid) * len(config.dataset_grid)) + ' data/model cells' if n > len(config.optimizers) * len(config.seeds) else ''})"
                f" → {out}, {workers} worker(s)")
-    results = run_experiment(config, out, workers=workers, progress=not args.quiet, check=False)
+    looks = sequential.looks_from_args(args)
+    if looks is None:
+        results = run_experiment(config, out, workers=workers, progress=not args.quiet, check=False)
+    else:
+        from optimlab.experiments.results import load_results
+
+        _log(args, f"--until-decided: looks at {looks} seeds")
+        holder: dict[str, Any] = {}
+
+        def run(cfg: ExperimentConfig) -> None:
+            holder["results"] = run_experiment(cfg, out, workers=workers, progress=not args.quiet, check=False)
+
+        def decide(cfg: ExperimentConfig, alpha: float) -> dict[str, str]:
+            return sequential.compare_decisions(load_results(out, [r.run_id for r in cfg.runs()]),
+                                                cfg.baseline_label, alpha)
+
+        sequential.run_until_decided(config, out, looks, run, decide)
+        results = holder["results"]
     report = write_report(out)
     done, failed = print_summary(out)
     _console().print(f"report: {report}")
@@ -291,6 +317,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", metavar="LABEL", help="optimizer label for paired statistics (default: config's)")
     p.add_argument("--out", metavar="DIR", help="output folder (default runs/compare-<name>); re-running resumes")
     p.add_argument("--workers", type=int, metavar="N", help="worker processes (default: cores, at most 8)")
+    from optimlab.experiments.sequential import add_flags
+
+    add_flags(p)
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("train", help="one training run; prints its final metrics")

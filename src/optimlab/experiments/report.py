@@ -147,9 +147,16 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str
 def write_report(out_dir: str | Path) -> Path:
     """Write out_dir/report.md (+ PNG figures next to it); returns the report's path."""
     out = Path(out_dir)
+    from optimlab.experiments import sequential
+
     config, results = load_experiment(out)
     baseline = config.baseline_label
     summary = summarize(results, baseline)
+    record = sequential.read_sequential(out)
+    if record is not None:
+        sequential.apply_to_summary(summary, record)
+    sequential.record_look(out, len(config.seeds))
+    earlier = sequential.earlier_looks(out, len(config.seeds))
     expected = len(config.runs())
     n_done = sum(r.done for r in results)
     n_err = sum(not r.done for r in results)
@@ -159,6 +166,12 @@ def write_report(out_dir: str | Path) -> Path:
               f"of {expected} (optimizers × seeds {list(config.seeds)}"
               + (f" × models {list(config.model_grid)}" if len(config.model_grid) > 1 else "")
               + (f" × datasets {list(config.dataset_grid)}" if len(config.dataset_grid) > 1 else "") + ").", ""]
+    if record is not None:
+        lines += [sequential.plan_text(record), ""]
+    if earlier:
+        lines += [f"> **Earlier looks:** this folder's statistics were already reported at {earlier} seeds. The "
+                  "fixed-n p-values and decisions below ignore that, so a false *better* is more likely than the "
+                  "2.5 % they state; add seeds with `--until-decided` to keep the error rate.", ""]
     lines += _setup_section(config)
     if summary.notes:
         lines += ["**Notes**", ""] + [f"- {n}" for n in summary.notes] + [""]

@@ -26,14 +26,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "reproduce", help="re-run a paper's experiment over seeds and judge its claims (writes verdict.md)",
         description="Re-run one of the papers' experiments (see --list) and write verdict.md: for each claim the "
-                    "paper's figure, ours with 95%% CIs over seeds, the paired difference and a verdict.")
+                    "paper's figure, ours with 95% CIs over seeds, the paired difference and a verdict.")
     p.add_argument("name", nargs="?", metavar="NAME", help="a paper experiment (see --list)")
     p.add_argument("--list", action="store_true", help="list the paper experiments and exit")
     p.add_argument("--scale", choices=SCALES, default="cpu",
                    help="cpu: the catalogue's small settings on the CIFAR-10 subset (or digits); "
                         "paper: the paper's settings on --data-dir with a CUDA GPU (default: cpu)")
     p.add_argument("--data-dir", metavar="DIR", help="the data set's folder (paper scale; at cpu scale a CIFAR-10 folder)")
-    p.add_argument("--seeds", type=int, metavar="N", help="number of seeds (default: the catalogue's, 5)")
+    p.add_argument("--seeds", type=int, metavar="N", help="number of seeds (default: the catalogue's, 10)")
     p.add_argument("--out", metavar="DIR", type=Path,
                    help="output folder (default runs/reproduce-<name>-<scale>); re-running resumes")
     p.add_argument("--workers", type=int, metavar="N", help="worker processes (default: cores, at most 8)")
@@ -44,6 +44,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--tune-budget", type=int, metavar="N", help="lr candidates per optimizer with --tune "
                    "(default: the catalogue's, 4-5)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    from optimlab.experiments.sequential import add_flags
+
+    add_flags(p)
     p.set_defaults(func=run_from_args)
     return p
 
@@ -76,11 +79,17 @@ def run_from_args(args: argparse.Namespace) -> int:
         raise ReproduceError(f"--workers must be >= 1, got {args.workers}")
     if args.tune_budget is not None and not args.tune:
         raise ReproduceError("--tune-budget needs --tune")
+    from optimlab.experiments.sequential import looks_from_args
+
+    try:
+        looks = looks_from_args(args)
+    except ValueError as e:
+        raise ReproduceError(str(e)) from None
     out = args.out or default_out(args.name, args.scale)
     start = time.perf_counter()
-    path = reproduce(args.name, scale=args.scale, data_dir=args.data_dir, seeds=args.seeds, out=out,
-                     workers=args.workers, progress=not args.quiet, allow_cpu=args.allow_cpu,
-                     tune=args.tune, tune_budget=args.tune_budget)
+    path = reproduce(args.name, scale=args.scale, data_dir=args.data_dir, seeds=looks[0] if looks else args.seeds,
+                     out=out, workers=args.workers, progress=not args.quiet, allow_cpu=args.allow_cpu,
+                     tune=args.tune, tune_budget=args.tune_budget, looks=looks)
     print(_headline(path))
     print(f"verdict: {path}  (report: {path.parent / 'report.md'}; {time.perf_counter() - start:.0f} s)")
     return 0

@@ -22,13 +22,12 @@ from typing import Any, Sequence
 import numpy as np
 from scipy import stats
 
-from optimlab.experiments import inference
+from optimlab.experiments import inference, sequential
 from optimlab.experiments.results import RunResult
 from optimlab.experiments.stats import MeanCI, Rate, failure_rate, mcnemar_exact_p, mean_ci, paired_notes
 from optimlab.reproduce.catalog import Claim, PaperExperiment, load_paper_experiment
 
 SKEW_WARN = 1.0  # |sample skewness| of the differences above which the page warns (t-test error can exceed its level)
-SEQUENTIAL_FILE = "sequential.json"  # written by --until-decided: looks, alpha shares, decisions
 
 
 @dataclass
@@ -214,16 +213,12 @@ def judge_folder(out_dir: str | Path) -> Judged:
     meta["accuracy_means"] = {o.label: mean_ci(list(values_by_seed(results, o.label, "accuracy").values())).mean
                               for o in config.optimizers}  # test accuracy per optimizer (nan: no finished run)
     claims = judge_all(exp, results)
-    seq = read_sequential(out)
+    seq = sequential.read_sequential(out)
     if seq is not None:
         apply_sequential(claims, seq)
         meta["sequential"] = seq
+    meta["earlier_looks"] = sequential.earlier_looks(out, len(config.seeds))
     return exp, meta, claims, read_tuned(exp, out, results)
-
-
-def read_sequential(out: Path) -> dict[str, Any] | None:
-    path = Path(out) / SEQUENTIAL_FILE
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
 def apply_sequential(claims: list[ClaimResult], seq: dict[str, Any]) -> None:

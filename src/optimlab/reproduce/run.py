@@ -182,13 +182,15 @@ def default_out(name: str, scale: str) -> Path:
 
 def reproduce(name: str, scale: str = "cpu", data_dir: str | Path | None = None, seeds: Any = None,
               out: str | Path | None = None, workers: int = 1, progress: bool = True, allow_cpu: bool = False,
-              overrides: dict[str, Any] | None = None, tune: bool = False, tune_budget: int | None = None) -> Path:
+              overrides: dict[str, Any] | None = None, tune: bool = False, tune_budget: int | None = None,
+              looks: list[int] | None = None) -> Path:
     """Run paper experiment `name` at `scale`, write report.md and verdict.md; returns verdict.md's path.
 
     seeds: a count or a list (default: the catalogue's). overrides: ExperimentConfig keys applied
     last (e.g. {"epochs": 1, "max_steps_per_epoch": 3} for a smoke run). tune: also run the fair
-    judge (tune_budget lr candidates per optimizer; default the catalogue's). Re-running with the
-    same arguments resumes: finished runs in `out` are kept."""
+    judge (tune_budget lr candidates per optimizer; default the catalogue's). looks: seed counts of
+    a sequential run (optimlab.experiments.sequential; seeds are then added until every claim is
+    decided). Re-running with the same arguments resumes: finished runs in `out` are kept."""
     from optimlab.experiments.report import write_report
     from optimlab.experiments.sweep import run_experiment
     from optimlab.reproduce.verdict import write_verdict
@@ -201,7 +203,10 @@ def reproduce(name: str, scale: str = "cpu", data_dir: str | Path | None = None,
     out_dir = Path(out) if out is not None else default_out(name, scale)
     data = describe_data(config)
     start = time.perf_counter()
-    run_experiment(config, out_dir, workers=workers, progress=progress)
+    if looks is None:
+        run_experiment(config, out_dir, workers=workers, progress=progress)
+    else:
+        config = _run_sequential(exp, config, out_dir, looks, workers, progress)
     elapsed = time.perf_counter() - start
     try:  # a resumed or repeated call adds its time to the earlier calls' (a no-op repeat adds seconds)
         elapsed += float(read_meta(out_dir).get("sweep_wall_time_s", 0.0))
@@ -220,6 +225,25 @@ def reproduce(name: str, scale: str = "cpu", data_dir: str | Path | None = None,
     write_json_atomic(out_dir / META_FILE, meta)
     write_report(out_dir)
     return write_verdict(out_dir)
+
+
+def _run_sequential(exp: PaperExperiment, config: ExperimentConfig, out_dir: Path, looks: list[int], workers: int,
+                    progress: bool) -> ExperimentConfig:
+    """Add seeds look by look until every claim is decided; returns the config of the last look."""
+    from optimlab.experiments import sequential
+    from optimlab.experiments.results import load_results
+    from optimlab.experiments.sweep import run_experiment
+    from optimlab.reproduce.judging import judge_all
+
+    def run(cfg: ExperimentConfig) -> None:
+        run_experiment(cfg, out_dir, workers=workers, progress=progress)
+
+    def decide(cfg: ExperimentConfig, alpha: float) -> dict[str, str]:
+        results = load_results(out_dir, [r.run_id for r in cfg.runs()])
+        return {str(i): r.verdict for i, r in enumerate(judge_all(exp, results, alpha=alpha))}
+
+    record = sequential.run_until_decided(config, out_dir, looks, run, decide)
+    return config.replace(seeds=tuple(record["seeds"]))
 
 
 def read_meta(out_dir: str | Path) -> dict[str, Any]:

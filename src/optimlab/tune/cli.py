@@ -34,8 +34,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--optimizers", nargs="+", metavar="SPEC",
                    help="name[:k=v,...] or label=name[:k=v,...]; any lr given is replaced by the search")
     p.add_argument("--seeds", metavar="N|a,b,c", help="final seeds: a count (0..N-1) or a comma list (default: config's)")
-    p.add_argument("--tune-seeds", metavar="a,b,c", default="1000",
-                   help="seeds of the search runs (default 1000; keep them apart from the final seeds)")
+    p.add_argument("--tune-seeds", metavar="a,b,c", default="1000,1001,1002",
+                   help="seeds of the search runs (default 1000,1001,1002: >= 3 so one lucky seed cannot choose; "
+                        "keep them apart from the final seeds)")
     p.add_argument("--baseline", metavar="LABEL", help="optimizer label for paired statistics (default: config's)")
     p.add_argument("--budget", type=int, default=8, metavar="N", help="settings per optimizer (default 8)")
     p.add_argument("--lr-min", type=float, default=1e-4, help="smallest lr searched (default 1e-4)")
