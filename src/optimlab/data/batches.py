@@ -38,7 +38,7 @@ def iterate_batches(
         raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
     n = len(split)
     if sampler_weights is not None:
-        weights = _check_weights(sampler_weights, n)
+        weights = check_sampler_weights(sampler_weights, n)
         order = torch.multinomial(weights, n, replacement=True, generator=generator)
     elif shuffle:
         order = torch.randperm(n, generator=generator)
@@ -53,7 +53,7 @@ def iterate_batches(
         yield x, split.y[index]
 
 
-def _check_weights(weights: Tensor, n: int) -> Tensor:
+def check_sampler_weights(weights: Tensor, n: int) -> Tensor:
     w = torch.as_tensor(weights, dtype=torch.float64)
     if w.shape != (n,):
         raise ValueError(f"sampler_weights must have shape ({n},) (one per sample), got {tuple(w.shape)}")

@@ -22,7 +22,7 @@ _COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
            "#bcbd22", "#17becf"]
 
 
-def _color(i: int) -> str:
+def series_color(i: int) -> str:
     return _COLORS[i % len(_COLORS)]
 
 
@@ -52,8 +52,8 @@ def learning_curves(runs: Sequence[RunResult], config: ExperimentConfig, path: P
             y = np.asarray([c[:n] for c in curves], dtype=float) * scale
             mean, std = y.mean(axis=0), (y.std(axis=0, ddof=1) if len(y) > 1 else np.zeros(n))
             x = np.arange(1, n + 1)
-            ax.plot(x, mean, color=_color(i), label=f"{_name(opt.label, opt.name)} (n={len(y)})", marker="o", ms=3)
-            ax.fill_between(x, mean - std, mean + std, color=_color(i), alpha=0.18, linewidth=0)
+            ax.plot(x, mean, color=series_color(i), label=f"{_name(opt.label, opt.name)} (n={len(y)})", marker="o", ms=3)
+            ax.fill_between(x, mean - std, mean + std, color=series_color(i), alpha=0.18, linewidth=0)
             drawn = True
     if not drawn:
         return None
@@ -76,7 +76,7 @@ def final_strip(groups: Sequence[GroupSummary], metric: str, order: Sequence[str
     for i, g in enumerate(groups):
         vals = np.asarray(list(g.values[metric].values()), dtype=float) * scale
         jitter = np.linspace(-0.12, 0.12, len(vals)) if len(vals) > 1 else np.zeros(len(vals))
-        ax.scatter(i + jitter, vals, color=_color(order.index(g.label)), s=22, alpha=0.8, zorder=3)
+        ax.scatter(i + jitter, vals, color=series_color(order.index(g.label)), s=22, alpha=0.8, zorder=3)
         c = g.metrics[metric]
         if c.n:
             yerr = None if not math.isfinite(c.low) else [[(c.mean - c.low) * scale], [(c.high - c.mean) * scale]]
@@ -101,7 +101,7 @@ def step_times(groups: Sequence[GroupSummary], order: Sequence[str], path: Path)
     means = [g.step_time_s.mean * 1e3 for g in groups]
     err = [[(g.step_time_s.mean - g.step_time_s.low) * 1e3 if math.isfinite(g.step_time_s.low) else 0.0 for g in groups],
            [(g.step_time_s.high - g.step_time_s.mean) * 1e3 if math.isfinite(g.step_time_s.high) else 0.0 for g in groups]]
-    ax.bar(range(len(groups)), means, yerr=err, capsize=4, color=[_color(order.index(g.label)) for g in groups])
+    ax.bar(range(len(groups)), means, yerr=err, capsize=4, color=[series_color(order.index(g.label)) for g in groups])
     ax.set_xticks(range(len(groups)), [_name(g.label, g.optimizer) for g in groups], rotation=20, ha="right")
     ax.set(ylabel="ms per step", title="training step time (forward + backward + step)")
     ax.grid(axis="y", alpha=0.3)

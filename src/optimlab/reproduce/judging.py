@@ -26,6 +26,7 @@ from optimlab.experiments import inference, sequential
 from optimlab.experiments.results import RunResult
 from optimlab.experiments.stats import MeanCI, Rate, failure_rate, mcnemar_exact_p, mean_ci, paired_notes
 from optimlab.reproduce.catalog import Claim, PaperExperiment, load_paper_experiment
+from optimlab.reproduce.layout import TUNED_DIR, read_meta
 
 SKEW_WARN = 1.0  # |sample skewness| of the differences above which the page warns (t-test error can exceed its level)
 
@@ -201,7 +202,6 @@ def judge_folder(out_dir: str | Path) -> Judged:
     """Everything a verdict shows, from a folder made by optimlab reproduce: the experiment, its
     reproduce.json (plus run counts), the claims judged at the paper's settings, and tuned (or None)."""
     from optimlab.experiments.report import load_experiment
-    from optimlab.reproduce.run import read_meta
 
     out = Path(out_dir)
     meta = read_meta(out)
@@ -236,7 +236,6 @@ def read_tuned(exp: PaperExperiment, out: Path, paper_runs: Sequence[RunResult] 
     """The tuned side from out/tuned (tune.json and the final sweep); None when --tune never ran there."""
     from optimlab.experiments.report import load_experiment
     from optimlab.experiments.sweep import normalized_config
-    from optimlab.reproduce.run import TUNED_DIR
     from optimlab.tune.search import Candidate, edge_note
 
     folder = out / TUNED_DIR

@@ -29,20 +29,16 @@ from typing import Any
 from optimlab.experiments.config import ExperimentConfig, parse_seeds
 from optimlab.experiments.results import write_json_atomic
 from optimlab.reproduce.catalog import PaperExperiment, load_paper_experiment
+from optimlab.reproduce.layout import DATASET_TITLES, META_FILE, TUNED_DIR, ReproduceError, read_meta
+
+__all__ = ["SCALES", "TUNE_SEEDS", "DATASET_TITLES", "META_FILE", "TUNED_DIR", "ReproduceError", "read_meta",
+           "find_cifar10_subset", "resolve_config", "describe_data", "default_out", "reproduce"]
 
 SCALES = ("cpu", "paper")
 SUBSET_ENV = "OPTIMLAB_CIFAR10_SUBSET"  # folder of the CIFAR-10 subset, overrides the search
 SUBSET_PARTS = ("shared", "data", "cifar-10-subset")  # searched for above cwd and the package
 MIN_SEEDS = 2  # a confidence interval needs two seeds; the catalogue asks for >= 5
-TUNED_DIR = "tuned"  # out/tuned: optimlab.tune's search/ and final/ sweeps, tune.md, tune.json
 TUNE_SEEDS = (1000, 1001, 1002)  # the search's seeds (>= 3 so one lucky seed cannot pick), apart from the judged seeds
-META_FILE = "reproduce.json"  # what reproduce() resolved: scale, data, counts (verdict.md reads it)
-DATASET_TITLES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "digits": "scikit-learn digits (8x8)",
-                  "imagefolder": "image folder"}
-
-
-class ReproduceError(ValueError):
-    """A reproduction that cannot start (missing data, no GPU, bad scale or seeds); says what to fix."""
 
 
 # ----------------------------------------------------------------------------------------------
@@ -244,10 +240,3 @@ def _run_sequential(exp: PaperExperiment, config: ExperimentConfig, out_dir: Pat
 
     record = sequential.run_until_decided(config, out_dir, looks, run, decide)
     return config.replace(seeds=tuple(record["seeds"]))
-
-
-def read_meta(out_dir: str | Path) -> dict[str, Any]:
-    path = Path(out_dir) / META_FILE
-    if not path.is_file():
-        raise ReproduceError(f"{out_dir} has no {META_FILE}: not a folder made by optimlab reproduce")
-    return json.loads(path.read_text(encoding="utf-8"))

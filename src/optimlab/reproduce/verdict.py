@@ -23,6 +23,7 @@ from optimlab.experiments import inference
 from optimlab.experiments.inference import CONTRADICTED, INCONCLUSIVE, SMALLER, SURVIVES, TOO_FEW, VERDICTS
 from optimlab.experiments.stats import METRIC_RANGES, PERCENT_METRICS, MeanCI
 from optimlab.reproduce.catalog import PaperExperiment
+from optimlab.reproduce.layout import DATASET_TITLES
 from optimlab.reproduce.judging import (
     ClaimResult,
     Judged,
@@ -182,8 +183,6 @@ def render(exp: PaperExperiment, meta: dict[str, Any], claims: Sequence[ClaimRes
                   f"> Data folder: `{meta.get('data_dir')}`."]
     paper_ds = exp.experiment_dict("paper")["dataset"]
     if meta.get("dataset") != paper_ds:
-        from optimlab.reproduce.run import DATASET_TITLES
-
         title = exp.paper.dataset or DATASET_TITLES.get(paper_ds, paper_ds)
         lines.append(f"> **The data set differs from the paper's:** {meta.get('dataset_title')} stands in for "
                      f"{title} (no {title} data at this scale), so this tests the method, not the paper's table.")

@@ -34,7 +34,7 @@ import torch.distributed as dist
 from torch import Tensor
 
 from optimlab.data import TensorSplit
-from optimlab.data.batches import _check_weights
+from optimlab.data.batches import check_sampler_weights
 from optimlab.train.config import History, TrainConfig
 
 ENV_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
@@ -147,7 +147,7 @@ def shard_batches(split: TensorSplit, batch_size: int, generator: torch.Generato
     very same batches)."""
     n = len(split)
     if sampler_weights is not None:
-        order = torch.multinomial(_check_weights(sampler_weights, n), n, replacement=True, generator=generator)
+        order = torch.multinomial(check_sampler_weights(sampler_weights, n), n, replacement=True, generator=generator)
     else:
         order = torch.randperm(n, generator=generator)
     for start in range(0, n, batch_size):

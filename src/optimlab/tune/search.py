@@ -322,7 +322,7 @@ def sensitivity_plot(r: TuneResult, config: ExperimentConfig, path: Path) -> Pat
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from optimlab.experiments.plots import _color
+    from optimlab.experiments.plots import series_color
     from optimlab.experiments.stats import PERCENT_METRICS
 
     scale = 100.0 if r.metric in PERCENT_METRICS else 1.0
@@ -343,11 +343,11 @@ def sensitivity_plot(r: TuneResult, config: ExperimentConfig, path: Path) -> Pat
             else:
                 bad.append(lr)
         if xs:
-            ax.plot(xs, ys, marker="o", ms=4, color=_color(i), label=opt.label)
+            ax.plot(xs, ys, marker="o", ms=4, color=series_color(i), label=opt.label)
             drawn = True
         b = r.best.get(opt.label)
         if b is not None:
-            ax.scatter([b.candidate.lr], [b.mean * scale], s=120, facecolors="none", edgecolors=_color(i), zorder=4)
+            ax.scatter([b.candidate.lr], [b.mean * scale], s=120, facecolors="none", edgecolors=series_color(i), zorder=4)
         if bad:
             ax.scatter(bad, [0.02] * len(bad), marker="x", color="red", transform=ax.get_xaxis_transform(), zorder=4)
             drawn = True
