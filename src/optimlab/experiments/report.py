@@ -19,17 +19,11 @@ from typing import Sequence
 from optimlab.experiments.config import ExperimentConfig, load_experiment_config
 from optimlab.experiments.results import RunResult, experiment_path, load_results
 from optimlab.experiments import inference
-from optimlab.experiments.stats import (
-    BOOTSTRAP_MIN_PAIRS,
-    METRIC_RANGES,
-    METRICS,
-    PERCENT_METRICS,
-    MeanCI,
-    PairedComparison,
-    Rate,
-    Summary,
-    summarize,
-)
+from optimlab.experiments.display import CLIP_MARK, CLIP_NOTE, fmt_ci, fmt_p, fmt_rate, fmt_value, markdown_table
+from optimlab.experiments.stats import BOOTSTRAP_MIN_PAIRS, METRICS, PERCENT_METRICS, PairedComparison, Summary, summarize
+
+__all__ = ["load_experiment", "compare_table", "table_notes", "display_name", "write_report", "METRIC_TITLES",
+           "fmt_diff", "fmt_ci", "fmt_p", "fmt_rate", "fmt_value", "markdown_table"]
 
 METRIC_TITLES = {"accuracy": "accuracy %", "loss": "loss", "mean_recall": "mean recall %",
                  "mean_precision": "mean precision %", "kappa": "Cohen's kappa"}
@@ -45,54 +39,12 @@ def load_experiment(out_dir: str | Path) -> tuple[ExperimentConfig, list[RunResu
     return config, load_results(out, [r.run_id for r in config.runs()])
 
 
-def fmt_value(metric: str, v: float, signed: bool = False) -> str:
-    if not math.isfinite(v):
-        return "nan"
-    scale, digits = (100.0, 2) if metric in PERCENT_METRICS else (1.0, 4)
-    return f"{v * scale:+.{digits}f}" if signed else f"{v * scale:.{digits}f}"
-
-
-CLIP_MARK = "*"  # an interval end past the metric's range, shown at the bound
-CLIP_NOTE = (f"{CLIP_MARK} the t-interval reaches past the metric's possible range (e.g. above 100 %); it is shown "
-             "clipped at the bound. The statistics use the unclipped interval.")
-
-
-def fmt_bound(metric: str, v: float) -> str:
-    """An interval end, clipped to the metric's range with CLIP_MARK when it lies outside."""
-    lo, hi = METRIC_RANGES.get(metric, (-math.inf, math.inf))
-    if math.isfinite(v) and (v < lo or v > hi):
-        return fmt_value(metric, min(max(v, lo), hi)) + CLIP_MARK
-    return fmt_value(metric, v)
-
-
-def fmt_ci(metric: str, c: MeanCI) -> str:
-    if c.n == 0:
-        return "—"
-    if not math.isfinite(c.low):
-        return f"{fmt_value(metric, c.mean)} (n={c.n})"
-    return f"{fmt_value(metric, c.mean)} [{fmt_bound(metric, c.low)}, {fmt_bound(metric, c.high)}]"
-
-
 def fmt_diff(p: PairedComparison) -> tuple[str, str]:
     if p.n_pairs == 0:
         return "—", "—"
     ci = "—" if not math.isfinite(p.ci_low) else \
         f"[{fmt_value(p.metric, p.ci_low, True)}, {fmt_value(p.metric, p.ci_high, True)}]"
     return fmt_value(p.metric, p.mean_diff, True), ci
-
-
-def fmt_p(p: float) -> str:
-    """A p-value; "—" when there is none (one seed, or ties): the row's notes say why."""
-    if not math.isfinite(p):
-        return "—"
-    return f"{p:.2g}" if p >= 1e-3 else f"{p:.1e}"
-
-
-def fmt_rate(r: Rate) -> str:
-    """k/n failed with the exact 95% interval of the rate, in %."""
-    if r.n == 0:
-        return "—"
-    return f"{r.k}/{r.n} [{100 * r.low:.0f}–{100 * r.high:.0f} %]"
 
 
 def display_name(label: str, optimizer: str) -> str:
@@ -136,12 +88,6 @@ def table_notes(summary: Summary, rows: Sequence[Sequence[str]]) -> list[str]:
     if any(CLIP_MARK in cell for r in rows for cell in r):
         notes.append(CLIP_NOTE)
     return notes
-
-
-def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines)
 
 
 def write_report(out_dir: str | Path) -> Path:

@@ -236,7 +236,7 @@ def read_tuned(exp: PaperExperiment, out: Path, paper_runs: Sequence[RunResult] 
     """The tuned side from out/tuned (tune.json and the final sweep); None when --tune never ran there."""
     from optimlab.experiments.report import load_experiment
     from optimlab.experiments.sweep import normalized_config
-    from optimlab.tune.search import Candidate, edge_note
+    from optimlab.tune.candidates import Candidate, edge_note
 
     folder = out / TUNED_DIR
     if not (folder / "tune.json").is_file():

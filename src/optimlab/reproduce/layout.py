@@ -13,10 +13,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+from optimlab.experiments.display import DATASET_TITLES
+
+__all__ = ["TUNED_DIR", "META_FILE", "DATASET_TITLES", "ReproduceError", "read_meta"]
+
 TUNED_DIR = "tuned"
 META_FILE = "reproduce.json"
-DATASET_TITLES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "digits": "scikit-learn digits (8x8)",
-                  "imagefolder": "image folder"}
 
 
 class ReproduceError(ValueError):

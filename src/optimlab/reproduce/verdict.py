@@ -21,9 +21,9 @@ from typing import Any, Sequence
 
 from optimlab.experiments import inference
 from optimlab.experiments.inference import CONTRADICTED, INCONCLUSIVE, SMALLER, SURVIVES, TOO_FEW, VERDICTS
-from optimlab.experiments.stats import METRIC_RANGES, PERCENT_METRICS, MeanCI
+from optimlab.experiments.display import DATASET_TITLES, fmt_ci, fmt_interval, fmt_p, fmt_rate, fmt_value
+from optimlab.experiments.stats import MeanCI
 from optimlab.reproduce.catalog import PaperExperiment
-from optimlab.reproduce.layout import DATASET_TITLES
 from optimlab.reproduce.judging import (
     ClaimResult,
     Judged,
@@ -39,7 +39,6 @@ from optimlab.reproduce.judging import (
 __all__ = ["CONTRADICTED", "INCONCLUSIVE", "SMALLER", "SURVIVES", "TOO_FEW", "VERDICTS", "ClaimResult", "Judged",
            "TunedClaims", "judge_all", "judge_claim", "judge_claims", "judge_folder", "run_value", "values_by_seed",
            "render", "write_verdict", "claims_table", "fmt", "fmt_mean_ci", "fmt_p", "fmt_diff", "counts_text"]
-_PERCENT = PERCENT_METRICS | {"train_accuracy"}  # shown in %
 
 
 # ----------------------------------------------------------------------------------------------
@@ -47,40 +46,19 @@ _PERCENT = PERCENT_METRICS | {"train_accuracy"}  # shown in %
 
 
 def fmt(metric: str, v: float | None, signed: bool = False) -> str:
-    if v is None:
-        return "—"
-    if not math.isfinite(v):
-        return "nan"
-    scale, digits, unit = (100.0, 2, " pts" if signed else " %") if metric in _PERCENT else (1.0, 4, "")
-    return (f"{v * scale:+.{digits}f}" if signed else f"{v * scale:.{digits}f}") + unit
+    """A metric value with its unit (" %" / " pts"), as every verdict page shows it."""
+    return fmt_value(metric, v, signed, unit=True)
 
 
 def fmt_mean_ci(metric: str, c: MeanCI) -> str:
-    """Mean [95% CI] (n); an interval end past the metric's range is shown at the bound with a *."""
-    if c.n == 0:
-        return "— (no finished runs)"
-    if not math.isfinite(c.low):
-        return f"{fmt(metric, c.mean)} (n={c.n}, no CI)"
-    lo, hi = METRIC_RANGES.get(metric, (-math.inf, math.inf))
-
-    def bound(v: float) -> str:
-        return fmt(metric, min(max(v, lo), hi)) + ("*" if v < lo or v > hi else "")
-
-    return f"{fmt(metric, c.mean)} [{bound(c.low)}, {bound(c.high)}] (n={c.n})"
-
-
-def fmt_p(p: float) -> str:
-    if not math.isfinite(p):
-        return "—"
-    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+    return fmt_ci(metric, c, unit=True, show_n=True)
 
 
 def fmt_diff(r: ClaimResult) -> str:
     m = r.claim.metric
     if r.n_pairs == 0:
         return "—"
-    ci = "no CI" if not math.isfinite(r.ci_low) else f"[{fmt(m, r.ci_low, True)}, {fmt(m, r.ci_high, True)}]"
-    return f"{fmt(m, r.mean_diff, True)} {ci}"
+    return f"{fmt(m, r.mean_diff, True)} {fmt_interval(m, r.ci_low, r.ci_high, unit=True)}"
 
 
 def _paper_setting(exp: PaperExperiment) -> str:
@@ -89,10 +67,6 @@ def _paper_setting(exp: PaperExperiment) -> str:
                                "imagefolder": "an image folder"}.get(p["dataset"], p["dataset"])
     return (f"{ds}, {p.get('model')} width {p.get('width', 1.0):g}, {p.get('epochs')} epochs, batch "
             f"{p.get('batch_size')}, schedule {p.get('schedule', 'constant')}")
-
-
-def _fmt_rate(r: Any) -> str:
-    return "—" if r.n == 0 else f"{r.k}/{r.n} [{100 * r.low:.0f}–{100 * r.high:.0f} %]"
 
 
 def null_result_text(r: ClaimResult) -> str:
@@ -115,7 +89,7 @@ def claims_table(claims: Sequence[ClaimResult]) -> list[str]:
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in claims:
         c, m = r.claim, r.claim.metric
-        failed = f"{_fmt_rate(r.failures[0])}, {_fmt_rate(r.failures[1])}"
+        failed = f"{fmt_rate(r.failures[0])}, {fmt_rate(r.failures[1])}"
         if r.failures[0].k or r.failures[1].k:
             failed += f" (McNemar p {fmt_p(r.failure_p)})"
         at = f" (decided at {r.decided_at} seeds)" if r.decided_at is not None else ""

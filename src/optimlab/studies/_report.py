@@ -15,6 +15,8 @@ from typing import Any, Callable, Sequence
 
 from matplotlib.figure import Figure  # figures without pyplot: no global backend or figure state
 
+from optimlab.experiments import display
+
 DPI = 90  # small PNGs: they live in the repository
 
 
@@ -72,12 +74,8 @@ def below(x: float, floor: float, digits: int = 2) -> str:
 
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], digits: int = 4) -> str:
-    """A GitHub-flavoured Markdown table; cells pass through `fmt`."""
-    if any(len(r) != len(headers) for r in rows):
-        raise ValueError(f"Every row needs {len(headers)} cells (headers: {list(headers)})")
-    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-    lines += ["| " + " | ".join(fmt(c, digits) for c in r) + " |" for r in rows]
-    return "\n".join(lines)
+    """A GitHub-flavoured Markdown table (optimlab.experiments.display); cells pass through `fmt`."""
+    return display.markdown_table(headers, rows, cell=lambda c: fmt(c, digits))
 
 
 def image_link(path: Path, alt: str) -> str:

@@ -1,0 +1,88 @@
+"""How every page and table shows results: numbers per metric, p-values, intervals, Markdown tables.
+
+One module, so report.md, verdict.md, tune.md, the results page, the studies and the terminal print
+the same quantity the same way:
+
+- metrics in PERCENT_METRICS are fractions shown in % with 2 decimals (differences in points);
+  others with 4 decimals; `unit=True` appends " %" / " pts";
+- p-values with 3 decimals, "< 0.001" below that, "—" when there is none (one seed, ties);
+- an interval end past the metric's range (accuracy above 100 %) is shown at the bound with CLIP_MARK.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from optimlab.experiments.stats import METRIC_RANGES, PERCENT_METRICS, MeanCI, Rate
+
+PERCENT = PERCENT_METRICS | {"train_accuracy"}
+CLIP_MARK = "*"  # an interval end past the metric's range, shown at the bound
+CLIP_NOTE = (f"{CLIP_MARK} the t-interval reaches past the metric's possible range (e.g. above 100 %); it is shown "
+             "clipped at the bound. The statistics use the unclipped interval.")
+DATASET_TITLES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "digits": "scikit-learn digits (8x8)",
+                  "imagefolder": "image folder"}
+
+
+def fmt_value(metric: str, v: float | None, signed: bool = False, unit: bool = False) -> str:
+    """A metric value (or difference, signed=True); "—" for None, "nan" for a non-finite value."""
+    if v is None:
+        return "—"
+    if not math.isfinite(v):
+        return "nan"
+    scale, digits = (100.0, 2) if metric in PERCENT else (1.0, 4)
+    text = f"{v * scale:+.{digits}f}" if signed else f"{v * scale:.{digits}f}"
+    return text + ((" pts" if signed else " %") if unit and metric in PERCENT else "")
+
+
+def fmt_bound(metric: str, v: float, unit: bool = False) -> str:
+    """An interval end, clipped to the metric's range with CLIP_MARK when it lies outside."""
+    lo, hi = METRIC_RANGES.get(metric, (-math.inf, math.inf))
+    if math.isfinite(v) and (v < lo or v > hi):
+        return fmt_value(metric, min(max(v, lo), hi), unit=unit) + CLIP_MARK
+    return fmt_value(metric, v, unit=unit)
+
+
+def fmt_ci(metric: str, c: MeanCI, unit: bool = False, show_n: bool = False) -> str:
+    """mean [low, high] of a t-interval over seeds (clipped for display), optionally with (n=...)."""
+    n = f" (n={c.n})" if show_n else ""
+    if c.n == 0:
+        return "— (no finished runs)" if show_n else "—"
+    if not math.isfinite(c.low):
+        return f"{fmt_value(metric, c.mean, unit=unit)} (n={c.n}{', no CI' if show_n else ''})"
+    return (f"{fmt_value(metric, c.mean, unit=unit)} [{fmt_bound(metric, c.low, unit)}, "
+            f"{fmt_bound(metric, c.high, unit)}]{n}")
+
+
+def fmt_interval(metric: str, low: float, high: float, unit: bool = False) -> str:
+    """[low, high] of a difference; "no CI" when there is none."""
+    if not math.isfinite(low):
+        return "no CI"
+    return f"[{fmt_value(metric, low, True, unit)}, {fmt_value(metric, high, True, unit)}]"
+
+
+def fmt_p(p: float) -> str:
+    if not math.isfinite(p):
+        return "—"
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def fmt_rate(r: Rate) -> str:
+    """k/n with the exact 95% interval of the rate, in %."""
+    if r.n == 0:
+        return "—"
+    return f"{r.k}/{r.n} [{100 * r.low:.0f}–{100 * r.high:.0f} %]"
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], cell: Callable[[Any], str] = str) -> str:
+    """A GitHub-flavoured Markdown table; every cell passes through `cell`."""
+    if any(len(r) != len(headers) for r in rows):
+        raise ValueError(f"Every row needs {len(headers)} cells (headers: {list(headers)})")
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(cell(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def dataset_title(name: str) -> str:
+    return DATASET_TITLES.get(name, name)
