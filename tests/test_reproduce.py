@@ -199,8 +199,10 @@ def test_tiny_cpu_reproduce_writes_verdict_and_resumes(tmp_path: Path, monkeypat
     monkeypatch.chdir(REPO)  # the subset is found above the repository, as in CI
     out = tmp_path / "rep"
     tiny = {"epochs": 1, "max_steps_per_epoch": 3}
-    path = reproduce("rsgdm-cifar10-resnet18", scale="cpu", seeds=2, out=out, progress=False, overrides=tiny)
+    made = reproduce("rsgdm-cifar10-resnet18", scale="cpu", seeds=2, out=out, progress=False, overrides=tiny)
+    path = made.verdict
     assert path == out / "verdict.md"
+    assert made.judged[2][0].verdict == TOO_FEW  # 2 seeds: judged, in memory, as the page shows it
     text = path.read_text(encoding="utf-8")
     assert "SCALE: CPU" in text
     assert "94.62 %" in text and "94.48 %" in text  # the paper's figures for rsgdm and sgdm-ema
@@ -269,11 +271,11 @@ def test_tiny_cpu_reproduce_with_tune_judges_claims_twice(tmp_path: Path, monkey
     monkeypatch.chdir(REPO)
     out = tmp_path / "rep"
     tiny = {"epochs": 1, "max_steps_per_epoch": 2, "width": 0.0625}
-    path = reproduce("rsgdm-cifar10-resnet18", scale="cpu", seeds=2, out=out, progress=False, overrides=tiny)
+    path = reproduce("rsgdm-cifar10-resnet18", scale="cpu", seeds=2, out=out, progress=False, overrides=tiny).verdict
     text = path.read_text(encoding="utf-8")
     assert "## Claims with each optimizer tuned" in text and "Not run. Add `--tune`" in text
     path = reproduce("rsgdm-cifar10-resnet18", scale="cpu", seeds=2, out=out, progress=False, overrides=tiny,
-                     tune=True, tune_budget=2)
+                     tune=True, tune_budget=2).verdict
     text = path.read_text(encoding="utf-8")
     info = json.loads((out / "tuned" / "tune.json").read_text(encoding="utf-8"))
     assert [c["lr"] for c in info["candidates"]] == pytest.approx([0.01, 10.0])  # the catalogue's [tune] range
@@ -323,8 +325,9 @@ def test_cli_tune_budget_needs_tune_and_workers_default_to_cores(monkeypatch: py
     with pytest.raises(ReproduceError, match="--tune-budget needs --tune"):
         args.func(args)
     seen = {}
-    monkeypatch.setattr(rcli, "reproduce", lambda name, **kw: seen.update(kw) or Path("/nonexistent/verdict.md"))
-    monkeypatch.setattr(rcli, "_headline", lambda path: "")
+    monkeypatch.setattr(rcli, "reproduce", lambda name, **kw: seen.update(kw) or
+                        rcli.Reproduction(Path("/nonexistent/verdict.md"), ()))
+    monkeypatch.setattr(rcli, "headline", lambda judged: "")
     args = _parser().parse_args(["reproduce", "rsgdm-cifar10-resnet18", "--tune", "--tune-budget", "3"])
     assert args.func(args) == 0
     from optimlab.experiments.sweep import available_cores

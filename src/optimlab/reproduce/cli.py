@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from optimlab.reproduce.catalog import list_paper_experiments, load_paper_experiment
-from optimlab.reproduce.run import SCALES, ReproduceError, default_out, reproduce
+from optimlab.reproduce.run import SCALES, ReproduceError, Reproduction, default_out, reproduce
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -87,17 +87,19 @@ def run_from_args(args: argparse.Namespace) -> int:
         raise ReproduceError(str(e)) from None
     out = args.out or default_out(args.name, args.scale)
     start = time.perf_counter()
-    path = reproduce(args.name, scale=args.scale, data_dir=args.data_dir, seeds=looks[0] if looks else args.seeds,
+    made = reproduce(args.name, scale=args.scale, data_dir=args.data_dir, seeds=looks[0] if looks else args.seeds,
                      out=out, workers=args.workers, progress=not args.quiet, allow_cpu=args.allow_cpu,
                      tune=args.tune, tune_budget=args.tune_budget, looks=looks)
-    print(_headline(path))
-    print(f"verdict: {path}  (report: {path.parent / 'report.md'}; {time.perf_counter() - start:.0f} s)")
+    print(headline(made.judged))
+    print(f"verdict: {made.verdict}  (report: {made.verdict.parent / 'report.md'}; {time.perf_counter() - start:.0f} s)")
     return 0
 
 
-def _headline(path: Path) -> str:
-    """The verdict lines of verdict.md's numbered claim list, for the terminal."""
-    lines = path.read_text(encoding="utf-8").splitlines()
-    claims = [ln for ln in lines if ln[:1].isdigit() and " — **" in ln]
-    scale = next((ln.lstrip("> ") for ln in lines if ln.startswith("> **SCALE")), "")
-    return "\n".join([scale, *claims])
+def headline(judged: Any) -> str:
+    """The scale line and one line per claim with its verdict(s), from the judged claims."""
+    exp, meta, claims, tuned = judged
+    lines = [f"{exp.name}: scale {meta['scale']}, {meta.get('description', '')}"]
+    for i, r in enumerate(claims):
+        tail = f"; tuned: {tuned.claims[i].verdict}" if tuned is not None else ""
+        lines.append(f"{i + 1}. {r.claim.text} — {r.verdict} (paper's settings){tail}")
+    return "\n".join(lines)

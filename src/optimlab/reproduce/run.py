@@ -24,14 +24,14 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from optimlab.experiments.config import ExperimentConfig, parse_seeds
 from optimlab.experiments.results import write_json_atomic
 from optimlab.reproduce.catalog import PaperExperiment, load_paper_experiment
 from optimlab.reproduce.layout import DATASET_TITLES, META_FILE, TUNED_DIR, ReproduceError, read_meta
 
-__all__ = ["SCALES", "TUNE_SEEDS", "DATASET_TITLES", "META_FILE", "TUNED_DIR", "ReproduceError", "read_meta",
+__all__ = ["Reproduction", "SCALES", "TUNE_SEEDS", "DATASET_TITLES", "META_FILE", "TUNED_DIR", "ReproduceError", "read_meta",
            "find_cifar10_subset", "resolve_config", "describe_data", "default_out", "reproduce"]
 
 SCALES = ("cpu", "paper")
@@ -172,6 +172,13 @@ def describe_data(config: ExperimentConfig) -> dict[str, Any]:
 # the command
 
 
+class Reproduction(NamedTuple):
+    """What reproduce() made: verdict.md's path and what it shows (experiment, meta, claims, tuned)."""
+
+    verdict: Path
+    judged: tuple[Any, ...]  # optimlab.reproduce.judging.Judged
+
+
 def default_out(name: str, scale: str) -> Path:
     return Path("runs") / f"reproduce-{name}-{scale}"
 
@@ -179,8 +186,9 @@ def default_out(name: str, scale: str) -> Path:
 def reproduce(name: str, scale: str = "cpu", data_dir: str | Path | None = None, seeds: Any = None,
               out: str | Path | None = None, workers: int = 1, progress: bool = True, allow_cpu: bool = False,
               overrides: dict[str, Any] | None = None, tune: bool = False, tune_budget: int | None = None,
-              looks: list[int] | None = None) -> Path:
-    """Run paper experiment `name` at `scale`, write report.md and verdict.md; returns verdict.md's path.
+              looks: list[int] | None = None) -> Reproduction:
+    """Run paper experiment `name` at `scale`, write report.md and verdict.md; returns the Reproduction
+    (verdict.md's path and the judged claims it shows, loaded from disk once).
 
     seeds: a count or a list (default: the catalogue's). overrides: ExperimentConfig keys applied
     last (e.g. {"epochs": 1, "max_steps_per_epoch": 3} for a smoke run). tune: also run the fair
@@ -189,6 +197,7 @@ def reproduce(name: str, scale: str = "cpu", data_dir: str | Path | None = None,
     decided). Re-running with the same arguments resumes: finished runs in `out` are kept."""
     from optimlab.experiments.report import write_report
     from optimlab.experiments.sweep import run_experiment
+    from optimlab.reproduce.judging import judge_folder
     from optimlab.reproduce.verdict import write_verdict
 
     exp = load_paper_experiment(name)
@@ -220,7 +229,8 @@ def reproduce(name: str, scale: str = "cpu", data_dir: str | Path | None = None,
                         "wall_time_s": round(time.perf_counter() - start, 1)}
     write_json_atomic(out_dir / META_FILE, meta)
     write_report(out_dir)
-    return write_verdict(out_dir)
+    judged = judge_folder(out_dir)
+    return Reproduction(write_verdict(out_dir, judged), judged)
 
 
 def _run_sequential(exp: PaperExperiment, config: ExperimentConfig, out_dir: Path, looks: list[int], workers: int,
