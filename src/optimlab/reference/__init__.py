@@ -47,6 +47,14 @@ from optimlab.reference.classical import (
     rmsprop_update,
     sgdm_update,
 )
+from optimlab.reference.published import (
+    centralize_filters,
+    moment_init,
+    nadam_published_update,
+    wgd_adam_published_update,
+    wgd_radam_published_update,
+    wgd_sgd_published_update,
+)
 from optimlab.reference.papers import (
     WGD_MODES,
     rsgdm_init,
@@ -82,8 +90,20 @@ _BASES: dict[str, tuple[Init, Update, dict[str, Any]]] = {
 # name -> (init, update, defaults). wgd-<base> for every base, as in optimlab.optim's registry.
 REFERENCES: dict[str, tuple[Init, Update, dict[str, Any]]] = {
     **_BASES,
-    **{f"wgd-{name}": (*wgd(init, update), {**defaults, "wgd_mode": "filter", "wgd_include_linear": False})
+    **{f"wgd-{name}": (*wgd(init, update), {**defaults, "wgd_mode": "filter", "wgd_include_linear": False,
+                                              "wgd_min_dim": 3, "wgd_target": "gradient"})
        for name, (init, update, defaults) in _BASES.items()},
+    # the WGD authors' published classes, from reading their code (reference/published.py)
+    "wgd-sgdm-published": (moment_init, wgd_sgd_published_update, {"lr": 0.01, "momentum": 0.9, "min_dim": 4}),
+    "wgd-adam-published": (moment_init, wgd_adam_published_update,
+                           {"lr": 0.001, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "min_dim": 4, "centre": "gradient"}),
+    "wgd-adam2-published": (moment_init, wgd_adam_published_update,
+                            {"lr": 0.001, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "min_dim": 4, "centre": "update"}),
+    "wgd-radam-published": (moment_init, wgd_radam_published_update,
+                            {"lr": 0.001, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "min_dim": 4, "target": "update"}),
+    "wgd-nadam-published": (moment_init, nadam_published_update,
+                            {"lr": 0.002, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "momentum_decay": 0.004,
+                             "v_correction": "beta2^t"}),
 }
 
 # Overrides that turn the paper's rule into torch.optim's optimizer of the same registry name.
@@ -143,7 +163,8 @@ def trajectory(name: str, theta0: np.ndarray, grads: Sequence[np.ndarray], **hpa
 
 
 __all__ = [
-    "CONVENTION_NOTES", "REFERENCES", "TORCH_CONVENTION", "WGD_MODES",
+    "CONVENTION_NOTES", "REFERENCES", "centralize_filters", "moment_init", "nadam_published_update",
+    "wgd_adam_published_update", "wgd_radam_published_update", "wgd_sgd_published_update", "TORCH_CONVENTION", "WGD_MODES",
     "adadelta_init", "adadelta_update", "adagrad_init", "adagrad_update", "adam_init", "adam_update",
     "amsgrad_init", "amsgrad_update", "ema_init", "ema_sequence", "ema_update", "gd_init", "gd_update",
     "momentum_init", "nadam_init", "nadam_update", "nag_lookahead", "nag_update", "radam_rho", "radam_update",
