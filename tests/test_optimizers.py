@@ -75,6 +75,17 @@ CASES = [
          ours=True),
     Case("wgd-nadam-published", "wgd-nadam-published", {"weight_decay": 1e-3}, quad_lr=0.02, rosen_lr=2e-3,
          ours=True),
+    # the field's baselines (torch, pytorch_optimizer) and the Lookahead wrapper
+    Case("adamw", "adamw", quad_lr=0.1, rosen_lr=0.02),
+    Case("apollo", "apollo", {"warmup_steps": 0}, quad_lr=0.01, rosen_lr=1e-5),  # warm-up ignores group lr
+    Case("adan", "adan", quad_lr=0.1, rosen_lr=0.02),
+    Case("mars", "mars", quad_lr=0.1, rosen_lr=0.02),
+    Case("qhm", "qhm", quad_lr=0.5, rosen_lr=1e-3),
+    Case("lion", "lion", quad_lr=0.02, rosen_lr=3e-3),
+    Case("schedulefree-sgd", "schedulefree-sgd", quad_lr=0.2, rosen_lr=1e-3),
+    Case("schedulefree-adamw", "schedulefree-adamw", quad_lr=0.1, rosen_lr=0.02),
+    Case("lookahead-adam", "lookahead-adam", quad_lr=0.2, rosen_lr=0.04),
+    Case("lookahead-wgd-rsgdm", "lookahead-wgd-rsgdm", {"lookahead_k": 3, "lookahead_alpha": 0.8}, quad_lr=0.5),
 ]
 OURS = [c for c in CASES if c.ours]
 

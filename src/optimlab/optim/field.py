@@ -13,6 +13,7 @@ Momentum conventions, stated because they decide what "the same lr" means:
 * ``mars`` — MARS-AdamW (Yuan et al. 2024): c_t = g_t + γ·β1/(1−β1)·(g_t − g_{t−1}), clipped to norm 1,
   then AdamW on c (EMA betas (0.95, 0.99)). 1-D tensors get plain AdamW with lr_1d and a decoupled
   weight_decay_1d = 0.1 (the library's default).
+  Registered through a subclass that applies ``maximize`` itself (the library's seeds Δg wrongly).
 * ``qhm`` — quasi-hyperbolic momentum (Ma & Yarats 2019): buf = β·buf + (1−β)·g (EMA, buf_0 = 0),
   θ −= lr·(ν·buf + (1−ν)·g). With ν = β it is RSGDM from step 2 on (tests/test_field.py).
 * ``lion`` — Lion (Chen et al. 2023): θ −= lr·sign(β1·m + (1−β1)·g), m = β2·m + (1−β2)·g (EMA);
@@ -34,6 +35,33 @@ import torch
 from optimlab.optim.registry import OptimizerInfo, _info
 
 
+class Adan(po.Adan):
+    """pytorch_optimizer's Adan with ``maximize`` done here: in 4.1.0 its first gradient difference is
+    seeded with the un-negated gradient, so under maximize step 1 sees Δg = 2∇f instead of 0
+    (tests/test_optimizers.py's maximize test shows it). The gradient is negated before Adan sees it."""
+
+    def __init__(self, params: Any, lr: float = 1e-3, betas: tuple[float, ...] = (0.98, 0.92, 0.99),
+                 weight_decay: float = 0.0, weight_decouple: bool = False, max_grad_norm: float = 0.0,
+                 foreach: bool | None = None, eps: float = 1e-8, maximize: bool = False) -> None:
+        super().__init__(params, lr=lr, betas=betas, weight_decay=weight_decay, weight_decouple=weight_decouple,
+                         max_grad_norm=max_grad_norm, foreach=foreach, eps=eps, maximize=False)
+        self.negate_grad = bool(maximize)
+
+    @torch.no_grad()
+    def step(self, closure: Any = None) -> Any:
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        if self.negate_grad:
+            for group in self.param_groups:
+                for p in group["params"]:
+                    if p.grad is not None:
+                        p.grad.neg_()
+        super().step()
+        return loss
+
+
 def _po(name: str, cls: type, summary: str, convention: str, paper: str, defaults: dict[str, Any],
         fixed: dict[str, Any] | None = None) -> OptimizerInfo:
     return _info(name, cls, summary, convention, paper, defaults, fixed, origin="pytorch_optimizer")
@@ -45,9 +73,9 @@ FIELD: dict[str, OptimizerInfo] = {
         _info("adamw", torch.optim.AdamW, "AdamW: Adam with decoupled weight decay θ −= lr·λ·θ", "adaptive (decoupled wd)",
               "Loshchilov & Hutter 2019; torch.optim.AdamW", {"lr": 0.001, "weight_decay": 0.01}, {"amsgrad": False}),
         _po("apollo", po.ApolloDQN, "Apollo (Ma 2020): diagonal quasi-Newton, EMA momentum β, rectified curvature "
-            "(pytorch_optimizer.ApolloDQN, not its 2024 APOLLO)", "quasi-newton (ema β)",
+            "(pytorch_optimizer.ApolloDQN, not its 2024 APOLLO); warm-up init_lr → lr over warmup_steps", "quasi-newton (ema β)",
             "004's baseline; Ma 2020 arXiv:2009.13586", {"lr": 0.01, "beta": 0.9, "init_lr": 1e-5, "warmup_steps": 500}),
-        _po("adan", po.Adan, "Adan: EMAs of g, of g_t − g_{t−1} and of the squared corrected gradient",
+        _po("adan", Adan, "Adan: EMAs of g, of g_t − g_{t−1} and of the squared corrected gradient",
             "ema + gradient difference (betas = 1 − paper's)", "Xie et al. 2022 arXiv:2208.06677",
             {"lr": 0.001, "betas": (0.98, 0.92, 0.99)}),
         _po("mars", po.MARS, "MARS-AdamW: AdamW on g + γβ1/(1−β1)(g_t − g_{t−1}) (clipped); AdamW on 1-D tensors",

@@ -193,7 +193,15 @@ def create_optimizer(name: str, params: Any, **hparams: Any) -> Optimizer:
     kwargs = {**info.defaults, **info.fixed, **hparams}
     wgd = {k: kwargs.pop(k) for k in list(kwargs) if k in WGD_HPARAMS and "wgd" in info.wrappers}
     look = {k: kwargs.pop(k) for k in list(kwargs) if k in LOOKAHEAD_HPARAMS}
-    base = info.cls(_materialize(params), **kwargs)
+    try:
+        base = info.cls(_materialize(params), **kwargs)
+    except (ValueError, TypeError):
+        raise
+    except Exception as e:  # pytorch_optimizer's validation errors are plain Exceptions: one kind for callers
+        if info.origin != "pytorch_optimizer":
+            raise
+        given = {k: v for k, v in kwargs.items() if k in hparams}
+        raise ValueError(f"Invalid hyperparameters for optimizer {name!r} {given}: {type(e).__name__}: {e}") from e
     check_real_params(base.param_groups, f"optimizer {name!r}")
     if "wgd" in info.wrappers:
         base = WGD(base, mode=wgd["wgd_mode"], include_linear=wgd["wgd_include_linear"], target=wgd["wgd_target"],
@@ -204,8 +212,8 @@ def create_optimizer(name: str, params: Any, **hparams: Any) -> Optimizer:
         k, alpha = look["lookahead_k"], look["lookahead_alpha"]
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise ValueError(f"Invalid lookahead_k={k!r}: must be an int >= 1")
-        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 < alpha <= 1.0:
-            raise ValueError(f"Invalid lookahead_alpha={alpha!r}: must be in (0, 1]")
+        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 < alpha < 1.0:
+            raise ValueError(f"Invalid lookahead_alpha={alpha!r}: must be in (0, 1)")
         base = Lookahead(base, k=k, alpha=float(alpha))
     return base
 
