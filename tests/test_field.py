@@ -146,3 +146,23 @@ def test_pytorch_optimizer_errors_become_value_errors_naming_the_optimizer() -> 
     for name in ("apollo", "adan", "mars", "qhm", "lion", "schedulefree-sgd"):
         with pytest.raises(ValueError, match=rf"optimizer '{name}'.*lr"):
             create_optimizer(name, [torch.zeros(3, requires_grad=True)], lr=-1.0)
+
+
+@pytest.mark.parametrize("name", ["schedulefree-sgd", "lookahead-wgd-sgdm"])
+def test_interrupted_run_resumes_bit_identical(tmp_path: Path, name: str) -> None:
+    """Schedule-Free (checkpointed at x, in eval mode) and Lookahead (its own state_dict layout)."""
+    from test_resume_kill import DIGITS, Interrupt, _assert_same_run
+
+    from optimlab.train import fit
+
+    config = DIGITS.replace(optimizer=name, hparams={"lr": 0.05}, epochs=3, max_steps_per_epoch=7)
+
+    def stop(epoch, history):
+        if epoch == 1:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        fit(config, 1, run_dir=tmp_path / "cut", callback=stop)
+    resumed = fit(config, 1, run_dir=tmp_path / "cut")
+    whole = fit(config, 1, run_dir=tmp_path / "whole")
+    _assert_same_run(tmp_path / "cut", resumed, tmp_path / "whole", whole)
