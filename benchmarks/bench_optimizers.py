@@ -107,10 +107,12 @@ def state_bytes_per_param(name: str, device: str) -> float:
     opt.step()
     n = sum(p.numel() for p in params)
     total = 0
-    for st in opt.state.values():
-        for v in st.values():
-            if torch.is_tensor(v):
-                total += v.numel() * v.element_size()
+    states = [opt.state] + ([opt.optimizer.state] if hasattr(opt, "optimizer") else [])  # Lookahead: + its base
+    for state in states:
+        for st in state.values():
+            for v in st.values():
+                if torch.is_tensor(v):
+                    total += v.numel() * v.element_size()
     return total / n
 
 
