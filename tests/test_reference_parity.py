@@ -139,6 +139,7 @@ TORCH_CASES: dict[str, tuple[Callable, Any, Callable[[dict], dict]]] = {
     "rmsprop": (torch.optim.RMSprop, st.fixed_dictionaries({"rho": st.floats(0.5, 0.999), "eps": EPS}),
                 _rmsprop_kw),
     "adam": (torch.optim.Adam, ADAM_HP, _adam_kw),
+    "adamw": (torch.optim.AdamW, ADAM_HP, _adam_kw),
     "amsgrad": (lambda p, **kw: torch.optim.Adam(p, amsgrad=True, **kw), ADAM_HP, _adam_kw),
     "nadam": (torch.optim.NAdam, st.fixed_dictionaries(
         {"beta1": DECAY, "beta2": BETA2, "eps": EPS,
