@@ -166,3 +166,11 @@ def test_interrupted_run_resumes_bit_identical(tmp_path: Path, name: str) -> Non
     resumed = fit(config, 1, run_dir=tmp_path / "cut")
     whole = fit(config, 1, run_dir=tmp_path / "whole")
     _assert_same_run(tmp_path / "cut", resumed, tmp_path / "whole", whole)
+
+
+def test_tmsgd_switch_reaches_through_lookahead() -> None:
+    from optimlab.optim import start_multistep
+
+    opt = create_optimizer("lookahead-wgd-tmsgd", [torch.zeros(3, requires_grad=True)], lr=0.1)
+    assert start_multistep(opt) and opt.optimizer.base.is_multistep
+    assert start_multistep(create_optimizer("lookahead-adam", [torch.zeros(3, requires_grad=True)])) is False

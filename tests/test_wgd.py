@@ -103,7 +103,8 @@ def test_coupled_weight_decay_is_folded_in_before_centralization(maximize: bool)
 @pytest.mark.parametrize("make_base", [
     lambda ps: torch.optim.AdamW(ps, lr=0.01, weight_decay=0.1),
     lambda ps: torch.optim.Adam(ps, lr=0.01, weight_decay=0.1, decoupled_weight_decay=True),
-], ids=["AdamW", "Adam-decoupled"])
+    lambda ps: create_optimizer("lion", ps, lr=0.01, weight_decay=0.1),  # pytorch_optimizer: weight_decouple
+], ids=["AdamW", "Adam-decoupled", "Lion"])
 def test_decoupled_decay_centralizes_the_raw_gradient(make_base: Callable) -> None:
     params = model()
     ref_params = [p.detach().clone().requires_grad_() for p in params]

@@ -113,7 +113,9 @@ def _check_not_zeroed(param_groups: list[dict[str, Any]], first_index: int = 0) 
 
 
 def _is_decoupled(base: Optimizer, group: dict[str, Any]) -> bool:
-    return isinstance(base, torch.optim.AdamW) or bool(group.get("decoupled_weight_decay", False))
+    """torch's AdamW / decoupled_weight_decay=True, or pytorch_optimizer's weight_decouple=True (Lion, MARS, …)."""
+    return (isinstance(base, torch.optim.AdamW) or bool(group.get("decoupled_weight_decay", False))
+            or bool(group.get("weight_decouple", False)))
 
 
 class WGD(Optimizer):
