@@ -58,6 +58,10 @@ def torch_sgd(nesterov: bool) -> Factory:
     return lambda ps: torch.optim.SGD(ps, lr=1e-3, momentum=0.9, nesterov=nesterov, foreach=True)
 
 
+def torch_opt(cls: type, **kw) -> Factory:
+    return lambda ps: cls(ps, lr=1e-3, foreach=True, **kw)
+
+
 def ours(name: str, multistep: bool = False, **hp) -> Factory:
     def make(ps: list[torch.Tensor]) -> torch.optim.Optimizer:
         opt = optimlab.create_optimizer(name, ps, lr=1e-3, **hp)
@@ -103,10 +107,12 @@ def state_bytes_per_param(name: str, device: str) -> float:
     opt.step()
     n = sum(p.numel() for p in params)
     total = 0
-    for st in opt.state.values():
-        for v in st.values():
-            if torch.is_tensor(v):
-                total += v.numel() * v.element_size()
+    states = [opt.state] + ([opt.optimizer.state] if hasattr(opt, "optimizer") else [])  # Lookahead: + its base
+    for state in states:
+        for st in state.values():
+            for v in st.values():
+                if torch.is_tensor(v):
+                    total += v.numel() * v.element_size()
     return total / n
 
 
@@ -132,6 +138,10 @@ def main() -> None:
         ("WGD(filter)+SGDM vs SGD(momentum, foreach)", ours("wgd-sgdm", momentum=0.9), torch_sgd(False), 1.15),
         ("WGD(kernel)+SGDM vs SGD(momentum, foreach)",
          ours("wgd-sgdm", momentum=0.9, wgd_mode="kernel"), torch_sgd(False), None),
+        ("WGD(update)+Adam vs Adam(foreach)", ours("wgd-adam", wgd_target="update"), torch_opt(torch.optim.Adam), None),
+        ("WGD-RAdam (published) vs RAdam(foreach)", ours("wgd-radam-published"), torch_opt(torch.optim.RAdam), None),
+        ("Nadam (published WGD-Nadam) vs NAdam(foreach)", ours("wgd-nadam-published"), torch_opt(torch.optim.NAdam),
+         None),
     ]
     for label, mine, ref, target in pairs:
         ma, mb, ratio = compare(label, mine, ref, args, sync)

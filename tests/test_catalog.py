@@ -188,8 +188,39 @@ def test_wgd_settings_match_table_1():
             hp = o["hparams"]
             assert hp["lr"] == 0.01 and hp["weight_decay"] == 1e-3
             assert hp.get("momentum", hp.get("eps")) == (0.9 if o["name"].endswith("sgdm") else 1e-10)
+            if o["name"].endswith("-published"):  # the authors' code beside the paper's rule
+                assert o["label"] == o["name"].replace("-published", "-code") and "wgd_mode" not in hp
+                continue
             assert hp.get("wgd_mode") == ("filter" if o["name"].startswith("wgd-") else None)
             assert o["name"] == o["label"] and o["name"].removeprefix("wgd-") in ("sgdm", "adam", "nadam", "radam")
+
+
+def test_wgd_experiments_say_which_code_ran_and_flag_wgd_nadam():
+    """[paper] code names the published repository; code_arms point the paper's WGD-RAdam/-Nadam at
+    the arms running the authors' classes; code_notes says the published WGD-Nadam does not whiten."""
+    for name in WGD_TABLES.values():
+        paper = load_paper_experiment(name).paper
+        assert "hoseingh69/WGD" in paper.code and "f326d02" in paper.code
+        assert paper.code_arms == {"wgd-radam": "wgd-radam-code", "wgd-nadam": "wgd-nadam-code"}
+        assert "no whitening" in paper.code_notes["wgd-nadam"]
+        assert "cannot come from WGD" in paper.code_notes["wgd-nadam"]
+        assert any(c.optimizer == "wgd-nadam" for c in paper.claims)
+    assert load_paper_experiment("rsgdm-cifar10-resnet18").paper.code_notes == {}
+
+
+def test_code_tables_must_name_labels():
+    from optimlab.reproduce.catalog import CatalogError, _parse
+    import tomllib
+
+    data = tomllib.loads((Path(__file__).parents[1] / "src/optimlab/configs/paper/wgd-cifar100-resnet18.toml")
+                         .read_text(encoding="utf-8"))
+    data["paper"]["code_arms"] = {"wgd-radam": "no-such-arm"}
+    with pytest.raises(CatalogError, match=r"code_arms\].wgd-radam = 'no-such-arm'"):
+        _parse("wgd-cifar100-resnet18", data, "x.toml")
+    data["paper"]["code_arms"] = {}
+    data["paper"]["code_notes"] = {"ghost": "text"}
+    with pytest.raises(CatalogError, match=r"code_notes\]: 'ghost' is not an optimizer label"):
+        _parse("wgd-cifar100-resnet18", data, "x.toml")
 
 
 def test_wgd_cifar100_kappa_identity_flags_the_one_typo():

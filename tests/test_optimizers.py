@@ -17,6 +17,8 @@ import torch
 
 from optimlab.optim import (
     RSGDM,
+    NadamPublished,
+    WGDRAdamPublished,
     SGDMEMA,
     TMSGD,
     WGD,
@@ -62,6 +64,28 @@ CASES = [
          ours=True),
     Case("wgd-tmsgd", "wgd-tmsgd", {"switch_step": 2, "weight_decay": 1e-3}, quad_lr=0.2, rosen_lr=5e-4,
          ours=True),
+    Case("wgd-sgdm-conv1d", "wgd-sgdm", {"wgd_min_dim": 3, "wgd_target": "update"}, quad_lr=0.05, rosen_lr=1e-4),
+    # the WGD authors' published classes (optimlab.optim.wgd_published)
+    Case("wgd-sgdm-published", "wgd-sgdm-published", {"weight_decay": 1e-3}, quad_lr=0.05, rosen_lr=1e-4),
+    Case("wgd-adam-published", "wgd-adam-published", quad_lr=0.1, rosen_lr=0.02),
+    Case("wgd-adam2-published", "wgd-adam2-published", {"weight_decay": 1e-3}, quad_lr=0.1, rosen_lr=0.02),
+    Case("wgd-radam-published", "wgd-radam-published", {"weight_decay": 1e-3}, quad_lr=0.1, rosen_lr=1e-3,
+         ours=True),
+    Case("wgd-radam-published-gc_loc", "wgd-radam-published", {"target": "gradient"}, quad_lr=0.1, rosen_lr=1e-3,
+         ours=True),
+    Case("wgd-nadam-published", "wgd-nadam-published", {"weight_decay": 1e-3}, quad_lr=0.02, rosen_lr=2e-3,
+         ours=True),
+    # the field's baselines (torch, pytorch_optimizer) and the Lookahead wrapper
+    Case("adamw", "adamw", quad_lr=0.1, rosen_lr=0.02),
+    Case("apollo", "apollo", {"warmup_steps": 0}, quad_lr=0.01, rosen_lr=1e-5),  # warm-up ignores group lr
+    Case("adan", "adan", quad_lr=0.1, rosen_lr=0.02),
+    Case("mars", "mars", quad_lr=0.1, rosen_lr=0.02),
+    Case("qhm", "qhm", quad_lr=0.5, rosen_lr=1e-3),
+    Case("lion", "lion", quad_lr=0.02, rosen_lr=3e-3),
+    Case("schedulefree-sgd", "schedulefree-sgd", quad_lr=0.2, rosen_lr=1e-3),
+    Case("schedulefree-adamw", "schedulefree-adamw", quad_lr=0.1, rosen_lr=0.02),
+    Case("lookahead-adam", "lookahead-adam", quad_lr=0.2, rosen_lr=0.04),
+    Case("lookahead-wgd-rsgdm", "lookahead-wgd-rsgdm", {"lookahead_k": 3, "lookahead_alpha": 0.8}, quad_lr=0.5),
 ]
 OURS = [c for c in CASES if c.ours]
 
@@ -293,7 +317,7 @@ def test_invalid_hyperparameters_are_named(cls: type, kwargs: dict[str, Any], ex
         cls([torch.zeros(3, requires_grad=True)], **kwargs)
 
 
-@pytest.mark.parametrize("cls", [RSGDM, SGDMEMA, TMSGD])
+@pytest.mark.parametrize("cls", [RSGDM, SGDMEMA, TMSGD, WGDRAdamPublished, NadamPublished])
 def test_bad_params_and_grads_are_refused(cls: type) -> None:
     with pytest.raises(ValueError, match=r"floating-point.*torch\.int64"):
         cls([torch.zeros(3, dtype=torch.long)], lr=0.1)
@@ -322,7 +346,8 @@ def test_wgd_rejects_unknown_mode_and_non_optimizers() -> None:
 
 REQUIRED = ["sgd", "sgdm", "nag", "adagrad", "adadelta", "rmsprop", "adam", "amsgrad", "nadam", "radam",
             "sgdm-ema", "rsgdm", "tmsgd", "tmsgdm", "wgd-sgdm", "wgd-sgdm-ema", "wgd-adam", "wgd-nadam",
-            "wgd-radam"]
+            "wgd-radam", "wgd-sgdm-published", "wgd-adam-published", "wgd-adam2-published", "wgd-radam-published",
+            "wgd-nadam-published"]
 
 
 def test_registry_lists_every_required_name_with_its_convention() -> None:

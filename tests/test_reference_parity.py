@@ -139,6 +139,7 @@ TORCH_CASES: dict[str, tuple[Callable, Any, Callable[[dict], dict]]] = {
     "rmsprop": (torch.optim.RMSprop, st.fixed_dictionaries({"rho": st.floats(0.5, 0.999), "eps": EPS}),
                 _rmsprop_kw),
     "adam": (torch.optim.Adam, ADAM_HP, _adam_kw),
+    "adamw": (torch.optim.AdamW, ADAM_HP, _adam_kw),
     "amsgrad": (lambda p, **kw: torch.optim.Adam(p, amsgrad=True, **kw), ADAM_HP, _adam_kw),
     "nadam": (torch.optim.NAdam, st.fixed_dictionaries(
         {"beta1": DECAY, "beta2": BETA2, "eps": EPS,
@@ -237,9 +238,12 @@ def test_tmsgd_long_run_matches_reference() -> None:
         assert_trajectories_equal(got, want)
 
 
+# P >= 2 kernels and >= 2 entries per filter: WGD refuses a tensor it would zero (P = 1 in kernel mode)
 WGD_SHAPES = st.tuples(
-    st.tuples(st.integers(1, 4), st.integers(1, 3), st.integers(1, 3), st.integers(1, 3)),  # conv weight
-    st.tuples(st.integers(1, 4), st.integers(1, 4)),  # linear weight
+    st.tuples(st.integers(2, 4), st.integers(2, 3), st.integers(1, 3), st.integers(1, 3)),  # Conv2d weight
+    st.tuples(st.integers(2, 4), st.integers(2, 3), st.integers(1, 3)),  # Conv1d weight
+    st.tuples(st.integers(2, 3), st.integers(1, 2), st.integers(2, 3), st.integers(1, 2), st.integers(1, 2)),  # Conv3d
+    st.tuples(st.integers(2, 4), st.integers(2, 4)),  # linear weight
     st.tuples(st.integers(1, 4)),  # bias
 ).map(list)
 
@@ -257,25 +261,28 @@ def _wgd_bases() -> dict[str, tuple[Callable, Any, Callable[[dict], dict]]]:
 @pytest.mark.parametrize("base_name", ["sgdm", "adam", "rsgdm", "tmsgdm"])
 @SETTINGS
 @given(problem=problems(shapes=WGD_SHAPES), base=common(), data=st.data(),
-       mode=st.sampled_from(["filter", "kernel"]), include_linear=st.booleans())
+       mode=st.sampled_from(["filter", "kernel"]), include_linear=st.booleans(),
+       target=st.sampled_from(["gradient", "update"]), min_dim=st.sampled_from([3, 4]))
 def test_wgd_matches_reference(base_name: str, problem: tuple, base: dict, data: Any, mode: str,
-                               include_linear: bool) -> None:
-    """WGD(base) == reference wgd-<base>: coupled weight decay folded into the gradient BEFORE the
-    mean is removed, for 4-D weights (2-D too with include_linear); 1-D biases untouched."""
+                               include_linear: bool, target: str, min_dim: int) -> None:
+    """WGD(base) == reference wgd-<base>: target "gradient" folds coupled weight decay into the
+    gradient BEFORE the mean is removed, target "update" centres the base's step; for weights with
+    >= min_dim dims (Conv1d/2d/3d at 3, the authors' Conv2d/3d at 4), 2-D too with include_linear;
+    1-D biases untouched."""
     optim = _optim()
     cls, extra, to_torch = _wgd_bases()[base_name]
     hp = {**base, **data.draw(extra)}
     theta0, grads = problem
-    got = run_torch(lambda p: optim.WGD(cls(p, **to_torch(hp)), mode=mode, include_linear=include_linear),
-                    theta0, grads)
+    got = run_torch(lambda p: optim.WGD(cls(p, **to_torch(hp)), mode=mode, include_linear=include_linear,
+                                        target=target, min_dim=min_dim), theta0, grads)
     want = run_reference(f"wgd-{base_name}", theta0, grads,
                          {**hp, **TORCH_CONVENTION.get(base_name, {}), "wgd_mode": mode,
-                          "wgd_include_linear": include_linear})
+                          "wgd_include_linear": include_linear, "wgd_target": target, "wgd_min_dim": min_dim})
     assert_trajectories_equal(got, want)
 
 
 @SETTINGS
-@given(shape=SHAPE, seed=st.integers(0, 2**32 - 1), mode=st.sampled_from(["filter", "kernel"]))
+@given(shape=SHAPE, seed=st.integers(0, 2**32 - 1), mode=st.sampled_from(["filter", "kernel", "none"]))
 def test_centralize_gradient_matches_reference(shape: tuple, seed: int, mode: str) -> None:
     """optimlab.optim.centralize_gradient(grad, mode) == wgd_filter / wgd_kernel, any ndim."""
     from optimlab.reference import wgd_filter, wgd_kernel
@@ -283,5 +290,5 @@ def test_centralize_gradient_matches_reference(shape: tuple, seed: int, mode: st
     optim = _optim()
     g = np.random.default_rng(seed).normal(size=shape)
     got = optim.centralize_gradient(torch.tensor(g, dtype=torch.float64), mode).numpy()
-    want = {"filter": wgd_filter, "kernel": wgd_kernel}[mode](g)
+    want = {"filter": wgd_filter, "kernel": wgd_kernel, "none": np.copy}[mode](g)
     np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)

@@ -214,7 +214,11 @@ def test_updates_are_pure(name: str) -> None:
 def test_table_covers_every_registered_optimizer() -> None:
     import optimlab
 
-    names = {info.name for info in optimlab.list_optimizers()}
+    # pytorch_optimizer's baselines and the Lookahead wrapper are that library's code, not optimlab's
+    # update rules: no reference here (QHM is held to RSGDM by tests/test_field.py)
+    infos = [i for i in optimlab.list_optimizers() if i.origin != "pytorch_optimizer" and "lookahead" not in i.wrappers]
+    names = {info.name for info in infos}
+    assert {"adamw", "wgd-radam-published", "wgd-nadam-published"} <= names
     assert names <= set(R.REFERENCES), sorted(names - set(R.REFERENCES))
     assert set(R.TORCH_CONVENTION) | {"sgdm-ema", "rsgdm", "tmsgd", "tmsgdm"} >= {n for n in names if "wgd" not in n}
 
@@ -236,8 +240,8 @@ def test_bad_input_names_the_culprit() -> None:
         R.tmsgd_update(R.tmsgd_init(th), th, np.ones(2), switch_step=-1)
     with pytest.raises(ValueError, match="wgd_mode"):
         R.REFERENCES["wgd-adam"][1](init(th), th, np.ones(2), wgd_mode="gc")
-    with pytest.raises(ValueError, match="Unknown reference 'adamw'"):
-        R.reference("adamw")
+    with pytest.raises(ValueError, match="Unknown reference 'adamw2'"):
+        R.reference("adamw2")
 
 
 def test_import_does_not_pull_torch() -> None:

@@ -19,21 +19,24 @@ import numpy as np
 import pytest
 
 from optimlab.studies import STUDIES, run_study
-from optimlab.studies import bias_lag, ema, ode, trajectories
+from optimlab.studies import bias_lag, ema, ode, relatives, trajectories
 from optimlab.studies.cli import add_parser, run_from_args
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs" / "studies"
 
 
+FAST = [name for name in STUDIES if name != relatives.NAME]  # relatives trains on digits (~2 min): slow test
+
+
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
     out = tmp_path_factory.mktemp("studies")
-    return {name: run_study(name, out) for name in STUDIES}
+    return {name: run_study(name, out) for name in FAST}
 
 
 def test_registry_and_pages(results):
-    assert list(STUDIES) == ["bias-lag", "ode", "ema", "trajectories"]
+    assert list(STUDIES) == ["bias-lag", "ode", "ema", "trajectories", "relatives"]
     for name, r in results.items():
         assert r.name == name and r.page.name == f"{name}.md" and r.page.is_file()
         text = r.page.read_text(encoding="utf-8")
@@ -49,7 +52,7 @@ def _table_rows(text: str) -> list[tuple[str, str]]:
     return re.findall(r"^\| ([a-z0-9-]+) \| ([0-9.e-]+) \|", text, re.M)
 
 
-@pytest.mark.parametrize("name", list(STUDIES))
+@pytest.mark.parametrize("name", FAST)
 def test_checked_in_pages_are_current(results, name):
     generated = results[name].page.read_text(encoding="utf-8")
     checked_in = DOCS / f"{name}.md"
@@ -207,7 +210,10 @@ def test_trajectories_cover_every_optimizer(results):
     from optimlab.optim import list_optimizers
 
     r = results["trajectories"]
-    names = [i.name for i in list_optimizers()]
+    names = trajectories.optimizer_names()  # the papers' and torch's; the field's are in `relatives`
+    assert {"sgd", "rsgdm", "tmsgdm", "wgd-radam", "adam"} <= set(names)
+    assert not {"adan", "qhm", "wgd-radam-published", "lookahead-adam"} & set(names)
+    assert set(names) < {i.name for i in list_optimizers()}
     assert r.findings["optimizers"] == names
     text = r.page.read_text(encoding="utf-8")
     for fn in trajectories.FUNCTIONS:
@@ -267,3 +273,52 @@ def test_cli_bad_name(tmp_path):
         run_from_args(p.parse_args(["study", "nope", "--out", str(tmp_path)]))
     with pytest.raises(ValueError, match="--list"):
         run_from_args(p.parse_args(["study"]))
+
+
+# ----------------------------------------------------------------------------- relatives
+def _relatives_rows(text: str) -> list[tuple[str, str]]:
+    return re.findall(r"^\| ([a-z0-9=-]+) \| ([0-9.e-]+) \|", text, re.M)
+
+
+def test_relatives_small_run_states_the_algebra(tmp_path, monkeypatch):
+    """The study on a small budget: QHM(ν = β) = NAG (EMA) and RSGDM = QHM from θ_1 at round-off level on
+    every function, the first step alone moves RSGDM's path, and every arm appears in every table."""
+    for name, value in (("STEPS", 80), ("LR_GRID", (0.01, 0.1)), ("LR_POINTS", (0.3, 1.0)), ("TUNE_SEEDS", (100,)),
+                        ("FINAL_SEEDS", (0, 1)), ("DIGITS_EPOCHS", 1)):
+        monkeypatch.setattr(relatives, name, value)
+    r = relatives.run(tmp_path)
+    f = r.findings
+    for fn in trajectories.FUNCTIONS:
+        assert f[f"same_lr/{fn.name}/qhm-vs-nag"] < 1e-12
+        assert f[f"same_lr/{fn.name}/rsgdm-vs-qhm-from-step-2"] < 1e-12
+        assert f[f"same_lr/{fn.name}"] > 1e-4  # the first step differs
+        for arm in relatives.ARMS:
+            assert f[f"{fn.name}/{arm.label}/lr"] in (0.01, 0.1)
+    text = r.page.read_text(encoding="utf-8")
+    labels = [a.label for a in relatives.ARMS]
+    fns = [fn.name for fn in trajectories.FUNCTIONS]
+    assert [row[0] for row in _relatives_rows(text)] == labels * 4 + fns + labels  # functions, same-lr, digits
+    for arm in relatives.ARMS:
+        assert len(f[f"digits/{arm.label}/test_accuracy"]) == 2
+        assert f[f"digits/{arm.label}/lr"] in [arm.anchor * k for k in (0.3, 1.0)]
+    assert "digits/nag-ema/delta_mean" not in f and "digits/rsgdm/delta_p" in f
+    assert sorted(re.findall(r"\(([^)]+\.png)\)", text)) == sorted(p.name for p in r.figures)
+
+
+def test_relatives_paired_statistics():
+    d = relatives.paired([0.9, 0.8, 0.85], [0.8, 0.8, 0.8])
+    assert d["mean"] == pytest.approx(0.05) and d["lo"] < 0.05 < d["hi"]
+    from scipy import stats
+    assert d["p"] == pytest.approx(stats.ttest_rel([0.9, 0.8, 0.85], [0.8, 0.8, 0.8]).pvalue)
+
+
+@pytest.mark.slow
+def test_relatives_checked_in_page_is_current(tmp_path):
+    """The full study (~2 min on one thread): the optimizers and chosen lrs of every table must be those
+    of docs/studies/relatives.md (the numbers may differ in last bits across CPUs, as trajectories')."""
+    r = run_study(relatives.NAME, tmp_path)
+    checked_in = DOCS / "relatives.md"
+    assert checked_in.is_file(), "run `optimlab study relatives --out docs/studies`"
+    assert _relatives_rows(checked_in.read_text(encoding="utf-8")) == _relatives_rows(r.page.read_text(encoding="utf-8"))
+    for fig in r.figures:
+        assert (DOCS / fig.name).is_file()

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 import torch
 
-from optimlab.optim import RSGDM, SGDMEMA, TMSGD, WGD, centralize_gradient
+from optimlab.optim import RSGDM, SGDMEMA, TMSGD, WGD, centralize_gradient, create_optimizer
 
 
 def explicit_filter(g: torch.Tensor) -> torch.Tensor:
@@ -48,7 +48,7 @@ def test_kernel_mode_subtracts_the_mean_kernel(shape: tuple[int, ...]) -> None:
 def test_one_dimensional_gradients_are_returned_unchanged_and_bad_modes_refused() -> None:
     g = torch.randn(5)
     assert torch.equal(centralize_gradient(g), g)
-    with pytest.raises(ValueError, match=r"mode='mean'.*filter.*kernel"):
+    with pytest.raises(ValueError, match=r"mode='mean'.*filter.*kernel.*none"):
         centralize_gradient(torch.randn(2, 2), mode="mean")
 
 
@@ -103,7 +103,8 @@ def test_coupled_weight_decay_is_folded_in_before_centralization(maximize: bool)
 @pytest.mark.parametrize("make_base", [
     lambda ps: torch.optim.AdamW(ps, lr=0.01, weight_decay=0.1),
     lambda ps: torch.optim.Adam(ps, lr=0.01, weight_decay=0.1, decoupled_weight_decay=True),
-], ids=["AdamW", "Adam-decoupled"])
+    lambda ps: create_optimizer("lion", ps, lr=0.01, weight_decay=0.1),  # pytorch_optimizer: weight_decouple
+], ids=["AdamW", "Adam-decoupled", "Lion"])
 def test_decoupled_decay_centralizes_the_raw_gradient(make_base: Callable) -> None:
     params = model()
     ref_params = [p.detach().clone().requires_grad_() for p in params]
@@ -184,3 +185,94 @@ def test_documentation_names_the_mode_behind_the_papers_tables() -> None:
 
     assert "produced the paper's tables" in mod.__doc__ and "Eq. 11" in mod.__doc__
     assert "modified in place" in WGD.__doc__
+
+
+# --- which tensors, which target, what is refused ---------------------------------------------------
+
+
+def _step_of(opt_factory: Callable, module: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    module, x = module.double(), x.double()  # float64: the filter sums below are round-off, not cancellation
+    module.zero_grad()
+    module(x).pow(2).sum().backward()
+    before = module.weight.detach().clone()
+    opt_factory([module.weight]).step()
+    return before - module.weight.detach()
+
+
+@pytest.mark.parametrize(("module", "x", "min_dim", "centred"), [
+    (torch.nn.Conv1d(3, 4, 5), torch.randn(2, 3, 9), 3, True),
+    (torch.nn.Conv1d(3, 4, 5), torch.randn(2, 3, 9), 4, False),  # the authors' code: ndim > 3 only
+    (torch.nn.Conv2d(3, 4, 3), torch.randn(2, 3, 6, 6), 3, True),
+    (torch.nn.Conv3d(2, 3, 2), torch.randn(2, 2, 4, 4, 4), 4, True),
+    (torch.nn.ConvTranspose2d(3, 4, 3), torch.randn(2, 3, 5, 5), 3, True),  # dim 0 = input channel
+    (torch.nn.Linear(6, 5), torch.randn(2, 6), 3, False),
+])
+def test_conv_weights_of_every_rank_are_centred_per_dim0_slice(module: torch.nn.Module, x: torch.Tensor,
+                                                                 min_dim: int, centred: bool) -> None:
+    step = _step_of(lambda ps: WGD(torch.optim.SGD(ps, lr=0.1), min_dim=min_dim), module, x)
+    sums = step.sum(dim=tuple(range(1, step.dim()))).abs().max().item()
+    assert (sums < 1e-12) == centred, f"{type(module).__name__} (min_dim={min_dim}): per-slice sums {sums:.3g}"
+
+
+def test_include_linear_centres_linear_weights() -> None:
+    step = _step_of(lambda ps: WGD(torch.optim.SGD(ps, lr=0.1), include_linear=True), torch.nn.Linear(6, 5),
+                    torch.randn(2, 6))
+    assert step.sum(dim=1).abs().max().item() < 1e-12
+
+
+@pytest.mark.parametrize(("shape", "mode", "match"), [
+    ((1, 3, 3, 3), "kernel", r"mode='kernel' would zero.*params'\]\[0\] \(shape \(1, 3, 3, 3\)\).*single kernel"),
+    ((4, 1, 1, 1), "filter", r"mode='filter' would zero.*\(shape \(4, 1, 1, 1\)\).*single entry"),
+    ((1, 5), "kernel", r"shape \(1, 5\)"),
+])
+def test_a_tensor_wgd_would_zero_is_refused_by_name(shape: tuple[int, ...], mode: str, match: str) -> None:
+    p = torch.zeros(shape, requires_grad=True)
+    with pytest.raises(ValueError, match=match):
+        WGD(torch.optim.SGD([p], lr=0.1), mode=mode, include_linear=True)
+    ok = WGD(torch.optim.SGD([torch.zeros(4, 3, 3, 3, requires_grad=True)], lr=0.1), mode=mode)
+    with pytest.raises(ValueError, match="would zero"):
+        ok.add_param_group({"params": [p], "wgd_include_linear": True})
+    # the way out the message names: a group with wgd_mode='none' leaves the tensor alone
+    ok.add_param_group({"params": [p], "wgd_mode": "none"})
+    p.grad = torch.ones(shape)
+    ok.param_groups[0]["params"][0].grad = torch.zeros(4, 3, 3, 3)
+    ok.step()
+    assert torch.allclose(p.detach(), torch.full(shape, -0.1))
+
+
+def test_update_target_centres_the_step_the_base_took() -> None:
+    params = model()
+    ref = [p.detach().clone().requires_grad_() for p in params]
+    opt = WGD(torch.optim.Adam(params, lr=0.01, weight_decay=0.1), target="update")
+    base = torch.optim.Adam(ref, lr=0.01, weight_decay=0.1)
+    for t in range(4):
+        grads = set_grads(params, 40 + t)
+        for r, g in zip(ref, grads):
+            r.grad = g.clone()
+        before = [r.detach().clone() for r in ref]
+        base.step()
+        with torch.no_grad():  # explicit: conv weight moves by its Adam step minus each filter's mean
+            ref[0].copy_(before[0] + explicit_filter(ref[0] - before[0]))
+        opt.step()
+        assert torch.equal(params[0].grad, grads[0]), "target='update' leaves p.grad alone"
+    for p, r in zip(params, ref):
+        torch.testing.assert_close(p, r, rtol=1e-12, atol=1e-14)
+
+
+def test_complex_parameters_are_refused_by_every_optimizer() -> None:
+    from optimlab.optim import list_optimizers
+
+    c = torch.zeros(2, 3, 3, 3, dtype=torch.complex64, requires_grad=True)
+    with pytest.raises(TypeError, match=r"WGD does not support complex parameters.*complex64"):
+        WGD(torch.optim.SGD([c], lr=0.1))
+    for info in list_optimizers():
+        with pytest.raises(TypeError, match="complex"):
+            create_optimizer(info.name, [torch.zeros(3, requires_grad=True), c])
+
+
+def test_wgd_settings_are_validated() -> None:
+    p = [torch.zeros(2, 2, 1, 1, requires_grad=True)]
+    with pytest.raises(ValueError, match=r"wgd target='step'"):
+        WGD(torch.optim.SGD(p, lr=0.1), target="step")
+    with pytest.raises(ValueError, match=r"wgd min_dim=1"):
+        create_optimizer("wgd-sgdm", p, wgd_min_dim=1)

@@ -68,6 +68,7 @@ class ExperimentConfig:
     step_gamma: float = 0.5
     warmup_epochs: int = 0
     weight_decay_mode: str = "coupled"  # "coupled" (L2 in the gradient) | "decoupled"
+    no_decay: bool = False  # biases and norm weights (by module type) in a zero-weight-decay group
     switch_epoch: int | None = None  # TM-SGD's switch to the multi-step rule (no-op for others)
     augment: bool = False  # random crop + flip, for image data
     weighted_sampler: bool = False  # class-balancing sampler (paper 003)
@@ -231,7 +232,7 @@ def _optimizer_spec(o: Any, i: int, where: str) -> OptimizerSpec:
 _TYPES: dict[str, tuple[type, ...]] = {
     "name": (str,), "dataset": (str,), "model": (str,), "width": (int, float), "epochs": (int,),
     "batch_size": (int,), "schedule": (str,), "step_every": (int,), "step_gamma": (int, float),
-    "warmup_epochs": (int,), "weight_decay_mode": (str,), "augment": (bool,), "weighted_sampler": (bool,),
+    "warmup_epochs": (int,), "weight_decay_mode": (str,), "no_decay": (bool,), "augment": (bool,), "weighted_sampler": (bool,),
     "val_fraction": (int, float), "data_dir": (str, type(None)), "dataset_options": (dict,),
     "switch_epoch": (int, type(None)), "device": (str,), "max_steps_per_epoch": (int, type(None)), "baseline": (str, type(None)),
 }

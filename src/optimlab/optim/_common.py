@@ -53,6 +53,16 @@ def check_param_dtypes(param_groups: list[dict[str, Any]], owner: str) -> None:
                 raise ValueError(f"{owner} needs floating-point parameters, got {p.dtype} (shape {tuple(p.shape)})")
 
 
+def check_real_params(param_groups: list[dict[str, Any]], owner: str) -> None:
+    """Refuse complex parameters, naming the first one: optimlab's optimizers are defined on real
+    parameters only, whoever implements them (ours, torch's, pytorch_optimizer's, any WGD base)."""
+    for gi, group in enumerate(param_groups):
+        for pi, p in enumerate(group["params"]):
+            if p.is_complex():
+                raise TypeError(f"{owner} does not support complex parameters: param_groups[{gi}]['params'][{pi}] "
+                                f"is {p.dtype}, shape {tuple(p.shape)} (optimize torch.view_as_real(p) instead)")
+
+
 def gather_grads(group: dict[str, Any], owner: str) -> tuple[list[Tensor], list[Tensor]]:
     """The group's params that have a gradient, and those gradients. Params without grad are skipped."""
     params: list[Tensor] = []
@@ -113,6 +123,7 @@ class PaperOptimizer(torch.optim.Optimizer):
     """
 
     _checks: dict[str, Check] = {}
+    _coupled_decay = True  # False: _step_group gets ±∇ without λθ and places weight decay itself
 
     def __init__(self, params: Any, defaults: dict[str, Any]) -> None:
         validate_group(defaults, self._checks)
@@ -137,6 +148,7 @@ class PaperOptimizer(torch.optim.Optimizer):
             if not params:
                 continue
             foreach = use_foreach(group["foreach"], params)
-            grads = effective_grads(params, grads, group["weight_decay"], group["maximize"], foreach)
+            wd = group["weight_decay"] if self._coupled_decay else 0.0
+            grads = effective_grads(params, grads, wd, group["maximize"], foreach)
             self._step_group(group, params, grads, foreach)
         return loss

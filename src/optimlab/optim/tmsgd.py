@@ -235,13 +235,17 @@ class TMSGD(PaperOptimizer):
 
 
 def start_multistep(optimizer: Optimizer) -> bool:
-    """Switch `optimizer` (a TMSGD, or a WGD wrapping one) to the multi-step rule.
+    """Switch `optimizer` (a TMSGD, or a WGD or Lookahead wrapping one) to the multi-step rule.
 
     Returns True when it had a multi-step phase to start; a no-op returning False otherwise, so the
     harness can call it at the switch epoch whatever the optimizer.
     """
-    target = getattr(optimizer, "base", optimizer)
-    if hasattr(target, "start_multistep"):
-        target.start_multistep()
-        return True
+    target: Any = optimizer
+    for _ in range(3):  # unwrap lookahead(wgd(base)): Lookahead keeps it in .optimizer, WGD in .base
+        if isinstance(target, TMSGD):
+            target.start_multistep()
+            return True
+        target = getattr(target, "base", None) or getattr(target, "optimizer", None)
+        if target is None:
+            break
     return False

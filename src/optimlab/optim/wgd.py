@@ -1,17 +1,33 @@
 r"""WGD — Whitened Gradient Descent (paper 003): subtract a mean from conv-weight gradients before
 any base optimizer (SGDM, Adam, NAdam, RAdam, ours, …).
 
-Two means, both offered and named:
+Two means, both offered and named (``mode``):
 
-* ``mode="filter"`` — what the authors' published code does, and what produced the paper's tables:
-  for every output filter, subtract the mean of its gradient over dims 1..n (in_channels × kH × kW).
-  This is Gradient Centralization (Yong et al., 2020). Applied to 4-D (conv) weights only, after
-  coupled L2 weight decay has entered the gradient.
-* ``mode="kernel"`` — the paper's Eq. 11: h_{k,x} = ∇_x J(k, x) − μ_x, μ_x = (1/P) Σ_i ∇_x J(i, x),
+* ``"filter"`` — what the authors' code does for SGD and Adam (what produced the paper's tables
+  for those; see optimlab.optim.wgd_published for RAdam and Nadam): for every output filter, subtract the mean of its gradient over dims 1..n
+  (in_channels × kernel). This is Gradient Centralization (Yong et al., 2020). After coupled L2
+  weight decay has entered the gradient.
+* ``"kernel"`` — the paper's Eq. 11: h_{k,x} = ∇_x J(k, x) − μ_x, μ_x = (1/P) Σ_i ∇_x J(i, x),
   the mean over the layer's P kernels (dim 0), subtracted from every kernel.
+* ``"none"`` — leave the group alone (e.g. a param group of ConvTranspose weights).
 
-``include_linear=True`` also treats 2-D (linear) weights. Biases, norm parameters and every other
-tensor are left untouched. The transform is linear, so it commutes with the maximize sign flip.
+What is centred (``target``): ``"gradient"`` (default; the paper's Algorithm 2: centre g before the
+base's moments) or ``"update"`` (run the base step, then centre the step it took, Δθ ← Δθ − μ(Δθ):
+the authors' WGD_Adam2, and their WGD_RAdam up to its weight-decay placement — see wgd_published).
+
+Which tensors (decided by shape, as the authors' and GC's code; WGD sees tensors, not modules):
+every weight with ``min_dim`` or more dims (default 3: Conv1d [out, in, k], Conv2d and Conv3d
+weights), plus 2-D (Linear) weights when ``include_linear=True``. ``min_dim=4`` is the authors'
+test ``len(size) > 3`` (Conv2d and Conv3d only, Conv1d left alone); GC centres every tensor with
+more than 1 dim (``include_linear=True``). Biases and norm parameters (1-D) are never touched.
+ConvTranspose weights are [in, out/groups, k…]: dim 0 is the *input* channel, so "filter" centres
+per input channel and "kernel" averages over input channels; put them in a group with
+``wgd_mode="none"`` if that is not wanted.
+
+A tensor the transform would zero entirely is refused at construction, naming it: a layer with a
+single kernel (P = 1) in kernel mode, or one whose filters have a single entry ([P, 1, 1, 1]) in
+filter mode. Complex parameters are refused (as by every optimlab optimizer). The transform is
+linear, so it commutes with the maximize sign flip.
 """
 
 from __future__ import annotations
@@ -22,7 +38,11 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
-WGD_MODES = ("filter", "kernel")
+from optimlab.optim._common import check_real_params
+
+WGD_MODES = ("filter", "kernel", "none")
+WGD_TARGETS = ("gradient", "update")
+DEFAULT_MIN_DIM = 3
 
 
 def _check_mode(mode: Any) -> str:
@@ -32,14 +52,28 @@ def _check_mode(mode: Any) -> str:
     return mode
 
 
+def _check_target(target: Any) -> str:
+    if target not in WGD_TARGETS:
+        raise ValueError(f"Invalid wgd target={target!r}: must be one of {WGD_TARGETS} "
+                         "('gradient' = centre g before the base step, 'update' = centre the step taken)")
+    return target
+
+
+def _check_min_dim(min_dim: Any) -> int:
+    if isinstance(min_dim, bool) or not isinstance(min_dim, int) or min_dim < 2:
+        raise ValueError(f"Invalid wgd min_dim={min_dim!r}: must be an int >= 2 (3: every conv weight; 4: the "
+                         "authors' code)")
+    return min_dim
+
+
 def centralize_gradient(grad: Tensor, mode: str = "filter") -> Tensor:
     """Return grad minus its WGD mean (a new tensor). Tensors with fewer than 2 dims are returned as is.
 
     filter: grad − mean over dims 1..n (one mean per output filter, shape [P, 1, ..., 1]);
-    kernel: grad − mean over dim 0 (one mean kernel of shape [1, C, kH, kW]).
+    kernel: grad − mean over dim 0 (one mean kernel of shape [1, C, kH, kW]); none: a copy.
     """
     _check_mode(mode)
-    if grad.dim() < 2:
+    if grad.dim() < 2 or mode == "none":
         return grad.clone()
     return grad - _wgd_mean(grad, mode)
 
@@ -52,13 +86,36 @@ def _wgd_mean(grad: Tensor, mode: str) -> Tensor:
 
 def centralize_gradient_(grad: Tensor, mode: str = "filter") -> Tensor:
     """In-place variant of centralize_gradient (used by WGD.step)."""
-    if grad.dim() >= 2:
+    if grad.dim() >= 2 and mode != "none":
         grad.sub_(_wgd_mean(grad, mode))
     return grad
 
 
+def wgd_eligible(p: Tensor, min_dim: int = DEFAULT_MIN_DIM, include_linear: bool = False) -> bool:
+    """Whether WGD centres this tensor: dims >= min_dim, or 2-D with include_linear."""
+    return p.dim() >= min_dim or (include_linear and p.dim() == 2)
+
+
+def _check_not_zeroed(param_groups: list[dict[str, Any]], first_index: int = 0) -> None:
+    for gi, group in enumerate(param_groups, start=first_index):
+        mode = group["wgd_mode"]
+        for pi, p in enumerate(group["params"]):
+            if not wgd_eligible(p, group["wgd_min_dim"], group["wgd_include_linear"]):
+                continue
+            where = f"param_groups[{gi}]['params'][{pi}] (shape {tuple(p.shape)})"
+            if mode == "kernel" and p.shape[0] == 1:
+                raise ValueError(f"WGD mode='kernel' would zero the whole gradient of {where}: a layer with a single "
+                                 "kernel (P = 1) equals its own mean. Put it in a param group with wgd_mode='none' "
+                                 "(or 'filter').")
+            if mode == "filter" and p.numel() == p.shape[0] and p.numel() > 0:
+                raise ValueError(f"WGD mode='filter' would zero the whole gradient of {where}: each filter has a "
+                                 "single entry. Put it in a param group with wgd_mode='none'.")
+
+
 def _is_decoupled(base: Optimizer, group: dict[str, Any]) -> bool:
-    return isinstance(base, torch.optim.AdamW) or bool(group.get("decoupled_weight_decay", False))
+    """torch's AdamW / decoupled_weight_decay=True, or pytorch_optimizer's weight_decouple=True (Lion, MARS, …)."""
+    return (isinstance(base, torch.optim.AdamW) or bool(group.get("decoupled_weight_decay", False))
+            or bool(group.get("weight_decouple", False)))
 
 
 class WGD(Optimizer):
@@ -66,36 +123,46 @@ class WGD(Optimizer):
 
     .. math::
         \begin{aligned}
-        &\textbf{for each step, for each 4-D weight } W \text{ (and 2-D if include\_linear):} \\
-        &\quad g \leftarrow \nabla_W J + \lambda W \qquad \text{(coupled L2 first, as the authors' code)} \\
-        &\quad h \leftarrow g - \mu(g),\quad \mu = \begin{cases}
+        &\textbf{for each step, for each weight } W \text{ with } \ge \text{min\_dim dims (and 2-D if include\_linear):} \\
+        &\quad \textit{target = gradient:}\quad g \leftarrow \nabla_W J + \lambda W,\ \ h \leftarrow g - \mu(g),
+            \ \text{base step with } h \text{ in place of } \nabla_W J \text{ and } \lambda = 0 \\
+        &\quad \textit{target = update:}\quad W' \leftarrow \text{base step (its own decay)},\ \
+            W \leftarrow W + (\Delta - \mu(\Delta)),\ \Delta = W' - W \\
+        &\quad \mu(x) = \begin{cases}
             \text{mean over dims } 1..n \text{ per output filter} & \text{filter (code, paper's tables)} \\
-            \text{mean over the } P \text{ kernels (dim 0)} & \text{kernel (Eq. 11)} \end{cases} \\
-        &\quad \text{base optimizer step with } h \text{ in place of } \nabla_W J \text{ and } \lambda = 0
+            \text{mean over the } P \text{ kernels (dim 0)} & \text{kernel (Eq. 11)} \end{cases}
         \end{aligned}
 
     Conventions: the wrapper shares ``param_groups`` and ``state`` with the base, so lr schedulers,
-    ``state_dict``/``load_state_dict`` and ``add_param_group`` work on either. With coupled weight
-    decay, the wrapper folds λθ into the gradients of the group's params, sets the base's
-    ``weight_decay`` to 0 for the step and restores it, so the base sees exactly
-    ``centralize(±∇ + λθ)``. With decoupled decay (AdamW, ``decoupled_weight_decay=True``) the raw
-    gradient is centralized and the base applies its own decay. ``p.grad`` is modified in place
-    (as Gradient Centralization implementations do).
+    ``state_dict``/``load_state_dict`` and ``add_param_group`` work on either; the WGD settings are
+    per-group keys (``wgd_mode``, ``wgd_target``, ``wgd_min_dim``, ``wgd_include_linear``). With
+    target "gradient" and coupled weight decay, the wrapper folds λθ into the gradients of the
+    group's params, sets the base's ``weight_decay`` to 0 for the step and restores it, so the base
+    sees exactly ``centralize(±∇ + λθ)`` (the authors' order). With decoupled decay (AdamW,
+    ``decoupled_weight_decay=True``) the raw gradient is centralized and the base applies its own
+    decay. ``p.grad`` is modified in place (as Gradient Centralization implementations do). Target
+    "update" leaves ``p.grad`` alone and keeps a copy of each centred tensor during the step.
+
+    References: Gholamalinejad & Khosravi, WGD (paper 003) and github.com/hoseingh69/WGD; Yong et al.,
+    "Gradient Centralization", ECCV 2020.
 
     Args:
         base: the optimizer to wrap (already constructed over the parameters).
-        mode: "filter" (default; the authors' code) or "kernel" (paper Eq. 11).
+        mode: "filter" (default; the authors' code), "kernel" (paper Eq. 11) or "none".
         include_linear: also centralize 2-D weights.
+        target: "gradient" (default) or "update".
+        min_dim: centre tensors with at least this many dims (default 3: every conv weight).
     """
 
-    def __init__(self, base: Optimizer, mode: str = "filter", include_linear: bool = False) -> None:
+    def __init__(self, base: Optimizer, mode: str = "filter", include_linear: bool = False,
+                 target: str = "gradient", min_dim: int = DEFAULT_MIN_DIM) -> None:
         if not isinstance(base, Optimizer):
             raise TypeError(f"WGD wraps a torch.optim.Optimizer, got {type(base).__name__}")
         if isinstance(base, WGD):
             raise TypeError("WGD is already applied: do not wrap a WGD optimizer twice")
-        _check_mode(mode)
         self.base = base
-        self._wgd_defaults = {"wgd_mode": mode, "wgd_include_linear": bool(include_linear)}
+        self._wgd_defaults = {"wgd_mode": _check_mode(mode), "wgd_include_linear": bool(include_linear),
+                              "wgd_target": _check_target(target), "wgd_min_dim": _check_min_dim(min_dim)}
         self._wgd_ready = False
         # Optimizer.__init__ sets up hooks; hand it the base's params, then share the base's containers.
         super().__init__([p for g in base.param_groups for p in g["params"]], {})
@@ -110,13 +177,26 @@ class WGD(Optimizer):
             for key, value in self._wgd_defaults.items():
                 group.setdefault(key, value)
             _check_mode(group["wgd_mode"])
+            _check_target(group["wgd_target"])
+            _check_min_dim(group["wgd_min_dim"])
+        check_real_params(self.param_groups, "WGD")
+        _check_not_zeroed(self.param_groups)
 
     def __repr__(self) -> str:
-        return f"WGD(mode={self._wgd_defaults['wgd_mode']!r}, base={self.base!r})"
+        return f"WGD(mode={self._wgd_defaults['wgd_mode']!r}, target={self._wgd_defaults['wgd_target']!r}, base={self.base!r})"
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         if not self._wgd_ready:  # called by Optimizer.__init__ before sharing
             return super().add_param_group(param_group)
+        params = param_group["params"]
+        params = [params] if isinstance(params, Tensor) else list(params)
+        param_group = {**param_group, "params": params}
+        tentative = {**self._wgd_defaults, **param_group}  # refuse before the base holds the group
+        _check_mode(tentative["wgd_mode"])
+        _check_target(tentative["wgd_target"])
+        _check_min_dim(tentative["wgd_min_dim"])
+        check_real_params([tentative], "WGD")
+        _check_not_zeroed([tentative], first_index=len(self.param_groups))
         self.base.add_param_group(param_group)
         self._share_base()
 
@@ -135,12 +215,26 @@ class WGD(Optimizer):
         if hasattr(self.base, "start_multistep"):
             self.base.start_multistep()
 
-    def _eligible(self, p: Tensor, include_linear: bool) -> bool:
-        return p.dim() == 4 or (include_linear and p.dim() == 2)
+    def train(self) -> None:
+        """Forward schedule-free's train-mode switch to the base (no-op for other bases)."""
+        if callable(getattr(self.base, "train", None)):
+            self.base.train()
+
+    def eval(self) -> None:
+        """Forward schedule-free's eval-mode switch to the base (no-op for other bases)."""
+        if callable(getattr(self.base, "eval", None)):
+            self.base.eval()
+
+    @staticmethod
+    def _targets(group: dict[str, Any], target: str) -> list[Tensor]:
+        if group["wgd_target"] != target or group["wgd_mode"] == "none":
+            return []
+        return [p for p in group["params"] if p.grad is not None
+                and wgd_eligible(p, group["wgd_min_dim"], group["wgd_include_linear"])]
 
     @torch.no_grad()
     def whiten_(self) -> None:
-        """Apply the transform to the current gradients (what step() does before the base step)."""
+        """Centre the current gradients of the target="gradient" groups (what step() does first)."""
         for group in self.param_groups:
             self._whiten_group(group, fold_decay=False)
 
@@ -149,6 +243,8 @@ class WGD(Optimizer):
         for p in params:
             if p.grad.is_sparse:
                 raise RuntimeError(f"WGD does not support sparse gradients (parameter of shape {tuple(p.shape)})")
+        if group["wgd_target"] != "gradient" or group["wgd_mode"] == "none":
+            return 0.0
         wd = float(group.get("weight_decay", 0.0) or 0.0)
         folded = 0.0
         if fold_decay and wd != 0.0 and params and not _is_decoupled(self.base, group):
@@ -156,10 +252,8 @@ class WGD(Optimizer):
             sign = -1.0 if group.get("maximize", False) else 1.0
             torch._foreach_add_([p.grad for p in params], params, alpha=sign * wd)
             folded = wd
-        mode, include_linear = group["wgd_mode"], group["wgd_include_linear"]
-        for p in params:
-            if self._eligible(p, include_linear):
-                centralize_gradient_(p.grad, mode)
+        for p in self._targets(group, "gradient"):
+            centralize_gradient_(p.grad, group["wgd_mode"])
         return folded
 
     @torch.no_grad()
@@ -169,15 +263,18 @@ class WGD(Optimizer):
             with torch.enable_grad():
                 loss = closure()
         restore: list[tuple[dict[str, Any], float]] = []
+        before: list[tuple[Tensor, Tensor, str]] = []
         try:
             for group in self.param_groups:
                 folded = self._whiten_group(group, fold_decay=True)
                 if folded:
                     group["weight_decay"] = 0.0
                     restore.append((group, folded))
+                before.extend((p, p.detach().clone(), group["wgd_mode"]) for p in self._targets(group, "update"))
             self.base.step()
         finally:
             for group, wd in restore:
                 group["weight_decay"] = wd
+        for p, old, mode in before:  # θ ← θ' − μ(θ' − θ): the step taken, centred
+            p.sub_(_wgd_mean(p.detach() - old, mode))
         return loss
-

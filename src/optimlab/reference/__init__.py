@@ -23,6 +23,7 @@ import numpy as np
 from optimlab.reference.adaptive import (
     adam_init,
     adam_update,
+    adamw_update,
     amsgrad_init,
     amsgrad_update,
     nadam_init,
@@ -46,6 +47,14 @@ from optimlab.reference.classical import (
     rmsprop_init,
     rmsprop_update,
     sgdm_update,
+)
+from optimlab.reference.published import (
+    centralize_filters,
+    moment_init,
+    nadam_published_update,
+    wgd_adam_published_update,
+    wgd_radam_published_update,
+    wgd_sgd_published_update,
 )
 from optimlab.reference.papers import (
     WGD_MODES,
@@ -71,6 +80,7 @@ _BASES: dict[str, tuple[Init, Update, dict[str, Any]]] = {
     "adadelta": (adadelta_init, adadelta_update, {"lr": 1.0, "rho": 0.9, "eps": 1e-6}),
     "rmsprop": (rmsprop_init, rmsprop_update, {"lr": 0.01, "rho": 0.9, "eps": 1e-8}),
     "adam": (adam_init, adam_update, {"lr": 0.001, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8}),
+    "adamw": (adam_init, adamw_update, {"lr": 0.001, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.01}),
     "amsgrad": (amsgrad_init, amsgrad_update, {"lr": 0.001, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8}),
     "nadam": (nadam_init, nadam_update, {"lr": 0.002, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8}),
     "radam": (adam_init, radam_update, {"lr": 0.001, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8}),
@@ -82,14 +92,26 @@ _BASES: dict[str, tuple[Init, Update, dict[str, Any]]] = {
 # name -> (init, update, defaults). wgd-<base> for every base, as in optimlab.optim's registry.
 REFERENCES: dict[str, tuple[Init, Update, dict[str, Any]]] = {
     **_BASES,
-    **{f"wgd-{name}": (*wgd(init, update), {**defaults, "wgd_mode": "filter", "wgd_include_linear": False})
+    **{f"wgd-{name}": (*wgd(init, update), {**defaults, "wgd_mode": "filter", "wgd_include_linear": False,
+                                              "wgd_min_dim": 3, "wgd_target": "gradient"})
        for name, (init, update, defaults) in _BASES.items()},
+    # the WGD authors' published classes, from reading their code (reference/published.py)
+    "wgd-sgdm-published": (moment_init, wgd_sgd_published_update, {"lr": 0.01, "momentum": 0.9, "min_dim": 4}),
+    "wgd-adam-published": (moment_init, wgd_adam_published_update,
+                           {"lr": 0.001, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "min_dim": 4, "centre": "gradient"}),
+    "wgd-adam2-published": (moment_init, wgd_adam_published_update,
+                            {"lr": 0.001, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "min_dim": 4, "centre": "update"}),
+    "wgd-radam-published": (moment_init, wgd_radam_published_update,
+                            {"lr": 0.001, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "min_dim": 4, "target": "update"}),
+    "wgd-nadam-published": (moment_init, nadam_published_update,
+                            {"lr": 0.002, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "momentum_decay": 0.004,
+                             "v_correction": "beta2^t"}),
 }
 
 # Overrides that turn the paper's rule into torch.optim's optimizer of the same registry name.
 TORCH_CONVENTION: dict[str, dict[str, Any]] = {
     "sgd": {}, "sgdm": {"convention": "torch"}, "nag": {"convention": "torch"},
-    "adagrad": {"convention": "torch"}, "adadelta": {}, "rmsprop": {"convention": "torch"}, "adam": {},
+    "adagrad": {"convention": "torch"}, "adadelta": {}, "rmsprop": {"convention": "torch"}, "adam": {}, "adamw": {},
     "amsgrad": {"convention": "torch"}, "nadam": {"convention": "torch"}, "radam": {"convention": "torch"},
 }
 
@@ -110,6 +132,7 @@ CONVENTION_NOTES: dict[str, str] = {
                "paper 003: 0.9). torch's momentum/centered options not modelled.",
     "adam": "none (torch computes lr/(1−β1^t)·m/(sqrt(v)/sqrt(1−β2^t) + ε), the same). Paper 002's "
             "listing has no bias correction and ε inside the root.",
+    "adamw": "none (torch.optim.AdamW: θ·(1 − lr·λ), then Adam on the raw gradient).",
     "amsgrad": "paper (Reddi): lr·m/(sqrt(max v) + ε), no bias correction; torch bias-corrects m and "
                "divides the max of the raw v by (1 − β2^t) of the current step.",
     "nadam": "paper 003 eq. 10: constant β1; torch: momentum-decay schedule μ_t = β1(1 − 0.5·0.96^(tψ)), "
@@ -143,8 +166,9 @@ def trajectory(name: str, theta0: np.ndarray, grads: Sequence[np.ndarray], **hpa
 
 
 __all__ = [
-    "CONVENTION_NOTES", "REFERENCES", "TORCH_CONVENTION", "WGD_MODES",
-    "adadelta_init", "adadelta_update", "adagrad_init", "adagrad_update", "adam_init", "adam_update",
+    "CONVENTION_NOTES", "REFERENCES", "centralize_filters", "moment_init", "nadam_published_update",
+    "wgd_adam_published_update", "wgd_radam_published_update", "wgd_sgd_published_update", "TORCH_CONVENTION", "WGD_MODES",
+    "adadelta_init", "adadelta_update", "adagrad_init", "adagrad_update", "adam_init", "adam_update", "adamw_update",
     "amsgrad_init", "amsgrad_update", "ema_init", "ema_sequence", "ema_update", "gd_init", "gd_update",
     "momentum_init", "nadam_init", "nadam_update", "nag_lookahead", "nag_update", "radam_rho", "radam_update",
     "reference", "rmsprop_init", "rmsprop_update", "rsgdm_init", "rsgdm_update", "sgdm_update", "tmsgd_init",

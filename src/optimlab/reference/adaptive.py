@@ -78,6 +78,21 @@ def adam_update(state: AdamState, theta: np.ndarray, g: np.ndarray, *, lr: float
     return theta - lr * m_hat / (np.sqrt(v_hat) + eps), AdamState(m=m, v=v, t=t)
 
 
+def adamw_update(state: AdamState, theta: np.ndarray, g: np.ndarray, *, lr: float = 0.001, beta1: float = 0.9,
+                 beta2: float = 0.999, eps: float = 1e-8, weight_decay: float = 0.01, maximize: bool = False
+                 ) -> tuple[np.ndarray, AdamState]:
+    """AdamW (Loshchilov & Hutter 2019, decoupled weight decay), as torch.optim.AdamW:
+
+        θ' = θ_{t−1}·(1 − lr·λ),   then Adam's step on the raw (±) gradient from θ'.
+
+    The decay is not in the gradient, so it never enters m or v.
+    """
+    _check_adam(lr, beta1, beta2, eps)
+    check_nonnegative("weight_decay", weight_decay)
+    decayed = theta * (1.0 - lr * weight_decay)
+    return adam_update(state, decayed, g, lr=lr, beta1=beta1, beta2=beta2, eps=eps, maximize=maximize)
+
+
 def amsgrad_init(theta: np.ndarray) -> AMSGradState:
     z = np.zeros_like(theta, dtype=np.float64)
     return AMSGradState(m=z, v=z.copy(), v_max=z.copy(), t=0)

@@ -15,7 +15,7 @@ import numpy as np
 
 from optimlab.reference._common import check_nonnegative, check_unit, effective_gradient
 
-WGD_MODES = ("filter", "kernel")
+WGD_MODES = ("filter", "kernel", "none")
 
 
 class RSGDMState(NamedTuple):
@@ -123,28 +123,37 @@ def wgd_filter(grad: np.ndarray) -> np.ndarray:
     return grad - grad.mean(axis=tuple(range(1, grad.ndim)), keepdims=True)
 
 
-_CENTRALIZE: dict[str, Callable[[np.ndarray], np.ndarray]] = {"filter": wgd_filter, "kernel": wgd_kernel}
+_CENTRALIZE: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "filter": wgd_filter, "kernel": wgd_kernel, "none": lambda g: np.array(g, dtype=np.float64, copy=True)}
 
 
 def wgd(base_init: Callable[[np.ndarray], Any], base_update: Callable[..., tuple[np.ndarray, Any]]
         ) -> tuple[Callable[[np.ndarray], Any], Callable[..., tuple[np.ndarray, Any]]]:
     """WGD on top of a base rule (paper 003 Algorithm 2 shows it on RAdam): ``(init, update)``.
 
-    update(state, θ, g, *, wgd_mode="filter", wgd_include_linear=False, weight_decay=λ,
-    maximize=..., **base_hparams): for 4-D θ (and 2-D θ if ``wgd_include_linear``) the base steps
-    on h = centralize(±g + λθ) with λ = 0 and maximize off, i.e. coupled weight decay enters BEFORE
-    the mean is removed (as the authors' code); any other θ (biases, norms) is stepped by the base on
-    the raw gradient with its own λ, untouched by WGD. ``wgd_mode``: "filter" (code, default) or
-    "kernel" (eq. 11).
+    update(state, θ, g, *, wgd_mode="filter", wgd_include_linear=False, wgd_min_dim=3,
+    wgd_target="gradient", weight_decay=λ, maximize=..., **base_hparams). θ is centred when
+    ndim(θ) >= ``wgd_min_dim`` (3: every conv weight; 4: the authors' code) or, with
+    ``wgd_include_linear``, ndim(θ) == 2. Target "gradient": the base steps on
+    h = centralize(±g + λθ) with λ = 0 and maximize off, i.e. coupled weight decay enters BEFORE the
+    mean is removed (as the authors' code). Target "update": the base steps on the raw gradient
+    with its own λ and the step it takes, θ' − θ, is centred. Any other θ (biases, norms) is stepped
+    by the base on the raw gradient with its own λ. ``wgd_mode``: "filter" (code, default),
+    "kernel" (eq. 11) or "none".
     """
 
     def update(state: Any, theta: np.ndarray, g: np.ndarray, *, wgd_mode: str = "filter",
-               wgd_include_linear: bool = False, weight_decay: float = 0.0, maximize: bool = False,
-               **hparams: Any) -> tuple[np.ndarray, Any]:
+               wgd_include_linear: bool = False, wgd_min_dim: int = 3, wgd_target: str = "gradient",
+               weight_decay: float = 0.0, maximize: bool = False, **hparams: Any) -> tuple[np.ndarray, Any]:
         if wgd_mode not in _CENTRALIZE:
             raise ValueError(f"Invalid wgd_mode={wgd_mode!r}: must be one of {WGD_MODES}")
+        if wgd_target not in ("gradient", "update"):
+            raise ValueError(f"Invalid wgd_target={wgd_target!r}: must be 'gradient' or 'update'")
         ndim = np.ndim(theta)
-        if ndim == 4 or (wgd_include_linear and ndim == 2):
+        if ndim >= wgd_min_dim or (wgd_include_linear and ndim == 2):
+            if wgd_target == "update":
+                new, state = base_update(state, theta, g, weight_decay=weight_decay, maximize=maximize, **hparams)
+                return theta + _CENTRALIZE[wgd_mode](new - theta), state
             h = _CENTRALIZE[wgd_mode](effective_gradient(g, theta, weight_decay, maximize))
             return base_update(state, theta, h, weight_decay=0.0, maximize=False, **hparams)
         return base_update(state, theta, g, weight_decay=weight_decay, maximize=maximize, **hparams)

@@ -4,6 +4,8 @@
     exp = load_paper_experiment("rsgdm-cifar100-resnet50")
     exp.paper.reported["rsgdm"]["accuracy"]       # 0.7727, what the paper printed
     exp.paper.claims[0].optimizer                 # 'rsgdm' (a label of exp.experiment["optimizers"])
+    exp.paper.code_notes.get("wgd-nadam")         # what the authors' published code runs for that label
+    exp.paper.code_arms.get("wgd-radam")          # 'wgd-radam-code': the arm running the published code
     exp.experiment_dict(scale="cpu", have_cifar10=True)   # -> ExperimentConfig.from_dict(...)
 
 A file holds three things. Its top-level keys are an ExperimentConfig (the paper-scale run, as
@@ -43,7 +45,8 @@ METRICS: dict[str, tuple[float, float, str]] = {
     "kappa": (-1.0, 1.0, "higher"),  # Cohen's kappa
 }
 _BETTER = ("higher", "lower")
-_PAPER_KEYS = {"id", "title", "source", "also", "references", "notes", "settings", "reported", "claims", "dataset"}
+_PAPER_KEYS = {"id", "title", "source", "also", "references", "notes", "settings", "reported", "claims", "dataset",
+               "code", "code_arms", "code_notes"}
 _CLAIM_KEYS = {"text", "metric", "better", "optimizer", "baseline"}
 _TUNE_KEYS = {"lr_range", "budget"}
 DEFAULT_TUNE = {"lr_range": (1e-4, 1.0), "budget": 5}  # one candidate per decade
@@ -74,6 +77,14 @@ class PaperInfo:
     references: tuple[str, ...] = ()  # tables / figures the experiment reproduces
     settings: dict[str, str] = field(default_factory=dict)  # settings quoted from the paper
     dataset: str = ""  # the paper's data set in words where the config's name is generic ("Animals-10")
+    # Which code produced the paper's tables, where the authors published it (repository, commit, files).
+    code: str = ""
+    # label -> label of the arm that runs the published code, where that code is not the paper's rule
+    # (e.g. "wgd-radam" -> "wgd-radam-code"); both arms are in the experiment.
+    code_arms: dict[str, str] = field(default_factory=dict)
+    # label -> what the published code does for that label, in one or two sentences, for a verdict page
+    # to print beside every claim naming the label (e.g. "wgd-nadam": the code applies no whitening).
+    code_notes: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -198,11 +209,31 @@ def _paper(p: dict[str, Any], labels: list[str], where: str) -> PaperInfo:
     claims = []
     for i, c in enumerate(p.get("claims", [])):
         claims.append(_claim(c, labels, f"{where}: [[paper.claims]] #{i}"))
+    code = p.get("code", "")
+    if not isinstance(code, str):
+        raise CatalogError(f"{where}: [paper] code must be a string, got {code!r}")
+    code_arms = _label_table(p.get("code_arms", {}), labels, f"{where}: [paper.code_arms]", values_are_labels=True)
+    code_notes = _label_table(p.get("code_notes", {}), labels, f"{where}: [paper.code_notes]", values_are_labels=False)
     return PaperInfo(
         id=p["id"], title=p["title"], source=p["source"], reported=reported, claims=tuple(claims),
         notes=p["notes"].strip(), also=tuple(p.get("also", ())), references=tuple(p.get("references", ())),
-        settings=dict(p.get("settings", {})), dataset=str(p.get("dataset", "")),
+        settings=dict(p.get("settings", {})), dataset=str(p.get("dataset", "")), code=code.strip(),
+        code_arms=code_arms, code_notes={k: " ".join(v.split()) for k, v in code_notes.items()},
     )
+
+
+def _label_table(t: Any, labels: list[str], where: str, values_are_labels: bool) -> dict[str, str]:
+    """A table label = string; every key (and, for code_arms, every value) must be an optimizer label."""
+    if not isinstance(t, dict):
+        raise CatalogError(f"{where} must be a table label = string")
+    for key, value in t.items():
+        if key not in labels:
+            raise CatalogError(f"{where}: {key!r} is not an optimizer label {labels}")
+        if not isinstance(value, str) or not value.strip():
+            raise CatalogError(f"{where}.{key} must be a non-empty string, got {value!r}")
+        if values_are_labels and (value not in labels or value == key):
+            raise CatalogError(f"{where}.{key} = {value!r} must be another optimizer label {labels}")
+    return dict(t)
 
 
 def _claim(c: Any, labels: list[str], where: str) -> Claim:

@@ -6,7 +6,8 @@ seconds on a CPU, writes `<name>.md` plus PNG figures into out_dir and returns a
     result.findings["stability/multistep"]   # 1.0: TM-SGD's rule is stable for lr·L < 1
 
 Studies: `bias-lag` (paper 000 §III.B), `ode` (paper 004), `ema` (paper 002), `trajectories`
-(every registered optimizer on 2-D test functions; the only one that imports torch, lazily).
+(the papers' and torch's optimizers on 2-D test functions) and `relatives` (RSGDM among Nesterov,
+QHM, Adan and MARS; trains on digits, ~2 min); the last two import torch, lazily.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from optimlab.studies import bias_lag, ema, ode, trajectories
+from optimlab.studies import bias_lag, ema, ode, relatives, trajectories
 from optimlab.studies._report import StudyResult
 
 # name -> run(out_dir) -> StudyResult; `optimlab study NAME --out DIR` runs one, `all` runs these in order.
@@ -23,13 +24,15 @@ STUDIES: dict[str, Callable[[Path], StudyResult]] = {
     ode.NAME: ode.run,
     ema.NAME: ema.run,
     trajectories.NAME: trajectories.run,
+    relatives.NAME: relatives.run,
 }
 
 SUMMARIES: dict[str, str] = {
     bias_lag.NAME: "paper 000: bias and lag of SGDM's m_t, RSGDM's n_t and Nesterov on synthetic gradient streams",
     ode.NAME: "paper 004: forward Euler vs the Taylor multi-step rule (order, stability, start-up)",
     ema.NAME: "paper 002: the EMA temperature example, bias correction, effective window",
-    trajectories.NAME: "every registered optimizer on Rosenbrock, Beale, a saddle and a quadratic",
+    trajectories.NAME: "the papers' and torch's optimizers on Rosenbrock, Beale, a saddle and a quadratic",
+    relatives.NAME: "RSGDM vs NAG (EMA), QHM(nu=beta), SGDM, Adan, MARS: test functions and digits, equal budgets",
 }
 
 

@@ -1,4 +1,4 @@
-r"""Study `trajectories`: every registered optimizer on 2-D test functions, at a searched learning rate.
+r"""Study `trajectories`: the papers' and torch's registered optimizers on 2-D test functions, at a searched learning rate.
 
 Functions (gradients in closed form, float64): Rosenbrock (1−x)² + 100(y−x²)²; Beale; a saddle
 x² − y² made bounded below by + y⁴/4 (saddle at 0, minima (0, ±√2), f* = −1: "escape and settle");
@@ -101,10 +101,14 @@ FUNCTIONS = (
 
 
 def optimizer_names() -> list[str]:
-    """Every registered optimizer, in registry order (optimlab.list_optimizers)."""
+    """The papers' and torch's registered optimizers, in registry order (optimlab.list_optimizers):
+    the WGD authors' published variants and the field's baselines from pytorch_optimizer are left to
+    the relatives study (docs/studies/relatives.md)."""
     from optimlab.optim import list_optimizers
+    from optimlab.optim.field import FIELD
 
-    return [info.name for info in list_optimizers()]
+    return [info.name for info in list_optimizers() if info.origin in ("torch", "optimlab")
+            and "lookahead" not in info.wrappers and info.name not in FIELD]
 
 
 def _extra_hparams(name: str) -> dict[str, Any]:

@@ -53,6 +53,7 @@ class TrainConfig:
     step_gamma: float = 0.5
     warmup_epochs: int = 0  # linear warm-up, per step, from lr/W to lr over W = warmup_epochs·steps
     weight_decay_mode: str = "coupled"  # "coupled" (L2 in the gradient) | "decoupled" (θ -= lr·wd·θ)
+    no_decay: bool = False  # True: biases and BatchNorm/LayerNorm/GroupNorm weights get no weight decay
     switch_epoch: int | None = None  # TM-SGD: 1-based epoch whose first step uses the multi-step rule
     augment: bool = False  # random crop (padding 4) + horizontal flip, for images of >= 16 px only
     weighted_sampler: bool = False  # class-balancing WeightedRandomSampler (paper 003)
@@ -99,7 +100,7 @@ class TrainConfig:
                  "must be a torch device string such as 'cpu', 'cuda' or 'cuda:0'")
         _require(self.amp in AMP_MODES, "amp", self.amp, f"must be one of {AMP_MODES}")
         for name in ("augment", "weighted_sampler", "deterministic", "channels_last", "compile",
-                     "data_on_device"):
+                     "data_on_device", "no_decay"):
             _require(isinstance(getattr(self, name), bool), name, getattr(self, name), "must be a bool")
 
     def to_dict(self) -> dict[str, Any]:

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 
 from optimlab.data import iterate_batches
 from optimlab.models import create_model
-from optimlab.optim import create_optimizer, start_multistep
+from optimlab.optim import create_optimizer, no_decay_groups, set_train_mode, start_multistep
 from optimlab.train import distributed as ddp
 from optimlab.train.accel import autocast, compile_model, prepare_model, resolve_device, to_input
 from optimlab.train.checkpoint import RunDir
@@ -118,7 +118,12 @@ class _Trainer:
             if isinstance(wd, bool) or not isinstance(wd, (int, float)) or not math.isfinite(wd) or wd < 0:
                 raise ValueError(f"hparams weight_decay={wd!r} (decoupled) must be a finite number >= 0")
             self.decoupled_wd = float(wd)
-        self.optimizer = create_optimizer(config.optimizer, self.model.parameters(), **hparams)
+        params: Any = self.model.parameters()
+        self.no_decay_ids: set[int] = set()
+        if config.no_decay:  # biases and norm weights in a zero-decay group (optimlab.optim.no_decay_groups)
+            params = no_decay_groups(self.model, hparams.get("weight_decay"))
+            self.no_decay_ids = {id(p) for g in params if g.get("weight_decay") == 0.0 for p in g["params"]}
+        self.optimizer = create_optimizer(config.optimizer, params, **hparams)
         n_batches = math.ceil(len(self.train) / config.batch_size)
         self.steps_per_epoch = min(n_batches, config.max_steps_per_epoch or n_batches)
         self.scheduler = build_scheduler(self.optimizer, config, self.steps_per_epoch)
@@ -224,7 +229,9 @@ class _Trainer:
         """One epoch of training steps; returns (mean loss, accuracy) over the batches seen."""
         model, optimizer, scheduler, config = self.forward, self.optimizer, self.scheduler, self.config
         decay = self.decoupled_wd
-        groups = [(g, [p for p in g["params"] if p.requires_grad]) for g in optimizer.param_groups]
+        groups = [(g, [p for p in g["params"] if p.requires_grad and id(p) not in self.no_decay_ids])
+                  for g in optimizer.param_groups]
+        groups = [(g, ps) for g, ps in groups if ps]
         loss_sum = torch.zeros((), device=self.device)
         correct = torch.zeros((), dtype=torch.int64, device=self.device)
         seen = steps = 0
@@ -240,6 +247,7 @@ class _Trainer:
                                         augment=self.augment, sampler_weights=self.sampler_weights)
         move = self.train.x.device != self.device  # data_on_device=False: one copy per batch
         self.model.train()
+        set_train_mode(self.optimizer, True)  # schedule-free: parameters to the gradient point y
         _sync(self.device)
         t0 = time.perf_counter()
         for x, y, n_global in batches:
@@ -273,6 +281,7 @@ class _Trainer:
                 break
             if steps >= self.steps_per_epoch:
                 break
+        set_train_mode(self.optimizer, False)  # schedule-free: evaluate and checkpoint the averaged x
         _sync(self.device)
         self.train_seconds += time.perf_counter() - t0
         self.train_steps += steps
