@@ -333,3 +333,19 @@ def test_cli_tune_budget_needs_tune_and_workers_default_to_cores(monkeypatch: py
     from optimlab.experiments.sweep import available_cores
 
     assert seen["tune"] is True and seen["tune_budget"] == 3 and seen["workers"] == min(available_cores(), 8)
+
+
+def test_wgd_nadam_claims_say_the_published_code_applies_no_whitening_and_are_judged_on_its_arm() -> None:
+    from optimlab.reproduce.judging import code_claims, judge_all, judge_code_claims
+
+    exp = load_paper_experiment("wgd-cifar100-resnet18")
+    labels = [o["label"] for o in exp.experiment["optimizers"]]
+    rng = __import__("numpy").random.default_rng(0)
+    runs = _results({lab: list(0.3 + rng.normal(0, 0.01, 12)) for lab in labels}, "accuracy")
+    nadam = next(r for r in judge_all(exp, runs) if r.claim.optimizer == "wgd-nadam")
+    assert "no whitening" in nadam.notes[0] and any("not tested" in n for n in nadam.notes)
+    assert nadam.verdict != SMALLER  # the paper's figure came from other code: not a yardstick for this rule
+    arms = {c.optimizer: r for c, r in zip(code_claims(exp), judge_code_claims(exp, runs))}
+    assert set(arms) == {"wgd-nadam-code", "wgd-radam-code"} and arms["wgd-nadam-code"].paper_optimizer == 0.4527
+    older = [r for r in runs if not r.label.endswith("-code")]  # a folder made before the arms existed
+    assert all(r is None for r in judge_code_claims(exp, older))

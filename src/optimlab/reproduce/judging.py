@@ -88,8 +88,11 @@ def _oriented(claim: Claim) -> float:
 
 
 def judge_claims(claims: Sequence[Claim], results: Sequence[RunResult], reported: dict[str, dict[str, float]],
-                 alpha: float = inference.ALPHA, min_seeds: int = inference.MIN_SEEDS) -> list[ClaimResult]:
-    """Judge `claims` as one family (Holm over them) from the runs in `results`."""
+                 alpha: float = inference.ALPHA, min_seeds: int = inference.MIN_SEEDS,
+                 other_code: Sequence[str] = ()) -> list[ClaimResult]:
+    """Judge `claims` as one family (Holm over them) from the runs in `results`. other_code: labels
+    whose paper figures came from code that is not the paper's rule, so "smaller than claimed" is
+    not tested against them."""
     if not claims:
         return []
     pairs, deltas = [], []
@@ -98,7 +101,8 @@ def judge_claims(claims: Sequence[Claim], results: Sequence[RunResult], reported
         seeds = sorted(set(mine) & set(base))
         pairs.append((mine, base, seeds))
         po, pb = reported.get(c.optimizer, {}).get(c.metric), reported.get(c.baseline, {}).get(c.metric)
-        deltas.append(_oriented(c) * (po - pb) if po is not None and pb is not None else math.nan)
+        usable = po is not None and pb is not None and c.optimizer not in other_code
+        deltas.append(_oriented(c) * (po - pb) if usable else math.nan)
     d = _family_array([[_oriented(c) * (mine[s] - base[s]) for s in seeds] for c, (mine, base, seeds) in zip(claims, pairs)])
     j = inference.judge_family(d, np.asarray(deltas), alpha, min_seeds)
     out = []
@@ -167,7 +171,38 @@ def _failure_sensitivity(out: list[ClaimResult], claims: Sequence[Claim], result
 
 def judge_all(exp: PaperExperiment, results: Sequence[RunResult], alpha: float = inference.ALPHA,
               min_seeds: int = inference.MIN_SEEDS) -> list[ClaimResult]:
-    return judge_claims(exp.paper.claims, results, exp.paper.reported, alpha, min_seeds)
+    """The experiment's claims as one family, each with the catalogue's note on the authors' code."""
+    out = judge_claims(exp.paper.claims, results, exp.paper.reported, alpha, min_seeds,
+                       other_code=tuple(exp.paper.code_arms))
+    for r in out:
+        note = exp.paper.code_notes.get(r.claim.optimizer)
+        if note:
+            r.notes.insert(0, note)
+        if r.claim.optimizer in exp.paper.code_arms:
+            r.notes.append("the paper's figure came from the authors' code, not this rule, so 'smaller than claimed' "
+                           "is not tested against it")
+    return out
+
+
+def code_claims(exp: PaperExperiment) -> list[Claim]:
+    """Each claim whose optimizer has an arm running the authors' published code, restated for that arm."""
+    return [Claim(f"{c.text} — as the authors' published code runs it ({exp.paper.code_arms[c.optimizer]})",
+                  c.metric, c.better, exp.paper.code_arms[c.optimizer], c.baseline)
+            for c in exp.paper.claims if c.optimizer in exp.paper.code_arms]
+
+
+def judge_code_claims(exp: PaperExperiment, results: Sequence[RunResult]) -> list[ClaimResult | None]:
+    """code_claims judged as their own family on the code arms' runs, against the paper's figures
+    (which that code produced); None for a claim whose arm has no finished run (the folder predates
+    the arm: re-running reproduce adds only those runs)."""
+    claims = code_claims(exp)
+    ran = [c for c in claims if any(r.label == c.optimizer and r.done for r in results)]
+    reported = dict(exp.paper.reported)
+    for label, arm in exp.paper.code_arms.items():
+        if label in reported:
+            reported[arm] = reported[label]
+    judged = {(c.optimizer, c.metric): r for c, r in zip(ran, judge_claims(ran, results, reported))}
+    return [judged.get((c.optimizer, c.metric)) for c in claims]
 
 
 def judge_claim(claim: Claim, results: Sequence[RunResult], reported: dict[str, dict[str, float]],
@@ -213,6 +248,7 @@ def judge_folder(out_dir: str | Path) -> Judged:
     meta["accuracy_means"] = {o.label: mean_ci(list(values_by_seed(results, o.label, "accuracy").values())).mean
                               for o in config.optimizers}  # test accuracy per optimizer (nan: no finished run)
     claims = judge_all(exp, results)
+    meta["code_claims"] = list(zip(code_claims(exp), judge_code_claims(exp, results)))
     seq = sequential.read_sequential(out)
     if seq is not None:
         apply_sequential(claims, seq)

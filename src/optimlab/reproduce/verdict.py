@@ -174,6 +174,17 @@ def render(exp: PaperExperiment, meta: dict[str, Any], claims: Sequence[ClaimRes
     if meta.get("sequential"):
         lines += _sequential_text(meta["sequential"])
     lines += [*claims_table(claims), ""]
+    code = meta.get("code_claims") or []
+    if code:
+        lines += ["### As the authors' published code runs it", "",
+                  f"{exp.paper.code}", "",
+                  "Where the published code is not the paper's rule, the claim is judged again on an arm that runs "
+                  "that code (its own Holm family). A claim whose arm has no runs yet shows *not run*: re-running "
+                  "`optimlab reproduce` adds only those runs.", ""]
+        ran = [r for _, r in code if r is not None]
+        lines += [*claims_table(ran), ""] if ran else []
+        lines += [f"- {c.optimizer} vs {c.baseline} ({c.metric}): not run" for c, r in code if r is None]
+        lines += [""]
     sens = [f"- {r.claim.optimizer} vs {r.claim.baseline} ({r.claim.metric}): {r.sensitivity}."
             for r in claims if r.sensitivity]
     if sens:
