@@ -32,7 +32,7 @@ from typing import Any
 import pytorch_optimizer as po
 import torch
 
-from optimlab.optim.registry import OptimizerInfo, _info
+from optimlab.optim.info import OptimizerInfo, _info
 
 
 class Adan(po.Adan):
