@@ -38,6 +38,7 @@ from optimlab.train import distributed as ddp
 from optimlab.train.accel import autocast, compile_model, prepare_model, resolve_device, to_input
 from optimlab.train.checkpoint import RunDir
 from optimlab.train.config import History, TrainConfig
+from optimlab.train.interrupt import check_stop
 from optimlab.train.metrics import classification_metrics, diverged_metrics, evaluate
 from optimlab.train.progress import make_progress
 from optimlab.train.run_data import prepare_data
@@ -243,6 +244,7 @@ class _Trainer:
         _sync(self.device)
         t0 = time.perf_counter()
         for x, y, n_global in batches:
+            check_stop()  # a worker told to stop (SIGINT/SIGTERM) leaves here; the last checkpoint stays
             if move:
                 x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
             x = to_input(x, config.channels_last)
