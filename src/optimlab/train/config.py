@@ -42,7 +42,7 @@ class TrainConfig:
     dataset: str = "digits"  # a name from optimlab.data.list_datasets()
     data_dir: str | None = None  # folder for datasets read from disk (cifar10/100, imagefolder)
     dataset_options: dict[str, Any] = field(default_factory=dict)  # e.g. image_size for imagefolder
-    model: str = "mlp"  # a name from optimlab.models.list_models()
+    model: str = "cnn"  # a name from optimlab.models.list_models() (the CLI's default.toml uses cnn too)
     width: float = 1.0  # model width multiplier; < 1 for CPU-sized runs
     optimizer: str = "sgdm-ema"  # a name from optimlab.list_optimizers()
     hparams: dict[str, Any] = field(default_factory=dict)  # passed to create_optimizer (lr, beta, ...)
