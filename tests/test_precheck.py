@@ -82,3 +82,34 @@ def test_toml_sets_every_training_option_and_shares_the_cli_default_model(tmp_pa
 def test_tune_refuses_a_budget_that_cannot_search(tmp_path, capsys):
     _one_line_exit_2(["tune", "--budget", "1", "--out", str(tmp_path / "t"), *TINY], capsys, "--budget")
     assert not (tmp_path / "t").exists()
+
+
+def test_reproduce_refuses_the_digits_stand_in_unless_asked_by_name(tmp_path, monkeypatch, capsys):
+    import optimlab.reproduce.run as run_mod
+    from optimlab.reproduce import reproduce
+    from optimlab.reproduce.run import ReproduceError, resolve_config
+    from optimlab.reproduce.catalog import load_paper_experiment
+
+    monkeypatch.setattr(run_mod, "find_cifar10_subset", lambda start=None: None)  # a plain pip install
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ReproduceError) as e:
+        reproduce("rsgdm-cifar10-resnet18", out=tmp_path / "r", progress=False)
+    message = str(e.value)
+    for part in ("no CIFAR-10 data found", str(tmp_path), "--data-dir", "download=True", "--stand-in digits"):
+        assert part in message
+    assert not (tmp_path / "r").exists()
+    exp = load_paper_experiment("rsgdm-cifar10-resnet18")
+    assert resolve_config(exp, "cpu", stand_in="digits").dataset == "digits"
+    with pytest.raises(ReproduceError, match="stand_in must be one of"):
+        resolve_config(exp, "cpu", stand_in="mnist")
+    # asked for by name: it runs, and says which data before the runs start
+    reproduce("rsgdm-cifar10-resnet18", out=tmp_path / "r", seeds=2, stand_in="digits", progress=True,
+              overrides={"epochs": 1, "max_steps_per_epoch": 2})
+    assert "data: scikit-learn digits" in capsys.readouterr().err
+
+
+def test_reproduce_help_has_no_doubled_percent(capsys):
+    with pytest.raises(SystemExit):
+        main(["reproduce", "--help"])
+    out = capsys.readouterr().out
+    assert "95% CI" in out and "%%" not in out
