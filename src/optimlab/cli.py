@@ -34,6 +34,7 @@ else:  # pragma: no cover
 DEFAULT_CONFIG = "configs/default.toml"  # package data of optimlab
 EXIT_BAD_INPUT = 2
 EXIT_RUNS_FAILED = 1
+MAX_LISTED = 5  # diverged runs named under the table
 
 
 class UsageError(Exception):
@@ -178,6 +179,12 @@ def print_summary(out_dir: Path) -> tuple[int, int]:
             console.print(_rich_table(title, headers, rows))
     for note in summary.notes:
         console.print(f"note: {note}")
+    diverged = [r for r in results if r.done and r.diverged]
+    for r in diverged[:MAX_LISTED]:
+        reason = r.history.diverged_reason or "non-finite final metrics"
+        console.print(f"diverged: {r.run_id} at epoch {r.history.diverged_epoch} ({reason})")
+    if len(diverged) > MAX_LISTED:
+        console.print(f"diverged: ... and {len(diverged) - MAX_LISTED} more runs (see report.md)")
     return sum(r.done for r in results), sum(not r.done for r in results)
 
 
@@ -224,7 +231,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     console = _console()
     console.print(_rich_table(f"{spec.run_id}: final metrics ({len(history.train_loss)} epochs)",
                               ["metric", "test", "validation"], rows))
-    console.print(f"diverged: {'epoch ' + str(history.diverged_epoch) if history.diverged else 'no'}; "
+    diverged = f"epoch {history.diverged_epoch} ({history.diverged_reason})" if history.diverged else "no"
+    console.print(f"diverged: {diverged}; "
                   f"step time {history.step_time_s * 1e3:.3f} ms; wall time {history.wall_time_s:.1f} s")
     return 0
 
