@@ -179,6 +179,11 @@ def print_summary(out_dir: Path) -> tuple[int, int]:
             console.print(_rich_table(title, headers, rows))
     for note in summary.notes:
         console.print(f"note: {note}")
+    threads = sorted({r.history.threads for r in results if r.done and r.history.threads})
+    if threads:
+        console.print(f"step ms: mean wall time of one training step (forward, backward, optimizer step; "
+                      f"evaluation excluded), mean over seeds, measured with {'/'.join(map(str, threads))} "
+                      f"intra-op thread(s) per run on a machine with {_cores()} core(s)")
     diverged = [r for r in results if r.done and r.diverged]
     for r in diverged[:MAX_LISTED]:
         reason = r.history.diverged_reason or "non-finite final metrics"
@@ -186,6 +191,29 @@ def print_summary(out_dir: Path) -> tuple[int, int]:
     if len(diverged) > MAX_LISTED:
         console.print(f"diverged: ... and {len(diverged) - MAX_LISTED} more runs (see report.md)")
     return sum(r.done for r in results), sum(not r.done for r in results)
+
+
+def _cores() -> int:
+    from optimlab.experiments.threads import available_cores
+
+    return available_cores()
+
+
+def _resume_note(run_dir: Path) -> str:
+    """', resuming from epoch N' when run_dir holds a checkpoint of an unfinished run."""
+    from optimlab.train.checkpoint import CHECKPOINT_FILE, DONE_FILE
+
+    if (run_dir / DONE_FILE).exists():
+        return ", already finished: reading its result"
+    if not (run_dir / CHECKPOINT_FILE).exists():
+        return ""
+    import torch
+
+    try:
+        epoch = int(torch.load(run_dir / CHECKPOINT_FILE, map_location="cpu", weights_only=True)["epoch"])
+    except Exception:  # fit itself reports an unreadable checkpoint
+        return ", resuming from its checkpoint"
+    return f", resuming after epoch {epoch} (from {run_dir / CHECKPOINT_FILE})"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -205,7 +233,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     _log(args, f"optimlab compare: {n} runs ({len(config.optimizers)} optimizers × {len(config.seeds)} seeds"
                f"{' × ' + str(len(config.model_grid) * len(config.dataset_grid)) + ' data/model cells' if n > len(config.optimizers) * len(config.seeds) else ''})"
                f" → {out}, {workers} worker(s)")
-    results = run_experiment(config, out, workers=workers, progress=not args.quiet, check=False)
+    results = run_experiment(config, out, workers=workers, progress=not args.quiet, check=False, threads=args.threads)
     report = write_report(out)
     done, failed = print_summary(out)
     _console().print(f"report: {report}")
@@ -218,13 +246,20 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    import torch
+
+    from optimlab.experiments.threads import choose_threads
     from optimlab.experiments.validate import check_experiment
     from optimlab.train import fit
 
     config = build_config(args, single=True)
     check_experiment(config)
     spec = config.runs()[0]
-    _log(args, f"optimlab train: {spec.run_id}" + (f" → {args.out}" if args.out else ""))
+    threads = choose_threads(spec.config, workers=1, override=args.threads)
+    torch.set_num_threads(threads)
+    resuming = _resume_note(Path(args.out)) if args.out else ""
+    _log(args, f"optimlab train: {spec.run_id}" + (f" → {args.out}" if args.out else "")
+               + f", {threads} intra-op thread(s){resuming}")
     history = fit(spec.config, spec.seed, run_dir=args.out, progress=not args.quiet)
     rows = [[m, f"{history.final.get(m, math.nan):.4f}", f"{history.final_val.get(m, math.nan):.4f}"]
             for m in ("accuracy", "loss", "mean_recall", "mean_precision", "kappa")]
@@ -233,7 +268,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                               ["metric", "test", "validation"], rows))
     diverged = f"epoch {history.diverged_epoch} ({history.diverged_reason})" if history.diverged else "no"
     console.print(f"diverged: {diverged}; "
-                  f"step time {history.step_time_s * 1e3:.3f} ms; wall time {history.wall_time_s:.1f} s")
+                  f"step time {history.step_time_s * 1e3:.3f} ms (mean wall time of forward + backward + "
+                  f"optimizer step, {history.threads} intra-op thread(s)); wall time {history.wall_time_s:.1f} s")
     return 0
 
 
@@ -287,6 +323,22 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars or log lines")
 
 
+def _threads_arg(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise UsageError(f"--threads {raw!r}: give an int >= 1")
+    return value
+
+
+def _add_threads_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=_threads_arg, metavar="N",
+                   help="torch intra-op threads per run (default: $OPTIMLAB_THREADS, else 1 for small models and "
+                        "cores // workers for large ones; see README, Threads)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="optimlab", description="Compare first-order optimizers over seeds, with statistics.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -299,6 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", metavar="LABEL", help="optimizer label for paired statistics (default: config's)")
     p.add_argument("--out", metavar="DIR", help="output folder (default runs/compare-<name>); re-running resumes")
     p.add_argument("--workers", type=int, metavar="N", help="worker processes (default: cores, at most 8)")
+    _add_threads_flag(p)
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("train", help="one training run; prints its final metrics")
@@ -306,6 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--optimizer", metavar="SPEC", help="name[:k=v,...] (default: the config's first optimizer)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", metavar="DIR", help="run folder: checkpoints (resume), model.pt, history.json")
+    _add_threads_flag(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("report", help="rebuild report.md and figures from an experiment folder")

@@ -1,10 +1,10 @@
 """Worker processes of a sweep: start them clean, stop them promptly, never leave one behind.
 
-    for result in run_in_pool(task_fn, tasks, workers=2, threads=1):
+    for result in run_in_pool(task_fn, tasks, workers=2, on_crash=record):
         ...
 
 * Start: forkserver on Linux (a clean server that imported torch once), spawn elsewhere; each
-  worker sets its torch intra-op threads and installs optimlab.train.interrupt's handlers.
+  worker installs optimlab.train.interrupt's handlers (each task sets its own torch threads).
 * Ctrl-C (SIGINT to the process group), or SIGINT/SIGTERM to the main process: the main process
   stops dispatching at once (queued runs are cancelled), sends SIGTERM to every worker, whose
   handler asks fit to stop at its next step boundary (the run's last epoch checkpoint stays for
@@ -73,28 +73,28 @@ def _watch_parent(pid: int) -> None:
     threading.Thread(target=wait_and_exit, name="optimlab-parent-watch", daemon=True).start()
 
 
-def init_worker(threads: int, parent_pid: int) -> None:
+def init_worker(parent_pid: int) -> None:
     import torch
 
     from optimlab.train.interrupt import install_stop_handlers
 
     install_stop_handlers()
     _watch_parent(parent_pid)
-    torch.set_num_threads(threads)
+    torch.set_num_threads(1)  # until a task sets its own
 
 
 def _raise_interrupt(*_: Any) -> None:
     raise KeyboardInterrupt
 
 
-def run_in_pool(task_fn: Callable[..., dict[str, Any]], tasks: list[tuple[Any, ...]], workers: int, threads: int,
+def run_in_pool(task_fn: Callable[..., dict[str, Any]], tasks: list[tuple[Any, ...]], workers: int,
                 on_crash: Callable[[tuple[Any, ...], str], dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    """Yield task_fn(*task) results as they finish, in `workers` processes of `threads` threads each.
+    """Yield task_fn(*task) results as they finish, in `workers` processes.
 
     A task that returns {"status": INTERRUPTED} means its worker was told to stop: the whole pool
     stops (KeyboardInterrupt). on_crash(task, reason) records a task whose worker died."""
     pool = ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=mp_context(),
-                               initializer=init_worker, initargs=(threads, os.getpid()))
+                               initializer=init_worker, initargs=(os.getpid(),))
     in_main = threading.current_thread() is threading.main_thread()
     old_term = signal.signal(signal.SIGTERM, _raise_interrupt) if in_main else None
     futures: dict[Future[dict[str, Any]], tuple[Any, ...]] = {}

@@ -43,6 +43,7 @@ from optimlab.experiments.results import (
 )
 from optimlab.experiments.lock import output_lock
 from optimlab.experiments.pool import INTERRUPTED, mp_context, run_in_pool
+from optimlab.experiments.threads import available_cores, choose_threads
 from optimlab.experiments.validate import check_experiment
 from optimlab.train import fit
 from optimlab.train.checkpoint import CHECKPOINT_FILE, RUN_FILE
@@ -54,13 +55,6 @@ __all__ = ["ExperimentMismatchError", "available_cores", "mp_context", "normaliz
 
 class ExperimentMismatchError(ValueError):
     """out_dir holds a result made by a different configuration than the one being run."""
-
-
-def available_cores() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def normalized_config(config: TrainConfig) -> dict[str, Any]:
@@ -99,15 +93,22 @@ def _discard_stale_checkpoint(out: Path, run_id: str, config: TrainConfig, seed:
     error_path(out, run_id).unlink(missing_ok=True)
 
 
-def _run_task(run_id: str, label: str, config_dict: dict[str, Any], seed: int, out_dir: str) -> dict[str, Any]:
-    """Run one grid cell and write its result (or error) file; returns the RunResult as a dict."""
+def _run_task(run_id: str, label: str, config_dict: dict[str, Any], seed: int, out_dir: str,
+              threads: int | None = None) -> dict[str, Any]:
+    """Run one grid cell (with `threads` intra-op threads) and write its result (or error) file;
+    returns the RunResult as a dict."""
+    import torch
+
     out = Path(out_dir)
     config = TrainConfig.from_dict(config_dict)
     ckpt = checkpoint_dir(out, run_id)
     start = time.perf_counter()
     if stop_requested():  # this worker was told to stop: start nothing
         return {"status": INTERRUPTED, "run_id": run_id}
+    previous = torch.get_num_threads()
     try:
+        if threads is not None:
+            torch.set_num_threads(threads)
         history = fit(config, seed, run_dir=ckpt, progress=False)
     except RunInterrupted:  # stopped at a step boundary; its last epoch checkpoint stays
         return {"status": INTERRUPTED, "run_id": run_id}
@@ -117,6 +118,8 @@ def _run_task(run_id: str, label: str, config_dict: dict[str, Any], seed: int, o
                            versions=library_versions(), wall_time_s=time.perf_counter() - start)
         write_json_atomic(error_path(out, run_id), {**result.to_dict(), "traceback": traceback.format_exc()})
         return result.to_dict()
+    finally:
+        torch.set_num_threads(previous)
     result = RunResult(run_id, label, seed, config, status="done", history=history,
                        versions=library_versions(), wall_time_s=time.perf_counter() - start)
     write_json_atomic(result_path(out, run_id), result.to_dict())
@@ -132,11 +135,13 @@ def run_experiment(
     progress: bool = True,
     check: bool = True,
     on_result: Callable[[RunResult], None] | None = None,
+    threads: int | None = None,
 ) -> list[RunResult]:
     """Run every missing run of `config` into out_dir; return all its runs (done or error), grid order.
 
-    workers=1 runs in this process; N > 1 uses N spawned/forkserver processes with
-    max(1, cores // N) torch threads each. `check` builds data, models and optimizers once up front
+    workers=1 runs in this process; N > 1 uses N spawned/forkserver processes. Each run gets
+    `threads` intra-op threads, else $OPTIMLAB_THREADS, else experiments.threads.choose_threads'
+    choice (1 for small models, else cores // workers). `check` builds data, models and optimizers once up front
     so bad names or hyperparameters fail before anything runs. `on_result` sees each new result.
     """
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
@@ -155,7 +160,8 @@ def run_experiment(
                     _check_same(read_result(path), spec.config, spec.seed, path, out)
                 else:
                     _discard_stale_checkpoint(out, spec.run_id, spec.config, spec.seed)
-                    pending.append((spec.run_id, spec.label, spec.config.to_dict(), spec.seed, str(out)))
+                    pending.append((spec.run_id, spec.label, spec.config.to_dict(), spec.seed, str(out),
+                                    choose_threads(spec.config, workers, threads)))
         except BaseException:
             if not existed:  # nothing ran: leave no folder behind
                 shutil.rmtree(out, ignore_errors=True)
@@ -174,7 +180,7 @@ def run_experiment(
     return load_results(out, [spec.run_id for spec in grid])
 
 
-def _execute(pending: list[tuple[str, str, dict[str, Any], int, str]], workers: int):
+def _execute(pending: list[tuple[str, str, dict[str, Any], int, str, int]], workers: int):
     """Yield result dicts as runs finish (in this process for workers == 1, else in a pool)."""
     if not pending:
         return
@@ -185,12 +191,11 @@ def _execute(pending: list[tuple[str, str, dict[str, Any], int, str]], workers: 
                 raise KeyboardInterrupt
             yield d
         return
-    threads = max(1, available_cores() // workers)
-    yield from run_in_pool(_run_task, pending, workers, threads, _record_crash)
+    yield from run_in_pool(_run_task, pending, workers, _record_crash)
 
 
-def _record_crash(task: tuple[str, str, dict[str, Any], int, str], reason: str) -> dict[str, Any]:
-    rid, label, cfg, seed, out = task
+def _record_crash(task: tuple[str, str, dict[str, Any], int, str, int], reason: str) -> dict[str, Any]:
+    rid, label, cfg, seed, out, _ = task
     result = RunResult(rid, label, seed, TrainConfig.from_dict(cfg), status="error", error=reason,
                        versions=library_versions())
     write_json_atomic(error_path(Path(out), rid), result.to_dict())

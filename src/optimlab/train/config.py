@@ -149,6 +149,7 @@ class History:
     diverged_reason: str | None = None  # why, e.g. "training loss 6.1e+04 > 100 x the first batch's 2.31"
     initial_loss: float | None = None  # loss of the run's first training batch (before any update)
     step_time_s: float = float("nan")  # mean wall time of one optimizer step (forward+backward+step)
+    threads: int = 0  # torch intra-op threads the (last session of the) run trained with; 0: not recorded
     wall_time_s: float = 0.0  # time spent inside fit, summed over resumed sessions
 
     @property

@@ -176,6 +176,7 @@ class _Trainer:
     # -- training ---------------------------------------------------------------------------
     def run(self) -> History:
         config, history = self.config, self.history
+        history.threads = torch.get_num_threads()  # how step_time_s was measured
         last = None
         with make_progress(self.show_progress) as bar:
             epochs_task = bar.add_task("epochs", total=config.epochs, completed=self.epoch)

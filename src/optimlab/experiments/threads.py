@@ -1,0 +1,111 @@
+"""How many intra-op threads each run gets: workers x threads never exceeds the cores, and small
+models get one thread.
+
+Why: torch's default (one thread per core) makes every small step pay for waking and joining a
+thread team, and on cores shared with other work a team waits for its slowest member; on the
+2-core machine of benchmarks/bench_threads.py a digits CNN step took 5 ms with one thread and
+90-135 ms with two under load. Above a certain work per step the second thread pays off. The
+work is measured as forward multiply-accumulates per step (batch x MACs per image, conv and linear
+layers), and SMALL_STEP_MACS is the crossover measured by benchmarks/bench_threads.py (README).
+
+    threads = choose_threads(config, workers=2)            # what a sweep's runs use
+    threads = choose_threads(config, workers=1, override=4)  # --threads 4
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+
+from optimlab.train.config import TrainConfig
+
+SMALL_STEP_MACS = 200e6  # forward MACs per step below which one thread is faster (bench_threads.py)
+THREADS_ENV = "OPTIMLAB_THREADS"  # the user's override when no --threads is given
+
+
+def available_cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def forward_macs(config: TrainConfig) -> int:
+    """Multiply-accumulates of one forward pass of one image (conv and linear layers)."""
+    return _forward_macs(config.dataset, config.model, float(config.width), config.data_dir,
+                         json.dumps(config.dataset_options, sort_keys=True))
+
+
+@functools.lru_cache(maxsize=64)
+def _forward_macs(dataset: str, model_name: str, width: float, data_dir: str | None, options_json: str) -> int:
+    import torch
+    from torch import nn
+
+    from optimlab.models import create_model
+
+    shape, classes = _input_shape(dataset, json.loads(options_json), data_dir)
+    model = create_model(model_name, classes, shape, width=width)
+    total = 0
+
+    def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+        nonlocal total
+        if isinstance(module, nn.Conv2d):
+            k = module.kernel_size[0] * module.kernel_size[1] * module.in_channels // module.groups
+            total += output.numel() * k
+        elif isinstance(module, nn.Linear):
+            total += output.numel() * module.in_features
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    model.eval()
+    with torch.no_grad():
+        model(torch.zeros(1, *shape))
+    for h in handles:
+        h.remove()
+    return total
+
+
+def _input_shape(dataset: str, options: dict, data_dir: str | None) -> tuple[tuple[int, int, int], int]:
+    """Image shape and class count without reading the data where the registry knows them."""
+    if dataset == "digits":
+        return (1, 8, 8), 10
+    if dataset in ("cifar10", "cifar100"):
+        classes = options.get("classes")
+        return (3, 32, 32), len(classes) if classes else (10 if dataset == "cifar10" else 100)
+    if dataset == "imagefolder":
+        size = int(options.get("image_size", 32))
+        return (3, size, size), 10  # the class count barely changes the work
+    from optimlab.data import load_dataset
+
+    splits = load_dataset(dataset, data_dir, **options)
+    return tuple(splits.input_shape), splits.num_classes
+
+
+def resolve_override(override: int | None) -> int | None:
+    """--threads N, else $OPTIMLAB_THREADS, else None (choose automatically); ValueError when bad."""
+    if override is None:
+        raw = os.environ.get(THREADS_ENV, "").strip()
+        if not raw:
+            return None
+        try:
+            override = int(raw)
+        except ValueError:
+            raise ValueError(f"${THREADS_ENV}={raw!r} must be an int >= 1") from None
+    if isinstance(override, bool) or not isinstance(override, int) or override < 1:
+        raise ValueError(f"threads must be an int >= 1, got {override!r}")
+    return override
+
+
+def choose_threads(config: TrainConfig, workers: int = 1, override: int | None = None,
+                   cores: int | None = None) -> int:
+    """Intra-op threads per run: the override if given, else 1 below SMALL_STEP_MACS of forward
+    work per step, else cores // workers (at least 1)."""
+    chosen = resolve_override(override)
+    if chosen is not None:
+        return chosen
+    share = max(1, (cores or available_cores()) // max(1, workers))
+    if share == 1:
+        return 1
+    if config.device != "cpu":
+        return share  # GPU runs: the CPU threads only feed the device
+    return 1 if forward_macs(config) * config.batch_size < SMALL_STEP_MACS else share
