@@ -125,6 +125,10 @@ def build_config(args: argparse.Namespace, single: bool = False) -> ExperimentCo
         labels = [o.get("label", o["name"]) for o in d["optimizers"]]
         if d.get("baseline") not in labels:
             d["baseline"] = None  # the first listed optimizer
+    recipe_flags = ("dataset", "data_dir", "model", "width", "epochs", "batch_size", "max_steps_per_epoch",
+                    "switch_epoch")
+    if not args.config and (opts or any(getattr(args, k, None) is not None for k in recipe_flags)):
+        d["name"] = "custom"  # not the embedded default any more: not titled (or filed) as "default"
     if single:
         d["optimizers"] = d["optimizers"][:1]
         d.update(seeds=[args.seed], baseline=None)
@@ -275,8 +279,18 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from optimlab.experiments.report import write_report
+    from optimlab.experiments.results import experiment_path
+    from optimlab.train.checkpoint import RUN_FILE
 
-    path = write_report(Path(args.dir))
+    folder = Path(args.dir)
+    expected = "a folder written by `optimlab compare` (or tune's search/ and final/), with experiment.json and runs/"
+    if not folder.is_dir():
+        raise UsageError(f"report: {str(folder)!r} does not exist; expected {expected}")
+    if not experiment_path(folder).is_file():
+        what = ("a run folder of `optimlab train` (run.json): its result is history.json"
+                if (folder / RUN_FILE).is_file() else "not an experiment folder")
+        raise UsageError(f"report: {str(folder)!r} is {what}; expected {expected}")
+    path = write_report(folder)
     print_summary(Path(args.dir))
     _console().print(f"report: {path}")
     return 0
@@ -340,7 +354,10 @@ def _add_threads_flag(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import optimlab
+
     parser = _Parser(prog="optimlab", description="Compare first-order optimizers over seeds, with statistics.")
+    parser.add_argument("--version", action="version", version=f"optimlab {optimlab.__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("compare", help="run optimizers x seeds, print the table, write the report")

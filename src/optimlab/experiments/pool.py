@@ -80,6 +80,11 @@ def init_worker(parent_pid: int) -> None:
 
     install_stop_handlers()
     _watch_parent(parent_pid)
+    import warnings
+
+    from optimlab.data.imagefolder import SKIP_WARNING
+
+    warnings.filterwarnings("ignore", message=SKIP_WARNING)  # the parent's pre-sweep check showed it once
     torch.set_num_threads(1)  # until a task sets its own
 
 
