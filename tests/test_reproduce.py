@@ -230,7 +230,7 @@ def test_tiny_cpu_reproduce_with_tune_judges_claims_twice(tmp_path: Path, monkey
     text = path.read_text(encoding="utf-8")
     info = json.loads((out / "tuned" / "tune.json").read_text(encoding="utf-8"))
     assert [c["lr"] for c in info["candidates"]] == pytest.approx([0.01, 10.0])  # the catalogue's [tune] range
-    assert len(list((out / "tuned" / "search" / "runs").glob("*.json"))) == 2 * 2  # 2 optimizers x 2 lrs x 1 seed
+    assert len(list((out / "tuned" / "search" / "runs").glob("*.json"))) == 2 * 2 * 3  # 2 optimizers x 2 lrs x 3 tune seeds
     assert len(list((out / "tuned" / "final" / "runs").glob("*.json"))) == 2 * 2  # 2 optimizers x 2 seeds
     assert "Not run" not in text and "Chosen lr: sgdm-ema " in text and "[tuned/tune.md](tuned/tune.md)" in text
     tables = [ln for ln in text.splitlines() if ln.startswith("| rsgdm vs sgdm-ema |")]

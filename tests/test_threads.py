@@ -3,6 +3,8 @@ overridden, and are recorded with the step time they measured."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from optimlab.cli import main
@@ -16,11 +18,20 @@ LARGE = TrainConfig(dataset="cifar10", data_dir="/nowhere", model="resnet18", wi
 
 def test_small_models_get_one_thread_large_ones_their_share_of_the_cores(monkeypatch):
     monkeypatch.delenv(THREADS_ENV, raising=False)
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))  # an idle machine
     assert forward_macs(SMALL) * SMALL.batch_size < SMALL_STEP_MACS < forward_macs(LARGE) * LARGE.batch_size
     assert choose_threads(SMALL, workers=1, cores=8) == 1
     assert choose_threads(LARGE, workers=1, cores=8) == 8
     for workers in (1, 2, 3, 8, 16):
         assert workers * choose_threads(LARGE, workers=workers, cores=8) <= max(8, workers)
+
+
+def test_cores_busy_with_other_work_are_not_counted(monkeypatch):
+    monkeypatch.delenv(THREADS_ENV, raising=False)
+    monkeypatch.setattr(os, "getloadavg", lambda: (6.5, 6.0, 5.0))  # the shared 2-core machine of the README
+    assert choose_threads(LARGE, workers=1, cores=2) == 1
+    monkeypatch.setattr(os, "getloadavg", lambda: (3.2, 3.0, 3.0))
+    assert choose_threads(LARGE, workers=1, cores=8) == 4 and choose_threads(LARGE, workers=2, cores=8) == 2
 
 
 def test_the_user_overrides_by_flag_or_environment(monkeypatch):

@@ -96,14 +96,25 @@ def resolve_override(override: int | None) -> int | None:
     return override
 
 
+def idle_cores(cores: int) -> float:
+    """Cores not busy with other work: cores minus the 1-minute load average (Unix; else all)."""
+    try:
+        return cores - os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return float(cores)
+
+
 def choose_threads(config: TrainConfig, workers: int = 1, override: int | None = None,
                    cores: int | None = None) -> int:
-    """Intra-op threads per run: the override if given, else 1 below SMALL_STEP_MACS of forward
-    work per step, else cores // workers (at least 1)."""
+    """Intra-op threads per run: the override if given; else 1 below SMALL_STEP_MACS of forward
+    work per step; else the idle cores (cores minus the load average) // workers, at most
+    cores // workers, at least 1 — a thread team on a core busy with other work waits for it."""
     chosen = resolve_override(override)
     if chosen is not None:
         return chosen
-    share = max(1, (cores or available_cores()) // max(1, workers))
+    cores = cores or available_cores()
+    workers = max(1, workers)
+    share = max(1, min(cores // workers, int(idle_cores(cores)) // workers))
     if share == 1:
         return 1
     if config.device != "cpu":
