@@ -2,11 +2,13 @@
 models get one thread.
 
 Why: torch's default (one thread per core) makes every small step pay for waking and joining a
-thread team, and on cores shared with other work a team waits for its slowest member; on the
-2-core machine of benchmarks/bench_threads.py a digits CNN step took 5 ms with one thread and
-90-135 ms with two under load. Above a certain work per step the second thread pays off. The
-work is measured as forward multiply-accumulates per step (batch x MACs per image, conv and linear
-layers), and SMALL_STEP_MACS is the crossover measured by benchmarks/bench_threads.py (README).
+thread team, and on cores shared with other work a team waits for its slowest member. Measured by
+benchmarks/bench_threads.py on the 2-core machine at load average 5-7 (2026-11-30), median step
+ms with 1 thread vs 2: digits mlp 0.86 vs 95; digits cnn x0.5 b32 (19 M MACs/step) 17.8 vs 743;
+digits cnn x2 b128 (1.2 G) 188 vs 555; CIFAR cnn b128 (4.9 G) 794 vs 3053; CIFAR resnet18 x0.125
+b128 (1.1 G) 850 vs 5637. No crossover there: under load one thread won at every size, hence the
+idle-core rule below. SMALL_STEP_MACS, the work per step below which one thread is used even on
+an idle machine, could not be measured on an idle machine here; 1 G MACs/step is an estimate.
 
     threads = choose_threads(config, workers=2)            # what a sweep's runs use
     threads = choose_threads(config, workers=1, override=4)  # --threads 4
@@ -20,7 +22,7 @@ import os
 
 from optimlab.train.config import TrainConfig
 
-SMALL_STEP_MACS = 200e6  # forward MACs per step below which one thread is faster (bench_threads.py)
+SMALL_STEP_MACS = 1e9  # forward MACs per step below which one thread is used (an estimate: see above)
 THREADS_ENV = "OPTIMLAB_THREADS"  # the user's override when no --threads is given
 
 
