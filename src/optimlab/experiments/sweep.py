@@ -21,7 +21,6 @@ block a corrected one: its stale checkpoint folder is discarded.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 import traceback
