@@ -34,6 +34,7 @@ else:  # pragma: no cover
 DEFAULT_CONFIG = "configs/default.toml"  # package data of optimlab
 EXIT_BAD_INPUT = 2
 EXIT_RUNS_FAILED = 1
+MAX_LISTED = 5  # diverged runs named under the table
 
 
 class UsageError(Exception):
@@ -124,6 +125,10 @@ def build_config(args: argparse.Namespace, single: bool = False) -> ExperimentCo
         labels = [o.get("label", o["name"]) for o in d["optimizers"]]
         if d.get("baseline") not in labels:
             d["baseline"] = None  # the first listed optimizer
+    recipe_flags = ("dataset", "data_dir", "model", "width", "epochs", "batch_size", "max_steps_per_epoch",
+                    "switch_epoch")
+    if not args.config and (opts or any(getattr(args, k, None) is not None for k in recipe_flags)):
+        d["name"] = "custom"  # not the embedded default any more: not titled (or filed) as "default"
     if single:
         d["optimizers"] = d["optimizers"][:1]
         d.update(seeds=[args.seed], baseline=None)
@@ -186,7 +191,41 @@ def print_summary(out_dir: Path) -> tuple[int, int]:
         console.print(sequential.plan_text(record))
     for note in summary.notes:
         console.print(f"note: {note}")
+    threads = sorted({r.history.threads for r in results if r.done and r.history.threads})
+    if threads:
+        console.print(f"step ms: mean wall time of one training step (forward, backward, optimizer step; "
+                      f"evaluation excluded), mean over seeds, measured with {'/'.join(map(str, threads))} "
+                      f"intra-op thread(s) per run on a machine with {_cores()} core(s)")
+    diverged = [r for r in results if r.done and r.diverged]
+    for r in diverged[:MAX_LISTED]:
+        reason = r.history.diverged_reason or "non-finite final metrics"
+        console.print(f"diverged: {r.run_id} at epoch {r.history.diverged_epoch} ({reason})")
+    if len(diverged) > MAX_LISTED:
+        console.print(f"diverged: ... and {len(diverged) - MAX_LISTED} more runs (see report.md)")
     return sum(r.done for r in results), sum(not r.done for r in results)
+
+
+def _cores() -> int:
+    from optimlab.experiments.threads import available_cores
+
+    return available_cores()
+
+
+def _resume_note(run_dir: Path) -> str:
+    """', resuming from epoch N' when run_dir holds a checkpoint of an unfinished run."""
+    from optimlab.train.checkpoint import CHECKPOINT_FILE, DONE_FILE
+
+    if (run_dir / DONE_FILE).exists():
+        return ", already finished: reading its result"
+    if not (run_dir / CHECKPOINT_FILE).exists():
+        return ""
+    import torch
+
+    try:
+        epoch = int(torch.load(run_dir / CHECKPOINT_FILE, map_location="cpu", weights_only=True)["epoch"])
+    except Exception:  # fit itself reports an unreadable checkpoint
+        return ", resuming from its checkpoint"
+    return f", resuming after epoch {epoch} (from {run_dir / CHECKPOINT_FILE})"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -209,7 +248,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
                f" → {out}, {workers} worker(s)")
     looks = sequential.looks_from_args(args)
     if looks is None:
-        results = run_experiment(config, out, workers=workers, progress=not args.quiet, check=False)
+        results = run_experiment(config, out, workers=workers, progress=not args.quiet, check=False, threads=args.threads)
     else:
         from optimlab.experiments.results import load_results
 
@@ -217,7 +256,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         holder: dict[str, Any] = {}
 
         def run(cfg: ExperimentConfig) -> None:
-            holder["results"] = run_experiment(cfg, out, workers=workers, progress=not args.quiet, check=False)
+            holder["results"] = run_experiment(cfg, out, workers=workers, progress=not args.quiet, check=False,
+                                               threads=args.threads)
 
         def decide(cfg: ExperimentConfig, alpha: float) -> dict[str, str]:
             return sequential.compare_decisions(load_results(out, [r.run_id for r in cfg.runs()]),
@@ -237,28 +277,47 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    import torch
+
+    from optimlab.experiments.threads import choose_threads
     from optimlab.experiments.validate import check_experiment
     from optimlab.train import fit
 
     config = build_config(args, single=True)
     check_experiment(config)
     spec = config.runs()[0]
-    _log(args, f"optimlab train: {spec.run_id}" + (f" → {args.out}" if args.out else ""))
+    threads = choose_threads(spec.config, workers=1, override=args.threads)
+    torch.set_num_threads(threads)
+    resuming = _resume_note(Path(args.out)) if args.out else ""
+    _log(args, f"optimlab train: {spec.run_id}" + (f" → {args.out}" if args.out else "")
+               + f", {threads} intra-op thread(s){resuming}")
     history = fit(spec.config, spec.seed, run_dir=args.out, progress=not args.quiet)
     rows = [[m, f"{history.final.get(m, math.nan):.4f}", f"{history.final_val.get(m, math.nan):.4f}"]
             for m in ("accuracy", "loss", "mean_recall", "mean_precision", "kappa")]
     console = _console()
     console.print(_rich_table(f"{spec.run_id}: final metrics ({len(history.train_loss)} epochs)",
                               ["metric", "test", "validation"], rows))
-    console.print(f"diverged: {'epoch ' + str(history.diverged_epoch) if history.diverged else 'no'}; "
-                  f"step time {history.step_time_s * 1e3:.3f} ms; wall time {history.wall_time_s:.1f} s")
+    diverged = f"epoch {history.diverged_epoch} ({history.diverged_reason})" if history.diverged else "no"
+    console.print(f"diverged: {diverged}; "
+                  f"step time {history.step_time_s * 1e3:.3f} ms (mean wall time of forward + backward + "
+                  f"optimizer step, {history.threads} intra-op thread(s)); wall time {history.wall_time_s:.1f} s")
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     from optimlab.experiments.report import write_report
+    from optimlab.experiments.results import experiment_path
+    from optimlab.train.checkpoint import RUN_FILE
 
-    path = write_report(Path(args.dir))
+    folder = Path(args.dir)
+    expected = "a folder written by `optimlab compare` (or tune's search/ and final/), with experiment.json and runs/"
+    if not folder.is_dir():
+        raise UsageError(f"report: {str(folder)!r} does not exist; expected {expected}")
+    if not experiment_path(folder).is_file():
+        what = ("a run folder of `optimlab train` (run.json): its result is history.json"
+                if (folder / RUN_FILE).is_file() else "not an experiment folder")
+        raise UsageError(f"report: {str(folder)!r} is {what}; expected {expected}")
+    path = write_report(folder)
     print_summary(Path(args.dir))
     _console().print(f"report: {path}")
     return 0
@@ -305,8 +364,27 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars or log lines")
 
 
+def _threads_arg(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise UsageError(f"--threads {raw!r}: give an int >= 1")
+    return value
+
+
+def _add_threads_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=_threads_arg, metavar="N",
+                   help="torch intra-op threads per run (default: $OPTIMLAB_THREADS, else 1 for small models and "
+                        "cores // workers for large ones; see README, Threads)")
+
+
 def build_parser() -> argparse.ArgumentParser:
+    import optimlab
+
     parser = _Parser(prog="optimlab", description="Compare first-order optimizers over seeds, with statistics.")
+    parser.add_argument("--version", action="version", version=f"optimlab {optimlab.__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("compare", help="run optimizers x seeds, print the table, write the report")
@@ -317,6 +395,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", metavar="LABEL", help="optimizer label for paired statistics (default: config's)")
     p.add_argument("--out", metavar="DIR", help="output folder (default runs/compare-<name>); re-running resumes")
     p.add_argument("--workers", type=int, metavar="N", help="worker processes (default: cores, at most 8)")
+    _add_threads_flag(p)
     from optimlab.experiments.sequential import add_flags
 
     add_flags(p)
@@ -327,6 +406,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--optimizer", metavar="SPEC", help="name[:k=v,...] (default: the config's first optimizer)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", metavar="DIR", help="run folder: checkpoints (resume), model.pt, history.json")
+    _add_threads_flag(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("report", help="rebuild report.md and figures from an experiment folder")

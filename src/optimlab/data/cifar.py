@@ -6,12 +6,17 @@
 Each file is a pickle of a dict with b'data' (uint8 N×3072, channel-major 32×32 RGB rows) and the
 labels (N ints). `root` may be the folder itself or its parent. Every file is checked (keys,
 dtype, shape, label range, matching lengths) and any problem raises DatasetError naming the file.
+Contents are verified too: against the folder's SHA256SUMS file when it has one (`sha256sum`
+format), else, when the batches hold the official image counts (the full data set), against the
+official files' MD5s (the per-file checksums torchvision publishes for the official archives,
+torchvision/datasets/cifar.py). A mismatch names the file, the expected and the actual checksum.
 The pickles are read with an unpickler that only admits numpy arrays and plain containers, so a
 tampered file cannot run code.
 """
 
 from __future__ import annotations
 
+import hashlib
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +61,64 @@ CIFAR100 = CifarLayout(
     "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
     "85cd44d02ba6437773c5bbd22e183051d648de2e7d6b014e1ef29b855ba677a7", "cifar-100-python.tar.gz",
 )
+
+SUMS_FILE = "SHA256SUMS"
+# MD5 of every file of the official python-version archives (as published by torchvision) and the
+# image count of each batch file there; used when a folder has no SHA256SUMS of its own.
+OFFICIAL_MD5 = {
+    "cifar10": {"data_batch_1": "c99cafc152244af753f735de768cd75f", "data_batch_2": "d4bba439e000b95fd0a9bffe97cbabec",
+                "data_batch_3": "54ebc095f3ab1f0389bbae665268c751", "data_batch_4": "634d18415352ddfa80567beed471001a",
+                "data_batch_5": "482c414d41f54cd18b22e5b47cb7c3cb", "test_batch": "40351d587109b95175f43aff81a1287e",
+                "batches.meta": "5ff9c542aee3614f3951f8cda6e48888"},
+    "cifar100": {"train": "16019d7e3df5f24257cddd939b257f8d", "test": "f0ef6b0ae62326f3e7ffdfab6717acfc",
+                 "meta": "7973b15100ade9c7d40fb424638fde48"},
+}
+OFFICIAL_COUNTS = {
+    "cifar10": {**{f"data_batch_{i}": 10_000 for i in range(1, 6)}, "test_batch": 10_000},
+    "cifar100": {"train": 50_000, "test": 10_000},
+}
+
+
+def _digest(path: Path, algorithm: str) -> str:
+    h = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def read_sums(path: Path) -> dict[str, str]:
+    """name -> lower-case hex digest from a `sha256sum`-style file ("<hex>  <name>" or "<hex> *<name>")."""
+    sums = {}
+    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        parts = line.split(None, 1)
+        if len(parts) != 2 or len(parts[0]) != 64:
+            raise DatasetError(f"{path}: line {i} is not '<sha256>  <file>': {line!r}")
+        sums[parts[1].strip().lstrip("*")] = parts[0].lower()
+    return sums
+
+
+def verify_files(folder: Path, layout: CifarLayout, counts: dict[str, int]) -> None:
+    """Check the files' contents (see the module docstring); DatasetError naming file and checksums.
+
+    counts: images per batch file as read, to recognise the official (full) data set."""
+    sums_file = folder / SUMS_FILE
+    if sums_file.is_file():
+        expected, algorithm, source = read_sums(sums_file), "sha256", str(sums_file)
+    elif counts == OFFICIAL_COUNTS[layout.name]:
+        expected, algorithm, source = OFFICIAL_MD5[layout.name], "md5", f"the official {layout.name} files"
+    else:
+        return  # a subset without SHA256SUMS: nothing to compare with
+    for name in layout.files:
+        if name not in expected:
+            continue
+        actual = _digest(folder / name, algorithm)
+        if actual != expected[name]:
+            raise DatasetError(f"CIFAR file {folder / name} is corrupt: its {algorithm} is {actual}, "
+                               f"{source} says {expected[name]}")
+
 
 _ALLOWED_GLOBALS = {
     ("numpy", "ndarray"), ("numpy", "dtype"),
@@ -178,11 +241,14 @@ def load_cifar(layout: CifarLayout, root: Path, download: bool = False, url: str
                              layout.folder, progress)
         folder = find_folder(parent, layout)
     parts = {}
+    counts = {}
     for split, files in (("train", layout.train_files), ("test", layout.test_files)):
         batches = [read_batch(folder / f, layout.label_key, layout.num_classes) for f in files]
+        counts.update({f: len(b[1]) for f, b in zip(files, batches)})
         data = np.concatenate([b[0] for b in batches]).reshape(-1, 3, 32, 32)
         labels = np.concatenate([b[1] for b in batches])
         parts[split] = (torch.from_numpy(data), torch.from_numpy(labels))
+    verify_files(folder, layout, counts)
     names = read_class_names(folder / layout.meta_file, layout.names_key, layout.num_classes)
     if classes is not None:
         keep = select_classes(names, classes)

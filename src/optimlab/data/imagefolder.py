@@ -6,7 +6,8 @@
 Every image is decoded once at load time (Pillow, converted to RGB, resized to image_size ×
 image_size without keeping the aspect ratio) into memory; nothing is cached on disk. Unreadable
 files are skipped and reported in one warning (how many, and the first few names), so a bad file
-never stops training mid-epoch. Class names are the sorted folder names.
+never stops training mid-epoch; the warning is given once per command (once per process and
+folder, and sweep workers leave it to the parent's check). Class names are the sorted folder names.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from optimlab.data.batches import stratified_indices
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 SHOW_SKIPPED = 5  # file names quoted in the skip warning
 WORKERS = 4  # decoding threads (Pillow releases the GIL while decoding)
+SKIP_WARNING = "imagefolder: skipped"  # start of the warning; sweep workers filter it (the parent's check showed it)
+_WARNED: set[tuple[str, int]] = set()  # (folder, skipped count) already warned about in this process
 
 
 def _class_folders(root: Path) -> list[Path]:
@@ -100,7 +103,8 @@ def load_imagefolder(root: Path, image_size: int = 32, test_fraction: float = 0.
         _check_classes(root, y, class_names)
         train_idx, test_idx = stratified_indices(y, test_fraction, seed)
         train_x, train_y, test_x, test_y = x[train_idx], y[train_idx], x[test_idx], y[test_idx]
-    if skipped:
+    if skipped and (str(root.resolve()), len(skipped)) not in _WARNED:  # once per process and folder
+        _WARNED.add((str(root.resolve()), len(skipped)))
         names = ", ".join(str(p.relative_to(root)) for p in skipped[:SHOW_SKIPPED])
         more = f" (and {len(skipped) - SHOW_SKIPPED} more)" if len(skipped) > SHOW_SKIPPED else ""
         warnings.warn(f"imagefolder: skipped {len(skipped)} unreadable image(s) under {root}: {names}{more}",

@@ -51,30 +51,35 @@ class RunSpec:
     seed: int
 
 
+# Every TrainConfig field except the per-optimizer ones is an experiment field of the same name,
+# type and default: the TOML can set any training option (amp, compile, ...), and a field added to
+# TrainConfig appears here by itself. TrainConfig validates them (ExperimentConfig._check builds one).
+PER_OPTIMIZER_FIELDS = ("optimizer", "hparams")  # come from each [[optimizers]] table
+
+
+def _template_fields() -> list[tuple[str, Any, Any]]:
+    out = []
+    for f in dataclasses.fields(TrainConfig):
+        if f.name in PER_OPTIMIZER_FIELDS:
+            continue
+        default = (field(default_factory=f.default_factory) if f.default_factory is not dataclasses.MISSING
+                   else field(default=f.default))
+        out.append((f.name, f.type, default))
+    return out
+
+
+TrainTemplate = dataclasses.make_dataclass("TrainTemplate", _template_fields(), frozen=True)
+TrainTemplate.__module__ = __name__
+TrainTemplate.__doc__ = "The TrainConfig fields an experiment shares across its runs (see train/config.py)."
+
+
 @dataclass(frozen=True)
-class ExperimentConfig:
+class ExperimentConfig(TrainTemplate):  # type: ignore[misc, valid-type]
+    """The training recipe (every TrainConfig field but optimizer/hparams, same defaults) plus:"""
+
     name: str = "compare"  # names the default output folder runs/compare-<name>
-    dataset: str = "digits"  # registry name; `datasets` (if set) grids over several instead
-    data_dir: str | None = None  # folder for datasets read from disk (cifar10/100, imagefolder)
-    dataset_options: dict[str, Any] = field(default_factory=dict)  # passed to load_dataset
-    model: str = "mlp"  # registry name; `models` (if set) grids over several instead
-    width: float = 1.0  # model width multiplier
     optimizers: tuple[OptimizerSpec, ...] = ()  # the thing being compared
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4)  # same seeds for every optimizer -> paired statistics
-    epochs: int = 10
-    batch_size: int = 128
-    schedule: str = "constant"  # "constant" | "step" | "cosine"
-    step_every: int = 50  # "step" schedule: lr *= step_gamma every step_every epochs (paper 000)
-    step_gamma: float = 0.5
-    warmup_epochs: int = 0
-    weight_decay_mode: str = "coupled"  # "coupled" (L2 in the gradient) | "decoupled"
-    no_decay: bool = False  # biases and norm weights (by module type) in a zero-weight-decay group
-    switch_epoch: int | None = None  # TM-SGD's switch to the multi-step rule (no-op for others)
-    augment: bool = False  # random crop + flip, for image data
-    weighted_sampler: bool = False  # class-balancing sampler (paper 003)
-    val_fraction: float = 0.1  # carved from the training set; the test set stays untouched
-    max_steps_per_epoch: int | None = None  # cap for quick runs and tests
-    device: str = "cpu"  # torch device of every run
     baseline: str | None = None  # label that paired statistics compare against; None = first optimizer
     models: tuple[str, ...] = ()  # optional grid over models (overrides `model`)
     datasets: tuple[str, ...] = ()  # optional grid over datasets (overrides `dataset`)
@@ -99,6 +104,8 @@ class ExperimentConfig:
         shared = {f.name: getattr(self, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(self, f.name)}
         shared.update(dataset=dataset, model=model, optimizer=opt.name, hparams=dict(opt.hparams),
                       dataset_options=dict(self.dataset_options))
+        if len(self.dataset_grid) > 1 and _is_bundled(dataset):
+            shared["data_dir"] = None  # a grid's data_dir is for the data sets read from disk
         if not _has_multistep(opt.name):
             shared["switch_epoch"] = None  # only TM-SGD runs carry (and act on) the switch
         return TrainConfig(**shared)
@@ -161,6 +168,12 @@ def _has_multistep(optimizer: str) -> bool:
         return hasattr(optimizer_info(optimizer).cls, "start_multistep")
     except ValueError:  # unknown name: check_experiment reports it
         return True
+
+
+def _is_bundled(dataset: str) -> bool:
+    from optimlab.data import list_datasets
+
+    return any(d.name == dataset and not d.needs_root for d in list_datasets())
 
 
 def run_id(dataset: str, model: str, label: str, seed: int) -> str:
@@ -282,7 +295,7 @@ def _check(c: ExperimentConfig) -> None:
             raise ConfigError(f"{key!r} must be a list of names, got {list(v)!r}")
         if len(set(v)) != len(v):
             raise ConfigError(f"{key!r} has duplicates: {list(v)}")
-    try:  # whatever TrainConfig itself rejects (e.g. warmup_epochs > epochs)
+    try:  # whatever TrainConfig itself rejects (e.g. warmup_epochs > epochs, amp = "fp8")
         c.train_config(c.dataset_grid[0], c.model_grid[0], c.optimizers[0])
     except ValueError as e:
-        raise ConfigError(str(e)) from None
+        raise ConfigError(str(e).replace("TrainConfig.", "", 1)) from None

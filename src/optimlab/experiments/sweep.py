@@ -7,20 +7,24 @@ so killing the sweep at any moment loses at most the runs in flight, and those r
 checkpoints in out_dir/ckpt/<run_id>/ on the next call. A call skips every run whose file exists,
 after checking that the file was made by the same TrainConfig and seed (else it stops and says to
 use another output folder). An exception inside one run is written to runs/<run_id>.error.json and
-the sweep goes on; that run is retried next time. Divergence is a result, not an error.
+the sweep goes on; that run is retried next time (a later success deletes the error file).
+Divergence is a result, not an error.
+
+One sweep at a time per folder: run_experiment holds out_dir/.lock (experiments.lock) while it
+runs, and a second sweep into the same folder is refused naming the holder's pid. Interruption
+and worker clean-up are experiments.pool's: Ctrl-C stops dispatch at once and in-flight runs at
+their next step boundary (their last epoch checkpoint stays); workers exit when the main process
+dies. A run that only ever errored, or never reached a checkpoint, under an older recipe does not
+block a corrected one: its stale checkpoint folder is discarded.
 """
 
 from __future__ import annotations
 
 import json
-import multiprocessing
-import os
 import shutil
 import time
 import traceback
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
@@ -36,20 +40,20 @@ from optimlab.experiments.results import (
     result_path,
     write_json_atomic,
 )
+from optimlab.experiments.lock import output_lock
+from optimlab.experiments.pool import INTERRUPTED, mp_context, run_in_pool
+from optimlab.experiments.threads import available_cores, choose_threads
 from optimlab.experiments.validate import check_experiment
 from optimlab.train import fit
+from optimlab.train.checkpoint import CHECKPOINT_FILE, RUN_FILE
 from optimlab.train.config import TrainConfig
+from optimlab.train.interrupt import RunInterrupted, stop_requested
+
+__all__ = ["ExperimentMismatchError", "available_cores", "mp_context", "normalized_config", "run_experiment"]
 
 
 class ExperimentMismatchError(ValueError):
     """out_dir holds a result made by a different configuration than the one being run."""
-
-
-def available_cores() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def normalized_config(config: TrainConfig) -> dict[str, Any]:
@@ -68,43 +72,59 @@ def _check_same(existing: RunResult, config: TrainConfig, seed: int, path: Path,
             f"use another output folder (--out) or delete {out_dir}")
 
 
-def _init_worker(threads: int) -> None:
+def _discard_stale_checkpoint(out: Path, run_id: str, config: TrainConfig, seed: int) -> None:
+    """A pending run's checkpoint folder made by another recipe: discard it when that attempt
+    errored or never wrote a checkpoint (nothing to lose), else refuse naming the folder."""
+    ckpt = checkpoint_dir(out, run_id)
+    try:
+        stored = json.loads((ckpt / RUN_FILE).read_text(encoding="utf-8"))
+        same = (normalized_config(TrainConfig.from_dict(stored["config"])) == normalized_config(config)
+                and stored["seed"] == seed)
+    except (OSError, ValueError, KeyError, TypeError):
+        same = not (ckpt / RUN_FILE).exists()  # nothing there, or unreadable: treat as stale
+    if same:
+        return
+    if (ckpt / CHECKPOINT_FILE).exists() and not error_path(out, run_id).exists():
+        raise ExperimentMismatchError(
+            f"{ckpt} holds a partly trained run of a different configuration; use another output "
+            f"folder (--out) or delete {out} (or that folder) to start over")
+    shutil.rmtree(ckpt, ignore_errors=True)
+    error_path(out, run_id).unlink(missing_ok=True)
+
+
+def _run_task(run_id: str, label: str, config_dict: dict[str, Any], seed: int, out_dir: str,
+              threads: int | None = None) -> dict[str, Any]:
+    """Run one grid cell (with `threads` intra-op threads) and write its result (or error) file;
+    returns the RunResult as a dict."""
     import torch
 
-    torch.set_num_threads(threads)
-
-
-def _run_task(run_id: str, label: str, config_dict: dict[str, Any], seed: int, out_dir: str) -> dict[str, Any]:
-    """Run one grid cell and write its result (or error) file; returns the RunResult as a dict."""
     out = Path(out_dir)
     config = TrainConfig.from_dict(config_dict)
     ckpt = checkpoint_dir(out, run_id)
     start = time.perf_counter()
+    if stop_requested():  # this worker was told to stop: start nothing
+        return {"status": INTERRUPTED, "run_id": run_id}
+    previous = torch.get_num_threads()
     try:
+        if threads is not None:
+            torch.set_num_threads(threads)
         history = fit(config, seed, run_dir=ckpt, progress=False)
+    except RunInterrupted:  # stopped at a step boundary; its last epoch checkpoint stays
+        return {"status": INTERRUPTED, "run_id": run_id}
     except Exception as e:  # recorded, so one bad run does not end the sweep
         reason = " ".join(f"{type(e).__name__}: {e}".split())
         result = RunResult(run_id, label, seed, config, status="error", error=reason,
                            versions=library_versions(), wall_time_s=time.perf_counter() - start)
         write_json_atomic(error_path(out, run_id), {**result.to_dict(), "traceback": traceback.format_exc()})
         return result.to_dict()
+    finally:
+        torch.set_num_threads(previous)
     result = RunResult(run_id, label, seed, config, status="done", history=history,
                        versions=library_versions(), wall_time_s=time.perf_counter() - start)
     write_json_atomic(result_path(out, run_id), result.to_dict())
     error_path(out, run_id).unlink(missing_ok=True)
     shutil.rmtree(ckpt, ignore_errors=True)
     return result.to_dict()
-
-
-def _mp_context() -> multiprocessing.context.BaseContext:
-    # Never fork a parent that may hold torch threads; forkserver (Linux) starts workers from a
-    # clean server that has imported torch (and torch._dynamo, which torch.optim pulls in on the
-    # first optimizer, ~1.5 s) once, spawn elsewhere.
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["optimlab.experiments.sweep", "torch._dynamo"])
-        return ctx
-    return multiprocessing.get_context("spawn")
 
 
 def run_experiment(
@@ -114,11 +134,13 @@ def run_experiment(
     progress: bool = True,
     check: bool = True,
     on_result: Callable[[RunResult], None] | None = None,
+    threads: int | None = None,
 ) -> list[RunResult]:
     """Run every missing run of `config` into out_dir; return all its runs (done or error), grid order.
 
-    workers=1 runs in this process; N > 1 uses N spawned/forkserver processes with
-    max(1, cores // N) torch threads each. `check` builds data, models and optimizers once up front
+    workers=1 runs in this process; N > 1 uses N spawned/forkserver processes. Each run gets
+    `threads` intra-op threads, else $OPTIMLAB_THREADS, else experiments.threads.choose_threads'
+    choice (1 for small models, else cores // workers). `check` builds data, models and optimizers once up front
     so bad names or hyperparameters fail before anything runs. `on_result` sees each new result.
     """
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
@@ -127,22 +149,29 @@ def run_experiment(
     if check:
         check_experiment(config)
     grid = config.runs()
-    pending = []
-    for spec in grid:
-        path = result_path(out, spec.run_id)
-        if path.is_file():
-            _check_same(read_result(path), spec.config, spec.seed, path, out)
-        else:
-            pending.append((spec.run_id, spec.label, spec.config.to_dict(), spec.seed, str(out)))
-    out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(experiment_path(out), config.to_dict())
-
-    with _Progress(len(grid), len(grid) - len(pending), enabled=progress) as bar:
-        for d in _execute(pending, workers):
-            r = RunResult.from_dict(d)
-            bar.advance(r)
-            if on_result is not None:
-                on_result(r)
+    existed = out.exists()
+    with output_lock(out):
+        try:
+            pending = []
+            for spec in grid:
+                path = result_path(out, spec.run_id)
+                if path.is_file():
+                    _check_same(read_result(path), spec.config, spec.seed, path, out)
+                else:
+                    _discard_stale_checkpoint(out, spec.run_id, spec.config, spec.seed)
+                    pending.append((spec.run_id, spec.label, spec.config.to_dict(), spec.seed, str(out),
+                                    choose_threads(spec.config, workers, threads)))
+        except BaseException:
+            if not existed:  # nothing ran: leave no folder behind
+                shutil.rmtree(out, ignore_errors=True)
+            raise
+        write_json_atomic(experiment_path(out), config.to_dict())
+        with _Progress(len(grid), len(grid) - len(pending), enabled=progress) as bar:
+            for d in _execute(pending, workers):
+                r = RunResult.from_dict(d)
+                bar.advance(r)
+                if on_result is not None:
+                    on_result(r)
     try:
         (out / "ckpt").rmdir()  # only when empty: in-flight checkpoints of failed runs stay
     except OSError:
@@ -150,35 +179,22 @@ def run_experiment(
     return load_results(out, [spec.run_id for spec in grid])
 
 
-def _execute(pending: list[tuple[str, str, dict[str, Any], int, str]], workers: int):
+def _execute(pending: list[tuple[str, str, dict[str, Any], int, str, int]], workers: int):
     """Yield result dicts as runs finish (in this process for workers == 1, else in a pool)."""
     if not pending:
         return
     if workers == 1:
         for task in pending:
-            yield _run_task(*task)
+            d = _run_task(*task)
+            if d.get("status") == INTERRUPTED:
+                raise KeyboardInterrupt
+            yield d
         return
-    threads = max(1, available_cores() // workers)
-    pool = ProcessPoolExecutor(max_workers=min(workers, len(pending)), mp_context=_mp_context(),
-                               initializer=_init_worker, initargs=(threads,))
-    try:
-        futures: dict[Future[dict[str, Any]], tuple[str, str, dict[str, Any], int, str]] = {
-            pool.submit(_run_task, *task): task for task in pending}
-        for fut in as_completed(futures):
-            try:
-                yield fut.result()
-            except BrokenProcessPool:
-                yield _record_crash(futures[fut], "a worker process died (killed, or out of memory)")
-            except Exception as e:  # e.g. an unpicklable result; keep the sweep going
-                yield _record_crash(futures[fut], f"{type(e).__name__}: {e}")
-    except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    pool.shutdown(wait=True)
+    yield from run_in_pool(_run_task, pending, workers, _record_crash)
 
 
-def _record_crash(task: tuple[str, str, dict[str, Any], int, str], reason: str) -> dict[str, Any]:
-    rid, label, cfg, seed, out = task
+def _record_crash(task: tuple[str, str, dict[str, Any], int, str, int], reason: str) -> dict[str, Any]:
+    rid, label, cfg, seed, out, _ = task
     result = RunResult(rid, label, seed, TrainConfig.from_dict(cfg), status="error", error=reason,
                        versions=library_versions())
     write_json_atomic(error_path(Path(out), rid), result.to_dict())

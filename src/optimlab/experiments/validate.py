@@ -4,6 +4,8 @@ A typo in an optimizer name or hyperparameter should fail in a second with one c
 after thirty worker processes have each raised the same exception. So this builds, in the calling
 process, what every run will build: the data set (once per data set), the model and each optimizer
 on the model's real parameters (so `wgd-*` and hyperparameter checks see real conv weights).
+It also checks what a worker would only find out later: a data folder given to a data set that
+takes none, and a device (CUDA, MPS) this machine does not have.
 """
 
 from __future__ import annotations
@@ -30,6 +32,11 @@ def check_experiment(config: ExperimentConfig, load_data: bool = True) -> None:
             optimizer_info(o.name)
         except ValueError as e:
             raise ConfigError(f"optimizer {o.label!r}: {e}") from None
+    if config.data_dir is not None and not any(datasets[ds].needs_root for ds in config.dataset_grid):
+        names = ", ".join(config.dataset_grid)
+        raise ConfigError(f"dataset {names!r} is bundled and takes no data folder, got data_dir "
+                          f"{config.data_dir!r}; drop --data-dir (data_dir) or pick a data set read from disk")
+    _check_device(config)
     if not load_data:
         return
     for ds in config.dataset_grid:
@@ -52,3 +59,13 @@ def check_experiment(config: ExperimentConfig, load_data: bool = True) -> None:
                     create_optimizer(o.name, model.parameters(), **o.hparams)
                 except (ValueError, TypeError) as e:
                     raise ConfigError(f"optimizer {o.label!r} ({o.name}) hparams {o.hparams}: {e}") from None
+
+
+def _check_device(config: ExperimentConfig) -> None:
+    from optimlab.train.accel import resolve_device
+
+    run = config.runs()[0]
+    try:
+        resolve_device(run.config)
+    except ValueError as e:
+        raise ConfigError(str(e).replace("TrainConfig.", "", 1)) from None

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from optimlab.reproduce.catalog import list_paper_experiments, load_paper_experiment
-from optimlab.reproduce.run import SCALES, ReproduceError, Reproduction, default_out, reproduce
+from optimlab.reproduce.run import SCALES, STAND_INS, ReproduceError, Reproduction, default_out, reproduce
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -30,13 +30,16 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("name", nargs="?", metavar="NAME", help="a paper experiment (see --list)")
     p.add_argument("--list", action="store_true", help="list the paper experiments and exit")
     p.add_argument("--scale", choices=SCALES, default="cpu",
-                   help="cpu: the catalogue's small settings on the CIFAR-10 subset (or digits); "
+                   help="cpu: the catalogue's small settings on the CIFAR-10 subset (or --data-dir); "
                         "paper: the paper's settings on --data-dir with a CUDA GPU (default: cpu)")
     p.add_argument("--data-dir", metavar="DIR", help="the data set's folder (paper scale; at cpu scale a CIFAR-10 folder)")
     p.add_argument("--seeds", type=int, metavar="N", help="number of seeds (default: the catalogue's, 10)")
     p.add_argument("--out", metavar="DIR", type=Path,
                    help="output folder (default runs/reproduce-<name>-<scale>); re-running resumes")
     p.add_argument("--workers", type=int, metavar="N", help="worker processes (default: cores, at most 8)")
+    p.add_argument("--stand-in", choices=STAND_INS, metavar="DATA",
+                   help="cpu scale without CIFAR-10: run the catalogue's small stand-in instead (only 'digits'); "
+                        "never chosen silently, and the verdict then says it is about digits")
     p.add_argument("--allow-cpu", action="store_true", help="paper scale: run on the CPU when there is no CUDA GPU")
     p.add_argument("--tune", action="store_true",
                    help="also judge each optimizer at its own best lr: the same lr grid for all (the catalogue's "
@@ -89,7 +92,7 @@ def run_from_args(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     made = reproduce(args.name, scale=args.scale, data_dir=args.data_dir, seeds=looks[0] if looks else args.seeds,
                      out=out, workers=args.workers, progress=not args.quiet, allow_cpu=args.allow_cpu,
-                     tune=args.tune, tune_budget=args.tune_budget, looks=looks)
+                     tune=args.tune, tune_budget=args.tune_budget, looks=looks, stand_in=args.stand_in)
     print(headline(made.judged))
     print(f"verdict: {made.verdict}  (report: {made.verdict.parent / 'report.md'}; {time.perf_counter() - start:.0f} s)")
     return 0

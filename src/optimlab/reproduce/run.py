@@ -8,7 +8,9 @@ allows) on the user's data and a CUDA GPU; before anything runs it checks that t
 holds the data set and that a GPU is there, and raises ReproduceError listing everything missing
 (`allow_cpu=True` accepts a CPU run of days). "cpu" runs the catalogue's [cpu] settings: the
 real CIFAR-10 subset when it can be found (OPTIMLAB_CIFAR10_SUBSET, else shared/data/cifar-10-subset
-above the working folder or the package), else [cpu.fallback] (digits). Results go to
+above the working folder or the package) or the CIFAR-10 folder given as data_dir; without one it
+refuses (saying where it looked and how to get the data) unless stand_in="digits" asks for the
+catalogue's [cpu.fallback] on scikit-learn's digits by name. Results go to
 runs/reproduce-<name>-<scale>; a second call resumes, skipping finished runs. The sweep's own
 report.md is written next to verdict.md.
 
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -39,6 +42,7 @@ SUBSET_ENV = "OPTIMLAB_CIFAR10_SUBSET"  # folder of the CIFAR-10 subset, overrid
 SUBSET_PARTS = ("shared", "data", "cifar-10-subset")  # searched for above cwd and the package
 MIN_SEEDS = 2  # a confidence interval needs two seeds; the catalogue asks for >= 5
 TUNE_SEEDS = (1000, 1001, 1002)  # the search's seeds (>= 3 so one lucky seed cannot pick), apart from the judged seeds
+STAND_INS = ("digits",)  # data a CPU-scale run may use instead of CIFAR-10, only when asked by name
 
 
 # ----------------------------------------------------------------------------------------------
@@ -103,17 +107,36 @@ def _data_problems(dataset: str, data_dir: str | None, options: dict[str, Any]) 
 # the configuration
 
 
+def _no_cifar10_message(name: str) -> str:
+    return (f"cannot reproduce {name} at the cpu scale: no CIFAR-10 data found (looked at ${SUBSET_ENV}, then for "
+            f"{'/'.join(SUBSET_PARTS)} in {Path.cwd()} and every folder above it, and above the optimlab package); "
+            f"pass --data-dir DIR with the official python-version CIFAR-10 (cifar-10-batches-py; "
+            f"`python -c \"from optimlab.data import load_dataset; load_dataset('cifar10', 'DIR', download=True)\"` "
+            f"downloads and verifies it), or ask for the small stand-in by name with --stand-in digits "
+            f"(the verdict is then about digits, not CIFAR-10)")
+
+
 def resolve_config(exp: PaperExperiment, scale: str, data_dir: str | Path | None = None, seeds: Any = None,
-                   allow_cpu: bool = False, overrides: dict[str, Any] | None = None) -> ExperimentConfig:
+                   allow_cpu: bool = False, overrides: dict[str, Any] | None = None,
+                   stand_in: str | None = None) -> ExperimentConfig:
     """The ExperimentConfig `reproduce` runs; ReproduceError listing every problem found."""
     if scale not in SCALES:
         raise ReproduceError(f"scale must be one of {list(SCALES)}, got {scale!r}")
+    if stand_in is not None and stand_in not in STAND_INS:
+        raise ReproduceError(f"stand_in must be one of {list(STAND_INS)}, got {stand_in!r}")
+    if stand_in is not None and (scale != "cpu" or data_dir is not None):
+        raise ReproduceError("--stand-in is for the cpu scale without --data-dir")
     problems: list[str] = []
     if scale == "cpu":
-        subset = Path(data_dir).expanduser() if data_dir is not None else find_cifar10_subset()
-        if data_dir is not None and not _is_cifar10_folder(subset):
-            raise ReproduceError(f"--data-dir {str(data_dir)!r} is not a CIFAR-10 folder (needs data_batch_1..5, "
-                                 f"test_batch, batches.meta); leave it out to use the subset or digits")
+        if stand_in is not None:
+            subset = None
+        else:
+            subset = Path(data_dir).expanduser() if data_dir is not None else find_cifar10_subset()
+            if data_dir is not None and not _is_cifar10_folder(subset):
+                raise ReproduceError(f"--data-dir {str(data_dir)!r} is not a CIFAR-10 folder (needs data_batch_1..5, "
+                                     f"test_batch, batches.meta); leave it out to use the subset")
+            if subset is None:
+                raise ReproduceError(_no_cifar10_message(exp.name))
         d = exp.experiment_dict("cpu", have_cifar10=subset is not None)
         if d.get("dataset") == "cifar10":
             d["data_dir"] = str(subset)
@@ -186,7 +209,7 @@ def default_out(name: str, scale: str) -> Path:
 def reproduce(name: str, scale: str = "cpu", data_dir: str | Path | None = None, seeds: Any = None,
               out: str | Path | None = None, workers: int = 1, progress: bool = True, allow_cpu: bool = False,
               overrides: dict[str, Any] | None = None, tune: bool = False, tune_budget: int | None = None,
-              looks: list[int] | None = None) -> Reproduction:
+              looks: list[int] | None = None, stand_in: str | None = None) -> Reproduction:
     """Run paper experiment `name` at `scale`, write report.md and verdict.md; returns the Reproduction
     (verdict.md's path and the judged claims it shows, loaded from disk once).
 
@@ -194,19 +217,24 @@ def reproduce(name: str, scale: str = "cpu", data_dir: str | Path | None = None,
     last (e.g. {"epochs": 1, "max_steps_per_epoch": 3} for a smoke run). tune: also run the fair
     judge (tune_budget lr candidates per optimizer; default the catalogue's). looks: seed counts of
     a sequential run (optimlab.experiments.sequential; seeds are then added until every claim is
-    decided). Re-running with the same arguments resumes: finished runs in `out` are kept."""
+    decided). Re-running with the same arguments resumes: finished runs in `out` are kept.
+    stand_in="digits": at the cpu scale, run the catalogue's digits fallback instead of CIFAR-10
+    (never chosen silently)."""
     from optimlab.experiments.report import write_report
     from optimlab.experiments.sweep import run_experiment
     from optimlab.reproduce.judging import judge_folder
     from optimlab.reproduce.verdict import write_verdict
 
     exp = load_paper_experiment(name)
-    config = resolve_config(exp, scale, data_dir, seeds, allow_cpu, overrides)
+    config = resolve_config(exp, scale, data_dir, seeds, allow_cpu, overrides, stand_in)
     budget = exp.tune["budget"] if tune_budget is None else tune_budget
     if tune and (isinstance(budget, bool) or not isinstance(budget, int) or budget < 2):
         raise ReproduceError(f"tune_budget must be an int >= 2 (lr candidates per optimizer), got {budget!r}")
     out_dir = Path(out) if out is not None else default_out(name, scale)
     data = describe_data(config)
+    if progress:  # say what will be judged before anything runs
+        print(f"optimlab reproduce {name}: data: {data['description']}"
+              + (f" from {config.data_dir}" if config.data_dir else ""), file=sys.stderr)
     start = time.perf_counter()
     if looks is None:
         run_experiment(config, out_dir, workers=workers, progress=progress)

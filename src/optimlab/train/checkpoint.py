@@ -104,7 +104,7 @@ class RunDir:
             if _canonical(_with_defaults(stored)) != _canonical(json.loads(_canonical(self.record))):
                 raise ValueError(
                     f"{self.path} holds a different run (config/seed in {run_file} differ from this "
-                    f"call's); use another run_dir or delete that folder"
+                    f"call's); use another folder (--out, run_dir) or delete that one"
                 )
         else:
             atomic_write_json(self.record, run_file)

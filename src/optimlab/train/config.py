@@ -42,7 +42,7 @@ class TrainConfig:
     dataset: str = "digits"  # a name from optimlab.data.list_datasets()
     data_dir: str | None = None  # folder for datasets read from disk (cifar10/100, imagefolder)
     dataset_options: dict[str, Any] = field(default_factory=dict)  # e.g. image_size for imagefolder
-    model: str = "mlp"  # a name from optimlab.models.list_models()
+    model: str = "cnn"  # a name from optimlab.models.list_models() (the CLI's default.toml uses cnn too)
     width: float = 1.0  # model width multiplier; < 1 for CPU-sized runs
     optimizer: str = "sgdm-ema"  # a name from optimlab.list_optimizers()
     hparams: dict[str, Any] = field(default_factory=dict)  # passed to create_optimizer (lr, beta, ...)
@@ -66,6 +66,9 @@ class TrainConfig:
     data_on_device: bool = True  # splits moved to the device once, batches indexed there; False: per batch
     deterministic: bool = True  # torch.use_deterministic_algorithms during fit (restored after)
     eval_batch_size: int = 1024  # batch size of the no-grad evaluation passes (memory only)
+    # divergence: a NaN/Inf training loss, or a running mean training loss above diverge_factor x the
+    # loss of the run's first batch (checked every 32 steps on CPU and at each epoch end); None: NaN/Inf only
+    diverge_factor: float | None = 100.0
 
     def __post_init__(self) -> None:
         _require(isinstance(self.dataset, str) and bool(self.dataset), "dataset", self.dataset,
@@ -99,6 +102,10 @@ class TrainConfig:
         _require(isinstance(self.device, str) and _parses_as_device(self.device), "device", self.device,
                  "must be a torch device string such as 'cpu', 'cuda' or 'cuda:0'")
         _require(self.amp in AMP_MODES, "amp", self.amp, f"must be one of {AMP_MODES}")
+        _require(self.diverge_factor is None
+                 or (isinstance(self.diverge_factor, (int, float)) and not isinstance(self.diverge_factor, bool)
+                     and math.isfinite(self.diverge_factor) and self.diverge_factor > 1),
+                 "diverge_factor", self.diverge_factor, "must be None or a finite number > 1")
         for name in ("augment", "weighted_sampler", "deterministic", "channels_last", "compile",
                      "data_on_device", "no_decay"):
             _require(isinstance(getattr(self, name), bool), name, getattr(self, name), "must be a bool")
@@ -139,8 +146,11 @@ class History:
     final: dict[str, float] = field(default_factory=dict)
     final_val: dict[str, float] = field(default_factory=dict)  # same metrics on the validation split
     confusion: list[list[int]] = field(default_factory=list)  # test set, [true class][predicted class]
-    diverged_epoch: int | None = None  # first epoch (1-based) with a NaN/Inf loss, else None
+    diverged_epoch: int | None = None  # first epoch (1-based) that diverged (NaN/Inf or exploding loss), else None
+    diverged_reason: str | None = None  # why, e.g. "training loss 6.1e+04 > 100 x the first batch's 2.31"
+    initial_loss: float | None = None  # loss of the run's first training batch (before any update)
     step_time_s: float = float("nan")  # mean wall time of one optimizer step (forward+backward+step)
+    threads: int = 0  # torch intra-op threads the (last session of the) run trained with; 0: not recorded
     wall_time_s: float = 0.0  # time spent inside fit, summed over resumed sessions
 
     @property

@@ -14,8 +14,10 @@ Conventions (decided here, documented in the README):
     θ ← θ·(1 − lr·wd) to every trainable tensor (the same set coupled L2 decays), with the
     group's current (scheduled) lr, right before optimizer.step(). "coupled" passes it through.
   * augment applies only to images of at least 16×16 pixels (a warning says when it is skipped).
-  * NaN/Inf in the running training loss (checked at epoch end, on CPU also every 32 steps)
-    stops the run after evaluating the current weights: History.diverged_epoch is that epoch.
+  * Divergence: NaN/Inf in the running training loss, or a running mean training loss above
+    config.diverge_factor (default 100) x the loss of the run's first batch (History.initial_loss),
+    checked at epoch end and on CPU also every 32 steps, stops the run after evaluating the current
+    weights: History.diverged_epoch is that epoch and History.diverged_reason says why.
   * Accelerator options (amp, channels_last, compile, data_on_device): see accel.py; under
     torchrun (or launch_local) fit trains data-parallel with DDP: see distributed.py.
 """
@@ -38,6 +40,7 @@ from optimlab.train import distributed as ddp
 from optimlab.train.accel import autocast, compile_model, prepare_model, resolve_device, to_input
 from optimlab.train.checkpoint import RunDir
 from optimlab.train.config import History, TrainConfig
+from optimlab.train.interrupt import check_stop
 from optimlab.train.metrics import classification_metrics, diverged_metrics, evaluate
 from optimlab.train.progress import make_progress
 from optimlab.train.run_data import prepare_data
@@ -178,6 +181,7 @@ class _Trainer:
     # -- training ---------------------------------------------------------------------------
     def run(self) -> History:
         config, history = self.config, self.history
+        history.threads = torch.get_num_threads()  # how step_time_s was measured
         last = None
         with make_progress(self.show_progress) as bar:
             epochs_task = bar.add_task("epochs", total=config.epochs, completed=self.epoch)
@@ -192,8 +196,9 @@ class _Trainer:
                 train_loss, train_acc = self._train_epoch(bar, steps_task)
                 history.train_loss.append(train_loss)
                 history.train_acc.append(train_acc)
-                if not math.isfinite(train_loss):
-                    history.diverged_epoch = epoch
+                reason = self._divergence(train_loss)
+                if reason is not None:
+                    history.diverged_epoch, history.diverged_reason = epoch, reason
                 if self.is_main:  # the weights are the same on every rank: rank 0 evaluates
                     val, test = (self._evaluate(s) for s in (self.val, self.test))
                     self.model.train()
@@ -220,6 +225,21 @@ class _Trainer:
             history = self.history = ddp.broadcast_history(history if self.is_main else None, self.dist)
             ddp.barrier(self.dist)  # rank 0's files are complete when any rank returns
         return history
+
+    def _loss_limit(self) -> float:
+        """The running mean training loss above which the run counts as diverged (inf: no limit)."""
+        factor, initial = self.config.diverge_factor, self.history.initial_loss
+        if factor is None or initial is None or not math.isfinite(initial):
+            return math.inf
+        return factor * initial
+
+    def _divergence(self, loss: float) -> str | None:
+        if not math.isfinite(loss):
+            return f"non-finite training loss ({loss})"
+        if loss > self._loss_limit():
+            return (f"training loss {loss:.3g} > {self.config.diverge_factor:g} x the first batch's "
+                    f"{self.history.initial_loss:.3g}")
+        return None
 
     def _evaluate(self, split: Any) -> Any:
         return evaluate(self.model, split, self.config.eval_batch_size, device=self.device,
@@ -251,6 +271,7 @@ class _Trainer:
         _sync(self.device)
         t0 = time.perf_counter()
         for x, y, n_global in batches:
+            check_stop()  # a worker told to stop (SIGINT/SIGTERM) leaves here; the last checkpoint stays
             if move:
                 x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
             x = to_input(x, config.channels_last)
@@ -272,13 +293,20 @@ class _Trainer:
                         torch._foreach_mul_(params, 1.0 - group["lr"] * decay)
             optimizer.step()
             scheduler.step()
+            if self.history.initial_loss is None:  # the run's first batch, before any update
+                first = float(loss.detach())
+                if self.dist is not None:
+                    first = ddp.all_reduce_sum([first], self.device)[0] / world
+                self.history.initial_loss = first
             loss_sum.add_(record.float(), alpha=weight)
             correct.add_((logits.detach().argmax(dim=1) == y).sum())
             seen += n
             steps += 1
             bar.advance(steps_task)
-            if check_early and steps % NAN_CHECK_EVERY == 0 and not bool(torch.isfinite(loss_sum)):
-                break
+            if check_early and steps % NAN_CHECK_EVERY == 0:
+                running = float(loss_sum) / max(seen, 1)
+                if not math.isfinite(running) or running > self._loss_limit():
+                    break
             if steps >= self.steps_per_epoch:
                 break
         set_train_mode(self.optimizer, False)  # schedule-free: evaluate and checkpoint the averaged x

@@ -81,6 +81,8 @@ def run_from_args(args: argparse.Namespace) -> int:
 
     if args.workers is not None and args.workers < 1:
         raise TuneError(f"--workers must be >= 1, got {args.workers}")
+    if args.budget < 2:  # one setting per optimizer is no search: every optimizer would "choose" it
+        raise TuneError(f"--budget must be >= 2 settings per optimizer (one setting is no search), got {args.budget}")
     tune_seeds = _tune_seeds_arg(args.tune_seeds)
     weight_decay = _wd_arg(args.tune_weight_decay)
     config = build_config(args)
