@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from optimlab.cli import main, parse_optimizer_spec
+from optimlab.cli import main
+from optimlab.cli.common import parse_optimizer_spec
 
 TINY = ["--model", "mlp", "--epochs", "1", "--batch-size", "64", "--max-steps-per-epoch", "3", "--quiet"]
 OPTS = ["--optimizers", "sgdm-ema:lr=0.1,beta=0.9", "sgdm:lr=0.01"]
@@ -109,11 +110,20 @@ def test_bad_config_key_in_process(tmp_path, capsys):
     assert "colour" in err and str(tmp_path / "c.toml") in err and len(err.strip().splitlines()) == 1
 
 
-def test_study_subcommand_is_wired_exactly_when_optimlab_studies_cli_exists():
-    import importlib.util
-
-    from optimlab.cli import build_parser
+def test_every_subcommand_is_wired_directly():
+    from optimlab.cli import SUBCOMMANDS, build_parser
 
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
-    assert {"compare", "train", "report", "list"} <= set(sub.choices)
-    assert ("study" in sub.choices) == (importlib.util.find_spec("optimlab.studies.cli") is not None)
+    assert set(sub.choices) == {"compare", "train", "report", "list", "study", "tune", "reproduce"}
+    assert len(SUBCOMMANDS) == len(sub.choices)
+
+
+def test_a_programming_error_is_a_traceback_not_bad_input(monkeypatch):
+    import optimlab.cli.listing as listing
+
+    def broken(args):
+        raise KeyError("a bug, not the user's input")
+
+    monkeypatch.setattr(listing, "cmd_list", broken)
+    with pytest.raises(KeyError):
+        main(["list"])

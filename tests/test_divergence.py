@@ -36,5 +36,5 @@ def test_compare_counts_and_names_the_exploded_runs(tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 0
     row = next(line for line in out.splitlines() if "│ adam" in line)
-    assert row.split("│")[3].strip() == "2"  # the diverged column
+    assert row.split("│")[3].strip().startswith("2/2 [")  # the failed column: 2 of 2, with its exact interval
     assert out.count("diverged: digits-mlp-adam-s") == 2 and "x the first batch's" in out

@@ -13,8 +13,8 @@ import torch
 from optimlab.experiments.config import ExperimentConfig
 from optimlab.experiments.results import RunResult
 from optimlab.reproduce.catalog import Claim, load_paper_experiment
-from optimlab.reproduce.cli import add_parser
-from optimlab.reproduce.run import ReproduceError, find_cifar10_subset, reproduce, resolve_config
+from optimlab.cli.reproduce import add_parser
+from optimlab.reproduce.run import ReproduceError, Reproduction, find_cifar10_subset, reproduce, resolve_config
 from optimlab.reproduce.verdict import (
     CONTRADICTED,
     INCONCLUSIVE,
@@ -319,14 +319,14 @@ def test_verdict_names_the_papers_data_set_it_stands_in_for() -> None:
 
 
 def test_cli_tune_budget_needs_tune_and_workers_default_to_cores(monkeypatch: pytest.MonkeyPatch) -> None:
-    import optimlab.reproduce.cli as rcli
+    import optimlab.cli.reproduce as rcli
 
     args = _parser().parse_args(["reproduce", "rsgdm-cifar10-resnet18", "--tune-budget", "3"])
     with pytest.raises(ReproduceError, match="--tune-budget needs --tune"):
         args.func(args)
     seen = {}
     monkeypatch.setattr(rcli, "reproduce", lambda name, **kw: seen.update(kw) or
-                        rcli.Reproduction(Path("/nonexistent/verdict.md"), ()))
+                        Reproduction(Path("/nonexistent/verdict.md"), ()))
     monkeypatch.setattr(rcli, "headline", lambda judged: "")
     args = _parser().parse_args(["reproduce", "rsgdm-cifar10-resnet18", "--tune", "--tune-budget", "3"])
     assert args.func(args) == 0

@@ -20,7 +20,7 @@ import pytest
 
 from optimlab.studies import STUDIES, run_study
 from optimlab.studies import bias_lag, ema, ode, relatives, trajectories
-from optimlab.studies.cli import add_parser, run_from_args
+from optimlab.cli.study import add_parser, run_from_args
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs" / "studies"

@@ -179,7 +179,7 @@ def test_tune_searches_on_three_seeds_by_default() -> None:
     import inspect
 
     assert inspect.signature(tune).parameters["tune_seeds"].default == (1000, 1001, 1002)
-    from optimlab.tune.cli import add_parser
+    from optimlab.cli.tune import add_parser
 
     parser = argparse.ArgumentParser()
     add_parser(parser.add_subparsers())
@@ -244,8 +244,8 @@ def test_real_tiny_tune_on_digits_writes_page_and_resumes(tmp_path: Path) -> Non
 
 
 def _parser() -> argparse.ArgumentParser:
-    from optimlab.cli import _Parser
-    from optimlab.tune.cli import add_parser
+    from optimlab.cli.common import Parser as _Parser
+    from optimlab.cli.tune import add_parser
 
     p = _Parser(prog="optimlab")
     add_parser(p.add_subparsers(dest="command", required=True, parser_class=_Parser))

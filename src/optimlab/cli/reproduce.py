@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from optimlab.reproduce.catalog import list_paper_experiments, load_paper_experiment
-from optimlab.reproduce.run import SCALES, STAND_INS, ReproduceError, Reproduction, default_out, reproduce
+from optimlab.reproduce.run import SCALES, STAND_INS, ReproduceError, default_out, reproduce
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:

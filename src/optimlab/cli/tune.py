@@ -23,14 +23,14 @@ from optimlab.tune.search import SEARCHES, TuneError
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the `tune` subcommand to an argparse subparsers object and return its parser."""
-    from optimlab.cli import _add_run_flags
+    from optimlab.cli.common import add_run_flags
 
     p = subparsers.add_parser(
         "tune", help="same lr-search budget per optimizer, chosen on validation, compared on test (tune.md)",
         description="Search lr (and weight decay with --tune-weight-decay) with the same budget for every "
                     "optimizer, choose each one's setting on the validation split, rerun the choices on the "
                     "final seeds and compare them on the test split with paired statistics. Resumable.")
-    _add_run_flags(p)  # --config --dataset --data-dir --model --width --epochs ... --quiet, as compare
+    add_run_flags(p)  # --config --dataset --data-dir --model --width --epochs ... --quiet, as compare
     p.add_argument("--optimizers", nargs="+", metavar="SPEC",
                    help="name[:k=v,...] or label=name[:k=v,...]; any lr given is replaced by the search")
     p.add_argument("--seeds", metavar="N|a,b,c", help="final seeds: a count (0..N-1) or a comma list (default: config's)")
@@ -73,7 +73,7 @@ def _tune_seeds_arg(raw: str) -> tuple[int, ...]:
 
 def run_from_args(args: argparse.Namespace) -> int:
     """Execute a parsed `tune` command; returns the exit status (ValueError on bad input)."""
-    from optimlab.cli import _console, _rich_table, build_config
+    from optimlab.cli.common import build_config, console, rich_table
     from optimlab.experiments.report import compare_table
     from optimlab.experiments.sweep import available_cores
     from optimlab.experiments.validate import check_experiment
@@ -95,7 +95,7 @@ def run_from_args(args: argparse.Namespace) -> int:
     result = tune(config, out, budget=args.budget, lr_range=(args.lr_min, args.lr_max), search=args.search,
                   tune_weight_decay=weight_decay, tune_seeds=tune_seeds, metric=args.metric,
                   workers=workers, progress=not args.quiet)
-    console = _console()
+    con = console()
     rows = []
     for label, b in result.best.items():
         if b is None:
@@ -103,13 +103,13 @@ def run_from_args(args: argparse.Namespace) -> int:
         else:
             wd = b.candidate.weight_decay
             rows.append([label, f"{b.candidate.lr:.3g}", "—" if wd is None else f"{wd:.3g}", f"{b.mean:.4f}"])
-    console.print(_rich_table(f"chosen on validation {result.metric} ({len(result.candidates)} settings each)",
+    con.print(rich_table(f"chosen on validation {result.metric} ({len(result.candidates)} settings each)",
                               ["optimizer", "lr", "weight decay", f"val {result.metric}"], rows))
     if result.summary is not None and result.final_config is not None:
         fc = result.final_config
         headers, rows = compare_table(result.summary, fc.baseline_label, fc.dataset_grid[0], fc.model_grid[0])
-        console.print(_rich_table(f"chosen settings, {len(fc.seeds)} final seeds — final test accuracy", headers, rows))
-    console.print(f"tune page: {result.page}")
+        con.print(rich_table(f"chosen settings, {len(fc.seeds)} final seeds — final test accuracy", headers, rows))
+    con.print(f"tune page: {result.page}")
     failed = [r for r in result.final_results if not r.done]
     if failed or result.final_config is None:
         print(f"optimlab: {len(failed)} final run(s) failed or no optimizer had a finite setting; see {out}; "

@@ -1,0 +1,246 @@
+"""What every `optimlab` subcommand shares: the parser class, run flags, the config from flags, output.
+
+The command itself is optimlab.cli (one module per subcommand).
+
+    optimlab compare                        # the embedded default: digits, 6 optimizers, 5 seeds
+    optimlab compare --config my.toml --workers 4 --out runs/mine
+    optimlab compare --optimizers sgdm-ema:lr=0.1,beta=0.9 rsgdm:lr=0.1 --seeds 10 --epochs 20
+    optimlab train --optimizer rsgdm:lr=0.1 --seed 3 --epochs 5
+    optimlab report runs/compare-default    # rebuild report.md and the figures from result files
+    optimlab list                           # optimizers (with conventions), models, data sets
+    optimlab study ...                      # the papers' analyses (when optimlab.studies is present)
+
+Bad input (unknown names, bad TOML, a missing data folder, a bad hyperparameter) ends with exit
+status 2 and one line on stderr; set OPTIMLAB_DEBUG=1 to see the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.resources
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Any, NoReturn, Sequence
+
+from optimlab.experiments.config import ExperimentConfig, load_experiment_config
+
+import tomllib
+
+DEFAULT_CONFIG = "configs/default.toml"  # package data of optimlab
+EXIT_BAD_INPUT = 2
+EXIT_RUNS_FAILED = 1
+MAX_LISTED = 5  # diverged runs named under the table
+
+
+class UsageError(Exception):
+    """Bad command-line input: printed as one line, exit status 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # one line, not usage + message
+        raise UsageError(f"{self.prog}: error: {message} (see {self.prog} --help)")
+
+
+# ----------------------------------------------------------------------------------------------
+# parsing helpers
+
+
+def _parse_value(raw: str) -> Any:
+    """A hyperparameter value: TOML literal (0.1, 1e-3, 5, true, [0.9, 0.99], "x") or a bare string."""
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def _split_top_level(s: str) -> list[str]:
+    """Split on commas that are not inside [...] (so betas=[0.9,0.99] stays whole)."""
+    parts, depth, cur = [], 0, ""
+    for ch in s:
+        depth += (ch == "[") - (ch == "]")
+        if ch == "," and depth == 0:
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    parts.append(cur)
+    return parts
+
+
+def parse_optimizer_spec(spec: str) -> dict[str, Any]:
+    """'name', 'name:k=v,k=v' or 'label=name:k=v' -> {name, label, hparams}."""
+    head, _, tail = spec.partition(":")
+    label, _, name = head.rpartition("=")
+    name = name.strip()
+    if not name:
+        raise UsageError(f"--optimizers entry {spec!r}: missing optimizer name (use name[:k=v,k=v])")
+    hparams: dict[str, Any] = {}
+    if tail.strip():
+        for item in _split_top_level(tail):
+            key, eq, raw = item.partition("=")
+            if not eq or not key.strip() or not raw.strip():
+                raise UsageError(f"--optimizers entry {spec!r}: {item!r} is not key=value")
+            hparams[key.strip()] = _parse_value(raw.strip())
+    out: dict[str, Any] = {"name": name, "hparams": hparams}
+    if label.strip():
+        out["label"] = label.strip()
+    return out
+
+
+def _seeds_arg(raw: str) -> Any:
+    try:
+        return int(raw) if "," not in raw else [int(s) for s in raw.split(",") if s.strip()]
+    except ValueError:
+        raise UsageError(f"--seeds {raw!r}: give a count (5) or a comma list (0,1,7)") from None
+
+
+def default_config_text() -> str:
+    return importlib.resources.files("optimlab").joinpath(DEFAULT_CONFIG).read_text(encoding="utf-8")
+
+
+def build_config(args: argparse.Namespace, single: bool = False) -> ExperimentConfig:
+    """The config file (or the embedded default) with command-line overrides applied."""
+    if args.config:
+        base = load_experiment_config(args.config)
+    else:
+        base = ExperimentConfig.from_dict(tomllib.loads(default_config_text()), source=f"optimlab/{DEFAULT_CONFIG}")
+    d = base.to_dict()
+    if args.dataset is not None:
+        d.update(dataset=args.dataset, datasets=[])
+    if args.data_dir is not None:
+        d["data_dir"] = args.data_dir
+    if args.model is not None:
+        d.update(model=args.model, models=[])
+    for key in ("width", "epochs", "batch_size", "max_steps_per_epoch", "switch_epoch"):
+        if getattr(args, key) is not None:
+            d[key] = getattr(args, key)
+    opts = getattr(args, "optimizers", None) or ([args.optimizer] if getattr(args, "optimizer", None) else None)
+    if opts:
+        d["optimizers"] = [parse_optimizer_spec(s) for s in opts]
+        labels = [o.get("label", o["name"]) for o in d["optimizers"]]
+        if d.get("baseline") not in labels:
+            d["baseline"] = None  # the first listed optimizer
+    recipe_flags = ("dataset", "data_dir", "model", "width", "epochs", "batch_size", "max_steps_per_epoch",
+                    "switch_epoch")
+    if not args.config and (opts or any(getattr(args, k, None) is not None for k in recipe_flags)):
+        d["name"] = "custom"  # not the embedded default any more: not titled (or filed) as "default"
+    if single:
+        d["optimizers"] = d["optimizers"][:1]
+        d.update(seeds=[args.seed], baseline=None)
+    else:
+        if args.seeds is not None:
+            d["seeds"] = _seeds_arg(args.seeds)
+        if args.baseline is not None:
+            d["baseline"] = args.baseline
+    return ExperimentConfig.from_dict(d, source=args.config or "command line")
+
+
+# ----------------------------------------------------------------------------------------------
+# output
+
+
+def console(stderr: bool = False) -> Any:
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(file=stream, width=None if stream.isatty() else 220, soft_wrap=False, highlight=False)
+
+
+def rich_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[str]], numeric: bool = True) -> Any:
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for i, h in enumerate(headers):
+        table.add_column(h, justify="right" if numeric and i > 0 else "left", no_wrap=i == 0)
+    for r in rows:
+        table.add_row(*r)
+    return table
+
+
+def log(args: argparse.Namespace, message: str) -> None:
+    if not getattr(args, "quiet", False):
+        console(stderr=True).print(message)
+
+
+def print_summary(out_dir: Path) -> tuple[int, int]:
+    """Print the headline table(s) of an experiment folder; returns (finished, failed) run counts."""
+    from optimlab.experiments import sequential
+    from optimlab.experiments.report import compare_table, load_experiment, table_notes
+    from optimlab.experiments.stats import summarize
+
+    config, results = load_experiment(out_dir)
+    summary = summarize(results, config.baseline_label)
+    record = sequential.read_sequential(out_dir)
+    if record is not None:
+        sequential.apply_to_summary(summary, record)
+    con = console()
+    for ds in config.dataset_grid:
+        for model in config.model_grid:
+            headers, rows = compare_table(summary, config.baseline_label, ds, model)
+            title = (f"{config.name}: {ds} / {model} (width {config.width}), {config.epochs} epochs, "
+                     f"{len(config.seeds)} seeds — final test accuracy")
+            con.print(rich_table(title, headers, rows))
+            for note in table_notes(summary, rows):
+                con.print(note)
+    if record is not None:
+        con.print(sequential.plan_text(record))
+    for note in summary.notes:
+        con.print(f"note: {note}")
+    threads = sorted({r.history.threads for r in results if r.done and r.history.threads})
+    if threads:
+        con.print(f"step ms: mean wall time of one training step (forward, backward, optimizer step; "
+                      f"evaluation excluded), mean over seeds, measured with {'/'.join(map(str, threads))} "
+                      f"intra-op thread(s) per run on a machine with {cores()} core(s)")
+    diverged = [r for r in results if r.done and r.diverged]
+    for r in diverged[:MAX_LISTED]:
+        reason = r.history.diverged_reason or "non-finite final metrics"
+        con.print(f"diverged: {r.run_id} at epoch {r.history.diverged_epoch} ({reason})")
+    if len(diverged) > MAX_LISTED:
+        con.print(f"diverged: ... and {len(diverged) - MAX_LISTED} more runs (see report.md)")
+    return sum(r.done for r in results), sum(not r.done for r in results)
+
+
+def cores() -> int:
+    from optimlab.experiments.threads import available_cores
+
+    return available_cores()
+
+
+# ----------------------------------------------------------------------------------------------
+# parser
+
+
+def add_run_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="FILE.toml", help="experiment TOML (default: the embedded default)")
+    p.add_argument("--dataset", help="data set name (see `optimlab list datasets`)")
+    p.add_argument("--data-dir", metavar="DIR", help="folder of a data set read from disk (cifar10, imagefolder)")
+    p.add_argument("--model", help="model name (see `optimlab list models`)")
+    p.add_argument("--width", type=float, help="model width multiplier")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--max-steps-per-epoch", type=int, metavar="K", help="cap the steps of each epoch (quick runs)")
+    p.add_argument("--switch-epoch", type=int, metavar="E", help="TM-SGD: epoch of the switch to the multi-step rule")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bars or log lines")
+
+
+def threads_arg(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise UsageError(f"--threads {raw!r}: give an int >= 1")
+    return value
+
+
+def add_threads_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=threads_arg, metavar="N",
+                   help="torch intra-op threads per run (default: $OPTIMLAB_THREADS, else 1 for small models and "
+                        "cores // workers for large ones; see README, Threads)")
+
+
+def fail(message: str) -> int:
+    print("optimlab: error: " + " ".join(str(message).split()), file=sys.stderr)
+    return EXIT_BAD_INPUT

@@ -1,0 +1,39 @@
+"""`optimlab report DIR`: rebuild report.md and the figures from a folder's result files."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from optimlab.cli.common import (
+    UsageError,
+    console,
+    print_summary,
+)
+
+
+def add_parser(sub: Any) -> argparse.ArgumentParser:
+    p = sub.add_parser("report", help="rebuild report.md and figures from an experiment folder")
+    p.add_argument("dir", metavar="DIR")
+    p.set_defaults(func=cmd_report)
+    return p
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from optimlab.experiments.report import write_report
+    from optimlab.experiments.results import experiment_path
+    from optimlab.train.checkpoint import RUN_FILE
+
+    folder = Path(args.dir)
+    expected = "a folder written by `optimlab compare` (or tune's search/ and final/), with experiment.json and runs/"
+    if not folder.is_dir():
+        raise UsageError(f"report: {str(folder)!r} does not exist; expected {expected}")
+    if not experiment_path(folder).is_file():
+        what = ("a run folder of `optimlab train` (run.json): its result is history.json"
+                if (folder / RUN_FILE).is_file() else "not an experiment folder")
+        raise UsageError(f"report: {str(folder)!r} is {what}; expected {expected}")
+    path = write_report(folder)
+    print_summary(Path(args.dir))
+    console().print(f"report: {path}")
+    return 0
