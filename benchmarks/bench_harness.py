@@ -55,7 +55,7 @@ def bare_loop(config: TrainConfig, seed: int) -> float:
     for _ in range(config.epochs):
         perm = torch.randperm(len(train), generator=g)
         for i in range(0, len(train), config.batch_size):
-            idx = perm[i:i + config.batch_size]
+            idx = perm[i : i + config.batch_size]
             x, y = train.x[idx], train.y[idx]
             loss = F.cross_entropy(model(x), y)
             opt.zero_grad(set_to_none=True)
@@ -84,8 +84,10 @@ def main() -> None:
     data = load_dataset(config.dataset, config.data_dir)
     n_train = len(stratified_split(data.train, config.val_fraction, seed=0)[0])
     images, steps = n_train * config.epochs, math.ceil(n_train / config.batch_size) * config.epochs
-    print(f"{config.dataset} ({n_train} train images), {config.model} width {config.width}, {OPTIMIZER} {HPARAMS}, "
-          f"batch {config.batch_size}, {config.epochs} epochs, {args.threads} thread(s), {args.repeats} repeats")
+    print(
+        f"{config.dataset} ({n_train} train images), {config.model} width {config.width}, {OPTIMIZER} {HPARAMS}, "
+        f"batch {config.batch_size}, {config.epochs} epochs, {args.threads} thread(s), {args.repeats} repeats"
+    )
     bare_loop(config, 0), harness(config, 0, steps)  # warm-up (imports, allocator, dynamo import)
     fit_s, wall_s, bare_s = [], [], []
     for rep in range(args.repeats):

@@ -127,8 +127,10 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
     n = sum(torch.Size(s).numel() for s in resnet18_cifar_shapes())
-    print(f"torch {torch.__version__}, device {args.device}, threads {torch.get_num_threads()}, "
-          f"{n:,} parameters in {len(resnet18_cifar_shapes())} tensors, float32")
+    print(
+        f"torch {torch.__version__}, device {args.device}, threads {torch.get_num_threads()}, "
+        f"{n:,} parameters in {len(resnet18_cifar_shapes())} tensors, float32"
+    )
     print(f"{'pair':58s} {'ours ms':>9s} {'torch ms':>9s} {'ratio':>7s} {'target':>7s}")
     pairs = [
         ("RSGDM vs SGD(nesterov, foreach)", ours("rsgdm", beta=0.9), torch_sgd(True), 1.10),
@@ -136,12 +138,20 @@ def main() -> None:
         ("TMSGD multi-step vs SGD(momentum, foreach)", ours("tmsgd", multistep=True), torch_sgd(False), 1.25),
         ("TMSGD-M multi-step vs SGD(momentum, foreach)", ours("tmsgdm", multistep=True), torch_sgd(False), None),
         ("WGD(filter)+SGDM vs SGD(momentum, foreach)", ours("wgd-sgdm", momentum=0.9), torch_sgd(False), 1.15),
-        ("WGD(kernel)+SGDM vs SGD(momentum, foreach)",
-         ours("wgd-sgdm", momentum=0.9, wgd_mode="kernel"), torch_sgd(False), None),
+        (
+            "WGD(kernel)+SGDM vs SGD(momentum, foreach)",
+            ours("wgd-sgdm", momentum=0.9, wgd_mode="kernel"),
+            torch_sgd(False),
+            None,
+        ),
         ("WGD(update)+Adam vs Adam(foreach)", ours("wgd-adam", wgd_target="update"), torch_opt(torch.optim.Adam), None),
         ("WGD-RAdam (published) vs RAdam(foreach)", ours("wgd-radam-published"), torch_opt(torch.optim.RAdam), None),
-        ("Nadam (published WGD-Nadam) vs NAdam(foreach)", ours("wgd-nadam-published"), torch_opt(torch.optim.NAdam),
-         None),
+        (
+            "Nadam (published WGD-Nadam) vs NAdam(foreach)",
+            ours("wgd-nadam-published"),
+            torch_opt(torch.optim.NAdam),
+            None,
+        ),
     ]
     for label, mine, ref, target in pairs:
         ma, mb, ratio = compare(label, mine, ref, args, sync)

@@ -28,7 +28,9 @@ SETUPS = {
     "digits-cnn": dict(dataset="digits", model="cnn", width=0.5, batch_size=32),
     "digits-cnn-w2": dict(dataset="digits", model="cnn", width=2.0, batch_size=128),
     "cifar-cnn": dict(dataset="cifar10", data_dir=str(CIFAR), model="cnn", width=1.0, batch_size=128),
-    "cifar-resnet18-w0.125": dict(dataset="cifar10", data_dir=str(CIFAR), model="resnet18", width=0.125, batch_size=128),
+    "cifar-resnet18-w0.125": dict(
+        dataset="cifar10", data_dir=str(CIFAR), model="resnet18", width=0.125, batch_size=128
+    ),
     "cifar-resnet18-w0.25": dict(dataset="cifar10", data_dir=str(CIFAR), model="resnet18", width=0.25, batch_size=128),
 }
 
@@ -56,7 +58,7 @@ def main() -> None:
         macs = forward_macs(config) * config.batch_size
         times: dict[int, list[float]] = {1: [], cores: []}
         for r in range(args.repeats):
-            for t in ((1, cores) if r % 2 == 0 else (cores, 1)):
+            for t in (1, cores) if r % 2 == 0 else (cores, 1):
                 times[t].append(step_ms(config, t))
         one, many = statistics.median(times[1]), statistics.median(times[cores])
         print(f"{name:<24} {macs / 1e6:>9.1f}M {one:>12.2f} {many:>14.2f} {many / one:>10.2f}")

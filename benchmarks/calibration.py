@@ -20,8 +20,9 @@ SHAPES = {
     "normal": lambda rng, s: rng.standard_normal(s),
     "heavy tails (t, 3 df)": lambda rng, s: rng.standard_t(3, s),
     "skewed (centred exponential, skewness 2)": lambda rng, s: 1.0 - rng.exponential(1.0, s),
-    "rare bad seed (1 in 10 falls 10 sd)": lambda rng, s: np.where(rng.random(s) < 0.1, -4.5, 0.5)
-    + 0.5 * rng.standard_normal(s),
+    "rare bad seed (1 in 10 falls 10 sd)": lambda rng, s: (
+        np.where(rng.random(s) < 0.1, -4.5, 0.5) + 0.5 * rng.standard_normal(s)
+    ),
 }
 
 
@@ -35,7 +36,9 @@ def old_rule(d: np.ndarray, rng: np.random.Generator, resamples: int = 1000) -> 
 
 def main() -> None:
     rng = np.random.default_rng(2026)
-    print("| differences | seeds | t-interval coverage | P(survives), rule at this n | old rule: coverage | old rule: P(survives) |")
+    print(
+        "| differences | seeds | t-interval coverage | P(survives), rule at this n | old rule: coverage | old rule: P(survives) |"
+    )
     print("|---|---|---|---|---|---|")
     for name, draw in SHAPES.items():
         for n in (3, 5, 10, 20):
@@ -51,8 +54,10 @@ def main() -> None:
     any_false = np.mean(np.isin(code, [0, 1, 2]).any(axis=-1))
     ocov, osurv = old_rule(d[:2000], rng)
     _, ocontra = old_rule(-d[:2000], rng)
-    print(f"8 null claims, 10 seeds: P(any false decisive verdict) with Holm {any_false:.3f}; "
-          f"old rule {np.mean((osurv | ocontra).any(axis=-1)):.3f}")
+    print(
+        f"8 null claims, 10 seeds: P(any false decisive verdict) with Holm {any_false:.3f}; "
+        f"old rule {np.mean((osurv | ocontra).any(axis=-1)):.3f}"
+    )
     looks = inf.plan_looks(10, 30, 5)
     shares = inf.obf_spending(looks)
     d = rng.standard_normal((SIMS, 1, looks[-1]))
@@ -64,10 +69,14 @@ def main() -> None:
         seq |= ~decided & (c == 0)
         decided |= np.isin(c, [0, 1, 2])
         naive |= inf.judge_family(d[..., :n]).code[:, 0] == 0
-    print(f"looks at {looks} seeds, no true difference: P(false survives) sequential {seq.mean():.4f}; "
-          f"fixed-n test at every look {naive.mean():.4f}")
-    print("MDE at 80% power in sd units (one claim / 8 claims):",
-          ", ".join(f"n={n}: {inf.mde(1.0, n, 1):.2f} / {inf.mde(1.0, n, 8):.2f}" for n in (5, 10, 20, 30)))
+    print(
+        f"looks at {looks} seeds, no true difference: P(false survives) sequential {seq.mean():.4f}; "
+        f"fixed-n test at every look {naive.mean():.4f}"
+    )
+    print(
+        "MDE at 80% power in sd units (one claim / 8 claims):",
+        ", ".join(f"n={n}: {inf.mde(1.0, n, 1):.2f} / {inf.mde(1.0, n, 8):.2f}" for n in (5, 10, 20, 30)),
+    )
 
 
 if __name__ == "__main__":

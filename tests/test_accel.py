@@ -14,8 +14,15 @@ from optimlab.train.accel import autocast, to_input
 from optimlab.train.checkpoint import CHECKPOINT_FILE, MODEL_FILE, RUN_FILE
 from optimlab.train.run_data import prepare_data
 
-BASE = TrainConfig(dataset="digits", model="mlp", optimizer="sgdm-ema", hparams={"lr": 0.5, "beta": 0.9},
-                   epochs=2, batch_size=64, max_steps_per_epoch=8)
+BASE = TrainConfig(
+    dataset="digits",
+    model="mlp",
+    optimizer="sgdm-ema",
+    hparams={"lr": 0.5, "beta": 0.9},
+    epochs=2,
+    batch_size=64,
+    max_steps_per_epoch=8,
+)
 CNN = BASE.replace(model="cnn", width=0.25, max_steps_per_epoch=4)
 
 
@@ -36,7 +43,7 @@ def test_bf16_autocast_runs_on_cpu_in_bf16_and_stays_close_to_fp32(tmp_path):
     assert bf16.train_loss != fp32.train_loss  # bf16 really ran
     assert bf16.train_loss == pytest.approx(fp32.train_loss, abs=0.05)
     assert bf16.final["loss"] == pytest.approx(fp32.final["loss"], abs=0.05)
-    for name, w in _weights(tmp_path / "bf16").items():
+    for _name, w in _weights(tmp_path / "bf16").items():
         assert w.dtype == torch.float32  # parameters stay fp32 under autocast
 
 
@@ -117,8 +124,17 @@ def test_unavailable_cuda_is_a_clear_error_naming_device(tmp_path):
     assert not (tmp_path / "r").exists()
 
 
-@pytest.mark.parametrize("field, value", [("amp", "fp8"), ("amp", "bfloat16"), ("channels_last", 1),
-                                          ("compile", "yes"), ("data_on_device", None), ("device", "gpu0")])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("amp", "fp8"),
+        ("amp", "bfloat16"),
+        ("channels_last", 1),
+        ("compile", "yes"),
+        ("data_on_device", None),
+        ("device", "gpu0"),
+    ],
+)
 def test_bad_accelerator_options_name_the_field(field, value):
     with pytest.raises(ValueError, match=f"TrainConfig.{field}="):
         BASE.replace(**{field: value})

@@ -15,14 +15,16 @@ from optimlab.data import list_datasets
 from optimlab.experiments.config import ExperimentConfig
 from optimlab.models import list_models
 from optimlab.optim.registry import create_optimizer
-from optimlab.reproduce import METRICS, CatalogError, list_paper_experiments, load_paper_experiment
-from optimlab.reproduce import catalog
+from optimlab.reproduce import METRICS, CatalogError, catalog, list_paper_experiments, load_paper_experiment
 
 PAPERS = Path(__file__).resolve().parents[1].parent / "shared" / "papers"
 EXPECTED = {
-    "rsgdm-cifar10-resnet18", "rsgdm-cifar100-resnet50",
+    "rsgdm-cifar10-resnet18",
+    "rsgdm-cifar100-resnet50",
     *(f"wgd-{d}-{m}" for d in ("cifar100", "animals10") for m in ("densenet121", "resnet18", "resnet50")),
-    "tmsgd-cifar10-vgg16", "tmsgd-cifar10-resnet18", "tmsgd-cifar100-resnet18",
+    "tmsgd-cifar10-vgg16",
+    "tmsgd-cifar10-resnet18",
+    "tmsgd-cifar100-resnet18",
 }
 NAMES = list_paper_experiments()
 
@@ -143,10 +145,24 @@ def test_rsgdm_numbers_match_both_papers():
         assert [o["hparams"] for o in e["optimizers"]] == [{"lr": 0.01, "beta": 0.9, "weight_decay": 5e-4}] * 2
 
 
-WGD_TABLES = {3: "wgd-animals10-densenet121", 4: "wgd-animals10-resnet18", 5: "wgd-animals10-resnet50",
-              6: "wgd-cifar100-densenet121", 7: "wgd-cifar100-resnet18", 8: "wgd-cifar100-resnet50"}
-WGD_ROWS = {"SGDM": "sgdm", "WGD SGDM": "wgd-sgdm", "Adam": "adam", "WGD Adam": "wgd-adam",
-            "Nadam": "nadam", "WGD Nadam": "wgd-nadam", "Radam": "radam", "WGD Radam": "wgd-radam"}
+WGD_TABLES = {
+    3: "wgd-animals10-densenet121",
+    4: "wgd-animals10-resnet18",
+    5: "wgd-animals10-resnet50",
+    6: "wgd-cifar100-densenet121",
+    7: "wgd-cifar100-resnet18",
+    8: "wgd-cifar100-resnet50",
+}
+WGD_ROWS = {
+    "SGDM": "sgdm",
+    "WGD SGDM": "wgd-sgdm",
+    "Adam": "adam",
+    "WGD Adam": "wgd-adam",
+    "Nadam": "nadam",
+    "WGD Nadam": "wgd-nadam",
+    "Radam": "radam",
+    "WGD Radam": "wgd-radam",
+}
 WGD_COLUMNS = ("accuracy", "loss", "mean_recall", "mean_precision", "kappa")
 
 
@@ -175,8 +191,14 @@ def test_wgd_numbers_match_paper_tables(number):
 
 def test_wgd_settings_match_table_1():
     text = paper_text("003")
-    for key, value in (("Batch size", "32"), ("Epochs", "50"), ("Momentum", "0.9"), ("Learning rate", "0.01"),
-                       ("Weight decay", "1e-3"), ("Epsilon", "1e-10")):
+    for key, value in (
+        ("Batch size", "32"),
+        ("Epochs", "50"),
+        ("Momentum", "0.9"),
+        ("Learning rate", "0.01"),
+        ("Weight decay", "1e-3"),
+        ("Epsilon", "1e-10"),
+    ):
         assert re.search(rf"^{key}\t<b>{re.escape(value)}</b>$", text, re.M), key
     assert "input size\n\nfor our test networks is  $224 \\times 224$" in text
     for name in WGD_TABLES.values():
@@ -209,11 +231,15 @@ def test_wgd_experiments_say_which_code_ran_and_flag_wgd_nadam():
 
 
 def test_code_tables_must_name_labels():
-    from optimlab.reproduce.catalog import CatalogError, _parse
     import tomllib
 
-    data = tomllib.loads((Path(__file__).parents[1] / "src/optimlab/configs/paper/wgd-cifar100-resnet18.toml")
-                         .read_text(encoding="utf-8"))
+    from optimlab.reproduce.catalog import CatalogError, _parse
+
+    data = tomllib.loads(
+        (Path(__file__).parents[1] / "src/optimlab/configs/paper/wgd-cifar100-resnet18.toml").read_text(
+            encoding="utf-8"
+        )
+    )
     data["paper"]["code_arms"] = {"wgd-radam": "no-such-arm"}
     with pytest.raises(CatalogError, match=r"code_arms\].wgd-radam = 'no-such-arm'"):
         _parse("wgd-cifar100-resnet18", data, "x.toml")
@@ -277,19 +303,25 @@ def _broken(name: str, edit) -> dict:
     return d
 
 
-@pytest.mark.parametrize("edit, match", [
-    (lambda d: d["paper"]["claims"][0].update(optimizer="rsgdm-typo"), "optimizer 'rsgdm-typo' is not an optimizer label"),
-    (lambda d: d["paper"]["claims"][0].update(baseline="sgdm"), "baseline 'sgdm' is not an optimizer label"),
-    (lambda d: d["paper"]["claims"][0].update(better="lower"), "'accuracy' is better higher"),
-    (lambda d: d["paper"]["claims"][0].update(metric="top5"), "unknown metric 'top5'"),
-    (lambda d: d["paper"]["reported"].update(sgdm={"accuracy": 0.9}), "label 'sgdm' is not an optimizer label"),
-    (lambda d: d["paper"]["reported"]["rsgdm"].update(accuracy=94.62), "accuracy = 94.62 is outside"),
-    (lambda d: d["paper"]["reported"]["rsgdm"].update(top1=0.9), "unknown metric 'top1'"),
-    (lambda d: d.update(name="other"), "must equal the file name"),
-    (lambda d: d.update(baseline="sgd"), "baseline 'sgd' is not an optimizer label"),
-    (lambda d: d.pop("paper"), r"missing \[paper\]"),
-    (lambda d: d["paper"].update(notes=" "), "non-empty string 'notes'"),
-])
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        (
+            lambda d: d["paper"]["claims"][0].update(optimizer="rsgdm-typo"),
+            "optimizer 'rsgdm-typo' is not an optimizer label",
+        ),
+        (lambda d: d["paper"]["claims"][0].update(baseline="sgdm"), "baseline 'sgdm' is not an optimizer label"),
+        (lambda d: d["paper"]["claims"][0].update(better="lower"), "'accuracy' is better higher"),
+        (lambda d: d["paper"]["claims"][0].update(metric="top5"), "unknown metric 'top5'"),
+        (lambda d: d["paper"]["reported"].update(sgdm={"accuracy": 0.9}), "label 'sgdm' is not an optimizer label"),
+        (lambda d: d["paper"]["reported"]["rsgdm"].update(accuracy=94.62), "accuracy = 94.62 is outside"),
+        (lambda d: d["paper"]["reported"]["rsgdm"].update(top1=0.9), "unknown metric 'top1'"),
+        (lambda d: d.update(name="other"), "must equal the file name"),
+        (lambda d: d.update(baseline="sgd"), "baseline 'sgd' is not an optimizer label"),
+        (lambda d: d.pop("paper"), r"missing \[paper\]"),
+        (lambda d: d["paper"].update(notes=" "), "non-empty string 'notes'"),
+    ],
+)
 def test_bad_catalogue_entries_are_named(edit, match):
     with pytest.raises(CatalogError, match=match) as info:
         catalog._parse("rsgdm-cifar10-resnet18", _broken("rsgdm-cifar10-resnet18", edit), "rsgdm-cifar10-resnet18.toml")

@@ -20,15 +20,17 @@ OPTS = ["--optimizers", "sgdm-ema:lr=0.1,beta=0.9", "sgdm:lr=0.01"]
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "optimlab.cli", *args], capture_output=True, text=True, env=env,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "optimlab.cli", *args], capture_output=True, text=True, env=env, timeout=300
+    )
 
 
 def test_parse_optimizer_spec():
     assert parse_optimizer_spec("adam") == {"name": "adam", "hparams": {}}
     assert parse_optimizer_spec("wgd-adam:lr=1e-3,betas=[0.9,0.99],wgd_mode=kernel,wgd_include_linear=true") == {
-        "name": "wgd-adam", "hparams": {"lr": 0.001, "betas": [0.9, 0.99], "wgd_mode": "kernel",
-                                        "wgd_include_linear": True}}
+        "name": "wgd-adam",
+        "hparams": {"lr": 0.001, "betas": [0.9, 0.99], "wgd_mode": "kernel", "wgd_include_linear": True},
+    }
     assert parse_optimizer_spec("fast=sgdm-ema:lr=0.3") == {"name": "sgdm-ema", "label": "fast", "hparams": {"lr": 0.3}}
 
 
@@ -71,22 +73,25 @@ def _tiny_config(tmp_path: Path, extra: str = "") -> Path:
     return p
 
 
-@pytest.mark.parametrize("args, culprit", [
-    (["compare", "--optimizers", "rsgdn"], "rsgdn"),
-    (["compare", "--optimizers", "rsgdm:lr=-0.5"], "lr"),
-    (["compare", "--optimizers", "rsgdm:momentum=0.9"], "momentum"),
-    (["compare", "--optimizers", "rsgdm:lr"], "not key=value"),
-    (["compare", "--model", "resnet7"], "resnet7"),
-    (["compare", "--dataset", "mnist"], "mnist"),
-    (["compare", "--dataset", "cifar10", "--data-dir", "/nonexistent/cifar"], "/nonexistent/cifar"),
-    (["compare", "--seeds", "two"], "--seeds"),
-    (["compare", "--epochs", "0"], "epochs"),
-    (["compare", "--baseline", "sgd"], "baseline"),
-    (["compare", "--config", "/nonexistent.toml"], "/nonexistent.toml"),
-    (["train", "--optimizer", "nope"], "nope"),
-    (["report", "/nonexistent/dir"], "experiment.json"),
-    (["frobnicate"], "invalid choice"),
-])
+@pytest.mark.parametrize(
+    "args, culprit",
+    [
+        (["compare", "--optimizers", "rsgdn"], "rsgdn"),
+        (["compare", "--optimizers", "rsgdm:lr=-0.5"], "lr"),
+        (["compare", "--optimizers", "rsgdm:momentum=0.9"], "momentum"),
+        (["compare", "--optimizers", "rsgdm:lr"], "not key=value"),
+        (["compare", "--model", "resnet7"], "resnet7"),
+        (["compare", "--dataset", "mnist"], "mnist"),
+        (["compare", "--dataset", "cifar10", "--data-dir", "/nonexistent/cifar"], "/nonexistent/cifar"),
+        (["compare", "--seeds", "two"], "--seeds"),
+        (["compare", "--epochs", "0"], "epochs"),
+        (["compare", "--baseline", "sgd"], "baseline"),
+        (["compare", "--config", "/nonexistent.toml"], "/nonexistent.toml"),
+        (["train", "--optimizer", "nope"], "nope"),
+        (["report", "/nonexistent/dir"], "experiment.json"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)
 def test_bad_input_exits_2_with_one_line(args, culprit, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the default --out is relative: nothing may be written
     code = main(args + ["--quiet"] if args[0] in ("compare", "train") else args)
@@ -103,6 +108,7 @@ def test_bad_toml_subprocess(tmp_path):
     r = _cli("compare", "--config", str(bad), "--quiet")
     assert r.returncode == 2 and str(bad) in r.stderr and "TOML" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+
 
 def test_bad_config_key_in_process(tmp_path, capsys):
     assert main(["compare", "--config", str(_tiny_config(tmp_path, "colour = 1")), "--quiet"]) == 2

@@ -128,7 +128,9 @@ def test_imagefolder_skips_unreadable_files_with_one_warning(tmp_path):
     for i in range(7):
         (tmp_path / "dog" / f"broken{i}.jpg").write_bytes(b"not an image")
     (tmp_path / "dog" / "notes.txt").write_text("not an image file, ignored by extension")
-    with pytest.warns(UserWarning, match=r"skipped 7 unreadable image\(s\).*dog/broken0\.jpg.*\(and 2 more\)") as record:
+    with pytest.warns(
+        UserWarning, match=r"skipped 7 unreadable image\(s\).*dog/broken0\.jpg.*\(and 2 more\)"
+    ) as record:
         s = load_dataset("imagefolder", tmp_path, image_size=8, test_fraction=0.25)
     assert len([w for w in record if "skipped" in str(w.message)]) == 1
     assert len(s.train) + len(s.test) == 12
@@ -186,8 +188,10 @@ def reference_augment(x: torch.Tensor, padding: int, flip: bool, seed: int) -> t
     return out
 
 
-@pytest.mark.parametrize("padding, flip, shape", [(4, True, (64, 3, 32, 32)), (2, False, (33, 1, 8, 8)),
-                                                  (0, True, (16, 3, 5, 7)), (3, True, (20, 2, 6, 9))])
+@pytest.mark.parametrize(
+    "padding, flip, shape",
+    [(4, True, (64, 3, 32, 32)), (2, False, (33, 1, 8, 8)), (0, True, (16, 3, 5, 7)), (3, True, (20, 2, 6, 9))],
+)
 def test_augment_matches_a_per_sample_loop(padding, flip, shape):
     x = torch.randn(shape)
     got = Augment(crop_padding=padding, flip=flip)(x, torch.Generator().manual_seed(7))
@@ -250,18 +254,36 @@ def test_weighted_sampler_follows_weighted_random_sampler_and_balances_classes()
     weights = class_balancing_weights(split.y)
     assert torch.allclose(weights[:2], torch.tensor([1 / 900, 1 / 900]))
     assert torch.allclose(torch.bincount(split.y, weights=weights.double()), torch.ones(3, dtype=torch.float64))
-    ours = torch.cat([x.flatten() for x, _ in iterate_batches(split, 128, generator=torch.Generator().manual_seed(3),
-                                                               sampler_weights=weights)]).long()
-    theirs = list(WeightedRandomSampler(weights, len(labels), replacement=True, generator=torch.Generator().manual_seed(3)))
+    ours = torch.cat(
+        [
+            x.flatten()
+            for x, _ in iterate_batches(split, 128, generator=torch.Generator().manual_seed(3), sampler_weights=weights)
+        ]
+    ).long()
+    theirs = list(
+        WeightedRandomSampler(weights, len(labels), replacement=True, generator=torch.Generator().manual_seed(3))
+    )
     assert ours.tolist() == theirs
-    draws = torch.cat([y for _ in range(5) for _, y in iterate_batches(split, 500, sampler_weights=weights,
-                                                                        generator=torch.Generator().manual_seed(_))])
+    draws = torch.cat(
+        [
+            y
+            for _ in range(5)
+            for _, y in iterate_batches(split, 500, sampler_weights=weights, generator=torch.Generator().manual_seed(_))
+        ]
+    )
     freq = torch.bincount(draws, minlength=3).double() / len(draws)
     assert torch.allclose(freq, torch.full((3,), 1 / 3, dtype=torch.float64), atol=0.03)
 
 
-@pytest.mark.parametrize("weights, match", [(torch.ones(5), r"shape \(10,\)"), (-torch.ones(10), ">= 0"),
-                                            (torch.zeros(10), "all be zero"), (torch.full((10,), float("nan")), "finite")])
+@pytest.mark.parametrize(
+    "weights, match",
+    [
+        (torch.ones(5), r"shape \(10,\)"),
+        (-torch.ones(10), ">= 0"),
+        (torch.zeros(10), "all be zero"),
+        (torch.full((10,), float("nan")), "finite"),
+    ],
+)
 def test_weighted_sampler_rejects_bad_weights(weights, match):
     with pytest.raises(ValueError, match=match):
         next(iterate_batches(indexed_split([0] * 10), 4, sampler_weights=weights))

@@ -35,7 +35,9 @@ def test_a_flipped_pixel_byte_fails_against_sha256sums(tmp_path):
     _flip_a_pixel_byte(folder / "data_batch_2")
     expected = dict(line.split()[::-1] for line in (SUBSET / "SHA256SUMS").read_text().splitlines())["data_batch_2"]
     actual = hashlib.sha256((folder / "data_batch_2").read_bytes()).hexdigest()
-    with pytest.raises(DatasetError, match=rf"data_batch_2 is corrupt: its sha256 is {actual}, .*SHA256SUMS says {expected}"):
+    with pytest.raises(
+        DatasetError, match=rf"data_batch_2 is corrupt: its sha256 is {actual}, .*SHA256SUMS says {expected}"
+    ):
         load_dataset("cifar10", folder)
 
 
@@ -50,7 +52,9 @@ def test_official_files_are_checked_against_the_official_checksums(tmp_path, mon
     monkeypatch.setitem(cifar.OFFICIAL_MD5, "cifar10", md5)
     load_dataset("cifar10", folder)
     _flip_a_pixel_byte(folder / "test_batch")
-    with pytest.raises(DatasetError, match=r"test_batch is corrupt: its md5 is [0-9a-f]{32}, the official cifar10 files say"):
+    with pytest.raises(
+        DatasetError, match=r"test_batch is corrupt: its md5 is [0-9a-f]{32}, the official cifar10 files say"
+    ):
         load_dataset("cifar10", folder)
 
 

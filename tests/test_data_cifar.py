@@ -95,13 +95,31 @@ class _Evil:
 
 CORRUPTIONS = {
     "missing": (None, r"missing file\(s\) \['data_batch_3'\]"),
-    "truncated": (lambda p: p.write_bytes((SUBSET / "data_batch_3").read_bytes()[:5000]), r"data_batch_3.*corrupt or truncated"),
+    "truncated": (
+        lambda p: p.write_bytes((SUBSET / "data_batch_3").read_bytes()[:5000]),
+        r"data_batch_3.*corrupt or truncated",
+    ),
     "not a dict": (lambda p: write_pickle(p, [1, 2, 3]), r"data_batch_3 holds a list, expected a dict"),
-    "missing key": (lambda p: write_pickle(p, {b"data": np.zeros((4, 3072), np.uint8)}), r"data_batch_3 lacks key b'labels'"),
-    "wrong width": (lambda p: write_pickle(p, {**_good_batch(), b"data": np.zeros((4, 100), np.uint8)}), r"data_batch_3.*uint8 N×3072.*\(4, 100\)"),
-    "wrong dtype": (lambda p: write_pickle(p, {**_good_batch(), b"data": np.zeros((4, 3072), np.float32)}), r"data_batch_3.*float32"),
-    "label range": (lambda p: write_pickle(p, {**_good_batch(), b"labels": [0, 1, 2, 10]}), r"data_batch_3.*labels must be in 0\.\.9.*0\.\.10"),
-    "length mismatch": (lambda p: write_pickle(p, {**_good_batch(), b"labels": [0, 1]}), r"data_batch_3: 4 images but 2 labels"),
+    "missing key": (
+        lambda p: write_pickle(p, {b"data": np.zeros((4, 3072), np.uint8)}),
+        r"data_batch_3 lacks key b'labels'",
+    ),
+    "wrong width": (
+        lambda p: write_pickle(p, {**_good_batch(), b"data": np.zeros((4, 100), np.uint8)}),
+        r"data_batch_3.*uint8 N×3072.*\(4, 100\)",
+    ),
+    "wrong dtype": (
+        lambda p: write_pickle(p, {**_good_batch(), b"data": np.zeros((4, 3072), np.float32)}),
+        r"data_batch_3.*float32",
+    ),
+    "label range": (
+        lambda p: write_pickle(p, {**_good_batch(), b"labels": [0, 1, 2, 10]}),
+        r"data_batch_3.*labels must be in 0\.\.9.*0\.\.10",
+    ),
+    "length mismatch": (
+        lambda p: write_pickle(p, {**_good_batch(), b"labels": [0, 1]}),
+        r"data_batch_3: 4 images but 2 labels",
+    ),
     "code in pickle": (lambda p: write_pickle(p, {b"data": _Evil()}), r"data_batch_3.*refusing to load global"),
 }
 
@@ -148,14 +166,17 @@ def test_classes_keeps_those_classes_relabelled_in_the_order_given(cifar_subset)
     assert animals.num_classes == 6 and len(animals.train) + len(animals.test) < len(full.train) + len(full.test)
 
 
-@pytest.mark.parametrize("classes, match", [
-    (["cat", "cow"], r"unknown class 'cow'; valid: airplane, automobile"),
-    (["cat", 3], r"'cat' is selected twice"),
-    (["cat"], r"at least 2 classes"),
-    ("cat", r"a list of class names or indices"),
-    ([1, 10], r"index 10 is outside 0..9"),
-    ([True, 1], r"neither a class name nor an index"),
-])
+@pytest.mark.parametrize(
+    "classes, match",
+    [
+        (["cat", "cow"], r"unknown class 'cow'; valid: airplane, automobile"),
+        (["cat", 3], r"'cat' is selected twice"),
+        (["cat"], r"at least 2 classes"),
+        ("cat", r"a list of class names or indices"),
+        ([1, 10], r"index 10 is outside 0..9"),
+        ([True, 1], r"neither a class name nor an index"),
+    ],
+)
 def test_classes_errors_name_the_culprit(classes, match):
     with pytest.raises(DatasetError, match=match):
         load_dataset("cifar10", SUBSET, classes=classes)
@@ -176,8 +197,14 @@ def test_cifar100_layout_with_fine_labels(tmp_path):
     rng = np.random.default_rng(0)
     for name, n in (("train", 300), ("test", 100)):
         labels = np.arange(n) % 100
-        write_pickle(folder / name, {b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
-                                     b"fine_labels": labels.tolist(), b"coarse_labels": (labels // 5).tolist()})
+        write_pickle(
+            folder / name,
+            {
+                b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+                b"fine_labels": labels.tolist(),
+                b"coarse_labels": (labels // 5).tolist(),
+            },
+        )
     write_pickle(folder / "meta", {b"fine_label_names": [f"c{k}".encode() for k in range(100)]})
     s = load_dataset("cifar100", tmp_path)
     assert (len(s.train), len(s.test), s.num_classes) == (300, 100, 100)
@@ -228,8 +255,11 @@ def server(tmp_path_factory):
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{httpd.server_address[1]}"
-    yield {"base": base, "sha256": hashlib.sha256(good).hexdigest(),
-           "bad_sha256": hashlib.sha256(bytes(bad)).hexdigest()}
+    yield {
+        "base": base,
+        "sha256": hashlib.sha256(good).hexdigest(),
+        "bad_sha256": hashlib.sha256(bytes(bad)).hexdigest(),
+    }
     httpd.shutdown()
     httpd.server_close()
 
@@ -241,24 +271,34 @@ def leftovers(folder: Path) -> list[str]:
 def test_download_verifies_extracts_and_reuses_the_cache(tmp_path, server, cifar_subset):
     cache = tmp_path / "cache"
     _Handler.hits.clear()
-    s = load_dataset("cifar10", cache, download=True, url=server["base"] + "/good.tar.gz",
-                     sha256=server["sha256"], progress=True)
+    s = load_dataset(
+        "cifar10", cache, download=True, url=server["base"] + "/good.tar.gz", sha256=server["sha256"], progress=True
+    )
     assert torch.equal(s.train.x, cifar_subset.train.x) and torch.equal(s.test.y, cifar_subset.test.y)
     assert leftovers(cache) == ["cifar-10-batches-py", "cifar-10-python.tar.gz"]  # no temp files
     assert _Handler.hits == ["/good.tar.gz"]
     # second call: the folder is there, nothing is fetched; root may also name the folder itself
-    load_dataset("cifar10", cache / "cifar-10-batches-py", download=True, url=server["base"] + "/good.tar.gz",
-                 sha256=server["sha256"])
+    load_dataset(
+        "cifar10",
+        cache / "cifar-10-batches-py",
+        download=True,
+        url=server["base"] + "/good.tar.gz",
+        sha256=server["sha256"],
+    )
     assert _Handler.hits == ["/good.tar.gz"]
 
 
 def test_corrupt_download_is_discarded_and_never_poisons_the_cache(tmp_path, server):
     cache = tmp_path / "cache"
-    with pytest.raises(DatasetError, match=rf"checksum mismatch.*expected sha256 {server['sha256']}, got {server['bad_sha256']}"):
+    with pytest.raises(
+        DatasetError, match=rf"checksum mismatch.*expected sha256 {server['sha256']}, got {server['bad_sha256']}"
+    ):
         load_dataset("cifar10", cache, download=True, url=server["base"] + "/bad.tar.gz", sha256=server["sha256"])
     assert leftovers(cache) == []
     # the official checksum is the default, so an unofficial archive without sha256= is refused
-    with pytest.raises(DatasetError, match=r"expected sha256 6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"):
+    with pytest.raises(
+        DatasetError, match=r"expected sha256 6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"
+    ):
         load_dataset("cifar10", cache, download=True, url=server["base"] + "/good.tar.gz")
     assert leftovers(cache) == []
     with pytest.raises(DatasetError, match=r"interrupted"):

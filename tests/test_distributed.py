@@ -18,8 +18,9 @@ from optimlab.train.checkpoint import DONE_FILE, HISTORY_FILE, MODEL_FILE, RUN_F
 from optimlab.train.distributed_main import load_config, main
 from optimlab.train.run_data import prepare_data
 
-BASE = TrainConfig(dataset="digits", model="mlp", optimizer="rsgdm", hparams={"lr": 0.1, "beta": 0.9},
-                   epochs=2, batch_size=64)
+BASE = TrainConfig(
+    dataset="digits", model="mlp", optimizer="rsgdm", hparams={"lr": 0.1, "beta": 0.9}, epochs=2, batch_size=64
+)
 
 
 def _odd_tail_batch_size(config: TrainConfig) -> int:
@@ -41,13 +42,21 @@ def test_two_processes_reach_the_weights_of_one_process(tmp_path):
     assert history.train_loss == pytest.approx(single.train_loss, abs=1e-5)
     assert history.final["accuracy"] == pytest.approx(single.final["accuracy"], abs=0.01)
     assert sorted(p.name for p in (tmp_path / "two").iterdir()) == sorted(
-        [RUN_FILE, MODEL_FILE, HISTORY_FILE, DONE_FILE])
+        [RUN_FILE, MODEL_FILE, HISTORY_FILE, DONE_FILE]
+    )
 
 
 def _logging_worker(rank: int, world: int, port: int, run_dir: str, log_dir: str) -> None:
     """A rank that records every file it writes (checkpoint.atomic_write) in log_dir/rank<r>.txt."""
-    os.environ.update({"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "RANK": str(rank),
-                       "WORLD_SIZE": str(world), "LOCAL_RANK": str(rank)})
+    os.environ.update(
+        {
+            "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": str(port),
+            "RANK": str(rank),
+            "WORLD_SIZE": str(world),
+            "LOCAL_RANK": str(rank),
+        }
+    )
     torch.set_num_threads(1)
     import optimlab.train.checkpoint as checkpoint
 
@@ -62,16 +71,22 @@ def _logging_worker(rank: int, world: int, port: int, run_dir: str, log_dir: str
 
     checkpoint.atomic_write = recording
     epochs: list[int] = []
-    history = fit(BASE.replace(epochs=2, max_steps_per_epoch=3), 1, run_dir=run_dir,
-                  callback=lambda epoch, h: epochs.append(epoch))
+    history = fit(
+        BASE.replace(epochs=2, max_steps_per_epoch=3),
+        1,
+        run_dir=run_dir,
+        callback=lambda epoch, h: epochs.append(epoch),
+    )
     (Path(log_dir) / f"result{rank}.json").write_text(
-        json.dumps({"callbacks": epochs, "final": history.final, "val_loss": history.val_loss}))
+        json.dumps({"callbacks": epochs, "final": history.final, "val_loss": history.val_loss})
+    )
 
 
 def test_only_rank_zero_writes_and_calls_back_and_every_rank_returns_its_history(tmp_path):
     (tmp_path / "logs").mkdir()
-    mp.spawn(_logging_worker, args=(2, ddp.free_port(), str(tmp_path / "run"), str(tmp_path / "logs")),
-             nprocs=2, join=True)
+    mp.spawn(
+        _logging_worker, args=(2, ddp.free_port(), str(tmp_path / "run"), str(tmp_path / "logs")), nprocs=2, join=True
+    )
     written0 = (tmp_path / "logs" / "rank0.txt").read_text().split()
     assert (tmp_path / "logs" / "rank1.txt").read_text() == ""
     assert {RUN_FILE, "checkpoint.pt", MODEL_FILE, HISTORY_FILE, DONE_FILE} <= set(written0)
@@ -84,15 +99,15 @@ def _splits(n: int = 103) -> TensorSplit:
     return TensorSplit(torch.randn(n, 3, 16, 16), torch.arange(n) % 5)
 
 
-@pytest.mark.parametrize("options", [{}, {"augment": Augment()},
-                                     {"sampler_weights": torch.linspace(0.1, 1.0, 103)}])
+@pytest.mark.parametrize("options", [{}, {"augment": Augment()}, {"sampler_weights": torch.linspace(0.1, 1.0, 103)}])
 def test_shards_of_every_global_batch_are_iterate_batches_batches(options):
     split, batch = _splits(), 16
-    reference = list(iterate_batches(split, batch, shuffle=True, generator=torch.Generator().manual_seed(5),
-                                     **options))
+    reference = list(iterate_batches(split, batch, shuffle=True, generator=torch.Generator().manual_seed(5), **options))
     for world in (1, 2, 4):
-        shards = [list(ddp.shard_batches(split, batch, torch.Generator().manual_seed(5), rank, world, **options))
-                  for rank in range(world)]
+        shards = [
+            list(ddp.shard_batches(split, batch, torch.Generator().manual_seed(5), rank, world, **options))
+            for rank in range(world)
+        ]
         assert all(len(s) == len(reference) for s in shards)
         for i, (x, y) in enumerate(reference):
             assert all(s[i][2] == y.shape[0] for s in shards)  # every rank knows the global size
@@ -106,8 +121,7 @@ def test_global_batch_must_split_evenly_over_the_processes(monkeypatch, tmp_path
     with pytest.raises(ValueError, match="batch_size=63.*WORLD_SIZE=2"):
         ddp.launch_local(BASE.replace(batch_size=63), 0, world_size=2, run_dir=tmp_path)
     monkeypatch.setenv("WORLD_SIZE", "2")
-    for name, value in (("RANK", "1"), ("LOCAL_RANK", "1"), ("MASTER_ADDR", "127.0.0.1"),
-                        ("MASTER_PORT", "29999")):
+    for name, value in (("RANK", "1"), ("LOCAL_RANK", "1"), ("MASTER_ADDR", "127.0.0.1"), ("MASTER_PORT", "29999")):
         monkeypatch.setenv(name, value)
     with pytest.raises(ValueError, match="batch_size=63"):  # raised before any rendezvous
         fit(BASE.replace(batch_size=63), 0)
@@ -127,10 +141,27 @@ def test_distributed_main_config_file_and_overrides(tmp_path, capsys):
     (tmp_path / "c.toml").write_text('model = "mlp"\nbatch_size = 32\n[hparams]\nlr = 0.2\nbeta = 0.9\n')
     config = load_config(tmp_path / "c.toml", ["epochs=1", "optimizer=rsgdm", "max_steps_per_epoch=2"])
     assert (config.batch_size, config.epochs, config.optimizer, config.hparams) == (
-        32, 1, "rsgdm", {"lr": 0.2, "beta": 0.9})
+        32,
+        1,
+        "rsgdm",
+        {"lr": 0.2, "beta": 0.9},
+    )
     with pytest.raises(ValueError, match="unknown TrainConfig field"):
         load_config(None, ["batchsize=3"])
-    assert main(["--config", str(tmp_path / "c.toml"), "--set", "epochs=1", "--set", "max_steps_per_epoch=2",
-                 "--run-dir", str(tmp_path / "run")]) == 0
+    assert (
+        main(
+            [
+                "--config",
+                str(tmp_path / "c.toml"),
+                "--set",
+                "epochs=1",
+                "--set",
+                "max_steps_per_epoch=2",
+                "--run-dir",
+                str(tmp_path / "run"),
+            ]
+        )
+        == 0
+    )
     printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert printed["epochs_run"] == 1 and (tmp_path / "run" / DONE_FILE).exists()

@@ -11,8 +11,9 @@ from optimlab.train import TrainConfig, fit
 
 # Adam at lr 5 on the digits MLP: the first epoch's mean training loss reaches ~6e4 (first batch
 # ~2.3) yet stays finite, and the network ends at chance accuracy.
-EXPLODING = TrainConfig(dataset="digits", model="mlp", width=0.5, epochs=3, batch_size=32, optimizer="adam",
-                        hparams={"lr": 5.0})
+EXPLODING = TrainConfig(
+    dataset="digits", model="mlp", width=0.5, epochs=3, batch_size=32, optimizer="adam", hparams={"lr": 5.0}
+)
 
 
 def test_an_exploding_loss_is_divergence_with_a_stated_reason():
@@ -31,8 +32,29 @@ def test_the_factor_is_configurable_and_none_keeps_nan_only():
 
 
 def test_compare_counts_and_names_the_exploded_runs(tmp_path, capsys):
-    code = main(["compare", "--model", "mlp", "--width", "0.5", "--epochs", "2", "--batch-size", "32", "--seeds", "2",
-                 "--optimizers", "sgd:lr=0.1", "adam:lr=5", "--workers", "1", "--quiet", "--out", str(tmp_path / "c")])
+    code = main(
+        [
+            "compare",
+            "--model",
+            "mlp",
+            "--width",
+            "0.5",
+            "--epochs",
+            "2",
+            "--batch-size",
+            "32",
+            "--seeds",
+            "2",
+            "--optimizers",
+            "sgd:lr=0.1",
+            "adam:lr=5",
+            "--workers",
+            "1",
+            "--quiet",
+            "--out",
+            str(tmp_path / "c"),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
     row = next(line for line in out.splitlines() if "│ adam" in line)

@@ -81,21 +81,28 @@ def test_toml_loads_and_expands_to_stable_run_ids(tmp_path):
 
 def test_grid_over_models_and_explicit_seeds():
     c = ExperimentConfig(optimizers=(OptimizerSpec("adam", "adam", {}),), seeds=(3, 7), models=("mlp", "cnn"))
-    assert [r[0] for r in c.expand()] == ["digits-mlp-adam-s3", "digits-mlp-adam-s7",
-                                          "digits-cnn-adam-s3", "digits-cnn-adam-s7"]
+    assert [r[0] for r in c.expand()] == [
+        "digits-mlp-adam-s3",
+        "digits-mlp-adam-s7",
+        "digits-cnn-adam-s3",
+        "digits-cnn-adam-s7",
+    ]
 
 
-@pytest.mark.parametrize("patch, match", [
-    ('epochs = "ten"', r"'epochs' must be int, got 'ten'"),
-    ("epochs = 0", r"'epochs' must be > 0"),
-    ("colour = 3", r"unknown key\(s\) \['colour'\]"),
-    ('baseline = "nope"', r"'baseline' 'nope' is not one of the optimizer labels"),
-    ("seeds = 0", r"'seeds' count must be >= 1"),
-    ("seeds = [1, 1]", r"'seeds' has duplicates"),
-    ('schedule = "linear"', r"'schedule' must be one of"),
-    ("val_fraction = 1.5", r"'val_fraction' must be in \[0, 1\)"),
-    ("warmup_epochs = 5", r"warmup_epochs=5 is invalid"),
-])
+@pytest.mark.parametrize(
+    "patch, match",
+    [
+        ('epochs = "ten"', r"'epochs' must be int, got 'ten'"),
+        ("epochs = 0", r"'epochs' must be > 0"),
+        ("colour = 3", r"unknown key\(s\) \['colour'\]"),
+        ('baseline = "nope"', r"'baseline' 'nope' is not one of the optimizer labels"),
+        ("seeds = 0", r"'seeds' count must be >= 1"),
+        ("seeds = [1, 1]", r"'seeds' has duplicates"),
+        ('schedule = "linear"', r"'schedule' must be one of"),
+        ("val_fraction = 1.5", r"'val_fraction' must be in \[0, 1\)"),
+        ("warmup_epochs = 5", r"warmup_epochs=5 is invalid"),
+    ],
+)
 def test_bad_values_name_file_key_and_value(tmp_path, patch, match):
     key = patch.split(" = ")[0]
     lines = [ln for ln in GOOD.splitlines() if not ln.startswith(key + " ")]
@@ -128,15 +135,18 @@ def test_default_config_is_valid_against_the_registries():
     check_experiment(c)  # builds data, model and every optimizer once
 
 
-@pytest.mark.parametrize("changes, match", [
-    (dict(optimizers=(OptimizerSpec("rsgdn", "rsgdn", {}),)), r"optimizer 'rsgdn'.*Unknown optimizer"),
-    (dict(optimizers=(OptimizerSpec("rsgdm", "rsgdm", {"lr": -1.0}),)), r"'rsgdm'.*lr"),
-    (dict(optimizers=(OptimizerSpec("rsgdm", "rsgdm", {"momentum": 0.9}),)), r"'rsgdm'.*momentum"),
-    (dict(model="resnet7"), r"unknown model 'resnet7'"),
-    (dict(dataset="mnist"), r"unknown dataset 'mnist'"),
-    (dict(dataset="cifar10"), r"'cifar10' needs a data folder"),
-    (dict(dataset="cifar10", data_dir="/nonexistent/cifar"), r"cifar10.*/nonexistent/cifar"),
-])
+@pytest.mark.parametrize(
+    "changes, match",
+    [
+        (dict(optimizers=(OptimizerSpec("rsgdn", "rsgdn", {}),)), r"optimizer 'rsgdn'.*Unknown optimizer"),
+        (dict(optimizers=(OptimizerSpec("rsgdm", "rsgdm", {"lr": -1.0}),)), r"'rsgdm'.*lr"),
+        (dict(optimizers=(OptimizerSpec("rsgdm", "rsgdm", {"momentum": 0.9}),)), r"'rsgdm'.*momentum"),
+        (dict(model="resnet7"), r"unknown model 'resnet7'"),
+        (dict(dataset="mnist"), r"unknown dataset 'mnist'"),
+        (dict(dataset="cifar10"), r"'cifar10' needs a data folder"),
+        (dict(dataset="cifar10", data_dir="/nonexistent/cifar"), r"cifar10.*/nonexistent/cifar"),
+    ],
+)
 def test_check_experiment_names_the_culprit(changes, match):
     c = ExperimentConfig(optimizers=(OptimizerSpec("adam", "adam", {}),)).replace(**changes)
     with pytest.raises(ConfigError, match=match):
@@ -160,16 +170,35 @@ class FakeFit:
             raise RuntimeError(f"synthetic failure\nat seed {seed}")
         acc = 0.9 + 0.01 * seed + (0.02 if config.optimizer == "sgdm" else 0.0)
         div = config.optimizer == self.diverge
-        return History(train_loss=[1.0, 0.5], test_acc=[acc - 0.05, acc], step_time_s=0.001,
-                       final={"accuracy": acc, "loss": math.nan if div else 0.3, "mean_recall": acc,
-                              "mean_precision": acc, "kappa": acc - 0.1},
-                       diverged_epoch=2 if div else None, wall_time_s=0.01)
+        return History(
+            train_loss=[1.0, 0.5],
+            test_acc=[acc - 0.05, acc],
+            step_time_s=0.001,
+            final={
+                "accuracy": acc,
+                "loss": math.nan if div else 0.3,
+                "mean_recall": acc,
+                "mean_precision": acc,
+                "kappa": acc - 0.1,
+            },
+            diverged_epoch=2 if div else None,
+            wall_time_s=0.01,
+        )
 
 
 def _config(**kw):
-    base = dict(name="t", model="mlp", epochs=2, seeds=(0, 1, 2), baseline="sgdm-ema",
-                optimizers=(OptimizerSpec("sgdm-ema", "sgdm-ema", {"lr": 0.1}), OptimizerSpec("sgdm", "sgdm", {"lr": 0.01}),
-                            OptimizerSpec("rsgdm", "rsgdm", {"lr": 0.1})))
+    base = dict(
+        name="t",
+        model="mlp",
+        epochs=2,
+        seeds=(0, 1, 2),
+        baseline="sgdm-ema",
+        optimizers=(
+            OptimizerSpec("sgdm-ema", "sgdm-ema", {"lr": 0.1}),
+            OptimizerSpec("sgdm", "sgdm", {"lr": 0.01}),
+            OptimizerSpec("rsgdm", "rsgdm", {"lr": 0.1}),
+        ),
+    )
     base.update(kw)
     return ExperimentConfig(**base)
 
@@ -196,7 +225,9 @@ def test_sweep_writes_results_skips_finished_and_rejects_mismatch(tmp_path, monk
     run_experiment(config.replace(seeds=(0, 1, 2, 3)), tmp_path, workers=1, progress=False)
     assert fake.calls[9:] == [("sgdm-ema", 3), ("sgdm", 3), ("rsgdm", 3)]
     # a different recipe in the same folder is refused, naming the file and the change
-    with pytest.raises(ExperimentMismatchError, match=r"digits-mlp-sgdm-ema-s0.json.*epochs: 2 -> 3.*another output folder"):
+    with pytest.raises(
+        ExperimentMismatchError, match=r"digits-mlp-sgdm-ema-s0.json.*epochs: 2 -> 3.*another output folder"
+    ):
         run_experiment(config.replace(epochs=3), tmp_path, workers=1, progress=False)
 
 
@@ -240,8 +271,15 @@ def test_report_from_result_files(tmp_path, monkeypatch):
 
 
 def test_worker_processes_give_the_same_results_as_in_process(tmp_path):
-    config = ExperimentConfig(name="w", model="mlp", epochs=1, batch_size=64, max_steps_per_epoch=3, seeds=(0, 1),
-                              optimizers=(OptimizerSpec("rsgdm", "rsgdm", {"lr": 0.1}),))
+    config = ExperimentConfig(
+        name="w",
+        model="mlp",
+        epochs=1,
+        batch_size=64,
+        max_steps_per_epoch=3,
+        seeds=(0, 1),
+        optimizers=(OptimizerSpec("rsgdm", "rsgdm", {"lr": 0.1}),),
+    )
     par = run_experiment(config, tmp_path / "par", workers=2, progress=False)
     seq = run_experiment(config, tmp_path / "seq", workers=1, progress=False)
     assert [r.status for r in par] == ["done", "done"]

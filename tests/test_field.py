@@ -15,8 +15,18 @@ import optimlab.train.loop as loop_module
 from optimlab.optim import RSGDM, create_optimizer, list_optimizers, optimizer_info, set_train_mode
 from optimlab.optim.field import FIELD
 
-NEW = ["adamw", "apollo", "adan", "mars", "qhm", "lion", "schedulefree-sgd", "schedulefree-adamw",
-       "lookahead-adam", "lookahead-sgdm"]
+NEW = [
+    "adamw",
+    "apollo",
+    "adan",
+    "mars",
+    "qhm",
+    "lion",
+    "schedulefree-sgd",
+    "schedulefree-adamw",
+    "lookahead-adam",
+    "lookahead-sgdm",
+]
 
 
 def _grads(steps: int, shapes: list[tuple[int, ...]], seed: int = 0) -> list[list[np.ndarray]]:
@@ -105,9 +115,18 @@ def test_harness_calls_train_before_and_eval_after_every_epoch(tmp_path: Path, m
 
     calls: list[bool] = []
     real = loop_module.set_train_mode
-    monkeypatch.setattr(loop_module, "set_train_mode", lambda opt, training: calls.append(training) or real(opt, training))
-    cfg = TrainConfig(dataset="digits", model="mlp", optimizer="schedulefree-adamw", hparams={"lr": 3e-3},
-                      epochs=2, batch_size=64, max_steps_per_epoch=5)
+    monkeypatch.setattr(
+        loop_module, "set_train_mode", lambda opt, training: calls.append(training) or real(opt, training)
+    )
+    cfg = TrainConfig(
+        dataset="digits",
+        model="mlp",
+        optimizer="schedulefree-adamw",
+        hparams={"lr": 3e-3},
+        epochs=2,
+        batch_size=64,
+        max_steps_per_epoch=5,
+    )
     h = fit(cfg, 0, tmp_path / "r")
     assert calls == [True, False, True, False] and h.final["accuracy"] > 0.2
 
@@ -131,11 +150,29 @@ def test_new_entries_run_in_compare_and_tune(tmp_path: Path) -> None:
     from optimlab.tune.search import tune
 
     specs = tuple(OptimizerSpec(n, n, {}) for n in NEW + ["wgd-radam-published", "wgd-nadam-published"])
-    cfg = ExperimentConfig(name="field", dataset="digits", model="cnn", width=0.25, optimizers=specs, seeds=(0,),
-                           epochs=1, batch_size=64, max_steps_per_epoch=3, no_decay=True)
+    cfg = ExperimentConfig(
+        name="field",
+        dataset="digits",
+        model="cnn",
+        width=0.25,
+        optimizers=specs,
+        seeds=(0,),
+        epochs=1,
+        batch_size=64,
+        max_steps_per_epoch=3,
+        no_decay=True,
+    )
     check_experiment(cfg)  # builds every optimizer on the model's real parameters
-    small = ExperimentConfig(name="field", dataset="digits", model="mlp", optimizers=specs[:4:3], seeds=(0,),
-                             epochs=1, batch_size=64, max_steps_per_epoch=3)
+    small = ExperimentConfig(
+        name="field",
+        dataset="digits",
+        model="mlp",
+        optimizers=specs[:4:3],
+        seeds=(0,),
+        epochs=1,
+        batch_size=64,
+        max_steps_per_epoch=3,
+    )
     results = run_experiment(small, tmp_path / "cmp", progress=False)
     assert [r.status for r in results] == ["done", "done"]
     t = tune(small, tmp_path / "tune", budget=2, lr_range=(1e-3, 1e-2), final_seeds=(0,), progress=False)
@@ -151,9 +188,8 @@ def test_pytorch_optimizer_errors_become_value_errors_naming_the_optimizer() -> 
 @pytest.mark.parametrize("name", ["schedulefree-sgd", "lookahead-wgd-sgdm"])
 def test_interrupted_run_resumes_bit_identical(tmp_path: Path, name: str) -> None:
     """Schedule-Free (checkpointed at x, in eval mode) and Lookahead (its own state_dict layout)."""
-    from test_resume_kill import DIGITS, Interrupt, _assert_same_run
-
     from optimlab.train import fit
+    from test_resume_kill import DIGITS, Interrupt, _assert_same_run
 
     config = DIGITS.replace(optimizer=name, hparams={"lr": 0.05}, epochs=3, max_steps_per_epoch=7)
 

@@ -26,9 +26,30 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": SRC + os.pathsep + os
 
 
 def compare_cmd(out: Path) -> list[str]:
-    return [sys.executable, "-m", "optimlab.cli", "compare", "--quiet", "--out", str(out), "--model", "mlp",
-            "--width", "0.5", "--epochs", "200", "--batch-size", "16", "--seeds", "8", "--workers", "2",
-            "--optimizers", "sgdm-ema:lr=0.1", "adam:lr=0.001"]
+    return [
+        sys.executable,
+        "-m",
+        "optimlab.cli",
+        "compare",
+        "--quiet",
+        "--out",
+        str(out),
+        "--model",
+        "mlp",
+        "--width",
+        "0.5",
+        "--epochs",
+        "200",
+        "--batch-size",
+        "16",
+        "--seeds",
+        "8",
+        "--workers",
+        "2",
+        "--optimizers",
+        "sgdm-ema:lr=0.1",
+        "adam:lr=0.001",
+    ]
 
 
 def session_pids(sid: int) -> list[int]:
@@ -135,8 +156,14 @@ def test_the_output_folder_lock_names_the_holder_and_dies_with_it(tmp_path, sess
     out = tmp_path / "out"
     holder = session([sys.executable, "-c", HOLD, str(out)])
     assert holder.stdout.readline().decode().strip() == "held"
-    config = ExperimentConfig(name="l", model="mlp", epochs=1, max_steps_per_epoch=1, seeds=(0,),
-                              optimizers=(OptimizerSpec("sgd", "sgd", {"lr": 0.1}),))
+    config = ExperimentConfig(
+        name="l",
+        model="mlp",
+        epochs=1,
+        max_steps_per_epoch=1,
+        seeds=(0,),
+        optimizers=(OptimizerSpec("sgd", "sgd", {"lr": 0.1}),),
+    )
     with pytest.raises(OutputLocked, match=rf"in use by another optimlab process \(pid {holder.pid}"):
         run_experiment(config, out, workers=1, progress=False)
     assert not (out / "runs").exists()

@@ -89,7 +89,7 @@ def cycles(g: dict[str, list[tuple[str, list[str]]]]) -> list[list[str]]:
         stack.append(m)
         for t in sorted(edges.get(m, ())):
             if state.get(t) == 1:
-                found.append(stack[stack.index(t):] + [t])
+                found.append(stack[stack.index(t) :] + [t])
             elif t not in state:
                 visit(t)
         stack.pop()
@@ -112,9 +112,14 @@ def test_no_import_cycles():
 
 def test_the_check_catches_a_forbidden_arrow_a_private_name_and_a_cycle():
     rules = {"train": {"optim"}, "optim": set()}
-    g = {"optimlab.train.loop": [("optimlab.optim.registry", ["create_optimizer"]),
-                                 ("optimlab.cli", []), ("optimlab.optim._common", ["_check"])],
-         "optimlab.optim.registry": [("optimlab.train.loop", [])]}
+    g = {
+        "optimlab.train.loop": [
+            ("optimlab.optim.registry", ["create_optimizer"]),
+            ("optimlab.cli", []),
+            ("optimlab.optim._common", ["_check"]),
+        ],
+        "optimlab.optim.registry": [("optimlab.train.loop", [])],
+    }
     bad = violations(g, rules)
     assert any("train -> cli is not allowed" in b for b in bad)
     assert any("private optimlab.optim._common._check" in b for b in bad)

@@ -51,7 +51,10 @@ def test_cifar_parameter_counts_are_the_standard_ones(name):
 
 def test_mlp_and_cnn_counts_follow_their_layout():
     assert meta_count("mlp", 10, (1, 8, 8)) == (64 * 256 + 256) + (256 * 128 + 128) + (128 * 10 + 10)
-    conv = lambda i, o: 9 * i * o + 2 * o  # bias-free 3×3 conv + BN
+
+    def conv(i, o):
+        return 9 * i * o + 2 * o  # bias-free 3×3 conv + BN
+
     assert meta_count("cnn", 10, (1, 8, 8)) == (
         conv(1, 32) + conv(32, 32) + conv(32, 64) + conv(64, 64) + conv(64, 128) + conv(128, 128) + 128 * 10 + 10
     )

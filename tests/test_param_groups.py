@@ -63,12 +63,23 @@ def test_harness_option_builds_the_groups(tmp_path: Path, monkeypatch, mode: str
 
     seen = []
     real = loop_module.create_optimizer
-    monkeypatch.setattr(loop_module, "create_optimizer",
-                        lambda name, params, **hp: seen.append(([dict(g) for g in params], dict(hp)))
-                        or real(name, params, **hp))
-    cfg = TrainConfig(dataset="digits", model="cnn", width=0.25, optimizer="sgdm", epochs=1, batch_size=64,
-                      max_steps_per_epoch=2, hparams={"lr": 0.05, "weight_decay": 0.01}, no_decay=True,
-                      weight_decay_mode=mode)
+    monkeypatch.setattr(
+        loop_module,
+        "create_optimizer",
+        lambda name, params, **hp: seen.append(([dict(g) for g in params], dict(hp))) or real(name, params, **hp),
+    )
+    cfg = TrainConfig(
+        dataset="digits",
+        model="cnn",
+        width=0.25,
+        optimizer="sgdm",
+        epochs=1,
+        batch_size=64,
+        max_steps_per_epoch=2,
+        hparams={"lr": 0.05, "weight_decay": 0.01},
+        no_decay=True,
+        weight_decay_mode=mode,
+    )
     fit(cfg, 0, tmp_path / mode)
     groups, hp = seen[0]
     assert len(groups) == 2 and groups[1]["weight_decay"] == 0.0

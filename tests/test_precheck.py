@@ -14,8 +14,21 @@ from optimlab.experiments import ExperimentConfig, OptimizerSpec, load_experimen
 from optimlab.experiments.config import PER_OPTIMIZER_FIELDS
 from optimlab.train.config import TrainConfig
 
-TINY = ["--model", "mlp", "--epochs", "1", "--batch-size", "64", "--max-steps-per-epoch", "2", "--seeds", "1",
-        "--optimizers", "sgd:lr=0.1", "--quiet"]
+TINY = [
+    "--model",
+    "mlp",
+    "--epochs",
+    "1",
+    "--batch-size",
+    "64",
+    "--max-steps-per-epoch",
+    "2",
+    "--seeds",
+    "1",
+    "--optimizers",
+    "sgd:lr=0.1",
+    "--quiet",
+]
 
 
 def _one_line_exit_2(args: list[str], capsys, culprit: str) -> str:
@@ -29,8 +42,11 @@ def _one_line_exit_2(args: list[str], capsys, culprit: str) -> str:
 
 def test_bundled_dataset_with_a_data_dir_fails_before_the_sweep(tmp_path, capsys):
     out = tmp_path / "out"
-    _one_line_exit_2(["compare", "--dataset", "digits", "--data-dir", str(tmp_path), "--out", str(out), *TINY],
-                     capsys, "takes no data folder")
+    _one_line_exit_2(
+        ["compare", "--dataset", "digits", "--data-dir", str(tmp_path), "--out", str(out), *TINY],
+        capsys,
+        "takes no data folder",
+    )
     assert not out.exists()
 
 
@@ -44,8 +60,16 @@ def test_cuda_without_cuda_fails_before_the_sweep(tmp_path, capsys):
 
 
 def test_a_folder_of_failed_runs_takes_a_corrected_recipe(tmp_path):
-    bad = ExperimentConfig(name="e", model="mlp", epochs=1, batch_size=64, max_steps_per_epoch=2, seeds=(0, 1),
-                           data_dir=str(tmp_path), optimizers=(OptimizerSpec("sgd", "sgd", {"lr": 0.1}),))
+    bad = ExperimentConfig(
+        name="e",
+        model="mlp",
+        epochs=1,
+        batch_size=64,
+        max_steps_per_epoch=2,
+        seeds=(0, 1),
+        data_dir=str(tmp_path),
+        optimizers=(OptimizerSpec("sgd", "sgd", {"lr": 0.1}),),
+    )
     failed = run_experiment(bad, tmp_path / "out", workers=1, progress=False, check=False)  # as a worker sees it
     assert [r.status for r in failed] == ["error", "error"]
     good = bad.replace(data_dir=None)
@@ -58,13 +82,15 @@ def test_toml_sets_every_training_option_and_shares_the_cli_default_model(tmp_pa
     train_fields = {f for f in TrainConfig.__dataclass_fields__} - set(PER_OPTIMIZER_FIELDS)
     assert train_fields <= set(ExperimentConfig.__dataclass_fields__)
     toml = tmp_path / "e.toml"
-    toml.write_text(textwrap.dedent("""
+    toml.write_text(
+        textwrap.dedent("""
         amp = "bf16"
         channels_last = true
         eval_batch_size = 256
         [[optimizers]]
         name = "sgd"
-    """))
+    """)
+    )
     c = load_experiment_config(toml)
     run = c.runs()[0].config
     assert (run.amp, run.channels_last, run.eval_batch_size) == ("bf16", True, 256)
@@ -86,8 +112,8 @@ def test_tune_refuses_a_budget_that_cannot_search(tmp_path, capsys):
 def test_reproduce_refuses_the_digits_stand_in_unless_asked_by_name(tmp_path, monkeypatch, capsys):
     import optimlab.reproduce.run as run_mod
     from optimlab.reproduce import reproduce
-    from optimlab.reproduce.run import ReproduceError, resolve_config
     from optimlab.reproduce.catalog import load_paper_experiment
+    from optimlab.reproduce.run import ReproduceError, resolve_config
 
     monkeypatch.setattr(run_mod, "find_cifar10_subset", lambda start=None: None)  # a plain pip install
     monkeypatch.chdir(tmp_path)
@@ -102,8 +128,14 @@ def test_reproduce_refuses_the_digits_stand_in_unless_asked_by_name(tmp_path, mo
     with pytest.raises(ReproduceError, match="stand_in must be one of"):
         resolve_config(exp, "cpu", stand_in="mnist")
     # asked for by name: it runs, and says which data before the runs start
-    reproduce("rsgdm-cifar10-resnet18", out=tmp_path / "r", seeds=2, stand_in="digits", progress=True,
-              overrides={"epochs": 1, "max_steps_per_epoch": 2})
+    reproduce(
+        "rsgdm-cifar10-resnet18",
+        out=tmp_path / "r",
+        seeds=2,
+        stand_in="digits",
+        progress=True,
+        overrides={"epochs": 1, "max_steps_per_epoch": 2},
+    )
     assert "data: scikit-learn digits" in capsys.readouterr().err
 
 

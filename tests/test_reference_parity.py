@@ -24,8 +24,13 @@ from hypothesis import strategies as st
 
 from optimlab.reference import REFERENCES, TORCH_CONVENTION
 
-SETTINGS = settings(max_examples=60, deadline=None, derandomize=True, database=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.differing_executors])
+SETTINGS = settings(
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.differing_executors],
+)
 RTOL, ATOL = 1e-10, 1e-12
 
 LR = st.floats(1e-4, 0.5)
@@ -37,7 +42,7 @@ SHAPE = st.lists(st.integers(1, 4), min_size=0, max_size=4).map(tuple)
 
 
 @st.composite
-def problems(draw: Any, shapes: Any = st.lists(SHAPE, min_size=1, max_size=3)) -> tuple[list, list]:
+def problems(draw: Any, shapes: Any = st.lists(SHAPE, min_size=1, max_size=3)) -> tuple[list, list]:  # noqa: B008 (a strategy is an immutable value)
     """(theta0 per tensor, gradients per step per tensor), some entries exactly zero sometimes."""
     shape_list = draw(shapes)
     n_steps = draw(st.integers(1, 12))
@@ -64,8 +69,12 @@ def float64_default() -> Iterator[None]:
         torch.set_default_dtype(old)
 
 
-def run_torch(make: Callable[[list[torch.Tensor]], torch.optim.Optimizer], theta0: list, grads: list,
-              before_step: Callable[[int, Any], None] | None = None) -> list[list[np.ndarray]]:
+def run_torch(
+    make: Callable[[list[torch.Tensor]], torch.optim.Optimizer],
+    theta0: list,
+    grads: list,
+    before_step: Callable[[int, Any], None] | None = None,
+) -> list[list[np.ndarray]]:
     with float64_default():
         params = [torch.tensor(t, dtype=torch.float64, requires_grad=True) for t in theta0]
         opt = make(params)
@@ -80,8 +89,9 @@ def run_torch(make: Callable[[list[torch.Tensor]], torch.optim.Optimizer], theta
     return out
 
 
-def run_reference(name: str, theta0: list, grads: list, hp: dict[str, Any],
-                  extra: Callable[[int], dict[str, Any]] | None = None) -> list[list[np.ndarray]]:
+def run_reference(
+    name: str, theta0: list, grads: list, hp: dict[str, Any], extra: Callable[[int], dict[str, Any]] | None = None
+) -> list[list[np.ndarray]]:
     init, update, defaults = REFERENCES[name]
     thetas = [np.array(t, dtype=np.float64) for t in theta0]
     states = [init(t) for t in thetas]
@@ -128,22 +138,42 @@ ADAM_HP = st.fixed_dictionaries({"beta1": DECAY, "beta2": BETA2, "eps": EPS})
 # name -> (torch constructor, strategy of extra reference hyperparameters, reference -> torch kwargs)
 TORCH_CASES: dict[str, tuple[Callable, Any, Callable[[dict], dict]]] = {
     "sgd": (torch.optim.SGD, st.just({}), _sgd),
-    "sgdm": (torch.optim.SGD, st.fixed_dictionaries(
-        {"momentum": DECAY, "dampening": st.one_of(st.just(0.0), st.floats(0.0, 0.9))}), dict),
-    "nag": (lambda p, **kw: torch.optim.SGD(p, nesterov=True, **kw),
-            st.fixed_dictionaries({"momentum": st.floats(0.01, 0.99)}), dict),
-    "adagrad": (torch.optim.Adagrad, st.fixed_dictionaries(
-        {"eps": EPS, "lr_decay": st.one_of(st.just(0.0), st.floats(0.0, 0.5))}), dict),
-    "adadelta": (torch.optim.Adadelta, st.fixed_dictionaries(
-        {"rho": st.floats(0.5, 0.99), "eps": EPS, "lr": st.floats(0.1, 2.0)}), dict),
-    "rmsprop": (torch.optim.RMSprop, st.fixed_dictionaries({"rho": st.floats(0.5, 0.999), "eps": EPS}),
-                _rmsprop_kw),
+    "sgdm": (
+        torch.optim.SGD,
+        st.fixed_dictionaries({"momentum": DECAY, "dampening": st.one_of(st.just(0.0), st.floats(0.0, 0.9))}),
+        dict,
+    ),
+    "nag": (
+        lambda p, **kw: torch.optim.SGD(p, nesterov=True, **kw),
+        st.fixed_dictionaries({"momentum": st.floats(0.01, 0.99)}),
+        dict,
+    ),
+    "adagrad": (
+        torch.optim.Adagrad,
+        st.fixed_dictionaries({"eps": EPS, "lr_decay": st.one_of(st.just(0.0), st.floats(0.0, 0.5))}),
+        dict,
+    ),
+    "adadelta": (
+        torch.optim.Adadelta,
+        st.fixed_dictionaries({"rho": st.floats(0.5, 0.99), "eps": EPS, "lr": st.floats(0.1, 2.0)}),
+        dict,
+    ),
+    "rmsprop": (torch.optim.RMSprop, st.fixed_dictionaries({"rho": st.floats(0.5, 0.999), "eps": EPS}), _rmsprop_kw),
     "adam": (torch.optim.Adam, ADAM_HP, _adam_kw),
     "adamw": (torch.optim.AdamW, ADAM_HP, _adam_kw),
     "amsgrad": (lambda p, **kw: torch.optim.Adam(p, amsgrad=True, **kw), ADAM_HP, _adam_kw),
-    "nadam": (torch.optim.NAdam, st.fixed_dictionaries(
-        {"beta1": DECAY, "beta2": BETA2, "eps": EPS,
-         "momentum_decay": st.one_of(st.just(0.004), st.floats(0.0, 0.1))}), _adam_kw),
+    "nadam": (
+        torch.optim.NAdam,
+        st.fixed_dictionaries(
+            {
+                "beta1": DECAY,
+                "beta2": BETA2,
+                "eps": EPS,
+                "momentum_decay": st.one_of(st.just(0.004), st.floats(0.0, 0.1)),
+            }
+        ),
+        _adam_kw,
+    ),
     "radam": (torch.optim.RAdam, ADAM_HP, _adam_kw),
 }
 
@@ -168,15 +198,19 @@ def test_torch_convention_is_needed() -> None:
     rng = np.random.default_rng(0)
     theta0 = [rng.normal(size=(3, 2))]
     grads = [[0.01 * rng.normal(size=(3, 2))] for _ in range(8)]
-    cases = {"adagrad": (torch.optim.Adagrad, {"lr": 0.1, "eps": 1e-3}),
-             "rmsprop": (torch.optim.RMSprop, {"lr": 0.1, "rho": 0.9, "eps": 1e-3}),
-             "amsgrad": (lambda p, **kw: torch.optim.Adam(p, amsgrad=True, **_adam_kw(kw)),
-                         {"lr": 0.1, "beta1": 0.9, "beta2": 0.999}),
-             "nadam": (lambda p, **kw: torch.optim.NAdam(p, **_adam_kw(kw)), {"lr": 0.1, "beta1": 0.9, "beta2": 0.999}),
-             "radam": (lambda p, **kw: torch.optim.RAdam(p, **_adam_kw(kw)), {"lr": 0.1, "beta1": 0.9, "beta2": 0.999})}
+    cases = {
+        "adagrad": (torch.optim.Adagrad, {"lr": 0.1, "eps": 1e-3}),
+        "rmsprop": (torch.optim.RMSprop, {"lr": 0.1, "rho": 0.9, "eps": 1e-3}),
+        "amsgrad": (
+            lambda p, **kw: torch.optim.Adam(p, amsgrad=True, **_adam_kw(kw)),
+            {"lr": 0.1, "beta1": 0.9, "beta2": 0.999},
+        ),
+        "nadam": (lambda p, **kw: torch.optim.NAdam(p, **_adam_kw(kw)), {"lr": 0.1, "beta1": 0.9, "beta2": 0.999}),
+        "radam": (lambda p, **kw: torch.optim.RAdam(p, **_adam_kw(kw)), {"lr": 0.1, "beta1": 0.9, "beta2": 0.999}),
+    }
     for name, (cls, hp) in cases.items():
         torch_kw = _rmsprop_kw(hp) if name == "rmsprop" else hp
-        got = run_torch(lambda p: cls(p, **torch_kw), theta0, grads)
+        got = run_torch(lambda p, cls=cls, kw=torch_kw: cls(p, **kw), theta0, grads)
         paper = run_reference(name, theta0, grads, hp)
         assert not np.allclose(got[-1][0], paper[-1][0], rtol=1e-6, atol=0), name
 
@@ -202,10 +236,17 @@ def test_ema_family_matches_reference(name: str, problem: tuple, base: dict, bet
 
 
 @SETTINGS
-@given(problem=problems(), base=common(), momentum=st.one_of(st.just(0.0), DECAY), foreach=st.booleans(),
-       switch=st.one_of(st.none(), st.integers(0, 8)), manual=st.one_of(st.none(), st.integers(0, 8)))
-def test_tmsgd_matches_reference(problem: tuple, base: dict, momentum: float, foreach: bool,
-                                 switch: int | None, manual: int | None) -> None:
+@given(
+    problem=problems(),
+    base=common(),
+    momentum=st.one_of(st.just(0.0), DECAY),
+    foreach=st.booleans(),
+    switch=st.one_of(st.none(), st.integers(0, 8)),
+    manual=st.one_of(st.none(), st.integers(0, 8)),
+)
+def test_tmsgd_matches_reference(
+    problem: tuple, base: dict, momentum: float, foreach: bool, switch: int | None, manual: int | None
+) -> None:
     """TMSGD (displacement form, scaled buffers) == W_{k+1} = 1.5W_k − W_{k−1} + 0.5W_{k−2} − ε·d_k
     with the iterate history, for switch steps 0, 1, ..., None, and a start_multistep() call before
     step `manual` (the harness's switch epoch)."""
@@ -217,10 +258,19 @@ def test_tmsgd_matches_reference(problem: tuple, base: dict, momentum: float, fo
         if manual is not None and k == manual:
             opt.start_multistep()
 
-    got = run_torch(lambda p: optim.TMSGD(p, momentum=momentum, switch_step=switch, foreach=foreach, **base),
-                    theta0, grads, before_step)
-    want = run_reference(name, theta0, grads, {**base, "momentum": momentum, "switch_step": switch},
-                         extra=lambda k: {"multistep": manual is not None and k >= manual})
+    got = run_torch(
+        lambda p: optim.TMSGD(p, momentum=momentum, switch_step=switch, foreach=foreach, **base),
+        theta0,
+        grads,
+        before_step,
+    )
+    want = run_reference(
+        name,
+        theta0,
+        grads,
+        {**base, "momentum": momentum, "switch_step": switch},
+        extra=lambda k: {"multistep": manual is not None and k >= manual},
+    )
     assert_trajectories_equal(got, want)
 
 
@@ -232,8 +282,9 @@ def test_tmsgd_long_run_matches_reference() -> None:
     theta0 = [rng.normal(size=(4, 3)), rng.normal(size=(5,))]
     grads = [[rng.normal(size=(4, 3)), rng.normal(size=(5,))] for _ in range(60)]
     for foreach in (False, True):
-        got = run_torch(lambda p: optim.TMSGD(p, lr=0.05, momentum=0.9, switch_step=2, foreach=foreach),
-                        theta0, grads)
+        got = run_torch(
+            lambda p, fe=foreach: optim.TMSGD(p, lr=0.05, momentum=0.9, switch_step=2, foreach=fe), theta0, grads
+        )
         want = run_reference("tmsgdm", theta0, grads, {"lr": 0.05, "momentum": 0.9, "switch_step": 2})
         assert_trajectories_equal(got, want)
 
@@ -260,11 +311,18 @@ def _wgd_bases() -> dict[str, tuple[Callable, Any, Callable[[dict], dict]]]:
 
 @pytest.mark.parametrize("base_name", ["sgdm", "adam", "rsgdm", "tmsgdm"])
 @SETTINGS
-@given(problem=problems(shapes=WGD_SHAPES), base=common(), data=st.data(),
-       mode=st.sampled_from(["filter", "kernel"]), include_linear=st.booleans(),
-       target=st.sampled_from(["gradient", "update"]), min_dim=st.sampled_from([3, 4]))
-def test_wgd_matches_reference(base_name: str, problem: tuple, base: dict, data: Any, mode: str,
-                               include_linear: bool, target: str, min_dim: int) -> None:
+@given(
+    problem=problems(shapes=WGD_SHAPES),
+    base=common(),
+    data=st.data(),
+    mode=st.sampled_from(["filter", "kernel"]),
+    include_linear=st.booleans(),
+    target=st.sampled_from(["gradient", "update"]),
+    min_dim=st.sampled_from([3, 4]),
+)
+def test_wgd_matches_reference(
+    base_name: str, problem: tuple, base: dict, data: Any, mode: str, include_linear: bool, target: str, min_dim: int
+) -> None:
     """WGD(base) == reference wgd-<base>: target "gradient" folds coupled weight decay into the
     gradient BEFORE the mean is removed, target "update" centres the base's step; for weights with
     >= min_dim dims (Conv1d/2d/3d at 3, the authors' Conv2d/3d at 4), 2-D too with include_linear;
@@ -273,11 +331,26 @@ def test_wgd_matches_reference(base_name: str, problem: tuple, base: dict, data:
     cls, extra, to_torch = _wgd_bases()[base_name]
     hp = {**base, **data.draw(extra)}
     theta0, grads = problem
-    got = run_torch(lambda p: optim.WGD(cls(p, **to_torch(hp)), mode=mode, include_linear=include_linear,
-                                        target=target, min_dim=min_dim), theta0, grads)
-    want = run_reference(f"wgd-{base_name}", theta0, grads,
-                         {**hp, **TORCH_CONVENTION.get(base_name, {}), "wgd_mode": mode,
-                          "wgd_include_linear": include_linear, "wgd_target": target, "wgd_min_dim": min_dim})
+    got = run_torch(
+        lambda p: optim.WGD(
+            cls(p, **to_torch(hp)), mode=mode, include_linear=include_linear, target=target, min_dim=min_dim
+        ),
+        theta0,
+        grads,
+    )
+    want = run_reference(
+        f"wgd-{base_name}",
+        theta0,
+        grads,
+        {
+            **hp,
+            **TORCH_CONVENTION.get(base_name, {}),
+            "wgd_mode": mode,
+            "wgd_include_linear": include_linear,
+            "wgd_target": target,
+            "wgd_min_dim": min_dim,
+        },
+    )
     assert_trajectories_equal(got, want)
 
 

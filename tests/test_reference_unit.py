@@ -13,8 +13,9 @@ import optimlab.reference as R
 
 
 def _run(name: str, theta0: float | np.ndarray, grads: list, **hp: object) -> np.ndarray:
-    return R.trajectory(name, np.asarray(theta0, dtype=np.float64), [np.asarray(g, dtype=np.float64) for g in grads],
-                        **hp)
+    return R.trajectory(
+        name, np.asarray(theta0, dtype=np.float64), [np.asarray(g, dtype=np.float64) for g in grads], **hp
+    )
 
 
 # ----------------------------------------------------------------------------- EMA, paper 002
@@ -44,8 +45,7 @@ def test_bias_correction_of_paper_002() -> None:
 
 def test_adam_bias_correction_gives_sign_steps_for_a_constant_gradient() -> None:
     """m̂_t = c and v̂_t = c² exactly, so with ε = 0 every Adam step is lr·sign(c)."""
-    np.testing.assert_allclose(_run("adam", [1.0, 1.0], [[3.0, -0.2]] * 5, lr=0.1, eps=0.0)[-1], [0.5, 1.5],
-                               rtol=1e-13)
+    np.testing.assert_allclose(_run("adam", [1.0, 1.0], [[3.0, -0.2]] * 5, lr=0.1, eps=0.0)[-1], [0.5, 1.5], rtol=1e-13)
 
 
 # ----------------------------------------------------------------------------- RSGDM, paper 000
@@ -97,8 +97,9 @@ def test_tmsgd_switch_with_short_history() -> None:
     b_0 = 1, W_1 = 0.9; b_1 = 0.5 + 2 = 2.5, W_2 = 1.5·0.9 − 1 + 0.5·1 − 0.25 = 0.6."""
     np.testing.assert_allclose(_run("tmsgd", 1.0, [1.0, 2.0], lr=0.1, switch_step=0), [0.9, 0.65], rtol=1e-13)
     np.testing.assert_allclose(_run("tmsgd", 1.0, [1.0, 2.0], lr=0.1, multistep=True), [0.9, 0.65], rtol=1e-13)
-    np.testing.assert_allclose(_run("tmsgdm", 1.0, [1.0, 2.0], lr=0.1, momentum=0.5, switch_step=1), [0.9, 0.6],
-                               rtol=1e-13)
+    np.testing.assert_allclose(
+        _run("tmsgdm", 1.0, [1.0, 2.0], lr=0.1, momentum=0.5, switch_step=1), [0.9, 0.6], rtol=1e-13
+    )
 
 
 # ----------------------------------------------------------------------------- WGD, paper 003

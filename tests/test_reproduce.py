@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import math
 import json
+import math
 from pathlib import Path
 
 import pytest
 import torch
 
+from optimlab.cli.reproduce import add_parser
 from optimlab.experiments.config import ExperimentConfig
 from optimlab.experiments.results import RunResult
 from optimlab.reproduce.catalog import Claim, load_paper_experiment
-from optimlab.cli.reproduce import add_parser
 from optimlab.reproduce.run import ReproduceError, Reproduction, find_cifar10_subset, reproduce, resolve_config
 from optimlab.reproduce.verdict import (
     CONTRADICTED,
@@ -37,8 +37,9 @@ CIFAR_FILES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch", "batches
 
 
 def _results(values: dict[str, list[float]], metric: str, diverged: dict[str, int] | None = None) -> list[RunResult]:
-    config = ExperimentConfig.from_dict({"optimizers": [{"name": "sgd", "label": lab} for lab in values],
-                                         "seeds": len(next(iter(values.values())))})
+    config = ExperimentConfig.from_dict(
+        {"optimizers": [{"name": "sgd", "label": lab} for lab in values], "seeds": len(next(iter(values.values())))}
+    )
     out = []
     for spec in config.runs():
         v = values[spec.label][spec.seed]
@@ -58,7 +59,9 @@ OLD = [1.0, 1.2, 0.9, 1.1, 1.05, 0.95, 1.15, 1.0, 1.08, 0.98, 1.12, 1.03]  # 12 
 
 
 def test_loss_claim_survives_when_loss_is_lower_on_every_seed() -> None:
-    r = judge_claim(LOSS_CLAIM, _results({"old": OLD, "new": [x - 0.1 - 0.01 * i for i, x in enumerate(OLD)]}, "loss"), REPORTED)
+    r = judge_claim(
+        LOSS_CLAIM, _results({"old": OLD, "new": [x - 0.1 - 0.01 * i for i, x in enumerate(OLD)]}, "loss"), REPORTED
+    )
     assert r.verdict == SURVIVES
     assert r.mean_diff < 0 and r.ci_high < 0 and r.holm_p == r.t_p  # a family of one: Holm changes nothing
     assert (r.wins, r.losses, r.n_pairs) == (12, 0, 12)
@@ -67,14 +70,18 @@ def test_loss_claim_survives_when_loss_is_lower_on_every_seed() -> None:
 
 
 def test_loss_claim_contradicted_when_loss_is_higher_on_every_seed() -> None:
-    r = judge_claim(LOSS_CLAIM, _results({"old": OLD, "new": [x + 0.2 + 0.01 * i for i, x in enumerate(OLD)]}, "loss"), REPORTED)
+    r = judge_claim(
+        LOSS_CLAIM, _results({"old": OLD, "new": [x + 0.2 + 0.01 * i for i, x in enumerate(OLD)]}, "loss"), REPORTED
+    )
     assert r.verdict == CONTRADICTED
     assert r.ci_low > 0 and (r.wins, r.losses) == (0, 12)
 
 
 def test_too_few_seeds_is_never_decisive() -> None:
     five = OLD[:5]
-    r = judge_claim(LOSS_CLAIM, _results({"old": five, "new": [x - 0.3 - 0.01 * i for i, x in enumerate(five)]}, "loss"), REPORTED)
+    r = judge_claim(
+        LOSS_CLAIM, _results({"old": five, "new": [x - 0.3 - 0.01 * i for i, x in enumerate(five)]}, "loss"), REPORTED
+    )
     assert r.verdict == TOO_FEW and r.t_p < 0.001  # a clear difference, but 5 seeds decide nothing
 
 
@@ -242,8 +249,9 @@ def test_list_names_every_experiment_with_paper_and_claims(capsys: pytest.Captur
     assert any(ln.startswith("wgd-animals10-resnet18 ") and "8 claims" in ln for ln in out)
 
 
-def test_cli_errors_are_one_line_exit_2(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-                                        tmp_path: Path) -> None:
+def test_cli_errors_are_one_line_exit_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     import optimlab.cli as cli
 
     original = cli.build_parser
@@ -274,8 +282,16 @@ def test_tiny_cpu_reproduce_with_tune_judges_claims_twice(tmp_path: Path, monkey
     path = reproduce("rsgdm-cifar10-resnet18", scale="cpu", seeds=2, out=out, progress=False, overrides=tiny).verdict
     text = path.read_text(encoding="utf-8")
     assert "## Claims with each optimizer tuned" in text and "Not run. Add `--tune`" in text
-    path = reproduce("rsgdm-cifar10-resnet18", scale="cpu", seeds=2, out=out, progress=False, overrides=tiny,
-                     tune=True, tune_budget=2).verdict
+    path = reproduce(
+        "rsgdm-cifar10-resnet18",
+        scale="cpu",
+        seeds=2,
+        out=out,
+        progress=False,
+        overrides=tiny,
+        tune=True,
+        tune_budget=2,
+    ).verdict
     text = path.read_text(encoding="utf-8")
     info = json.loads((out / "tuned" / "tune.json").read_text(encoding="utf-8"))
     assert [c["lr"] for c in info["candidates"]] == pytest.approx([0.01, 10.0])  # the catalogue's [tune] range
@@ -304,8 +320,9 @@ def test_tiny_cpu_reproduce_with_tune_judges_claims_twice(tmp_path: Path, monkey
 
 def test_tune_budget_must_be_at_least_two(tmp_path: Path) -> None:
     with pytest.raises(ReproduceError, match="tune_budget"):
-        reproduce("rsgdm-cifar10-resnet18", scale="cpu", seeds=2, out=tmp_path, progress=False, tune=True,
-                  tune_budget=1)
+        reproduce(
+            "rsgdm-cifar10-resnet18", scale="cpu", seeds=2, out=tmp_path, progress=False, tune=True, tune_budget=1
+        )
 
 
 def test_verdict_names_the_papers_data_set_it_stands_in_for() -> None:
@@ -325,8 +342,9 @@ def test_cli_tune_budget_needs_tune_and_workers_default_to_cores(monkeypatch: py
     with pytest.raises(ReproduceError, match="--tune-budget needs --tune"):
         args.func(args)
     seen = {}
-    monkeypatch.setattr(rcli, "reproduce", lambda name, **kw: seen.update(kw) or
-                        Reproduction(Path("/nonexistent/verdict.md"), ()))
+    monkeypatch.setattr(
+        rcli, "reproduce", lambda name, **kw: seen.update(kw) or Reproduction(Path("/nonexistent/verdict.md"), ())
+    )
     monkeypatch.setattr(rcli, "headline", lambda judged: "")
     args = _parser().parse_args(["reproduce", "rsgdm-cifar10-resnet18", "--tune", "--tune-budget", "3"])
     assert args.func(args) == 0

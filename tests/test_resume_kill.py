@@ -56,8 +56,12 @@ def _assert_same_run(dir_a: Path, hist_a, dir_b: Path, hist_b) -> None:
 
 def _kill_after_first_checkpoint(config: TrainConfig, seed: int, run_dir: Path, delay: float) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-c", CHILD, json.dumps(config.to_dict()), str(seed), str(run_dir)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CHILD, json.dumps(config.to_dict()), str(seed), str(run_dir)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline = time.monotonic() + 120
         while not (run_dir / CHECKPOINT_FILE).exists():
@@ -77,8 +81,16 @@ def _kill_after_first_checkpoint(config: TrainConfig, seed: int, run_dir: Path, 
 
 CASES = {
     "sgdm-ema": (DIGITS.replace(optimizer="sgdm-ema", hparams={"lr": 0.3, "beta": 0.9}), 0.0),
-    "rsgdm": (DIGITS.replace(optimizer="rsgdm", hparams={"lr": 0.3, "beta": 0.9, "weight_decay": 1e-3},
-                             schedule="step", step_every=2, warmup_epochs=1), 0.02),
+    "rsgdm": (
+        DIGITS.replace(
+            optimizer="rsgdm",
+            hparams={"lr": 0.3, "beta": 0.9, "weight_decay": 1e-3},
+            schedule="step",
+            step_every=2,
+            warmup_epochs=1,
+        ),
+        0.02,
+    ),
     "tmsgd-switch3": (DIGITS.replace(optimizer="tmsgd", hparams={"lr": 0.05}, switch_epoch=3), 0.05),
 }
 
@@ -98,10 +110,21 @@ def test_killed_run_resumes_bit_identical(name, tmp_path):
 
 def test_killed_run_with_augment_and_weighted_sampler_resumes_bit_identical(tmp_path):
     folder = make_image_folder(tmp_path / "images", counts=(120, 40, 20))
-    config = TrainConfig(dataset="imagefolder", data_dir=str(folder), dataset_options={"image_size": 16},
-                         model="cnn", width=0.25, optimizer="sgdm-ema", hparams={"lr": 0.1, "beta": 0.9},
-                         epochs=5, batch_size=16, augment=True, weighted_sampler=True,
-                         weight_decay_mode="decoupled", schedule="cosine")
+    config = TrainConfig(
+        dataset="imagefolder",
+        data_dir=str(folder),
+        dataset_options={"image_size": 16},
+        model="cnn",
+        width=0.25,
+        optimizer="sgdm-ema",
+        hparams={"lr": 0.1, "beta": 0.9},
+        epochs=5,
+        batch_size=16,
+        augment=True,
+        weighted_sampler=True,
+        weight_decay_mode="decoupled",
+        schedule="cosine",
+    )
     _kill_after_first_checkpoint(config, 5, tmp_path / "killed", 0.01)
     resumed = fit(config, 5, run_dir=tmp_path / "killed")
     whole = fit(config, 5, run_dir=tmp_path / "whole")
@@ -116,8 +139,9 @@ class Interrupt(Exception):
 def test_interrupted_at_each_epoch_boundary_resumes_bit_identical(stop_after, tmp_path):
     # TM-SGD-M switching at epoch 3: stopping after epoch 2 makes the resumed session switch;
     # stopping after 3 or 4 makes it carry the switched state over in the checkpoint.
-    config = DIGITS.replace(optimizer="tmsgdm", hparams={"lr": 0.02, "momentum": 0.9}, epochs=5,
-                            switch_epoch=3, max_steps_per_epoch=8)
+    config = DIGITS.replace(
+        optimizer="tmsgdm", hparams={"lr": 0.02, "momentum": 0.9}, epochs=5, switch_epoch=3, max_steps_per_epoch=8
+    )
 
     def stop(epoch, history):
         if epoch == stop_after:

@@ -12,8 +12,9 @@ from optimlab.optim import RSGDM
 BETAS = [0.0, 0.5, 0.9, 0.99]
 
 
-def literal_rsgdm(theta0: np.ndarray, noise: list[np.ndarray], lr: float, beta: float, wd: float,
-                  maximize: bool) -> np.ndarray:
+def literal_rsgdm(
+    theta0: np.ndarray, noise: list[np.ndarray], lr: float, beta: float, wd: float, maximize: bool
+) -> np.ndarray:
     """The paper's recurrences with all three buffers, in NumPy: m, z and the previous gradient."""
     theta = theta0.copy()
     m = np.zeros_like(theta)
@@ -34,8 +35,7 @@ def literal_rsgdm(theta0: np.ndarray, noise: list[np.ndarray], lr: float, beta: 
 @pytest.mark.parametrize("beta", BETAS)
 @pytest.mark.parametrize("foreach", [False, True])
 @pytest.mark.parametrize(("wd", "maximize"), [(0.0, False), (1e-2, False), (1e-2, True)])
-def test_one_buffer_equals_the_three_buffer_recurrence(beta: float, foreach: bool, wd: float,
-                                                       maximize: bool) -> None:
+def test_one_buffer_equals_the_three_buffer_recurrence(beta: float, foreach: bool, wd: float, maximize: bool) -> None:
     rng = np.random.default_rng(int(beta * 100) + 7)
     steps, lr = 250, 0.05
     theta0 = rng.standard_normal((3, 4))
@@ -56,8 +56,12 @@ def test_first_step_moves_by_one_minus_beta_and_leaves_the_buffer_at_zero() -> N
     opt = RSGDM([p], lr=0.1, beta=0.9)
     p.grad = torch.tensor([3.0, 4.0], dtype=torch.float64)
     opt.step()
-    torch.testing.assert_close(p.detach(), torch.tensor([1.0 - 0.1 * 0.1 * 3.0, -2.0 - 0.1 * 0.1 * 4.0],
-                                                        dtype=torch.float64), rtol=0, atol=1e-15)
+    torch.testing.assert_close(
+        p.detach(),
+        torch.tensor([1.0 - 0.1 * 0.1 * 3.0, -2.0 - 0.1 * 0.1 * 4.0], dtype=torch.float64),
+        rtol=0,
+        atol=1e-15,
+    )
     assert torch.equal(opt.state[p]["momentum_buffer"], torch.zeros(2, dtype=torch.float64))
 
 
@@ -82,8 +86,9 @@ def test_from_step_two_it_is_torch_nesterov_with_lr_times_one_minus_beta(beta: f
         ref.step()
         torch.testing.assert_close(ours, theirs, rtol=1e-12, atol=1e-13)
     # torch's buffer is the heavy-ball one: ours divided by (1 − β)
-    torch.testing.assert_close(opt.state[ours]["momentum_buffer"] / (1 - beta),
-                               ref.state[theirs]["momentum_buffer"], rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(
+        opt.state[ours]["momentum_buffer"] / (1 - beta), ref.state[theirs]["momentum_buffer"], rtol=1e-10, atol=1e-12
+    )
 
 
 def test_torch_nesterov_differs_at_step_one_so_the_recipe_is_needed() -> None:

@@ -27,16 +27,28 @@ class NoisyFit:
         tag = {"sgdm-ema": 0, "sgdm": 1, "rsgdm": 2}[config.optimizer]
         noise = np.random.default_rng(1000 * tag + seed).normal(0, 0.005)
         acc = 0.90 + 0.002 * seed + noise + (0.02 if config.optimizer == "sgdm" else 0.0)
-        return History(train_loss=[1.0, 0.5], test_acc=[acc - 0.05, acc], step_time_s=0.001,
-                       final={"accuracy": acc, "loss": 0.3, "mean_recall": acc, "mean_precision": acc,
-                              "kappa": acc - 0.1}, wall_time_s=0.01)
+        return History(
+            train_loss=[1.0, 0.5],
+            test_acc=[acc - 0.05, acc],
+            step_time_s=0.001,
+            final={"accuracy": acc, "loss": 0.3, "mean_recall": acc, "mean_precision": acc, "kappa": acc - 0.1},
+            wall_time_s=0.01,
+        )
 
 
 def _config(seeds=(0,)) -> ExperimentConfig:
-    return ExperimentConfig(name="seq", model="mlp", epochs=2, seeds=seeds, baseline="sgdm-ema",
-                            optimizers=(OptimizerSpec("sgdm-ema", "sgdm-ema", {"lr": 0.1}),
-                                        OptimizerSpec("sgdm", "good", {"lr": 0.01}),
-                                        OptimizerSpec("rsgdm", "same", {"lr": 0.1})))
+    return ExperimentConfig(
+        name="seq",
+        model="mlp",
+        epochs=2,
+        seeds=seeds,
+        baseline="sgdm-ema",
+        optimizers=(
+            OptimizerSpec("sgdm-ema", "sgdm-ema", {"lr": 0.1}),
+            OptimizerSpec("sgdm", "good", {"lr": 0.01}),
+            OptimizerSpec("rsgdm", "same", {"lr": 0.1}),
+        ),
+    )
 
 
 def test_extend_seeds_keeps_the_configured_ones_first():
@@ -45,15 +57,21 @@ def test_extend_seeds_keeps_the_configured_ones_first():
 
 
 def test_decisions_are_final_and_the_run_stops_when_all_are_decided(tmp_path: Path):
-    script = {10: {"a": SURVIVES, "b": INCONCLUSIVE}, 15: {"a": INCONCLUSIVE, "b": INCONCLUSIVE},
-              20: {"a": INCONCLUSIVE, "b": SURVIVES}, 25: {"a": SURVIVES, "b": SURVIVES}}
+    script = {
+        10: {"a": SURVIVES, "b": INCONCLUSIVE},
+        15: {"a": INCONCLUSIVE, "b": INCONCLUSIVE},
+        20: {"a": INCONCLUSIVE, "b": SURVIVES},
+        25: {"a": SURVIVES, "b": SURVIVES},
+    }
     ran, alphas = [], []
 
     def decide(cfg, alpha):
         alphas.append(alpha)
         return script[len(cfg.seeds)]
 
-    rec = sequential.run_until_decided(_config(), tmp_path, [10, 15, 20, 25], lambda c: ran.append(len(c.seeds)), decide)
+    rec = sequential.run_until_decided(
+        _config(), tmp_path, [10, 15, 20, 25], lambda c: ran.append(len(c.seeds)), decide
+    )
     assert ran == [10, 15, 20]  # stopped once both were decided
     assert rec["decisions"]["a"]["look"] == 10 and rec["decisions"]["a"]["verdict"] == SURVIVES  # kept at 15
     assert rec["decisions"]["b"]["look"] == 20 and rec["reason"] == "every comparison decided"
@@ -75,12 +93,29 @@ def test_compare_until_decided_end_to_end(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setattr(sweep_mod, "fit", fake)
     out = tmp_path / "out"
     cfg = tmp_path / "c.toml"
-    cfg.write_text('name = "seq"\nmodel = "mlp"\nepochs = 2\nbaseline = "sgdm-ema"\nseeds = 1\n'
-                   '[[optimizers]]\nname = "sgdm-ema"\nhparams = { lr = 0.1 }\n'
-                   '[[optimizers]]\nname = "sgdm"\nlabel = "good"\nhparams = { lr = 0.01 }\n'
-                   '[[optimizers]]\nname = "rsgdm"\nlabel = "same"\nhparams = { lr = 0.1 }\n')
-    args = ["compare", "--config", str(cfg), "--out", str(out), "--workers", "1", "--quiet",
-            "--until-decided", "--min-seeds", "10", "--max-seeds", "20", "--look-step", "5"]
+    cfg.write_text(
+        'name = "seq"\nmodel = "mlp"\nepochs = 2\nbaseline = "sgdm-ema"\nseeds = 1\n'
+        '[[optimizers]]\nname = "sgdm-ema"\nhparams = { lr = 0.1 }\n'
+        '[[optimizers]]\nname = "sgdm"\nlabel = "good"\nhparams = { lr = 0.01 }\n'
+        '[[optimizers]]\nname = "rsgdm"\nlabel = "same"\nhparams = { lr = 0.1 }\n'
+    )
+    args = [
+        "compare",
+        "--config",
+        str(cfg),
+        "--out",
+        str(out),
+        "--workers",
+        "1",
+        "--quiet",
+        "--until-decided",
+        "--min-seeds",
+        "10",
+        "--max-seeds",
+        "20",
+        "--look-step",
+        "5",
+    ]
     assert main(args) == 0
     rec = json.loads((out / sequential.SEQUENTIAL_FILE).read_text())
     assert rec["looks"] == [10, 15, 20] and rec["stopped_at"] == 20  # 'same' never decides: the budget is spent
@@ -98,12 +133,15 @@ def test_compare_until_decided_end_to_end(tmp_path: Path, monkeypatch: pytest.Mo
     assert "Earlier looks" in (out / "report.md").read_text()
 
 
-@pytest.mark.parametrize("flags, message", [
-    (["--max-seeds", "20"], "--max-seeds needs --until-decided"),
-    (["--until-decided"], "--until-decided needs --max-seeds"),
-    (["--until-decided", "--max-seeds", "20", "--seeds", "5"], "instead of --seeds"),
-    (["--until-decided", "--max-seeds", "5", "--min-seeds", "10"], "max_seeds"),
-])
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--max-seeds", "20"], "--max-seeds needs --until-decided"),
+        (["--until-decided"], "--until-decided needs --max-seeds"),
+        (["--until-decided", "--max-seeds", "20", "--seeds", "5"], "instead of --seeds"),
+        (["--until-decided", "--max-seeds", "5", "--min-seeds", "10"], "max_seeds"),
+    ],
+)
 def test_bad_sequential_flags_exit_2_with_one_line(flags, message, tmp_path: Path, capsys):
     assert main(["compare", "--out", str(tmp_path / "o"), *flags]) == 2
     err = capsys.readouterr().err

@@ -44,8 +44,19 @@ def test_a_resumed_train_says_from_which_epoch(tmp_path, capsys):
     from optimlab.train.checkpoint import CHECKPOINT_FILE
 
     # an interrupted run: a checkpoint after epoch 1 of 2 (what a kill leaves)
-    args = ["train", "--optimizer", "sgd:lr=0.1", "--out", str(tmp_path / "one"), "--model", "mlp", "--epochs", "2",
-            "--max-steps-per-epoch", "2"]
+    args = [
+        "train",
+        "--optimizer",
+        "sgd:lr=0.1",
+        "--out",
+        str(tmp_path / "one"),
+        "--model",
+        "mlp",
+        "--epochs",
+        "2",
+        "--max-steps-per-epoch",
+        "2",
+    ]
     from optimlab.cli import build_config, build_parser
 
     config = build_config(build_parser().parse_args(args), single=True).runs()[0].config
@@ -66,9 +77,17 @@ def test_a_resumed_train_says_from_which_epoch(tmp_path, capsys):
 def test_the_unreadable_image_warning_is_given_once_per_command(tmp_path):
     folder = make_image_folder(tmp_path / "img", counts=(12, 12), size=8)
     (folder / "class0" / "broken.png").write_bytes(b"not a png")
-    config = ExperimentConfig(dataset="imagefolder", data_dir=str(folder), model="mlp", epochs=1,
-                              max_steps_per_epoch=1, batch_size=8, seeds=(0, 1, 2), val_fraction=0.2,
-                              optimizers=(OptimizerSpec("sgd", "sgd", {"lr": 0.1}),))
+    config = ExperimentConfig(
+        dataset="imagefolder",
+        data_dir=str(folder),
+        model="mlp",
+        epochs=1,
+        max_steps_per_epoch=1,
+        batch_size=8,
+        seeds=(0, 1, 2),
+        val_fraction=0.2,
+        optimizers=(OptimizerSpec("sgd", "sgd", {"lr": 0.1}),),
+    )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")  # Python's own once-per-location filter must not be what saves us
         run_experiment(config, tmp_path / "out", workers=1, progress=False)

@@ -9,7 +9,7 @@ import pytest
 from scipy import stats as ss
 
 from optimlab.experiments.results import RunResult
-from optimlab.experiments.stats import BOOTSTRAP_SEED, bootstrap_ci, failure_rate, mean_ci, mcnemar_exact_p, summarize
+from optimlab.experiments.stats import BOOTSTRAP_SEED, bootstrap_ci, failure_rate, mcnemar_exact_p, mean_ci, summarize
 from optimlab.train.config import History, TrainConfig
 
 
@@ -37,15 +37,31 @@ def test_mean_ci_small_samples():
 # --------------------------------------------------------------------------- summarize
 
 
-def _run(label: str, seed: int, acc: float, loss: float, optimizer: str | None = None,
-         diverged: bool = False, error: bool = False) -> RunResult:
+def _run(
+    label: str,
+    seed: int,
+    acc: float,
+    loss: float,
+    optimizer: str | None = None,
+    diverged: bool = False,
+    error: bool = False,
+) -> RunResult:
     config = TrainConfig(optimizer=optimizer or label, epochs=2)
     if error:
         return RunResult(f"digits-mlp-{label}-s{seed}", label, seed, config, status="error", error="boom")
-    h = History(test_acc=[acc - 0.1, acc], train_loss=[1.0, loss], step_time_s=0.002 + 0.001 * seed,
-                final={"accuracy": acc, "loss": math.nan if diverged else loss, "mean_recall": acc,
-                       "mean_precision": acc, "kappa": acc - 0.05},
-                diverged_epoch=2 if diverged else None)
+    h = History(
+        test_acc=[acc - 0.1, acc],
+        train_loss=[1.0, loss],
+        step_time_s=0.002 + 0.001 * seed,
+        final={
+            "accuracy": acc,
+            "loss": math.nan if diverged else loss,
+            "mean_recall": acc,
+            "mean_precision": acc,
+            "kappa": acc - 0.05,
+        },
+        diverged_epoch=2 if diverged else None,
+    )
     return RunResult(f"digits-mlp-{label}-s{seed}", label, seed, config, history=h)
 
 
@@ -54,8 +70,12 @@ def test_summarize_groups_pairs_wins_and_divergence():
     results = [_run("sgdm-ema", s, a, 0.3) for s, a in enumerate(base)]
     results += [_run("sgdm", s, a + 0.01, 0.2) for s, a in enumerate(base)]  # heavy ball, distinct label
     # rsgdm: seed 0 diverged, seed 3 failed, seeds 1-2 worse than the baseline
-    results += [_run("rsgdm", 0, 0.10, 9.0, diverged=True), _run("rsgdm", 1, 0.90, 0.4),
-                _run("rsgdm", 2, 0.91, 0.4), _run("rsgdm", 3, 0, 0, error=True)]
+    results += [
+        _run("rsgdm", 0, 0.10, 9.0, diverged=True),
+        _run("rsgdm", 1, 0.90, 0.4),
+        _run("rsgdm", 2, 0.91, 0.4),
+        _run("rsgdm", 3, 0, 0, error=True),
+    ]
     s = summarize(results, baseline="sgdm-ema")
     assert [g.label for g in s.groups] == ["sgdm-ema", "sgdm", "rsgdm"]
     g = s.group("sgdm")
@@ -116,15 +136,19 @@ def test_failure_rate_is_clopper_pearson_and_failures_are_counted():
     assert failure_rate(0, 10).low == 0.0 and failure_rate(0, 10).high == pytest.approx(0.3084971, rel=1e-6)
     assert math.isnan(failure_rate(0, 0).low)
     results = [_run("sgdm-ema", s, 0.9, 0.3) for s in range(4)]
-    results += [_run("rsgdm", 0, 0.1, 9.0, diverged=True), _run("rsgdm", 1, 0.9, 0.3),
-                _run("rsgdm", 2, 0, 0, error=True), _run("rsgdm", 3, 0.9, 0.3)]
+    results += [
+        _run("rsgdm", 0, 0.1, 9.0, diverged=True),
+        _run("rsgdm", 1, 0.9, 0.3),
+        _run("rsgdm", 2, 0, 0, error=True),
+        _run("rsgdm", 3, 0.9, 0.3),
+    ]
     f = summarize(results, baseline="sgdm-ema").group("rsgdm").failures
     assert (f.k, f.n) == (2, 4)
 
 
 def test_mcnemar_exact_is_a_binomial_test_on_discordant_seeds():
     assert mcnemar_exact_p(0, 0) == 1.0
-    assert mcnemar_exact_p(5, 0) == pytest.approx(2 * 0.5 ** 5)
+    assert mcnemar_exact_p(5, 0) == pytest.approx(2 * 0.5**5)
     assert mcnemar_exact_p(3, 1) == pytest.approx(ss.binomtest(3, 4).pvalue)
 
 

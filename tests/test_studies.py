@@ -12,15 +12,13 @@ from __future__ import annotations
 import argparse
 import math
 import re
-
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from optimlab.studies import STUDIES, run_study
-from optimlab.studies import bias_lag, ema, ode, relatives, trajectories
 from optimlab.cli.study import add_parser, run_from_args
+from optimlab.studies import STUDIES, bias_lag, ema, ode, relatives, run_study, trajectories
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs" / "studies"
@@ -80,8 +78,10 @@ def test_bias_lag_paper_algebra(results):
     f = results["bias-lag"].findings
     for sig in bias_lag.SIGNALS:
         for beta in bias_lag.BETAS:
-            c = {k: f[f"claim/{sig}/{beta}/{k}"] for k in ("eq11_vs_definition", "varsigma_identity",
-                                                          "bias_m_identity", "bias_n_identity")}
+            c = {
+                k: f[f"claim/{sig}/{beta}/{k}"]
+                for k in ("eq11_vs_definition", "varsigma_identity", "bias_m_identity", "bias_n_identity")
+            }
             scale = 1.0 + f[f"claim/{sig}/{beta}/max_abs_xi"]
             assert max(c.values()) < 1e-12 * scale * 1e3, (sig, beta, c)
             assert f[f"claim/{sig}/{beta}/nesterov_vs_rsgdm_steady"] < 1e-6
@@ -196,7 +196,7 @@ def test_ema_temperature_example(results):
 def test_ema_window_and_correction(results):
     f = results["ema"].findings
     for beta in ema.BETAS:
-        g = lambda k: f[f"beta/{beta}/{k}"]  # noqa: E731
+        g = lambda k, beta=beta: f[f"beta/{beta}/{k}"]  # noqa: E731
         assert g("window") == pytest.approx(1 / (1 - beta), abs=1e-12)
         assert g("mean_age") == pytest.approx(beta / (1 - beta), abs=1e-12)
         assert 0.25 <= g("weight_left_after_window") < 1 / math.e
@@ -283,8 +283,14 @@ def _relatives_rows(text: str) -> list[tuple[str, str]]:
 def test_relatives_small_run_states_the_algebra(tmp_path, monkeypatch):
     """The study on a small budget: QHM(ν = β) = NAG (EMA) and RSGDM = QHM from θ_1 at round-off level on
     every function, the first step alone moves RSGDM's path, and every arm appears in every table."""
-    for name, value in (("STEPS", 80), ("LR_GRID", (0.01, 0.1)), ("LR_POINTS", (0.3, 1.0)), ("TUNE_SEEDS", (100,)),
-                        ("FINAL_SEEDS", (0, 1)), ("DIGITS_EPOCHS", 1)):
+    for name, value in (
+        ("STEPS", 80),
+        ("LR_GRID", (0.01, 0.1)),
+        ("LR_POINTS", (0.3, 1.0)),
+        ("TUNE_SEEDS", (100,)),
+        ("FINAL_SEEDS", (0, 1)),
+        ("DIGITS_EPOCHS", 1),
+    ):
         monkeypatch.setattr(relatives, name, value)
     r = relatives.run(tmp_path)
     f = r.findings
@@ -309,6 +315,7 @@ def test_relatives_paired_statistics():
     d = relatives.paired([0.9, 0.8, 0.85], [0.8, 0.8, 0.8])
     assert d["mean"] == pytest.approx(0.05) and d["lo"] < 0.05 < d["hi"]
     from scipy import stats
+
     assert d["p"] == pytest.approx(stats.ttest_rel([0.9, 0.8, 0.85], [0.8, 0.8, 0.8]).pvalue)
 
 
@@ -319,6 +326,8 @@ def test_relatives_checked_in_page_is_current(tmp_path):
     r = run_study(relatives.NAME, tmp_path)
     checked_in = DOCS / "relatives.md"
     assert checked_in.is_file(), "run `optimlab study relatives --out docs/studies`"
-    assert _relatives_rows(checked_in.read_text(encoding="utf-8")) == _relatives_rows(r.page.read_text(encoding="utf-8"))
+    assert _relatives_rows(checked_in.read_text(encoding="utf-8")) == _relatives_rows(
+        r.page.read_text(encoding="utf-8")
+    )
     for fig in r.figures:
         assert (DOCS / fig.name).is_file()

@@ -45,12 +45,36 @@ def test_the_user_overrides_by_flag_or_environment(monkeypatch):
 
 def test_runs_record_their_threads_and_the_cli_says_how_step_ms_was_measured(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv(THREADS_ENV, raising=False)
-    config = ExperimentConfig(name="t", model="mlp", epochs=1, max_steps_per_epoch=2, seeds=(0,),
-                              optimizers=(OptimizerSpec("sgd", "sgd", {"lr": 0.1}),))
+    config = ExperimentConfig(
+        name="t",
+        model="mlp",
+        epochs=1,
+        max_steps_per_epoch=2,
+        seeds=(0,),
+        optimizers=(OptimizerSpec("sgd", "sgd", {"lr": 0.1}),),
+    )
     [r] = run_experiment(config, tmp_path / "a", workers=1, progress=False, threads=2)
     assert r.history.threads == 2
-    code = main(["compare", "--model", "mlp", "--epochs", "1", "--max-steps-per-epoch", "2", "--seeds", "1",
-                 "--optimizers", "sgd:lr=0.1", "--workers", "1", "--quiet", "--out", str(tmp_path / "b")])
+    code = main(
+        [
+            "compare",
+            "--model",
+            "mlp",
+            "--epochs",
+            "1",
+            "--max-steps-per-epoch",
+            "2",
+            "--seeds",
+            "1",
+            "--optimizers",
+            "sgd:lr=0.1",
+            "--workers",
+            "1",
+            "--quiet",
+            "--out",
+            str(tmp_path / "b"),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0 and "step ms: mean wall time of one training step" in out and "with 1 intra-op thread" in out
     assert main(["train", "--threads", "0"]) == 2 and "--threads" in capsys.readouterr().err

@@ -14,8 +14,9 @@ def grads_for(steps: int, shape: tuple[int, ...] = (4, 3), seed: int = 0) -> lis
     return [torch.randn(shape, generator=gen, dtype=torch.float64) for _ in range(steps)]
 
 
-def literal_w(w0: torch.Tensor, gs: list[torch.Tensor], lr: float, switch: int, momentum: float = 0.0,
-              wd: float = 0.0) -> list[torch.Tensor]:
+def literal_w(
+    w0: torch.Tensor, gs: list[torch.Tensor], lr: float, switch: int, momentum: float = 0.0, wd: float = 0.0
+) -> list[torch.Tensor]:
     """The paper's recurrence on W itself (W_{-1} = W_{-2} = W_0), d_k = g_k or torch's heavy ball."""
     ws = [w0.clone()]
     buf = None
@@ -34,8 +35,9 @@ def literal_w(w0: torch.Tensor, gs: list[torch.Tensor], lr: float, switch: int, 
     return ws
 
 
-def run_ours(w0: torch.Tensor, gs: list[torch.Tensor], switch_at_call: int | None = None,
-             **hp: object) -> tuple[TMSGD, torch.Tensor, list[torch.Tensor]]:
+def run_ours(
+    w0: torch.Tensor, gs: list[torch.Tensor], switch_at_call: int | None = None, **hp: object
+) -> tuple[TMSGD, torch.Tensor, list[torch.Tensor]]:
     p = w0.clone().requires_grad_()
     opt = TMSGD([p], **hp)
     traj = [p.detach().clone()]
@@ -71,8 +73,7 @@ def test_after_the_switch_it_is_the_literal_w_recurrence(switch: int, momentum: 
     w0 = torch.randn(4, 3, dtype=torch.float64)
     lr = 0.02 if momentum else 0.1
     expected = literal_w(w0, gs, lr, switch, momentum, wd=1e-3)
-    opt, p, traj = run_ours(w0, gs, lr=lr, momentum=momentum, weight_decay=1e-3, switch_step=switch,
-                            foreach=foreach)
+    opt, p, traj = run_ours(w0, gs, lr=lr, momentum=momentum, weight_decay=1e-3, switch_step=switch, foreach=foreach)
     for k, (a, b) in enumerate(zip(traj, expected)):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10, msg=f"W_{k}")
     assert opt.is_multistep

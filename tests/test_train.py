@@ -21,8 +21,15 @@ from optimlab.train.run_data import prepare_data
 from optimlab.train.schedules import build_scheduler
 
 TIMING = ("epoch_time_s", "step_time_s", "wall_time_s")
-BASE = TrainConfig(dataset="digits", model="mlp", optimizer="sgdm-ema", hparams={"lr": 0.5, "beta": 0.9},
-                   epochs=2, batch_size=64, max_steps_per_epoch=6)
+BASE = TrainConfig(
+    dataset="digits",
+    model="mlp",
+    optimizer="sgdm-ema",
+    hparams={"lr": 0.5, "beta": 0.9},
+    epochs=2,
+    batch_size=64,
+    max_steps_per_epoch=6,
+)
 
 
 def make_image_folder(root: Path, counts=(90, 30, 15), size: int = 16) -> Path:
@@ -184,9 +191,19 @@ def test_weighted_sampler_balances_classes(image_folder, monkeypatch):
             yield x, y
 
     monkeypatch.setattr(loop_module, "iterate_batches", spy)
-    config = TrainConfig(dataset="imagefolder", data_dir=str(image_folder), dataset_options={"image_size": 16},
-                         model="mlp", width=0.25, optimizer="sgd", hparams={"lr": 0.01}, epochs=10,
-                         batch_size=32, weighted_sampler=True, max_steps_per_epoch=None)
+    config = TrainConfig(
+        dataset="imagefolder",
+        data_dir=str(image_folder),
+        dataset_options={"image_size": 16},
+        model="mlp",
+        width=0.25,
+        optimizer="sgd",
+        hparams={"lr": 0.01},
+        epochs=10,
+        batch_size=32,
+        weighted_sampler=True,
+        max_steps_per_epoch=None,
+    )
     fit(config, seed=0)
     balanced = torch.bincount(torch.cat(seen), minlength=3).double()
     seen.clear()
@@ -220,8 +237,12 @@ def _metrics_from_confusion(c: np.ndarray) -> dict[str, float]:
     precision = np.divide(diag, cols, out=np.zeros_like(diag), where=cols > 0)
     p_o = diag.sum() / total
     p_e = (rows * cols).sum() / total**2
-    return {"accuracy": p_o, "mean_recall": recall.mean(), "mean_precision": precision.mean(),
-            "kappa": (p_o - p_e) / (1 - p_e)}
+    return {
+        "accuracy": p_o,
+        "mean_recall": recall.mean(),
+        "mean_precision": precision.mean(),
+        "kappa": (p_o - p_e) / (1 - p_e),
+    }
 
 
 def test_final_metrics_agree_with_the_returned_confusion_matrix():
@@ -285,8 +306,13 @@ def test_decoupled_weight_decay(tmp_path):
 
 def test_decoupled_weight_decay_matches_torch_adamw(tmp_path, monkeypatch):
     # One Adam step on one batch with θ ← θ(1 - lr·wd) before the step is exactly torch's AdamW.
-    cfg = BASE.replace(optimizer="adam", hparams={"lr": 0.01, "weight_decay": 0.3}, epochs=1,
-                       max_steps_per_epoch=1, weight_decay_mode="decoupled")
+    cfg = BASE.replace(
+        optimizer="adam",
+        hparams={"lr": 0.01, "weight_decay": 0.3},
+        epochs=1,
+        max_steps_per_epoch=1,
+        weight_decay_mode="decoupled",
+    )
     _, w_decoupled = run(cfg, 0, tmp_path / "d")
     frozen = cfg.replace(hparams={"lr": 0.0}, weight_decay_mode="coupled")  # same init, same batch
     batches = []

@@ -27,16 +27,32 @@ from optimlab.tune.search import (
 
 
 def _config(**kw) -> ExperimentConfig:
-    base = dict(name="t", dataset="digits", model="mlp", width=0.5, epochs=1, batch_size=32, max_steps_per_epoch=4,
-                seeds=(0, 1), optimizers=(OptimizerSpec("sgdm", "sgdm", {"lr": 0.05, "momentum": 0.9}),
-                                          OptimizerSpec("sgdm-ema", "ema", {"beta": 0.9})))
+    base = dict(
+        name="t",
+        dataset="digits",
+        model="mlp",
+        width=0.5,
+        epochs=1,
+        batch_size=32,
+        max_steps_per_epoch=4,
+        seeds=(0, 1),
+        optimizers=(
+            OptimizerSpec("sgdm", "sgdm", {"lr": 0.05, "momentum": 0.9}),
+            OptimizerSpec("sgdm-ema", "ema", {"beta": 0.9}),
+        ),
+    )
     base.update(kw)
     return ExperimentConfig(**base)
 
 
 def _metrics(acc: float) -> dict[str, float]:
-    return {"accuracy": acc, "loss": 1.0 - acc if math.isfinite(acc) else math.nan, "mean_recall": acc,
-            "mean_precision": acc, "kappa": acc}
+    return {
+        "accuracy": acc,
+        "loss": 1.0 - acc if math.isfinite(acc) else math.nan,
+        "mean_recall": acc,
+        "mean_precision": acc,
+        "kappa": acc,
+    }
 
 
 # --------------------------------------------------------------------------- candidates
@@ -66,10 +82,15 @@ def test_sobol_is_reproducible_in_range_and_seeded() -> None:
     assert len(w) == 8 and all(1e-6 <= x.weight_decay <= 1e-2 for x in w)
 
 
-@pytest.mark.parametrize("kw, culprit", [
-    ({"budget": 0}, "budget"), ({"budget": 3, "lr_range": (1.0, 1e-3)}, "lr_range"),
-    ({"budget": 3, "search": "random"}, "search"), ({"budget": 3, "lr_range": (0.0, 1.0)}, "lr_range"),
-])
+@pytest.mark.parametrize(
+    "kw, culprit",
+    [
+        ({"budget": 0}, "budget"),
+        ({"budget": 3, "lr_range": (1.0, 1e-3)}, "lr_range"),
+        ({"budget": 3, "search": "random"}, "search"),
+        ({"budget": 3, "lr_range": (0.0, 1.0)}, "lr_range"),
+    ],
+)
 def test_bad_arguments_name_the_culprit(kw, culprit) -> None:
     with pytest.raises(TuneError, match=culprit):
         make_candidates(**kw)
@@ -97,8 +118,9 @@ def test_diverged_or_failed_settings_never_win() -> None:
 def test_score_reads_validation_and_flags_diverged_runs(tmp_path: Path) -> None:
     cfg = _config().runs()[0].config
     # the diverged run kept high accuracy from its (still finite) predictions: it must still lose
-    div = RunResult("r1", "x+lr1", 0, cfg, history=History(final=_metrics(0.9), final_val=_metrics(0.95),
-                                                          diverged_epoch=1))
+    div = RunResult(
+        "r1", "x+lr1", 0, cfg, history=History(final=_metrics(0.9), final_val=_metrics(0.95), diverged_epoch=1)
+    )
     fine = RunResult("r2", "x+lr0.1", 0, cfg, history=History(final=_metrics(0.99), final_val=_metrics(0.40)))
     labels = {"x+lr1": ("x", Candidate(1.0)), "x+lr0.1": ("x", Candidate(0.1))}
     scores = score_candidates([div, fine], labels, n_seeds=1)["x"]
@@ -133,8 +155,13 @@ class _FakeSweep:
         results = []
         for spec in config.runs():
             val, test, div = self.landscape(spec.label, spec.config.hparams["lr"])
-            h = History(train_loss=[1.0], test_acc=[test], final=_metrics(math.nan if div else test),
-                        final_val=_metrics(math.nan if div else val), diverged_epoch=1 if div else None)
+            h = History(
+                train_loss=[1.0],
+                test_acc=[test],
+                final=_metrics(math.nan if div else test),
+                final_val=_metrics(math.nan if div else val),
+                diverged_epoch=1 if div else None,
+            )
             r = RunResult(spec.run_id, spec.label, spec.seed, spec.config, history=h)
             write_json_atomic(result_path(out, spec.run_id), r.to_dict())
             results.append(r)
@@ -144,8 +171,15 @@ class _FakeSweep:
 def test_tune_chooses_on_validation_with_the_same_budget_for_all(tmp_path: Path, monkeypatch) -> None:
     fake = _FakeSweep()
     monkeypatch.setattr(search_mod, "run_experiment", fake)
-    res = tune(_config(), tmp_path, budget=5, lr_range=(1e-4, 1.0), tune_seeds=(1000, 1001), final_seeds=(0, 1, 2),
-               progress=False)
+    res = tune(
+        _config(),
+        tmp_path,
+        budget=5,
+        lr_range=(1e-4, 1.0),
+        tune_seeds=(1000, 1001),
+        final_seeds=(0, 1, 2),
+        progress=False,
+    )
     search_cfg, final_cfg = fake.calls
     # same budget: every optimizer tried exactly the same 5 lrs on the same tuning seeds
     lrs_of: dict[str, list[float]] = {}
@@ -255,10 +289,38 @@ def _parser() -> argparse.ArgumentParser:
 def test_cli_builds_config_like_compare_and_runs(tmp_path: Path, monkeypatch, capsys) -> None:
     fake = _FakeSweep()
     monkeypatch.setattr(search_mod, "run_experiment", fake)
-    args = _parser().parse_args([
-        "tune", "--dataset", "digits", "--model", "mlp", "--optimizers", "sgdm:momentum=0.9", "ema=sgdm-ema:beta=0.9",
-        "--epochs", "1", "--seeds", "3", "--budget", "4", "--lr-min", "1e-3", "--lr-max", "1", "--search", "sobol",
-        "--tune-weight-decay", "--tune-seeds", "7,8", "--out", str(tmp_path), "--workers", "1", "--quiet"])
+    args = _parser().parse_args(
+        [
+            "tune",
+            "--dataset",
+            "digits",
+            "--model",
+            "mlp",
+            "--optimizers",
+            "sgdm:momentum=0.9",
+            "ema=sgdm-ema:beta=0.9",
+            "--epochs",
+            "1",
+            "--seeds",
+            "3",
+            "--budget",
+            "4",
+            "--lr-min",
+            "1e-3",
+            "--lr-max",
+            "1",
+            "--search",
+            "sobol",
+            "--tune-weight-decay",
+            "--tune-seeds",
+            "7,8",
+            "--out",
+            str(tmp_path),
+            "--workers",
+            "1",
+            "--quiet",
+        ]
+    )
     assert args.func(args) == 0
     search_cfg, final_cfg = fake.calls
     assert search_cfg.seeds == (7, 8) and final_cfg.seeds == (0, 1, 2) and search_cfg.epochs == 1
@@ -289,10 +351,17 @@ def test_widening_the_grid_reruns_only_finals_whose_choice_moved_and_flags_edges
 
     monkeypatch.setattr(search_mod, "run_experiment", Recording(landscape))
     first = tune(_config(), tmp_path, budget=3, lr_range=(1e-3, 1e-1), progress=False)
-    assert first.best["sgdm"].candidate.lr == pytest.approx(0.1) and first.best["ema"].candidate.lr == pytest.approx(0.01)
+    assert first.best["sgdm"].candidate.lr == pytest.approx(0.1) and first.best["ema"].candidate.lr == pytest.approx(
+        0.01
+    )
     page = first.page.read_text(encoding="utf-8")
-    assert "At the edge of the grid: sgdm (largest, 0.1)" in page and "ema (" not in page.split("edge of the grid")[1][:80]
-    assert search_mod.grid_edge(1e-3, first.candidates) == "smallest" and search_mod.grid_edge(0.01, first.candidates) is None
+    assert (
+        "At the edge of the grid: sgdm (largest, 0.1)" in page and "ema (" not in page.split("edge of the grid")[1][:80]
+    )
+    assert (
+        search_mod.grid_edge(1e-3, first.candidates) == "smallest"
+        and search_mod.grid_edge(0.01, first.candidates) is None
+    )
     finals = {p.stem for p in (tmp_path / "final" / "runs").glob("*.json")}
     assert len(finals) == 4  # 2 optimizers x 2 seeds
     with pytest.warns(UserWarning, match=r"2 final run\(s\).*no longer chosen"):

@@ -100,11 +100,15 @@ def test_coupled_weight_decay_is_folded_in_before_centralization(maximize: bool)
     assert not torch.allclose(params[0].detach(), before[0] - 0.1 * wrong)
 
 
-@pytest.mark.parametrize("make_base", [
-    lambda ps: torch.optim.AdamW(ps, lr=0.01, weight_decay=0.1),
-    lambda ps: torch.optim.Adam(ps, lr=0.01, weight_decay=0.1, decoupled_weight_decay=True),
-    lambda ps: create_optimizer("lion", ps, lr=0.01, weight_decay=0.1),  # pytorch_optimizer: weight_decouple
-], ids=["AdamW", "Adam-decoupled", "Lion"])
+@pytest.mark.parametrize(
+    "make_base",
+    [
+        lambda ps: torch.optim.AdamW(ps, lr=0.01, weight_decay=0.1),
+        lambda ps: torch.optim.Adam(ps, lr=0.01, weight_decay=0.1, decoupled_weight_decay=True),
+        lambda ps: create_optimizer("lion", ps, lr=0.01, weight_decay=0.1),  # pytorch_optimizer: weight_decouple
+    ],
+    ids=["AdamW", "Adam-decoupled", "Lion"],
+)
 def test_decoupled_decay_centralizes_the_raw_gradient(make_base: Callable) -> None:
     params = model()
     ref_params = [p.detach().clone().requires_grad_() for p in params]
@@ -199,32 +203,40 @@ def _step_of(opt_factory: Callable, module: torch.nn.Module, x: torch.Tensor) ->
     return before - module.weight.detach()
 
 
-@pytest.mark.parametrize(("module", "x", "min_dim", "centred"), [
-    (torch.nn.Conv1d(3, 4, 5), torch.randn(2, 3, 9), 3, True),
-    (torch.nn.Conv1d(3, 4, 5), torch.randn(2, 3, 9), 4, False),  # the authors' code: ndim > 3 only
-    (torch.nn.Conv2d(3, 4, 3), torch.randn(2, 3, 6, 6), 3, True),
-    (torch.nn.Conv3d(2, 3, 2), torch.randn(2, 2, 4, 4, 4), 4, True),
-    (torch.nn.ConvTranspose2d(3, 4, 3), torch.randn(2, 3, 5, 5), 3, True),  # dim 0 = input channel
-    (torch.nn.Linear(6, 5), torch.randn(2, 6), 3, False),
-])
-def test_conv_weights_of_every_rank_are_centred_per_dim0_slice(module: torch.nn.Module, x: torch.Tensor,
-                                                                 min_dim: int, centred: bool) -> None:
+@pytest.mark.parametrize(
+    ("module", "x", "min_dim", "centred"),
+    [
+        (torch.nn.Conv1d(3, 4, 5), torch.randn(2, 3, 9), 3, True),
+        (torch.nn.Conv1d(3, 4, 5), torch.randn(2, 3, 9), 4, False),  # the authors' code: ndim > 3 only
+        (torch.nn.Conv2d(3, 4, 3), torch.randn(2, 3, 6, 6), 3, True),
+        (torch.nn.Conv3d(2, 3, 2), torch.randn(2, 2, 4, 4, 4), 4, True),
+        (torch.nn.ConvTranspose2d(3, 4, 3), torch.randn(2, 3, 5, 5), 3, True),  # dim 0 = input channel
+        (torch.nn.Linear(6, 5), torch.randn(2, 6), 3, False),
+    ],
+)
+def test_conv_weights_of_every_rank_are_centred_per_dim0_slice(
+    module: torch.nn.Module, x: torch.Tensor, min_dim: int, centred: bool
+) -> None:
     step = _step_of(lambda ps: WGD(torch.optim.SGD(ps, lr=0.1), min_dim=min_dim), module, x)
     sums = step.sum(dim=tuple(range(1, step.dim()))).abs().max().item()
     assert (sums < 1e-12) == centred, f"{type(module).__name__} (min_dim={min_dim}): per-slice sums {sums:.3g}"
 
 
 def test_include_linear_centres_linear_weights() -> None:
-    step = _step_of(lambda ps: WGD(torch.optim.SGD(ps, lr=0.1), include_linear=True), torch.nn.Linear(6, 5),
-                    torch.randn(2, 6))
+    step = _step_of(
+        lambda ps: WGD(torch.optim.SGD(ps, lr=0.1), include_linear=True), torch.nn.Linear(6, 5), torch.randn(2, 6)
+    )
     assert step.sum(dim=1).abs().max().item() < 1e-12
 
 
-@pytest.mark.parametrize(("shape", "mode", "match"), [
-    ((1, 3, 3, 3), "kernel", r"mode='kernel' would zero.*params'\]\[0\] \(shape \(1, 3, 3, 3\)\).*single kernel"),
-    ((4, 1, 1, 1), "filter", r"mode='filter' would zero.*\(shape \(4, 1, 1, 1\)\).*single entry"),
-    ((1, 5), "kernel", r"shape \(1, 5\)"),
-])
+@pytest.mark.parametrize(
+    ("shape", "mode", "match"),
+    [
+        ((1, 3, 3, 3), "kernel", r"mode='kernel' would zero.*params'\]\[0\] \(shape \(1, 3, 3, 3\)\).*single kernel"),
+        ((4, 1, 1, 1), "filter", r"mode='filter' would zero.*\(shape \(4, 1, 1, 1\)\).*single entry"),
+        ((1, 5), "kernel", r"shape \(1, 5\)"),
+    ],
+)
 def test_a_tensor_wgd_would_zero_is_refused_by_name(shape: tuple[int, ...], mode: str, match: str) -> None:
     p = torch.zeros(shape, requires_grad=True)
     with pytest.raises(ValueError, match=match):

@@ -23,8 +23,10 @@ GROUP_HP = [{"lr": 0.01, "weight_decay": 1e-2}, {"lr": 0.004, "weight_decay": 5e
 def problem(seed: int = 0) -> tuple[list[list[np.ndarray]], list[list[list[np.ndarray]]]]:
     rng = np.random.default_rng(seed)
     theta0 = [[rng.normal(size=s) for s in shapes] for shapes in SHAPES]
-    grads = [[[rng.normal(size=s) * (1.0 + 0.5 * np.sin(k / 7)) + 0.3 for s in shapes] for shapes in SHAPES]
-             for k in range(STEPS)]
+    grads = [
+        [[rng.normal(size=s) * (1.0 + 0.5 * np.sin(k / 7)) + 0.3 for s in shapes] for shapes in SHAPES]
+        for k in range(STEPS)
+    ]
     return theta0, grads
 
 
@@ -111,8 +113,10 @@ def test_radam_gc_loc_without_decay_is_the_papers_rule() -> None:
     torch.set_default_dtype(torch.float64)
     try:
         runs = []
-        for make in (lambda ps: WGDRAdamPublished(ps, lr=0.01, target="gradient"),
-                     lambda ps: WGD(torch.optim.RAdam(ps, lr=0.01), min_dim=4)):
+        for make in (
+            lambda ps: WGDRAdamPublished(ps, lr=0.01, target="gradient"),
+            lambda ps: WGD(torch.optim.RAdam(ps, lr=0.01), min_dim=4),
+        ):
             params = [torch.tensor(t, requires_grad=True) for t in theta0[0] + theta0[1]]
             opt = make(params)
             for gs in grads[:60]:
@@ -169,8 +173,10 @@ def test_corrected_published_nadam_is_torch_nadam() -> None:
     torch.set_default_dtype(torch.float64)
     try:
         runs = []
-        for make in (lambda ps: NadamPublished(ps, lr=0.01, weight_decay=1e-3, v_correction="1-beta2^t"),
-                     lambda ps: torch.optim.NAdam(ps, lr=0.01, weight_decay=1e-3, momentum_decay=4e-3)):
+        for make in (
+            lambda ps: NadamPublished(ps, lr=0.01, weight_decay=1e-3, v_correction="1-beta2^t"),
+            lambda ps: torch.optim.NAdam(ps, lr=0.01, weight_decay=1e-3, momentum_decay=4e-3),
+        ):
             params = [torch.tensor(t, requires_grad=True) for t in theta0[0]]
             opt = make(params)
             for gs in grads:
@@ -184,14 +190,17 @@ def test_corrected_published_nadam_is_torch_nadam() -> None:
         torch.set_default_dtype(old)
 
 
-@pytest.mark.parametrize(("cls", "kwargs", "match"), [
-    (WGDRAdamPublished, {"lr": -1.0}, r"lr=-1\.0"),
-    (WGDRAdamPublished, {"target": "direction"}, r"target='direction'"),
-    (WGDRAdamPublished, {"betas": (0.9, 1.0)}, r"betas\[1\]=1\.0"),
-    (WGDRAdamPublished, {"min_dim": 1}, r"min_dim=1"),
-    (NadamPublished, {"v_correction": "none"}, r"v_correction='none'"),
-    (NadamPublished, {"eps": -1e-8}, r"eps=-1e-08"),
-])
+@pytest.mark.parametrize(
+    ("cls", "kwargs", "match"),
+    [
+        (WGDRAdamPublished, {"lr": -1.0}, r"lr=-1\.0"),
+        (WGDRAdamPublished, {"target": "direction"}, r"target='direction'"),
+        (WGDRAdamPublished, {"betas": (0.9, 1.0)}, r"betas\[1\]=1\.0"),
+        (WGDRAdamPublished, {"min_dim": 1}, r"min_dim=1"),
+        (NadamPublished, {"v_correction": "none"}, r"v_correction='none'"),
+        (NadamPublished, {"eps": -1e-8}, r"eps=-1e-08"),
+    ],
+)
 def test_bad_hyperparameters_are_named(cls: type, kwargs: dict[str, Any], match: str) -> None:
     with pytest.raises(ValueError, match=match):
         cls([torch.zeros(3, requires_grad=True)], **kwargs)

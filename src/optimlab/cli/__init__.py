@@ -58,4 +58,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug:
             raise
         return fail(str(e))
-

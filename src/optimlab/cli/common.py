@@ -21,12 +21,12 @@ import importlib
 import importlib.resources
 import importlib.util
 import sys
+import tomllib
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn, Sequence
+from typing import Any, NoReturn
 
 from optimlab.experiments.config import ExperimentConfig, load_experiment_config
-
-import tomllib
 
 DEFAULT_CONFIG = "configs/default.toml"  # package data of optimlab
 EXIT_BAD_INPUT = 2
@@ -122,8 +122,16 @@ def build_config(args: argparse.Namespace, single: bool = False) -> ExperimentCo
         labels = [o.get("label", o["name"]) for o in d["optimizers"]]
         if d.get("baseline") not in labels:
             d["baseline"] = None  # the first listed optimizer
-    recipe_flags = ("dataset", "data_dir", "model", "width", "epochs", "batch_size", "max_steps_per_epoch",
-                    "switch_epoch")
+    recipe_flags = (
+        "dataset",
+        "data_dir",
+        "model",
+        "width",
+        "epochs",
+        "batch_size",
+        "max_steps_per_epoch",
+        "switch_epoch",
+    )
     if not args.config and (opts or any(getattr(args, k, None) is not None for k in recipe_flags)):
         d["name"] = "custom"  # not the embedded default any more: not titled (or filed) as "default"
     if single:
@@ -179,8 +187,10 @@ def print_summary(out_dir: Path) -> tuple[int, int]:
     for ds in config.dataset_grid:
         for model in config.model_grid:
             headers, rows = compare_table(summary, config.baseline_label, ds, model)
-            title = (f"{config.name}: {ds} / {model} (width {config.width}), {config.epochs} epochs, "
-                     f"{len(config.seeds)} seeds — final test accuracy")
+            title = (
+                f"{config.name}: {ds} / {model} (width {config.width}), {config.epochs} epochs, "
+                f"{len(config.seeds)} seeds — final test accuracy"
+            )
             con.print(rich_table(title, headers, rows))
             for note in table_notes(summary, rows):
                 con.print(note)
@@ -190,9 +200,11 @@ def print_summary(out_dir: Path) -> tuple[int, int]:
         con.print(f"note: {note}")
     threads = sorted({r.history.threads for r in results if r.done and r.history.threads})
     if threads:
-        con.print(f"step ms: mean wall time of one training step (forward, backward, optimizer step; "
-                      f"evaluation excluded), mean over seeds, measured with {'/'.join(map(str, threads))} "
-                      f"intra-op thread(s) per run on a machine with {cores()} core(s)")
+        con.print(
+            f"step ms: mean wall time of one training step (forward, backward, optimizer step; "
+            f"evaluation excluded), mean over seeds, measured with {'/'.join(map(str, threads))} "
+            f"intra-op thread(s) per run on a machine with {cores()} core(s)"
+        )
     diverged = [r for r in results if r.done and r.diverged]
     for r in diverged[:MAX_LISTED]:
         reason = r.history.diverged_reason or "non-finite final metrics"
@@ -236,9 +248,13 @@ def threads_arg(raw: str) -> int:
 
 
 def add_threads_flag(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--threads", type=threads_arg, metavar="N",
-                   help="torch intra-op threads per run (default: $OPTIMLAB_THREADS, else 1 for small models and "
-                        "cores // workers for large ones; see README, Threads)")
+    p.add_argument(
+        "--threads",
+        type=threads_arg,
+        metavar="N",
+        help="torch intra-op threads per run (default: $OPTIMLAB_THREADS, else 1 for small models and "
+        "cores // workers for large ones; see README, Threads)",
+    )
 
 
 def fail(message: str) -> int:

@@ -23,8 +23,12 @@ from optimlab.experiments.config import ExperimentConfig
 def add_parser(sub: Any) -> argparse.ArgumentParser:
     p = sub.add_parser("compare", help="run optimizers x seeds, print the table, write the report")
     add_run_flags(p)
-    p.add_argument("--optimizers", nargs="+", metavar="SPEC",
-                   help="name[:k=v,...] or label=name[:k=v,...], e.g. sgdm-ema:lr=0.1,beta=0.9 adam:lr=1e-3")
+    p.add_argument(
+        "--optimizers",
+        nargs="+",
+        metavar="SPEC",
+        help="name[:k=v,...] or label=name[:k=v,...], e.g. sgdm-ema:lr=0.1,beta=0.9 adam:lr=1e-3",
+    )
     p.add_argument("--seeds", metavar="N|a,b,c", help="a count (seeds 0..N-1) or a comma list")
     p.add_argument("--baseline", metavar="LABEL", help="optimizer label for paired statistics (default: config's)")
     p.add_argument("--out", metavar="DIR", help="output folder (default runs/compare-<name>); re-running resumes")
@@ -46,12 +50,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
     out = Path(args.out or f"runs/compare-{config.name}")
     workers = args.workers or min(available_cores(), 8)
     n = len(config.runs())
-    log(args, f"optimlab compare: {n} runs ({len(config.optimizers)} optimizers × {len(config.seeds)} seeds"
-               f"{' × ' + str(len(config.model_grid) * len(config.dataset_grid)) + ' data/model cells' if n > len(config.optimizers) * len(config.seeds) else ''})"
-               f" → {out}, {workers} worker(s)")
+    log(
+        args,
+        f"optimlab compare: {n} runs ({len(config.optimizers)} optimizers × {len(config.seeds)} seeds"
+        f"{' × ' + str(len(config.model_grid) * len(config.dataset_grid)) + ' data/model cells' if n > len(config.optimizers) * len(config.seeds) else ''})"
+        f" → {out}, {workers} worker(s)",
+    )
     looks = sequential.looks_from_args(args)
     if looks is None:
-        results = run_experiment(config, out, workers=workers, progress=not args.quiet, check=False, threads=args.threads)
+        results = run_experiment(
+            config, out, workers=workers, progress=not args.quiet, check=False, threads=args.threads
+        )
     else:
         from optimlab.experiments.results import load_results
 
@@ -59,12 +68,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
         holder: dict[str, Any] = {}
 
         def run(cfg: ExperimentConfig) -> None:
-            holder["results"] = run_experiment(cfg, out, workers=workers, progress=not args.quiet, check=False,
-                                               threads=args.threads)
+            holder["results"] = run_experiment(
+                cfg, out, workers=workers, progress=not args.quiet, check=False, threads=args.threads
+            )
 
         def decide(cfg: ExperimentConfig, alpha: float) -> dict[str, str]:
-            return sequential.compare_decisions(load_results(out, [r.run_id for r in cfg.runs()]),
-                                                cfg.baseline_label, alpha)
+            return sequential.compare_decisions(
+                load_results(out, [r.run_id for r in cfg.runs()]), cfg.baseline_label, alpha
+            )
 
         sequential.run_until_decided(config, out, looks, run, decide)
         results = holder["results"]
@@ -73,7 +84,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     console().print(f"report: {report}")
     if failed:
         errs = [r for r in results if not r.done]
-        print(f"optimlab: {failed} of {len(results)} runs failed (first: {errs[0].run_id}: {errs[0].error}); "
-              f"see {out}/runs/*.error.json; re-run the same command to retry them", file=sys.stderr)
+        print(
+            f"optimlab: {failed} of {len(results)} runs failed (first: {errs[0].run_id}: {errs[0].error}); "
+            f"see {out}/runs/*.error.json; re-run the same command to retry them",
+            file=sys.stderr,
+        )
         return EXIT_RUNS_FAILED
     return 0

@@ -26,17 +26,41 @@ def cmd_list(args: argparse.Namespace) -> int:
     con = console()
     what = args.what
     if what in ("all", "optimizers"):
-        rows = [[i.name, i.convention, ", ".join(f"{k}={v}" for k, v in i.defaults.items()), i.paper, i.summary]
-                for i in list_optimizers()]
-        con.print(rich_table("optimizers (wgd-<base> works for every base)",
-                                  ["name", "momentum convention", "defaults", "paper", "summary"], rows, numeric=False))
+        rows = [
+            [i.name, i.convention, ", ".join(f"{k}={v}" for k, v in i.defaults.items()), i.paper, i.summary]
+            for i in list_optimizers()
+        ]
+        con.print(
+            rich_table(
+                "optimizers (wgd-<base> works for every base)",
+                ["name", "momentum convention", "defaults", "paper", "summary"],
+                rows,
+                numeric=False,
+            )
+        )
     if what in ("all", "models"):
         rows = [[m.name, m.family, m.summary] for m in list_models()]
-        con.print(rich_table("models (create_model(name, num_classes, input_shape, width))",
-                                  ["name", "family", "summary"], rows, numeric=False))
+        con.print(
+            rich_table(
+                "models (create_model(name, num_classes, input_shape, width))",
+                ["name", "family", "summary"],
+                rows,
+                numeric=False,
+            )
+        )
     if what in ("all", "datasets"):
-        rows = [[d.name, "yes" if d.needs_root else "no",
-                 ", ".join(f"{k}={v}" for k, v in d.options.items()) or "—", d.summary] for d in list_datasets()]
-        con.print(rich_table("datasets", ["name", "needs --data-dir", "options (dataset_options)", "summary"], rows,
-                                  numeric=False))
+        rows = [
+            [
+                d.name,
+                "yes" if d.needs_root else "no",
+                ", ".join(f"{k}={v}" for k, v in d.options.items()) or "—",
+                d.summary,
+            ]
+            for d in list_datasets()
+        ]
+        con.print(
+            rich_table(
+                "datasets", ["name", "needs --data-dir", "options (dataset_options)", "summary"], rows, numeric=False
+            )
+        )
     return 0

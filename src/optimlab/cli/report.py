@@ -30,8 +30,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     if not folder.is_dir():
         raise UsageError(f"report: {str(folder)!r} does not exist; expected {expected}")
     if not experiment_path(folder).is_file():
-        what = ("a run folder of `optimlab train` (run.json): its result is history.json"
-                if (folder / RUN_FILE).is_file() else "not an experiment folder")
+        what = (
+            "a run folder of `optimlab train` (run.json): its result is history.json"
+            if (folder / RUN_FILE).is_file()
+            else "not an experiment folder"
+        )
         raise UsageError(f"report: {str(folder)!r} is {what}; expected {expected}")
     path = write_report(folder)
     print_summary(Path(args.dir))

@@ -24,28 +24,51 @@ from optimlab.reproduce.run import SCALES, STAND_INS, ReproduceError, default_ou
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the `reproduce` subcommand to an argparse subparsers object and return its parser."""
     p = subparsers.add_parser(
-        "reproduce", help="re-run a paper's experiment over seeds and judge its claims (writes verdict.md)",
+        "reproduce",
+        help="re-run a paper's experiment over seeds and judge its claims (writes verdict.md)",
         description="Re-run one of the papers' experiments (see --list) and write verdict.md: for each claim the "
-                    "paper's figure, ours with 95% CIs over seeds, the paired difference and a verdict.")
+        "paper's figure, ours with 95% CIs over seeds, the paired difference and a verdict.",
+    )
     p.add_argument("name", nargs="?", metavar="NAME", help="a paper experiment (see --list)")
     p.add_argument("--list", action="store_true", help="list the paper experiments and exit")
-    p.add_argument("--scale", choices=SCALES, default="cpu",
-                   help="cpu: the catalogue's small settings on the CIFAR-10 subset (or --data-dir); "
-                        "paper: the paper's settings on --data-dir with a CUDA GPU (default: cpu)")
-    p.add_argument("--data-dir", metavar="DIR", help="the data set's folder (paper scale; at cpu scale a CIFAR-10 folder)")
+    p.add_argument(
+        "--scale",
+        choices=SCALES,
+        default="cpu",
+        help="cpu: the catalogue's small settings on the CIFAR-10 subset (or --data-dir); "
+        "paper: the paper's settings on --data-dir with a CUDA GPU (default: cpu)",
+    )
+    p.add_argument(
+        "--data-dir", metavar="DIR", help="the data set's folder (paper scale; at cpu scale a CIFAR-10 folder)"
+    )
     p.add_argument("--seeds", type=int, metavar="N", help="number of seeds (default: the catalogue's, 10)")
-    p.add_argument("--out", metavar="DIR", type=Path,
-                   help="output folder (default runs/reproduce-<name>-<scale>); re-running resumes")
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        type=Path,
+        help="output folder (default runs/reproduce-<name>-<scale>); re-running resumes",
+    )
     p.add_argument("--workers", type=int, metavar="N", help="worker processes (default: cores, at most 8)")
-    p.add_argument("--stand-in", choices=STAND_INS, metavar="DATA",
-                   help="cpu scale without CIFAR-10: run the catalogue's small stand-in instead (only 'digits'); "
-                        "never chosen silently, and the verdict then says it is about digits")
+    p.add_argument(
+        "--stand-in",
+        choices=STAND_INS,
+        metavar="DATA",
+        help="cpu scale without CIFAR-10: run the catalogue's small stand-in instead (only 'digits'); "
+        "never chosen silently, and the verdict then says it is about digits",
+    )
     p.add_argument("--allow-cpu", action="store_true", help="paper scale: run on the CPU when there is no CUDA GPU")
-    p.add_argument("--tune", action="store_true",
-                   help="also judge each optimizer at its own best lr: the same lr grid for all (the catalogue's "
-                        "[tune]), chosen on validation, rerun on the same seeds; verdict.md shows both")
-    p.add_argument("--tune-budget", type=int, metavar="N", help="lr candidates per optimizer with --tune "
-                   "(default: the catalogue's, 4-5)")
+    p.add_argument(
+        "--tune",
+        action="store_true",
+        help="also judge each optimizer at its own best lr: the same lr grid for all (the catalogue's "
+        "[tune]), chosen on validation, rerun on the same seeds; verdict.md shows both",
+    )
+    p.add_argument(
+        "--tune-budget",
+        type=int,
+        metavar="N",
+        help="lr candidates per optimizer with --tune (default: the catalogue's, 4-5)",
+    )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     from optimlab.experiments.sequential import add_flags
 
@@ -70,8 +93,9 @@ def run_from_args(args: argparse.Namespace) -> int:
         print("\n".join(list_lines()))
         return 0
     if args.name is None:
-        raise ReproduceError("optimlab reproduce: give a paper experiment NAME or --list "
-                             f"(names: {', '.join(list_paper_experiments())})")
+        raise ReproduceError(
+            f"optimlab reproduce: give a paper experiment NAME or --list (names: {', '.join(list_paper_experiments())})"
+        )
     if args.seeds is not None and args.seeds < 1:
         raise ReproduceError(f"--seeds must be >= 1, got {args.seeds}")
     if args.workers is None:
@@ -90,11 +114,24 @@ def run_from_args(args: argparse.Namespace) -> int:
         raise ReproduceError(str(e)) from None
     out = args.out or default_out(args.name, args.scale)
     start = time.perf_counter()
-    made = reproduce(args.name, scale=args.scale, data_dir=args.data_dir, seeds=looks[0] if looks else args.seeds,
-                     out=out, workers=args.workers, progress=not args.quiet, allow_cpu=args.allow_cpu,
-                     tune=args.tune, tune_budget=args.tune_budget, looks=looks, stand_in=args.stand_in)
+    made = reproduce(
+        args.name,
+        scale=args.scale,
+        data_dir=args.data_dir,
+        seeds=looks[0] if looks else args.seeds,
+        out=out,
+        workers=args.workers,
+        progress=not args.quiet,
+        allow_cpu=args.allow_cpu,
+        tune=args.tune,
+        tune_budget=args.tune_budget,
+        looks=looks,
+        stand_in=args.stand_in,
+    )
     print(headline(made.judged))
-    print(f"verdict: {made.verdict}  (report: {made.verdict.parent / 'report.md'}; {time.perf_counter() - start:.0f} s)")
+    print(
+        f"verdict: {made.verdict}  (report: {made.verdict.parent / 'report.md'}; {time.perf_counter() - start:.0f} s)"
+    )
     return 0
 
 

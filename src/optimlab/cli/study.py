@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import time
-
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +23,18 @@ DEFAULT_OUT = Path("studies")
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the `study` subcommand to an argparse subparsers object and return its parser."""
     p = subparsers.add_parser(
-        "study", help="run one of the papers' analyses (deterministic; writes a Markdown page + PNGs)",
-        description="Run a study: " + "; ".join(f"{k}: {v}" for k, v in SUMMARIES.items()))
+        "study",
+        help="run one of the papers' analyses (deterministic; writes a Markdown page + PNGs)",
+        description="Run a study: " + "; ".join(f"{k}: {v}" for k, v in SUMMARIES.items()),
+    )
     p.add_argument("name", nargs="?", metavar="NAME", help=f"one of {', '.join(STUDIES)}, or 'all'")
-    p.add_argument("--out", metavar="DIR", type=Path, default=DEFAULT_OUT,
-                   help=f"folder for <name>.md and its figures (default: ./{DEFAULT_OUT})")
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        type=Path,
+        default=DEFAULT_OUT,
+        help=f"folder for <name>.md and its figures (default: ./{DEFAULT_OUT})",
+    )
     p.add_argument("--list", action="store_true", help="list the studies and exit")
     p.set_defaults(func=run_from_args)
     return p
@@ -48,6 +54,5 @@ def run_from_args(args: argparse.Namespace) -> int:
     for name in names:
         start = time.perf_counter()
         result = run_study(name, args.out)
-        print(f"{name}: wrote {result.page} and {len(result.figures)} figure(s) "
-              f"in {time.perf_counter() - start:.1f} s")
+        print(f"{name}: wrote {result.page} and {len(result.figures)} figure(s) in {time.perf_counter() - start:.1f} s")
     return 0

@@ -45,8 +45,6 @@ def _resume_note(run_dir: Path) -> str:
     return f", resuming after epoch {epoch} (from {run_dir / CHECKPOINT_FILE})"
 
 
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     import torch
 
@@ -60,16 +58,27 @@ def cmd_train(args: argparse.Namespace) -> int:
     threads = choose_threads(spec.config, workers=1, override=args.threads)
     torch.set_num_threads(threads)
     resuming = _resume_note(Path(args.out)) if args.out else ""
-    log(args, f"optimlab train: {spec.run_id}" + (f" → {args.out}" if args.out else "")
-               + f", {threads} intra-op thread(s){resuming}")
+    log(
+        args,
+        f"optimlab train: {spec.run_id}"
+        + (f" → {args.out}" if args.out else "")
+        + f", {threads} intra-op thread(s){resuming}",
+    )
     history = fit(spec.config, spec.seed, run_dir=args.out, progress=not args.quiet)
-    rows = [[m, f"{history.final.get(m, math.nan):.4f}", f"{history.final_val.get(m, math.nan):.4f}"]
-            for m in ("accuracy", "loss", "mean_recall", "mean_precision", "kappa")]
+    rows = [
+        [m, f"{history.final.get(m, math.nan):.4f}", f"{history.final_val.get(m, math.nan):.4f}"]
+        for m in ("accuracy", "loss", "mean_recall", "mean_precision", "kappa")
+    ]
     con = console()
-    con.print(rich_table(f"{spec.run_id}: final metrics ({len(history.train_loss)} epochs)",
-                              ["metric", "test", "validation"], rows))
+    con.print(
+        rich_table(
+            f"{spec.run_id}: final metrics ({len(history.train_loss)} epochs)", ["metric", "test", "validation"], rows
+        )
+    )
     diverged = f"epoch {history.diverged_epoch} ({history.diverged_reason})" if history.diverged else "no"
-    con.print(f"diverged: {diverged}; "
-                  f"step time {history.step_time_s * 1e3:.3f} ms (mean wall time of forward + backward + "
-                  f"optimizer step, {history.threads} intra-op thread(s)); wall time {history.wall_time_s:.1f} s")
+    con.print(
+        f"diverged: {diverged}; "
+        f"step time {history.step_time_s * 1e3:.3f} ms (mean wall time of forward + backward + "
+        f"optimizer step, {history.threads} intra-op thread(s)); wall time {history.wall_time_s:.1f} s"
+    )
     return 0

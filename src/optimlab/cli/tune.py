@@ -26,26 +26,47 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     from optimlab.cli.common import add_run_flags
 
     p = subparsers.add_parser(
-        "tune", help="same lr-search budget per optimizer, chosen on validation, compared on test (tune.md)",
+        "tune",
+        help="same lr-search budget per optimizer, chosen on validation, compared on test (tune.md)",
         description="Search lr (and weight decay with --tune-weight-decay) with the same budget for every "
-                    "optimizer, choose each one's setting on the validation split, rerun the choices on the "
-                    "final seeds and compare them on the test split with paired statistics. Resumable.")
+        "optimizer, choose each one's setting on the validation split, rerun the choices on the "
+        "final seeds and compare them on the test split with paired statistics. Resumable.",
+    )
     add_run_flags(p)  # --config --dataset --data-dir --model --width --epochs ... --quiet, as compare
-    p.add_argument("--optimizers", nargs="+", metavar="SPEC",
-                   help="name[:k=v,...] or label=name[:k=v,...]; any lr given is replaced by the search")
-    p.add_argument("--seeds", metavar="N|a,b,c", help="final seeds: a count (0..N-1) or a comma list (default: config's)")
-    p.add_argument("--tune-seeds", metavar="a,b,c", default="1000,1001,1002",
-                   help="seeds of the search runs (default 1000,1001,1002: >= 3 so one lucky seed cannot choose; "
-                        "keep them apart from the final seeds)")
+    p.add_argument(
+        "--optimizers",
+        nargs="+",
+        metavar="SPEC",
+        help="name[:k=v,...] or label=name[:k=v,...]; any lr given is replaced by the search",
+    )
+    p.add_argument(
+        "--seeds", metavar="N|a,b,c", help="final seeds: a count (0..N-1) or a comma list (default: config's)"
+    )
+    p.add_argument(
+        "--tune-seeds",
+        metavar="a,b,c",
+        default="1000,1001,1002",
+        help="seeds of the search runs (default 1000,1001,1002: >= 3 so one lucky seed cannot choose; "
+        "keep them apart from the final seeds)",
+    )
     p.add_argument("--baseline", metavar="LABEL", help="optimizer label for paired statistics (default: config's)")
     p.add_argument("--budget", type=int, default=8, metavar="N", help="settings per optimizer (default 8)")
     p.add_argument("--lr-min", type=float, default=1e-4, help="smallest lr searched (default 1e-4)")
     p.add_argument("--lr-max", type=float, default=1.0, help="largest lr searched (default 1)")
     p.add_argument("--search", choices=SEARCHES, default="grid", help="log grid or seeded Sobol points (default grid)")
-    p.add_argument("--tune-weight-decay", nargs="?", const="default", metavar="MIN,MAX",
-                   help="also search weight decay (log scale; default range 1e-6,1e-2)")
-    p.add_argument("--metric", default="accuracy", choices=["accuracy", "loss", "mean_recall", "mean_precision", "kappa"],
-                   help="validation metric that chooses (default accuracy)")
+    p.add_argument(
+        "--tune-weight-decay",
+        nargs="?",
+        const="default",
+        metavar="MIN,MAX",
+        help="also search weight decay (log scale; default range 1e-6,1e-2)",
+    )
+    p.add_argument(
+        "--metric",
+        default="accuracy",
+        choices=["accuracy", "loss", "mean_recall", "mean_precision", "kappa"],
+        help="validation metric that chooses (default accuracy)",
+    )
     p.add_argument("--out", metavar="DIR", help="output folder (default runs/tune-<name>); re-running resumes")
     p.add_argument("--workers", type=int, metavar="N", help="worker processes (default: cores, at most 8)")
     p.set_defaults(func=run_from_args)
@@ -90,11 +111,23 @@ def run_from_args(args: argparse.Namespace) -> int:
     out = Path(args.out or f"runs/tune-{config.name}")
     workers = args.workers or min(available_cores(), 8)
     if not args.quiet:
-        print(f"optimlab tune: {len(config.optimizers)} optimizers × {args.budget} settings × {len(tune_seeds)} "
-              f"tuning seed(s), then × {len(config.seeds)} final seeds → {out}, {workers} worker(s)", file=sys.stderr)
-    result = tune(config, out, budget=args.budget, lr_range=(args.lr_min, args.lr_max), search=args.search,
-                  tune_weight_decay=weight_decay, tune_seeds=tune_seeds, metric=args.metric,
-                  workers=workers, progress=not args.quiet)
+        print(
+            f"optimlab tune: {len(config.optimizers)} optimizers × {args.budget} settings × {len(tune_seeds)} "
+            f"tuning seed(s), then × {len(config.seeds)} final seeds → {out}, {workers} worker(s)",
+            file=sys.stderr,
+        )
+    result = tune(
+        config,
+        out,
+        budget=args.budget,
+        lr_range=(args.lr_min, args.lr_max),
+        search=args.search,
+        tune_weight_decay=weight_decay,
+        tune_seeds=tune_seeds,
+        metric=args.metric,
+        workers=workers,
+        progress=not args.quiet,
+    )
     con = console()
     rows = []
     for label, b in result.best.items():
@@ -103,8 +136,13 @@ def run_from_args(args: argparse.Namespace) -> int:
         else:
             wd = b.candidate.weight_decay
             rows.append([label, f"{b.candidate.lr:.3g}", "—" if wd is None else f"{wd:.3g}", f"{b.mean:.4f}"])
-    con.print(rich_table(f"chosen on validation {result.metric} ({len(result.candidates)} settings each)",
-                              ["optimizer", "lr", "weight decay", f"val {result.metric}"], rows))
+    con.print(
+        rich_table(
+            f"chosen on validation {result.metric} ({len(result.candidates)} settings each)",
+            ["optimizer", "lr", "weight decay", f"val {result.metric}"],
+            rows,
+        )
+    )
     if result.summary is not None and result.final_config is not None:
         fc = result.final_config
         headers, rows = compare_table(result.summary, fc.baseline_label, fc.dataset_grid[0], fc.model_grid[0])
@@ -112,7 +150,10 @@ def run_from_args(args: argparse.Namespace) -> int:
     con.print(f"tune page: {result.page}")
     failed = [r for r in result.final_results if not r.done]
     if failed or result.final_config is None:
-        print(f"optimlab: {len(failed)} final run(s) failed or no optimizer had a finite setting; see {out}; "
-              "re-run the same command to retry", file=sys.stderr)
+        print(
+            f"optimlab: {len(failed)} final run(s) failed or no optimizer had a finite setting; see {out}; "
+            "re-run the same command to retry",
+            file=sys.stderr,
+        )
         return 1
     return 0

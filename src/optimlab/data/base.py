@@ -26,9 +26,7 @@ class TensorSplit:
         if self.x.dim() != 4:
             raise ValueError(f"TensorSplit.x must be [N, C, H, W], got shape {tuple(self.x.shape)}")
         if self.y.dim() != 1 or self.y.shape[0] != self.x.shape[0]:
-            raise ValueError(
-                f"TensorSplit.y must be [N] with N = {self.x.shape[0]}, got shape {tuple(self.y.shape)}"
-            )
+            raise ValueError(f"TensorSplit.y must be [N] with N = {self.x.shape[0]}, got shape {tuple(self.y.shape)}")
         if self.x.dtype != torch.float32:
             raise ValueError(f"TensorSplit.x must be float32, got {self.x.dtype}")
         if self.y.dtype != torch.int64:
@@ -37,7 +35,7 @@ class TensorSplit:
     def __len__(self) -> int:
         return int(self.y.shape[0])
 
-    def subset(self, index: Tensor) -> "TensorSplit":
+    def subset(self, index: Tensor) -> TensorSplit:
         """The samples at `index` (a 1-D int64 tensor), as a new split sharing nothing."""
         return TensorSplit(self.x[index].clone(), self.y[index].clone())
 

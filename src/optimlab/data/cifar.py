@@ -51,27 +51,50 @@ class CifarLayout:
 
 
 CIFAR10 = CifarLayout(
-    "cifar10", "cifar-10-batches-py", tuple(f"data_batch_{i}" for i in range(1, 6)), ("test_batch",),
-    "batches.meta", b"labels", b"label_names", 10,
+    "cifar10",
+    "cifar-10-batches-py",
+    tuple(f"data_batch_{i}" for i in range(1, 6)),
+    ("test_batch",),
+    "batches.meta",
+    b"labels",
+    b"label_names",
+    10,
     "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
-    "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce", "cifar-10-python.tar.gz",
+    "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce",
+    "cifar-10-python.tar.gz",
 )
 CIFAR100 = CifarLayout(
-    "cifar100", "cifar-100-python", ("train",), ("test",), "meta", b"fine_labels", b"fine_label_names", 100,
+    "cifar100",
+    "cifar-100-python",
+    ("train",),
+    ("test",),
+    "meta",
+    b"fine_labels",
+    b"fine_label_names",
+    100,
     "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
-    "85cd44d02ba6437773c5bbd22e183051d648de2e7d6b014e1ef29b855ba677a7", "cifar-100-python.tar.gz",
+    "85cd44d02ba6437773c5bbd22e183051d648de2e7d6b014e1ef29b855ba677a7",
+    "cifar-100-python.tar.gz",
 )
 
 SUMS_FILE = "SHA256SUMS"
 # MD5 of every file of the official python-version archives (as published by torchvision) and the
 # image count of each batch file there; used when a folder has no SHA256SUMS of its own.
 OFFICIAL_MD5 = {
-    "cifar10": {"data_batch_1": "c99cafc152244af753f735de768cd75f", "data_batch_2": "d4bba439e000b95fd0a9bffe97cbabec",
-                "data_batch_3": "54ebc095f3ab1f0389bbae665268c751", "data_batch_4": "634d18415352ddfa80567beed471001a",
-                "data_batch_5": "482c414d41f54cd18b22e5b47cb7c3cb", "test_batch": "40351d587109b95175f43aff81a1287e",
-                "batches.meta": "5ff9c542aee3614f3951f8cda6e48888"},
-    "cifar100": {"train": "16019d7e3df5f24257cddd939b257f8d", "test": "f0ef6b0ae62326f3e7ffdfab6717acfc",
-                 "meta": "7973b15100ade9c7d40fb424638fde48"},
+    "cifar10": {
+        "data_batch_1": "c99cafc152244af753f735de768cd75f",
+        "data_batch_2": "d4bba439e000b95fd0a9bffe97cbabec",
+        "data_batch_3": "54ebc095f3ab1f0389bbae665268c751",
+        "data_batch_4": "634d18415352ddfa80567beed471001a",
+        "data_batch_5": "482c414d41f54cd18b22e5b47cb7c3cb",
+        "test_batch": "40351d587109b95175f43aff81a1287e",
+        "batches.meta": "5ff9c542aee3614f3951f8cda6e48888",
+    },
+    "cifar100": {
+        "train": "16019d7e3df5f24257cddd939b257f8d",
+        "test": "f0ef6b0ae62326f3e7ffdfab6717acfc",
+        "meta": "7973b15100ade9c7d40fb424638fde48",
+    },
 }
 OFFICIAL_COUNTS = {
     "cifar10": {**{f"data_batch_{i}": 10_000 for i in range(1, 6)}, "test_batch": 10_000},
@@ -116,15 +139,20 @@ def verify_files(folder: Path, layout: CifarLayout, counts: dict[str, int]) -> N
             continue
         actual = _digest(folder / name, algorithm)
         if actual != expected[name]:
-            raise DatasetError(f"CIFAR file {folder / name} is corrupt: its {algorithm} is {actual}, "
-                               f"{source} says {expected[name]}")
+            raise DatasetError(
+                f"CIFAR file {folder / name} is corrupt: its {algorithm} is {actual}, {source} says {expected[name]}"
+            )
 
 
 _ALLOWED_GLOBALS = {
-    ("numpy", "ndarray"), ("numpy", "dtype"),
-    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-    ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"),
+    ("numpy.core.numeric", "_frombuffer"),
+    ("numpy._core.numeric", "_frombuffer"),
     ("builtins", "bytearray"),
     ("_codecs", "encode"),  # how protocol-2 pickles written by Python 3 store bytes
 }
@@ -144,8 +172,17 @@ def read_pickle(path: Path) -> dict:
     try:
         with open(path, "rb") as f:
             obj = _ArrayUnpickler(f, encoding="bytes").load()
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, ImportError,
-            IndexError, KeyError, OSError) as exc:
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        ImportError,
+        IndexError,
+        KeyError,
+        OSError,
+    ) as exc:
         raise DatasetError(f"CIFAR file {path} is corrupt or truncated (cannot unpickle: {exc})") from exc
     if not isinstance(obj, dict):
         raise DatasetError(f"CIFAR file {path} holds a {type(obj).__name__}, expected a dict")
@@ -168,9 +205,7 @@ def read_batch(path: Path, label_key: bytes, num_classes: int) -> tuple[np.ndarr
     except (TypeError, ValueError) as exc:
         raise DatasetError(f"CIFAR file {path}: {label_key!r} is not a list of integers ({exc})") from exc
     if labels.ndim != 1 or len(labels) != len(data):
-        raise DatasetError(
-            f"CIFAR file {path}: {len(data)} images but {labels.size} labels in {label_key!r}"
-        )
+        raise DatasetError(f"CIFAR file {path}: {len(data)} images but {labels.size} labels in {label_key!r}")
     if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
         raise DatasetError(
             f"CIFAR file {path}: labels must be in 0..{num_classes - 1}, found {labels.min()}..{labels.max()}"
@@ -226,8 +261,15 @@ def select_classes(names: list[str], classes: Any) -> list[int]:
     return picked
 
 
-def load_cifar(layout: CifarLayout, root: Path, download: bool = False, url: str | None = None,
-               sha256: str | None = None, progress: bool = False, classes: Any = None) -> DatasetSplits:
+def load_cifar(
+    layout: CifarLayout,
+    root: Path,
+    download: bool = False,
+    url: str | None = None,
+    sha256: str | None = None,
+    progress: bool = False,
+    classes: Any = None,
+) -> DatasetSplits:
     """Both splits of a CIFAR folder; `classes` keeps only those classes (names or indices, in that
     order), relabelled 0..k-1, with the normalization statistics of the kept training images."""
     root = Path(root)
@@ -237,8 +279,9 @@ def load_cifar(layout: CifarLayout, root: Path, download: bool = False, url: str
         if not download:
             raise
         parent = root.parent if root.name == layout.folder else root
-        download_and_extract(url or layout.url, sha256 or layout.sha256, parent, layout.archive,
-                             layout.folder, progress)
+        download_and_extract(
+            url or layout.url, sha256 or layout.sha256, parent, layout.archive, layout.folder, progress
+        )
         folder = find_folder(parent, layout)
     parts = {}
     counts = {}
@@ -262,11 +305,23 @@ def load_cifar(layout: CifarLayout, root: Path, download: bool = False, url: str
     return make_splits(layout.name, *parts["train"], *parts["test"], names, scale=1 / 255)
 
 
-def load_cifar10(root: Path, download: bool = False, url: str | None = None, sha256: str | None = None,
-                 progress: bool = False, classes: Any = None) -> DatasetSplits:
+def load_cifar10(
+    root: Path,
+    download: bool = False,
+    url: str | None = None,
+    sha256: str | None = None,
+    progress: bool = False,
+    classes: Any = None,
+) -> DatasetSplits:
     return load_cifar(CIFAR10, root, download, url, sha256, progress, classes)
 
 
-def load_cifar100(root: Path, download: bool = False, url: str | None = None, sha256: str | None = None,
-                  progress: bool = False, classes: Any = None) -> DatasetSplits:
+def load_cifar100(
+    root: Path,
+    download: bool = False,
+    url: str | None = None,
+    sha256: str | None = None,
+    progress: bool = False,
+    classes: Any = None,
+) -> DatasetSplits:
     return load_cifar(CIFAR100, root, download, url, sha256, progress, classes)

@@ -24,9 +24,7 @@ def load_digits() -> DatasetSplits:
     images = np.asarray(bunch.images, dtype=np.float32)  # [1797, 8, 8], integers 0..16
     labels = np.asarray(bunch.target, dtype=np.int64)
     index = np.arange(len(labels))
-    train_idx, test_idx = train_test_split(
-        index, test_size=TEST_SIZE, random_state=SPLIT_SEED, stratify=labels
-    )
+    train_idx, test_idx = train_test_split(index, test_size=TEST_SIZE, random_state=SPLIT_SEED, stratify=labels)
     x = torch.from_numpy(images).unsqueeze(1)  # [N, 1, 8, 8]
     y = torch.from_numpy(labels)
     tr, te = torch.from_numpy(train_idx), torch.from_numpy(test_idx)

@@ -69,16 +69,13 @@ def download_file(url: str, dest: Path, sha256: str, progress: bool = False) -> 
                         raise DatasetError(f"download of {url} was interrupted: {exc!r}") from exc
                     # http.client returns a short body silently when the server hangs up early
                     if total is not None and received != total:
-                        raise DatasetError(
-                            f"download of {url} was interrupted: got {received} of {total} bytes"
-                        )
+                        raise DatasetError(f"download of {url} was interrupted: got {received} of {total} bytes")
             out.flush()
             os.fsync(out.fileno())
         actual = digest.hexdigest()
         if actual != expected:
             raise DatasetError(
-                f"checksum mismatch for {url}: expected sha256 {expected}, got {actual}; "
-                "the download was discarded"
+                f"checksum mismatch for {url}: expected sha256 {expected}, got {actual}; the download was discarded"
             )
         os.replace(tmp, dest)
     except BaseException:
@@ -99,8 +96,9 @@ class _progress_bar:
             return lambda n: None
         from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
-        self._progress = Progress("[progress.description]{task.description}", BarColumn(),
-                                  DownloadColumn(), TransferSpeedColumn())
+        self._progress = Progress(
+            "[progress.description]{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn()
+        )
         self._progress.__enter__()
         task = self._progress.add_task(f"download {self.label}", total=self.total)
         return lambda n: self._progress.advance(task, n)
@@ -139,8 +137,9 @@ def extract_folder(archive: Path, folder: str, dest_dir: Path) -> Path:
     return target
 
 
-def download_and_extract(url: str, sha256: str, root: Path, archive_name: str, folder: str,
-                         progress: bool = False) -> Path:
+def download_and_extract(
+    url: str, sha256: str, root: Path, archive_name: str, folder: str, progress: bool = False
+) -> Path:
     """Make root/folder from the archive at `url` (reusing a verified root/archive_name if present)."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)

@@ -36,8 +36,11 @@ def _class_folders(root: Path) -> list[Path]:
 
 
 def _image_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-                  and not p.name.startswith("."))
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+    )
 
 
 def _decode(path: Path, size: int) -> np.ndarray | None:
@@ -107,6 +110,9 @@ def load_imagefolder(root: Path, image_size: int = 32, test_fraction: float = 0.
         _WARNED.add((str(root.resolve()), len(skipped)))
         names = ", ".join(str(p.relative_to(root)) for p in skipped[:SHOW_SKIPPED])
         more = f" (and {len(skipped) - SHOW_SKIPPED} more)" if len(skipped) > SHOW_SKIPPED else ""
-        warnings.warn(f"imagefolder: skipped {len(skipped)} unreadable image(s) under {root}: {names}{more}",
-                      UserWarning, stacklevel=3)
+        warnings.warn(
+            f"imagefolder: skipped {len(skipped)} unreadable image(s) under {root}: {names}{more}",
+            UserWarning,
+            stacklevel=3,
+        )
     return make_splits("imagefolder", train_x, train_y, test_x, test_y, class_names, scale=1 / 255)

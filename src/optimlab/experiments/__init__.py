@@ -36,8 +36,15 @@ _LAZY = {
     "load_experiment": "optimlab.experiments.report",
 }
 
-__all__ = ["ConfigError", "ExperimentConfig", "OptimizerSpec", "RunSpec", "load_experiment_config",
-           "parse_seeds", *_LAZY]
+__all__ = [
+    "ConfigError",
+    "ExperimentConfig",
+    "OptimizerSpec",
+    "RunSpec",
+    "load_experiment_config",
+    "parse_seeds",
+    *_LAZY,
+]
 
 
 def __getattr__(name: str) -> Any:

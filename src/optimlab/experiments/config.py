@@ -11,15 +11,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-import sys
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - pyproject pulls in tomli for Python 3.10
-    import tomli as tomllib
 
 from optimlab.train.config import TrainConfig
 
@@ -62,8 +57,11 @@ def _template_fields() -> list[tuple[str, Any, Any]]:
     for f in dataclasses.fields(TrainConfig):
         if f.name in PER_OPTIMIZER_FIELDS:
             continue
-        default = (field(default_factory=f.default_factory) if f.default_factory is not dataclasses.MISSING
-                   else field(default=f.default))
+        default = (
+            field(default_factory=f.default_factory)
+            if f.default_factory is not dataclasses.MISSING
+            else field(default=f.default)
+        )
         out.append((f.name, f.type, default))
     return out
 
@@ -102,8 +100,13 @@ class ExperimentConfig(TrainTemplate):  # type: ignore[misc, valid-type]
     def train_config(self, dataset: str, model: str, opt: OptimizerSpec) -> TrainConfig:
         """The TrainConfig of one grid cell (every shared field copied from this experiment)."""
         shared = {f.name: getattr(self, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(self, f.name)}
-        shared.update(dataset=dataset, model=model, optimizer=opt.name, hparams=dict(opt.hparams),
-                      dataset_options=dict(self.dataset_options))
+        shared.update(
+            dataset=dataset,
+            model=model,
+            optimizer=opt.name,
+            hparams=dict(opt.hparams),
+            dataset_options=dict(self.dataset_options),
+        )
         if len(self.dataset_grid) > 1 and _is_bundled(dataset):
             shared["data_dir"] = None  # a grid's data_dir is for the data sets read from disk
         if not _has_multistep(opt.name):
@@ -128,7 +131,7 @@ class ExperimentConfig(TrainTemplate):  # type: ignore[misc, valid-type]
         """label -> registry name."""
         return {o.label: o.name for o in self.optimizers}
 
-    def replace(self, **changes: Any) -> "ExperimentConfig":
+    def replace(self, **changes: Any) -> ExperimentConfig:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
@@ -139,7 +142,7 @@ class ExperimentConfig(TrainTemplate):  # type: ignore[misc, valid-type]
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any], source: str | Path | None = None) -> "ExperimentConfig":
+    def from_dict(cls, d: dict[str, Any], source: str | Path | None = None) -> ExperimentConfig:
         """Build from a TOML/JSON-style dict; ConfigError naming `source`, the key and the value."""
         where = f"{source}: " if source is not None else ""
         valid = {f.name for f in dataclasses.fields(cls)}
@@ -148,7 +151,9 @@ class ExperimentConfig(TrainTemplate):  # type: ignore[misc, valid-type]
             raise ConfigError(f"{where}unknown key(s) {unknown}; valid keys: {sorted(valid)}")
         kw = dict(d)
         if "optimizers" in kw:
-            kw["optimizers"] = tuple(_optimizer_spec(o, i, where) for i, o in enumerate(_as_list(kw, "optimizers", where)))
+            kw["optimizers"] = tuple(
+                _optimizer_spec(o, i, where) for i, o in enumerate(_as_list(kw, "optimizers", where))
+            )
         if "seeds" in kw:
             kw["seeds"] = _seeds(kw["seeds"], where)
         for key in ("models", "datasets"):
@@ -243,11 +248,27 @@ def _optimizer_spec(o: Any, i: int, where: str) -> OptimizerSpec:
 
 
 _TYPES: dict[str, tuple[type, ...]] = {
-    "name": (str,), "dataset": (str,), "model": (str,), "width": (int, float), "epochs": (int,),
-    "batch_size": (int,), "schedule": (str,), "step_every": (int,), "step_gamma": (int, float),
-    "warmup_epochs": (int,), "weight_decay_mode": (str,), "no_decay": (bool,), "augment": (bool,), "weighted_sampler": (bool,),
-    "val_fraction": (int, float), "data_dir": (str, type(None)), "dataset_options": (dict,),
-    "switch_epoch": (int, type(None)), "device": (str,), "max_steps_per_epoch": (int, type(None)), "baseline": (str, type(None)),
+    "name": (str,),
+    "dataset": (str,),
+    "model": (str,),
+    "width": (int, float),
+    "epochs": (int,),
+    "batch_size": (int,),
+    "schedule": (str,),
+    "step_every": (int,),
+    "step_gamma": (int, float),
+    "warmup_epochs": (int,),
+    "weight_decay_mode": (str,),
+    "no_decay": (bool,),
+    "augment": (bool,),
+    "weighted_sampler": (bool,),
+    "val_fraction": (int, float),
+    "data_dir": (str, type(None)),
+    "dataset_options": (dict,),
+    "switch_epoch": (int, type(None)),
+    "device": (str,),
+    "max_steps_per_epoch": (int, type(None)),
+    "baseline": (str, type(None)),
 }
 
 

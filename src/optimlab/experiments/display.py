@@ -19,10 +19,16 @@ from optimlab.experiments.stats import METRIC_RANGES, PERCENT_METRICS, MeanCI, R
 
 PERCENT = PERCENT_METRICS | {"train_accuracy"}
 CLIP_MARK = "*"  # an interval end past the metric's range, shown at the bound
-CLIP_NOTE = (f"{CLIP_MARK} the t-interval reaches past the metric's possible range (e.g. above 100 %); it is shown "
-             "clipped at the bound. The statistics use the unclipped interval.")
-DATASET_TITLES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "digits": "scikit-learn digits (8x8)",
-                  "imagefolder": "image folder"}
+CLIP_NOTE = (
+    f"{CLIP_MARK} the t-interval reaches past the metric's possible range (e.g. above 100 %); it is shown "
+    "clipped at the bound. The statistics use the unclipped interval."
+)
+DATASET_TITLES = {
+    "cifar10": "CIFAR-10",
+    "cifar100": "CIFAR-100",
+    "digits": "scikit-learn digits (8x8)",
+    "imagefolder": "image folder",
+}
 
 
 def fmt_value(metric: str, v: float | None, signed: bool = False, unit: bool = False) -> str:
@@ -51,8 +57,10 @@ def fmt_ci(metric: str, c: MeanCI, unit: bool = False, show_n: bool = False) -> 
         return "— (no finished runs)" if show_n else "—"
     if not math.isfinite(c.low):
         return f"{fmt_value(metric, c.mean, unit=unit)} (n={c.n}{', no CI' if show_n else ''})"
-    return (f"{fmt_value(metric, c.mean, unit=unit)} [{fmt_bound(metric, c.low, unit)}, "
-            f"{fmt_bound(metric, c.high, unit)}]{n}")
+    return (
+        f"{fmt_value(metric, c.mean, unit=unit)} [{fmt_bound(metric, c.low, unit)}, "
+        f"{fmt_bound(metric, c.high, unit)}]{n}"
+    )
 
 
 def fmt_interval(metric: str, low: float, high: float, unit: bool = False) -> str:

@@ -83,7 +83,7 @@ def paired_t(d: np.ndarray, confidence: float = CONFIDENCE) -> TStats:
     dev = np.where(ok, d - mean[..., None], 0.0)
     df = n - 1
     with np.errstate(invalid="ignore", divide="ignore"):
-        sd = np.where(n > 1, np.sqrt((dev ** 2).sum(axis=-1) / np.maximum(df, 1)), np.nan)
+        sd = np.where(n > 1, np.sqrt((dev**2).sum(axis=-1) / np.maximum(df, 1)), np.nan)
         se = sd / np.sqrt(safe_n)
         # A spread that is zero up to rounding (ties) gives no t statistic.
         spread = sd > 1e-12 * np.maximum(1.0, np.abs(mean))
@@ -143,8 +143,9 @@ class FamilyJudgement(NamedTuple):
     alpha: float  # the family-wise level these verdicts were decided at
 
 
-def judge_family(d: np.ndarray, paper_delta: np.ndarray | None = None, alpha: float = ALPHA,
-                 min_seeds: int = MIN_SEEDS) -> FamilyJudgement:
+def judge_family(
+    d: np.ndarray, paper_delta: np.ndarray | None = None, alpha: float = ALPHA, min_seeds: int = MIN_SEEDS
+) -> FamilyJudgement:
     """Verdicts for a family of claims from oriented paired differences d (..., m, n), NaN = missing.
 
     paper_delta (m,): the paper's own difference in the claimed direction (NaN/None: not reported,
@@ -198,8 +199,9 @@ def mde(sd: float, n: int, m: int = 1, alpha: float = ALPHA, power: float = POWE
     return float(ncp * sd / math.sqrt(n))
 
 
-def seeds_needed(delta: float, sd: float, m: int = 1, alpha: float = ALPHA, power: float = POWER,
-                 max_n: int = 100_000) -> int | None:
+def seeds_needed(
+    delta: float, sd: float, m: int = 1, alpha: float = ALPHA, power: float = POWER, max_n: int = 100_000
+) -> int | None:
     """The fewest paired seeds at which a true difference delta (> 0) is detected with `power` by
     the same test as `mde`; None when delta or sd is unusable or more than max_n would be needed."""
     if not (math.isfinite(delta) and delta > 0 and math.isfinite(sd) and sd > 0):

@@ -47,8 +47,10 @@ def output_lock(out_dir: str | Path) -> Iterator[Path]:
     except OSError:
         holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "unknown"
         os.close(fd)
-        raise OutputLocked(f"output folder {str(out)!r} is in use by another optimlab process (pid {holder}, "
-                           f"lock {path}); wait for it to finish, stop it, or use another --out") from None
+        raise OutputLocked(
+            f"output folder {str(out)!r} is in use by another optimlab process (pid {holder}, "
+            f"lock {path}); wait for it to finish, stop it, or use another --out"
+        ) from None
     try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)

@@ -7,8 +7,8 @@ follow the experiment's optimizer order, so an optimizer has the same colour in 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -18,8 +18,7 @@ from optimlab.experiments.config import ExperimentConfig
 from optimlab.experiments.results import RunResult
 from optimlab.experiments.stats import PERCENT_METRICS, GroupSummary
 
-_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-           "#bcbd22", "#17becf"]
+_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
 
 
 def series_color(i: int) -> str:
@@ -52,7 +51,9 @@ def learning_curves(runs: Sequence[RunResult], config: ExperimentConfig, path: P
             y = np.asarray([c[:n] for c in curves], dtype=float) * scale
             mean, std = y.mean(axis=0), (y.std(axis=0, ddof=1) if len(y) > 1 else np.zeros(n))
             x = np.arange(1, n + 1)
-            ax.plot(x, mean, color=series_color(i), label=f"{_name(opt.label, opt.name)} (n={len(y)})", marker="o", ms=3)
+            ax.plot(
+                x, mean, color=series_color(i), label=f"{_name(opt.label, opt.name)} (n={len(y)})", marker="o", ms=3
+            )
             ax.fill_between(x, mean - std, mean + std, color=series_color(i), alpha=0.18, linewidth=0)
             drawn = True
     if not drawn:
@@ -82,8 +83,16 @@ def final_strip(groups: Sequence[GroupSummary], metric: str, order: Sequence[str
             yerr = None if not math.isfinite(c.low) else [[(c.mean - c.low) * scale], [(c.high - c.mean) * scale]]
             ax.errorbar([i + 0.3], [c.mean * scale], yerr=yerr, color="black", capsize=4, marker="_", ms=14, zorder=4)
         if g.n_diverged:
-            ax.annotate(f"{g.n_diverged} diverged", (i, 0), xycoords=("data", "axes fraction"), xytext=(0, 4),
-                        textcoords="offset points", ha="center", fontsize=8, color="red")
+            ax.annotate(
+                f"{g.n_diverged} diverged",
+                (i, 0),
+                xycoords=("data", "axes fraction"),
+                xytext=(0, 4),
+                textcoords="offset points",
+                ha="center",
+                fontsize=8,
+                color="red",
+            )
     ax.set_xticks(range(len(groups)), [_name(g.label, g.optimizer) for g in groups], rotation=20, ha="right")
     unit = " %" if metric in PERCENT_METRICS else ""
     ax.set(ylabel=f"final test {metric}{unit}", title=f"final test {metric}: seeds (dots), mean and 95% CI (bar)")
@@ -99,8 +108,10 @@ def step_times(groups: Sequence[GroupSummary], order: Sequence[str], path: Path)
     fig = Figure(figsize=(max(5.0, 1.1 * len(groups) + 2), 3.8))
     ax = fig.add_subplot(1, 1, 1)
     means = [g.step_time_s.mean * 1e3 for g in groups]
-    err = [[(g.step_time_s.mean - g.step_time_s.low) * 1e3 if math.isfinite(g.step_time_s.low) else 0.0 for g in groups],
-           [(g.step_time_s.high - g.step_time_s.mean) * 1e3 if math.isfinite(g.step_time_s.high) else 0.0 for g in groups]]
+    err = [
+        [(g.step_time_s.mean - g.step_time_s.low) * 1e3 if math.isfinite(g.step_time_s.low) else 0.0 for g in groups],
+        [(g.step_time_s.high - g.step_time_s.mean) * 1e3 if math.isfinite(g.step_time_s.high) else 0.0 for g in groups],
+    ]
     ax.bar(range(len(groups)), means, yerr=err, capsize=4, color=[series_color(order.index(g.label)) for g in groups])
     ax.set_xticks(range(len(groups)), [_name(g.label, g.optimizer) for g in groups], rotation=20, ha="right")
     ax.set(ylabel="ms per step", title="training step time (forward + backward + step)")

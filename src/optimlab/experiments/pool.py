@@ -92,14 +92,19 @@ def _raise_interrupt(*_: Any) -> None:
     raise KeyboardInterrupt
 
 
-def run_in_pool(task_fn: Callable[..., dict[str, Any]], tasks: list[tuple[Any, ...]], workers: int,
-                on_crash: Callable[[tuple[Any, ...], str], dict[str, Any]]) -> Iterator[dict[str, Any]]:
+def run_in_pool(
+    task_fn: Callable[..., dict[str, Any]],
+    tasks: list[tuple[Any, ...]],
+    workers: int,
+    on_crash: Callable[[tuple[Any, ...], str], dict[str, Any]],
+) -> Iterator[dict[str, Any]]:
     """Yield task_fn(*task) results as they finish, in `workers` processes.
 
     A task that returns {"status": INTERRUPTED} means its worker was told to stop: the whole pool
     stops (KeyboardInterrupt). on_crash(task, reason) records a task whose worker died."""
-    pool = ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=mp_context(),
-                               initializer=init_worker, initargs=(os.getpid(),))
+    pool = ProcessPoolExecutor(
+        max_workers=min(workers, len(tasks)), mp_context=mp_context(), initializer=init_worker, initargs=(os.getpid(),)
+    )
     in_main = threading.current_thread() is threading.main_thread()
     old_term = signal.signal(signal.SIGTERM, _raise_interrupt) if in_main else None
     futures: dict[Future[dict[str, Any]], tuple[Any, ...]] = {}

@@ -13,20 +13,44 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
-from optimlab.experiments.config import ExperimentConfig, load_experiment_config
-from optimlab.experiments.results import RunResult, experiment_path, load_results
 from optimlab.experiments import inference
+from optimlab.experiments.config import ExperimentConfig, load_experiment_config
 from optimlab.experiments.display import CLIP_MARK, CLIP_NOTE, fmt_ci, fmt_p, fmt_rate, fmt_value, markdown_table
-from optimlab.experiments.stats import BOOTSTRAP_MIN_PAIRS, METRICS, PERCENT_METRICS, PairedComparison, Summary, summarize
+from optimlab.experiments.results import RunResult, experiment_path, load_results
+from optimlab.experiments.stats import (
+    BOOTSTRAP_MIN_PAIRS,
+    METRICS,
+    PERCENT_METRICS,
+    PairedComparison,
+    Summary,
+    summarize,
+)
 
-__all__ = ["load_experiment", "compare_table", "table_notes", "display_name", "write_report", "METRIC_TITLES",
-           "fmt_diff", "fmt_ci", "fmt_p", "fmt_rate", "fmt_value", "markdown_table"]
+__all__ = [
+    "load_experiment",
+    "compare_table",
+    "table_notes",
+    "display_name",
+    "write_report",
+    "METRIC_TITLES",
+    "fmt_diff",
+    "fmt_ci",
+    "fmt_p",
+    "fmt_rate",
+    "fmt_value",
+    "markdown_table",
+]
 
-METRIC_TITLES = {"accuracy": "accuracy %", "loss": "loss", "mean_recall": "mean recall %",
-                 "mean_precision": "mean precision %", "kappa": "Cohen's kappa"}
+METRIC_TITLES = {
+    "accuracy": "accuracy %",
+    "loss": "loss",
+    "mean_recall": "mean recall %",
+    "mean_precision": "mean precision %",
+    "kappa": "Cohen's kappa",
+}
 
 
 def load_experiment(out_dir: str | Path) -> tuple[ExperimentConfig, list[RunResult]]:
@@ -42,8 +66,11 @@ def load_experiment(out_dir: str | Path) -> tuple[ExperimentConfig, list[RunResu
 def fmt_diff(p: PairedComparison) -> tuple[str, str]:
     if p.n_pairs == 0:
         return "—", "—"
-    ci = "—" if not math.isfinite(p.ci_low) else \
-        f"[{fmt_value(p.metric, p.ci_low, True)}, {fmt_value(p.metric, p.ci_high, True)}]"
+    ci = (
+        "—"
+        if not math.isfinite(p.ci_low)
+        else f"[{fmt_value(p.metric, p.ci_low, True)}, {fmt_value(p.metric, p.ci_high, True)}]"
+    )
     return fmt_value(p.metric, p.mean_diff, True), ci
 
 
@@ -51,20 +78,34 @@ def display_name(label: str, optimizer: str) -> str:
     return label if label == optimizer else f"{label} [{optimizer}]"
 
 
-def compare_table(summary: Summary, baseline: str, dataset: str, model: str,
-                  metric: str = "accuracy") -> tuple[list[str], list[list[str]]]:
+def compare_table(
+    summary: Summary, baseline: str, dataset: str, model: str, metric: str = "accuracy"
+) -> tuple[list[str], list[list[str]]]:
     """Headers and rows of the headline table: one row per optimizer, paired columns vs baseline."""
     unit = " pp" if metric in PERCENT_METRICS else ""
-    headers = ["optimizer", "runs", "failed [exact 95% CI]", f"{METRIC_TITLES[metric]} [95% CI]",
-               f"Δ vs {baseline}{unit} [paired-t 95% CI]", "p (paired t)", "p Holm", "decision", "wins/seeds",
-               "step ms"]
+    headers = [
+        "optimizer",
+        "runs",
+        "failed [exact 95% CI]",
+        f"{METRIC_TITLES[metric]} [95% CI]",
+        f"Δ vs {baseline}{unit} [paired-t 95% CI]",
+        "p (paired t)",
+        "p Holm",
+        "decision",
+        "wins/seeds",
+        "step ms",
+    ]
     rows = []
     for g in summary.groups:
         if (g.dataset, g.model) != (dataset, model):
             continue
         step = f"{g.step_time_s.mean * 1e3:.2f}" if g.step_time_s.n else "—"
-        row = [display_name(g.label, g.optimizer), str(g.n_runs + g.n_errors), fmt_rate(g.failures),
-               fmt_ci(metric, g.metrics[metric])]
+        row = [
+            display_name(g.label, g.optimizer),
+            str(g.n_runs + g.n_errors),
+            fmt_rate(g.failures),
+            fmt_ci(metric, g.metrics[metric]),
+        ]
         if g.label == baseline:
             row += ["baseline", "", "", "", "", step]
         else:
@@ -74,8 +115,14 @@ def compare_table(summary: Summary, baseline: str, dataset: str, model: str,
                 row += ["—", "—", "—", "—", "—", step]
             else:
                 diff, ci = fmt_diff(p)
-                row += [f"{diff} {ci}", fmt_p(p.t_p), fmt_p(p.holm_p), p.decision,
-                        f"{p.wins}/{p.wins + p.losses + p.ties}", step]
+                row += [
+                    f"{diff} {ci}",
+                    fmt_p(p.t_p),
+                    fmt_p(p.holm_p),
+                    p.decision,
+                    f"{p.wins}/{p.wins + p.losses + p.ties}",
+                    step,
+                ]
         rows.append(row)
     return headers, rows
 
@@ -83,8 +130,10 @@ def compare_table(summary: Summary, baseline: str, dataset: str, model: str,
 def table_notes(summary: Summary, rows: Sequence[Sequence[str]]) -> list[str]:
     """What a reader needs under the headline table: the decision rule, and clipping if any."""
     n_labels = len({p.label for p in summary.paired})
-    notes = [f"decision: Holm over the {n_labels} optimizer(s) compared with the baseline, family-wise "
-             f"{summary.alpha:.3g} two-sided; 'too few seeds' below {inference.MIN_SEEDS} paired seeds."]
+    notes = [
+        f"decision: Holm over the {n_labels} optimizer(s) compared with the baseline, family-wise "
+        f"{summary.alpha:.3g} two-sided; 'too few seeds' below {inference.MIN_SEEDS} paired seeds."
+    ]
     if any(CLIP_MARK in cell for r in rows for cell in r):
         notes.append(CLIP_NOTE)
     return notes
@@ -108,16 +157,23 @@ def write_report(out_dir: str | Path) -> Path:
     n_err = sum(not r.done for r in results)
     n_div = sum(r.diverged for r in results)
     lines = [f"# optimlab experiment `{config.name}`", ""]
-    lines += [f"Runs: {n_done} finished ({n_div} diverged), {n_err} failed, {expected - len(results)} missing, "
-              f"of {expected} (optimizers × seeds {list(config.seeds)}"
-              + (f" × models {list(config.model_grid)}" if len(config.model_grid) > 1 else "")
-              + (f" × datasets {list(config.dataset_grid)}" if len(config.dataset_grid) > 1 else "") + ").", ""]
+    lines += [
+        f"Runs: {n_done} finished ({n_div} diverged), {n_err} failed, {expected - len(results)} missing, "
+        f"of {expected} (optimizers × seeds {list(config.seeds)}"
+        + (f" × models {list(config.model_grid)}" if len(config.model_grid) > 1 else "")
+        + (f" × datasets {list(config.dataset_grid)}" if len(config.dataset_grid) > 1 else "")
+        + ").",
+        "",
+    ]
     if record is not None:
         lines += [sequential.plan_text(record), ""]
     if earlier:
-        lines += [f"> **Earlier looks:** this folder's statistics were already reported at {earlier} seeds. The "
-                  "fixed-n p-values and decisions below ignore that, so a false *better* is more likely than the "
-                  "2.5 % they state; add seeds with `--until-decided` to keep the error rate.", ""]
+        lines += [
+            f"> **Earlier looks:** this folder's statistics were already reported at {earlier} seeds. The "
+            "fixed-n p-values and decisions below ignore that, so a false *better* is more likely than the "
+            "2.5 % they state; add seeds with `--until-decided` to keep the error rate.",
+            "",
+        ]
     lines += _setup_section(config)
     if summary.notes:
         lines += ["**Notes**", ""] + [f"- {n}" for n in summary.notes] + [""]
@@ -130,44 +186,62 @@ def write_report(out_dir: str | Path) -> Path:
     lines += [f"- {', '.join(f'{k} {v}' for k, v in json.loads(v).items())}" for v in versions] or ["- (no runs)"]
     if len(versions) > 1:
         lines += ["", "**Runs were made with different library versions** (listed above)."]
-    lines += ["", "## Configuration (experiment.json)", "", "```json", json.dumps(config.to_dict(), indent=1), "```", ""]
+    lines += [
+        "",
+        "## Configuration (experiment.json)",
+        "",
+        "```json",
+        json.dumps(config.to_dict(), indent=1),
+        "```",
+        "",
+    ]
     path = out / "report.md"
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
 
 
 def _setup_section(config: ExperimentConfig) -> list[str]:
-    rows = [[o.label, f"`{o.name}`", ", ".join(f"{k}={v}" for k, v in o.hparams.items()) or "(registry defaults)"]
-            for o in config.optimizers]
-    sched = config.schedule + (f" (×{config.step_gamma} every {config.step_every} epochs)" if config.schedule == "step" else "")
-    setup = (f"Data `{'`, `'.join(config.dataset_grid)}`, model `{'`, `'.join(config.model_grid)}` (width {config.width}), "
-             f"{config.epochs} epochs, batch {config.batch_size}, lr schedule {sched}"
-             + (f", TM-SGD switch at epoch {config.switch_epoch}" if config.switch_epoch else "")
-             + (f", at most {config.max_steps_per_epoch} steps/epoch" if config.max_steps_per_epoch else "")
-             + f"; val fraction {config.val_fraction}, augment {config.augment}, weighted sampler "
-             f"{config.weighted_sampler}. Baseline for paired statistics: **{config.baseline_label}**.")
+    rows = [
+        [o.label, f"`{o.name}`", ", ".join(f"{k}={v}" for k, v in o.hparams.items()) or "(registry defaults)"]
+        for o in config.optimizers
+    ]
+    sched = config.schedule + (
+        f" (×{config.step_gamma} every {config.step_every} epochs)" if config.schedule == "step" else ""
+    )
+    setup = (
+        f"Data `{'`, `'.join(config.dataset_grid)}`, model `{'`, `'.join(config.model_grid)}` (width {config.width}), "
+        f"{config.epochs} epochs, batch {config.batch_size}, lr schedule {sched}"
+        + (f", TM-SGD switch at epoch {config.switch_epoch}" if config.switch_epoch else "")
+        + (f", at most {config.max_steps_per_epoch} steps/epoch" if config.max_steps_per_epoch else "")
+        + f"; val fraction {config.val_fraction}, augment {config.augment}, weighted sampler "
+        f"{config.weighted_sampler}. Baseline for paired statistics: **{config.baseline_label}**."
+    )
     return ["## Set-up", "", setup, "", markdown_table(["label", "registered optimizer", "hyperparameters"], rows), ""]
 
 
 def _method_section(config: ExperimentConfig) -> list[str]:
-    return ["## How to read the tables", "",
-            "Final-epoch test metrics (no best-epoch picking). Means are over seeds with a Student-t 95% "
-            "interval. Every optimizer sees the same seeds, so differences against the baseline are paired "
-            "by seed, over the seeds where neither run failed: the paired Student-t 95% interval (unadjusted) "
-            "and the paired t-test, raw and Holm-adjusted over the optimizers compared with the baseline on "
-            "that metric. **decision**: *better* / *worse* when the Holm-adjusted p < 0.05 (0.025 per "
-            f"direction); *no difference shown* otherwise; *too few seeds* below {inference.MIN_SEEDS} paired "
-            "seeds, where no decision is made. **MDE**: the smallest true difference these seeds and this "
-            "spread would detect with 80% power at Holm's strictest level — a *no difference shown* only "
-            "rules out differences of about that size. Failed runs (diverged or raised) are counted with an "
-            "exact (Clopper-Pearson) 95% interval of the failure rate and left out of means; in wins/seeds a "
-            f"failed run loses to a finite one. A percentile bootstrap interval is added from "
-            f"{BOOTSTRAP_MIN_PAIRS} pairs on (below that it undercovers). Method: optimlab.experiments.inference.",
-            ""]
+    return [
+        "## How to read the tables",
+        "",
+        "Final-epoch test metrics (no best-epoch picking). Means are over seeds with a Student-t 95% "
+        "interval. Every optimizer sees the same seeds, so differences against the baseline are paired "
+        "by seed, over the seeds where neither run failed: the paired Student-t 95% interval (unadjusted) "
+        "and the paired t-test, raw and Holm-adjusted over the optimizers compared with the baseline on "
+        "that metric. **decision**: *better* / *worse* when the Holm-adjusted p < 0.05 (0.025 per "
+        f"direction); *no difference shown* otherwise; *too few seeds* below {inference.MIN_SEEDS} paired "
+        "seeds, where no decision is made. **MDE**: the smallest true difference these seeds and this "
+        "spread would detect with 80% power at Holm's strictest level — a *no difference shown* only "
+        "rules out differences of about that size. Failed runs (diverged or raised) are counted with an "
+        "exact (Clopper-Pearson) 95% interval of the failure rate and left out of means; in wins/seeds a "
+        f"failed run loses to a finite one. A percentile bootstrap interval is added from "
+        f"{BOOTSTRAP_MIN_PAIRS} pairs on (below that it undercovers). Method: optimlab.experiments.inference.",
+        "",
+    ]
 
 
-def _block(out: Path, config: ExperimentConfig, summary: Summary, results: list[RunResult],
-           dataset: str, model: str) -> list[str]:
+def _block(
+    out: Path, config: ExperimentConfig, summary: Summary, results: list[RunResult], dataset: str, model: str
+) -> list[str]:
     base = config.baseline_label
     runs = [r for r in results if r.dataset == dataset and r.model == model]
     suffix = f"{dataset}_{model}"
@@ -177,29 +251,73 @@ def _block(out: Path, config: ExperimentConfig, summary: Summary, results: list[
     lines += [f"- {n}" for n in table_notes(summary, rows)] + [""]
     groups = [g for g in summary.groups if (g.dataset, g.model) == (dataset, model)]
     mrows = [[display_name(g.label, g.optimizer)] + [fmt_ci(m, g.metrics[m]) for m in METRICS] for g in groups]
-    lines += ["### All final test metrics (mean [95% CI] over finite runs)", "",
-              markdown_table(["optimizer"] + [METRIC_TITLES[m] for m in METRICS], mrows), ""]
+    lines += [
+        "### All final test metrics (mean [95% CI] over finite runs)",
+        "",
+        markdown_table(["optimizer"] + [METRIC_TITLES[m] for m in METRICS], mrows),
+        "",
+    ]
     prows = []
     comps = [p for p in summary.paired if (p.dataset, p.model) == (dataset, model)]
     boot = any(p.n_pairs >= BOOTSTRAP_MIN_PAIRS for p in comps)
     for p in comps:
         diff, ci = fmt_diff(p)
-        extra = ["—" if not math.isfinite(p.boot_low) else
-                 f"[{fmt_value(p.metric, p.boot_low, True)}, {fmt_value(p.metric, p.boot_high, True)}]"] if boot else []
-        prows.append([p.label, METRIC_TITLES[p.metric], str(p.n_pairs), diff, ci, *extra, fmt_p(p.t_p),
-                      fmt_p(p.holm_p), p.decision, fmt_value(p.metric, p.mde), f"{p.wins}/{p.losses}/{p.ties}",
-                      "; ".join(p.notes)])
+        extra = (
+            [
+                "—"
+                if not math.isfinite(p.boot_low)
+                else f"[{fmt_value(p.metric, p.boot_low, True)}, {fmt_value(p.metric, p.boot_high, True)}]"
+            ]
+            if boot
+            else []
+        )
+        prows.append(
+            [
+                p.label,
+                METRIC_TITLES[p.metric],
+                str(p.n_pairs),
+                diff,
+                ci,
+                *extra,
+                fmt_p(p.t_p),
+                fmt_p(p.holm_p),
+                p.decision,
+                fmt_value(p.metric, p.mde),
+                f"{p.wins}/{p.losses}/{p.ties}",
+                "; ".join(p.notes),
+            ]
+        )
     if prows:
-        lines += [f"### Paired differences vs {base} (optimizer − baseline; pp for % metrics)", "",
-                  markdown_table(["optimizer", "metric", "pairs", "Δ mean", "paired-t 95% CI",
-                                  *(["bootstrap 95% CI (secondary)"] if boot else []), "p (paired t)", "p Holm",
-                                  "decision", "MDE (80% power)", "wins/losses/ties", "notes"], prows), ""]
+        lines += [
+            f"### Paired differences vs {base} (optimizer − baseline; pp for % metrics)",
+            "",
+            markdown_table(
+                [
+                    "optimizer",
+                    "metric",
+                    "pairs",
+                    "Δ mean",
+                    "paired-t 95% CI",
+                    *(["bootstrap 95% CI (secondary)"] if boot else []),
+                    "p (paired t)",
+                    "p Holm",
+                    "decision",
+                    "MDE (80% power)",
+                    "wins/losses/ties",
+                    "notes",
+                ],
+                prows,
+            ),
+            "",
+        ]
     if runs:
         from optimlab.experiments import plots
 
         order = [o.label for o in config.optimizers]
-        figs = [plots.learning_curves(runs, config, out / f"curves_{suffix}.png"),
-                plots.final_strip(groups, "accuracy", order, out / f"final_accuracy_{suffix}.png"),
-                plots.step_times(groups, order, out / f"step_time_{suffix}.png")]
+        figs = [
+            plots.learning_curves(runs, config, out / f"curves_{suffix}.png"),
+            plots.final_strip(groups, "accuracy", order, out / f"final_accuracy_{suffix}.png"),
+            plots.step_times(groups, order, out / f"step_time_{suffix}.png"),
+        ]
         lines += ["### Figures", ""] + [f"![{p.stem}]({p.name})" for p in figs if p is not None] + [""]
     return lines

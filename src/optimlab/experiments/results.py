@@ -77,7 +77,7 @@ class RunResult:
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "RunResult":
+    def from_dict(cls, d: dict[str, Any]) -> RunResult:
         return cls(
             run_id=d["run_id"],
             label=d["label"],
@@ -97,8 +97,12 @@ def library_versions() -> dict[str, str]:
 
     import optimlab
 
-    return {"optimlab": optimlab.__version__, "torch": torch.__version__, "numpy": numpy.__version__,
-            "python": platform.python_version()}
+    return {
+        "optimlab": optimlab.__version__,
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "python": platform.python_version(),
+    }
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:
@@ -148,7 +152,11 @@ def load_results(out_dir: Path, run_ids: list[str] | None = None) -> list[RunRes
     rdir = runs_dir(out_dir)
     if run_ids is None:
         run_ids = sorted(p.name[: -len(".json")] for p in rdir.glob("*.json") if not p.name.endswith(".error.json"))
-        run_ids += sorted(p.name[: -len(".error.json")] for p in rdir.glob("*.error.json") if p.name[: -len(".error.json")] not in run_ids)
+        run_ids += sorted(
+            p.name[: -len(".error.json")]
+            for p in rdir.glob("*.error.json")
+            if p.name[: -len(".error.json")] not in run_ids
+        )
     out = []
     for rid in run_ids:
         if result_path(out_dir, rid).is_file():

@@ -34,8 +34,17 @@ SEQUENTIAL_FILE = "sequential.json"
 LOOKS_FILE = "looks.json"
 DEFAULT_LOOK_STEP = 5  # seeds added between looks
 
-__all__ = ["SEQUENTIAL_FILE", "LOOKS_FILE", "DEFAULT_LOOK_STEP", "plan_looks", "extend_seeds", "run_until_decided",
-           "read_sequential", "record_look", "earlier_looks"]
+__all__ = [
+    "SEQUENTIAL_FILE",
+    "LOOKS_FILE",
+    "DEFAULT_LOOK_STEP",
+    "plan_looks",
+    "extend_seeds",
+    "run_until_decided",
+    "read_sequential",
+    "record_look",
+    "earlier_looks",
+]
 
 
 def extend_seeds(seeds: tuple[int, ...], total: int) -> tuple[int, ...]:
@@ -48,9 +57,13 @@ def extend_seeds(seeds: tuple[int, ...], total: int) -> tuple[int, ...]:
     return tuple(out)
 
 
-def run_until_decided(config: ExperimentConfig, out_dir: str | Path, looks: list[int],
-                      run: Callable[[ExperimentConfig], Any],
-                      decide: Callable[[ExperimentConfig, float], dict[str, str]]) -> dict[str, Any]:
+def run_until_decided(
+    config: ExperimentConfig,
+    out_dir: str | Path,
+    looks: list[int],
+    run: Callable[[ExperimentConfig], Any],
+    decide: Callable[[ExperimentConfig, float], dict[str, str]],
+) -> dict[str, Any]:
     """Run the planned looks: at each, `run(config with n seeds)` then `decide(that config, alpha_k)`
     -> {comparison key: verdict}; a verdict in inference.DECISIVE is kept as final. Returns (and
     writes to out/sequential.json) the record."""
@@ -58,9 +71,11 @@ def run_until_decided(config: ExperimentConfig, out_dir: str | Path, looks: list
     shares = obf_spending(looks)
     old = read_sequential(out)
     if old is not None and old.get("looks") != looks:
-        raise ValueError(f"{out} was run with --until-decided looks {old.get('looks')}; this run plans {looks}. "
-                         "Keep the same --min-seeds/--max-seeds/--look-step (or use another --out): changing the "
-                         "plan after looking invalidates the error rate")
+        raise ValueError(
+            f"{out} was run with --until-decided looks {old.get('looks')}; this run plans {looks}. "
+            "Keep the same --min-seeds/--max-seeds/--look-step (or use another --out): changing the "
+            "plan after looking invalidates the error rate"
+        )
     decisions: dict[str, dict[str, Any]] = dict(old.get("decisions", {})) if old else {}
     record: dict[str, Any] = {}
     for n, alpha in zip(looks, shares):
@@ -71,10 +86,17 @@ def run_until_decided(config: ExperimentConfig, out_dir: str | Path, looks: list
             if key not in decisions and verdict in DECISIVE:
                 decisions[key] = {"verdict": verdict, "look": n, "alpha": alpha}
         done = all(k in decisions for k in verdicts)
-        record = {"looks": looks, "alphas": shares, "decisions": decisions, "looked": [m for m in looks if m <= n],
-                  "stopped_at": n, "seeds": list(cfg.seeds),
-                  "reason": "every comparison decided" if done else
-                  ("the seed budget (--max-seeds) is spent" if n == looks[-1] else "in progress")}
+        record = {
+            "looks": looks,
+            "alphas": shares,
+            "decisions": decisions,
+            "looked": [m for m in looks if m <= n],
+            "stopped_at": n,
+            "seeds": list(cfg.seeds),
+            "reason": "every comparison decided"
+            if done
+            else ("the seed budget (--max-seeds) is spent" if n == looks[-1] else "in progress"),
+        }
         write_json_atomic(out / SEQUENTIAL_FILE, record)
         if done:
             break
@@ -138,9 +160,11 @@ def apply_to_summary(summary: Any, record: dict[str, Any], metric: str = "accura
 def plan_text(record: dict[str, Any]) -> str:
     """One sentence for a report: the planned looks, their shares of alpha, where it stopped and why."""
     shares = ", ".join(f"{n}: {a:.4f}" for n, a in zip(record["looks"], record["alphas"]))
-    return (f"Seeds were added until decided (`--until-decided`): planned looks at {record['looks']} seeds, each "
-            f"tested at its share of α = 0.05 (O'Brien-Fleming-type spending; seeds: share) {shares}; stopped at "
-            f"{record['stopped_at']} seeds ({record['reason']}). A decision made at a look is final.")
+    return (
+        f"Seeds were added until decided (`--until-decided`): planned looks at {record['looks']} seeds, each "
+        f"tested at its share of α = 0.05 (O'Brien-Fleming-type spending; seeds: share) {shares}; stopped at "
+        f"{record['stopped_at']} seeds ({record['reason']}). A decision made at a look is final."
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -151,14 +175,27 @@ def add_flags(p: Any) -> None:
     """--until-decided, --min-seeds, --max-seeds, --look-step on an argparse parser."""
     from optimlab.experiments.inference import MIN_SEEDS
 
-    p.add_argument("--until-decided", action="store_true",
-                   help="add seeds in planned looks until every comparison is decided or --max-seeds is reached "
-                        "(alpha spending over the looks keeps the error rate; see README, Statistics)")
-    p.add_argument("--min-seeds", type=int, metavar="N", default=MIN_SEEDS,
-                   help=f"with --until-decided: seeds at the first look (default {MIN_SEEDS})")
+    p.add_argument(
+        "--until-decided",
+        action="store_true",
+        help="add seeds in planned looks until every comparison is decided or --max-seeds is reached "
+        "(alpha spending over the looks keeps the error rate; see README, Statistics)",
+    )
+    p.add_argument(
+        "--min-seeds",
+        type=int,
+        metavar="N",
+        default=MIN_SEEDS,
+        help=f"with --until-decided: seeds at the first look (default {MIN_SEEDS})",
+    )
     p.add_argument("--max-seeds", type=int, metavar="N", help="with --until-decided: the seed budget (required)")
-    p.add_argument("--look-step", type=int, metavar="N", default=DEFAULT_LOOK_STEP,
-                   help=f"with --until-decided: seeds added between looks (default {DEFAULT_LOOK_STEP})")
+    p.add_argument(
+        "--look-step",
+        type=int,
+        metavar="N",
+        default=DEFAULT_LOOK_STEP,
+        help=f"with --until-decided: seeds added between looks (default {DEFAULT_LOOK_STEP})",
+    )
 
 
 def looks_from_args(args: Any) -> list[int] | None:

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import inspect
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 from scipy import stats
@@ -27,14 +27,24 @@ from optimlab.experiments.results import RunResult
 METRICS = ("accuracy", "loss", "mean_recall", "mean_precision", "kappa")
 LOWER_IS_BETTER = frozenset({"loss"})
 PERCENT_METRICS = frozenset({"accuracy", "mean_recall", "mean_precision"})  # fractions, shown in %
-METRIC_RANGES = {"accuracy": (0.0, 1.0), "mean_recall": (0.0, 1.0), "mean_precision": (0.0, 1.0),
-                 "kappa": (-1.0, 1.0), "loss": (0.0, math.inf), "train_accuracy": (0.0, 1.0)}
+METRIC_RANGES = {
+    "accuracy": (0.0, 1.0),
+    "mean_recall": (0.0, 1.0),
+    "mean_precision": (0.0, 1.0),
+    "kappa": (-1.0, 1.0),
+    "loss": (0.0, math.inf),
+    "train_accuracy": (0.0, 1.0),
+}
 BOOTSTRAP_SEED = 0  # fixed so a report is reproducible from its result files
 BOOTSTRAP_RESAMPLES = 9999
 BOOTSTRAP_MIN_PAIRS = 30  # the percentile bootstrap is shown (as a secondary interval) from this many pairs
 # compare's decisions, by the inference verdict they come from (claimed direction: "beats the baseline")
-DECISIONS = {inference.SURVIVES: "better", inference.CONTRADICTED: "worse",
-             inference.INCONCLUSIVE: "no difference shown", inference.TOO_FEW: "too few seeds"}
+DECISIONS = {
+    inference.SURVIVES: "better",
+    inference.CONTRADICTED: "worse",
+    inference.INCONCLUSIVE: "no difference shown",
+    inference.TOO_FEW: "too few seeds",
+}
 
 
 @dataclass(frozen=True)
@@ -123,8 +133,9 @@ class Summary:
                 return g
         raise KeyError(label)
 
-    def comparison(self, label: str, metric: str = "accuracy", dataset: str | None = None,
-                   model: str | None = None) -> PairedComparison:
+    def comparison(
+        self, label: str, metric: str = "accuracy", dataset: str | None = None, model: str | None = None
+    ) -> PairedComparison:
         for p in self.paired:
             if p.label == label and p.metric == metric and dataset in (None, p.dataset) and model in (None, p.model):
                 return p
@@ -157,8 +168,15 @@ def bootstrap_ci(d: Sequence[float]) -> tuple[float, float]:
     x = np.asarray(d, dtype=float)
     if x.size < BOOTSTRAP_MIN_PAIRS or inference.is_tied(x):
         return math.nan, math.nan
-    res = stats.bootstrap((x,), np.mean, vectorized=True, n_resamples=BOOTSTRAP_RESAMPLES, confidence_level=0.95,
-                          method="percentile", **_bootstrap_kwargs())
+    res = stats.bootstrap(
+        (x,),
+        np.mean,
+        vectorized=True,
+        n_resamples=BOOTSTRAP_RESAMPLES,
+        confidence_level=0.95,
+        method="percentile",
+        **_bootstrap_kwargs(),
+    )
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
@@ -179,8 +197,13 @@ def _final(r: RunResult, metric: str) -> float:
     return float(r.history.final.get(metric, math.nan))
 
 
-def summarize(results: Sequence[RunResult], baseline: str, metrics: Sequence[str] = METRICS,
-              alpha: float = inference.ALPHA, min_seeds: int = inference.MIN_SEEDS) -> Summary:
+def summarize(
+    results: Sequence[RunResult],
+    baseline: str,
+    metrics: Sequence[str] = METRICS,
+    alpha: float = inference.ALPHA,
+    min_seeds: int = inference.MIN_SEEDS,
+) -> Summary:
     """Per (dataset, model, label): mean ± CI of each final metric; paired diffs against `baseline`,
     decided with Holm over the labels compared on each (dataset, model, metric) at level alpha."""
     order: list[tuple[str, str, str]] = []
@@ -199,22 +222,32 @@ def summarize(results: Sequence[RunResult], baseline: str, metrics: Sequence[str
         finite = [r for r in done if not r.diverged]
         n_div = len(done) - len(finite)
         g = GroupSummary(
-            dataset=key[0], model=key[1], label=key[2], optimizer=runs[0].optimizer,
-            n_runs=len(done), n_diverged=n_div, n_errors=len(runs) - len(done),
+            dataset=key[0],
+            model=key[1],
+            label=key[2],
+            optimizer=runs[0].optimizer,
+            n_runs=len(done),
+            n_diverged=n_div,
+            n_errors=len(runs) - len(done),
             metrics={m: mean_ci([_final(r, m) for r in finite]) for m in metrics},
-            step_time_s=mean_ci([r.history.step_time_s for r in done
-                                 if r.history is not None and math.isfinite(r.history.step_time_s)]),
+            step_time_s=mean_ci(
+                [r.history.step_time_s for r in done if r.history is not None and math.isfinite(r.history.step_time_s)]
+            ),
             values={m: {r.seed: _final(r, m) for r in finite} for m in metrics},
         )
         groups.append(g)
         if n_div:
             seeds = sorted(r.seed for r in done if r.diverged)
-            notes.append(f"{g.label} ({g.dataset}/{g.model}): {n_div} of {len(done)} runs diverged "
-                         f"(seeds {seeds}); they are excluded from means, CIs and paired tests")
+            notes.append(
+                f"{g.label} ({g.dataset}/{g.model}): {n_div} of {len(done)} runs diverged "
+                f"(seeds {seeds}); they are excluded from means, CIs and paired tests"
+            )
         if g.n_errors:
-            notes.append(f"{g.label} ({g.dataset}/{g.model}): {g.n_errors} run(s) failed with an error (see runs/*.error.json)")
+            notes.append(
+                f"{g.label} ({g.dataset}/{g.model}): {g.n_errors} run(s) failed with an error (see runs/*.error.json)"
+            )
     paired: list[PairedComparison] = []
-    for (dataset, model) in dict.fromkeys((k[0], k[1]) for k in order):
+    for dataset, model in dict.fromkeys((k[0], k[1]) for k in order):
         base_key = (dataset, model, baseline)
         labels = [k[2] for k in order if k[:2] == (dataset, model) and k[2] != baseline]
         if base_key not in by_key or not labels:
@@ -227,9 +260,17 @@ def summarize(results: Sequence[RunResult], baseline: str, metrics: Sequence[str
     return Summary(groups, paired, notes, alpha)
 
 
-def _compare_family(dataset: str, model: str, labels: list[str], baseline: str, metric: str,
-                    by_key: dict[tuple[str, str, str], list[RunResult]], base: dict[int, RunResult],
-                    alpha: float, min_seeds: int) -> list[PairedComparison]:
+def _compare_family(
+    dataset: str,
+    model: str,
+    labels: list[str],
+    baseline: str,
+    metric: str,
+    by_key: dict[tuple[str, str, str], list[RunResult]],
+    base: dict[int, RunResult],
+    alpha: float,
+    min_seeds: int,
+) -> list[PairedComparison]:
     """One family: every label against the baseline on one metric (Holm over the labels)."""
     sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
     rows: list[tuple[list[float], int, int, int, list[str]]] = []
@@ -256,16 +297,33 @@ def _compare_family(dataset: str, model: str, labels: list[str], baseline: str, 
     width = max(1, max(len(r[0]) for r in rows))
     oriented = np.full((len(rows), width), np.nan)
     for i, (d, *_rest) in enumerate(rows):
-        oriented[i, :len(d)] = sign * np.asarray(d, dtype=float)
+        oriented[i, : len(d)] = sign * np.asarray(d, dtype=float)
     j = inference.judge_family(oriented, alpha=alpha, min_seeds=min_seeds)
     out = []
     for i, (label, (d, wins, losses, ties, notes)) in enumerate(zip(labels, rows)):
         lo, hi = sign * j.stats.low[i], sign * j.stats.high[i]
         boot = bootstrap_ci(d)
-        out.append(PairedComparison(
-            dataset, model, label, baseline, metric, len(d), float(np.mean(d)) if d else math.nan,
-            float(min(lo, hi)), float(max(lo, hi)), float(j.stats.p_two[i]), float(j.p_two_adj[i]),
-            DECISIONS[inference.VERDICTS[j.code[i]]],
-            inference.mde(float(j.stats.sd[i]), len(d), len(labels), alpha), wins, losses, ties,
-            boot[0], boot[1], notes))
+        out.append(
+            PairedComparison(
+                dataset,
+                model,
+                label,
+                baseline,
+                metric,
+                len(d),
+                float(np.mean(d)) if d else math.nan,
+                float(min(lo, hi)),
+                float(max(lo, hi)),
+                float(j.stats.p_two[i]),
+                float(j.p_two_adj[i]),
+                DECISIONS[inference.VERDICTS[j.code[i]]],
+                inference.mde(float(j.stats.sd[i]), len(d), len(labels), alpha),
+                wins,
+                losses,
+                ties,
+                boot[0],
+                boot[1],
+                notes,
+            )
+        )
     return out

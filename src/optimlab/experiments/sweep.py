@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from optimlab.experiments.config import ExperimentConfig
+from optimlab.experiments.lock import output_lock
+from optimlab.experiments.pool import INTERRUPTED, mp_context, run_in_pool
 from optimlab.experiments.results import (
     RunResult,
     checkpoint_dir,
@@ -40,8 +42,6 @@ from optimlab.experiments.results import (
     result_path,
     write_json_atomic,
 )
-from optimlab.experiments.lock import output_lock
-from optimlab.experiments.pool import INTERRUPTED, mp_context, run_in_pool
 from optimlab.experiments.threads import available_cores, choose_threads
 from optimlab.experiments.validate import check_experiment
 from optimlab.train import fit
@@ -69,7 +69,8 @@ def _check_same(existing: RunResult, config: TrainConfig, seed: int, path: Path,
     if diffs:
         raise ExperimentMismatchError(
             f"{path} was made by a different configuration ({'; '.join(diffs[:3])}); "
-            f"use another output folder (--out) or delete {out_dir}")
+            f"use another output folder (--out) or delete {out_dir}"
+        )
 
 
 def _discard_stale_checkpoint(out: Path, run_id: str, config: TrainConfig, seed: int) -> None:
@@ -78,8 +79,10 @@ def _discard_stale_checkpoint(out: Path, run_id: str, config: TrainConfig, seed:
     ckpt = checkpoint_dir(out, run_id)
     try:
         stored = json.loads((ckpt / RUN_FILE).read_text(encoding="utf-8"))
-        same = (normalized_config(TrainConfig.from_dict(stored["config"])) == normalized_config(config)
-                and stored["seed"] == seed)
+        same = (
+            normalized_config(TrainConfig.from_dict(stored["config"])) == normalized_config(config)
+            and stored["seed"] == seed
+        )
     except (OSError, ValueError, KeyError, TypeError):
         same = not (ckpt / RUN_FILE).exists()  # nothing there, or unreadable: treat as stale
     if same:
@@ -87,13 +90,15 @@ def _discard_stale_checkpoint(out: Path, run_id: str, config: TrainConfig, seed:
     if (ckpt / CHECKPOINT_FILE).exists() and not error_path(out, run_id).exists():
         raise ExperimentMismatchError(
             f"{ckpt} holds a partly trained run of a different configuration; use another output "
-            f"folder (--out) or delete {out} (or that folder) to start over")
+            f"folder (--out) or delete {out} (or that folder) to start over"
+        )
     shutil.rmtree(ckpt, ignore_errors=True)
     error_path(out, run_id).unlink(missing_ok=True)
 
 
-def _run_task(run_id: str, label: str, config_dict: dict[str, Any], seed: int, out_dir: str,
-              threads: int | None = None) -> dict[str, Any]:
+def _run_task(
+    run_id: str, label: str, config_dict: dict[str, Any], seed: int, out_dir: str, threads: int | None = None
+) -> dict[str, Any]:
     """Run one grid cell (with `threads` intra-op threads) and write its result (or error) file;
     returns the RunResult as a dict."""
     import torch
@@ -113,14 +118,30 @@ def _run_task(run_id: str, label: str, config_dict: dict[str, Any], seed: int, o
         return {"status": INTERRUPTED, "run_id": run_id}
     except Exception as e:  # recorded, so one bad run does not end the sweep
         reason = " ".join(f"{type(e).__name__}: {e}".split())
-        result = RunResult(run_id, label, seed, config, status="error", error=reason,
-                           versions=library_versions(), wall_time_s=time.perf_counter() - start)
+        result = RunResult(
+            run_id,
+            label,
+            seed,
+            config,
+            status="error",
+            error=reason,
+            versions=library_versions(),
+            wall_time_s=time.perf_counter() - start,
+        )
         write_json_atomic(error_path(out, run_id), {**result.to_dict(), "traceback": traceback.format_exc()})
         return result.to_dict()
     finally:
         torch.set_num_threads(previous)
-    result = RunResult(run_id, label, seed, config, status="done", history=history,
-                       versions=library_versions(), wall_time_s=time.perf_counter() - start)
+    result = RunResult(
+        run_id,
+        label,
+        seed,
+        config,
+        status="done",
+        history=history,
+        versions=library_versions(),
+        wall_time_s=time.perf_counter() - start,
+    )
     write_json_atomic(result_path(out, run_id), result.to_dict())
     error_path(out, run_id).unlink(missing_ok=True)
     shutil.rmtree(ckpt, ignore_errors=True)
@@ -159,8 +180,16 @@ def run_experiment(
                     _check_same(read_result(path), spec.config, spec.seed, path, out)
                 else:
                     _discard_stale_checkpoint(out, spec.run_id, spec.config, spec.seed)
-                    pending.append((spec.run_id, spec.label, spec.config.to_dict(), spec.seed, str(out),
-                                    choose_threads(spec.config, workers, threads)))
+                    pending.append(
+                        (
+                            spec.run_id,
+                            spec.label,
+                            spec.config.to_dict(),
+                            spec.seed,
+                            str(out),
+                            choose_threads(spec.config, workers, threads),
+                        )
+                    )
         except BaseException:
             if not existed:  # nothing ran: leave no folder behind
                 shutil.rmtree(out, ignore_errors=True)
@@ -195,8 +224,9 @@ def _execute(pending: list[tuple[str, str, dict[str, Any], int, str, int]], work
 
 def _record_crash(task: tuple[str, str, dict[str, Any], int, str, int], reason: str) -> dict[str, Any]:
     rid, label, cfg, seed, out, _ = task
-    result = RunResult(rid, label, seed, TrainConfig.from_dict(cfg), status="error", error=reason,
-                       versions=library_versions())
+    result = RunResult(
+        rid, label, seed, TrainConfig.from_dict(cfg), status="error", error=reason, versions=library_versions()
+    )
     write_json_atomic(error_path(Path(out), rid), result.to_dict())
     return result.to_dict()
 
@@ -209,13 +239,20 @@ class _Progress:
         self.total, self.done = total, done
         self._bar: Any = None
 
-    def __enter__(self) -> "_Progress":
+    def __enter__(self) -> _Progress:
         if self.enabled:
             from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-            self._bar = Progress(TextColumn("[bold]runs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                                 TextColumn("{task.description}"), console=Console(stderr=True), transient=False)
+            self._bar = Progress(
+                TextColumn("[bold]runs"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("{task.description}"),
+                console=Console(stderr=True),
+                transient=False,
+            )
             self._bar.__enter__()
             self._task = self._bar.add_task("", total=self.total, completed=self.done)
         return self

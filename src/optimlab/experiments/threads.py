@@ -35,8 +35,13 @@ def available_cores() -> int:
 
 def forward_macs(config: TrainConfig) -> int:
     """Multiply-accumulates of one forward pass of one image (conv and linear layers)."""
-    return _forward_macs(config.dataset, config.model, float(config.width), config.data_dir,
-                         json.dumps(config.dataset_options, sort_keys=True))
+    return _forward_macs(
+        config.dataset,
+        config.model,
+        float(config.width),
+        config.data_dir,
+        json.dumps(config.dataset_options, sort_keys=True),
+    )
 
 
 @functools.lru_cache(maxsize=64)
@@ -106,8 +111,7 @@ def idle_cores(cores: int) -> float:
         return float(cores)
 
 
-def choose_threads(config: TrainConfig, workers: int = 1, override: int | None = None,
-                   cores: int | None = None) -> int:
+def choose_threads(config: TrainConfig, workers: int = 1, override: int | None = None, cores: int | None = None) -> int:
     """Intra-op threads per run: the override if given; else 1 below SMALL_STEP_MACS of forward
     work per step; else the idle cores (cores minus the load average) // workers, at most
     cores // workers, at least 1 — a thread team on a core busy with other work waits for it."""

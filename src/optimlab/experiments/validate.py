@@ -34,8 +34,10 @@ def check_experiment(config: ExperimentConfig, load_data: bool = True) -> None:
             raise ConfigError(f"optimizer {o.label!r}: {e}") from None
     if config.data_dir is not None and not any(datasets[ds].needs_root for ds in config.dataset_grid):
         names = ", ".join(config.dataset_grid)
-        raise ConfigError(f"dataset {names!r} is bundled and takes no data folder, got data_dir "
-                          f"{config.data_dir!r}; drop --data-dir (data_dir) or pick a data set read from disk")
+        raise ConfigError(
+            f"dataset {names!r} is bundled and takes no data folder, got data_dir "
+            f"{config.data_dir!r}; drop --data-dir (data_dir) or pick a data set read from disk"
+        )
     _check_device(config)
     if not load_data:
         return
@@ -50,8 +52,9 @@ def check_experiment(config: ExperimentConfig, load_data: bool = True) -> None:
             raise ConfigError(f"dataset {ds!r}: {e}") from None
         for m in config.model_grid:
             try:
-                model = create_model(m, num_classes=splits.num_classes, input_shape=splits.input_shape,
-                                     width=config.width)
+                model = create_model(
+                    m, num_classes=splits.num_classes, input_shape=splits.input_shape, width=config.width
+                )
             except ValueError as e:
                 raise ConfigError(f"model {m!r} on {ds!r}: {e}") from None
             for o in config.optimizers:

@@ -37,8 +37,12 @@ _REGISTRY: dict[str, ModelInfo] = {
         _info("cnn", "small conv net: 3 stages of 2 conv-BN-ReLU (32/64/128), max-pool, GAP", "cnn", "cnn"),
         _info("resnet18", "CIFAR ResNet-18: BasicBlock [2,2,2,2], 3×3 stem, no max-pool", "resnet", "resnet18"),
         _info("resnet50", "CIFAR ResNet-50: Bottleneck [3,4,6,3], 3×3 stem, no max-pool", "resnet", "resnet50"),
-        _info("densenet121", "CIFAR DenseNet-121: growth 32, blocks [6,12,24,16], reduction 0.5",
-              "densenet", "densenet121"),
+        _info(
+            "densenet121",
+            "CIFAR DenseNet-121: growth 32, blocks [6,12,24,16], reduction 0.5",
+            "densenet",
+            "densenet121",
+        ),
         _info("vgg11", "CIFAR VGG-11 with BatchNorm, linear 512 -> classes", "vgg", "vgg11"),
         _info("vgg16", "CIFAR VGG-16 with BatchNorm, linear 512 -> classes", "vgg", "vgg16"),
     ]

@@ -15,8 +15,9 @@ STAGES = (32, 64, 128)  # channels per stage at width 1
 
 
 class SmallCNN(nn.Module):
-    def __init__(self, in_channels: int, num_classes: int, height: int, width_px: int,
-                 stages: tuple[int, ...] = STAGES) -> None:
+    def __init__(
+        self, in_channels: int, num_classes: int, height: int, width_px: int, stages: tuple[int, ...] = STAGES
+    ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         prev, h, w = in_channels, height, width_px

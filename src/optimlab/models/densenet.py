@@ -48,8 +48,9 @@ class Transition(nn.Module):
 
 
 class DenseNet(nn.Module):
-    def __init__(self, blocks: tuple[int, ...], growth: int, num_classes: int, in_channels: int,
-                 height: int, width_px: int) -> None:
+    def __init__(
+        self, blocks: tuple[int, ...], growth: int, num_classes: int, in_channels: int, height: int, width_px: int
+    ) -> None:
         super().__init__()
         c = 2 * growth
         self.conv1 = nn.Conv2d(in_channels, c, 3, padding=1, bias=False)

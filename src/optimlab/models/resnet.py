@@ -65,8 +65,14 @@ class Bottleneck(nn.Module):
 
 
 class ResNet(nn.Module):
-    def __init__(self, block: type[BasicBlock] | type[Bottleneck], num_blocks: list[int],
-                 num_classes: int = 10, in_channels: int = 3, width: float = 1.0) -> None:
+    def __init__(
+        self,
+        block: type[BasicBlock] | type[Bottleneck],
+        num_blocks: list[int],
+        num_classes: int = 10,
+        in_channels: int = 3,
+        width: float = 1.0,
+    ) -> None:
         super().__init__()
         planes = [scale(p, width) for p in PLANES]
         self.conv1 = nn.Conv2d(in_channels, planes[0], 3, stride=1, padding=1, bias=False)

@@ -19,8 +19,15 @@ CONFIGS: dict[str, list[int | str]] = {
 
 
 class VGG(nn.Module):
-    def __init__(self, config: list[int | str], num_classes: int, in_channels: int, height: int,
-                 width_px: int, width: float = 1.0) -> None:
+    def __init__(
+        self,
+        config: list[int | str],
+        num_classes: int,
+        in_channels: int,
+        height: int,
+        width_px: int,
+        width: float = 1.0,
+    ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         c, h, w = in_channels, height, width_px

@@ -59,8 +59,10 @@ def check_real_params(param_groups: list[dict[str, Any]], owner: str) -> None:
     for gi, group in enumerate(param_groups):
         for pi, p in enumerate(group["params"]):
             if p.is_complex():
-                raise TypeError(f"{owner} does not support complex parameters: param_groups[{gi}]['params'][{pi}] "
-                                f"is {p.dtype}, shape {tuple(p.shape)} (optimize torch.view_as_real(p) instead)")
+                raise TypeError(
+                    f"{owner} does not support complex parameters: param_groups[{gi}]['params'][{pi}] "
+                    f"is {p.dtype}, shape {tuple(p.shape)} (optimize torch.view_as_real(p) instead)"
+                )
 
 
 def gather_grads(group: dict[str, Any], owner: str) -> tuple[list[Tensor], list[Tensor]]:

@@ -40,11 +40,29 @@ class Adan(po.Adan):
     seeded with the un-negated gradient, so under maximize step 1 sees Δg = 2∇f instead of 0
     (tests/test_optimizers.py's maximize test shows it). The gradient is negated before Adan sees it."""
 
-    def __init__(self, params: Any, lr: float = 1e-3, betas: tuple[float, ...] = (0.98, 0.92, 0.99),
-                 weight_decay: float = 0.0, weight_decouple: bool = False, max_grad_norm: float = 0.0,
-                 foreach: bool | None = None, eps: float = 1e-8, maximize: bool = False) -> None:
-        super().__init__(params, lr=lr, betas=betas, weight_decay=weight_decay, weight_decouple=weight_decouple,
-                         max_grad_norm=max_grad_norm, foreach=foreach, eps=eps, maximize=False)
+    def __init__(
+        self,
+        params: Any,
+        lr: float = 1e-3,
+        betas: tuple[float, ...] = (0.98, 0.92, 0.99),
+        weight_decay: float = 0.0,
+        weight_decouple: bool = False,
+        max_grad_norm: float = 0.0,
+        foreach: bool | None = None,
+        eps: float = 1e-8,
+        maximize: bool = False,
+    ) -> None:
+        super().__init__(
+            params,
+            lr=lr,
+            betas=betas,
+            weight_decay=weight_decay,
+            weight_decouple=weight_decouple,
+            max_grad_norm=max_grad_norm,
+            foreach=foreach,
+            eps=eps,
+            maximize=False,
+        )
         self.negate_grad = bool(maximize)
 
     @torch.no_grad()
@@ -62,35 +80,88 @@ class Adan(po.Adan):
         return loss
 
 
-def _po(name: str, cls: type, summary: str, convention: str, paper: str, defaults: dict[str, Any],
-        fixed: dict[str, Any] | None = None) -> OptimizerInfo:
+def _po(
+    name: str,
+    cls: type,
+    summary: str,
+    convention: str,
+    paper: str,
+    defaults: dict[str, Any],
+    fixed: dict[str, Any] | None = None,
+) -> OptimizerInfo:
     return _info(name, cls, summary, convention, paper, defaults, fixed, origin="pytorch_optimizer")
 
 
 FIELD: dict[str, OptimizerInfo] = {
     info.name: info
     for info in [
-        _info("adamw", torch.optim.AdamW, "AdamW: Adam with decoupled weight decay θ −= lr·λ·θ", "adaptive (decoupled wd)",
-              "Loshchilov & Hutter 2019; torch.optim.AdamW", {"lr": 0.001, "weight_decay": 0.01}, {"amsgrad": False}),
-        _po("apollo", po.ApolloDQN, "Apollo (Ma 2020): diagonal quasi-Newton, EMA momentum β, rectified curvature "
-            "(pytorch_optimizer.ApolloDQN, not its 2024 APOLLO); warm-up init_lr → lr over warmup_steps", "quasi-newton (ema β)",
-            "004's baseline; Ma 2020 arXiv:2009.13586", {"lr": 0.01, "beta": 0.9, "init_lr": 1e-5, "warmup_steps": 500}),
-        _po("adan", Adan, "Adan: EMAs of g, of g_t − g_{t−1} and of the squared corrected gradient",
-            "ema + gradient difference (betas = 1 − paper's)", "Xie et al. 2022 arXiv:2208.06677",
-            {"lr": 0.001, "betas": (0.98, 0.92, 0.99)}),
-        _po("mars", po.MARS, "MARS-AdamW: AdamW on g + γβ1/(1−β1)(g_t − g_{t−1}) (clipped); AdamW on 1-D tensors",
-            "ema + gradient difference (adaptive)", "Yuan et al. 2024 arXiv:2411.10438",
-            {"lr": 0.003, "betas": (0.95, 0.99), "gamma": 0.025}, {"mars_type": "adamw"}),
-        _po("qhm", po.QHM, "QHM: buf = β·buf + (1−β)·g, θ −= lr·(ν·buf + (1−ν)·g); ν = β is RSGDM from step 2",
-            "ema (momentum = β, ν)", "Ma & Yarats 2019 arXiv:1810.06801", {"lr": 0.01, "momentum": 0.9, "nu": 0.7}),
-        _po("lion", po.Lion, "Lion: θ −= lr·sign(β1·m + (1−β1)·g), m = β2·m + (1−β2)·g; decoupled decay",
-            "sign of ema (betas)", "Chen et al. 2023 arXiv:2302.06675", {"lr": 1e-4, "betas": (0.9, 0.99)}),
-        _po("schedulefree-sgd", po.ScheduleFreeSGD, "Schedule-Free SGD: interpolation momentum with iterate "
-            "averaging; train()/eval() switch the parameters", "schedule-free (momentum = interpolation β)",
-            "Defazio et al. 2024 arXiv:2405.15682", {"lr": 1.0, "momentum": 0.9}),
-        _po("schedulefree-adamw", po.ScheduleFreeAdamW, "Schedule-Free AdamW: AdamW's denominator, interpolation "
+        _info(
+            "adamw",
+            torch.optim.AdamW,
+            "AdamW: Adam with decoupled weight decay θ −= lr·λ·θ",
+            "adaptive (decoupled wd)",
+            "Loshchilov & Hutter 2019; torch.optim.AdamW",
+            {"lr": 0.001, "weight_decay": 0.01},
+            {"amsgrad": False},
+        ),
+        _po(
+            "apollo",
+            po.ApolloDQN,
+            "Apollo (Ma 2020): diagonal quasi-Newton, EMA momentum β, rectified curvature "
+            "(pytorch_optimizer.ApolloDQN, not its 2024 APOLLO); warm-up init_lr → lr over warmup_steps",
+            "quasi-newton (ema β)",
+            "004's baseline; Ma 2020 arXiv:2009.13586",
+            {"lr": 0.01, "beta": 0.9, "init_lr": 1e-5, "warmup_steps": 500},
+        ),
+        _po(
+            "adan",
+            Adan,
+            "Adan: EMAs of g, of g_t − g_{t−1} and of the squared corrected gradient",
+            "ema + gradient difference (betas = 1 − paper's)",
+            "Xie et al. 2022 arXiv:2208.06677",
+            {"lr": 0.001, "betas": (0.98, 0.92, 0.99)},
+        ),
+        _po(
+            "mars",
+            po.MARS,
+            "MARS-AdamW: AdamW on g + γβ1/(1−β1)(g_t − g_{t−1}) (clipped); AdamW on 1-D tensors",
+            "ema + gradient difference (adaptive)",
+            "Yuan et al. 2024 arXiv:2411.10438",
+            {"lr": 0.003, "betas": (0.95, 0.99), "gamma": 0.025},
+            {"mars_type": "adamw"},
+        ),
+        _po(
+            "qhm",
+            po.QHM,
+            "QHM: buf = β·buf + (1−β)·g, θ −= lr·(ν·buf + (1−ν)·g); ν = β is RSGDM from step 2",
+            "ema (momentum = β, ν)",
+            "Ma & Yarats 2019 arXiv:1810.06801",
+            {"lr": 0.01, "momentum": 0.9, "nu": 0.7},
+        ),
+        _po(
+            "lion",
+            po.Lion,
+            "Lion: θ −= lr·sign(β1·m + (1−β1)·g), m = β2·m + (1−β2)·g; decoupled decay",
+            "sign of ema (betas)",
+            "Chen et al. 2023 arXiv:2302.06675",
+            {"lr": 1e-4, "betas": (0.9, 0.99)},
+        ),
+        _po(
+            "schedulefree-sgd",
+            po.ScheduleFreeSGD,
+            "Schedule-Free SGD: interpolation momentum with iterate averaging; train()/eval() switch the parameters",
+            "schedule-free (momentum = interpolation β)",
+            "Defazio et al. 2024 arXiv:2405.15682",
+            {"lr": 1.0, "momentum": 0.9},
+        ),
+        _po(
+            "schedulefree-adamw",
+            po.ScheduleFreeAdamW,
+            "Schedule-Free AdamW: AdamW's denominator, interpolation "
             "momentum with iterate averaging; train()/eval() switch the parameters",
-            "schedule-free (adaptive, betas)", "Defazio et al. 2024 arXiv:2405.15682",
-            {"lr": 0.0025, "betas": (0.9, 0.999)}),
+            "schedule-free (adaptive, betas)",
+            "Defazio et al. 2024 arXiv:2405.15682",
+            {"lr": 0.0025, "betas": (0.9, 0.999)},
+        ),
     ]
 }

@@ -31,8 +31,11 @@ class OptimizerInfo:
     def hparams(self) -> list[str]:
         """Hyperparameters a user may pass (constructor arguments minus params and fixed ones)."""
         sig = inspect.signature(self.cls.__init__).parameters
-        names = [n for n, prm in sig.items() if n not in ("self", "params")
-                 and prm.kind not in (prm.VAR_KEYWORD, prm.VAR_POSITIONAL)]
+        names = [
+            n
+            for n, prm in sig.items()
+            if n not in ("self", "params") and prm.kind not in (prm.VAR_KEYWORD, prm.VAR_POSITIONAL)
+        ]
         if "wgd" in self.wrappers:
             names += list(WGD_HPARAMS)
         if "lookahead" in self.wrappers:
@@ -40,6 +43,15 @@ class OptimizerInfo:
         return [n for n in names if n not in self.fixed]
 
 
-def _info(name: str, cls: type, summary: str, convention: str, paper: str, defaults: dict[str, Any],
-          fixed: dict[str, Any] | None = None, origin: str = "torch", wrappers: tuple[str, ...] = ()) -> OptimizerInfo:
+def _info(
+    name: str,
+    cls: type,
+    summary: str,
+    convention: str,
+    paper: str,
+    defaults: dict[str, Any],
+    fixed: dict[str, Any] | None = None,
+    origin: str = "torch",
+    wrappers: tuple[str, ...] = (),
+) -> OptimizerInfo:
     return OptimizerInfo(name, summary, convention, paper, defaults, cls, fixed or {}, origin, wrappers)

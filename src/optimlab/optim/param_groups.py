@@ -44,8 +44,9 @@ def no_decay_groups(model: nn.Module, weight_decay: float | None = None, **group
             (no_decay if is_norm or pname == "bias" else decay).append(p)
     groups = []
     if decay:
-        groups.append({"params": decay, **({} if weight_decay is None else {"weight_decay": weight_decay}),
-                       **group_options})
+        groups.append(
+            {"params": decay, **({} if weight_decay is None else {"weight_decay": weight_decay}), **group_options}
+        )
     if no_decay:
         groups.append({"params": no_decay, "weight_decay": 0.0, **group_options})
     return groups

@@ -17,11 +17,11 @@ from typing import Any
 import torch
 from torch.optim import Optimizer
 
+from optimlab.optim._common import check_real_params
 from optimlab.optim.field import FIELD
 from optimlab.optim.info import (
     LOOKAHEAD_HPARAMS,
     LOOKAHEAD_PREFIX,
-    ORIGINS,
     WGD_HPARAMS,
     WGD_PREFIX,
     OptimizerInfo,
@@ -30,37 +30,108 @@ from optimlab.optim.info import (
 from optimlab.optim.rsgdm import RSGDM
 from optimlab.optim.sgdm_ema import SGDMEMA
 from optimlab.optim.tmsgd import TMSGD
-from optimlab.optim._common import check_real_params
 from optimlab.optim.wgd import WGD
 from optimlab.optim.wgd_published import NadamPublished, WGDRAdamPublished
 
 _BASES: dict[str, OptimizerInfo] = {
     info.name: info
     for info in [
-        _info("sgd", torch.optim.SGD, "mini-batch SGD, no momentum", "plain", "002/003; torch.optim.SGD",
-              {"lr": 0.01}, {"momentum": 0.0, "nesterov": False, "dampening": 0.0}),
-        _info("sgdm", torch.optim.SGD, "torch's SGD momentum: buf = μ·buf + g (buf_1 = g), θ −= lr·buf",
-              "heavy-ball", "003 (torch SGD momentum)", {"lr": 0.01, "momentum": 0.9}, {"nesterov": False}),
-        _info("nag", torch.optim.SGD, "torch's Nesterov: θ −= lr·(g + μ·buf)", "nesterov (heavy-ball)",
-              "002/003 (torch SGD nesterov=True)", {"lr": 0.01, "momentum": 0.9}, {"nesterov": True}),
+        _info(
+            "sgd",
+            torch.optim.SGD,
+            "mini-batch SGD, no momentum",
+            "plain",
+            "002/003; torch.optim.SGD",
+            {"lr": 0.01},
+            {"momentum": 0.0, "nesterov": False, "dampening": 0.0},
+        ),
+        _info(
+            "sgdm",
+            torch.optim.SGD,
+            "torch's SGD momentum: buf = μ·buf + g (buf_1 = g), θ −= lr·buf",
+            "heavy-ball",
+            "003 (torch SGD momentum)",
+            {"lr": 0.01, "momentum": 0.9},
+            {"nesterov": False},
+        ),
+        _info(
+            "nag",
+            torch.optim.SGD,
+            "torch's Nesterov: θ −= lr·(g + μ·buf)",
+            "nesterov (heavy-ball)",
+            "002/003 (torch SGD nesterov=True)",
+            {"lr": 0.01, "momentum": 0.9},
+            {"nesterov": True},
+        ),
         _info("adagrad", torch.optim.Adagrad, "Adagrad", "adaptive", "002/003; torch.optim.Adagrad", {"lr": 0.01}),
         _info("adadelta", torch.optim.Adadelta, "Adadelta", "adaptive", "002/003; torch.optim.Adadelta", {"lr": 1.0}),
         _info("rmsprop", torch.optim.RMSprop, "RMSprop", "adaptive", "002/003; torch.optim.RMSprop", {"lr": 0.01}),
-        _info("adam", torch.optim.Adam, "Adam with bias correction", "adaptive", "002/003; torch.optim.Adam",
-              {"lr": 0.001}, {"amsgrad": False}),
-        _info("amsgrad", torch.optim.Adam, "AMSGrad (Adam with max of second moments)", "adaptive",
-              "003; torch.optim.Adam(amsgrad=True)", {"lr": 0.001}, {"amsgrad": True}),
-        _info("nadam", torch.optim.NAdam, "Nadam (Adam + Nesterov, torch's momentum-decay schedule)", "adaptive",
-              "003; torch.optim.NAdam", {"lr": 0.002}),
-        _info("radam", torch.optim.RAdam, "RAdam (rectified Adam)", "adaptive", "003; torch.optim.RAdam", {"lr": 0.001}),
-        _info("sgdm-ema", SGDMEMA, "papers' SGDM: m = β·m + (1−β)·g, θ −= lr·m", "ema", "000/001 eq. 1–2, 002",
-              {"lr": 0.01, "beta": 0.9}, origin="optimlab"),
-        _info("rsgdm", RSGDM, "RSGDM: EMA momentum corrected by an EMA of gradient differences", "ema",
-              "000/001 eq. 3–5", {"lr": 0.01, "beta": 0.9}, origin="optimlab"),
-        _info("tmsgd", TMSGD, "TM-SGD: SGD, then W ← 1.5W_k − W_{k−1} + 0.5W_{k−2} − lr·g after the switch",
-              "multi-step", "004", {"lr": 0.1}, {"momentum": 0.0}, origin="optimlab"),
-        _info("tmsgdm", TMSGD, "TM-SGD-M: the multi-step rule on torch's heavy-ball momentum buffer",
-              "multi-step (heavy-ball)", "004", {"lr": 0.1, "momentum": 0.9}, origin="optimlab"),
+        _info(
+            "adam",
+            torch.optim.Adam,
+            "Adam with bias correction",
+            "adaptive",
+            "002/003; torch.optim.Adam",
+            {"lr": 0.001},
+            {"amsgrad": False},
+        ),
+        _info(
+            "amsgrad",
+            torch.optim.Adam,
+            "AMSGrad (Adam with max of second moments)",
+            "adaptive",
+            "003; torch.optim.Adam(amsgrad=True)",
+            {"lr": 0.001},
+            {"amsgrad": True},
+        ),
+        _info(
+            "nadam",
+            torch.optim.NAdam,
+            "Nadam (Adam + Nesterov, torch's momentum-decay schedule)",
+            "adaptive",
+            "003; torch.optim.NAdam",
+            {"lr": 0.002},
+        ),
+        _info(
+            "radam", torch.optim.RAdam, "RAdam (rectified Adam)", "adaptive", "003; torch.optim.RAdam", {"lr": 0.001}
+        ),
+        _info(
+            "sgdm-ema",
+            SGDMEMA,
+            "papers' SGDM: m = β·m + (1−β)·g, θ −= lr·m",
+            "ema",
+            "000/001 eq. 1–2, 002",
+            {"lr": 0.01, "beta": 0.9},
+            origin="optimlab",
+        ),
+        _info(
+            "rsgdm",
+            RSGDM,
+            "RSGDM: EMA momentum corrected by an EMA of gradient differences",
+            "ema",
+            "000/001 eq. 3–5",
+            {"lr": 0.01, "beta": 0.9},
+            origin="optimlab",
+        ),
+        _info(
+            "tmsgd",
+            TMSGD,
+            "TM-SGD: SGD, then W ← 1.5W_k − W_{k−1} + 0.5W_{k−2} − lr·g after the switch",
+            "multi-step",
+            "004",
+            {"lr": 0.1},
+            {"momentum": 0.0},
+            origin="optimlab",
+        ),
+        _info(
+            "tmsgdm",
+            TMSGD,
+            "TM-SGD-M: the multi-step rule on torch's heavy-ball momentum buffer",
+            "multi-step (heavy-ball)",
+            "004",
+            {"lr": 0.1, "momentum": 0.9},
+            origin="optimlab",
+        ),
     ]
 }
 
@@ -69,27 +140,75 @@ _PUBLISHED_CODE = "003 code, github.com/hoseingh69/WGD"
 _PUBLISHED: dict[str, OptimizerInfo] = {
     info.name: info
     for info in [
-        _info("wgd-sgdm-published", torch.optim.SGD, "authors' WGD_SGD: centre each filter of g + λθ (Conv2d/3d only), "
-              "then torch's SGD momentum (= wgd-sgdm with wgd_min_dim=4)", "wgd (code) + heavy-ball",
-              f"{_PUBLISHED_CODE} SGD.py", {"lr": 0.01, "momentum": 0.9},
-              {"wgd_mode": "filter", "wgd_target": "gradient", "wgd_min_dim": 4, "wgd_include_linear": False},
-              "published-code", ("wgd",)),
-        _info("wgd-adam-published", torch.optim.Adam, "authors' WGD_Adam: centre each filter of g + λθ (Conv2d/3d only), "
-              "then Adam (= wgd-adam with wgd_min_dim=4)", "wgd (code) + adaptive", f"{_PUBLISHED_CODE} Adam.py",
-              {"lr": 0.001}, {"amsgrad": False, "wgd_mode": "filter", "wgd_target": "gradient", "wgd_min_dim": 4,
-                              "wgd_include_linear": False}, "published-code", ("wgd",)),
-        _info("wgd-adam2-published", torch.optim.Adam, "authors' WGD_Adam2: Adam on g + λθ, then centre each filter "
-              "of the step taken (not the gradient)", "wgd-update (code) + adaptive", f"{_PUBLISHED_CODE} Adam.py",
-              {"lr": 0.001}, {"amsgrad": False, "wgd_mode": "filter", "wgd_target": "update", "wgd_min_dim": 4,
-                              "wgd_include_linear": False}, "published-code", ("wgd",)),
-        _info("wgd-radam-published", WGDRAdamPublished, "authors' WGD_RAdam: centre RAdam's update direction "
-              "(m/(√v+ε), or m itself before rectification) plus λθ; target='gradient' is their gc_loc=True",
-              "wgd-update (code) + adaptive", f"{_PUBLISHED_CODE} RAdam.py", {"lr": 0.001, "target": "update"},
-              {"min_dim": 4}, "published-code"),
-        _info("wgd-nadam-published", NadamPublished, "authors' WGD_Nadam = their Nadam: NO centralization, and v "
-              "divided by β2^t (not 1−β2^t); v_correction='1-beta2^t' gives torch's NAdam",
-              "adaptive (no wgd)", f"{_PUBLISHED_CODE} NAdam.py", {"lr": 0.002, "v_correction": "beta2^t"},
-              {}, "published-code"),
+        _info(
+            "wgd-sgdm-published",
+            torch.optim.SGD,
+            "authors' WGD_SGD: centre each filter of g + λθ (Conv2d/3d only), "
+            "then torch's SGD momentum (= wgd-sgdm with wgd_min_dim=4)",
+            "wgd (code) + heavy-ball",
+            f"{_PUBLISHED_CODE} SGD.py",
+            {"lr": 0.01, "momentum": 0.9},
+            {"wgd_mode": "filter", "wgd_target": "gradient", "wgd_min_dim": 4, "wgd_include_linear": False},
+            "published-code",
+            ("wgd",),
+        ),
+        _info(
+            "wgd-adam-published",
+            torch.optim.Adam,
+            "authors' WGD_Adam: centre each filter of g + λθ (Conv2d/3d only), "
+            "then Adam (= wgd-adam with wgd_min_dim=4)",
+            "wgd (code) + adaptive",
+            f"{_PUBLISHED_CODE} Adam.py",
+            {"lr": 0.001},
+            {
+                "amsgrad": False,
+                "wgd_mode": "filter",
+                "wgd_target": "gradient",
+                "wgd_min_dim": 4,
+                "wgd_include_linear": False,
+            },
+            "published-code",
+            ("wgd",),
+        ),
+        _info(
+            "wgd-adam2-published",
+            torch.optim.Adam,
+            "authors' WGD_Adam2: Adam on g + λθ, then centre each filter of the step taken (not the gradient)",
+            "wgd-update (code) + adaptive",
+            f"{_PUBLISHED_CODE} Adam.py",
+            {"lr": 0.001},
+            {
+                "amsgrad": False,
+                "wgd_mode": "filter",
+                "wgd_target": "update",
+                "wgd_min_dim": 4,
+                "wgd_include_linear": False,
+            },
+            "published-code",
+            ("wgd",),
+        ),
+        _info(
+            "wgd-radam-published",
+            WGDRAdamPublished,
+            "authors' WGD_RAdam: centre RAdam's update direction "
+            "(m/(√v+ε), or m itself before rectification) plus λθ; target='gradient' is their gc_loc=True",
+            "wgd-update (code) + adaptive",
+            f"{_PUBLISHED_CODE} RAdam.py",
+            {"lr": 0.001, "target": "update"},
+            {"min_dim": 4},
+            "published-code",
+        ),
+        _info(
+            "wgd-nadam-published",
+            NadamPublished,
+            "authors' WGD_Nadam = their Nadam: NO centralization, and v "
+            "divided by β2^t (not 1−β2^t); v_correction='1-beta2^t' gives torch's NAdam",
+            "adaptive (no wgd)",
+            f"{_PUBLISHED_CODE} NAdam.py",
+            {"lr": 0.002, "v_correction": "beta2^t"},
+            {},
+            "published-code",
+        ),
     ]
 }
 
@@ -100,22 +219,42 @@ _LISTED_LOOKAHEAD = ("adam", "sgdm")
 
 
 def _wgd_info(base: OptimizerInfo) -> OptimizerInfo:
-    return _info(WGD_PREFIX + base.name, base.cls, f"WGD (whitened conv gradients, paper 003) on {base.name}",
-                 f"wgd + {base.convention}", f"003 (WGD) on {base.paper}", {**base.defaults, **WGD_HPARAMS}, base.fixed,
-                 base.origin, ("wgd",))
+    return _info(
+        WGD_PREFIX + base.name,
+        base.cls,
+        f"WGD (whitened conv gradients, paper 003) on {base.name}",
+        f"wgd + {base.convention}",
+        f"003 (WGD) on {base.paper}",
+        {**base.defaults, **WGD_HPARAMS},
+        base.fixed,
+        base.origin,
+        ("wgd",),
+    )
 
 
 def _lookahead_info(inner: OptimizerInfo) -> OptimizerInfo:
-    return _info(LOOKAHEAD_PREFIX + inner.name, inner.cls,
-                 f"Lookahead (k fast steps, then slow ← slow + α(fast − slow)) over {inner.name}",
-                 f"lookahead + {inner.convention}", f"Zhang et al. 2019 (pytorch_optimizer.Lookahead) over {inner.paper}",
-                 {**inner.defaults, **LOOKAHEAD_HPARAMS}, inner.fixed, inner.origin, (*inner.wrappers, "lookahead"))
+    return _info(
+        LOOKAHEAD_PREFIX + inner.name,
+        inner.cls,
+        f"Lookahead (k fast steps, then slow ← slow + α(fast − slow)) over {inner.name}",
+        f"lookahead + {inner.convention}",
+        f"Zhang et al. 2019 (pytorch_optimizer.Lookahead) over {inner.paper}",
+        {**inner.defaults, **LOOKAHEAD_HPARAMS},
+        inner.fixed,
+        inner.origin,
+        (*inner.wrappers, "lookahead"),
+    )
 
 
 def list_optimizers() -> list[OptimizerInfo]:
     """Every registered optimizer (wgd-<base> and lookahead-<name> also work for names not listed here)."""
-    return [*_BASES.values(), *(_wgd_info(_BASES[b]) for b in _LISTED_WGD), *_PUBLISHED.values(), *FIELD.values(),
-            *(_lookahead_info(optimizer_info(n)) for n in _LISTED_LOOKAHEAD)]
+    return [
+        *_BASES.values(),
+        *(_wgd_info(_BASES[b]) for b in _LISTED_WGD),
+        *_PUBLISHED.values(),
+        *FIELD.values(),
+        *(_lookahead_info(optimizer_info(n)) for n in _LISTED_LOOKAHEAD),
+    ]
 
 
 def _all_bases() -> dict[str, OptimizerInfo]:
@@ -129,11 +268,11 @@ def optimizer_info(name: str) -> OptimizerInfo:
         return bases[name]
     if name in _PUBLISHED:
         return _PUBLISHED[name]
-    if name.startswith(WGD_PREFIX) and name[len(WGD_PREFIX):] in bases:
-        return _wgd_info(bases[name[len(WGD_PREFIX):]])
-    if name.startswith(LOOKAHEAD_PREFIX) and not name[len(LOOKAHEAD_PREFIX):].startswith(LOOKAHEAD_PREFIX):
+    if name.startswith(WGD_PREFIX) and name[len(WGD_PREFIX) :] in bases:
+        return _wgd_info(bases[name[len(WGD_PREFIX) :]])
+    if name.startswith(LOOKAHEAD_PREFIX) and not name[len(LOOKAHEAD_PREFIX) :].startswith(LOOKAHEAD_PREFIX):
         try:
-            return _lookahead_info(optimizer_info(name[len(LOOKAHEAD_PREFIX):]))
+            return _lookahead_info(optimizer_info(name[len(LOOKAHEAD_PREFIX) :]))
         except ValueError:
             pass
     valid = ", ".join(i.name for i in list_optimizers())
@@ -170,8 +309,13 @@ def create_optimizer(name: str, params: Any, **hparams: Any) -> Optimizer:
         raise ValueError(f"Invalid hyperparameters for optimizer {name!r} {given}: {type(e).__name__}: {e}") from e
     check_real_params(base.param_groups, f"optimizer {name!r}")
     if "wgd" in info.wrappers:
-        base = WGD(base, mode=wgd["wgd_mode"], include_linear=wgd["wgd_include_linear"], target=wgd["wgd_target"],
-                   min_dim=wgd["wgd_min_dim"])
+        base = WGD(
+            base,
+            mode=wgd["wgd_mode"],
+            include_linear=wgd["wgd_include_linear"],
+            target=wgd["wgd_target"],
+            min_dim=wgd["wgd_min_dim"],
+        )
     if "lookahead" in info.wrappers:
         from pytorch_optimizer import Lookahead
 

@@ -22,7 +22,9 @@ def sgdm_ema_update_(param: Tensor, grad: Tensor, buf: Tensor, lr: float, beta: 
     param.add_(buf, alpha=-lr)
 
 
-def sgdm_ema_foreach_update_(params: list[Tensor], grads: list[Tensor], bufs: list[Tensor], lr: float, beta: float) -> None:
+def sgdm_ema_foreach_update_(
+    params: list[Tensor], grads: list[Tensor], bufs: list[Tensor], lr: float, beta: float
+) -> None:
     torch._foreach_lerp_(bufs, grads, 1.0 - beta)
     torch._foreach_add_(params, bufs, alpha=-lr)
 

@@ -44,7 +44,13 @@ def _min_unit(dtype: torch.dtype) -> float:
 
 
 def tmsgd_update_(
-    param: Tensor, d: Tensor, buf_k: Tensor, buf_km1: Tensor, unit_k: float, unit_km1: float, lr: float,
+    param: Tensor,
+    d: Tensor,
+    buf_k: Tensor,
+    buf_km1: Tensor,
+    unit_k: float,
+    unit_km1: float,
+    lr: float,
     multistep: bool,
 ) -> float:
     """One TM-SGD step on one tensor, in place; returns the unit of the new displacement.
@@ -76,8 +82,14 @@ def tmsgd_update_(
 
 
 def tmsgd_foreach_update_(
-    params: list[Tensor], ds: list[Tensor], bufs_k: list[Tensor], bufs_km1: list[Tensor], unit_k: float,
-    unit_km1: float, lr: float, multistep: bool,
+    params: list[Tensor],
+    ds: list[Tensor],
+    bufs_k: list[Tensor],
+    bufs_km1: list[Tensor],
+    unit_k: float,
+    unit_km1: float,
+    lr: float,
+    multistep: bool,
 ) -> float:
     """tmsgd_update_ for tensors that share their units, with torch._foreach_* kernels."""
     if not multistep:
@@ -138,8 +150,12 @@ class TMSGD(PaperOptimizer):
             per-tensor loop is faster on CPU).
     """
 
-    _checks = {"lr": check_lr, "momentum": check_unit_interval, "weight_decay": check_nonnegative,
-               "switch_step": _check_switch_step}
+    _checks = {
+        "lr": check_lr,
+        "momentum": check_unit_interval,
+        "weight_decay": check_nonnegative,
+        "switch_step": _check_switch_step,
+    }
 
     def __init__(
         self,
@@ -151,8 +167,15 @@ class TMSGD(PaperOptimizer):
         maximize: bool = False,
         foreach: bool | None = None,
     ) -> None:
-        defaults = dict(lr=lr, momentum=momentum, weight_decay=weight_decay, switch_step=switch_step,
-                        multistep=False, maximize=bool(maximize), foreach=foreach)
+        defaults = dict(
+            lr=lr,
+            momentum=momentum,
+            weight_decay=weight_decay,
+            switch_step=switch_step,
+            multistep=False,
+            maximize=bool(maximize),
+            foreach=foreach,
+        )
         super().__init__(params, defaults)
 
     def start_multistep(self) -> None:
@@ -222,7 +245,7 @@ class TMSGD(PaperOptimizer):
         lr = group["lr"]
         for (flag, u1, u2), idx in buckets.items():
             if foreach:
-                sel = (lambda xs: [xs[i] for i in idx]) if len(idx) != len(params) else (lambda xs: xs)
+                sel = (lambda xs, idx=idx: [xs[i] for i in idx]) if len(idx) != len(params) else (lambda xs: xs)
                 units = [tmsgd_foreach_update_(sel(params), sel(grads), sel(v1), sel(v2), u1, u2, lr, flag)]
                 units *= len(idx)
             else:

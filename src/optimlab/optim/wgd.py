@@ -47,22 +47,27 @@ DEFAULT_MIN_DIM = 3
 
 def _check_mode(mode: Any) -> str:
     if mode not in WGD_MODES:
-        raise ValueError(f"Invalid wgd mode={mode!r}: must be one of {WGD_MODES} "
-                         "('filter' = the authors' code / Gradient Centralization, 'kernel' = paper Eq. 11)")
+        raise ValueError(
+            f"Invalid wgd mode={mode!r}: must be one of {WGD_MODES} "
+            "('filter' = the authors' code / Gradient Centralization, 'kernel' = paper Eq. 11)"
+        )
     return mode
 
 
 def _check_target(target: Any) -> str:
     if target not in WGD_TARGETS:
-        raise ValueError(f"Invalid wgd target={target!r}: must be one of {WGD_TARGETS} "
-                         "('gradient' = centre g before the base step, 'update' = centre the step taken)")
+        raise ValueError(
+            f"Invalid wgd target={target!r}: must be one of {WGD_TARGETS} "
+            "('gradient' = centre g before the base step, 'update' = centre the step taken)"
+        )
     return target
 
 
 def _check_min_dim(min_dim: Any) -> int:
     if isinstance(min_dim, bool) or not isinstance(min_dim, int) or min_dim < 2:
-        raise ValueError(f"Invalid wgd min_dim={min_dim!r}: must be an int >= 2 (3: every conv weight; 4: the "
-                         "authors' code)")
+        raise ValueError(
+            f"Invalid wgd min_dim={min_dim!r}: must be an int >= 2 (3: every conv weight; 4: the authors' code)"
+        )
     return min_dim
 
 
@@ -104,18 +109,25 @@ def _check_not_zeroed(param_groups: list[dict[str, Any]], first_index: int = 0) 
                 continue
             where = f"param_groups[{gi}]['params'][{pi}] (shape {tuple(p.shape)})"
             if mode == "kernel" and p.shape[0] == 1:
-                raise ValueError(f"WGD mode='kernel' would zero the whole gradient of {where}: a layer with a single "
-                                 "kernel (P = 1) equals its own mean. Put it in a param group with wgd_mode='none' "
-                                 "(or 'filter').")
+                raise ValueError(
+                    f"WGD mode='kernel' would zero the whole gradient of {where}: a layer with a single "
+                    "kernel (P = 1) equals its own mean. Put it in a param group with wgd_mode='none' "
+                    "(or 'filter')."
+                )
             if mode == "filter" and p.numel() == p.shape[0] and p.numel() > 0:
-                raise ValueError(f"WGD mode='filter' would zero the whole gradient of {where}: each filter has a "
-                                 "single entry. Put it in a param group with wgd_mode='none'.")
+                raise ValueError(
+                    f"WGD mode='filter' would zero the whole gradient of {where}: each filter has a "
+                    "single entry. Put it in a param group with wgd_mode='none'."
+                )
 
 
 def _is_decoupled(base: Optimizer, group: dict[str, Any]) -> bool:
     """torch's AdamW / decoupled_weight_decay=True, or pytorch_optimizer's weight_decouple=True (Lion, MARS, …)."""
-    return (isinstance(base, torch.optim.AdamW) or bool(group.get("decoupled_weight_decay", False))
-            or bool(group.get("weight_decouple", False)))
+    return (
+        isinstance(base, torch.optim.AdamW)
+        or bool(group.get("decoupled_weight_decay", False))
+        or bool(group.get("weight_decouple", False))
+    )
 
 
 class WGD(Optimizer):
@@ -154,15 +166,25 @@ class WGD(Optimizer):
         min_dim: centre tensors with at least this many dims (default 3: every conv weight).
     """
 
-    def __init__(self, base: Optimizer, mode: str = "filter", include_linear: bool = False,
-                 target: str = "gradient", min_dim: int = DEFAULT_MIN_DIM) -> None:
+    def __init__(
+        self,
+        base: Optimizer,
+        mode: str = "filter",
+        include_linear: bool = False,
+        target: str = "gradient",
+        min_dim: int = DEFAULT_MIN_DIM,
+    ) -> None:
         if not isinstance(base, Optimizer):
             raise TypeError(f"WGD wraps a torch.optim.Optimizer, got {type(base).__name__}")
         if isinstance(base, WGD):
             raise TypeError("WGD is already applied: do not wrap a WGD optimizer twice")
         self.base = base
-        self._wgd_defaults = {"wgd_mode": _check_mode(mode), "wgd_include_linear": bool(include_linear),
-                              "wgd_target": _check_target(target), "wgd_min_dim": _check_min_dim(min_dim)}
+        self._wgd_defaults = {
+            "wgd_mode": _check_mode(mode),
+            "wgd_include_linear": bool(include_linear),
+            "wgd_target": _check_target(target),
+            "wgd_min_dim": _check_min_dim(min_dim),
+        }
         self._wgd_ready = False
         # Optimizer.__init__ sets up hooks; hand it the base's params, then share the base's containers.
         super().__init__([p for g in base.param_groups for p in g["params"]], {})
@@ -229,8 +251,11 @@ class WGD(Optimizer):
     def _targets(group: dict[str, Any], target: str) -> list[Tensor]:
         if group["wgd_target"] != target or group["wgd_mode"] == "none":
             return []
-        return [p for p in group["params"] if p.grad is not None
-                and wgd_eligible(p, group["wgd_min_dim"], group["wgd_include_linear"])]
+        return [
+            p
+            for p in group["params"]
+            if p.grad is not None and wgd_eligible(p, group["wgd_min_dim"], group["wgd_include_linear"])
+        ]
 
     @torch.no_grad()
     def whiten_(self) -> None:

@@ -41,6 +41,7 @@ def _check_choice(choices: tuple[str, ...]) -> Any:
         if value not in choices:
             raise ValueError(f"Invalid {name}={value!r}: must be one of {choices}")
         return value
+
     return check
 
 
@@ -76,14 +77,37 @@ class WGDRAdamPublished(PaperOptimizer):
     """
 
     _coupled_decay = False
-    _checks = {"lr": check_lr, "eps": check_nonnegative, "weight_decay": check_nonnegative,
-               "betas": _check_betas, "target": _check_choice(PUBLISHED_TARGETS), "min_dim": lambda n, v: _check_min_dim(v)}
+    _checks = {
+        "lr": check_lr,
+        "eps": check_nonnegative,
+        "weight_decay": check_nonnegative,
+        "betas": _check_betas,
+        "target": _check_choice(PUBLISHED_TARGETS),
+        "min_dim": lambda n, v: _check_min_dim(v),
+    }
 
-    def __init__(self, params: Any, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, target: str = "update", min_dim: int = 4, maximize: bool = False,
-                 foreach: bool | None = None) -> None:
-        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, target=target, min_dim=min_dim,
-                        maximize=bool(maximize), foreach=foreach)
+    def __init__(
+        self,
+        params: Any,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        target: str = "update",
+        min_dim: int = 4,
+        maximize: bool = False,
+        foreach: bool | None = None,
+    ) -> None:
+        defaults = dict(
+            lr=lr,
+            betas=betas,
+            eps=eps,
+            weight_decay=weight_decay,
+            target=target,
+            min_dim=min_dim,
+            maximize=bool(maximize),
+            foreach=foreach,
+        )
         super().__init__(params, defaults)
 
     def _step_group(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor], foreach: bool) -> None:
@@ -105,8 +129,15 @@ class WGDRAdamPublished(PaperOptimizer):
             t = state["step"]
             rho_t = rho_inf - 2.0 * t * beta2**t / (1.0 - beta2**t)
             if rho_t >= 5.0:
-                s = math.sqrt((1.0 - beta2**t) * (rho_t - 4.0) / (rho_inf - 4.0) * (rho_t - 2.0) / rho_t
-                              * rho_inf / (rho_inf - 2.0)) / (1.0 - beta1**t)
+                s = math.sqrt(
+                    (1.0 - beta2**t)
+                    * (rho_t - 4.0)
+                    / (rho_inf - 4.0)
+                    * (rho_t - 2.0)
+                    / rho_t
+                    * rho_inf
+                    / (rho_inf - 2.0)
+                ) / (1.0 - beta1**t)
                 d = m / (v.sqrt() + eps)
             else:
                 s = 1.0 / (1.0 - beta1**t)
@@ -139,15 +170,37 @@ class NadamPublished(PaperOptimizer):
     References: github.com/hoseingh69/WGD NAdam.py; Dozat, "Incorporating Nesterov Momentum into Adam", 2016.
     """
 
-    _checks = {"lr": check_lr, "eps": check_nonnegative, "weight_decay": check_nonnegative,
-               "momentum_decay": check_nonnegative, "betas": _check_betas,
-               "v_correction": _check_choice(V_CORRECTIONS)}
+    _checks = {
+        "lr": check_lr,
+        "eps": check_nonnegative,
+        "weight_decay": check_nonnegative,
+        "momentum_decay": check_nonnegative,
+        "betas": _check_betas,
+        "v_correction": _check_choice(V_CORRECTIONS),
+    }
 
-    def __init__(self, params: Any, lr: float = 2e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, momentum_decay: float = 4e-3, v_correction: str = "beta2^t",
-                 maximize: bool = False, foreach: bool | None = None) -> None:
-        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, momentum_decay=momentum_decay,
-                        v_correction=v_correction, maximize=bool(maximize), foreach=foreach)
+    def __init__(
+        self,
+        params: Any,
+        lr: float = 2e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        momentum_decay: float = 4e-3,
+        v_correction: str = "beta2^t",
+        maximize: bool = False,
+        foreach: bool | None = None,
+    ) -> None:
+        defaults = dict(
+            lr=lr,
+            betas=betas,
+            eps=eps,
+            weight_decay=weight_decay,
+            momentum_decay=momentum_decay,
+            v_correction=v_correction,
+            maximize=bool(maximize),
+            foreach=foreach,
+        )
         super().__init__(params, defaults)
 
     def _step_group(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor], foreach: bool) -> None:

@@ -57,9 +57,19 @@ def adam_init(theta: np.ndarray) -> AdamState:
     return AdamState(m=z, v=z.copy(), t=0)
 
 
-def adam_update(state: AdamState, theta: np.ndarray, g: np.ndarray, *, lr: float = 0.001, beta1: float = 0.9,
-                beta2: float = 0.999, eps: float = 1e-8, bias_correction: bool = True, weight_decay: float = 0.0,
-                maximize: bool = False) -> tuple[np.ndarray, AdamState]:
+def adam_update(
+    state: AdamState,
+    theta: np.ndarray,
+    g: np.ndarray,
+    *,
+    lr: float = 0.001,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    eps: float = 1e-8,
+    bias_correction: bool = True,
+    weight_decay: float = 0.0,
+    maximize: bool = False,
+) -> tuple[np.ndarray, AdamState]:
     """Adam (Kingma & Ba; paper 003 eq. 9):
 
         m_t = β1·m_{t−1} + (1 − β1)·g_t,   v_t = β2·v_{t−1} + (1 − β2)·g_t²
@@ -78,9 +88,18 @@ def adam_update(state: AdamState, theta: np.ndarray, g: np.ndarray, *, lr: float
     return theta - lr * m_hat / (np.sqrt(v_hat) + eps), AdamState(m=m, v=v, t=t)
 
 
-def adamw_update(state: AdamState, theta: np.ndarray, g: np.ndarray, *, lr: float = 0.001, beta1: float = 0.9,
-                 beta2: float = 0.999, eps: float = 1e-8, weight_decay: float = 0.01, maximize: bool = False
-                 ) -> tuple[np.ndarray, AdamState]:
+def adamw_update(
+    state: AdamState,
+    theta: np.ndarray,
+    g: np.ndarray,
+    *,
+    lr: float = 0.001,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    eps: float = 1e-8,
+    weight_decay: float = 0.01,
+    maximize: bool = False,
+) -> tuple[np.ndarray, AdamState]:
     """AdamW (Loshchilov & Hutter 2019, decoupled weight decay), as torch.optim.AdamW:
 
         θ' = θ_{t−1}·(1 − lr·λ),   then Adam's step on the raw (±) gradient from θ'.
@@ -98,9 +117,19 @@ def amsgrad_init(theta: np.ndarray) -> AMSGradState:
     return AMSGradState(m=z, v=z.copy(), v_max=z.copy(), t=0)
 
 
-def amsgrad_update(state: AMSGradState, theta: np.ndarray, g: np.ndarray, *, lr: float = 0.001, beta1: float = 0.9,
-                   beta2: float = 0.999, eps: float = 1e-8, weight_decay: float = 0.0, maximize: bool = False,
-                   convention: Convention = "paper") -> tuple[np.ndarray, AMSGradState]:
+def amsgrad_update(
+    state: AMSGradState,
+    theta: np.ndarray,
+    g: np.ndarray,
+    *,
+    lr: float = 0.001,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    maximize: bool = False,
+    convention: Convention = "paper",
+) -> tuple[np.ndarray, AMSGradState]:
     """AMSGrad (Reddi et al. 2018, Algorithm 2, cited by paper 000):
 
         m_t, v_t as in Adam;   v̂_t = max(v̂_{t−1}, v_t);   θ_t = θ_{t−1} − lr·m_t / (sqrt(v̂_t) + ε)
@@ -127,9 +156,20 @@ def nadam_init(theta: np.ndarray) -> NAdamState:
     return NAdamState(m=z, v=z.copy(), mu_product=1.0, t=0)
 
 
-def nadam_update(state: NAdamState, theta: np.ndarray, g: np.ndarray, *, lr: float = 0.002, beta1: float = 0.9,
-                 beta2: float = 0.999, eps: float = 1e-8, momentum_decay: float = 0.004, weight_decay: float = 0.0,
-                 maximize: bool = False, convention: Convention = "paper") -> tuple[np.ndarray, NAdamState]:
+def nadam_update(
+    state: NAdamState,
+    theta: np.ndarray,
+    g: np.ndarray,
+    *,
+    lr: float = 0.002,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    eps: float = 1e-8,
+    momentum_decay: float = 0.004,
+    weight_decay: float = 0.0,
+    maximize: bool = False,
+    convention: Convention = "paper",
+) -> tuple[np.ndarray, NAdamState]:
     """Nadam (Dozat; paper 003 eq. 10), with m_t, v_t, m̂_t, v̂_t as in Adam:
 
         θ_t = θ_{t−1} − lr / (sqrt(v̂_t) + ε) · (β1·m̂_t + (1 − β1)·g_t / (1 − β1^t))
@@ -157,8 +197,11 @@ def nadam_update(state: NAdamState, theta: np.ndarray, g: np.ndarray, *, lr: flo
     mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * momentum_decay))
     mu_product = state.mu_product * mu
     denom = np.sqrt(v / bc2) + eps
-    theta_new = (theta - lr * (1.0 - mu) / (1.0 - mu_product) * g / denom
-                 - lr * mu_next / (1.0 - mu_product * mu_next) * m / denom)
+    theta_new = (
+        theta
+        - lr * (1.0 - mu) / (1.0 - mu_product) * g / denom
+        - lr * mu_next / (1.0 - mu_product * mu_next) * m / denom
+    )
     return theta_new, NAdamState(m=m, v=v, mu_product=mu_product, t=t)
 
 
@@ -168,9 +211,19 @@ def radam_rho(t: int, beta2: float) -> tuple[float, float]:
     return rho_inf, rho_inf - 2.0 * t * beta2**t / (1.0 - beta2**t)
 
 
-def radam_update(state: AdamState, theta: np.ndarray, g: np.ndarray, *, lr: float = 0.001, beta1: float = 0.9,
-                 beta2: float = 0.999, eps: float = 1e-8, weight_decay: float = 0.0, maximize: bool = False,
-                 convention: Convention = "paper") -> tuple[np.ndarray, AdamState]:
+def radam_update(
+    state: AdamState,
+    theta: np.ndarray,
+    g: np.ndarray,
+    *,
+    lr: float = 0.001,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    maximize: bool = False,
+    convention: Convention = "paper",
+) -> tuple[np.ndarray, AdamState]:
     """RAdam (Liu et al.; paper 003 Algorithms 1-2), with m_t, v_t, m̂_t as in Adam:
 
         ρ_∞ = 2/(1 − β2) − 1,   ρ_t = ρ_∞ − 2t·β2^t / (1 − β2^t)
@@ -196,8 +249,8 @@ def radam_update(state: AdamState, theta: np.ndarray, g: np.ndarray, *, lr: floa
     threshold = 4.0 if convention == "paper" else 5.0
     if rho_t > threshold:
         r = ((rho_t - 4.0) * (rho_t - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t)) ** 0.5
-        l = np.sqrt(bc2 / v) if convention == "paper" else bc2**0.5 / (np.sqrt(v) + eps)
-        theta_new = theta - lr * r * m_hat * l
+        l_t = np.sqrt(bc2 / v) if convention == "paper" else bc2**0.5 / (np.sqrt(v) + eps)
+        theta_new = theta - lr * r * m_hat * l_t
     else:
         theta_new = theta - lr * m_hat
     return theta_new, AdamState(m=m, v=v, t=t)

@@ -64,8 +64,15 @@ def gd_init(theta: np.ndarray) -> StepState:
     return StepState(t=0)
 
 
-def gd_update(state: StepState, theta: np.ndarray, g: np.ndarray, *, lr: float = 0.01,
-              weight_decay: float = 0.0, maximize: bool = False) -> tuple[np.ndarray, StepState]:
+def gd_update(
+    state: StepState,
+    theta: np.ndarray,
+    g: np.ndarray,
+    *,
+    lr: float = 0.01,
+    weight_decay: float = 0.0,
+    maximize: bool = False,
+) -> tuple[np.ndarray, StepState]:
     """Mini-batch gradient descent, paper 003 eq. 3 / paper 004 eq. 3: θ ← θ − lr·g.
 
     torch.optim.SGD(momentum=0) is the same rule; no convention difference.
@@ -97,9 +104,17 @@ def ema_init(theta: np.ndarray) -> EMAState:
     return EMAState(v=np.zeros_like(theta, dtype=np.float64), t=0)
 
 
-def ema_update(state: EMAState, theta: np.ndarray, g: np.ndarray, *, lr: float = 0.01, beta: float = 0.9,
-               bias_correction: bool = False, weight_decay: float = 0.0,
-               maximize: bool = False) -> tuple[np.ndarray, EMAState]:
+def ema_update(
+    state: EMAState,
+    theta: np.ndarray,
+    g: np.ndarray,
+    *,
+    lr: float = 0.01,
+    beta: float = 0.9,
+    bias_correction: bool = False,
+    weight_decay: float = 0.0,
+    maximize: bool = False,
+) -> tuple[np.ndarray, EMAState]:
     """GD with EMA momentum (paper 002 §3.2 listing 1; paper 000 eqs. 1-2 = ``sgdm-ema``).
 
     v_t = β v_{t−1} + (1 − β) g_t,   θ_t = θ_{t−1} − lr·v̂_t,
@@ -128,9 +143,18 @@ def _heavy_ball(buf: np.ndarray, g: np.ndarray, t: int, momentum: float, dampeni
     return g.copy() if t == 1 else momentum * buf + (1.0 - dampening) * g
 
 
-def sgdm_update(state: MomentumState, theta: np.ndarray, g: np.ndarray, *, lr: float = 0.01,
-                momentum: float = 0.9, dampening: float = 0.0, weight_decay: float = 0.0, maximize: bool = False,
-                convention: Convention = "paper") -> tuple[np.ndarray, MomentumState]:
+def sgdm_update(
+    state: MomentumState,
+    theta: np.ndarray,
+    g: np.ndarray,
+    *,
+    lr: float = 0.01,
+    momentum: float = 0.9,
+    dampening: float = 0.0,
+    weight_decay: float = 0.0,
+    maximize: bool = False,
+    convention: Convention = "paper",
+) -> tuple[np.ndarray, MomentumState]:
     """Heavy-ball SGD with momentum (``sgdm``), torch's convention of momentum.
 
     paper 003 eq. 4 (Qian):  v_k = m·v_{k−1} + lr_k·g_k,  x_{k+1} = x_k − v_k   (v_0 = 0; lr inside v)
@@ -161,9 +185,18 @@ def nag_lookahead(state: MomentumState, theta: np.ndarray, *, momentum: float = 
     return theta - momentum * state.buf
 
 
-def nag_update(state: MomentumState, theta: np.ndarray, g: np.ndarray, *, lr: float = 0.01, momentum: float = 0.9,
-               dampening: float = 0.0, weight_decay: float = 0.0, maximize: bool = False,
-               convention: Convention = "paper") -> tuple[np.ndarray, MomentumState]:
+def nag_update(
+    state: MomentumState,
+    theta: np.ndarray,
+    g: np.ndarray,
+    *,
+    lr: float = 0.01,
+    momentum: float = 0.9,
+    dampening: float = 0.0,
+    weight_decay: float = 0.0,
+    maximize: bool = False,
+    convention: Convention = "paper",
+) -> tuple[np.ndarray, MomentumState]:
     """Nesterov accelerated gradient (``nag``), in the paper's form or in torch's form.
 
     paper 003 eq. 5 (Sutskever et al.):  v_k = m·v_{k−1} + lr·∇f(x_k − m·v_{k−1}),  x_{k+1} = x_k − v_k.
@@ -195,9 +228,18 @@ def adagrad_init(theta: np.ndarray) -> AdagradState:
     return AdagradState(G=np.zeros_like(theta, dtype=np.float64), t=0)
 
 
-def adagrad_update(state: AdagradState, theta: np.ndarray, g: np.ndarray, *, lr: float = 0.01, eps: float = 1e-10,
-                   lr_decay: float = 0.0, weight_decay: float = 0.0, maximize: bool = False,
-                   convention: Convention = "paper") -> tuple[np.ndarray, AdagradState]:
+def adagrad_update(
+    state: AdagradState,
+    theta: np.ndarray,
+    g: np.ndarray,
+    *,
+    lr: float = 0.01,
+    eps: float = 1e-10,
+    lr_decay: float = 0.0,
+    weight_decay: float = 0.0,
+    maximize: bool = False,
+    convention: Convention = "paper",
+) -> tuple[np.ndarray, AdagradState]:
     """Adagrad (paper 003 eq. 6): G_k = G_{k−1} + g_k²,  x_{k+1} = x_k − lr / sqrt(G_k + ε) · g_k.
 
     torch.optim.Adagrad puts ε outside the root, lr / (sqrt(G_k) + ε), and scales lr by
@@ -222,9 +264,17 @@ def adadelta_init(theta: np.ndarray) -> AdadeltaState:
     return AdadeltaState(Eg2=z, Edx2=z.copy(), t=0)
 
 
-def adadelta_update(state: AdadeltaState, theta: np.ndarray, g: np.ndarray, *, lr: float = 1.0, rho: float = 0.9,
-                    eps: float = 1e-6, weight_decay: float = 0.0,
-                    maximize: bool = False) -> tuple[np.ndarray, AdadeltaState]:
+def adadelta_update(
+    state: AdadeltaState,
+    theta: np.ndarray,
+    g: np.ndarray,
+    *,
+    lr: float = 1.0,
+    rho: float = 0.9,
+    eps: float = 1e-6,
+    weight_decay: float = 0.0,
+    maximize: bool = False,
+) -> tuple[np.ndarray, AdadeltaState]:
     """Adadelta (Zeiler; paper 003 eq. 7):
 
         E[g²]_k = ρ·E[g²]_{k−1} + (1 − ρ)·g_k²
@@ -252,9 +302,18 @@ def rmsprop_init(theta: np.ndarray) -> RMSpropState:
     return RMSpropState(s=np.zeros_like(theta, dtype=np.float64), t=0)
 
 
-def rmsprop_update(state: RMSpropState, theta: np.ndarray, g: np.ndarray, *, lr: float = 0.01, rho: float = 0.9,
-                   eps: float = 1e-8, weight_decay: float = 0.0, maximize: bool = False,
-                   convention: Convention = "paper") -> tuple[np.ndarray, RMSpropState]:
+def rmsprop_update(
+    state: RMSpropState,
+    theta: np.ndarray,
+    g: np.ndarray,
+    *,
+    lr: float = 0.01,
+    rho: float = 0.9,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    maximize: bool = False,
+    convention: Convention = "paper",
+) -> tuple[np.ndarray, RMSpropState]:
     """RMSprop (paper 002 eqs. 11-12 and listing 2; paper 003 eq. 8):
 
         s_k = ρ·s_{k−1} + (1 − ρ)·g_k²,   θ ← θ − lr / sqrt(s_k + ε) · g_k.

@@ -38,8 +38,16 @@ def rsgdm_init(theta: np.ndarray) -> RSGDMState:
     return RSGDMState(m=z, z=z.copy(), g_prev=z.copy(), t=0)
 
 
-def rsgdm_update(state: RSGDMState, theta: np.ndarray, g: np.ndarray, *, lr: float = 0.01, beta: float = 0.9,
-                 weight_decay: float = 0.0, maximize: bool = False) -> tuple[np.ndarray, RSGDMState]:
+def rsgdm_update(
+    state: RSGDMState,
+    theta: np.ndarray,
+    g: np.ndarray,
+    *,
+    lr: float = 0.01,
+    beta: float = 0.9,
+    weight_decay: float = 0.0,
+    maximize: bool = False,
+) -> tuple[np.ndarray, RSGDMState]:
     """RSGDM (paper 000 eqs. 3-5), literal three-buffer form:
 
         Δg_t = g_t − g_{t−1} (Δg_1 = 0),   m_t = β·m_{t−1} + (1 − β)·g_t,
@@ -66,9 +74,18 @@ def tmsgd_init(theta: np.ndarray) -> TMSGDState:
     return TMSGDState(W_prev=W0, W_prev2=W0.copy(), buf=np.zeros_like(W0), t=0)
 
 
-def tmsgd_update(state: TMSGDState, theta: np.ndarray, g: np.ndarray, *, lr: float = 0.1, momentum: float = 0.0,
-                 switch_step: int | None = None, multistep: bool = False, weight_decay: float = 0.0,
-                 maximize: bool = False) -> tuple[np.ndarray, TMSGDState]:
+def tmsgd_update(
+    state: TMSGDState,
+    theta: np.ndarray,
+    g: np.ndarray,
+    *,
+    lr: float = 0.1,
+    momentum: float = 0.0,
+    switch_step: int | None = None,
+    multistep: bool = False,
+    weight_decay: float = 0.0,
+    maximize: bool = False,
+) -> tuple[np.ndarray, TMSGDState]:
     """TM-SGD (paper 004 eq. 8) and, with momentum > 0, TM-SGD-M. Step k (0-based, k = state.t):
 
         d_k = g_k                                    (TM-SGD)
@@ -84,8 +101,9 @@ def tmsgd_update(state: TMSGDState, theta: np.ndarray, g: np.ndarray, *, lr: flo
     """
     check_nonnegative("lr", lr)
     check_unit("momentum", momentum)
-    if switch_step is not None and (isinstance(switch_step, bool) or not isinstance(switch_step, int)
-                                    or switch_step < 0):
+    if switch_step is not None and (
+        isinstance(switch_step, bool) or not isinstance(switch_step, int) or switch_step < 0
+    ):
         raise ValueError(f"Invalid switch_step={switch_step!r}: must be None or an int >= 0")
     g = effective_gradient(g, theta, weight_decay, maximize)
     k = state.t
@@ -124,11 +142,15 @@ def wgd_filter(grad: np.ndarray) -> np.ndarray:
 
 
 _CENTRALIZE: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "filter": wgd_filter, "kernel": wgd_kernel, "none": lambda g: np.array(g, dtype=np.float64, copy=True)}
+    "filter": wgd_filter,
+    "kernel": wgd_kernel,
+    "none": lambda g: np.array(g, dtype=np.float64, copy=True),
+}
 
 
-def wgd(base_init: Callable[[np.ndarray], Any], base_update: Callable[..., tuple[np.ndarray, Any]]
-        ) -> tuple[Callable[[np.ndarray], Any], Callable[..., tuple[np.ndarray, Any]]]:
+def wgd(
+    base_init: Callable[[np.ndarray], Any], base_update: Callable[..., tuple[np.ndarray, Any]]
+) -> tuple[Callable[[np.ndarray], Any], Callable[..., tuple[np.ndarray, Any]]]:
     """WGD on top of a base rule (paper 003 Algorithm 2 shows it on RAdam): ``(init, update)``.
 
     update(state, θ, g, *, wgd_mode="filter", wgd_include_linear=False, wgd_min_dim=3,
@@ -142,9 +164,19 @@ def wgd(base_init: Callable[[np.ndarray], Any], base_update: Callable[..., tuple
     "kernel" (eq. 11) or "none".
     """
 
-    def update(state: Any, theta: np.ndarray, g: np.ndarray, *, wgd_mode: str = "filter",
-               wgd_include_linear: bool = False, wgd_min_dim: int = 3, wgd_target: str = "gradient",
-               weight_decay: float = 0.0, maximize: bool = False, **hparams: Any) -> tuple[np.ndarray, Any]:
+    def update(
+        state: Any,
+        theta: np.ndarray,
+        g: np.ndarray,
+        *,
+        wgd_mode: str = "filter",
+        wgd_include_linear: bool = False,
+        wgd_min_dim: int = 3,
+        wgd_target: str = "gradient",
+        weight_decay: float = 0.0,
+        maximize: bool = False,
+        **hparams: Any,
+    ) -> tuple[np.ndarray, Any]:
         if wgd_mode not in _CENTRALIZE:
             raise ValueError(f"Invalid wgd_mode={wgd_mode!r}: must be one of {WGD_MODES}")
         if wgd_target not in ("gradient", "update"):

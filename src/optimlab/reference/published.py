@@ -61,10 +61,19 @@ def _grad(g: np.ndarray, maximize: bool) -> np.ndarray:
     return -g if maximize else g
 
 
-def wgd_sgd_published_update(state: MomentState, theta: np.ndarray, g: np.ndarray, *, lr: float = 0.01,
-                             momentum: float = 0.0, dampening: float = 0.0, nesterov: bool = False,
-                             weight_decay: float = 0.0, maximize: bool = False, min_dim: int = 4
-                             ) -> tuple[np.ndarray, MomentState]:
+def wgd_sgd_published_update(
+    state: MomentState,
+    theta: np.ndarray,
+    g: np.ndarray,
+    *,
+    lr: float = 0.01,
+    momentum: float = 0.0,
+    dampening: float = 0.0,
+    nesterov: bool = False,
+    weight_decay: float = 0.0,
+    maximize: bool = False,
+    min_dim: int = 4,
+) -> tuple[np.ndarray, MomentState]:
     """WGD_SGD: d = C(g + λθ); buf = d at the first step, then μ·buf + (1 − dampening)·d; step along
     buf (or d + μ·buf with nesterov); θ ← θ − lr·step."""
     check_nonnegative("lr", lr)
@@ -81,10 +90,20 @@ def _adam_moments(state: MomentState, g: np.ndarray, beta1: float, beta2: float)
     return beta1 * state.m + (1.0 - beta1) * g, beta2 * state.v + (1.0 - beta2) * g * g
 
 
-def wgd_adam_published_update(state: MomentState, theta: np.ndarray, g: np.ndarray, *, lr: float = 0.001,
-                              beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8, weight_decay: float = 0.0,
-                              maximize: bool = False, min_dim: int = 4, centre: str = "gradient"
-                              ) -> tuple[np.ndarray, MomentState]:
+def wgd_adam_published_update(
+    state: MomentState,
+    theta: np.ndarray,
+    g: np.ndarray,
+    *,
+    lr: float = 0.001,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    maximize: bool = False,
+    min_dim: int = 4,
+    centre: str = "gradient",
+) -> tuple[np.ndarray, MomentState]:
     """WGD_Adam (``centre="gradient"``): g ← C(g + λθ), then Adam. WGD_Adam2 (``centre="update"``):
     Adam on g + λθ, and the step δ = lr/(1−β1^t)·m/(sqrt(v)/sqrt(1−β2^t) + ε) is centred: θ ← θ − C(δ)."""
     check_unit("beta1", beta1)
@@ -102,10 +121,20 @@ def wgd_adam_published_update(state: MomentState, theta: np.ndarray, g: np.ndarr
     return theta - delta, state._replace(m=m, v=v, t=t)
 
 
-def wgd_radam_published_update(state: MomentState, theta: np.ndarray, g: np.ndarray, *, lr: float = 0.001,
-                               beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8, weight_decay: float = 0.0,
-                               maximize: bool = False, min_dim: int = 4, target: str = "update"
-                               ) -> tuple[np.ndarray, MomentState]:
+def wgd_radam_published_update(
+    state: MomentState,
+    theta: np.ndarray,
+    g: np.ndarray,
+    *,
+    lr: float = 0.001,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    maximize: bool = False,
+    min_dim: int = 4,
+    target: str = "update",
+) -> tuple[np.ndarray, MomentState]:
     """WGD_RAdam as published (degenerated_to_sgd=True):
 
         (target "gradient" = gc_loc=True: g ← C(g) first)
@@ -129,8 +158,9 @@ def wgd_radam_published_update(state: MomentState, theta: np.ndarray, g: np.ndar
     rho_t = rho_inf - 2.0 * t * beta2**t / (1.0 - beta2**t)
     rectified = rho_t >= 5.0
     if rectified:
-        s = np.sqrt((1.0 - beta2**t) * (rho_t - 4.0) / (rho_inf - 4.0) * (rho_t - 2.0) / rho_t
-                    * rho_inf / (rho_inf - 2.0)) / (1.0 - beta1**t)
+        s = np.sqrt(
+            (1.0 - beta2**t) * (rho_t - 4.0) / (rho_inf - 4.0) * (rho_t - 2.0) / rho_t * rho_inf / (rho_inf - 2.0)
+        ) / (1.0 - beta1**t)
         d = m / (np.sqrt(v) + eps)
     else:
         s = 1.0 / (1.0 - beta1**t)
@@ -143,10 +173,20 @@ def wgd_radam_published_update(state: MomentState, theta: np.ndarray, g: np.ndar
     return theta - lr * s * d, state._replace(m=m, v=v, t=t)
 
 
-def nadam_published_update(state: MomentState, theta: np.ndarray, g: np.ndarray, *, lr: float = 0.002,
-                           beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8, momentum_decay: float = 0.004,
-                           weight_decay: float = 0.0, maximize: bool = False, v_correction: str = "beta2^t"
-                           ) -> tuple[np.ndarray, MomentState]:
+def nadam_published_update(
+    state: MomentState,
+    theta: np.ndarray,
+    g: np.ndarray,
+    *,
+    lr: float = 0.002,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    eps: float = 1e-8,
+    momentum_decay: float = 0.004,
+    weight_decay: float = 0.0,
+    maximize: bool = False,
+    v_correction: str = "beta2^t",
+) -> tuple[np.ndarray, MomentState]:
     """The authors' Nadam and WGD_Nadam (the same code; no centralization):
 
         g ← g + λθ;  μ_t = β1(1 − 0.5·0.96^(tψ));  μ_{t+1} likewise;  Π_t = Π_{t−1}·μ_t
@@ -170,6 +210,9 @@ def nadam_published_update(state: MomentState, theta: np.ndarray, g: np.ndarray,
     m, v = _adam_moments(state, g, beta1, beta2)
     divisor = beta2**t if v_correction == "beta2^t" else 1.0 - beta2**t
     denom = np.sqrt(v / divisor) + eps
-    theta_new = (theta - lr * (1.0 - mu) / (1.0 - mu_product) * g / denom
-                 - lr * mu_next / (1.0 - mu_product * mu_next) * m / denom)
+    theta_new = (
+        theta
+        - lr * (1.0 - mu) / (1.0 - mu_product) * g / denom
+        - lr * mu_next / (1.0 - mu_product * mu_next) * m / denom
+    )
     return theta_new, MomentState(m=m, v=v, mu_product=mu_product, t=t)

@@ -12,8 +12,8 @@ from optimlab.reproduce.catalog import (
     list_paper_experiments,
     load_paper_experiment,
 )
-from optimlab.reproduce.run import ReproduceError, reproduce
 from optimlab.reproduce.judging import judge_claims
+from optimlab.reproduce.run import ReproduceError, reproduce
 from optimlab.reproduce.verdict import write_verdict
 
 __all__ = [

@@ -22,15 +22,10 @@ from __future__ import annotations
 
 import copy
 import math
-import sys
+import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Literal
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - pyproject pulls in tomli for Python 3.10
-    import tomli as tomllib
 
 CONFIG_DIR = ("configs", "paper")  # inside the optimlab package
 
@@ -45,8 +40,21 @@ METRICS: dict[str, tuple[float, float, str]] = {
     "kappa": (-1.0, 1.0, "higher"),  # Cohen's kappa
 }
 _BETTER = ("higher", "lower")
-_PAPER_KEYS = {"id", "title", "source", "also", "references", "notes", "settings", "reported", "claims", "dataset",
-               "code", "code_arms", "code_notes"}
+_PAPER_KEYS = {
+    "id",
+    "title",
+    "source",
+    "also",
+    "references",
+    "notes",
+    "settings",
+    "reported",
+    "claims",
+    "dataset",
+    "code",
+    "code_arms",
+    "code_notes",
+}
 _CLAIM_KEYS = {"text", "metric", "better", "optimizer", "baseline"}
 _TUNE_KEYS = {"lr_range", "budget"}
 DEFAULT_TUNE = {"lr_range": (1e-4, 1.0), "budget": 5}  # one candidate per decade
@@ -176,8 +184,12 @@ def _tune(t: Any, where: str) -> dict[str, Any]:
         raise CatalogError(f"{where}: unknown [tune] key(s) {unknown}; valid: {sorted(_TUNE_KEYS)}")
     out = {**DEFAULT_TUNE, **t}
     r = out["lr_range"]
-    if (not isinstance(r, (list, tuple)) or len(r) != 2 or any(isinstance(v, bool) or not isinstance(v, (int, float))
-                                                            for v in r) or not 0 < r[0] < r[1]):
+    if (
+        not isinstance(r, (list, tuple))
+        or len(r) != 2
+        or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in r)
+        or not 0 < r[0] < r[1]
+    ):
         raise CatalogError(f"{where}: [tune] lr_range must be [low, high] with 0 < low < high, got {r!r}")
     b = out["budget"]
     if isinstance(b, bool) or not isinstance(b, int) or b < 2:
@@ -201,7 +213,9 @@ def _paper(p: dict[str, Any], labels: list[str], where: str) -> PaperInfo:
         reported[label] = {}
         for metric, value in metrics.items():
             if metric not in METRICS:
-                raise CatalogError(f"{where}: [paper.reported].{label}: unknown metric {metric!r}; valid: {sorted(METRICS)}")
+                raise CatalogError(
+                    f"{where}: [paper.reported].{label}: unknown metric {metric!r}; valid: {sorted(METRICS)}"
+                )
             lo, hi, _ = METRICS[metric]
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
                 raise CatalogError(f"{where}: [paper.reported].{label}.{metric} = {value!r} is outside [{lo}, {hi}]")
@@ -215,10 +229,19 @@ def _paper(p: dict[str, Any], labels: list[str], where: str) -> PaperInfo:
     code_arms = _label_table(p.get("code_arms", {}), labels, f"{where}: [paper.code_arms]", values_are_labels=True)
     code_notes = _label_table(p.get("code_notes", {}), labels, f"{where}: [paper.code_notes]", values_are_labels=False)
     return PaperInfo(
-        id=p["id"], title=p["title"], source=p["source"], reported=reported, claims=tuple(claims),
-        notes=p["notes"].strip(), also=tuple(p.get("also", ())), references=tuple(p.get("references", ())),
-        settings=dict(p.get("settings", {})), dataset=str(p.get("dataset", "")), code=code.strip(),
-        code_arms=code_arms, code_notes={k: " ".join(v.split()) for k, v in code_notes.items()},
+        id=p["id"],
+        title=p["title"],
+        source=p["source"],
+        reported=reported,
+        claims=tuple(claims),
+        notes=p["notes"].strip(),
+        also=tuple(p.get("also", ())),
+        references=tuple(p.get("references", ())),
+        settings=dict(p.get("settings", {})),
+        dataset=str(p.get("dataset", "")),
+        code=code.strip(),
+        code_arms=code_arms,
+        code_notes={k: " ".join(v.split()) for k, v in code_notes.items()},
     )
 
 

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from scipy import stats
@@ -87,9 +88,14 @@ def _oriented(claim: Claim) -> float:
     return 1.0 if claim.better == "higher" else -1.0
 
 
-def judge_claims(claims: Sequence[Claim], results: Sequence[RunResult], reported: dict[str, dict[str, float]],
-                 alpha: float = inference.ALPHA, min_seeds: int = inference.MIN_SEEDS,
-                 other_code: Sequence[str] = ()) -> list[ClaimResult]:
+def judge_claims(
+    claims: Sequence[Claim],
+    results: Sequence[RunResult],
+    reported: dict[str, dict[str, float]],
+    alpha: float = inference.ALPHA,
+    min_seeds: int = inference.MIN_SEEDS,
+    other_code: Sequence[str] = (),
+) -> list[ClaimResult]:
     """Judge `claims` as one family (Holm over them) from the runs in `results`. other_code: labels
     whose paper figures came from code that is not the paper's rule, so "smaller than claimed" is
     not tested against them."""
@@ -103,7 +109,9 @@ def judge_claims(claims: Sequence[Claim], results: Sequence[RunResult], reported
         po, pb = reported.get(c.optimizer, {}).get(c.metric), reported.get(c.baseline, {}).get(c.metric)
         usable = po is not None and pb is not None and c.optimizer not in other_code
         deltas.append(_oriented(c) * (po - pb) if usable else math.nan)
-    d = _family_array([[_oriented(c) * (mine[s] - base[s]) for s in seeds] for c, (mine, base, seeds) in zip(claims, pairs)])
+    d = _family_array(
+        [[_oriented(c) * (mine[s] - base[s]) for s in seeds] for c, (mine, base, seeds) in zip(claims, pairs)]
+    )
     j = inference.judge_family(d, np.asarray(deltas), alpha, min_seeds)
     out = []
     for i, (c, (mine, base, seeds)) in enumerate(zip(claims, pairs)):
@@ -119,20 +127,36 @@ def judge_claims(claims: Sequence[Claim], results: Sequence[RunResult], reported
         if len(raw) >= min_seeds and not inference.is_tied(raw):
             skew = float(stats.skew(raw, bias=False))
             if abs(skew) > SKEW_WARN:
-                notes.append(f"the per-seed differences are skewed (sample skewness {skew:+.2f}): the t-test's error "
-                             "rate can exceed its level for skewed differences (README: statistics)")
-        out.append(ClaimResult(
-            claim=c, paper_optimizer=reported.get(c.optimizer, {}).get(c.metric),
-            paper_baseline=reported.get(c.baseline, {}).get(c.metric),
-            optimizer=mean_ci(list(mine.values())), baseline=mean_ci(list(base.values())), n_pairs=len(seeds),
-            mean_diff=float(np.mean(raw)) if raw else math.nan, ci_low=float(min(lo, hi)), ci_high=float(max(lo, hi)),
-            t_p=float(j.stats.p_two[i]), holm_p=float(j.p_two_adj[i]), verdict=inference.VERDICTS[j.code[i]],
-            mde=inference.mde(sd, len(seeds), len(claims), alpha),
-            seeds_needed=inference.seeds_needed(deltas[i], sd, len(claims), alpha),
-            wins=sum(sign * x > 0 for x in raw), losses=sum(sign * x < 0 for x in raw),
-            failures=(failure_rate(len(fail_opt), _attempted(results, c.optimizer)),
-                      failure_rate(len(fail_base), _attempted(results, c.baseline))),
-            failure_p=mcnemar_exact_p(len(fail_opt - fail_base), len(fail_base - fail_opt)), notes=notes))
+                notes.append(
+                    f"the per-seed differences are skewed (sample skewness {skew:+.2f}): the t-test's error "
+                    "rate can exceed its level for skewed differences (README: statistics)"
+                )
+        out.append(
+            ClaimResult(
+                claim=c,
+                paper_optimizer=reported.get(c.optimizer, {}).get(c.metric),
+                paper_baseline=reported.get(c.baseline, {}).get(c.metric),
+                optimizer=mean_ci(list(mine.values())),
+                baseline=mean_ci(list(base.values())),
+                n_pairs=len(seeds),
+                mean_diff=float(np.mean(raw)) if raw else math.nan,
+                ci_low=float(min(lo, hi)),
+                ci_high=float(max(lo, hi)),
+                t_p=float(j.stats.p_two[i]),
+                holm_p=float(j.p_two_adj[i]),
+                verdict=inference.VERDICTS[j.code[i]],
+                mde=inference.mde(sd, len(seeds), len(claims), alpha),
+                seeds_needed=inference.seeds_needed(deltas[i], sd, len(claims), alpha),
+                wins=sum(sign * x > 0 for x in raw),
+                losses=sum(sign * x < 0 for x in raw),
+                failures=(
+                    failure_rate(len(fail_opt), _attempted(results, c.optimizer)),
+                    failure_rate(len(fail_base), _attempted(results, c.baseline)),
+                ),
+                failure_p=mcnemar_exact_p(len(fail_opt - fail_base), len(fail_base - fail_opt)),
+                notes=notes,
+            )
+        )
     _failure_sensitivity(out, claims, results, d, np.asarray(deltas), alpha, min_seeds)
     return out
 
@@ -142,12 +166,19 @@ def _family_array(rows: list[list[float]]) -> np.ndarray:
     width = max(1, max(len(r) for r in rows))
     d = np.full((len(rows), width), np.nan)
     for i, r in enumerate(rows):
-        d[i, :len(r)] = r
+        d[i, : len(r)] = r
     return d
 
 
-def _failure_sensitivity(out: list[ClaimResult], claims: Sequence[Claim], results: Sequence[RunResult],
-                         d: np.ndarray, deltas: np.ndarray, alpha: float, min_seeds: int) -> None:
+def _failure_sensitivity(
+    out: list[ClaimResult],
+    claims: Sequence[Claim],
+    results: Sequence[RunResult],
+    d: np.ndarray,
+    deltas: np.ndarray,
+    alpha: float,
+    min_seeds: int,
+) -> None:
     """Count each failed seed at the worst value either arm reached and judge the family again; say
     so on each claim whose verdict that changes."""
     for i, c in enumerate(claims):
@@ -160,35 +191,53 @@ def _failure_sensitivity(out: list[ClaimResult], claims: Sequence[Claim], result
         worst = min(sign * v for v in [*mine.values(), *base.values()])  # oriented: lower is worse
         a = [worst if s in fail_opt else sign * mine[s] for s in seeds]
         b = [worst if s in fail_base else sign * base[s] for s in seeds]
-        trial = _family_array([[x - y for x, y in zip(a, b)] if k == i else list(d[k][np.isfinite(d[k])])
-                               for k in range(len(claims))])
+        trial = _family_array(
+            [[x - y for x, y in zip(a, b)] if k == i else list(d[k][np.isfinite(d[k])]) for k in range(len(claims))]
+        )
         verdict = inference.VERDICTS[inference.judge_family(trial, deltas, alpha, min_seeds).code[i]]
         if verdict != out[i].verdict:
             shown = sign * worst
-            out[i].sensitivity = (f"leaving out the failed seed(s) matters: counting each as the worst value either arm "
-                                  f"reached ({shown:.4g}) gives '{verdict}' instead")
+            out[i].sensitivity = (
+                f"leaving out the failed seed(s) matters: counting each as the worst value either arm "
+                f"reached ({shown:.4g}) gives '{verdict}' instead"
+            )
 
 
-def judge_all(exp: PaperExperiment, results: Sequence[RunResult], alpha: float = inference.ALPHA,
-              min_seeds: int = inference.MIN_SEEDS) -> list[ClaimResult]:
+def judge_all(
+    exp: PaperExperiment,
+    results: Sequence[RunResult],
+    alpha: float = inference.ALPHA,
+    min_seeds: int = inference.MIN_SEEDS,
+) -> list[ClaimResult]:
     """The experiment's claims as one family, each with the catalogue's note on the authors' code."""
-    out = judge_claims(exp.paper.claims, results, exp.paper.reported, alpha, min_seeds,
-                       other_code=tuple(exp.paper.code_arms))
+    out = judge_claims(
+        exp.paper.claims, results, exp.paper.reported, alpha, min_seeds, other_code=tuple(exp.paper.code_arms)
+    )
     for r in out:
         note = exp.paper.code_notes.get(r.claim.optimizer)
         if note:
             r.notes.insert(0, note)
         if r.claim.optimizer in exp.paper.code_arms:
-            r.notes.append("the paper's figure came from the authors' code, not this rule, so 'smaller than claimed' "
-                           "is not tested against it")
+            r.notes.append(
+                "the paper's figure came from the authors' code, not this rule, so 'smaller than claimed' "
+                "is not tested against it"
+            )
     return out
 
 
 def code_claims(exp: PaperExperiment) -> list[Claim]:
     """Each claim whose optimizer has an arm running the authors' published code, restated for that arm."""
-    return [Claim(f"{c.text} — as the authors' published code runs it ({exp.paper.code_arms[c.optimizer]})",
-                  c.metric, c.better, exp.paper.code_arms[c.optimizer], c.baseline)
-            for c in exp.paper.claims if c.optimizer in exp.paper.code_arms]
+    return [
+        Claim(
+            f"{c.text} — as the authors' published code runs it ({exp.paper.code_arms[c.optimizer]})",
+            c.metric,
+            c.better,
+            exp.paper.code_arms[c.optimizer],
+            c.baseline,
+        )
+        for c in exp.paper.claims
+        if c.optimizer in exp.paper.code_arms
+    ]
 
 
 def judge_code_claims(exp: PaperExperiment, results: Sequence[RunResult]) -> list[ClaimResult | None]:
@@ -205,8 +254,12 @@ def judge_code_claims(exp: PaperExperiment, results: Sequence[RunResult]) -> lis
     return [judged.get((c.optimizer, c.metric)) for c in claims]
 
 
-def judge_claim(claim: Claim, results: Sequence[RunResult], reported: dict[str, dict[str, float]],
-                min_seeds: int = inference.MIN_SEEDS) -> ClaimResult:
+def judge_claim(
+    claim: Claim,
+    results: Sequence[RunResult],
+    reported: dict[str, dict[str, float]],
+    min_seeds: int = inference.MIN_SEEDS,
+) -> ClaimResult:
     """One claim judged alone (a family of one)."""
     return judge_claims([claim], results, reported, min_seeds=min_seeds)[0]
 
@@ -245,8 +298,9 @@ def judge_folder(out_dir: str | Path) -> Judged:
     meta.setdefault("seeds", len(config.seeds))
     meta["n_runs"] = sum(r.done for r in results)
     meta["runs_wall_time_s"] = sum(r.wall_time_s for r in results if r.done and math.isfinite(r.wall_time_s))
-    meta["accuracy_means"] = {o.label: mean_ci(list(values_by_seed(results, o.label, "accuracy").values())).mean
-                              for o in config.optimizers}  # test accuracy per optimizer (nan: no finished run)
+    meta["accuracy_means"] = {
+        o.label: mean_ci(list(values_by_seed(results, o.label, "accuracy").values())).mean for o in config.optimizers
+    }  # test accuracy per optimizer (nan: no finished run)
     claims = judge_all(exp, results)
     meta["code_claims"] = list(zip(code_claims(exp), judge_code_claims(exp, results)))
     seq = sequential.read_sequential(out)
@@ -290,8 +344,14 @@ def read_tuned(exp: PaperExperiment, out: Path, paper_runs: Sequence[RunResult] 
         keys = [k for k in tuned_cfg if k[0] == label]
         return bool(keys) and all(paper_cfg.get(k) == tuned_cfg[k] for k in keys)
 
-    return TunedClaims(claims=judge_all(exp, results), best=info["best"], edge=edge,
-                       candidates=sorted({c["lr"] for c in info["candidates"]}),
-                       plot=(folder / "lr_sensitivity.png").is_file(), n_runs=len(done),
-                       runs_wall_time_s=sum(r.wall_time_s for r in done), tune_seeds=list(info.get("tune_seeds", [])),
-                       same_as_paper=[same(c.optimizer) and same(c.baseline) for c in exp.paper.claims])
+    return TunedClaims(
+        claims=judge_all(exp, results),
+        best=info["best"],
+        edge=edge,
+        candidates=sorted({c["lr"] for c in info["candidates"]}),
+        plot=(folder / "lr_sensitivity.png").is_file(),
+        n_runs=len(done),
+        runs_wall_time_s=sum(r.wall_time_s for r in done),
+        tune_seeds=list(info.get("tune_seeds", [])),
+        same_as_paper=[same(c.optimizer) and same(c.baseline) for c in exp.paper.claims],
+    )

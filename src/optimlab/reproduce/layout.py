@@ -1,10 +1,10 @@
 """What a reproduction folder holds, shared by the runner (run.py) and the judge (judging.py).
 
-    out/reproduce.json     what reproduce() resolved: scale, data, counts, sweep time (META_FILE)
-    out/experiment.json    the sweep's config; out/runs/*.json one result per run
-    out/tuned/             optimlab.tune's search/ and final/ sweeps, tune.md, tune.json (TUNED_DIR)
-    out/sequential.json    --until-decided's looks and decisions; out/looks.json fixed-n looks
-    out/report.md, out/verdict.md
+out/reproduce.json     what reproduce() resolved: scale, data, counts, sweep time (META_FILE)
+out/experiment.json    the sweep's config; out/runs/*.json one result per run
+out/tuned/             optimlab.tune's search/ and final/ sweeps, tune.md, tune.json (TUNED_DIR)
+out/sequential.json    --until-decided's looks and decisions; out/looks.json fixed-n looks
+out/report.md, out/verdict.md
 """
 
 from __future__ import annotations

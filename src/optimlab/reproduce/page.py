@@ -15,8 +15,8 @@ import argparse
 import math
 import re
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -73,10 +73,12 @@ def summary_table(judged: Sequence[Judged]) -> tuple[list[str], dict[str, int], 
     accs: list[float] = []
     minutes: list[float] = []
     seeds: list[int] = []
-    lines = ["| experiment | claim | ours: the baseline at the paper's settings, mean [95% CI] | paper: difference "
-             "| ours at the paper's settings: paired diff [t 95% CI], p raw / Holm, verdict | MDE at the paper's "
-             "settings (seeds the paper's difference needs) | ours tuned: paired diff [t 95% CI], p, verdict |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| experiment | claim | ours: the baseline at the paper's settings, mean [95% CI] | paper: difference "
+        "| ours at the paper's settings: paired diff [t 95% CI], p raw / Holm, verdict | MDE at the paper's "
+        "settings (seeds the paper's difference needs) | ours tuned: paired diff [t 95% CI], p, verdict |",
+        "|---|---|---|---|---|---|---|",
+    ]
     counts: dict[str, int] = {}
     seconds = 0.0
     for exp, meta, claims, tuned in judged:
@@ -89,14 +91,19 @@ def summary_table(judged: Sequence[Judged]) -> tuple[list[str], dict[str, int], 
             same = tuned is not None and tuned.same_as_paper[i]
             mde = fmt(r.claim.metric, r.mde).replace(" %", " pts") if np.isfinite(r.mde) else "—"
             need = f" ({r.seeds_needed})" if r.seeds_needed is not None else ""
-            lines.append(f"| [{exp.name}](#{_anchor(exp.name)}) | {r.claim.optimizer} vs {r.claim.baseline}, "
-                         f"{r.claim.metric} | {r.claim.baseline} {fmt_mean_ci(r.claim.metric, r.baseline)} | "
-                         f"{_paper_diff(r)} | {_cell(r)} | {mde}{need} | {_cell(t, same)} |")
+            lines.append(
+                f"| [{exp.name}](#{_anchor(exp.name)}) | {r.claim.optimizer} vs {r.claim.baseline}, "
+                f"{r.claim.metric} | {r.claim.baseline} {fmt_mean_ci(r.claim.metric, r.baseline)} | "
+                f"{_paper_diff(r)} | {_cell(r)} | {mde}{need} | {_cell(t, same)} |"
+            )
             counts[r.verdict] = counts.get(r.verdict, 0) + 1
             if t is not None and not same:
                 counts[f"tuned: {t.verdict}"] = counts.get(f"tuned: {t.verdict}", 0) + 1
-    ranges = {"minutes": _span(minutes, "{:.0f}"), "accuracy": _span(accs, "{:.0f}"),
-              "seeds": _span([float(s) for s in seeds], "{:.0f}")}
+    ranges = {
+        "minutes": _span(minutes, "{:.0f}"),
+        "accuracy": _span(accs, "{:.0f}"),
+        "seeds": _span([float(s) for s in seeds], "{:.0f}"),
+    }
     return lines, counts, seconds, ranges
 
 
@@ -108,13 +115,15 @@ def multiplicity_text(judged: Sequence[Judged]) -> list[str]:
     bh = inference.benjamini_hochberg_count(p, inference.ALPHA)
     holm_all = int(np.sum(inference.holm(p) < inference.ALPHA))
     a = inference.ALPHA
-    return ["**Many claims at once.** "
-            f"This page judges {m} claims at the paper's settings in {len(judged)} experiments. Holm within each "
-            f"experiment bounds the chance of any false decisive verdict in that experiment by {a:.0%}. If no "
-            f"optimizer differed from its baseline at all, each claim would *survive* with probability at most "
-            f"{a / 2:g}, so at most {a / 2 * m:.2f} of the {m} would be expected to survive by chance. Across the "
-            f"whole page, Benjamini-Hochberg at a {a:.0%} false discovery rate over the {m} raw two-sided p-values "
-            f"finds {bh} difference(s); Holm over all {m} at once (the strictest reading) finds {holm_all}."]
+    return [
+        "**Many claims at once.** "
+        f"This page judges {m} claims at the paper's settings in {len(judged)} experiments. Holm within each "
+        f"experiment bounds the chance of any false decisive verdict in that experiment by {a:.0%}. If no "
+        f"optimizer differed from its baseline at all, each claim would *survive* with probability at most "
+        f"{a / 2:g}, so at most {a / 2 * m:.2f} of the {m} would be expected to survive by chance. Across the "
+        f"whole page, Benjamini-Hochberg at a {a:.0%} false discovery rate over the {m} raw two-sided p-values "
+        f"finds {bh} difference(s); Holm over all {m} at once (the strictest reading) finds {holm_all}."
+    ]
 
 
 def _span(values: list[float], spec: str) -> str:
@@ -158,17 +167,32 @@ def write_results_page(folders: Sequence[str | Path], out: str | Path, intro: st
     def say(c: dict[str, int]) -> str:
         return ", ".join(f"{n} {v}" for v, n in sorted(c.items())) or "none"
 
-    lines = ["# Reproductions: verdicts on the papers' claims", "", intro.strip().format(**ranges), "",
-             "## All claims", "",
-             "Paired difference = optimizer − baseline over the same seeds (percentage points for accuracy), "
-             "with its paired Student-t 95% interval, the paired t-test p raw and Holm-adjusted within the "
-             "experiment, and the verdict. Each experiment's section below has the full table (both means "
-             "with CIs, wins/losses, failure rates).", "", *rows, "",
-             f"At the paper's settings: {say(plain)} (of {sum(plain.values())} claims). "
-             + (f"Tuned: {say(tuned)} (of {sum(tuned.values())} claims judged tuned, not counting those whose "
-                f"tuned runs are the paper-settings runs). " if tuned else "")
-             + f"Training time of every run on this page: {seconds / 60:.0f} min summed over runs.", "",
-             *multiplicity_text(judged), ""]
+    lines = [
+        "# Reproductions: verdicts on the papers' claims",
+        "",
+        intro.strip().format(**ranges),
+        "",
+        "## All claims",
+        "",
+        "Paired difference = optimizer − baseline over the same seeds (percentage points for accuracy), "
+        "with its paired Student-t 95% interval, the paired t-test p raw and Holm-adjusted within the "
+        "experiment, and the verdict. Each experiment's section below has the full table (both means "
+        "with CIs, wins/losses, failure rates).",
+        "",
+        *rows,
+        "",
+        f"At the paper's settings: {say(plain)} (of {sum(plain.values())} claims). "
+        + (
+            f"Tuned: {say(tuned)} (of {sum(tuned.values())} claims judged tuned, not counting those whose "
+            f"tuned runs are the paper-settings runs). "
+            if tuned
+            else ""
+        )
+        + f"Training time of every run on this page: {seconds / 60:.0f} min summed over runs.",
+        "",
+        *multiplicity_text(judged),
+        "",
+    ]
     for folder, j in zip(folders, judged):
         lines += [embed(folder, page, j), ""]
     page.parent.mkdir(parents=True, exist_ok=True)
@@ -180,8 +204,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m optimlab.reproduce.page", description=__doc__.split("\n\n")[0])
     p.add_argument("folders", nargs="+", type=Path, help="folders made by optimlab reproduce")
     p.add_argument("--out", type=Path, default=Path("docs/results.md"), help="the page (default docs/results.md)")
-    p.add_argument("--intro", type=Path, help="a markdown file whose text goes under the title (default: "
-                   "what CPU-scale verdicts mean)")
+    p.add_argument(
+        "--intro",
+        type=Path,
+        help="a markdown file whose text goes under the title (default: what CPU-scale verdicts mean)",
+    )
     args = p.parse_args(argv)
     intro = args.intro.read_text(encoding="utf-8") if args.intro else INTRO
     print(write_results_page(args.folders, args.out, intro))

@@ -22,7 +22,6 @@ settings and tuned.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -34,8 +33,21 @@ from optimlab.experiments.results import write_json_atomic
 from optimlab.reproduce.catalog import PaperExperiment, load_paper_experiment
 from optimlab.reproduce.layout import DATASET_TITLES, META_FILE, TUNED_DIR, ReproduceError, read_meta
 
-__all__ = ["Reproduction", "SCALES", "TUNE_SEEDS", "DATASET_TITLES", "META_FILE", "TUNED_DIR", "ReproduceError", "read_meta",
-           "find_cifar10_subset", "resolve_config", "describe_data", "default_out", "reproduce"]
+__all__ = [
+    "Reproduction",
+    "SCALES",
+    "TUNE_SEEDS",
+    "DATASET_TITLES",
+    "META_FILE",
+    "TUNED_DIR",
+    "ReproduceError",
+    "read_meta",
+    "find_cifar10_subset",
+    "resolve_config",
+    "describe_data",
+    "default_out",
+    "reproduce",
+]
 
 SCALES = ("cpu", "paper")
 SUBSET_ENV = "OPTIMLAB_CIFAR10_SUBSET"  # folder of the CIFAR-10 subset, overrides the search
@@ -64,8 +76,9 @@ def find_cifar10_subset(start: Path | None = None) -> Path | None:
     if env:
         folder = Path(env).expanduser()
         if not _is_cifar10_folder(folder):
-            raise ReproduceError(f"${SUBSET_ENV}={env!r} is not a CIFAR-10 folder (needs data_batch_1..5, "
-                                 f"test_batch, batches.meta)")
+            raise ReproduceError(
+                f"${SUBSET_ENV}={env!r} is not a CIFAR-10 folder (needs data_batch_1..5, test_batch, batches.meta)"
+            )
         return folder.resolve()
     for origin in (Path(start or Path.cwd()).resolve(), Path(__file__).resolve().parent):
         for base in (origin, *origin.parents):
@@ -108,17 +121,25 @@ def _data_problems(dataset: str, data_dir: str | None, options: dict[str, Any]) 
 
 
 def _no_cifar10_message(name: str) -> str:
-    return (f"cannot reproduce {name} at the cpu scale: no CIFAR-10 data found (looked at ${SUBSET_ENV}, then for "
-            f"{'/'.join(SUBSET_PARTS)} in {Path.cwd()} and every folder above it, and above the optimlab package); "
-            f"pass --data-dir DIR with the official python-version CIFAR-10 (cifar-10-batches-py; "
-            f"`python -c \"from optimlab.data import load_dataset; load_dataset('cifar10', 'DIR', download=True)\"` "
-            f"downloads and verifies it), or ask for the small stand-in by name with --stand-in digits "
-            f"(the verdict is then about digits, not CIFAR-10)")
+    return (
+        f"cannot reproduce {name} at the cpu scale: no CIFAR-10 data found (looked at ${SUBSET_ENV}, then for "
+        f"{'/'.join(SUBSET_PARTS)} in {Path.cwd()} and every folder above it, and above the optimlab package); "
+        f"pass --data-dir DIR with the official python-version CIFAR-10 (cifar-10-batches-py; "
+        f"`python -c \"from optimlab.data import load_dataset; load_dataset('cifar10', 'DIR', download=True)\"` "
+        f"downloads and verifies it), or ask for the small stand-in by name with --stand-in digits "
+        f"(the verdict is then about digits, not CIFAR-10)"
+    )
 
 
-def resolve_config(exp: PaperExperiment, scale: str, data_dir: str | Path | None = None, seeds: Any = None,
-                   allow_cpu: bool = False, overrides: dict[str, Any] | None = None,
-                   stand_in: str | None = None) -> ExperimentConfig:
+def resolve_config(
+    exp: PaperExperiment,
+    scale: str,
+    data_dir: str | Path | None = None,
+    seeds: Any = None,
+    allow_cpu: bool = False,
+    overrides: dict[str, Any] | None = None,
+    stand_in: str | None = None,
+) -> ExperimentConfig:
     """The ExperimentConfig `reproduce` runs; ReproduceError listing every problem found."""
     if scale not in SCALES:
         raise ReproduceError(f"scale must be one of {list(SCALES)}, got {scale!r}")
@@ -133,8 +154,10 @@ def resolve_config(exp: PaperExperiment, scale: str, data_dir: str | Path | None
         else:
             subset = Path(data_dir).expanduser() if data_dir is not None else find_cifar10_subset()
             if data_dir is not None and not _is_cifar10_folder(subset):
-                raise ReproduceError(f"--data-dir {str(data_dir)!r} is not a CIFAR-10 folder (needs data_batch_1..5, "
-                                     f"test_batch, batches.meta); leave it out to use the subset")
+                raise ReproduceError(
+                    f"--data-dir {str(data_dir)!r} is not a CIFAR-10 folder (needs data_batch_1..5, "
+                    f"test_batch, batches.meta); leave it out to use the subset"
+                )
             if subset is None:
                 raise ReproduceError(_no_cifar10_message(exp.name))
         d = exp.experiment_dict("cpu", have_cifar10=subset is not None)
@@ -153,9 +176,11 @@ def resolve_config(exp: PaperExperiment, scale: str, data_dir: str | Path | None
         elif allow_cpu:
             d["device"] = "cpu"
         else:
-            problems.append(f"no CUDA GPU (torch.cuda.is_available() is False); the paper scale runs "
-                            f"{d.get('epochs')} epochs of {d.get('model')} per run — use --scale cpu, or "
-                            f"--allow-cpu to run it on the CPU anyway")
+            problems.append(
+                f"no CUDA GPU (torch.cuda.is_available() is False); the paper scale runs "
+                f"{d.get('epochs')} epochs of {d.get('model')} per run — use --scale cpu, or "
+                f"--allow-cpu to run it on the CPU anyway"
+            )
     if problems:
         raise ReproduceError(f"cannot reproduce {exp.name} at the paper scale: " + "; ".join(problems))
     if seeds is not None:
@@ -164,9 +189,11 @@ def resolve_config(exp: PaperExperiment, scale: str, data_dir: str | Path | None
         d.update(overrides)
     config = ExperimentConfig.from_dict(d, source=f"{exp.name} ({scale} scale)")
     if len(config.seeds) < MIN_SEEDS:
-        raise ReproduceError(f"seeds: a verdict needs >= {MIN_SEEDS} seeds for a confidence interval "
-                             f"(the catalogue uses {len(parse_seeds(exp.experiment_dict(scale).get('seeds', 5)))}), "
-                             f"got {len(config.seeds)}")
+        raise ReproduceError(
+            f"seeds: a verdict needs >= {MIN_SEEDS} seeds for a confidence interval "
+            f"(the catalogue uses {len(parse_seeds(exp.experiment_dict(scale).get('seeds', 5)))}), "
+            f"got {len(config.seeds)}"
+        )
     return config
 
 
@@ -182,13 +209,25 @@ def describe_data(config: ExperimentConfig) -> dict[str, Any]:
     if config.dataset_options.get("classes") is not None:
         title += f" restricted to {splits.num_classes} classes ({', '.join(splits.class_names)})"
     c, h, w = splits.input_shape
-    steps = f", at most {config.max_steps_per_epoch} steps of {config.batch_size} per epoch" \
-        if config.max_steps_per_epoch else f", batch {config.batch_size}"
-    text = (f"{title} ({n_train:,} train images incl. {config.val_fraction:.0%} held out for validation, "
-            f"{n_test:,} test, {splits.num_classes} classes, {h}x{w}), {config.model} width {config.width:g}, "
-            f"{config.epochs} epochs{steps}, {len(config.seeds)} seeds, device {config.device}")
-    return {"dataset": config.dataset, "dataset_title": title, "data_dir": config.data_dir, "n_train": n_train,
-            "n_test": n_test, "num_classes": splits.num_classes, "description": text}
+    steps = (
+        f", at most {config.max_steps_per_epoch} steps of {config.batch_size} per epoch"
+        if config.max_steps_per_epoch
+        else f", batch {config.batch_size}"
+    )
+    text = (
+        f"{title} ({n_train:,} train images incl. {config.val_fraction:.0%} held out for validation, "
+        f"{n_test:,} test, {splits.num_classes} classes, {h}x{w}), {config.model} width {config.width:g}, "
+        f"{config.epochs} epochs{steps}, {len(config.seeds)} seeds, device {config.device}"
+    )
+    return {
+        "dataset": config.dataset,
+        "dataset_title": title,
+        "data_dir": config.data_dir,
+        "n_train": n_train,
+        "n_test": n_test,
+        "num_classes": splits.num_classes,
+        "description": text,
+    }
 
 
 # ----------------------------------------------------------------------------------------------
@@ -206,10 +245,21 @@ def default_out(name: str, scale: str) -> Path:
     return Path("runs") / f"reproduce-{name}-{scale}"
 
 
-def reproduce(name: str, scale: str = "cpu", data_dir: str | Path | None = None, seeds: Any = None,
-              out: str | Path | None = None, workers: int = 1, progress: bool = True, allow_cpu: bool = False,
-              overrides: dict[str, Any] | None = None, tune: bool = False, tune_budget: int | None = None,
-              looks: list[int] | None = None, stand_in: str | None = None) -> Reproduction:
+def reproduce(
+    name: str,
+    scale: str = "cpu",
+    data_dir: str | Path | None = None,
+    seeds: Any = None,
+    out: str | Path | None = None,
+    workers: int = 1,
+    progress: bool = True,
+    allow_cpu: bool = False,
+    overrides: dict[str, Any] | None = None,
+    tune: bool = False,
+    tune_budget: int | None = None,
+    looks: list[int] | None = None,
+    stand_in: str | None = None,
+) -> Reproduction:
     """Run paper experiment `name` at `scale`, write report.md and verdict.md; returns the Reproduction
     (verdict.md's path and the judged claims it shows, loaded from disk once).
 
@@ -233,8 +283,11 @@ def reproduce(name: str, scale: str = "cpu", data_dir: str | Path | None = None,
     out_dir = Path(out) if out is not None else default_out(name, scale)
     data = describe_data(config)
     if progress:  # say what will be judged before anything runs
-        print(f"optimlab reproduce {name}: data: {data['description']}"
-              + (f" from {config.data_dir}" if config.data_dir else ""), file=sys.stderr)
+        print(
+            f"optimlab reproduce {name}: data: {data['description']}"
+            + (f" from {config.data_dir}" if config.data_dir else ""),
+            file=sys.stderr,
+        )
     start = time.perf_counter()
     if looks is None:
         run_experiment(config, out_dir, workers=workers, progress=progress)
@@ -245,24 +298,42 @@ def reproduce(name: str, scale: str = "cpu", data_dir: str | Path | None = None,
         elapsed += float(read_meta(out_dir).get("sweep_wall_time_s", 0.0))
     except (ReproduceError, ValueError, TypeError):
         pass
-    meta = {"name": name, "scale": scale, "seeds": len(config.seeds), "overrides": dict(overrides or {}), **data,
-            "sweep_wall_time_s": round(elapsed, 1)}  # wall time of the paper-settings sweep, over all calls
+    meta = {
+        "name": name,
+        "scale": scale,
+        "seeds": len(config.seeds),
+        "overrides": dict(overrides or {}),
+        **data,
+        "sweep_wall_time_s": round(elapsed, 1),
+    }  # wall time of the paper-settings sweep, over all calls
     if tune:
         from optimlab.tune.search import tune as run_tune
 
         start = time.perf_counter()
-        run_tune(config, out_dir / TUNED_DIR, budget=budget, lr_range=exp.tune["lr_range"], tune_seeds=TUNE_SEEDS,
-                 workers=workers, progress=progress)
-        meta["tune"] = {"budget": budget, "lr_range": list(exp.tune["lr_range"]), "tune_seeds": list(TUNE_SEEDS),
-                        "wall_time_s": round(time.perf_counter() - start, 1)}
+        run_tune(
+            config,
+            out_dir / TUNED_DIR,
+            budget=budget,
+            lr_range=exp.tune["lr_range"],
+            tune_seeds=TUNE_SEEDS,
+            workers=workers,
+            progress=progress,
+        )
+        meta["tune"] = {
+            "budget": budget,
+            "lr_range": list(exp.tune["lr_range"]),
+            "tune_seeds": list(TUNE_SEEDS),
+            "wall_time_s": round(time.perf_counter() - start, 1),
+        }
     write_json_atomic(out_dir / META_FILE, meta)
     write_report(out_dir)
     judged = judge_folder(out_dir)
     return Reproduction(write_verdict(out_dir, judged), judged)
 
 
-def _run_sequential(exp: PaperExperiment, config: ExperimentConfig, out_dir: Path, looks: list[int], workers: int,
-                    progress: bool) -> ExperimentConfig:
+def _run_sequential(
+    exp: PaperExperiment, config: ExperimentConfig, out_dir: Path, looks: list[int], workers: int, progress: bool
+) -> ExperimentConfig:
     """Add seeds look by look until every claim is decided; returns the config of the last look."""
     from optimlab.experiments import sequential
     from optimlab.experiments.results import load_results

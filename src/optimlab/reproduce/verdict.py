@@ -16,12 +16,13 @@ discrepancies; the sweep's report.md is linked for every metric and figure.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from optimlab.experiments import inference
-from optimlab.experiments.inference import CONTRADICTED, INCONCLUSIVE, SMALLER, SURVIVES, TOO_FEW, VERDICTS
 from optimlab.experiments.display import DATASET_TITLES, fmt_ci, fmt_interval, fmt_p, fmt_rate, fmt_value
+from optimlab.experiments.inference import CONTRADICTED, INCONCLUSIVE, SMALLER, SURVIVES, TOO_FEW, VERDICTS
 from optimlab.experiments.stats import MeanCI
 from optimlab.reproduce.catalog import PaperExperiment
 from optimlab.reproduce.judging import (
@@ -36,9 +37,31 @@ from optimlab.reproduce.judging import (
     values_by_seed,
 )
 
-__all__ = ["CONTRADICTED", "INCONCLUSIVE", "SMALLER", "SURVIVES", "TOO_FEW", "VERDICTS", "ClaimResult", "Judged",
-           "TunedClaims", "judge_all", "judge_claim", "judge_claims", "judge_folder", "run_value", "values_by_seed",
-           "render", "write_verdict", "claims_table", "fmt", "fmt_mean_ci", "fmt_p", "fmt_diff", "counts_text"]
+__all__ = [
+    "CONTRADICTED",
+    "INCONCLUSIVE",
+    "SMALLER",
+    "SURVIVES",
+    "TOO_FEW",
+    "VERDICTS",
+    "ClaimResult",
+    "Judged",
+    "TunedClaims",
+    "judge_all",
+    "judge_claim",
+    "judge_claims",
+    "judge_folder",
+    "run_value",
+    "values_by_seed",
+    "render",
+    "write_verdict",
+    "claims_table",
+    "fmt",
+    "fmt_mean_ci",
+    "fmt_p",
+    "fmt_diff",
+    "counts_text",
+]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -63,10 +86,13 @@ def fmt_diff(r: ClaimResult) -> str:
 
 def _paper_setting(exp: PaperExperiment) -> str:
     p = exp.experiment_dict("paper")
-    ds = exp.paper.dataset or {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100",
-                               "imagefolder": "an image folder"}.get(p["dataset"], p["dataset"])
-    return (f"{ds}, {p.get('model')} width {p.get('width', 1.0):g}, {p.get('epochs')} epochs, batch "
-            f"{p.get('batch_size')}, schedule {p.get('schedule', 'constant')}")
+    ds = exp.paper.dataset or {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagefolder": "an image folder"}.get(
+        p["dataset"], p["dataset"]
+    )
+    return (
+        f"{ds}, {p.get('model')} width {p.get('width', 1.0):g}, {p.get('epochs')} epochs, batch "
+        f"{p.get('batch_size')}, schedule {p.get('schedule', 'constant')}"
+    )
 
 
 def null_result_text(r: ClaimResult) -> str:
@@ -77,16 +103,19 @@ def null_result_text(r: ClaimResult) -> str:
     text = f"MDE {fmt(m, r.mde).replace(' %', ' pts')}"
     if r.paper_diff is not None and (r.paper_diff > 0) == (r.claim.better == "higher"):
         text += f"; paper's {fmt(m, abs(r.paper_diff), True).lstrip('+')} needs " + (
-            f"{r.seeds_needed} seeds" if r.seeds_needed is not None else "more than 100,000 seeds")
+            f"{r.seeds_needed} seeds" if r.seeds_needed is not None else "more than 100,000 seeds"
+        )
     return text
 
 
 def claims_table(claims: Sequence[ClaimResult]) -> list[str]:
     """The markdown table of judged claims (one row per claim)."""
-    lines = ["| claim | metric | paper: optimizer vs baseline | ours: optimizer, mean [95% CI] "
-             "| ours: baseline, mean [95% CI] | paired diff [t 95% CI] | p (paired t) | p Holm | wins/losses "
-             "| failed: optimizer, baseline [exact 95% CI] | verdict | what a null could detect |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| claim | metric | paper: optimizer vs baseline | ours: optimizer, mean [95% CI] "
+        "| ours: baseline, mean [95% CI] | paired diff [t 95% CI] | p (paired t) | p Holm | wins/losses "
+        "| failed: optimizer, baseline [exact 95% CI] | verdict | what a null could detect |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in claims:
         c, m = r.claim, r.claim.metric
         failed = f"{fmt_rate(r.failures[0])}, {fmt_rate(r.failures[1])}"
@@ -97,7 +126,8 @@ def claims_table(claims: Sequence[ClaimResult]) -> list[str]:
             f"| {c.optimizer} vs {c.baseline} | {m} ({c.better} is better) | {fmt(m, r.paper_optimizer)} vs "
             f"{fmt(m, r.paper_baseline)} | {fmt_mean_ci(m, r.optimizer)} | {fmt_mean_ci(m, r.baseline)} | "
             f"{fmt_diff(r)} | {fmt_p(r.t_p)} | {fmt_p(r.holm_p)} | {r.wins}/{r.losses} of {r.n_pairs} | {failed} | "
-            f"**{r.verdict}**{at} | {null_result_text(r) or '—'} |")
+            f"**{r.verdict}**{at} | {null_result_text(r) or '—'} |"
+        )
     return lines
 
 
@@ -115,127 +145,195 @@ def method_text(m: int) -> list[str]:
         f"The difference is optimizer − baseline on the same seeds (same initial weights and batch order), over "
         f"the seeds where neither run failed. This experiment's {m} claim(s) are one family: each claim's paired "
         f"t-test p (two-sided) is Holm-adjusted over the family, so the chance of any false decisive verdict here "
-        f"is at most {a:.0%}.", "",
+        f"is at most {a:.0%}.",
+        "",
         f"- **{SURVIVES}**: Holm-adjusted one-sided p < {a / 2:g} in the claimed direction.",
         f"- **{CONTRADICTED}**: the same in the other direction.",
-        f"- **{SMALLER}**: neither, and a one-sided t-test rejects \"difference ≥ the paper's difference\" "
+        f'- **{SMALLER}**: neither, and a one-sided t-test rejects "difference ≥ the paper\'s difference" '
         f"(Holm over the family's claims with a paper figure, level {a / 2:g}): the paper's gain lies above what "
         "these runs allow.",
         f"- **{INCONCLUSIVE}**: none of these. *What a null could detect* gives the MDE — the true difference "
         "these seeds and this spread detect with 80% power at Holm's strictest level "
         f"({a / 2:g}/{m}, one-sided) — and how many seeds the paper's own difference would need.",
-        f"- **{TOO_FEW}**: fewer than {inference.MIN_SEEDS} paired seeds; never decisive.", "",
+        f"- **{TOO_FEW}**: fewer than {inference.MIN_SEEDS} paired seeds; never decisive.",
+        "",
         "The interval shown is the unadjusted paired Student-t 95% interval. Ties (all differences equal) have no "
         "t statistic and are never decisive. Failed runs (diverged or raised) are left out of the difference; "
         "each arm's failure rate has an exact (Clopper-Pearson) 95% interval, the failures are compared between "
         "the arms with an exact McNemar test on the seeds where only one arm failed, and a note says when "
         "counting the failed seeds at the worst value either arm reached would change the verdict. "
-        "Method and measured error rates: README, *Statistics*; code: optimlab.experiments.inference."]
+        "Method and measured error rates: README, *Statistics*; code: optimlab.experiments.inference.",
+    ]
 
 
 def _sequential_text(seq: dict[str, Any]) -> list[str]:
     looks = seq.get("looks", [])
     shares = ", ".join(f"{n}: {a:.4f}" for n, a in zip(looks, seq.get("alphas", [])))
-    return [f"**Seeds added until decided** (`--until-decided`): looks at {looks} seeds, each at its share of "
-            f"α = {inference.ALPHA} (O'Brien-Fleming-type spending; seeds: share) {shares}; stopped after "
-            f"{seq.get('stopped_at', '?')} seeds ({seq.get('reason', '')}). A verdict decided at a look is final; "
-            "p-values shown are the fixed-n ones at the last look, for reference.", ""]
+    return [
+        f"**Seeds added until decided** (`--until-decided`): looks at {looks} seeds, each at its share of "
+        f"α = {inference.ALPHA} (O'Brien-Fleming-type spending; seeds: share) {shares}; stopped after "
+        f"{seq.get('stopped_at', '?')} seeds ({seq.get('reason', '')}). A verdict decided at a look is final; "
+        "p-values shown are the fixed-n ones at the last look, for reference.",
+        "",
+    ]
 
 
-def render(exp: PaperExperiment, meta: dict[str, Any], claims: Sequence[ClaimResult], command: str,
-           tuned: TunedClaims | None = None) -> str:
+def render(
+    exp: PaperExperiment,
+    meta: dict[str, Any],
+    claims: Sequence[ClaimResult],
+    command: str,
+    tuned: TunedClaims | None = None,
+) -> str:
     """verdict.md's text."""
     scale = meta["scale"]
     paper = exp.paper
     lines = [f"# Reproducing {exp.name}: verdict", ""]
     if scale == "cpu":
-        lines += [f"> **SCALE: CPU, NOT THE PAPER'S.** Data actually used: **{meta['description']}**.",
-                  f"> The paper ran {_paper_setting(exp)}. These runs test the method's direction on a small",
-                  "> budget; they cannot confirm or refute the paper's absolute numbers."]
+        lines += [
+            f"> **SCALE: CPU, NOT THE PAPER'S.** Data actually used: **{meta['description']}**.",
+            f"> The paper ran {_paper_setting(exp)}. These runs test the method's direction on a small",
+            "> budget; they cannot confirm or refute the paper's absolute numbers.",
+        ]
     else:
-        lines += [f"> **SCALE: PAPER.** Data actually used: **{meta['description']}**.",
-                  f"> Data folder: `{meta.get('data_dir')}`."]
+        lines += [
+            f"> **SCALE: PAPER.** Data actually used: **{meta['description']}**.",
+            f"> Data folder: `{meta.get('data_dir')}`.",
+        ]
     paper_ds = exp.experiment_dict("paper")["dataset"]
     if meta.get("dataset") != paper_ds:
         title = exp.paper.dataset or DATASET_TITLES.get(paper_ds, paper_ds)
-        lines.append(f"> **The data set differs from the paper's:** {meta.get('dataset_title')} stands in for "
-                     f"{title} (no {title} data at this scale), so this tests the method, not the paper's table.")
+        lines.append(
+            f"> **The data set differs from the paper's:** {meta.get('dataset_title')} stands in for "
+            f"{title} (no {title} data at this scale), so this tests the method, not the paper's table."
+        )
     if meta.get("overrides"):
         lines.append(f"> **Overridden settings:** {meta['overrides']} (a smoke run; the verdict means little).")
     if meta.get("earlier_looks"):
-        lines.append(f"> **Earlier looks:** statistics of this folder were already computed at "
-                     f"{meta['earlier_looks']} seeds. These fixed-n verdicts ignore that, so a false *survives* is "
-                     "more likely than the 2.5 % they state; use `--until-decided` to add seeds validly.")
-    lines += ["", f"Paper {paper.id}: *{paper.title}* ({paper.source}"
-              + (f"; also {', '.join(paper.also)}" if paper.also else "") + ")"
-              + (f" — {', '.join(paper.references)}." if paper.references else "."),
-              "", "Standard report (every metric, curves, per-seed values): [report.md](report.md)",
-              "", "## Claims at the paper's settings", ""]
+        lines.append(
+            f"> **Earlier looks:** statistics of this folder were already computed at "
+            f"{meta['earlier_looks']} seeds. These fixed-n verdicts ignore that, so a false *survives* is "
+            "more likely than the 2.5 % they state; use `--until-decided` to add seeds validly."
+        )
+    lines += [
+        "",
+        f"Paper {paper.id}: *{paper.title}* ({paper.source}"
+        + (f"; also {', '.join(paper.also)}" if paper.also else "")
+        + ")"
+        + (f" — {', '.join(paper.references)}." if paper.references else "."),
+        "",
+        "Standard report (every metric, curves, per-seed values): [report.md](report.md)",
+        "",
+        "## Claims at the paper's settings",
+        "",
+    ]
     if meta.get("sequential"):
         lines += _sequential_text(meta["sequential"])
     lines += [*claims_table(claims), ""]
     code = meta.get("code_claims") or []
     if code:
-        lines += ["### As the authors' published code runs it", "",
-                  f"{exp.paper.code}", "",
-                  "Where the published code is not the paper's rule, the claim is judged again on an arm that runs "
-                  "that code (its own Holm family). A claim whose arm has no runs yet shows *not run*: re-running "
-                  "`optimlab reproduce` adds only those runs.", ""]
+        lines += [
+            "### As the authors' published code runs it",
+            "",
+            f"{exp.paper.code}",
+            "",
+            "Where the published code is not the paper's rule, the claim is judged again on an arm that runs "
+            "that code (its own Holm family). A claim whose arm has no runs yet shows *not run*: re-running "
+            "`optimlab reproduce` adds only those runs.",
+            "",
+        ]
         ran = [r for _, r in code if r is not None]
         lines += [*claims_table(ran), ""] if ran else []
         lines += [f"- {c.optimizer} vs {c.baseline} ({c.metric}): not run" for c, r in code if r is None]
         lines += [""]
-    sens = [f"- {r.claim.optimizer} vs {r.claim.baseline} ({r.claim.metric}): {r.sensitivity}."
-            for r in claims if r.sensitivity]
+    sens = [
+        f"- {r.claim.optimizer} vs {r.claim.baseline} ({r.claim.metric}): {r.sensitivity}."
+        for r in claims
+        if r.sensitivity
+    ]
     if sens:
         lines += ["**Failed runs that could change a verdict:**", "", *sens, ""]
     lines += ["## Claims with each optimizer tuned (the fair judge)", ""]
     if tuned is None:
         budget = exp.tune["budget"]
-        lines += [f"Not run. Add `--tune` to give every optimizer the same {budget} lr candidates (log grid over "
-                  f"[{exp.tune['lr_range'][0]:g}, {exp.tune['lr_range'][1]:g}]) on the validation split and rerun each "
-                  "choice on the same seeds; this section then judges every claim again.", ""]
+        lines += [
+            f"Not run. Add `--tune` to give every optimizer the same {budget} lr candidates (log grid over "
+            f"[{exp.tune['lr_range'][0]:g}, {exp.tune['lr_range'][1]:g}]) on the validation split and rerun each "
+            "choice on the same seeds; this section then judges every claim again.",
+            "",
+        ]
     else:
-        chosen = ", ".join(f"{lab} {('%.3g' % b['lr']) if b else '— (all diverged)'}"
-                           for lab, b in tuned.best.items())
-        given = ", ".join(f"{o['label']} {o.get('hparams', {}).get('lr', 'default')}"
-                          for o in exp.experiment["optimizers"])
+        chosen = ", ".join(
+            f"{lab} {('{:.3g}'.format(b['lr'])) if b else '— (all diverged)'}" for lab, b in tuned.best.items()
+        )
+        given = ", ".join(
+            f"{o['label']} {o.get('hparams', {}).get('lr', 'default')}" for o in exp.experiment["optimizers"]
+        )
         same = [f"{r.claim.optimizer} vs {r.claim.baseline}" for r, s in zip(tuned.claims, tuned.same_as_paper) if s]
-        lines += [f"The papers give every optimizer one lr, but equal lrs are not equal steps (`sgdm` moves "
-                  f"lr/(1−β) per unit gradient, `sgdm-ema` lr). Here every optimizer got the same "
-                  f"{len(tuned.candidates)} lr candidates ({', '.join('%.3g' % c for c in tuned.candidates)}) on "
-                  f"tuning seeds {tuned.tune_seeds or '?'} (apart from the judged seeds), chose by mean validation "
-                  "accuracy, and was rerun at its choice on the seeds above (test split, paired). These verdicts "
-                  "are **conditional on the chosen settings**: the choice itself is not part of the test.", "",
-                  f"Chosen lr: {chosen} (paper: {given}). Search table, with each choice's validation accuracy "
-                  "re-estimated on the judged seeds: [tuned/tune.md](tuned/tune.md).", "",
-                  *([f"> {tuned.edge}", ""] if tuned.edge else []),
-                  *([f"> Tuning chose the paper's own settings for both arms of {', '.join(same)}: those tuned "
-                     "runs are the same runs as above, so their tuned verdict repeats the one above and is not "
-                     "counted again.", ""] if same else []),
-                  *(["![lr sensitivity](tuned/lr_sensitivity.png)", ""] if tuned.plot else []),
-                  *claims_table(tuned.claims), ""]
+        lines += [
+            f"The papers give every optimizer one lr, but equal lrs are not equal steps (`sgdm` moves "
+            f"lr/(1−β) per unit gradient, `sgdm-ema` lr). Here every optimizer got the same "
+            f"{len(tuned.candidates)} lr candidates ({', '.join(f'{c:.3g}' for c in tuned.candidates)}) on "
+            f"tuning seeds {tuned.tune_seeds or '?'} (apart from the judged seeds), chose by mean validation "
+            "accuracy, and was rerun at its choice on the seeds above (test split, paired). These verdicts "
+            "are **conditional on the chosen settings**: the choice itself is not part of the test.",
+            "",
+            f"Chosen lr: {chosen} (paper: {given}). Search table, with each choice's validation accuracy "
+            "re-estimated on the judged seeds: [tuned/tune.md](tuned/tune.md).",
+            "",
+            *([f"> {tuned.edge}", ""] if tuned.edge else []),
+            *(
+                [
+                    f"> Tuning chose the paper's own settings for both arms of {', '.join(same)}: those tuned "
+                    "runs are the same runs as above, so their tuned verdict repeats the one above and is not "
+                    "counted again.",
+                    "",
+                ]
+                if same
+                else []
+            ),
+            *(["![lr sensitivity](tuned/lr_sensitivity.png)", ""] if tuned.plot else []),
+            *claims_table(tuned.claims),
+            "",
+        ]
     lines.append("## Summary")
     lines.append("")
     for i, r in enumerate(claims, 1):
         tail = ""
         if tuned is not None:
-            tail = f"; **{tuned.claims[i - 1].verdict}** tuned" + (
-                " (same runs)" if tuned.same_as_paper[i - 1] else "")
+            tail = f"; **{tuned.claims[i - 1].verdict}** tuned" + (" (same runs)" if tuned.same_as_paper[i - 1] else "")
         notes = [*r.notes, *([r.sensitivity] if r.sensitivity else [])]
-        lines.append(f"{i}. {r.claim.text} — **{r.verdict}** at the paper's settings{tail}."
-                     + (f" Notes: {'; '.join(notes)}." if notes else ""))
+        lines.append(
+            f"{i}. {r.claim.text} — **{r.verdict}** at the paper's settings{tail}."
+            + (f" Notes: {'; '.join(notes)}." if notes else "")
+        )
     lines += ["", "At the paper's settings: " + counts_text(claims) + "."]
     if tuned is not None:
-        lines.append("Tuned: " + counts_text(tuned.claims, tuned.same_as_paper) + ", not counting claims whose "
-                     "tuned runs are the runs above.")
-    lines += ["", "## How the verdict is decided", "", *method_text(len(claims)), "",
-              "## The paper's notes and discrepancies", "", paper.notes, "",
-              "## Regenerate", "", "```", command, "```",
-              f"(training time of the {meta.get('n_runs', '?')} runs at the paper's settings: "
-              f"{meta.get('runs_wall_time_s', float('nan')):.0f} s summed over runs"
-              + (f"; of the {tuned.n_runs} tuning and rerun runs: {tuned.runs_wall_time_s:.0f} s" if tuned else "")
-              + "; finished runs are kept, so a re-run only fills in what is missing)", ""]
+        lines.append(
+            "Tuned: " + counts_text(tuned.claims, tuned.same_as_paper) + ", not counting claims whose "
+            "tuned runs are the runs above."
+        )
+    lines += [
+        "",
+        "## How the verdict is decided",
+        "",
+        *method_text(len(claims)),
+        "",
+        "## The paper's notes and discrepancies",
+        "",
+        paper.notes,
+        "",
+        "## Regenerate",
+        "",
+        "```",
+        command,
+        "```",
+        f"(training time of the {meta.get('n_runs', '?')} runs at the paper's settings: "
+        f"{meta.get('runs_wall_time_s', float('nan')):.0f} s summed over runs"
+        + (f"; of the {tuned.n_runs} tuning and rerun runs: {tuned.runs_wall_time_s:.0f} s" if tuned else "")
+        + "; finished runs are kept, so a re-run only fills in what is missing)",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -249,8 +347,6 @@ def reproduce_command(meta: dict[str, Any], out_dir: Path) -> str:
         parts += ["--tune", "--tune-budget", str(meta["tune"]["budget"])]
     parts += ["--out", str(out_dir)]
     return " ".join(parts)
-
-
 
 
 def write_verdict(out_dir: str | Path, judged: Judged | None = None) -> Path:

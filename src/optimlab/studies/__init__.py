@@ -12,8 +12,8 @@ QHM, Adan and MARS; trains on digits, ~2 min); the last two import torch, lazily
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from optimlab.studies import bias_lag, ema, ode, relatives, trajectories
 from optimlab.studies._report import StudyResult

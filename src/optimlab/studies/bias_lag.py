@@ -24,7 +24,6 @@ E n_t − μ_t = −β^t μ_t + (1−β) ς_t. So after start-up RSGDM's bias is
 from __future__ import annotations
 
 import math
-
 from pathlib import Path
 from typing import Any
 
@@ -32,14 +31,14 @@ import numpy as np
 
 from optimlab.reference import ema_init, ema_update, rsgdm_init, rsgdm_update
 from optimlab.studies._report import (
+    GENERATED_NOTE,
+    StudyResult,
     below,
     figures_section,
-    GENERATED_NOTE,
     markdown_table,
     new_figure,
     publish,
     save_figure,
-    StudyResult,
 )
 
 NAME = "bias-lag"
@@ -53,8 +52,12 @@ STEP_AT, STEP_JUMP = 1501, 4.0  # μ_t = 0 before t0, jump after
 SINE_AMP, SINE_PERIOD = 2.0, 200  # μ_t = A sin(2π t / P)
 SIGNALS = ("ramp", "step", "sinusoid")
 ESTIMATORS = ("sgdm", "rsgdm", "nesterov", "ema-matched")
-LABELS = {"sgdm": "SGDM m_t", "rsgdm": "RSGDM n_t", "nesterov": "Nesterov β·m_t+(1−β)·g_t",
-          "ema-matched": "EMA β'=β²/(1−β+β²)"}
+LABELS = {
+    "sgdm": "SGDM m_t",
+    "rsgdm": "RSGDM n_t",
+    "nesterov": "Nesterov β·m_t+(1−β)·g_t",
+    "ema-matched": "EMA β'=β²/(1−β+β²)",
+}
 MAX_XCORR_DELAY = SINE_PERIOD // 2
 ROUNDOFF = 1e-9  # identity errors below this are printed as a bound (their digits are round-off)
 
@@ -126,9 +129,13 @@ def impulse_theory(beta: float, length: int) -> dict[str, dict[str, float]]:
     for name, seq in est.items():
         h = seq[1:]
         H = np.sum(h * np.exp(-1j * omega * k))
-        out[name] = {"gain": float(h.sum()), "mean_delay": float(np.sum(k * h) / h.sum()),
-                     "noise_factor": float(np.sum(h * h)), "phase_delay": float(-np.angle(H) / omega),
-                     "amplitude": float(abs(H))}
+        out[name] = {
+            "gain": float(h.sum()),
+            "mean_delay": float(np.sum(k * h) / h.sum()),
+            "noise_factor": float(np.sum(h * h)),
+            "phase_delay": float(-np.angle(H) / omega),
+            "amplitude": float(abs(H)),
+        }
     return out
 
 
@@ -157,8 +164,11 @@ def measure(signal: str, est: np.ndarray, mu: np.ndarray, beta: float) -> dict[s
         win = t > T // 2
     mean_est = est.mean(0)
     err = mean_est[win] - mu[win]
-    out = {"bias": float(err.mean()), "rms_bias": float(np.sqrt(np.mean(err**2))),
-           "variance": float(est[:, win].var(0, ddof=1).mean())}
+    out = {
+        "bias": float(err.mean()),
+        "rms_bias": float(np.sqrt(np.mean(err**2))),
+        "variance": float(est[:, win].var(0, ddof=1).mean()),
+    }
     out["mse"] = out["rms_bias"] ** 2 + out["variance"]
     if signal == "ramp":
         out["lag"] = -out["bias"] / RAMP_SLOPE
@@ -212,8 +222,9 @@ def compute() -> dict[str, Any]:
                 "last_violation_t": int(viol[-1]) if viol.size else 0,
                 "max_violation_excess": float(np.max(np.abs(vs[~holds]) - np.abs(xi[~holds]))) if viol.size else 0.0,
                 "max_abs_xi": float(np.max(np.abs(xi))),
-                "nesterov_vs_rsgdm_steady": float(np.max(np.abs(est["nesterov"][si, :, steady]
-                                                                - est["rsgdm"][si, :, steady]))),
+                "nesterov_vs_rsgdm_steady": float(
+                    np.max(np.abs(est["nesterov"][si, :, steady] - est["rsgdm"][si, :, steady]))
+                ),
             }
             if sig == "sinusoid":
                 claims[(sig, beta)]["xi"], claims[(sig, beta)]["varsigma"] = xi, vs
@@ -248,8 +259,14 @@ def _fig_tradeoff(data: dict[str, Any], path: Path) -> Path:
     for beta, marker in zip(BETAS, "os^"):
         th = data["theory"][beta]
         for name, color in (("sgdm", "C0"), ("rsgdm", "C3"), ("ema-matched", "C2")):
-            ax.plot(th[name]["mean_delay"], th[name]["noise_factor"], marker, color=color, ms=7,
-                    label=f"{LABELS[name]}, β={beta}" if beta == BETAS[0] or name == "rsgdm" else None)
+            ax.plot(
+                th[name]["mean_delay"],
+                th[name]["noise_factor"],
+                marker,
+                color=color,
+                ms=7,
+                label=f"{LABELS[name]}, β={beta}" if beta == BETAS[0] or name == "rsgdm" else None,
+            )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("mean delay (steps) = ramp lag")
@@ -281,13 +298,17 @@ def _fig_xi(data: dict[str, Any], path: Path) -> Path:
 def _violations_text(beta: float, c: dict[str, Any]) -> str:
     if not c["violations"]:
         return f"β = {beta}: never"
-    return (f"β = {beta}: {c['violations']} of {T} steps, last at t = {c['last_violation_t']}, "
-            f"largest excess {c['max_violation_excess']:.2g}")
+    return (
+        f"β = {beta}: {c['violations']} of {T} steps, last at t = {c['last_violation_t']}, "
+        f"largest excess {c['max_violation_excess']:.2g}"
+    )
 
 
 def _page(data: dict[str, Any], figs: list[Path]) -> list[str]:
     rows, claims, theory = data["rows"], data["claims"], data["theory"]
-    sec = [f"# Bias and lag of SGDM, RSGDM and Nesterov estimates (paper 000, §III.B)\n\n{GENERATED_NOTE.format(name=NAME)}"]
+    sec = [
+        f"# Bias and lag of SGDM, RSGDM and Nesterov estimates (paper 000, §III.B)\n\n{GENERATED_NOTE.format(name=NAME)}"
+    ]
     sec.append(
         f"Gradients g_t = μ_t + σε_t, σ = {NOISE_STD}, T = {T} steps, {N_SEEDS} noise seeds (seed {SEED}); "
         f"ramp μ_t = {RAMP_SLOPE}·t; step 0 → {STEP_JUMP} at t = {STEP_AT}; sinusoid "
@@ -297,35 +318,45 @@ def _page(data: dict[str, Any], figs: list[Path]) -> list[str]:
         "variance = across-seed variance, window mean; MSE = RMS bias² + variance. Lag: ramp −bias/slope; "
         "step mean delay Σ(1 − normalized response) (half-rise time in brackets); sinusoid the delay "
         f"maximizing cross-correlation with μ_(t−d), d ∈ [0, {MAX_XCORR_DELAY}], parabola-refined, "
-        "seed mean. Theory: from each estimator's impulse response (mean delay, Σh², phase delay).")
+        "seed mean. Theory: from each estimator's impulse response (mean delay, Σh², phase delay)."
+    )
     m09 = rows[("ramp", 0.9, "sgdm")]
     n09 = rows[("ramp", 0.9, "rsgdm")]
     e09 = rows[("ramp", 0.9, "ema-matched")]
-    sec.append("## Findings\n\n" + "\n".join([
-        "- **The paper's algebra is right**: eq. 11 equals ς's definition (max deviation "
-        f"{below(max(c['eq11_vs_definition'] for c in claims.values()), ROUNDOFF)}), and exactly "
-        "ς_t = β·ξ_t − β^t(μ_1 − μ_t). So after start-up **RSGDM's bias is β × SGDM's** for every mean "
-        "signal (bias identities hold to "
-        f"{below(max(max(c['bias_m_identity'], c['bias_n_identity']) for c in claims.values()), ROUNDOFF)}).",
-        f"- **Lag shrinks by only β steps**: mean delay β/(1−β) → β²/(1−β). Ramp, β = 0.9: SGDM lag "
-        f"{m09['lag']:.2f}, RSGDM {n09['lag']:.2f} steps (theory 9, 8.1); β = 0.99: "
-        f"{rows[('ramp', 0.99, 'sgdm')]['lag']:.1f} vs {rows[('ramp', 0.99, 'rsgdm')]['lag']:.1f}.",
-        "- **RSGDM's n_t is Nesterov's look-ahead** β·m_t + (1−β)·g_t up to a decaying g_1 term "
-        "(max difference in the steady window "
-        f"{below(max(c['nesterov_vs_rsgdm_steady'] for c in claims.values()), ROUNDOFF)}).",
-        "- **|ς| ≤ |ξ| holds almost everywhere, not everywhere**: always on the ramp and the step; on the "
-        "sinusoid it fails wherever the term the paper neglects, β^t(μ_1 − μ_t), outweighs (1−β)|ξ_t| with "
-        "the wrong sign: near zero crossings of ξ and, for β = 0.99, over a stretch of the first ~100 steps ("
-        + "; ".join(_violations_text(b, claims[('sinusoid', b)]) for b in BETAS) + "). It always holds once "
-        "β^t is negligible (100 % of the steady half).",
-        f"- **Noise is the other story**: RSGDM's variance is higher than SGDM's (β = 0.9: "
-        f"{n09['variance']:.4f} vs {m09['variance']:.4f}, ×{n09['variance'] / m09['variance']:.2f}); a plain "
-        f"EMA with RSGDM's lag has lower variance ({e09['variance']:.4f}). RSGDM's lag reduction is not "
-        "free: it sits above the EMA lag/noise frontier (figure 2).",
-        "- MSE: " + "; ".join(
-            f"β = {b}: SGDM {rows[('ramp', b, 'sgdm')]['mse']:.4f} vs RSGDM {rows[('ramp', b, 'rsgdm')]['mse']:.4f}"
-            for b in BETAS) + " (ramp, σ = 1). Which wins depends on slope vs noise.",
-    ]))
+    sec.append(
+        "## Findings\n\n"
+        + "\n".join(
+            [
+                "- **The paper's algebra is right**: eq. 11 equals ς's definition (max deviation "
+                f"{below(max(c['eq11_vs_definition'] for c in claims.values()), ROUNDOFF)}), and exactly "
+                "ς_t = β·ξ_t − β^t(μ_1 − μ_t). So after start-up **RSGDM's bias is β × SGDM's** for every mean "
+                "signal (bias identities hold to "
+                f"{below(max(max(c['bias_m_identity'], c['bias_n_identity']) for c in claims.values()), ROUNDOFF)}).",
+                f"- **Lag shrinks by only β steps**: mean delay β/(1−β) → β²/(1−β). Ramp, β = 0.9: SGDM lag "
+                f"{m09['lag']:.2f}, RSGDM {n09['lag']:.2f} steps (theory 9, 8.1); β = 0.99: "
+                f"{rows[('ramp', 0.99, 'sgdm')]['lag']:.1f} vs {rows[('ramp', 0.99, 'rsgdm')]['lag']:.1f}.",
+                "- **RSGDM's n_t is Nesterov's look-ahead** β·m_t + (1−β)·g_t up to a decaying g_1 term "
+                "(max difference in the steady window "
+                f"{below(max(c['nesterov_vs_rsgdm_steady'] for c in claims.values()), ROUNDOFF)}).",
+                "- **|ς| ≤ |ξ| holds almost everywhere, not everywhere**: always on the ramp and the step; on the "
+                "sinusoid it fails wherever the term the paper neglects, β^t(μ_1 − μ_t), outweighs (1−β)|ξ_t| with "
+                "the wrong sign: near zero crossings of ξ and, for β = 0.99, over a stretch of the first ~100 steps ("
+                + "; ".join(_violations_text(b, claims[("sinusoid", b)]) for b in BETAS)
+                + "). It always holds once "
+                "β^t is negligible (100 % of the steady half).",
+                f"- **Noise is the other story**: RSGDM's variance is higher than SGDM's (β = 0.9: "
+                f"{n09['variance']:.4f} vs {m09['variance']:.4f}, ×{n09['variance'] / m09['variance']:.2f}); a plain "
+                f"EMA with RSGDM's lag has lower variance ({e09['variance']:.4f}). RSGDM's lag reduction is not "
+                "free: it sits above the EMA lag/noise frontier (figure 2).",
+                "- MSE: "
+                + "; ".join(
+                    f"β = {b}: SGDM {rows[('ramp', b, 'sgdm')]['mse']:.4f} vs RSGDM {rows[('ramp', b, 'rsgdm')]['mse']:.4f}"
+                    for b in BETAS
+                )
+                + " (ramp, σ = 1). Which wins depends on slope vs noise.",
+            ]
+        )
+    )
     hdr = ["β", "estimator", "bias", "RMS bias", "variance", "MSE", "lag", "theory lag", "theory var"]
     for sig in SIGNALS:
         body = []
@@ -334,21 +365,60 @@ def _page(data: dict[str, Any], figs: list[Path]) -> list[str]:
                 r, th = rows[(sig, beta, name)], theory[beta][name]
                 lag = r["lag"]
                 tlag = th["phase_delay"] if sig == "sinusoid" else th["mean_delay"]
-                lag_s = f"{lag:.3g} [{r['half_rise']}]" if sig == "step" else (
-                    f"{lag:.3g} ± {r['lag_sd']:.2g}" if sig == "sinusoid" else f"{lag:.3g}")
-                body.append([beta, LABELS[name], r["bias"], r["rms_bias"], r["variance"], r["mse"], lag_s,
-                             tlag, th["noise_factor"] * NOISE_STD**2])
+                lag_s = (
+                    f"{lag:.3g} [{r['half_rise']}]"
+                    if sig == "step"
+                    else (f"{lag:.3g} ± {r['lag_sd']:.2g}" if sig == "sinusoid" else f"{lag:.3g}")
+                )
+                body.append(
+                    [
+                        beta,
+                        LABELS[name],
+                        r["bias"],
+                        r["rms_bias"],
+                        r["variance"],
+                        r["mse"],
+                        lag_s,
+                        tlag,
+                        th["noise_factor"] * NOISE_STD**2,
+                    ]
+                )
         sec.append(f"## {sig}\n\n" + markdown_table(hdr, body, digits=4))
     body = []
     for (sig, beta), c in claims.items():
-        body.append([sig, beta, c["holds_fraction"], c["holds_fraction_steady"], c["violations"],
-                     c["last_violation_t"] or "—", c["max_violation_excess"], c["max_abs_xi"],
-                     below(c["varsigma_identity"], ROUNDOFF)])
-    sec.append("## |ς_t| ≤ |ξ_t| from the true means (eqs. 8, 11)\n\n"
-               "Fraction of t = 1..T (and of the steady half) where it holds; a violation's excess is "
-               "|ς| − |ξ|; the last column checks ς = βξ − β^t(μ_1 − μ_t).\n\n"
-               + markdown_table(["signal", "β", "holds (all t)", "holds (t > T/2)", "violations",
-                                 "last violation t", "max excess", "max abs(ξ)", "identity error"], body, digits=4))
+        body.append(
+            [
+                sig,
+                beta,
+                c["holds_fraction"],
+                c["holds_fraction_steady"],
+                c["violations"],
+                c["last_violation_t"] or "—",
+                c["max_violation_excess"],
+                c["max_abs_xi"],
+                below(c["varsigma_identity"], ROUNDOFF),
+            ]
+        )
+    sec.append(
+        "## |ς_t| ≤ |ξ_t| from the true means (eqs. 8, 11)\n\n"
+        "Fraction of t = 1..T (and of the steady half) where it holds; a violation's excess is "
+        "|ς| − |ξ|; the last column checks ς = βξ − β^t(μ_1 − μ_t).\n\n"
+        + markdown_table(
+            [
+                "signal",
+                "β",
+                "holds (all t)",
+                "holds (t > T/2)",
+                "violations",
+                "last violation t",
+                "max excess",
+                "max abs(ξ)",
+                "identity error",
+            ],
+            body,
+            digits=4,
+        )
+    )
     sec.append(figures_section(figs))
     return sec
 
@@ -372,5 +442,11 @@ def _findings(data: dict[str, Any]) -> dict[str, Any]:
 
 def run(out_dir: Path) -> StudyResult:
     """Compute the study, write bias-lag.md and its figures into out_dir, return the findings."""
-    return publish(out_dir, NAME, compute, _page, _findings, [("streams", _fig_streams), ("tradeoff", _fig_tradeoff),
-                                                                 ("xi_varsigma", _fig_xi)])
+    return publish(
+        out_dir,
+        NAME,
+        compute,
+        _page,
+        _findings,
+        [("streams", _fig_streams), ("tradeoff", _fig_tradeoff), ("xi_varsigma", _fig_xi)],
+    )

@@ -15,7 +15,6 @@ of the data. Sequences come from optimlab.reference.ema_sequence.
 from __future__ import annotations
 
 import math
-
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +22,13 @@ import numpy as np
 
 from optimlab.reference import ema_sequence
 from optimlab.studies._report import (
-    figures_section,
     GENERATED_NOTE,
+    StudyResult,
+    figures_section,
     markdown_table,
     new_figure,
     publish,
     save_figure,
-    StudyResult,
 )
 
 NAME = "ema"
@@ -101,12 +100,22 @@ def compute() -> dict[str, Any]:
     hat_big = ema_sequence(temps, EXPLODE_BETA, bias_correction=True)
     fb_big = feedback_corrected(temps, EXPLODE_BETA)
     return {
-        "example_v": ex, "example_v_hat": ex_hat, "weights": weights, "temps": temps, "seasonal": seasonal,
-        "curves": curves, "table": table, "raw_rmse": raw_rmse,
-        "explode": {"output_max": float(np.max(np.abs(hat_big))), "data_min": float(temps.min()),
-                    "data_max": float(temps.max()), "output_min": float(np.min(hat_big)),
-                    "feedback_log10_max": float(np.log10(np.max(np.abs(fb_big)))),
-                    "feedback_day3": float(fb_big[2])},
+        "example_v": ex,
+        "example_v_hat": ex_hat,
+        "weights": weights,
+        "temps": temps,
+        "seasonal": seasonal,
+        "curves": curves,
+        "table": table,
+        "raw_rmse": raw_rmse,
+        "explode": {
+            "output_max": float(np.max(np.abs(hat_big))),
+            "data_min": float(temps.min()),
+            "data_max": float(temps.max()),
+            "output_min": float(np.min(hat_big)),
+            "feedback_log10_max": float(np.log10(np.max(np.abs(fb_big)))),
+            "feedback_day3": float(fb_big[2]),
+        },
     }
 
 
@@ -147,13 +156,28 @@ def _page(data: dict[str, Any], figs: list[Path]) -> list[str]:
     tab, ex = data["table"], data["explode"]
     sec = [f"# Exponentially weighted averages (paper 002, §3.1)\n\n{GENERATED_NOTE.format(name=NAME)}"]
     rows = [[t + 1, EXAMPLE_TEMPS[t], data["example_v"][t], EXAMPLE_V[t], data["example_v_hat"][t]] for t in range(3)]
-    sec.append("## The temperature example (β = 0.8, v_0 = 0)\n\n"
-               + markdown_table(["day", "temperature", "v_t (computed)", "v_t (paper)", "v_t/(1−β^t)"], rows, digits=10)
-               + "\n\nThe paper's numbers are reproduced exactly (to rounding). The corrected values are "
-               "weighted averages of the temperatures seen so far; the uncorrected ones start near 0.")
-    rows = [[b, t["window"], t["weight_left_after_window"], t["mean_age"], t["days_for_63pct"], t["boxcar_same_noise"],
-             t["start_mean_data"], t["start_mean_v"], t["start_mean_v_hat"], t["rmse_v_hat_vs_seasonal"], t["lag_days_fit"]]
-            for b, t in tab.items()]
+    sec.append(
+        "## The temperature example (β = 0.8, v_0 = 0)\n\n"
+        + markdown_table(["day", "temperature", "v_t (computed)", "v_t (paper)", "v_t/(1−β^t)"], rows, digits=10)
+        + "\n\nThe paper's numbers are reproduced exactly (to rounding). The corrected values are "
+        "weighted averages of the temperatures seen so far; the uncorrected ones start near 0."
+    )
+    rows = [
+        [
+            b,
+            t["window"],
+            t["weight_left_after_window"],
+            t["mean_age"],
+            t["days_for_63pct"],
+            t["boxcar_same_noise"],
+            t["start_mean_data"],
+            t["start_mean_v"],
+            t["start_mean_v_hat"],
+            t["rmse_v_hat_vs_seasonal"],
+            t["lag_days_fit"],
+        ]
+        for b, t in tab.items()
+    ]
     sec.append(
         f"## Several β on a synthetic temperature year ({DAYS} days, seed {SEED})\n\n"
         "Seasonal curve 16 + 9·sin(2π(d − 40)/365) °C plus AR(1) weather noise (φ = 0.6, σ = 2.5). "
@@ -161,27 +185,51 @@ def _page(data: dict[str, Any], figs: list[Path]) -> list[str]:
         f"β/(1−β); days holding 63.2 % of the weight; boxcar length with the same noise variance (1+β)/(1−β); "
         f"mean of the first {START_DAYS} days (data, v, corrected v̂); RMSE of v̂ against the seasonal curve after "
         f"day {SKIP_DAYS} (raw data: {data['raw_rmse']:.3f}); lag = shift of the seasonal curve that fits v̂ best.\n\n"
-        + markdown_table(["β", "1/(1−β)", "β^(1/(1−β))", "mean age", "63% days", "boxcar ≡ noise", "data, first days",
-                          "v, first days", "v̂, first days", "RMSE v̂", "lag (days)"], rows, digits=4))
-    sec.append("## Findings\n\n" + "\n".join([
-        f"- v = {', '.join(f'{x:.12g}' for x in data['example_v'])} for 20, 23, 17 at β = 0.8: the paper's 4, 7.8, 9.64.",
-        f"- The weights α_i = (1−β)β^(n−i) sum to 1 − β^n ({data['weights'].sum():.6f} for n = 20): the missing "
-        "β^n is the start-up deficit that v_t/(1−β^t) removes (corrected weights sum to 1).",
-        "- \"About 1/(1−β) days\" is a rule of thumb: the weights' mean age is β/(1−β) = 1/(1−β) − 1 days, "
-        "β^(1/(1−β)) of the weight (≈ 1/e, e.g. "
-        f"{tab[0.9]['weight_left_after_window']:.3f} at β = 0.9) is older than the window, and for noise "
-        "averaging the EMA acts like a boxcar of (1+β)/(1−β) ≈ 2/(1−β) days.",
-        f"- Start-up: over the first {START_DAYS} days at β = 0.9 the data average {tab[0.9]['start_mean_data']:.2f} °C, "
-        f"v averages {tab[0.9]['start_mean_v']:.2f} and v̂ {tab[0.9]['start_mean_v_hat']:.2f}; at β = 0.98 "
-        f"v is {tab[0.98]['start_mean_v']:.2f} (corrected {tab[0.98]['start_mean_v_hat']:.2f}).",
-        "- Larger β smooths more but lags more: RMSE of v̂ against the seasonal curve "
-        + ", ".join(f"{tab[b]['rmse_v_hat_vs_seasonal']:.2f} (β = {b}, lag {tab[b]['lag_days_fit']} d)" for b in BETAS) + ".",
-        f"- The paper's warning that bias correction explodes for β = {EXPLODE_BETA}: with the usual output-only "
-        f"correction v̂ stays inside the data range (v̂ ∈ [{ex['output_min']:.2f}, {ex['output_max']:.2f}], data "
-        f"[{ex['data_min']:.2f}, {ex['data_max']:.2f}]) because v̂_t is a weighted average with weights summing to 1. "
-        "It does explode if the corrected value is fed back into the recursion (eq. 10 read as an assignment): "
-        f"day 3 already {ex['feedback_day3']:.3g}, max 10^{ex['feedback_log10_max']:.0f} after {DAYS} days.",
-    ]))
+        + markdown_table(
+            [
+                "β",
+                "1/(1−β)",
+                "β^(1/(1−β))",
+                "mean age",
+                "63% days",
+                "boxcar ≡ noise",
+                "data, first days",
+                "v, first days",
+                "v̂, first days",
+                "RMSE v̂",
+                "lag (days)",
+            ],
+            rows,
+            digits=4,
+        )
+    )
+    sec.append(
+        "## Findings\n\n"
+        + "\n".join(
+            [
+                f"- v = {', '.join(f'{x:.12g}' for x in data['example_v'])} for 20, 23, 17 at β = 0.8: the paper's 4, 7.8, 9.64.",
+                f"- The weights α_i = (1−β)β^(n−i) sum to 1 − β^n ({data['weights'].sum():.6f} for n = 20): the missing "
+                "β^n is the start-up deficit that v_t/(1−β^t) removes (corrected weights sum to 1).",
+                '- "About 1/(1−β) days" is a rule of thumb: the weights\' mean age is β/(1−β) = 1/(1−β) − 1 days, '
+                "β^(1/(1−β)) of the weight (≈ 1/e, e.g. "
+                f"{tab[0.9]['weight_left_after_window']:.3f} at β = 0.9) is older than the window, and for noise "
+                "averaging the EMA acts like a boxcar of (1+β)/(1−β) ≈ 2/(1−β) days.",
+                f"- Start-up: over the first {START_DAYS} days at β = 0.9 the data average {tab[0.9]['start_mean_data']:.2f} °C, "
+                f"v averages {tab[0.9]['start_mean_v']:.2f} and v̂ {tab[0.9]['start_mean_v_hat']:.2f}; at β = 0.98 "
+                f"v is {tab[0.98]['start_mean_v']:.2f} (corrected {tab[0.98]['start_mean_v_hat']:.2f}).",
+                "- Larger β smooths more but lags more: RMSE of v̂ against the seasonal curve "
+                + ", ".join(
+                    f"{tab[b]['rmse_v_hat_vs_seasonal']:.2f} (β = {b}, lag {tab[b]['lag_days_fit']} d)" for b in BETAS
+                )
+                + ".",
+                f"- The paper's warning that bias correction explodes for β = {EXPLODE_BETA}: with the usual output-only "
+                f"correction v̂ stays inside the data range (v̂ ∈ [{ex['output_min']:.2f}, {ex['output_max']:.2f}], data "
+                f"[{ex['data_min']:.2f}, {ex['data_max']:.2f}]) because v̂_t is a weighted average with weights summing to 1. "
+                "It does explode if the corrected value is fed back into the recursion (eq. 10 read as an assignment): "
+                f"day 3 already {ex['feedback_day3']:.3g}, max 10^{ex['feedback_log10_max']:.0f} after {DAYS} days.",
+            ]
+        )
+    )
     sec.append(figures_section(figs))
     return sec
 

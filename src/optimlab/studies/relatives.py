@@ -71,8 +71,13 @@ ARMS = (
     Arm("nag-ema", "nag", {"momentum": BETA}, 1.0 - BETA, note="torch's Nesterov SGD at lr·(1−β): NAG in EMA form"),
     Arm("qhm-nu=beta", "qhm", {"momentum": BETA, "nu": BETA}, note="QHM with ν = β"),
     Arm("adan", "adan", {}, anchor=ADAPTIVE_ANCHOR, note="pytorch_optimizer defaults, betas (0.98, 0.92, 0.99)"),
-    Arm("mars", "mars", {"optimize_1d": True}, anchor=ADAPTIVE_ANCHOR,
-        note="MARS-AdamW, γ = 0.025, betas (0.95, 0.99), on every tensor"),
+    Arm(
+        "mars",
+        "mars",
+        {"optimize_1d": True},
+        anchor=ADAPTIVE_ANCHOR,
+        note="MARS-AdamW, γ = 0.025, betas (0.95, 0.99), on every tensor",
+    ),
 )
 
 
@@ -82,8 +87,9 @@ def _make(arm: Arm, params: list[Any], lr: float) -> Any:
     return create_optimizer(arm.name, params, lr=lr * arm.lr_scale, **arm.hparams)
 
 
-def run_path(arm: Arm, fn: Any, lr: float, steps: int | None = None, start: tuple[float, float] | None = None
-             ) -> np.ndarray:
+def run_path(
+    arm: Arm, fn: Any, lr: float, steps: int | None = None, start: tuple[float, float] | None = None
+) -> np.ndarray:
     """θ_0..θ_steps of one optimizer at one lr on one 2-D function (float64, closed-form gradients),
     from fn.start or `start`."""
     import torch
@@ -134,8 +140,9 @@ def _digits() -> dict[str, Any]:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        base = TrainConfig(dataset="digits", model="cnn", width=DIGITS_WIDTH, epochs=DIGITS_EPOCHS,
-                           batch_size=DIGITS_BATCH)
+        base = TrainConfig(
+            dataset="digits", model="cnn", width=DIGITS_WIDTH, epochs=DIGITS_EPOCHS, batch_size=DIGITS_BATCH
+        )
         search: dict[str, list[float]] = {}
         chosen: dict[str, float] = {}
         final: dict[str, list[float]] = {}
@@ -194,30 +201,45 @@ def _page(data: dict[str, Any], figs: list[Path]) -> list[str]:
         "RSGDM, NAG in EMA form and QHM with ν = β are one update rule, θ −= lr·((1−β)·g_t + β·m_t) with m the "
         "EMA of the gradients, and differ only in whether g_1 enters the buffer (RSGDM leaves it out, so its "
         "first step is (1−β)·g_1 where the others take (1−β²)·g_1). Adan and MARS put a gradient-difference "
-        "term into adaptive methods. Arms (β = " + f"{BETA}" + " for the EMA family):\n\n"
-        + "\n".join(f"- `{a.label}`: `{a.name}` {a.hparams or ''} — {a.note}" for a in ARMS))
+        "term into adaptive methods. Arms (β = "
+        + f"{BETA}"
+        + " for the EMA family):\n\n"
+        + "\n".join(f"- `{a.label}`: `{a.name}` {a.hparams or ''} — {a.note}" for a in ARMS)
+    )
     sec.append(
         "## 2-D test functions\n\nThe `trajectories` study's functions and rules: " + f"{STEPS}" + " steps, float64, "
         "every optimizer on the same lr grid {" + ", ".join(f"{lr:.3g}" for lr in LR_GRID) + "} (lr in EMA "
         "units: NAG runs torch's nesterov SGD at lr·(1−β)), chosen by final f − f* (gaps < "
-        f"{GAP_FLOOR:g} tie; then fewer steps to f − f* ≤ {TOL:g}; then the smaller lr).")
+        f"{GAP_FLOOR:g} tie; then fewer steps to f − f* ≤ {TOL:g}; then the smaller lr)."
+    )
     for fn in FUNCTIONS:
         rows = []
         for arm in ARMS:
             r = res[(fn.name, arm.label)]
             gap = below(r["final_gap"], GAP_FLOOR, digits=3) if math.isfinite(r["final_gap"]) else "∞"
             rows.append([arm.label, f"{r['lr']:.3g}", gap, _steps_text(r)])
-        sec.append(f"### {fn.name}\n\n{fn.note}.\n\n" + markdown_table(
-            ["optimizer", "chosen lr", "final f − f*", f"steps to {TOL:g}"], rows, digits=3))
+        sec.append(
+            f"### {fn.name}\n\n{fn.note}.\n\n"
+            + markdown_table(["optimizer", "chosen lr", "final f − f*", f"steps to {TOL:g}"], rows, digits=3)
+        )
     same = data["same_lr"]
-    rows = [[fn.name, f"{res[(fn.name, BASELINE)]['lr']:.3g}", below(same[fn.name + "/qhm-vs-nag"], 1e-12, 2),
-             below(same[fn.name + "/rsgdm-vs-qhm-from-step-2"], 1e-12, 2), below(same[fn.name], 1e-12, 2)]
-            for fn in FUNCTIONS]
-    sec.append(f"### Same lr, same rule\n\nAt NAG (EMA)'s chosen lr, the largest coordinate difference between "
-               f"paths over {STEPS} steps: QHM(ν = β) against NAG (EMA); RSGDM against QHM started at RSGDM's θ_1 "
-               "with a fresh buffer (the algebra says: the same steps from step 2 on); and RSGDM against NAG "
-               "(EMA) from the same start, where only the first step differs.\n\n"
-               + markdown_table(["function", "lr", "QHM − NAG", "RSGDM − QHM from θ_1", "RSGDM − NAG"], rows))
+    rows = [
+        [
+            fn.name,
+            f"{res[(fn.name, BASELINE)]['lr']:.3g}",
+            below(same[fn.name + "/qhm-vs-nag"], 1e-12, 2),
+            below(same[fn.name + "/rsgdm-vs-qhm-from-step-2"], 1e-12, 2),
+            below(same[fn.name], 1e-12, 2),
+        ]
+        for fn in FUNCTIONS
+    ]
+    sec.append(
+        f"### Same lr, same rule\n\nAt NAG (EMA)'s chosen lr, the largest coordinate difference between "
+        f"paths over {STEPS} steps: QHM(ν = β) against NAG (EMA); RSGDM against QHM started at RSGDM's θ_1 "
+        "with a fresh buffer (the algebra says: the same steps from step 2 on); and RSGDM against NAG "
+        "(EMA) from the same start, where only the first step differs.\n\n"
+        + markdown_table(["function", "lr", "QHM − NAG", "RSGDM − QHM from θ_1", "RSGDM − NAG"], rows)
+    )
     lrs_ema = ", ".join(f"{EMA_ANCHOR * k:.3g}" for k in LR_POINTS)
     lrs_ad = ", ".join(f"{ADAPTIVE_ANCHOR * k:.3g}" for k in LR_POINTS)
     rows = []
@@ -225,9 +247,16 @@ def _page(data: dict[str, Any], figs: list[Path]) -> list[str]:
         acc = np.asarray(dg["final"][arm.label])
         pr = dg["paired"].get(arm.label)
         wins = int(np.sum(acc > np.asarray(dg["final"][BASELINE]))) if pr else None
-        rows.append([arm.label, f"{dg['chosen'][arm.label]:.3g}", f"{100 * acc.mean():.2f}",
-                     "baseline" if pr is None else f"{_pct(pr['mean'])} [{_pct(pr['lo'])}, {_pct(pr['hi'])}]",
-                     "" if pr is None else f"{pr['p']:.2g}", "" if pr is None else f"{wins}/{len(acc)}"])
+        rows.append(
+            [
+                arm.label,
+                f"{dg['chosen'][arm.label]:.3g}",
+                f"{100 * acc.mean():.2f}",
+                "baseline" if pr is None else f"{_pct(pr['mean'])} [{_pct(pr['lo'])}, {_pct(pr['hi'])}]",
+                "" if pr is None else f"{pr['p']:.2g}",
+                "" if pr is None else f"{wins}/{len(acc)}",
+            ]
+        )
     sec.append(
         "## Digits, tuned with equal budgets\n\n"
         f"scikit-learn's digits, `cnn` at width {DIGITS_WIDTH}, {DIGITS_EPOCHS} epochs, batch {DIGITS_BATCH}, constant "
@@ -235,11 +264,14 @@ def _page(data: dict[str, Any], figs: list[Path]) -> list[str]:
         f"and MARS {{{lrs_ad}}} — scored by mean final validation accuracy over seeds {list(TUNE_SEEDS)}; the best "
         f"is rerun on seeds {list(FINAL_SEEDS)} and judged on the test split, paired by seed against `{BASELINE}` "
         "(Δ in points, 95% t interval, paired t-test p).\n\n"
-        + markdown_table(["optimizer", "chosen lr", "test accuracy %", "Δ vs nag-ema pp [95% CI]", "paired t p",
-                          "wins"], rows))
+        + markdown_table(
+            ["optimizer", "chosen lr", "test accuracy %", "Δ vs nag-ema pp [95% CI]", "paired t p", "wins"], rows
+        )
+    )
     rs = dg["paired"]["rsgdm"]
-    verdict = ("indistinguishable from" if rs["lo"] <= 0 <= rs["hi"] else
-               ("better than" if rs["mean"] > 0 else "worse than"))
+    verdict = (
+        "indistinguishable from" if rs["lo"] <= 0 <= rs["hi"] else ("better than" if rs["mean"] > 0 else "worse than")
+    )
     lines = [
         "- The algebra holds on every function: QHM(ν = β) and NAG (EMA) are the same algorithm, and RSGDM takes "
         "QHM's steps once its first step is matched (differences at round-off level). The first step alone is "
@@ -250,14 +282,17 @@ def _page(data: dict[str, Any], figs: list[Path]) -> list[str]:
         "whatever it gains over SGDM is Nesterov's gain, not a new mechanism.",
         "- NAG (EMA) and QHM(ν = β) are one algorithm, yet the search chose lr "
         f"{dg['chosen'][BASELINE]:.3g} for one and {dg['chosen']['qhm-nu=beta']:.3g} for the other"
-        + (" — " if dg['chosen'][BASELINE] != dg['chosen']['qhm-nu=beta'] else " (the same) — ")
+        + (" — " if dg["chosen"][BASELINE] != dg["chosen"]["qhm-nu=beta"] else " (the same) — ")
         + "in float32 the two implementations round differently and training amplifies the difference, so "
         "their validation scores differ by seed-level noise. Differences of this size between any two rows "
         "are not evidence.",
         "- Adan and MARS are different methods (adaptive step sizes), so their rows measure more than the "
-        "gradient difference; at this scale they are " + ", ".join(
+        "gradient difference; at this scale they are "
+        + ", ".join(
             f"{a} {_pct(dg['paired'][a]['mean'])} pp [{_pct(dg['paired'][a]['lo'])}, {_pct(dg['paired'][a]['hi'])}]"
-            for a in ("adan", "mars")) + " against NAG (EMA).",
+            for a in ("adan", "mars")
+        )
+        + " against NAG (EMA).",
         "- Small models and toy functions: this says the RSGDM family collapses to one rule, not which optimizer "
         "wins on large networks.",
     ]
@@ -276,8 +311,9 @@ def _fig_paths(data: dict[str, Any], path: Path) -> Path:
         for i, arm in enumerate(ARMS):
             p = data["paths"][(fn.name, arm.label)]
             lr = data["results"][(fn.name, arm.label)]["lr"]
-            ax.plot(p[:, 0], p[:, 1], "-" if i % 2 == 0 else "--", color=f"C{i}", lw=1.1,
-                    label=f"{arm.label} (lr {lr:.2g})")
+            ax.plot(
+                p[:, 0], p[:, 1], "-" if i % 2 == 0 else "--", color=f"C{i}", lw=1.1, label=f"{arm.label} (lr {lr:.2g})"
+            )
         ax.plot(*fn.start, "ko", ms=5)
         for m in fn.minimizers:
             ax.plot(*m, "k*", ms=10)

@@ -19,22 +19,23 @@ step SWITCH_STEP (plain SGD / SGD-momentum before).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from optimlab.studies._report import (
+    GENERATED_NOTE,
+    StudyResult,
     below,
     figures_section,
-    GENERATED_NOTE,
     markdown_table,
     new_figure,
     publish,
     save_figure,
-    StudyResult,
 )
 
 NAME = "trajectories"
@@ -88,15 +89,50 @@ def _quad_grad(x, y):
 
 
 FUNCTIONS = (
-    TestFunction("rosenbrock", lambda x, y: (1 - x) ** 2 + 100 * (y - x * x) ** 2, _rosen_grad, (-1.2, 1.0), 0.0,
-                 ((1.0, 1.0),), (-2.0, 2.0), (-1.0, 3.0), "(1−x)² + 100(y−x²)², start (−1.2, 1), min (1, 1)"),
-    TestFunction("beale", _beale, _beale_grad, (1.0, 1.5), 0.0, ((3.0, 0.5),), (-1.0, 4.0), (-1.5, 2.0),
-                 "Beale, start (1, 1.5), min (3, 0.5)"),
-    TestFunction("saddle", lambda x, y: x * x - y * y + y**4 / 4, lambda x, y: (2 * x, -2 * y + y**3), (1.5, 1e-3), -1.0,
-                 ((0.0, math.sqrt(2.0)), (0.0, -math.sqrt(2.0))), (-2.0, 2.0), (-2.0, 2.0),
-                 "x² − y² + y⁴/4, start (1.5, 0.001), saddle (0, 0), min (0, ±√2), f* = −1"),
-    TestFunction("quadratic", _quad, _quad_grad, (2.0, 1.0), 0.0, ((0.0, 0.0),), (-2.5, 2.5), (-2.5, 2.5),
-                 "½pᵀAp, A = R(30°)·diag(1, 50)·Rᵀ (condition 50), start (2, 1)"),
+    TestFunction(
+        "rosenbrock",
+        lambda x, y: (1 - x) ** 2 + 100 * (y - x * x) ** 2,
+        _rosen_grad,
+        (-1.2, 1.0),
+        0.0,
+        ((1.0, 1.0),),
+        (-2.0, 2.0),
+        (-1.0, 3.0),
+        "(1−x)² + 100(y−x²)², start (−1.2, 1), min (1, 1)",
+    ),
+    TestFunction(
+        "beale",
+        _beale,
+        _beale_grad,
+        (1.0, 1.5),
+        0.0,
+        ((3.0, 0.5),),
+        (-1.0, 4.0),
+        (-1.5, 2.0),
+        "Beale, start (1, 1.5), min (3, 0.5)",
+    ),
+    TestFunction(
+        "saddle",
+        lambda x, y: x * x - y * y + y**4 / 4,
+        lambda x, y: (2 * x, -2 * y + y**3),
+        (1.5, 1e-3),
+        -1.0,
+        ((0.0, math.sqrt(2.0)), (0.0, -math.sqrt(2.0))),
+        (-2.0, 2.0),
+        (-2.0, 2.0),
+        "x² − y² + y⁴/4, start (1.5, 0.001), saddle (0, 0), min (0, ±√2), f* = −1",
+    ),
+    TestFunction(
+        "quadratic",
+        _quad,
+        _quad_grad,
+        (2.0, 1.0),
+        0.0,
+        ((0.0, 0.0),),
+        (-2.5, 2.5),
+        (-2.5, 2.5),
+        "½pᵀAp, A = R(30°)·diag(1, 50)·Rᵀ (condition 50), start (2, 1)",
+    ),
 )
 
 
@@ -107,8 +143,11 @@ def optimizer_names() -> list[str]:
     from optimlab.optim import list_optimizers
     from optimlab.optim.field import FIELD
 
-    return [info.name for info in list_optimizers() if info.origin in ("torch", "optimlab")
-            and "lookahead" not in info.wrappers and info.name not in FIELD]
+    return [
+        info.name
+        for info in list_optimizers()
+        if info.origin in ("torch", "optimlab") and "lookahead" not in info.wrappers and info.name not in FIELD
+    ]
 
 
 def _extra_hparams(name: str) -> dict[str, Any]:
@@ -154,12 +193,17 @@ def summarize_path(fn: TestFunction, path: np.ndarray) -> dict[str, Any]:
     diverged = bool(bad.any())
     final = math.inf if diverged else float(gaps[-1])
     hit = np.flatnonzero((gaps <= TOL) & ~bad)
-    return {"final_gap": final, "steps_to_tol": int(hit[0]) if hit.size else None, "diverged": diverged,
-            "max_abs_theta": float(np.nanmax(np.abs(path))) if not diverged else math.inf}
+    return {
+        "final_gap": final,
+        "steps_to_tol": int(hit[0]) if hit.size else None,
+        "diverged": diverged,
+        "max_abs_theta": float(np.nanmax(np.abs(path))) if not diverged else math.inf,
+    }
 
 
 def choose_lr(summaries: list[dict[str, Any]], lrs: tuple[float, ...]) -> int:
     """Index of the chosen lr: smallest final gap (floored at GAP_FLOOR), then fewest steps to TOL, then smaller lr."""
+
     def key(i: int) -> tuple[float, float, float]:
         s = summaries[i]
         steps = s["steps_to_tol"] if s["steps_to_tol"] is not None else math.inf
@@ -226,48 +270,75 @@ def _page(data: dict[str, Any], figs: list[Path]) -> list[str]:
         f"Every registered optimizer (`optimlab.list_optimizers()`: {len(names)}), torch, float64, gradients in "
         f"closed form, {STEPS} steps from a fixed start, otherwise registry defaults (TM-SGD/TM-SGD-M switch to "
         f"the multi-step rule at step {SWITCH_STEP}). **Learning-rate search**: lr ∈ {{"
-        + ", ".join(f"{lr:.3g}" for lr in LR_GRID) + f"}} (half-decades); the lr with the smallest final "
+        + ", ".join(f"{lr:.3g}" for lr in LR_GRID)
+        + f"}} (half-decades); the lr with the smallest final "
         f"f − f* is chosen (gaps < {GAP_FLOOR:g} tie; ties → fewer steps to tolerance, then smaller lr; diverged "
         f"= non-finite or |θ| > {DIVERGED:g}). Steps to tolerance: first step with f − f* ≤ {TOL:g}. "
         "`wgd-*` rows: run at their base's chosen lr; WGD only centralizes conv (4-D) gradients, so on a "
-        "2-element parameter it is a no-op; the last column checks the path is bit-identical to the base's.")
+        "2-element parameter it is a no-op; the last column checks the path is bit-identical to the base's."
+    )
     for fn in FUNCTIONS:
         rows = []
         for name in names:
             r = res[(fn.name, name)]
             ident = r.get("identical_to_base")
             gap = below(r["final_gap"], GAP_FLOOR, digits=3) if math.isfinite(r["final_gap"]) else "∞"
-            rows.append([name, f"{r['lr']:.3g}", gap, _steps_text(r), r["max_abs_theta"],
-                         "—" if ident is None else ident])
-        sec.append(f"## {fn.name}\n\n{fn.note}.\n\n"
-                   + markdown_table(["optimizer", "chosen lr", "final f − f*", f"steps to {TOL:g}", "max ‖θ‖∞ on path",
-                                     "= base (wgd)"],
-                                    rows, digits=3))
-    conv = {fn.name: sorted((res[(fn.name, n)]["steps_to_tol"], n) for n in data["bases"]
-                            if res[(fn.name, n)]["steps_to_tol"] is not None) for fn in FUNCTIONS}
+            rows.append(
+                [name, f"{r['lr']:.3g}", gap, _steps_text(r), r["max_abs_theta"], "—" if ident is None else ident]
+            )
+        sec.append(
+            f"## {fn.name}\n\n{fn.note}.\n\n"
+            + markdown_table(
+                ["optimizer", "chosen lr", "final f − f*", f"steps to {TOL:g}", "max ‖θ‖∞ on path", "= base (wgd)"],
+                rows,
+                digits=3,
+            )
+        )
+    conv = {
+        fn.name: sorted(
+            (res[(fn.name, n)]["steps_to_tol"], n)
+            for n in data["bases"]
+            if res[(fn.name, n)]["steps_to_tol"] is not None
+        )
+        for fn in FUNCTIONS
+    }
     lines = []
     for fn in FUNCTIONS:
         c = conv[fn.name]
         fastest = ", ".join(f"{n} {s}" for s, n in c[:3]) if c else "none"
-        lines.append(f"- {fn.name}: {len(c)} of {len(data['bases'])} base optimizers reach f − f* ≤ {TOL:g} within "
-                     f"{STEPS} steps; fastest: {fastest}.")
+        lines.append(
+            f"- {fn.name}: {len(c)} of {len(data['bases'])} base optimizers reach f − f* ≤ {TOL:g} within "
+            f"{STEPS} steps; fastest: {fastest}."
+        )
     ident_all = all(res[k].get("identical_to_base", True) for k in res)
-    lines.append(f"- wgd-* = base on 2-element parameters: {'confirmed for' if ident_all else 'FAILED for some of'} "
-                 f"{', '.join(data['wgds'])} on all four functions.")
+    lines.append(
+        f"- wgd-* = base on 2-element parameters: {'confirmed for' if ident_all else 'FAILED for some of'} "
+        f"{', '.join(data['wgds'])} on all four functions."
+    )
     i = LR_GRID.index(10.0**-1.5) if 10.0**-1.5 in LR_GRID else None
     if i is not None and "sgd" in data["bases"] and "tmsgd" in data["bases"]:
         g_sgd, g_tm = res[("quadratic", "sgd")]["grid_final_gaps"][i], res[("quadratic", "tmsgd")]["grid_final_gaps"][i]
-        lines.append(f"- Stability, as the `ode` study predicts: on the quadratic (λ_max = 50) lr = {LR_GRID[i]:.3g} "
-                     f"(lr·λ_max = {50 * LR_GRID[i]:.2f}) leaves sgd at f − f* = {below(g_sgd, GAP_FLOOR)} but makes tmsgd "
-                     f"{'diverge' if math.isinf(g_tm) else f'end at {g_tm:.2g}'}: the multi-step rule needs lr·λ_max < 1, "
-                     f"SGD < 2. The search picks lr = {res[('quadratic', 'tmsgd')]['lr']:.3g} for tmsgd.")
-    wild = [f"{n} on {fn.name} ({res[(fn.name, n)]['max_abs_theta']:.3g})" for fn in FUNCTIONS for n in data["bases"]
-            if math.isfinite(res[(fn.name, n)]["max_abs_theta"])
-            and res[(fn.name, n)]["max_abs_theta"] > 5 * max(map(abs, fn.start))]
-    lines.append("- Selecting by final loss alone can pick learning rates whose first steps are wild: max ‖θ‖∞ on "
-                 "the path above 5× the start's for " + (", ".join(wild) if wild else "none") + ".")
-    lines.append("- Toy functions at a tuned lr say little about deep-learning performance; they show "
-                 "qualitative behaviour (overshoot, oscillation across the valley, escape from the saddle).")
+        lines.append(
+            f"- Stability, as the `ode` study predicts: on the quadratic (λ_max = 50) lr = {LR_GRID[i]:.3g} "
+            f"(lr·λ_max = {50 * LR_GRID[i]:.2f}) leaves sgd at f − f* = {below(g_sgd, GAP_FLOOR)} but makes tmsgd "
+            f"{'diverge' if math.isinf(g_tm) else f'end at {g_tm:.2g}'}: the multi-step rule needs lr·λ_max < 1, "
+            f"SGD < 2. The search picks lr = {res[('quadratic', 'tmsgd')]['lr']:.3g} for tmsgd."
+        )
+    wild = [
+        f"{n} on {fn.name} ({res[(fn.name, n)]['max_abs_theta']:.3g})"
+        for fn in FUNCTIONS
+        for n in data["bases"]
+        if math.isfinite(res[(fn.name, n)]["max_abs_theta"])
+        and res[(fn.name, n)]["max_abs_theta"] > 5 * max(map(abs, fn.start))
+    ]
+    lines.append(
+        "- Selecting by final loss alone can pick learning rates whose first steps are wild: max ‖θ‖∞ on "
+        "the path above 5× the start's for " + (", ".join(wild) if wild else "none") + "."
+    )
+    lines.append(
+        "- Toy functions at a tuned lr say little about deep-learning performance; they show "
+        "qualitative behaviour (overshoot, oscillation across the valley, escape from the saddle)."
+    )
     sec.append("## Findings\n\n" + "\n".join(lines))
     sec.append(figures_section(figs))
     return sec
@@ -285,4 +356,6 @@ def _findings(data: dict[str, Any]) -> dict[str, Any]:
 
 def run(out_dir: Path) -> StudyResult:
     """Compute the study, write trajectories.md and one figure per function into out_dir."""
-    return publish(out_dir, NAME, compute, _page, _findings, [(fn.name, partial(_fig_function, fn)) for fn in FUNCTIONS])
+    return publish(
+        out_dir, NAME, compute, _page, _findings, [(fn.name, partial(_fig_function, fn)) for fn in FUNCTIONS]
+    )

@@ -17,7 +17,8 @@ Every option here defaults to the plain fp32 eager behaviour, and every one also
 from __future__ import annotations
 
 import contextlib
-from typing import Any, ContextManager
+from contextlib import AbstractContextManager
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -33,19 +34,25 @@ def resolve_device(config: TrainConfig, local_rank: int | None = None) -> torch.
     device = torch.device(config.device)
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise ValueError(f"TrainConfig.device={config.device!r} was requested but CUDA is not available "
-                             f"on this machine (torch {torch.__version__}, cuda build: {torch.version.cuda}); "
-                             "use device='cpu'")
+            raise ValueError(
+                f"TrainConfig.device={config.device!r} was requested but CUDA is not available "
+                f"on this machine (torch {torch.__version__}, cuda build: {torch.version.cuda}); "
+                "use device='cpu'"
+            )
         if local_rank is not None:
             if device.index is not None and device.index != local_rank:
-                raise ValueError(f"TrainConfig.device={config.device!r} names a GPU index, but distributed "
-                                 f"training gives each process the GPU of its LOCAL_RANK ({local_rank}); "
-                                 "use device='cuda'")
+                raise ValueError(
+                    f"TrainConfig.device={config.device!r} names a GPU index, but distributed "
+                    f"training gives each process the GPU of its LOCAL_RANK ({local_rank}); "
+                    "use device='cuda'"
+                )
             device = torch.device("cuda", local_rank)
         index = 0 if device.index is None else device.index
         if index >= torch.cuda.device_count():
-            raise ValueError(f"TrainConfig.device={config.device!r}: GPU index {index} does not exist "
-                             f"({torch.cuda.device_count()} visible)")
+            raise ValueError(
+                f"TrainConfig.device={config.device!r}: GPU index {index} does not exist "
+                f"({torch.cuda.device_count()} visible)"
+            )
         if config.amp == "bf16" and not torch.cuda.is_bf16_supported():
             raise ValueError(f"TrainConfig.amp='bf16' is not supported by GPU {torch.cuda.get_device_name(index)}")
     elif device.type not in ("cpu",):
@@ -54,7 +61,7 @@ def resolve_device(config: TrainConfig, local_rank: int | None = None) -> torch.
     return device
 
 
-def autocast(device: torch.device, amp: str) -> ContextManager[Any]:
+def autocast(device: torch.device, amp: str) -> AbstractContextManager[Any]:
     """The autocast context of a forward + loss (a no-op for amp="none")."""
     if amp == "none":
         return contextlib.nullcontext()
@@ -95,8 +102,10 @@ class CompiledForward:
         try:
             out = self._compiled(*args, **kwargs)
         except Exception as exc:
-            raise RuntimeError(f"TrainConfig.compile=True: torch.compile failed on the first batch "
-                               f"({type(exc).__name__}: {exc}); run with compile=False") from exc
+            raise RuntimeError(
+                f"TrainConfig.compile=True: torch.compile failed on the first batch "
+                f"({type(exc).__name__}: {exc}); run with compile=False"
+            ) from exc
         self._checked = True
         return out
 
@@ -112,8 +121,9 @@ def compile_model(module: nn.Module) -> CompiledForward:
     except Exception:  # the private check moved or failed: let the first call decide
         supported = True
     if not supported:
-        raise RuntimeError("TrainConfig.compile=True: torch.compile is not supported on this Python/platform; "
-                           "run with compile=False")
+        raise RuntimeError(
+            "TrainConfig.compile=True: torch.compile is not supported on this Python/platform; run with compile=False"
+        )
     return CompiledForward(module, torch.compile(module))
 
 

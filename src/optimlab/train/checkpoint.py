@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -142,6 +143,7 @@ class RunDir:
         """Write model.pt, history.json, then `done`; then drop the checkpoint."""
         atomic_torch_save(model_state, self.file(MODEL_FILE))
         atomic_write_json(history.to_dict(), self.file(HISTORY_FILE))
-        atomic_write_json({"epochs_run": history.epochs_run, "diverged_epoch": history.diverged_epoch},
-                          self.file(DONE_FILE))
+        atomic_write_json(
+            {"epochs_run": history.epochs_run, "diverged_epoch": history.diverged_epoch}, self.file(DONE_FILE)
+        )
         self.file(CHECKPOINT_FILE).unlink(missing_ok=True)

@@ -71,57 +71,114 @@ class TrainConfig:
     diverge_factor: float | None = 100.0
 
     def __post_init__(self) -> None:
-        _require(isinstance(self.dataset, str) and bool(self.dataset), "dataset", self.dataset,
-                 "must be a dataset name")
+        _require(
+            isinstance(self.dataset, str) and bool(self.dataset), "dataset", self.dataset, "must be a dataset name"
+        )
         _require(isinstance(self.model, str) and bool(self.model), "model", self.model, "must be a model name")
-        _require(isinstance(self.optimizer, str) and bool(self.optimizer), "optimizer", self.optimizer,
-                 "must be an optimizer name")
+        _require(
+            isinstance(self.optimizer, str) and bool(self.optimizer),
+            "optimizer",
+            self.optimizer,
+            "must be an optimizer name",
+        )
         _require(isinstance(self.hparams, dict), "hparams", self.hparams, "must be a dict")
-        _require(isinstance(self.dataset_options, dict), "dataset_options", self.dataset_options,
-                 "must be a dict")
-        _require(isinstance(self.width, (int, float)) and not isinstance(self.width, bool)
-                 and math.isfinite(self.width) and self.width > 0, "width", self.width, "must be > 0")
+        _require(isinstance(self.dataset_options, dict), "dataset_options", self.dataset_options, "must be a dict")
+        _require(
+            isinstance(self.width, (int, float))
+            and not isinstance(self.width, bool)
+            and math.isfinite(self.width)
+            and self.width > 0,
+            "width",
+            self.width,
+            "must be > 0",
+        )
         for name in ("epochs", "batch_size", "step_every", "eval_batch_size"):
             value = getattr(self, name)
             _require(_is_int(value) and value >= 1, name, value, "must be an int >= 1")
         _require(self.schedule in SCHEDULES, "schedule", self.schedule, f"must be one of {SCHEDULES}")
-        _require(isinstance(self.step_gamma, (int, float)) and not isinstance(self.step_gamma, bool)
-                 and math.isfinite(self.step_gamma) and self.step_gamma > 0, "step_gamma", self.step_gamma,
-                 "must be a finite number > 0")
-        _require(_is_int(self.warmup_epochs) and 0 <= self.warmup_epochs <= self.epochs, "warmup_epochs",
-                 self.warmup_epochs, f"must be an int in [0, epochs={self.epochs}]")
-        _require(self.weight_decay_mode in WEIGHT_DECAY_MODES, "weight_decay_mode", self.weight_decay_mode,
-                 f"must be one of {WEIGHT_DECAY_MODES}")
-        _require(self.switch_epoch is None or (_is_int(self.switch_epoch) and self.switch_epoch >= 1),
-                 "switch_epoch", self.switch_epoch, "must be None or a 1-based epoch (int >= 1)")
-        _require(isinstance(self.val_fraction, (int, float)) and not isinstance(self.val_fraction, bool)
-                 and 0.0 < self.val_fraction < 1.0, "val_fraction", self.val_fraction, "must be in (0, 1)")
-        _require(self.max_steps_per_epoch is None
-                 or (_is_int(self.max_steps_per_epoch) and self.max_steps_per_epoch >= 1),
-                 "max_steps_per_epoch", self.max_steps_per_epoch, "must be None or an int >= 1")
-        _require(isinstance(self.device, str) and _parses_as_device(self.device), "device", self.device,
-                 "must be a torch device string such as 'cpu', 'cuda' or 'cuda:0'")
+        _require(
+            isinstance(self.step_gamma, (int, float))
+            and not isinstance(self.step_gamma, bool)
+            and math.isfinite(self.step_gamma)
+            and self.step_gamma > 0,
+            "step_gamma",
+            self.step_gamma,
+            "must be a finite number > 0",
+        )
+        _require(
+            _is_int(self.warmup_epochs) and 0 <= self.warmup_epochs <= self.epochs,
+            "warmup_epochs",
+            self.warmup_epochs,
+            f"must be an int in [0, epochs={self.epochs}]",
+        )
+        _require(
+            self.weight_decay_mode in WEIGHT_DECAY_MODES,
+            "weight_decay_mode",
+            self.weight_decay_mode,
+            f"must be one of {WEIGHT_DECAY_MODES}",
+        )
+        _require(
+            self.switch_epoch is None or (_is_int(self.switch_epoch) and self.switch_epoch >= 1),
+            "switch_epoch",
+            self.switch_epoch,
+            "must be None or a 1-based epoch (int >= 1)",
+        )
+        _require(
+            isinstance(self.val_fraction, (int, float))
+            and not isinstance(self.val_fraction, bool)
+            and 0.0 < self.val_fraction < 1.0,
+            "val_fraction",
+            self.val_fraction,
+            "must be in (0, 1)",
+        )
+        _require(
+            self.max_steps_per_epoch is None or (_is_int(self.max_steps_per_epoch) and self.max_steps_per_epoch >= 1),
+            "max_steps_per_epoch",
+            self.max_steps_per_epoch,
+            "must be None or an int >= 1",
+        )
+        _require(
+            isinstance(self.device, str) and _parses_as_device(self.device),
+            "device",
+            self.device,
+            "must be a torch device string such as 'cpu', 'cuda' or 'cuda:0'",
+        )
         _require(self.amp in AMP_MODES, "amp", self.amp, f"must be one of {AMP_MODES}")
-        _require(self.diverge_factor is None
-                 or (isinstance(self.diverge_factor, (int, float)) and not isinstance(self.diverge_factor, bool)
-                     and math.isfinite(self.diverge_factor) and self.diverge_factor > 1),
-                 "diverge_factor", self.diverge_factor, "must be None or a finite number > 1")
-        for name in ("augment", "weighted_sampler", "deterministic", "channels_last", "compile",
-                     "data_on_device", "no_decay"):
+        _require(
+            self.diverge_factor is None
+            or (
+                isinstance(self.diverge_factor, (int, float))
+                and not isinstance(self.diverge_factor, bool)
+                and math.isfinite(self.diverge_factor)
+                and self.diverge_factor > 1
+            ),
+            "diverge_factor",
+            self.diverge_factor,
+            "must be None or a finite number > 1",
+        )
+        for name in (
+            "augment",
+            "weighted_sampler",
+            "deterministic",
+            "channels_last",
+            "compile",
+            "data_on_device",
+            "no_decay",
+        ):
             _require(isinstance(getattr(self, name), bool), name, getattr(self, name), "must be a bool")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - names)
         if unknown:
             raise ValueError(f"unknown TrainConfig field(s) {unknown}; valid: {sorted(names)}")
         return cls(**d)
 
-    def replace(self, **changes: Any) -> "TrainConfig":
+    def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **changes)
 
 
@@ -165,6 +222,6 @@ class History:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "History":
+    def from_dict(cls, d: dict[str, Any]) -> History:
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})

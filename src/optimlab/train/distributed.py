@@ -25,9 +25,10 @@ from __future__ import annotations
 import os
 import socket
 import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -74,8 +75,10 @@ def detect() -> DistContext | None:
         return None
     missing = [name for name in ENV_VARS + ("MASTER_ADDR", "MASTER_PORT") if name not in os.environ]
     if missing:
-        raise ValueError(f"WORLD_SIZE={os.environ['WORLD_SIZE']} is set but {missing} are not; "
-                         "launch with torchrun or optimlab.train.distributed.launch_local")
+        raise ValueError(
+            f"WORLD_SIZE={os.environ['WORLD_SIZE']} is set but {missing} are not; "
+            "launch with torchrun or optimlab.train.distributed.launch_local"
+        )
     rank, world, local = _env_int("RANK"), _env_int("WORLD_SIZE"), _env_int("LOCAL_RANK")
     if not 0 <= rank < world:
         raise ValueError(f"RANK={rank} must be in [0, WORLD_SIZE={world})")
@@ -90,8 +93,10 @@ def detect_env_rank() -> int:
 def check_batch_size(config: TrainConfig, world_size: int) -> int:
     """The per-rank batch size; ValueError when batch_size does not split evenly."""
     if config.batch_size % world_size:
-        raise ValueError(f"TrainConfig.batch_size={config.batch_size} (the global batch) must be divisible by "
-                         f"the number of processes WORLD_SIZE={world_size}")
+        raise ValueError(
+            f"TrainConfig.batch_size={config.batch_size} (the global batch) must be divisible by "
+            f"the number of processes WORLD_SIZE={world_size}"
+        )
     return config.batch_size // world_size
 
 
@@ -100,8 +105,10 @@ def init_group(ctx: DistContext, device: torch.device) -> None:
     if not ctx.owns_group or dist.is_initialized():
         return
     if not dist.is_available():
-        raise RuntimeError("distributed training was requested (WORLD_SIZE > 1) but torch.distributed "
-                           "is not available in this torch build")
+        raise RuntimeError(
+            "distributed training was requested (WORLD_SIZE > 1) but torch.distributed "
+            "is not available in this torch build"
+        )
     backend = "nccl" if device.type == "cuda" else "gloo"
     if device.type == "cuda":
         torch.cuda.set_device(device)
@@ -138,9 +145,15 @@ def broadcast_flag(flag: bool, ctx: DistContext) -> bool:
     return bool(box[0])
 
 
-def shard_batches(split: TensorSplit, batch_size: int, generator: torch.Generator | None, rank: int,
-                  world_size: int, augment: Callable[[Tensor, Any], Tensor] | None = None,
-                  sampler_weights: Tensor | None = None) -> Iterator[tuple[Tensor, Tensor, int]]:
+def shard_batches(
+    split: TensorSplit,
+    batch_size: int,
+    generator: torch.Generator | None,
+    rank: int,
+    world_size: int,
+    augment: Callable[[Tensor, Any], Tensor] | None = None,
+    sampler_weights: Tensor | None = None,
+) -> Iterator[tuple[Tensor, Tensor, int]]:
     """Yield (x_local, y_local, global_batch_size) for one epoch: rank `rank`'s slice of every global
     batch that optimlab.data.iterate_batches(split, batch_size, shuffle=True, generator, augment,
     sampler_weights) yields, drawing the same numbers from `generator` (so, with world_size 1, the
@@ -176,10 +189,18 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
-def _worker(rank: int, world_size: int, port: int, config: dict[str, Any], seed: int, run_dir: str,
-            threads: int | None) -> None:
-    os.environ.update({"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "RANK": str(rank),
-                       "WORLD_SIZE": str(world_size), "LOCAL_RANK": str(rank)})
+def _worker(
+    rank: int, world_size: int, port: int, config: dict[str, Any], seed: int, run_dir: str, threads: int | None
+) -> None:
+    os.environ.update(
+        {
+            "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": str(port),
+            "RANK": str(rank),
+            "WORLD_SIZE": str(world_size),
+            "LOCAL_RANK": str(rank),
+        }
+    )
     if threads is not None:
         torch.set_num_threads(threads)
     from optimlab.train.loop import fit
@@ -187,8 +208,13 @@ def _worker(rank: int, world_size: int, port: int, config: dict[str, Any], seed:
     fit(TrainConfig.from_dict(config), seed, run_dir=run_dir)
 
 
-def launch_local(config: TrainConfig, seed: int, world_size: int, run_dir: str | Path | None = None,
-                 threads_per_process: int | None = None) -> History:
+def launch_local(
+    config: TrainConfig,
+    seed: int,
+    world_size: int,
+    run_dir: str | Path | None = None,
+    threads_per_process: int | None = None,
+) -> History:
     """Run fit(config, seed, run_dir) in `world_size` local processes (torch.multiprocessing spawn,
     rendezvous on a free port of 127.0.0.1; gloo for CPU configs, nccl + one GPU per rank for CUDA)
     and return rank 0's History. run_dir None: a temporary folder, deleted afterwards.
@@ -206,10 +232,15 @@ def launch_local(config: TrainConfig, seed: int, world_size: int, run_dir: str |
         threads_per_process = max(1, (os.cpu_count() or 1) // world_size)
     with tempfile.TemporaryDirectory(prefix="optimlab-ddp-") as tmp:
         folder = Path(run_dir) if run_dir is not None else Path(tmp) / "run"
-        mp.spawn(_worker, args=(world_size, free_port(), config.to_dict(), int(seed), str(folder),
-                                threads_per_process), nprocs=world_size, join=True)
-        from optimlab.train.checkpoint import HISTORY_FILE
+        mp.spawn(
+            _worker,
+            args=(world_size, free_port(), config.to_dict(), int(seed), str(folder), threads_per_process),
+            nprocs=world_size,
+            join=True,
+        )
         import json
+
+        from optimlab.train.checkpoint import HISTORY_FILE
 
         return History.from_dict(json.loads((folder / HISTORY_FILE).read_text(encoding="utf-8")))
 

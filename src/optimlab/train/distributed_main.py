@@ -44,11 +44,19 @@ def load_config(path: str | Path | None, overrides: list[str]) -> TrainConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m optimlab.train.distributed_main",
-                                     description="Train one run with fit; under torchrun, data-parallel.")
+    parser = argparse.ArgumentParser(
+        prog="python -m optimlab.train.distributed_main",
+        description="Train one run with fit; under torchrun, data-parallel.",
+    )
     parser.add_argument("--config", help="JSON or TOML file of TrainConfig fields")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override one TrainConfig field (repeatable)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one TrainConfig field (repeatable)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--run-dir", required=True, help="folder of the run (written by rank 0)")
     parser.add_argument("--progress", action="store_true", help="show a progress bar on rank 0")

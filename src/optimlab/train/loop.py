@@ -27,8 +27,9 @@ from __future__ import annotations
 import math
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -52,8 +53,13 @@ NAN_CHECK_EVERY = 32  # steps between divergence checks on CPU (on accelerators:
 Callback = Callable[[int, History], Any]
 
 
-def fit(config: TrainConfig, seed: int, run_dir: str | Path | None = None, progress: bool = False,
-        callback: Callback | None = None) -> History:
+def fit(
+    config: TrainConfig,
+    seed: int,
+    run_dir: str | Path | None = None,
+    progress: bool = False,
+    callback: Callback | None = None,
+) -> History:
     """Train `config` with `seed` and return its History; see the module docstring.
 
     run_dir: when given, a checkpoint is written there atomically after every epoch and an
@@ -94,8 +100,16 @@ def fit(config: TrainConfig, seed: int, run_dir: str | Path | None = None, progr
 
 
 class _Trainer:
-    def __init__(self, config: TrainConfig, seed: int, run: RunDir | None, progress: bool,
-                 callback: Callback | None, device: torch.device, dist_ctx: ddp.DistContext | None) -> None:
+    def __init__(
+        self,
+        config: TrainConfig,
+        seed: int,
+        run: RunDir | None,
+        progress: bool,
+        callback: Callback | None,
+        device: torch.device,
+        dist_ctx: ddp.DistContext | None,
+    ) -> None:
         started = time.perf_counter()
         self.config, self.seed, self.run_dir, self.callback = config, seed, run, callback
         self.dist = dist_ctx if dist_ctx is not None and dist_ctx.enabled else None
@@ -103,8 +117,10 @@ class _Trainer:
         self.show_progress = progress and self.is_main
         self.device = device
         if config.switch_epoch is not None and config.switch_epoch > config.epochs:
-            warnings.warn(f"switch_epoch={config.switch_epoch} > epochs={config.epochs}: "
-                          "the multi-step rule never starts", stacklevel=3)
+            warnings.warn(
+                f"switch_epoch={config.switch_epoch} > epochs={config.epochs}: the multi-step rule never starts",
+                stacklevel=3,
+            )
         self.generator = seed_everything(seed)
 
         data = prepare_data(config, seed, self.device)
@@ -145,7 +161,8 @@ class _Trainer:
             from torch.nn.parallel import DistributedDataParallel
 
             self.forward = DistributedDataParallel(
-                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
+            )
         if config.compile:
             self.forward = compile_model(self.forward)
         self.session_start = started
@@ -159,8 +176,7 @@ class _Trainer:
             "scheduler": self.scheduler.state_dict(),
             "rng": capture_rng_state(self.generator, self.device),
             "history": self.history.to_dict(),
-            "counters": {"train_seconds": self.train_seconds, "train_steps": self.train_steps,
-                         "wall_s": self._wall()},
+            "counters": {"train_seconds": self.train_seconds, "train_steps": self.train_steps, "wall_s": self._wall()},
         }
 
     def _load(self, state: dict[str, Any]) -> None:
@@ -211,12 +227,19 @@ class _Trainer:
                 history.step_time_s = self.train_seconds / max(self.train_steps, 1)
                 self.epoch = epoch
                 history.wall_time_s = self._wall()
-                if (self.is_main and self.run_dir is not None and history.diverged_epoch is None
-                        and epoch < config.epochs):
+                if (
+                    self.is_main
+                    and self.run_dir is not None
+                    and history.diverged_epoch is None
+                    and epoch < config.epochs
+                ):
                     self.run_dir.save_checkpoint(self._state())
                 if self.is_main:
-                    bar.update(epochs_task, completed=epoch,
-                               description=f"epoch {epoch} loss {train_loss:.4f} val acc {last[0].accuracy:.3f}")
+                    bar.update(
+                        epochs_task,
+                        completed=epoch,
+                        description=f"epoch {epoch} loss {train_loss:.4f} val acc {last[0].accuracy:.3f}",
+                    )
                     if self.callback is not None:
                         self.callback(epoch, history)
         if self.is_main:
@@ -237,20 +260,30 @@ class _Trainer:
         if not math.isfinite(loss):
             return f"non-finite training loss ({loss})"
         if loss > self._loss_limit():
-            return (f"training loss {loss:.3g} > {self.config.diverge_factor:g} x the first batch's "
-                    f"{self.history.initial_loss:.3g}")
+            return (
+                f"training loss {loss:.3g} > {self.config.diverge_factor:g} x the first batch's "
+                f"{self.history.initial_loss:.3g}"
+            )
         return None
 
     def _evaluate(self, split: Any) -> Any:
-        return evaluate(self.model, split, self.config.eval_batch_size, device=self.device,
-                        amp=self.config.amp, channels_last=self.config.channels_last)
+        return evaluate(
+            self.model,
+            split,
+            self.config.eval_batch_size,
+            device=self.device,
+            amp=self.config.amp,
+            channels_last=self.config.channels_last,
+        )
 
     def _train_epoch(self, bar: Any, steps_task: Any) -> tuple[float, float]:
         """One epoch of training steps; returns (mean loss, accuracy) over the batches seen."""
         model, optimizer, scheduler, config = self.forward, self.optimizer, self.scheduler, self.config
         decay = self.decoupled_wd
-        groups = [(g, [p for p in g["params"] if p.requires_grad and id(p) not in self.no_decay_ids])
-                  for g in optimizer.param_groups]
+        groups = [
+            (g, [p for p in g["params"] if p.requires_grad and id(p) not in self.no_decay_ids])
+            for g in optimizer.param_groups
+        ]
         groups = [(g, ps) for g, ps in groups if ps]
         loss_sum = torch.zeros((), device=self.device)
         correct = torch.zeros((), dtype=torch.int64, device=self.device)
@@ -259,12 +292,27 @@ class _Trainer:
         check_early = self.device.type == "cpu" and self.dist is None
         world = 1 if self.dist is None else self.dist.world_size
         if self.dist is None:
-            batches = ((x, y, y.shape[0]) for x, y in iterate_batches(
-                self.train, config.batch_size, shuffle=True, generator=self.generator, augment=self.augment,
-                sampler_weights=self.sampler_weights))
+            batches = (
+                (x, y, y.shape[0])
+                for x, y in iterate_batches(
+                    self.train,
+                    config.batch_size,
+                    shuffle=True,
+                    generator=self.generator,
+                    augment=self.augment,
+                    sampler_weights=self.sampler_weights,
+                )
+            )
         else:
-            batches = ddp.shard_batches(self.train, config.batch_size, self.generator, self.dist.rank, world,
-                                        augment=self.augment, sampler_weights=self.sampler_weights)
+            batches = ddp.shard_batches(
+                self.train,
+                config.batch_size,
+                self.generator,
+                self.dist.rank,
+                world,
+                augment=self.augment,
+                sampler_weights=self.sampler_weights,
+            )
         move = self.train.x.device != self.device  # data_on_device=False: one copy per batch
         self.model.train()
         set_train_mode(self.optimizer, True)  # schedule-free: parameters to the gradient point y
@@ -315,7 +363,8 @@ class _Trainer:
         self.train_steps += steps
         if self.dist is not None:  # every rank gets the epoch's global figures (and agrees on divergence)
             total_loss, total_correct, total_seen = ddp.all_reduce_sum(
-                [float(loss_sum), float(correct), float(seen)], self.device)
+                [float(loss_sum), float(correct), float(seen)], self.device
+            )
             return total_loss / max(total_seen, 1), total_correct / max(total_seen, 1)
         return float(loss_sum) / max(seen, 1), int(correct) / max(seen, 1)
 
@@ -331,7 +380,8 @@ class _Trainer:
         else:
             history.final_val, _ = classification_metrics(self.val.y, val.predictions, self.num_classes, val.loss)
             history.final, history.confusion = classification_metrics(
-                self.test.y, test.predictions, self.num_classes, test.loss)
+                self.test.y, test.predictions, self.num_classes, test.loss
+            )
         history.wall_time_s = self._wall()
         if self.run_dir is not None:
             self.run_dir.finish({k: v.detach().cpu() for k, v in self.model.state_dict().items()}, history)

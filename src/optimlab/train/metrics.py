@@ -30,9 +30,15 @@ class Evaluation:
     predictions: Tensor  # int64 [N] on the CPU
 
 
-def evaluate(model: nn.Module, split: TensorSplit, batch_size: int = 1024, *,
-             device: torch.device | str | None = None, amp: str = "none",
-             channels_last: bool = False) -> Evaluation:
+def evaluate(
+    model: nn.Module,
+    split: TensorSplit,
+    batch_size: int = 1024,
+    *,
+    device: torch.device | str | None = None,
+    amp: str = "none",
+    channels_last: bool = False,
+) -> Evaluation:
     """Mean loss, accuracy and predictions of `model` on `split` (eval mode, no autograd).
 
     device: where the model lives (default: the split's device); batches are moved there.
@@ -58,8 +64,9 @@ def evaluate(model: nn.Module, split: TensorSplit, batch_size: int = 1024, *,
     return Evaluation(loss=float(loss_sum) / n, accuracy=accuracy, predictions=predictions)
 
 
-def classification_metrics(y_true: Tensor | np.ndarray, y_pred: Tensor | np.ndarray, num_classes: int,
-                           loss: float) -> tuple[dict[str, float], list[list[int]]]:
+def classification_metrics(
+    y_true: Tensor | np.ndarray, y_pred: Tensor | np.ndarray, num_classes: int, loss: float
+) -> tuple[dict[str, float], list[list[int]]]:
     """(metrics dict with METRIC_NAMES, confusion matrix [true][pred] over all num_classes labels)."""
     from sklearn.metrics import (
         accuracy_score,
@@ -87,8 +94,9 @@ def classification_metrics(y_true: Tensor | np.ndarray, y_pred: Tensor | np.ndar
     return metrics, confusion
 
 
-def diverged_metrics(model: nn.Module, evaluation: Evaluation, y_true: Tensor,
-                     num_classes: int) -> tuple[dict[str, float], list[list[int]]]:
+def diverged_metrics(
+    model: nn.Module, evaluation: Evaluation, y_true: Tensor, num_classes: int
+) -> tuple[dict[str, float], list[list[int]]]:
     """Final metrics of a diverged run: loss NaN; the rest from the current weights' predictions
     when every weight is finite (argmax of NaN logits means nothing), else NaN and no confusion."""
     finite = all(bool(torch.isfinite(t).all()) for t in model.state_dict().values() if t.is_floating_point())

@@ -45,14 +45,18 @@ def prepare_data(config: TrainConfig, seed: int, device: torch.device | str = "c
         if min(data.input_shape[1:]) >= MIN_AUGMENT_SIDE:
             augment = Augment()
         else:
-            warnings.warn(f"augment=True ignored: {config.dataset} images are "
-                          f"{data.input_shape[1]}×{data.input_shape[2]}, smaller than "
-                          f"{MIN_AUGMENT_SIDE}×{MIN_AUGMENT_SIDE}", stacklevel=3)
+            warnings.warn(
+                f"augment=True ignored: {config.dataset} images are "
+                f"{data.input_shape[1]}×{data.input_shape[2]}, smaller than "
+                f"{MIN_AUGMENT_SIDE}×{MIN_AUGMENT_SIDE}",
+                stacklevel=3,
+            )
     device = torch.device(device)
     test = data.test
     if device.type != "cpu" and config.data_on_device:
         train, val, test = (TensorSplit(s.x.to(device), s.y.to(device)) for s in (train, val, test))
     if config.channels_last and train.x.dim() == 4:
-        train, val, test = (TensorSplit(s.x.contiguous(memory_format=torch.channels_last), s.y)
-                            for s in (train, val, test))
+        train, val, test = (
+            TensorSplit(s.x.contiguous(memory_format=torch.channels_last), s.y) for s in (train, val, test)
+        )
     return RunData(train, val, test, data.num_classes, tuple(data.input_shape), weights, augment)

@@ -27,8 +27,15 @@ class ScheduleFactor:
     """Picklable callable s -> lr factor. A plain class (not a closure or a frozen dataclass) so
     LambdaLR.state_dict stores its fields and load_state_dict can write them back."""
 
-    def __init__(self, schedule: str, epochs: int, steps_per_epoch: int, step_every: int = 50,
-                 step_gamma: float = 0.5, warmup_epochs: int = 0) -> None:
+    def __init__(
+        self,
+        schedule: str,
+        epochs: int,
+        steps_per_epoch: int,
+        step_every: int = 50,
+        step_gamma: float = 0.5,
+        warmup_epochs: int = 0,
+    ) -> None:
         if steps_per_epoch < 1:
             raise ValueError(f"steps_per_epoch must be >= 1, got {steps_per_epoch}")
         if schedule not in ("constant", "step", "cosine"):
@@ -56,11 +63,11 @@ class ScheduleFactor:
 
 
 def make_schedule_factor(config: TrainConfig, steps_per_epoch: int) -> ScheduleFactor:
-    return ScheduleFactor(config.schedule, config.epochs, steps_per_epoch, config.step_every,
-                          config.step_gamma, config.warmup_epochs)
+    return ScheduleFactor(
+        config.schedule, config.epochs, steps_per_epoch, config.step_every, config.step_gamma, config.warmup_epochs
+    )
 
 
 def build_scheduler(optimizer: Optimizer, config: TrainConfig, steps_per_epoch: int) -> LambdaLR:
     """A LambdaLR stepped once after every optimizer step; sets the lr of step 0 on construction."""
     return LambdaLR(optimizer, make_schedule_factor(config, steps_per_epoch))
-

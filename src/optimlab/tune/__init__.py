@@ -12,8 +12,17 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-_NAMES = ("tune", "TuneResult", "TuneError", "Candidate", "CandidateScore", "make_candidates",
-          "score_candidates", "select_best", "SEARCHES")
+_NAMES = (
+    "tune",
+    "TuneResult",
+    "TuneError",
+    "Candidate",
+    "CandidateScore",
+    "make_candidates",
+    "score_candidates",
+    "select_best",
+    "SEARCHES",
+)
 
 __all__ = list(_NAMES)
 

@@ -13,14 +13,14 @@ from __future__ import annotations
 import inspect
 import math
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
-from optimlab.experiments.inference import MIN_SEEDS
 from optimlab.experiments.config import ExperimentConfig
+from optimlab.experiments.inference import MIN_SEEDS
 from optimlab.experiments.results import RunResult
 from optimlab.experiments.stats import LOWER_IS_BETTER, Summary
 
@@ -82,8 +82,13 @@ def _log_grid(lo: float, hi: float, n: int) -> list[float]:
     return [float(v) for v in np.logspace(math.log10(lo), math.log10(hi), n)] if n > 1 else [math.sqrt(lo * hi)]
 
 
-def make_candidates(budget: int, lr_range: Sequence[float] = (1e-4, 1.0), search: str = "grid",
-                    wd_range: Sequence[float] | None = None, seed: int = SOBOL_SEED) -> list[Candidate]:
+def make_candidates(
+    budget: int,
+    lr_range: Sequence[float] = (1e-4, 1.0),
+    search: str = "grid",
+    wd_range: Sequence[float] | None = None,
+    seed: int = SOBOL_SEED,
+) -> list[Candidate]:
     """The settings every optimizer tries, sorted by (lr, weight_decay).
 
     grid: `budget` log-spaced lrs from min to max (both ends included); with weight decay a
@@ -111,7 +116,7 @@ def make_candidates(budget: int, lr_range: Sequence[float] = (1e-4, 1.0), search
             warnings.simplefilter("ignore", UserWarning)  # "balance properties ... power of 2"
             u = sampler.random(budget)
         logs = qmc.scale(u, [math.log10(a) for a, _ in bounds], [math.log10(b) + 1e-12 for _, b in bounds])
-        pts = [[min(max(10.0 ** v, a), b) for v, (a, b) in zip(row, bounds)] for row in logs]
+        pts = [[min(max(10.0**v, a), b) for v, (a, b) in zip(row, bounds)] for row in logs]
         out = [Candidate(p[0], p[1] if wd_range is not None else None) for p in pts]
     return sorted(out, key=lambda c: (c.lr, c.weight_decay or 0.0))
 
@@ -119,8 +124,10 @@ def make_candidates(budget: int, lr_range: Sequence[float] = (1e-4, 1.0), search
 def _tags(candidates: Sequence[Candidate]) -> list[str]:
     """Short, distinct label suffixes: +lr<lr>[+wd<wd>] with as few significant digits as needed."""
     for digits in range(3, 18):
-        tags = [f"+lr{c.lr:.{digits}g}" + (f"+wd{c.weight_decay:.{digits}g}" if c.weight_decay is not None else "")
-                for c in candidates]
+        tags = [
+            f"+lr{c.lr:.{digits}g}" + (f"+wd{c.weight_decay:.{digits}g}" if c.weight_decay is not None else "")
+            for c in candidates
+        ]
         if len(set(tags)) == len(tags):
             return tags
     raise TuneError("candidate settings are not distinct")
@@ -130,8 +137,9 @@ def _tags(candidates: Sequence[Candidate]) -> list[str]:
 # selection (validation split only)
 
 
-def score_candidates(results: Sequence[RunResult], run_labels: dict[str, tuple[str, Candidate]],
-                     n_seeds: int, metric: str = "accuracy") -> dict[str, list[CandidateScore]]:
+def score_candidates(
+    results: Sequence[RunResult], run_labels: dict[str, tuple[str, Candidate]], n_seeds: int, metric: str = "accuracy"
+) -> dict[str, list[CandidateScore]]:
     """Group search runs by run label; read History.final_val[metric] (never History.final)."""
     by_label: dict[str, list[RunResult]] = {rl: [] for rl in run_labels}
     for r in results:
@@ -143,8 +151,9 @@ def score_candidates(results: Sequence[RunResult], run_labels: dict[str, tuple[s
         done = [r for r in runs if r.done and r.history is not None]
         vals = [float(r.history.final_val.get(metric, math.nan)) if not r.diverged else math.nan for r in done]
         values = [v for v in vals if math.isfinite(v)]
-        out.setdefault(label, []).append(CandidateScore(label, rl, cand, values, n_seeds, len(done) - len(values),
-                                                        max(0, n_seeds - len(done))))
+        out.setdefault(label, []).append(
+            CandidateScore(label, rl, cand, values, n_seeds, len(done) - len(values), max(0, n_seeds - len(done)))
+        )
     return out
 
 
@@ -179,12 +188,17 @@ def grid_edge(lr: float, candidates: Sequence[Candidate]) -> str | None:
 
 def edge_note(best: dict[str, Candidate | None], candidates: Sequence[Candidate]) -> str | None:
     """One sentence naming the optimizers whose chosen lr is an end of the grid (None if none is)."""
-    hits = [f"{label} ({grid_edge(c.lr, candidates)}, {c.lr:.3g})" for label, c in best.items()
-            if c is not None and grid_edge(c.lr, candidates)]
+    hits = [
+        f"{label} ({grid_edge(c.lr, candidates)}, {c.lr:.3g})"
+        for label, c in best.items()
+        if c is not None and grid_edge(c.lr, candidates)
+    ]
     if not hits:
         return None
-    return (f"At the edge of the grid: {', '.join(hits)}. The best lr may lie beyond it, so this optimizer may be "
-            "under-tuned; widen lr_range to be sure.")
+    return (
+        f"At the edge of the grid: {', '.join(hits)}. The best lr may lie beyond it, so this optimizer may be "
+        "under-tuned; widen lr_range to be sure."
+    )
 
 
 @dataclass

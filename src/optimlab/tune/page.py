@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from optimlab.experiments.config import ExperimentConfig
 from optimlab.experiments.stats import LOWER_IS_BETTER
@@ -48,7 +48,9 @@ def sensitivity_plot(r: TuneResult, config: ExperimentConfig, path: Path) -> Pat
             drawn = True
         b = r.best.get(opt.label)
         if b is not None:
-            ax.scatter([b.candidate.lr], [b.mean * scale], s=120, facecolors="none", edgecolors=series_color(i), zorder=4)
+            ax.scatter(
+                [b.candidate.lr], [b.mean * scale], s=120, facecolors="none", edgecolors=series_color(i), zorder=4
+            )
         if bad:
             ax.scatter(bad, [0.02] * len(bad), marker="x", color="red", transform=ax.get_xaxis_transform(), zorder=4)
             drawn = True
@@ -56,8 +58,11 @@ def sensitivity_plot(r: TuneResult, config: ExperimentConfig, path: Path) -> Pat
         return None
     ax.set_xscale("log")
     unit = " %" if r.metric in PERCENT_METRICS else ""
-    ax.set(xlabel="learning rate", ylabel=f"validation {r.metric}{unit} (mean over tuning seeds)",
-           title=f"lr sensitivity ({len(r.candidates)} settings per optimizer; ○ chosen, × diverged)")
+    ax.set(
+        xlabel="learning rate",
+        ylabel=f"validation {r.metric}{unit} (mean over tuning seeds)",
+        title=f"lr sensitivity ({len(r.candidates)} settings per optimizer; ○ chosen, × diverged)",
+    )
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     FigureCanvasAgg(fig)
@@ -66,32 +71,45 @@ def sensitivity_plot(r: TuneResult, config: ExperimentConfig, path: Path) -> Pat
     return path
 
 
-def write_page(r: TuneResult, config: ExperimentConfig, search: str, tune_seeds: Sequence[int],
-               final_seeds: Sequence[int]) -> Path:
+def write_page(
+    r: TuneResult, config: ExperimentConfig, search: str, tune_seeds: Sequence[int], final_seeds: Sequence[int]
+) -> Path:
     from optimlab.experiments.display import fmt_value, markdown_table
     from optimlab.experiments.report import compare_table, table_notes
 
     wd = any(c.weight_decay is not None for c in r.candidates)
     n = len(r.candidates)
     lrs = sorted({c.lr for c in r.candidates})
-    how = (f"a log grid of {len(lrs)} lrs" + (" × log-spaced weight decays" if wd else "") if search == "grid"
-           else f"{n} scrambled Sobol points (seed {SOBOL_SEED}) over log lr" + (" × log weight decay" if wd else ""))
-    lines = [f"# optimlab tune `{config.name}`", "",
-             f"Data `{config.dataset_grid[0]}`, model `{config.model_grid[0]}` (width {config.width}), "
-             f"{config.epochs} epochs, batch {config.batch_size}"
-             + (f", at most {config.max_steps_per_epoch} steps/epoch" if config.max_steps_per_epoch else "") + ".", "",
-             f"**Same budget for every optimizer: {n} settings × {len(tune_seeds)} tuning seed(s) "
-             f"{list(tune_seeds)}** — {how}, lr in [{lrs[0]:.3g}, {lrs[-1]:.3g}]. Each optimizer's setting is "
-             f"chosen by its mean **validation** {r.metric} (final weights; the test split is not used to choose). "
-             "A setting with any diverged or failed tuning run loses to every finite one; ties go to the smaller lr. "
-             f"The chosen settings are then rerun on the final seeds {list(final_seeds)} (the same for every "
-             "optimizer) and compared on the **test** split with paired statistics.", ""]
+    how = (
+        f"a log grid of {len(lrs)} lrs" + (" × log-spaced weight decays" if wd else "")
+        if search == "grid"
+        else f"{n} scrambled Sobol points (seed {SOBOL_SEED}) over log lr" + (" × log weight decay" if wd else "")
+    )
+    lines = [
+        f"# optimlab tune `{config.name}`",
+        "",
+        f"Data `{config.dataset_grid[0]}`, model `{config.model_grid[0]}` (width {config.width}), "
+        f"{config.epochs} epochs, batch {config.batch_size}"
+        + (f", at most {config.max_steps_per_epoch} steps/epoch" if config.max_steps_per_epoch else "")
+        + ".",
+        "",
+        f"**Same budget for every optimizer: {n} settings × {len(tune_seeds)} tuning seed(s) "
+        f"{list(tune_seeds)}** — {how}, lr in [{lrs[0]:.3g}, {lrs[-1]:.3g}]. Each optimizer's setting is "
+        f"chosen by its mean **validation** {r.metric} (final weights; the test split is not used to choose). "
+        "A setting with any diverged or failed tuning run loses to every finite one; ties go to the smaller lr. "
+        f"The chosen settings are then rerun on the final seeds {list(final_seeds)} (the same for every "
+        "optimizer) and compared on the **test** split with paired statistics.",
+        "",
+    ]
     overlap = sorted(set(tune_seeds) & set(final_seeds))
     if overlap:
         lines += [f"> Note: seeds {overlap} are used both to tune and to judge.", ""]
     if len(final_seeds) < MIN_FINAL_SEEDS:
-        lines += [f"> Note: only {len(final_seeds)} final seed(s); use at least {MIN_FINAL_SEEDS} for the statistics "
-                  "to mean much.", ""]
+        lines += [
+            f"> Note: only {len(final_seeds)} final seed(s); use at least {MIN_FINAL_SEEDS} for the statistics "
+            "to mean much.",
+            "",
+        ]
     lines += ["## Chosen settings", ""]
     rows = []
     fresh = fresh_validation(r.final_results, r.metric)
@@ -102,16 +120,36 @@ def write_page(r: TuneResult, config: ExperimentConfig, search: str, tune_seeds:
             rows.append([opt.label, f"`{opt.name}`", str(given), "— (every setting diverged or failed)", "", "", ""])
         else:
             again = fresh.get(opt.label)
-            rows.append([opt.label, f"`{opt.name}`", str(given), f"{b.candidate.lr:.3g}",
-                         f"{b.candidate.weight_decay:.3g}" if b.candidate.weight_decay is not None else "(as given)",
-                         fmt_value(r.metric, b.mean),
-                         f"{fmt_value(r.metric, again[0])} (n={again[1]})" if again else "—"])
-    lines += [markdown_table(["optimizer", "registered", "lr given", "chosen lr", "chosen weight decay",
-                              f"validation {r.metric}: tuning seeds (chose it)",
-                              f"validation {r.metric}: final seeds (fresh)"], rows), "",
-              "The tuning seeds' score is the maximum over the candidates and so flatters the winner (the "
-              "winner's curse); the same setting's validation score on the final seeds, which played no part in "
-              "the choice, shows how much. The final comparison below is conditional on these chosen settings.", ""]
+            rows.append(
+                [
+                    opt.label,
+                    f"`{opt.name}`",
+                    str(given),
+                    f"{b.candidate.lr:.3g}",
+                    f"{b.candidate.weight_decay:.3g}" if b.candidate.weight_decay is not None else "(as given)",
+                    fmt_value(r.metric, b.mean),
+                    f"{fmt_value(r.metric, again[0])} (n={again[1]})" if again else "—",
+                ]
+            )
+    lines += [
+        markdown_table(
+            [
+                "optimizer",
+                "registered",
+                "lr given",
+                "chosen lr",
+                "chosen weight decay",
+                f"validation {r.metric}: tuning seeds (chose it)",
+                f"validation {r.metric}: final seeds (fresh)",
+            ],
+            rows,
+        ),
+        "",
+        "The tuning seeds' score is the maximum over the candidates and so flatters the winner (the "
+        "winner's curse); the same setting's validation score on the final seeds, which played no part in "
+        "the choice, shows how much. The final comparison below is conditional on these chosen settings.",
+        "",
+    ]
     note = edge_note({lab: (b.candidate if b is not None else None) for lab, b in r.best.items()}, r.candidates)
     if note:
         lines += [f"> {note.replace('widen lr_range', 'widen --lr-min/--lr-max')}", ""]
@@ -135,15 +173,26 @@ def write_page(r: TuneResult, config: ExperimentConfig, search: str, tune_seeds:
         b = r.best.get(opt.label)
         rows = []
         for s in r.scores.get(opt.label, []):
-            state = "ok" if s.ok else (f"{s.n_diverged} diverged" if s.n_diverged else "") + \
-                (f" {s.n_failed} failed" if s.n_failed else "")
+            state = (
+                "ok"
+                if s.ok
+                else (f"{s.n_diverged} diverged" if s.n_diverged else "")
+                + (f" {s.n_failed} failed" if s.n_failed else "")
+            )
             row = [f"{s.candidate.lr:.3g}"] + ([f"{s.candidate.weight_decay:.3g}"] if wd else [])
             row += [fmt_value(r.metric, s.mean) if s.values else "—", state.strip(), "**chosen**" if s is b else ""]
             rows.append(row)
-        lines += [f"### {opt.label} (`{opt.name}`)", "",
-                  markdown_table(["lr"] + (["weight decay"] if wd else []) + [f"val {r.metric}", "runs", ""], rows), ""]
-    lines += ["Search runs: `search/runs/`; final runs: `final/runs/`; machine-readable summary: `tune.json`. "
-              "Re-running the same command resumes and skips finished runs.", ""]
+        lines += [
+            f"### {opt.label} (`{opt.name}`)",
+            "",
+            markdown_table(["lr"] + (["weight decay"] if wd else []) + [f"val {r.metric}", "runs", ""], rows),
+            "",
+        ]
+    lines += [
+        "Search runs: `search/runs/`; final runs: `final/runs/`; machine-readable summary: `tune.json`. "
+        "Re-running the same command resumes and skips finished runs.",
+        "",
+    ]
     r.page.parent.mkdir(parents=True, exist_ok=True)
     r.page.write_text("\n".join(lines), encoding="utf-8")
     return r.page

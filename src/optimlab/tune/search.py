@@ -19,18 +19,16 @@ charset of ExperimentConfig has no '@' or '=').
 
 from __future__ import annotations
 
-import math
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from optimlab.experiments.config import ExperimentConfig, OptimizerSpec
-from optimlab.experiments.results import RunResult, write_json_atomic
+from optimlab.experiments.results import write_json_atomic
 from optimlab.experiments.stats import METRICS, summarize
 from optimlab.experiments.sweep import run_experiment
 from optimlab.tune.candidates import (
     DEFAULT_TUNE_SEEDS,
-    TuneResult,
     DEFAULT_WD_RANGE,
     MIN_FINAL_SEEDS,
     SEARCHES,
@@ -38,6 +36,7 @@ from optimlab.tune.candidates import (
     Candidate,
     CandidateScore,
     TuneError,
+    TuneResult,
     _range,
     _tags,
     edge_note,
@@ -49,9 +48,26 @@ from optimlab.tune.candidates import (
 )
 from optimlab.tune.page import sensitivity_plot, write_page
 
-__all__ = ["tune", "TuneResult", "TuneError", "Candidate", "CandidateScore", "make_candidates", "score_candidates",
-           "select_best", "fresh_validation", "grid_edge", "edge_note", "sensitivity_plot", "write_page", "SEARCHES",
-           "DEFAULT_WD_RANGE", "SOBOL_SEED", "MIN_FINAL_SEEDS", "DEFAULT_TUNE_SEEDS"]
+__all__ = [
+    "tune",
+    "TuneResult",
+    "TuneError",
+    "Candidate",
+    "CandidateScore",
+    "make_candidates",
+    "score_candidates",
+    "select_best",
+    "fresh_validation",
+    "grid_edge",
+    "edge_note",
+    "sensitivity_plot",
+    "write_page",
+    "SEARCHES",
+    "DEFAULT_WD_RANGE",
+    "SOBOL_SEED",
+    "MIN_FINAL_SEEDS",
+    "DEFAULT_TUNE_SEEDS",
+]
 
 
 def _with(opt: OptimizerSpec, c: Candidate, label: str) -> OptimizerSpec:
@@ -65,15 +81,25 @@ def _with(opt: OptimizerSpec, c: Candidate, label: str) -> OptimizerSpec:
 # the two phases
 
 
-def tune(config: ExperimentConfig, out_dir: str | Path, budget: int = 8, lr_range: Sequence[float] = (1e-4, 1.0),
-         search: str = "grid", tune_weight_decay: bool | Sequence[float] = False,
-         tune_seeds: Sequence[int] = DEFAULT_TUNE_SEEDS,
-         final_seeds: Sequence[int] | None = None, metric: str = "accuracy", workers: int = 1,
-         progress: bool = True) -> TuneResult:
+def tune(
+    config: ExperimentConfig,
+    out_dir: str | Path,
+    budget: int = 8,
+    lr_range: Sequence[float] = (1e-4, 1.0),
+    search: str = "grid",
+    tune_weight_decay: bool | Sequence[float] = False,
+    tune_seeds: Sequence[int] = DEFAULT_TUNE_SEEDS,
+    final_seeds: Sequence[int] | None = None,
+    metric: str = "accuracy",
+    workers: int = 1,
+    progress: bool = True,
+) -> TuneResult:
     """Search, choose on validation, rerun the choices on paired final seeds; write out/tune.md."""
     if len(config.dataset_grid) != 1 or len(config.model_grid) != 1:
-        raise TuneError(f"tune takes one dataset and one model, got datasets {list(config.dataset_grid)} "
-                        f"and models {list(config.model_grid)}")
+        raise TuneError(
+            f"tune takes one dataset and one model, got datasets {list(config.dataset_grid)} "
+            f"and models {list(config.model_grid)}"
+        )
     if metric not in METRICS:
         raise TuneError(f"metric must be one of {list(METRICS)}, got {metric!r}")
     if config.val_fraction <= 0:
@@ -104,14 +130,18 @@ def tune(config: ExperimentConfig, out_dir: str | Path, budget: int = 8, lr_rang
     best = {opt.label: select_best(scores[opt.label], metric) for opt in config.optimizers}
 
     # Phase 2: each optimizer's chosen setting on the final seeds (paired across optimizers).
-    chosen = [_with(opt, best[opt.label].candidate, opt.label) for opt in config.optimizers  # type: ignore[union-attr]
-              if best[opt.label] is not None]
+    chosen = [
+        _with(opt, best[opt.label].candidate, opt.label)
+        for opt in config.optimizers  # type: ignore[union-attr]
+        if best[opt.label] is not None
+    ]
     final_cfg, final_results, summary = None, [], None
     if chosen:
         labels = [o.label for o in chosen]
         baseline = config.baseline_label if config.baseline_label in labels else labels[0]
-        final_cfg = config.replace(name=f"{config.name}-final", optimizers=tuple(chosen), seeds=final_seeds,
-                                   baseline=baseline)
+        final_cfg = config.replace(
+            name=f"{config.name}-final", optimizers=tuple(chosen), seeds=final_seeds, baseline=baseline
+        )
         _drop_stale_finals(final_cfg, out / "final")
         final_results = run_experiment(final_cfg, out / "final", workers=workers, progress=progress)
         summary = summarize(final_results, baseline)
@@ -139,20 +169,36 @@ def _drop_stale_finals(final_cfg: ExperimentConfig, final_dir: Path) -> None:
     for path in stale:
         path.unlink()
     if stale:
-        warnings.warn(f"tune: {len(stale)} final run(s) in {final_dir} were made at a setting that is no longer "
-                      f"chosen and will be rerun: {', '.join(p.stem for p in stale)}", stacklevel=3)
+        warnings.warn(
+            f"tune: {len(stale)} final run(s) in {final_dir} were made at a setting that is no longer "
+            f"chosen and will be rerun: {', '.join(p.stem for p in stale)}",
+            stacklevel=3,
+        )
 
 
 def _to_json(r: TuneResult, search: str, tune_seeds: Sequence[int], final_seeds: Sequence[int]) -> dict:
     def cand(c: Candidate) -> dict:
         return {"lr": c.lr, "weight_decay": c.weight_decay}
 
-    return {"metric": r.metric, "search": search, "budget": len(r.candidates), "tune_seeds": list(tune_seeds),
-            "final_seeds": list(final_seeds), "candidates": [cand(c) for c in r.candidates],
-            "scores": {lab: [{**cand(s.candidate), "val_mean": s.mean if s.values else None, "values": s.values,
-                              "n_diverged": s.n_diverged, "n_failed": s.n_failed} for s in ss]
-                       for lab, ss in r.scores.items()},
-            "best": {lab: (cand(b.candidate) if b is not None else None) for lab, b in r.best.items()}}
-
-
-
+    return {
+        "metric": r.metric,
+        "search": search,
+        "budget": len(r.candidates),
+        "tune_seeds": list(tune_seeds),
+        "final_seeds": list(final_seeds),
+        "candidates": [cand(c) for c in r.candidates],
+        "scores": {
+            lab: [
+                {
+                    **cand(s.candidate),
+                    "val_mean": s.mean if s.values else None,
+                    "values": s.values,
+                    "n_diverged": s.n_diverged,
+                    "n_failed": s.n_failed,
+                }
+                for s in ss
+            ]
+            for lab, ss in r.scores.items()
+        },
+        "best": {lab: (cand(b.candidate) if b is not None else None) for lab, b in r.best.items()},
+    }
