@@ -132,7 +132,9 @@ def build_config(args: argparse.Namespace, single: bool = False) -> ExperimentCo
         "max_steps_per_epoch",
         "switch_epoch",
     )
-    if not args.config and (opts or any(getattr(args, k, None) is not None for k in recipe_flags)):
+    sets = getattr(args, "set", None) or []
+    apply_sets(d, sets)
+    if not args.config and (opts or sets or any(getattr(args, k, None) is not None for k in recipe_flags)):
         d["name"] = "custom"  # not the embedded default any more: not titled (or filed) as "default"
     if single:
         d["optimizers"] = d["optimizers"][:1]
@@ -198,15 +200,16 @@ def print_summary(out_dir: Path) -> tuple[int, int]:
         con.print(sequential.plan_text(record))
     for note in summary.notes:
         con.print(f"note: {note}")
-    threads = sorted({r.history.threads for r in results if r.done and r.history.threads})
+    threads = sorted({r.history.threads for r in results if r.done and r.history is not None and r.history.threads})
     if threads:
         con.print(
             f"step ms: mean wall time of one training step (forward, backward, optimizer step; "
             f"evaluation excluded), mean over seeds, measured with {'/'.join(map(str, threads))} "
             f"intra-op thread(s) per run on a machine with {cores()} core(s)"
         )
-    diverged = [r for r in results if r.done and r.diverged]
+    diverged = [r for r in results if r.done and r.diverged and r.history is not None]
     for r in diverged[:MAX_LISTED]:
+        assert r.history is not None
         reason = r.history.diverged_reason or "non-finite final metrics"
         con.print(f"diverged: {r.run_id} at epoch {r.history.diverged_epoch} ({reason})")
     if len(diverged) > MAX_LISTED:
@@ -234,7 +237,43 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int)
     p.add_argument("--max-steps-per-epoch", type=int, metavar="K", help="cap the steps of each epoch (quick runs)")
     p.add_argument("--switch-epoch", type=int, metavar="E", help="TM-SGD: epoch of the switch to the multi-step rule")
+    add_set_flag(p)
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars or log lines")
+
+
+def add_set_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any training option, e.g. --set amp=bf16 --set val_fraction=0.2 (TOML values; repeatable; "
+        "every TrainConfig field but optimizer/hparams)",
+    )
+
+
+def settable_keys() -> list[str]:
+    """The keys --set and a TOML file accept: every TrainConfig field an experiment shares."""
+    import dataclasses
+
+    from optimlab.experiments.config import PER_OPTIMIZER_FIELDS
+    from optimlab.train.config import TrainConfig
+
+    return [f.name for f in dataclasses.fields(TrainConfig) if f.name not in PER_OPTIMIZER_FIELDS]
+
+
+def apply_sets(d: dict[str, Any], sets: Sequence[str]) -> dict[str, Any]:
+    """d with each KEY=VALUE of --set applied (the value parsed as TOML, else kept as a string)."""
+    keys = settable_keys()
+    for item in sets:
+        key, sep, raw = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key:
+            raise UsageError(f"--set {item!r}: give KEY=VALUE, e.g. --set amp=bf16")
+        if key not in keys:
+            raise UsageError(f"--set {item!r}: unknown option {key!r}; settable: {', '.join(keys)}")
+        d[key] = _parse_value(raw.strip())
+    return d
 
 
 def threads_arg(raw: str) -> int:

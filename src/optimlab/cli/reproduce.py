@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from optimlab.cli.common import add_set_flag, apply_sets
 from optimlab.reproduce.catalog import list_paper_experiments, load_paper_experiment
 from optimlab.reproduce.run import SCALES, STAND_INS, ReproduceError, default_out, reproduce
 
@@ -57,6 +58,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "never chosen silently, and the verdict then says it is about digits",
     )
     p.add_argument("--allow-cpu", action="store_true", help="paper scale: run on the CPU when there is no CUDA GPU")
+    add_set_flag(p)
     p.add_argument(
         "--tune",
         action="store_true",
@@ -114,6 +116,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         raise ReproduceError(str(e)) from None
     out = args.out or default_out(args.name, args.scale)
     start = time.perf_counter()
+    overrides = apply_sets({}, args.set) or None
     made = reproduce(
         args.name,
         scale=args.scale,
@@ -127,6 +130,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         tune_budget=args.tune_budget,
         looks=looks,
         stand_in=args.stand_in,
+        overrides=overrides,
     )
     print(headline(made.judged))
     print(

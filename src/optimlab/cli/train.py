@@ -15,6 +15,7 @@ from optimlab.cli.common import (
     log,
     rich_table,
 )
+from optimlab.train.vocabulary import METRICS
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -65,10 +66,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         + f", {threads} intra-op thread(s){resuming}",
     )
     history = fit(spec.config, spec.seed, run_dir=args.out, progress=not args.quiet)
-    rows = [
-        [m, f"{history.final.get(m, math.nan):.4f}", f"{history.final_val.get(m, math.nan):.4f}"]
-        for m in ("accuracy", "loss", "mean_recall", "mean_precision", "kappa")
-    ]
+    rows = [[m, f"{history.final.get(m, math.nan):.4f}", f"{history.final_val.get(m, math.nan):.4f}"] for m in METRICS]
     con = console()
     con.print(
         rich_table(

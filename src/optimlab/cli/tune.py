@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from optimlab.train.vocabulary import METRICS
 from optimlab.tune.search import SEARCHES, TuneError
 
 
@@ -64,7 +65,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--metric",
         default="accuracy",
-        choices=["accuracy", "loss", "mean_recall", "mean_precision", "kappa"],
+        choices=list(METRICS),
         help="validation metric that chooses (default accuracy)",
     )
     p.add_argument("--out", metavar="DIR", help="output folder (default runs/tune-<name>); re-running resumes")

@@ -47,8 +47,8 @@ def _decode(path: Path, size: int) -> np.ndarray | None:
     from PIL import Image
 
     try:
-        with Image.open(path) as img:
-            img = img.convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
+        with Image.open(path) as opened:
+            img = opened.convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
             return np.asarray(img, dtype=np.uint8).transpose(2, 0, 1).copy()  # [3, size, size]
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
         return None
@@ -69,7 +69,7 @@ def _read_tree(root: Path, class_names: list[str], size: int, skipped: list[Path
     skipped += [paths[i] for i, img in enumerate(images) if img is None]
     if not keep:
         raise DatasetError(f"imagefolder: no readable images under {root} (classes {class_names})")
-    x = torch.from_numpy(np.stack([images[i] for i in keep]))
+    x = torch.from_numpy(np.stack([img for img in images if img is not None]))
     y = torch.tensor([labels[i] for i in keep], dtype=torch.int64)
     return x, y
 

@@ -43,6 +43,7 @@ import math
 from typing import NamedTuple
 
 import numpy as np
+import numpy.typing as npt
 from scipy import optimize, stats
 
 ALPHA = 0.05  # family-wise error rate, two-sided: 0.025 in each direction
@@ -98,7 +99,7 @@ def paired_t(d: np.ndarray, confidence: float = CONFIDENCE) -> TStats:
     return TStats(n, mean, sd, se, low, high, p_greater, p_less, p_two)
 
 
-def is_tied(d: np.ndarray) -> bool:
+def is_tied(d: npt.ArrayLike) -> bool:
     """True when a 1-D sample of >= 2 differences has no spread up to rounding (the same test paired_t uses)."""
     x = np.asarray(d, dtype=float)
     x = x[np.isfinite(x)]

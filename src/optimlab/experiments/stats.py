@@ -23,18 +23,28 @@ from scipy import stats
 
 from optimlab.experiments import inference
 from optimlab.experiments.results import RunResult
+from optimlab.train.vocabulary import LOWER_IS_BETTER, METRIC_RANGES, METRICS, PERCENT_METRICS
 
-METRICS = ("accuracy", "loss", "mean_recall", "mean_precision", "kappa")
-LOWER_IS_BETTER = frozenset({"loss"})
-PERCENT_METRICS = frozenset({"accuracy", "mean_recall", "mean_precision"})  # fractions, shown in %
-METRIC_RANGES = {
-    "accuracy": (0.0, 1.0),
-    "mean_recall": (0.0, 1.0),
-    "mean_precision": (0.0, 1.0),
-    "kappa": (-1.0, 1.0),
-    "loss": (0.0, math.inf),
-    "train_accuracy": (0.0, 1.0),
-}
+__all__ = [
+    "METRICS",
+    "LOWER_IS_BETTER",
+    "PERCENT_METRICS",
+    "METRIC_RANGES",
+    "MeanCI",
+    "Rate",
+    "GroupSummary",
+    "PairedComparison",
+    "Summary",
+    "mean_ci",
+    "failure_rate",
+    "mcnemar_exact_p",
+    "bootstrap_ci",
+    "paired_notes",
+    "summarize",
+    "DECISIONS",
+    "BOOTSTRAP_MIN_PAIRS",
+]
+
 BOOTSTRAP_SEED = 0  # fixed so a report is reproducible from its result files
 BOOTSTRAP_RESAMPLES = 9999
 BOOTSTRAP_MIN_PAIRS = 30  # the percentile bootstrap is shown (as a secondary interval) from this many pairs

@@ -85,7 +85,8 @@ def _input_shape(dataset: str, options: dict, data_dir: str | None) -> tuple[tup
     from optimlab.data import load_dataset
 
     splits = load_dataset(dataset, data_dir, **options)
-    return tuple(splits.input_shape), splits.num_classes
+    c, h, w = splits.input_shape
+    return (c, h, w), splits.num_classes
 
 
 def resolve_override(override: int | None) -> int | None:

@@ -8,6 +8,7 @@ QHM, Lion, Schedule-Free, Lookahead) come from pytorch_optimizer (optimlab.optim
 
 from __future__ import annotations
 
+from optimlab.optim._common import ParamsT
 from optimlab.optim.param_groups import no_decay_groups
 from optimlab.optim.registry import OptimizerInfo, create_optimizer, list_optimizers, optimizer_info, set_train_mode
 from optimlab.optim.rsgdm import RSGDM, rsgdm_update_
@@ -29,6 +30,7 @@ __all__ = [
     "set_train_mode",
     "wgd_eligible",
     "OptimizerInfo",
+    "ParamsT",
     "centralize_gradient",
     "create_optimizer",
     "list_optimizers",

@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 from torch import Tensor
+from torch.optim.optimizer import ParamsT  # Iterable[Tensor] | Iterable[dict[str, Any]] (param groups)
 
 
 def check_lr(name: str, lr: Any) -> float:
@@ -34,7 +35,7 @@ def check_nonnegative(name: str, value: Any) -> float:
     return float(value)
 
 
-Check = Callable[[str, Any], float]
+Check = Callable[[str, Any], Any]  # validates one hyperparameter; returns the value to store
 
 
 def validate_group(group: dict[str, Any], checks: dict[str, Check]) -> None:
@@ -102,11 +103,12 @@ def effective_grads(
     Returns new tensors only when something changes the gradient; p.grad is never modified.
     """
     if foreach:
+        out_f: list[Tensor] | tuple[Tensor, ...] = grads
         if maximize:
-            grads = torch._foreach_neg(grads)
+            out_f = torch._foreach_neg(out_f)
         if weight_decay != 0.0:
-            grads = torch._foreach_add(grads, params, alpha=weight_decay)
-        return list(grads)
+            out_f = torch._foreach_add(out_f, params, alpha=weight_decay)
+        return list(out_f)
     out = []
     for p, g in zip(params, grads):
         if maximize:
@@ -127,7 +129,7 @@ class PaperOptimizer(torch.optim.Optimizer):
     _checks: dict[str, Check] = {}
     _coupled_decay = True  # False: _step_group gets ±∇ without λθ and places weight decay itself
 
-    def __init__(self, params: Any, defaults: dict[str, Any]) -> None:
+    def __init__(self, params: ParamsT, defaults: dict[str, Any]) -> None:
         validate_group(defaults, self._checks)
         super().__init__(params, defaults)
 
@@ -154,3 +156,36 @@ class PaperOptimizer(torch.optim.Optimizer):
             grads = effective_grads(params, grads, wd, group["maximize"], foreach)
             self._step_group(group, params, grads, foreach)
         return loss
+
+
+class EMAMomentumOptimizer(PaperOptimizer):
+    """The shared shape of the papers' EMA-form momentum rules (SGDMEMA, RSGDM): hyperparameters
+    lr, beta, weight_decay, maximize, foreach, and one momentum buffer per parameter, zeros before
+    step 1 (no bias correction). Subclasses implement the update in _step_group, using _buffers."""
+
+    _checks = {"lr": check_lr, "beta": check_unit_interval, "weight_decay": check_nonnegative}
+
+    def __init__(
+        self,
+        params: ParamsT,
+        lr: float = 0.01,
+        beta: float = 0.9,
+        weight_decay: float = 0.0,
+        maximize: bool = False,
+        foreach: bool | None = None,
+    ) -> None:
+        defaults = dict(lr=lr, beta=beta, weight_decay=weight_decay, maximize=bool(maximize), foreach=foreach)
+        super().__init__(params, defaults)
+
+    def _buffers(self, params: list[Tensor]) -> tuple[list[Tensor], list[int]]:
+        """(momentum buffers, step counts after this step) of params, creating zero buffers at step 1."""
+        bufs, steps = [], []
+        for p in params:
+            state = self.state[p]
+            if not state:
+                state["step"] = 0
+                state["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            state["step"] += 1
+            steps.append(state["step"])
+            bufs.append(state["momentum_buffer"])
+        return bufs, steps

@@ -32,6 +32,7 @@ from typing import Any
 import pytorch_optimizer as po
 import torch
 
+from optimlab.optim._common import ParamsT
 from optimlab.optim.info import OptimizerInfo, _info
 
 
@@ -42,7 +43,7 @@ class Adan(po.Adan):
 
     def __init__(
         self,
-        params: Any,
+        params: ParamsT,
         lr: float = 1e-3,
         betas: tuple[float, ...] = (0.98, 0.92, 0.99),
         weight_decay: float = 0.0,
@@ -55,7 +56,7 @@ class Adan(po.Adan):
         super().__init__(
             params,
             lr=lr,
-            betas=betas,
+            betas=betas,  # type: ignore[arg-type]  # 3 betas, checked by the library
             weight_decay=weight_decay,
             weight_decouple=weight_decouple,
             max_grad_norm=max_grad_norm,

@@ -30,7 +30,7 @@ class OptimizerInfo:
     @property
     def hparams(self) -> list[str]:
         """Hyperparameters a user may pass (constructor arguments minus params and fixed ones)."""
-        sig = inspect.signature(self.cls.__init__).parameters
+        sig = inspect.signature(self.cls).parameters  # the class's constructor signature
         names = [
             n
             for n, prm in sig.items()

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch.optim import Optimizer
 
-from optimlab.optim._common import check_real_params
+from optimlab.optim._common import ParamsT, check_real_params
 from optimlab.optim.field import FIELD
 from optimlab.optim.info import (
     LOOKAHEAD_HPARAMS,
@@ -279,13 +279,13 @@ def optimizer_info(name: str) -> OptimizerInfo:
     raise ValueError(f"Unknown optimizer {name!r}. Valid names: {valid} (and wgd-<any base>, lookahead-<any name>)")
 
 
-def _materialize(params: Any) -> list[Any]:
+def _materialize(params: ParamsT) -> list[Any]:
     if isinstance(params, torch.Tensor):
         raise TypeError("params must be an iterable of tensors or of param-group dicts, got a Tensor")
     return list(params)
 
 
-def create_optimizer(name: str, params: Any, **hparams: Any) -> Optimizer:
+def create_optimizer(name: str, params: ParamsT, **hparams: Any) -> Optimizer:
     """Build the optimizer registered as `name` over `params` (an iterable of tensors or param groups).
 
     Complex parameters are refused for every name (TypeError naming the tensor).

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from optimlab.optim._common import PaperOptimizer, check_lr, check_nonnegative, check_unit_interval
+from optimlab.optim._common import EMAMomentumOptimizer
 
 
 def rsgdm_update_(param: Tensor, grad: Tensor, buf: Tensor, step: int, lr: float, beta: float) -> None:
@@ -58,7 +58,7 @@ def rsgdm_foreach_update_(
     torch._foreach_add_(params, bufs, alpha=-lr * beta)
 
 
-class RSGDM(PaperOptimizer):
+class RSGDM(EMAMomentumOptimizer):
     r"""RSGDM: SGDM in EMA form corrected by an EMA of gradient differences (paper 000/001).
 
     .. math::
@@ -99,30 +99,8 @@ class RSGDM(PaperOptimizer):
             per-tensor loop is faster on CPU).
     """
 
-    def __init__(
-        self,
-        params: Any,
-        lr: float = 0.01,
-        beta: float = 0.9,
-        weight_decay: float = 0.0,
-        maximize: bool = False,
-        foreach: bool | None = None,
-    ) -> None:
-        defaults = dict(lr=lr, beta=beta, weight_decay=weight_decay, maximize=bool(maximize), foreach=foreach)
-        super().__init__(params, defaults)
-
-    _checks = {"lr": check_lr, "beta": check_unit_interval, "weight_decay": check_nonnegative}
-
     def _step_group(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor], foreach: bool) -> None:
-        bufs, steps = [], []
-        for p in params:
-            state = self.state[p]
-            if not state:
-                state["step"] = 0
-                state["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-            state["step"] += 1
-            steps.append(state["step"])
-            bufs.append(state["momentum_buffer"])
+        bufs, steps = self._buffers(params)
         if foreach:
             rsgdm_foreach_update_(params, grads, bufs, steps, group["lr"], group["beta"])
         else:

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from optimlab.optim._common import PaperOptimizer, check_lr, check_nonnegative, check_unit_interval
+from optimlab.optim._common import EMAMomentumOptimizer
 
 
 def sgdm_ema_update_(param: Tensor, grad: Tensor, buf: Tensor, lr: float, beta: float) -> None:
@@ -29,7 +29,7 @@ def sgdm_ema_foreach_update_(
     torch._foreach_add_(params, bufs, alpha=-lr)
 
 
-class SGDMEMA(PaperOptimizer):
+class SGDMEMA(EMAMomentumOptimizer):
     r"""SGD with momentum in exponential-moving-average form (the papers' SGDM).
 
     .. math::
@@ -58,29 +58,8 @@ class SGDMEMA(PaperOptimizer):
             per-tensor loop is faster on CPU).
     """
 
-    _checks = {"lr": check_lr, "beta": check_unit_interval, "weight_decay": check_nonnegative}
-
-    def __init__(
-        self,
-        params: Any,
-        lr: float = 0.01,
-        beta: float = 0.9,
-        weight_decay: float = 0.0,
-        maximize: bool = False,
-        foreach: bool | None = None,
-    ) -> None:
-        defaults = dict(lr=lr, beta=beta, weight_decay=weight_decay, maximize=bool(maximize), foreach=foreach)
-        super().__init__(params, defaults)
-
     def _step_group(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor], foreach: bool) -> None:
-        bufs = []
-        for p in params:
-            state = self.state[p]
-            if not state:
-                state["step"] = 0
-                state["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-            state["step"] += 1
-            bufs.append(state["momentum_buffer"])
+        bufs, _ = self._buffers(params)
         if foreach:
             sgdm_ema_foreach_update_(params, grads, bufs, group["lr"], group["beta"])
         else:

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
-from optimlab.optim._common import PaperOptimizer, check_lr, check_nonnegative, check_unit_interval
+from optimlab.optim._common import PaperOptimizer, ParamsT, check_lr, check_nonnegative, check_unit_interval
 
 
 def _check_switch_step(name: str, value: Any) -> int | None:
@@ -159,7 +159,7 @@ class TMSGD(PaperOptimizer):
 
     def __init__(
         self,
-        params: Any,
+        params: ParamsT,
         lr: float = 0.1,
         momentum: float = 0.0,
         weight_decay: float = 0.0,

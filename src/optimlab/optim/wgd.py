@@ -239,13 +239,15 @@ class WGD(Optimizer):
 
     def train(self) -> None:
         """Forward schedule-free's train-mode switch to the base (no-op for other bases)."""
-        if callable(getattr(self.base, "train", None)):
-            self.base.train()
+        switch = getattr(self.base, "train", None)
+        if callable(switch):
+            switch()
 
     def eval(self) -> None:
         """Forward schedule-free's eval-mode switch to the base (no-op for other bases)."""
-        if callable(getattr(self.base, "eval", None)):
-            self.base.eval()
+        switch = getattr(self.base, "eval", None)
+        if callable(switch):
+            switch()
 
     @staticmethod
     def _targets(group: dict[str, Any], target: str) -> list[Tensor]:
@@ -258,11 +260,6 @@ class WGD(Optimizer):
         ]
 
     @torch.no_grad()
-    def whiten_(self) -> None:
-        """Centre the current gradients of the target="gradient" groups (what step() does first)."""
-        for group in self.param_groups:
-            self._whiten_group(group, fold_decay=False)
-
     def _whiten_group(self, group: dict[str, Any], fold_decay: bool) -> float:
         params = [p for p in group["params"] if p.grad is not None]
         for p in params:
@@ -278,7 +275,8 @@ class WGD(Optimizer):
             torch._foreach_add_([p.grad for p in params], params, alpha=sign * wd)
             folded = wd
         for p in self._targets(group, "gradient"):
-            centralize_gradient_(p.grad, group["wgd_mode"])
+            if p.grad is not None:  # _targets yields parameters with a gradient
+                centralize_gradient_(p.grad, group["wgd_mode"])
         return folded
 
     @torch.no_grad()

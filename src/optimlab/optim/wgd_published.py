@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from optimlab.optim._common import PaperOptimizer, check_lr, check_nonnegative, check_unit_interval
+from optimlab.optim._common import PaperOptimizer, ParamsT, check_lr, check_nonnegative, check_unit_interval
 from optimlab.optim.wgd import _check_min_dim, _wgd_mean, wgd_eligible
 
 PUBLISHED_TARGETS = ("update", "gradient")
@@ -88,7 +88,7 @@ class WGDRAdamPublished(PaperOptimizer):
 
     def __init__(
         self,
-        params: Any,
+        params: ParamsT,
         lr: float = 1e-3,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
@@ -181,7 +181,7 @@ class NadamPublished(PaperOptimizer):
 
     def __init__(
         self,
-        params: Any,
+        params: ParamsT,
         lr: float = 2e-3,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,

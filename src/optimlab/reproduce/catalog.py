@@ -21,24 +21,16 @@ optimizer label and every figure is in its metric's range, naming the file and t
 from __future__ import annotations
 
 import copy
-import math
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Literal
 
+from optimlab.train.vocabulary import METRIC_SPECS
+
 CONFIG_DIR = ("configs", "paper")  # inside the optimlab package
 
-# Metric vocabulary of [paper.reported] and claims: name -> (low, high, which way is better).
-# Test-set metrics use History.final's names; fractions, not percent.
-METRICS: dict[str, tuple[float, float, str]] = {
-    "accuracy": (0.0, 1.0, "higher"),  # test accuracy (History.final["accuracy"])
-    "train_accuracy": (0.0, 1.0, "higher"),  # last epoch's training accuracy (History.train_acc[-1])
-    "loss": (0.0, math.inf, "lower"),  # test cross-entropy (History.final["loss"])
-    "mean_recall": (0.0, 1.0, "higher"),  # macro recall over classes
-    "mean_precision": (0.0, 1.0, "higher"),  # macro precision over classes
-    "kappa": (-1.0, 1.0, "higher"),  # Cohen's kappa
-}
+METRICS = METRIC_SPECS  # what [paper.reported] and claims may name: name -> (low, high, which way is better)
 _BETTER = ("higher", "lower")
 _PAPER_KEYS = {
     "id",

@@ -107,8 +107,10 @@ def judge_claims(
         seeds = sorted(set(mine) & set(base))
         pairs.append((mine, base, seeds))
         po, pb = reported.get(c.optimizer, {}).get(c.metric), reported.get(c.baseline, {}).get(c.metric)
-        usable = po is not None and pb is not None and c.optimizer not in other_code
-        deltas.append(_oriented(c) * (po - pb) if usable else math.nan)
+        if po is not None and pb is not None and c.optimizer not in other_code:
+            deltas.append(_oriented(c) * (po - pb))
+        else:
+            deltas.append(math.nan)
     d = _family_array(
         [[_oriented(c) * (mine[s] - base[s]) for s in seeds] for c, (mine, base, seeds) in zip(claims, pairs)]
     )

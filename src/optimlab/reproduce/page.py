@@ -155,11 +155,11 @@ def embed(folder: Path, page: Path, judged: Judged | None = None) -> str:
 
 def write_results_page(folders: Sequence[str | Path], out: str | Path, intro: str = INTRO) -> Path:
     """Write the page: title, intro, the claims table with counts and compute time, then every verdict."""
-    folders = [Path(f) for f in folders]
-    if not folders:
+    paths = [Path(f) for f in folders]
+    if not paths:
         raise ValueError("write_results_page: no reproduction folders given")
     page = Path(out)
-    judged = [judge_folder(f) for f in folders]  # once per folder: the table and the sections share it
+    judged = [judge_folder(f) for f in paths]  # once per folder: the table and the sections share it
     rows, counts, seconds, ranges = summary_table(judged)
     plain = {k: v for k, v in counts.items() if not k.startswith("tuned: ")}
     tuned = {k.removeprefix("tuned: "): v for k, v in counts.items() if k.startswith("tuned: ")}
@@ -193,7 +193,7 @@ def write_results_page(folders: Sequence[str | Path], out: str | Path, intro: st
         *multiplicity_text(judged),
         "",
     ]
-    for folder, j in zip(folders, judged):
+    for folder, j in zip(paths, judged):
         lines += [embed(folder, page, j), ""]
     page.parent.mkdir(parents=True, exist_ok=True)
     page.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")

@@ -26,7 +26,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple, cast
 
 from optimlab.experiments.config import ExperimentConfig, parse_seeds
 from optimlab.experiments.results import write_json_atomic
@@ -50,6 +50,7 @@ __all__ = [
 ]
 
 SCALES = ("cpu", "paper")
+Scale = Literal["cpu", "paper"]
 SUBSET_ENV = "OPTIMLAB_CIFAR10_SUBSET"  # folder of the CIFAR-10 subset, overrides the search
 SUBSET_PARTS = ("shared", "data", "cifar-10-subset")  # searched for above cwd and the package
 MIN_SEEDS = 2  # a confidence interval needs two seeds; the catalogue asks for >= 5
@@ -153,7 +154,7 @@ def resolve_config(
             subset = None
         else:
             subset = Path(data_dir).expanduser() if data_dir is not None else find_cifar10_subset()
-            if data_dir is not None and not _is_cifar10_folder(subset):
+            if subset is not None and data_dir is not None and not _is_cifar10_folder(subset):
                 raise ReproduceError(
                     f"--data-dir {str(data_dir)!r} is not a CIFAR-10 folder (needs data_batch_1..5, "
                     f"test_batch, batches.meta); leave it out to use the subset"
@@ -191,7 +192,7 @@ def resolve_config(
     if len(config.seeds) < MIN_SEEDS:
         raise ReproduceError(
             f"seeds: a verdict needs >= {MIN_SEEDS} seeds for a confidence interval "
-            f"(the catalogue uses {len(parse_seeds(exp.experiment_dict(scale).get('seeds', 5)))}), "
+            f"(the catalogue uses {len(parse_seeds(exp.experiment_dict(cast(Scale, scale)).get('seeds', 10)))}), "
             f"got {len(config.seeds)}"
         )
     return config
@@ -203,7 +204,7 @@ def describe_data(config: ExperimentConfig) -> dict[str, Any]:
 
     splits = load_dataset(config.dataset, config.data_dir, **config.dataset_options)
     n_train, n_test = int(splits.train.y.numel()), int(splits.test.y.numel())
-    title = DATASET_TITLES.get(config.dataset, config.dataset)
+    title: str = DATASET_TITLES.get(config.dataset, str(config.dataset))
     if config.dataset == "cifar10" and n_train < 5_000 * splits.num_classes:  # full CIFAR-10: 5,000 per class
         title = "CIFAR-10 subset"
     if config.dataset_options.get("classes") is not None:

@@ -208,7 +208,10 @@ def render(
             f"{title} (no {title} data at this scale), so this tests the method, not the paper's table."
         )
     if meta.get("overrides"):
-        lines.append(f"> **Overridden settings:** {meta['overrides']} (a smoke run; the verdict means little).")
+        lines.append(
+            f"> **Settings changed from the catalogue's:** {meta['overrides']} (`--set` or overrides); the "
+            "verdict is about these runs, not the catalogue's."
+        )
     if meta.get("earlier_looks"):
         lines.append(
             f"> **Earlier looks:** statistics of this folder were already computed at "

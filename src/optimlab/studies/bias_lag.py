@@ -193,7 +193,7 @@ def compute() -> dict[str, Any]:
     noise = NOISE_STD * rng.standard_normal((N_SEEDS, T))  # common noise for all signals and β
     g = np.stack([np.vstack([mus[s] + noise, mus[s]]) for s in SIGNALS])  # (signal, seeds + noise-free, T)
     rows: dict[tuple[str, float, str], dict[str, float]] = {}
-    claims: dict[tuple[str, float], dict[str, float]] = {}
+    claims: dict[tuple[str, float], dict[str, Any]] = {}  # floats, and the sinusoid's xi/varsigma arrays
     theory: dict[float, dict[str, dict[str, float]]] = {}
     examples: dict[float, dict[str, np.ndarray]] = {}
     for beta in BETAS:

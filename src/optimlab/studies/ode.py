@@ -156,12 +156,12 @@ def fitted_order(taus: np.ndarray, errors: np.ndarray) -> float:
 
 def local_errors(ode: TestODE, taus: np.ndarray, t: float = 0.5) -> dict[str, np.ndarray]:
     """One step from exact history at time t: |y(t+τ) − rule(exact past)| for Euler and multi-step."""
-    out = {"euler": [], "multistep": []}
+    out: dict[str, list[float]] = {"euler": [], "multistep": []}
     for tau in taus:
         y, ym1, ym2 = ode.exact(t), ode.exact(t - tau), ode.exact(t - 2 * tau)
         target = ode.exact(t + tau)
-        out["euler"].append(np.linalg.norm(target - (y + tau * ode.f(y))))
-        out["multistep"].append(np.linalg.norm(target - (1.5 * y - ym1 + 0.5 * ym2 + tau * ode.f(y))))
+        out["euler"].append(float(np.linalg.norm(target - (y + tau * ode.f(y)))))
+        out["multistep"].append(float(np.linalg.norm(target - (1.5 * y - ym1 + 0.5 * ym2 + tau * ode.f(y)))))
     return {k: np.array(v) for k, v in out.items()}
 
 

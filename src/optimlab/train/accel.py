@@ -80,7 +80,7 @@ def to_input(x: Tensor, channels_last: bool) -> Tensor:
 def prepare_model(model: nn.Module, device: torch.device, channels_last: bool) -> nn.Module:
     """Move `model` to `device` (in channels_last format when asked); returns the same module."""
     if channels_last:
-        return model.to(device=device, memory_format=torch.channels_last)
+        return model.to(device=device, memory_format=torch.channels_last)  # type: ignore[call-overload]
     return model.to(device)
 
 

@@ -13,9 +13,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-SCHEDULES = ("constant", "step", "cosine")
-AMP_MODES = ("none", "bf16")
-WEIGHT_DECAY_MODES = ("coupled", "decoupled")
+from optimlab.train.vocabulary import AMP_MODES, SCHEDULES, WEIGHT_DECAY_MODES
 
 
 def _is_int(value: Any) -> bool:

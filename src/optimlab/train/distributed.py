@@ -136,13 +136,9 @@ def broadcast_history(history: History | None, ctx: DistContext) -> History:
     """Rank 0's History on every rank."""
     box = [history.to_dict() if ctx.is_main and history is not None else None]
     dist.broadcast_object_list(box, src=0)
+    if box[0] is None:
+        raise RuntimeError("broadcast_history: rank 0 had no History to send")
     return History.from_dict(box[0])
-
-
-def broadcast_flag(flag: bool, ctx: DistContext) -> bool:
-    box = [bool(flag)]
-    dist.broadcast_object_list(box, src=0)
-    return bool(box[0])
 
 
 def shard_batches(

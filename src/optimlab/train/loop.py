@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -198,7 +198,7 @@ class _Trainer:
     def run(self) -> History:
         config, history = self.config, self.history
         history.threads = torch.get_num_threads()  # how step_time_s was measured
-        last = None
+        last: Any = None  # (val, test) evaluation of the latest epoch
         with make_progress(self.show_progress) as bar:
             epochs_task = bar.add_task("epochs", total=config.epochs, completed=self.epoch)
             steps_task = bar.add_task("steps", total=self.steps_per_epoch)
@@ -291,6 +291,7 @@ class _Trainer:
         # elsewhere each check is a sync: epoch end only; under DDP ranks must stop together: epoch end
         check_early = self.device.type == "cpu" and self.dist is None
         world = 1 if self.dist is None else self.dist.world_size
+        batches: Iterator[tuple[torch.Tensor, torch.Tensor, int]]
         if self.dist is None:
             batches = (
                 (x, y, y.shape[0])

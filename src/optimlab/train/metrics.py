@@ -19,8 +19,9 @@ from torch import Tensor, nn
 
 from optimlab.data import TensorSplit
 from optimlab.train.accel import autocast, to_input
+from optimlab.train.vocabulary import METRICS
 
-METRIC_NAMES = ("accuracy", "loss", "mean_recall", "mean_precision", "kappa")
+METRIC_NAMES = METRICS  # optimlab.train.vocabulary
 
 
 @dataclass

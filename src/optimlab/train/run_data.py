@@ -59,4 +59,5 @@ def prepare_data(config: TrainConfig, seed: int, device: torch.device | str = "c
         train, val, test = (
             TensorSplit(s.x.contiguous(memory_format=torch.channels_last), s.y) for s in (train, val, test)
         )
-    return RunData(train, val, test, data.num_classes, tuple(data.input_shape), weights, augment)
+    c, h, w = data.input_shape
+    return RunData(train, val, test, data.num_classes, (c, h, w), weights, augment)

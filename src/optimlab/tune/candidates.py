@@ -149,7 +149,10 @@ def score_candidates(
     for rl, (label, cand) in run_labels.items():
         runs = by_label[rl]
         done = [r for r in runs if r.done and r.history is not None]
-        vals = [float(r.history.final_val.get(metric, math.nan)) if not r.diverged else math.nan for r in done]
+        vals = [
+            float(r.history.final_val.get(metric, math.nan)) if r.history is not None and not r.diverged else math.nan
+            for r in done
+        ]
         values = [v for v in vals if math.isfinite(v)]
         out.setdefault(label, []).append(
             CandidateScore(label, rl, cand, values, n_seeds, len(done) - len(values), max(0, n_seeds - len(done)))

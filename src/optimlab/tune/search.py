@@ -130,11 +130,11 @@ def tune(
     best = {opt.label: select_best(scores[opt.label], metric) for opt in config.optimizers}
 
     # Phase 2: each optimizer's chosen setting on the final seeds (paired across optimizers).
-    chosen = [
-        _with(opt, best[opt.label].candidate, opt.label)
-        for opt in config.optimizers  # type: ignore[union-attr]
-        if best[opt.label] is not None
-    ]
+    chosen = []
+    for opt in config.optimizers:
+        pick = best[opt.label]
+        if pick is not None:
+            chosen.append(_with(opt, pick.candidate, opt.label))
     final_cfg, final_results, summary = None, [], None
     if chosen:
         labels = [o.label for o in chosen]
