@@ -95,7 +95,7 @@ def test_toml_sets_every_training_option_and_shares_the_cli_default_model(tmp_pa
     run = c.runs()[0].config
     assert (run.amp, run.channels_last, run.eval_batch_size) == ("bf16", True, 256)
     assert c.model == TrainConfig().model == "cnn"  # the embedded default.toml's model too
-    from optimlab.cli import default_config_text
+    from optimlab.cli.common import default_config_text
 
     assert 'model = "cnn"' in default_config_text()
     assert ExperimentConfig.from_dict(json.loads(json.dumps(c.to_dict()))) == c

@@ -57,7 +57,8 @@ def test_a_resumed_train_says_from_which_epoch(tmp_path, capsys):
         "--max-steps-per-epoch",
         "2",
     ]
-    from optimlab.cli import build_config, build_parser
+    from optimlab.cli import build_parser
+    from optimlab.cli.common import build_config
 
     config = build_config(build_parser().parse_args(args), single=True).runs()[0].config
 
