@@ -17,7 +17,6 @@ from optimlab.models import list_models
 from optimlab.optim.registry import create_optimizer
 from optimlab.reproduce import METRICS, CatalogError, catalog, list_paper_experiments, load_paper_experiment
 
-PAPERS = Path(__file__).resolve().parents[1].parent / "shared" / "papers"
 EXPECTED = {
     "rsgdm-cifar10-resnet18",
     "rsgdm-cifar100-resnet50",
@@ -29,8 +28,8 @@ EXPECTED = {
 NAMES = list_paper_experiments()
 
 
-def paper_text(prefix: str) -> str:
-    (path,) = PAPERS.glob(f"{prefix}_*.txt")
+def paper_text(papers_dir: Path, prefix: str) -> str:
+    (path,) = papers_dir.glob(f"{prefix}_*.txt")
     return path.read_text(encoding="utf-8")
 
 
@@ -87,7 +86,7 @@ def test_registries_accept_names_and_hparams(name):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_claims_and_reported_are_consistent(name):
+def test_claims_and_reported_are_consistent(name, papers_dir):
     exp = load_paper_experiment(name)
     labels = set(exp.labels)
     assert exp.paper.claims, "every experiment carries at least one claim to judge"
@@ -106,20 +105,20 @@ def test_claims_and_reported_are_consistent(name):
             b = exp.paper.reported[claim.baseline][claim.metric]
             assert (a > b) if claim.better == "higher" else (a < b), claim.text
             assert f"{100 * a:.2f}" in claim.text or f"{a:.4f}" in claim.text, claim.text
-    assert (PAPERS / exp.paper.source).is_file()
-    assert all((PAPERS / f).is_file() for f in exp.paper.also)
+    assert (papers_dir / exp.paper.source).is_file()
+    assert all((papers_dir / f).is_file() for f in exp.paper.also)
     assert len(exp.paper.notes) > 200
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_title_is_the_papers(name):
+def test_title_is_the_papers(name, papers_dir):
     exp = load_paper_experiment(name)
-    text = (PAPERS / exp.paper.source).read_text(encoding="utf-8")
+    text = (papers_dir / exp.paper.source).read_text(encoding="utf-8")
     assert exp.paper.title.lower() in text.lower()
 
 
-def test_rsgdm_numbers_match_both_papers():
-    en, zh = paper_text("000"), paper_text("001")
+def test_rsgdm_numbers_match_both_papers(papers_dir):
+    en, zh = paper_text(papers_dir, "000"), paper_text(papers_dir, "001")
     c10 = load_paper_experiment("rsgdm-cifar10-resnet18").paper.reported
     c100 = load_paper_experiment("rsgdm-cifar100-resnet50").paper.reported
     # 001 (Chinese original, in %): the source of the CIFAR-10 numbers
@@ -180,17 +179,17 @@ def wgd_table(text: str, number: int) -> dict[str, dict[str, float]]:
 
 
 @pytest.mark.parametrize("number", sorted(WGD_TABLES))
-def test_wgd_numbers_match_paper_tables(number):
+def test_wgd_numbers_match_paper_tables(number, papers_dir):
     exp = load_paper_experiment(WGD_TABLES[number])
-    expected = wgd_table(paper_text("003"), number)
+    expected = wgd_table(paper_text(papers_dir, "003"), number)
     assert set(exp.paper.reported) == set(expected)
     for label, metrics in expected.items():
         assert exp.paper.reported[label] == pytest.approx(metrics, abs=1e-12), label
     assert f"Table {number}" in exp.paper.references
 
 
-def test_wgd_settings_match_table_1():
-    text = paper_text("003")
+def test_wgd_settings_match_table_1(papers_dir):
+    text = paper_text(papers_dir, "003")
     for key, value in (
         ("Batch size", "32"),
         ("Epochs", "50"),
@@ -280,8 +279,8 @@ def test_wgd_animals10_kappa_consistency_flags_the_one_copy_error():
     assert "84.36" in load_paper_experiment(WGD_TABLES[5]).paper.notes
 
 
-def test_tmsgd_table_2_and_its_resolution():
-    text = paper_text("004")
+def test_tmsgd_table_2_and_its_resolution(papers_dir):
+    text = paper_text(papers_dir, "004")
     assert re.search(r"^IC\t10\t0\.1\t256\t75$", text, re.M)  # Epoch 10, lr 0.1, batch 256, switch 75
     assert re.search(r"SEG</b>\t30\t\$1e-4\$\t4\t200$", text, re.M)  # the row with the same defect
     assert not re.search(r"CIFAR-10[^\n]*\d\d\.\d\d ?%", text)  # no CIFAR accuracies printed anywhere

@@ -11,15 +11,12 @@ import pytest
 import optimlab.data.cifar as cifar
 from optimlab.data import DatasetError, load_dataset
 
-SUBSET = Path(__file__).resolve().parents[1].parent / "shared/data/cifar-10-subset"
-pytestmark = pytest.mark.skipif(not SUBSET.is_dir(), reason=f"needs the CIFAR-10 subset at {SUBSET}")
 
-
-def _copy(tmp_path: Path, with_sums: bool) -> Path:
+def _copy(cifar10_subset: Path, tmp_path: Path, with_sums: bool) -> Path:
     folder = tmp_path / "cifar"
     folder.mkdir()
     for name in (*cifar.CIFAR10.files, *(["SHA256SUMS"] if with_sums else [])):
-        shutil.copyfile(SUBSET / name, folder / name)
+        shutil.copyfile(cifar10_subset / name, folder / name)
     return folder
 
 
@@ -29,11 +26,13 @@ def _flip_a_pixel_byte(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
-def test_a_flipped_pixel_byte_fails_against_sha256sums(tmp_path):
-    folder = _copy(tmp_path, with_sums=True)
+def test_a_flipped_pixel_byte_fails_against_sha256sums(tmp_path, cifar10_subset):
+    folder = _copy(cifar10_subset, tmp_path, with_sums=True)
     assert load_dataset("cifar10", folder).train.y.numel() > 0  # the intact copy verifies
     _flip_a_pixel_byte(folder / "data_batch_2")
-    expected = dict(line.split()[::-1] for line in (SUBSET / "SHA256SUMS").read_text().splitlines())["data_batch_2"]
+    expected = dict(line.split()[::-1] for line in (cifar10_subset / "SHA256SUMS").read_text().splitlines())[
+        "data_batch_2"
+    ]
     actual = hashlib.sha256((folder / "data_batch_2").read_bytes()).hexdigest()
     with pytest.raises(
         DatasetError, match=rf"data_batch_2 is corrupt: its sha256 is {actual}, .*SHA256SUMS says {expected}"
@@ -41,8 +40,8 @@ def test_a_flipped_pixel_byte_fails_against_sha256sums(tmp_path):
         load_dataset("cifar10", folder)
 
 
-def test_official_files_are_checked_against_the_official_checksums(tmp_path, monkeypatch):
-    folder = _copy(tmp_path, with_sums=False)
+def test_official_files_are_checked_against_the_official_checksums(tmp_path, monkeypatch, cifar10_subset):
+    folder = _copy(cifar10_subset, tmp_path, with_sums=False)
     # pretend the subset is the official archive: its counts and MD5s stand in for the official ones
     counts = {name: 0 for name in (*cifar.CIFAR10.train_files, *cifar.CIFAR10.test_files)}
     for name in counts:
@@ -58,7 +57,7 @@ def test_official_files_are_checked_against_the_official_checksums(tmp_path, mon
         load_dataset("cifar10", folder)
 
 
-def test_a_subset_without_sha256sums_still_loads(tmp_path):
-    folder = _copy(tmp_path, with_sums=False)
+def test_a_subset_without_sha256sums_still_loads(tmp_path, cifar10_subset):
+    folder = _copy(cifar10_subset, tmp_path, with_sums=False)
     _flip_a_pixel_byte(folder / "data_batch_1")  # nothing to compare with: loads (documented)
     assert load_dataset("cifar10", folder).train.y.numel() > 0

@@ -20,7 +20,6 @@ import torch
 
 from optimlab.data import DatasetError, load_dataset
 
-SUBSET = Path(__file__).resolve().parents[1].parent / "shared/data/cifar-10-subset"
 CIFAR_FILES = [*(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "batches.meta"]
 PER_FILE = 1017
 
@@ -39,18 +38,18 @@ def read_raw(path: Path) -> dict:
         return pickle.load(f, encoding="bytes")
 
 
-def test_subset_files_are_the_published_ones():
-    sums = dict(line.split()[::-1] for line in (SUBSET / "SHA256SUMS").read_text().splitlines() if line.strip())
+def test_subset_files_are_the_published_ones(cifar10_subset):
+    sums = dict(line.split()[::-1] for line in (cifar10_subset / "SHA256SUMS").read_text().splitlines() if line.strip())
     for name in CIFAR_FILES:
-        assert hashlib.sha256((SUBSET / name).read_bytes()).hexdigest() == sums[name], name
+        assert hashlib.sha256((cifar10_subset / name).read_bytes()).hexdigest() == sums[name], name
 
 
 @pytest.fixture(scope="module")
-def cifar_subset():
-    return load_dataset("cifar10", SUBSET)
+def cifar_subset(cifar10_subset):
+    return load_dataset("cifar10", cifar10_subset)
 
 
-def test_cifar10_reads_the_real_subset(cifar_subset):
+def test_cifar10_reads_the_real_subset(cifar_subset, cifar10_subset):
     s = cifar_subset
     assert (len(s.train), len(s.test)) == (5 * PER_FILE, PER_FILE)
     assert s.input_shape == (3, 32, 32) and s.num_classes == 10
@@ -58,24 +57,24 @@ def test_cifar10_reads_the_real_subset(cifar_subset):
     assert torch.allclose(s.train.x.mean(dim=(0, 2, 3)), torch.zeros(3), atol=1e-4)
     assert torch.allclose(s.train.x.std(dim=(0, 2, 3), unbiased=False), torch.ones(3), atol=1e-4)
     # images and labels are in file order: batch 1 first, batch 5 last, pixels channel-major
-    first, last = read_raw(SUBSET / "data_batch_1"), read_raw(SUBSET / "data_batch_5")
+    first, last = read_raw(cifar10_subset / "data_batch_1"), read_raw(cifar10_subset / "data_batch_5")
     pixels = (denormalize(s, s.train.x[:PER_FILE]) * 255).round().to(torch.uint8).reshape(PER_FILE, -1)
     assert torch.equal(pixels, torch.from_numpy(first[b"data"]))
     assert s.train.y[:PER_FILE].tolist() == list(first[b"labels"])
     assert s.train.y[-PER_FILE:].tolist() == list(last[b"labels"])
-    assert s.test.y.tolist() == list(read_raw(SUBSET / "test_batch")[b"labels"])
+    assert s.test.y.tolist() == list(read_raw(cifar10_subset / "test_batch")[b"labels"])
 
 
-def link_subset(folder: Path, skip: tuple[str, ...] = ()) -> Path:
+def link_subset(cifar10_subset: Path, folder: Path, skip: tuple[str, ...] = ()) -> Path:
     folder.mkdir(parents=True)
     for name in CIFAR_FILES:
         if name not in skip:
-            (folder / name).symlink_to(SUBSET / name)
+            (folder / name).symlink_to(cifar10_subset / name)
     return folder
 
 
-def test_cifar10_root_may_be_the_parent_folder(tmp_path, cifar_subset):
-    link_subset(tmp_path / "cifar-10-batches-py")
+def test_cifar10_root_may_be_the_parent_folder(tmp_path, cifar_subset, cifar10_subset):
+    link_subset(cifar10_subset, tmp_path / "cifar-10-batches-py")
     s = load_dataset("cifar10", tmp_path)
     assert torch.equal(s.train.x, cifar_subset.train.x) and torch.equal(s.test.y, cifar_subset.test.y)
 
@@ -96,7 +95,7 @@ class _Evil:
 CORRUPTIONS = {
     "missing": (None, r"missing file\(s\) \['data_batch_3'\]"),
     "truncated": (
-        lambda p: p.write_bytes((SUBSET / "data_batch_3").read_bytes()[:5000]),
+        lambda p: p.write_bytes((p.parent / "data_batch_1").read_bytes()[:5000]),  # a sibling, cut short
         r"data_batch_3.*corrupt or truncated",
     ),
     "not a dict": (lambda p: write_pickle(p, [1, 2, 3]), r"data_batch_3 holds a list, expected a dict"),
@@ -125,19 +124,19 @@ CORRUPTIONS = {
 
 
 @pytest.mark.parametrize("case", list(CORRUPTIONS))
-def test_cifar_bad_file_raises_dataset_error_naming_it(tmp_path, case):
+def test_cifar_bad_file_raises_dataset_error_naming_it(tmp_path, case, cifar10_subset):
     make, match = CORRUPTIONS[case]
-    folder = link_subset(tmp_path / "cifar-10-batches-py", skip=("data_batch_3",))
+    folder = link_subset(cifar10_subset, tmp_path / "cifar-10-batches-py", skip=("data_batch_3",))
     if make is not None:
         make(folder / "data_batch_3")
     with pytest.raises(DatasetError, match=match):
         load_dataset("cifar10", folder)
 
 
-def test_cifar_reads_pickles_written_by_old_numpy(tmp_path):
+def test_cifar_reads_pickles_written_by_old_numpy(tmp_path, cifar10_subset):
     """The official files name numpy.core.multiarray (numpy 1.x); numpy 2 renamed it numpy._core."""
-    folder = link_subset(tmp_path / "c10", skip=("test_batch",))
-    raw = read_raw(SUBSET / "test_batch")
+    folder = link_subset(cifar10_subset, tmp_path / "c10", skip=("test_batch",))
+    raw = read_raw(cifar10_subset / "test_batch")
     blob = pickle.dumps(raw, protocol=2)
     assert b"numpy._core.multiarray\n" in blob or b"numpy.core.multiarray\n" in blob
     (folder / "test_batch").write_bytes(blob.replace(b"numpy._core.multiarray\n", b"numpy.core.multiarray\n"))
@@ -148,9 +147,9 @@ def test_cifar_reads_pickles_written_by_old_numpy(tmp_path):
 ANIMALS = ["bird", "cat", "deer", "dog", "frog", "horse"]  # CIFAR-10's animal classes
 
 
-def test_classes_keeps_those_classes_relabelled_in_the_order_given(cifar_subset):
+def test_classes_keeps_those_classes_relabelled_in_the_order_given(cifar_subset, cifar10_subset):
     full = cifar_subset
-    s = load_dataset("cifar10", SUBSET, classes=["horse", "cat", 2])  # names or indices, any order
+    s = load_dataset("cifar10", cifar10_subset, classes=["horse", "cat", 2])  # names or indices, any order
     assert s.class_names == ["horse", "cat", "bird"] and s.num_classes == 3
     for split, whole in ((s.train, full.train), (s.test, full.test)):
         for new, old in enumerate([full.class_names.index(c) for c in s.class_names]):
@@ -162,7 +161,7 @@ def test_classes_keeps_those_classes_relabelled_in_the_order_given(cifar_subset)
     raw = denormalize(s, s.train.x)
     assert torch.allclose(raw.mean(dim=(0, 2, 3)), torch.tensor(s.mean, dtype=torch.float64), atol=1e-4)
     assert s.mean != full.mean
-    animals = load_dataset("cifar10", SUBSET, classes=ANIMALS)
+    animals = load_dataset("cifar10", cifar10_subset, classes=ANIMALS)
     assert animals.num_classes == 6 and len(animals.train) + len(animals.test) < len(full.train) + len(full.test)
 
 
@@ -177,15 +176,15 @@ def test_classes_keeps_those_classes_relabelled_in_the_order_given(cifar_subset)
         ([True, 1], r"neither a class name nor an index"),
     ],
 )
-def test_classes_errors_name_the_culprit(classes, match):
+def test_classes_errors_name_the_culprit(classes, match, cifar10_subset):
     with pytest.raises(DatasetError, match=match):
-        load_dataset("cifar10", SUBSET, classes=classes)
+        load_dataset("cifar10", cifar10_subset, classes=classes)
 
 
-def test_cifar_missing_folder_and_wrong_meta(tmp_path):
+def test_cifar_missing_folder_and_wrong_meta(tmp_path, cifar10_subset):
     with pytest.raises(DatasetError, match=r"missing file.*data_batch_1.*download=True"):
         load_dataset("cifar10", tmp_path / "nowhere")
-    folder = link_subset(tmp_path / "c10", skip=("batches.meta",))
+    folder = link_subset(cifar10_subset, tmp_path / "c10", skip=("batches.meta",))
     write_pickle(folder / "batches.meta", {b"label_names": [b"a", b"b"]})
     with pytest.raises(DatasetError, match=r"batches.meta.*10 class names"):
         load_dataset("cifar10", folder)
@@ -237,14 +236,14 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(tmp_path_factory, cifar10_subset):
     """An HTTP server on 127.0.0.1 serving good.tar.gz (the subset) and bad.tar.gz (one byte flipped)."""
     root = tmp_path_factory.mktemp("www")
     buf = io.BytesIO()
     with gzip.GzipFile(fileobj=buf, mode="wb", compresslevel=1, mtime=0) as gz:
         with tarfile.open(fileobj=gz, mode="w") as tar:
             for name in CIFAR_FILES:
-                tar.add(SUBSET / name, arcname=f"cifar-10-batches-py/{name}")
+                tar.add(cifar10_subset / name, arcname=f"cifar-10-batches-py/{name}")
     good = buf.getvalue()
     bad = bytearray(good)
     bad[len(bad) // 2] ^= 0xFF

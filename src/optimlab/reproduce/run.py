@@ -277,10 +277,10 @@ def reproduce(
     from optimlab.reproduce.verdict import write_verdict
 
     exp = load_paper_experiment(name)
-    config = resolve_config(exp, scale, data_dir, seeds, allow_cpu, overrides, stand_in)
-    budget = exp.tune["budget"] if tune_budget is None else tune_budget
+    budget = exp.tune["budget"] if tune_budget is None else tune_budget  # arguments first, then the data
     if tune and (isinstance(budget, bool) or not isinstance(budget, int) or budget < 2):
         raise ReproduceError(f"tune_budget must be an int >= 2 (lr candidates per optimizer), got {budget!r}")
+    config = resolve_config(exp, scale, data_dir, seeds, allow_cpu, overrides, stand_in)
     out_dir = Path(out) if out is not None else default_out(name, scale)
     data = describe_data(config)
     if progress:  # say what will be judged before anything runs
