@@ -10,12 +10,12 @@ import copy
 import dataclasses
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 import torch
 
+from optimizer_cases import CASES, Case
 from optimlab.optim import (
     RSGDM,
     SGDMEMA,
@@ -29,67 +29,6 @@ from optimlab.optim import (
     start_multistep,
 )
 
-
-@dataclass(frozen=True)
-class Case:
-    id: str  # pytest id
-    name: str  # registry name
-    hparams: dict[str, Any] = field(default_factory=dict)  # passed to create_optimizer (no lr)
-    quad_lr: float = 0.1  # lr for the quadratic test (curvatures in [0.5, 2])
-    rosen_lr: float = 1e-3  # lr for Rosenbrock from (-1.2, 1) (curvature up to ~1200)
-    ours: bool = False  # one of optimlab's own update rules (foreach parity etc. apply)
-
-
-CASES = [
-    Case("sgd", "sgd", quad_lr=0.5),
-    Case("sgdm", "sgdm", quad_lr=0.05, rosen_lr=1e-4),
-    Case("nag", "nag", quad_lr=0.05, rosen_lr=1e-4),
-    Case("adagrad", "adagrad", quad_lr=0.5, rosen_lr=0.1),
-    Case("adadelta", "adadelta", quad_lr=50.0, rosen_lr=30.0),
-    Case("rmsprop", "rmsprop", quad_lr=0.02, rosen_lr=3e-3),
-    Case("adam", "adam", quad_lr=0.1, rosen_lr=0.02),
-    Case("amsgrad", "amsgrad", quad_lr=0.1, rosen_lr=0.02),
-    Case("nadam", "nadam", quad_lr=0.1, rosen_lr=0.02),
-    Case("radam", "radam", quad_lr=0.1, rosen_lr=1e-3),  # its un-normalized warm-up steps overshoot at 0.02
-    Case("sgdm-ema", "sgdm-ema", {"beta": 0.9}, quad_lr=0.5, ours=True),
-    Case("rsgdm", "rsgdm", {"beta": 0.9}, quad_lr=0.5, ours=True),
-    Case("rsgdm-wd", "rsgdm", {"beta": 0.5, "weight_decay": 1e-3}, quad_lr=0.5, ours=True),
-    Case("tmsgd-switch5", "tmsgd", {"switch_step": 5}, quad_lr=0.2, rosen_lr=5e-4, ours=True),
-    Case("tmsgdm-switch3", "tmsgdm", {"switch_step": 3}, quad_lr=0.02, rosen_lr=5e-5, ours=True),
-    Case("wgd-sgdm", "wgd-sgdm", {"weight_decay": 1e-3}, quad_lr=0.05, rosen_lr=1e-4),
-    Case("wgd-sgdm-ema", "wgd-sgdm-ema", quad_lr=0.5, ours=True),
-    Case("wgd-adam", "wgd-adam", {"eps": 1e-10}, quad_lr=0.1, rosen_lr=0.02),
-    Case("wgd-nadam", "wgd-nadam", {"eps": 1e-10}, quad_lr=0.1, rosen_lr=0.02),
-    Case("wgd-radam", "wgd-radam", {"wgd_mode": "kernel"}, quad_lr=0.1, rosen_lr=1e-3),
-    Case("wgd-rsgdm-kernel", "wgd-rsgdm", {"wgd_mode": "kernel", "wgd_include_linear": True}, quad_lr=0.5, ours=True),
-    Case("wgd-tmsgd", "wgd-tmsgd", {"switch_step": 2, "weight_decay": 1e-3}, quad_lr=0.2, rosen_lr=5e-4, ours=True),
-    Case("wgd-sgdm-conv1d", "wgd-sgdm", {"wgd_min_dim": 3, "wgd_target": "update"}, quad_lr=0.05, rosen_lr=1e-4),
-    # the WGD authors' published classes (optimlab.optim.wgd_published)
-    Case("wgd-sgdm-published", "wgd-sgdm-published", {"weight_decay": 1e-3}, quad_lr=0.05, rosen_lr=1e-4),
-    Case("wgd-adam-published", "wgd-adam-published", quad_lr=0.1, rosen_lr=0.02),
-    Case("wgd-adam2-published", "wgd-adam2-published", {"weight_decay": 1e-3}, quad_lr=0.1, rosen_lr=0.02),
-    Case("wgd-radam-published", "wgd-radam-published", {"weight_decay": 1e-3}, quad_lr=0.1, rosen_lr=1e-3, ours=True),
-    Case(
-        "wgd-radam-published-gc_loc",
-        "wgd-radam-published",
-        {"target": "gradient"},
-        quad_lr=0.1,
-        rosen_lr=1e-3,
-        ours=True,
-    ),
-    Case("wgd-nadam-published", "wgd-nadam-published", {"weight_decay": 1e-3}, quad_lr=0.02, rosen_lr=2e-3, ours=True),
-    # the field's baselines (torch, pytorch_optimizer) and the Lookahead wrapper
-    Case("adamw", "adamw", quad_lr=0.1, rosen_lr=0.02),
-    Case("apollo", "apollo", {"warmup_steps": 0}, quad_lr=0.01, rosen_lr=1e-5),  # warm-up ignores group lr
-    Case("adan", "adan", quad_lr=0.1, rosen_lr=0.02),
-    Case("mars", "mars", quad_lr=0.1, rosen_lr=0.02),
-    Case("qhm", "qhm", quad_lr=0.5, rosen_lr=1e-3),
-    Case("lion", "lion", quad_lr=0.02, rosen_lr=3e-3),
-    Case("schedulefree-sgd", "schedulefree-sgd", quad_lr=0.2, rosen_lr=1e-3),
-    Case("schedulefree-adamw", "schedulefree-adamw", quad_lr=0.1, rosen_lr=0.02),
-    Case("lookahead-adam", "lookahead-adam", quad_lr=0.2, rosen_lr=0.04),
-    Case("lookahead-wgd-rsgdm", "lookahead-wgd-rsgdm", {"lookahead_k": 3, "lookahead_alpha": 0.8}, quad_lr=0.5),
-]
 OURS = [c for c in CASES if c.ours]
 
 
@@ -349,37 +288,11 @@ def test_wgd_rejects_unknown_mode_and_non_optimizers() -> None:
 
 # --- registry -------------------------------------------------------------------------------------
 
-REQUIRED = [
-    "sgd",
-    "sgdm",
-    "nag",
-    "adagrad",
-    "adadelta",
-    "rmsprop",
-    "adam",
-    "amsgrad",
-    "nadam",
-    "radam",
-    "sgdm-ema",
-    "rsgdm",
-    "tmsgd",
-    "tmsgdm",
-    "wgd-sgdm",
-    "wgd-sgdm-ema",
-    "wgd-adam",
-    "wgd-nadam",
-    "wgd-radam",
-    "wgd-sgdm-published",
-    "wgd-adam-published",
-    "wgd-adam2-published",
-    "wgd-radam-published",
-    "wgd-nadam-published",
-]
-
 
 def test_registry_lists_every_required_name_with_its_convention() -> None:
     infos = {i.name: i for i in list_optimizers()}
-    assert set(REQUIRED) <= set(infos)
+    assert set(infos) <= {c.name for c in CASES}, "every registered optimizer has a row in tests/optimizer_cases.py"
+    assert {"sgdm-ema", "rsgdm", "tmsgd", "tmsgdm", "wgd-sgdm", "wgd-radam-published", "apollo"} <= set(infos)
     assert all(isinstance(i, OptimizerInfo) for i in infos.values())
     assert infos["sgdm"].convention == "heavy-ball" and infos["sgdm"].defaults["momentum"] == 0.9
     assert infos["sgdm-ema"].convention == "ema" and infos["rsgdm"].convention == "ema"

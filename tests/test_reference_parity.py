@@ -22,6 +22,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from optimizer_cases import CASES, DECAY, _adam_kw, _rmsprop_kw
 from optimlab.reference import REFERENCES, TORCH_CONVENTION
 
 SETTINGS = settings(
@@ -34,9 +35,6 @@ SETTINGS = settings(
 RTOL, ATOL = 1e-10, 1e-12
 
 LR = st.floats(1e-4, 0.5)
-DECAY = st.floats(0.0, 0.99)  # a momentum / EMA coefficient
-BETA2 = st.floats(0.5, 0.9999)
-EPS = st.sampled_from([1e-10, 1e-8, 1e-6, 1e-3])
 WD = st.one_of(st.just(0.0), st.floats(1e-4, 0.1))
 SHAPE = st.lists(st.integers(1, 4), min_size=0, max_size=4).map(tuple)
 
@@ -117,64 +115,11 @@ def common(draw: Any) -> dict[str, Any]:
     return {"lr": draw(LR), "weight_decay": draw(WD), "maximize": draw(st.booleans())}
 
 
-def _sgd(d: dict) -> dict:
-    return {**d, "momentum": 0.0}
-
-
-def _adam_kw(d: dict) -> dict:
-    d = dict(d)
-    d["betas"] = (d.pop("beta1"), d.pop("beta2"))
-    return d
-
-
-def _rmsprop_kw(d: dict) -> dict:
-    d = dict(d)
-    d["alpha"] = d.pop("rho")
-    return d
-
-
-ADAM_HP = st.fixed_dictionaries({"beta1": DECAY, "beta2": BETA2, "eps": EPS})
-
 # name -> (torch constructor, strategy of extra reference hyperparameters, reference -> torch kwargs)
+# name -> (torch constructor, strategy of extra reference hyperparameters, reference -> torch kwargs),
+# from the columns of the one table (tests/optimizer_cases.py)
 TORCH_CASES: dict[str, tuple[Callable, Any, Callable[[dict], dict]]] = {
-    "sgd": (torch.optim.SGD, st.just({}), _sgd),
-    "sgdm": (
-        torch.optim.SGD,
-        st.fixed_dictionaries({"momentum": DECAY, "dampening": st.one_of(st.just(0.0), st.floats(0.0, 0.9))}),
-        dict,
-    ),
-    "nag": (
-        lambda p, **kw: torch.optim.SGD(p, nesterov=True, **kw),
-        st.fixed_dictionaries({"momentum": st.floats(0.01, 0.99)}),
-        dict,
-    ),
-    "adagrad": (
-        torch.optim.Adagrad,
-        st.fixed_dictionaries({"eps": EPS, "lr_decay": st.one_of(st.just(0.0), st.floats(0.0, 0.5))}),
-        dict,
-    ),
-    "adadelta": (
-        torch.optim.Adadelta,
-        st.fixed_dictionaries({"rho": st.floats(0.5, 0.99), "eps": EPS, "lr": st.floats(0.1, 2.0)}),
-        dict,
-    ),
-    "rmsprop": (torch.optim.RMSprop, st.fixed_dictionaries({"rho": st.floats(0.5, 0.999), "eps": EPS}), _rmsprop_kw),
-    "adam": (torch.optim.Adam, ADAM_HP, _adam_kw),
-    "adamw": (torch.optim.AdamW, ADAM_HP, _adam_kw),
-    "amsgrad": (lambda p, **kw: torch.optim.Adam(p, amsgrad=True, **kw), ADAM_HP, _adam_kw),
-    "nadam": (
-        torch.optim.NAdam,
-        st.fixed_dictionaries(
-            {
-                "beta1": DECAY,
-                "beta2": BETA2,
-                "eps": EPS,
-                "momentum_decay": st.one_of(st.just(0.004), st.floats(0.0, 0.1)),
-            }
-        ),
-        _adam_kw,
-    ),
-    "radam": (torch.optim.RAdam, ADAM_HP, _adam_kw),
+    c.name: (c.torch_ctor, c.reference_hp, c.to_torch) for c in CASES if c.torch_ctor is not None
 }
 
 
