@@ -92,14 +92,14 @@ def test_grid_over_models_and_explicit_seeds():
 @pytest.mark.parametrize(
     "patch, match",
     [
-        ('epochs = "ten"', r"'epochs' must be int, got 'ten'"),
-        ("epochs = 0", r"'epochs' must be > 0"),
+        ('epochs = "ten"', r"epochs='ten' is invalid: must be an int >= 1"),  # TrainConfig's one rule per field
+        ("epochs = 0", r"epochs=0 is invalid: must be an int >= 1"),
         ("colour = 3", r"unknown key\(s\) \['colour'\]"),
         ('baseline = "nope"', r"'baseline' 'nope' is not one of the optimizer labels"),
         ("seeds = 0", r"'seeds' count must be >= 1"),
         ("seeds = [1, 1]", r"'seeds' has duplicates"),
-        ('schedule = "linear"', r"'schedule' must be one of"),
-        ("val_fraction = 1.5", r"'val_fraction' must be in \[0, 1\)"),
+        ('schedule = "linear"', r"schedule='linear' is invalid: must be one of"),
+        ("val_fraction = 1.5", r"val_fraction=1.5 is invalid: must be in \(0, 1\)"),
         ("warmup_epochs = 5", r"warmup_epochs=5 is invalid"),
     ],
 )

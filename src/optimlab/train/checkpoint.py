@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -46,11 +47,14 @@ def _fsync_dir(folder: Path) -> None:
 
 
 def atomic_write(path: Path, write: Callable[[Any], None]) -> None:
-    """Call write(binary file) on `path`.tmp, fsync it, and rename it over `path`."""
+    """Call write(binary file) on a unique temporary file beside `path`, fsync it, and rename it over
+    `path` (so a reader never sees half a file and two writers never share a temporary file)."""
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = Path(tmp_name)
     try:
-        with open(tmp, "wb") as f:
+        with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
@@ -61,12 +65,13 @@ def atomic_write(path: Path, write: Callable[[Any], None]) -> None:
     _fsync_dir(path.parent)
 
 
-def atomic_torch_save(obj: Any, path: Path) -> None:
+def save_torch_atomic(path: Path, obj: Any) -> None:
     atomic_write(path, lambda f: torch.save(obj, f))
 
 
-def atomic_write_json(obj: Any, path: Path) -> None:
-    text = json.dumps(obj, indent=1, sort_keys=True)
+def write_json_atomic(path: Path, obj: Any, sort_keys: bool = False) -> None:
+    """The one JSON writer of run folders and result files: indent 1, UTF-8, atomic."""
+    text = json.dumps(obj, indent=1, sort_keys=sort_keys)
     atomic_write(path, lambda f: f.write(text.encode("utf-8")))
 
 
@@ -108,7 +113,7 @@ class RunDir:
                     f"call's); use another folder (--out, run_dir) or delete that one"
                 )
         else:
-            atomic_write_json(self.record, run_file)
+            write_json_atomic(run_file, self.record, sort_keys=True)
         for name in (CHECKPOINT_FILE, MODEL_FILE, HISTORY_FILE):
             self.file(name + ".tmp").unlink(missing_ok=True)  # left by a kill mid-write
 
@@ -137,13 +142,15 @@ class RunDir:
         return state
 
     def save_checkpoint(self, state: dict[str, Any]) -> None:
-        atomic_torch_save({"format": CHECKPOINT_FORMAT, "run": self.record, **state}, self.file(CHECKPOINT_FILE))
+        save_torch_atomic(self.file(CHECKPOINT_FILE), {"format": CHECKPOINT_FORMAT, "run": self.record, **state})
 
     def finish(self, model_state: dict[str, Any], history: History) -> None:
         """Write model.pt, history.json, then `done`; then drop the checkpoint."""
-        atomic_torch_save(model_state, self.file(MODEL_FILE))
-        atomic_write_json(history.to_dict(), self.file(HISTORY_FILE))
-        atomic_write_json(
-            {"epochs_run": history.epochs_run, "diverged_epoch": history.diverged_epoch}, self.file(DONE_FILE)
+        save_torch_atomic(self.file(MODEL_FILE), model_state)
+        write_json_atomic(self.file(HISTORY_FILE), history.to_dict(), sort_keys=True)
+        write_json_atomic(
+            self.file(DONE_FILE),
+            {"epochs_run": history.epochs_run, "diverged_epoch": history.diverged_epoch},
+            sort_keys=True,
         )
         self.file(CHECKPOINT_FILE).unlink(missing_ok=True)
