@@ -87,8 +87,8 @@ def use_foreach(foreach: bool | None, params: list[Tensor]) -> bool:
     """None picks the multi-tensor path when every tensor is on an accelerator (as torch does).
 
     On CPU the per-tensor loop is the faster one: it runs all of a step's passes over one tensor
-    while it is still in cache, where foreach runs each pass over every tensor in turn (measured
-    on an 11M-parameter ResNet18 set: RSGDM 7.2 ms loop vs 8.9 ms foreach per step, 2 threads).
+    while it is still in cache, where foreach runs each pass over every tensor in turn (figures:
+    benchmarks/bench_optimizers.py and the README's speed section).
     """
     if foreach is not None:
         return bool(foreach)

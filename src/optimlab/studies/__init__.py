@@ -7,7 +7,7 @@ seconds on a CPU, writes `<name>.md` plus PNG figures into out_dir and returns a
 
 Studies: `bias-lag` (paper 000 §III.B), `ode` (paper 004), `ema` (paper 002), `trajectories`
 (the papers' and torch's optimizers on 2-D test functions) and `relatives` (RSGDM among Nesterov,
-QHM, Adan and MARS; trains on digits, ~2 min); the last two import torch, lazily.
+QHM, Adan and MARS; trains on digits); the last two import torch, lazily.
 """
 
 from __future__ import annotations
