@@ -127,7 +127,7 @@ def test_ctrl_c_stops_dispatch_and_every_process_quickly(tmp_path, session):
     # no process of the command survives (forkserver, resource tracker, workers)
     wait_until(lambda: not session_pids(proc.pid), 10, "exit of every process of the command")
     # dispatch stopped: at most the runs that were finishing at the signal completed
-    assert finished(out) == at_signal == 0  # each run takes ~30 s: none may complete after the signal
+    assert finished(out) == at_signal  # no run completes after the signal (one may have finished before it)
     assert not list((out / "runs").glob("*.error.json"))
     assert checkpoints(out), "the in-flight runs' epoch checkpoints are kept for the resume"
 
