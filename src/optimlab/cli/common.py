@@ -1,18 +1,7 @@
-"""What every `optimlab` subcommand shares: the parser class, run flags, the config from flags, output.
+"""What every `optimlab` subcommand shares: the parser class, the run flags (--config, --set, ...),
+the experiment config built from them, and the terminal output (tables, the run summary).
 
-The command itself is optimlab.cli (one module per subcommand).
-
-    optimlab compare                        # the embedded default: digits, 6 optimizers, 5 seeds
-    optimlab compare --config my.toml --workers 4 --out runs/mine
-    optimlab compare --optimizers sgdm-ema:lr=0.1,beta=0.9 rsgdm:lr=0.1 --seeds 10 --epochs 20
-    optimlab train --optimizer rsgdm:lr=0.1 --seed 3 --epochs 5
-    optimlab report runs/compare-default    # rebuild report.md and the figures from result files
-    optimlab list                           # optimizers (with conventions), models, data sets
-    optimlab study ...                      # the papers' analyses (when optimlab.studies is present)
-
-Bad input (unknown names, bad TOML, a missing data folder, a bad hyperparameter) ends with exit
-status 2 and one line on stderr; set OPTIMLAB_DEBUG=1 to see the traceback instead.
-"""
+The command and its usage are in optimlab.cli (one module per subcommand)."""
 
 from __future__ import annotations
 

@@ -107,6 +107,27 @@ def summary_table(judged: Sequence[Judged]) -> tuple[list[str], dict[str, int], 
     return lines, counts, seconds, ranges
 
 
+def coverage_text(judged: Sequence[Judged]) -> list[str]:
+    """Which catalogue experiments this page leaves out (not yet run under these rules), and which lack
+    the tuned judge, so a reader never mistakes a partial page for the whole catalogue."""
+    from optimlab.reproduce.catalog import list_paper_experiments
+
+    shown = {exp.name for exp, _, _, _ in judged}
+    missing = [n for n in list_paper_experiments() if n not in shown]
+    untuned = sorted(exp.name for exp, _, _, tuned in judged if tuned is None)
+    lines = []
+    if missing:
+        lines += [
+            f"**Not on this page yet** ({len(missing)} of {len(missing) + len(shown)} catalogue experiments): "
+            f"{', '.join(missing)}. Their runs under these rules are still to be made; `bash scripts/results.sh` "
+            "resumes (finished runs are kept in `results/`).",
+            "",
+        ]
+    if untuned:
+        lines += [f"Judged at the paper's settings only (no tuned judge yet): {', '.join(untuned)}.", ""]
+    return lines
+
+
 def multiplicity_text(judged: Sequence[Judged]) -> list[str]:
     """The page-level statement: what many claims at once mean for the counts above."""
     claims = [r for _, _, cs, _ in judged for r in cs]
@@ -192,6 +213,7 @@ def write_results_page(folders: Sequence[str | Path], out: str | Path, intro: st
         "",
         *multiplicity_text(judged),
         "",
+        *coverage_text(judged),
     ]
     for folder, j in zip(paths, judged):
         lines += [embed(folder, page, j), ""]

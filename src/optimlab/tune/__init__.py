@@ -12,22 +12,12 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-_NAMES = (
-    "tune",
-    "TuneResult",
-    "TuneError",
-    "Candidate",
-    "CandidateScore",
-    "make_candidates",
-    "score_candidates",
-    "select_best",
-    "SEARCHES",
-)
-
-__all__ = list(_NAMES)
+_SEARCH = "optimlab.tune.search"
+__all__ = ["tune", "TuneResult", "TuneError", "Candidate", "CandidateScore", "make_candidates", "SEARCHES"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in _NAMES:
-        return getattr(importlib.import_module("optimlab.tune.search"), name)
+    module = importlib.import_module(_SEARCH)
+    if name in module.__all__:
+        return getattr(module, name)
     raise AttributeError(f"module 'optimlab.tune' has no attribute {name!r}")

@@ -48,7 +48,7 @@ from optimlab.tune.candidates import (
 )
 from optimlab.tune.page import sensitivity_plot, write_page
 
-__all__ = [
+__all__ = [  # what optimlab.tune re-exports lazily (see tune/__init__.py)
     "tune",
     "TuneResult",
     "TuneError",
@@ -57,12 +57,12 @@ __all__ = [
     "make_candidates",
     "score_candidates",
     "select_best",
+    "SEARCHES",
     "fresh_validation",
     "grid_edge",
     "edge_note",
     "sensitivity_plot",
     "write_page",
-    "SEARCHES",
     "DEFAULT_WD_RANGE",
     "SOBOL_SEED",
     "MIN_FINAL_SEEDS",
