@@ -102,6 +102,12 @@ def wgd_eligible(p: Tensor, min_dim: int = DEFAULT_MIN_DIM, include_linear: bool
     return p.dim() >= min_dim or (include_linear and p.dim() == 2)
 
 
+def _centre_if_eligible(p: Tensor, group: dict[str, Any]) -> None:
+    """Centre p.grad in place when the group's WGD settings select this tensor (the fused step's transform)."""
+    if p.grad is not None and wgd_eligible(p, group["wgd_min_dim"], group["wgd_include_linear"]):
+        centralize_gradient_(p.grad, group["wgd_mode"])
+
+
 def _check_not_zeroed(param_groups: list[dict[str, Any]], first_index: int = 0) -> None:
     for gi, group in enumerate(param_groups, start=first_index):
         mode = group["wgd_mode"]
@@ -308,7 +314,7 @@ class WGD(Optimizer):
             with torch.enable_grad():
                 loss = closure()
         if self.uses_fused_step():
-            fused_step(self.base, self.param_groups)
+            fused_step(self.base, self.param_groups, _centre_if_eligible)
             return loss
         restore: list[tuple[dict[str, Any], float]] = []
         before: list[tuple[Tensor, Tensor, str]] = []

@@ -39,6 +39,7 @@ FUSED_BASES: tuple[type[Optimizer], ...] = (torch.optim.SGD, SGDMEMA, RSGDM)
 
 # update(param, its gradient with WGD applied, weight decay the base still applies)
 Update = Callable[[Tensor, Tensor, float], None]
+Centre = Callable[[Tensor, dict[str, Any]], None]
 
 
 def fusable_base(base: Optimizer) -> bool:
@@ -118,15 +119,14 @@ def _updater(base: Optimizer, group: dict[str, Any]) -> Update:
 
 
 @torch.no_grad()
-def fused_step(base: Optimizer, param_groups: list[dict[str, Any]]) -> None:
+def fused_step(base: Optimizer, param_groups: list[dict[str, Any]], centre: Centre) -> None:
     """One WGD step over `param_groups` (shared with `base`) as a single per-tensor loop.
 
     Same results as WGD's generic path: under target "gradient" λθ is folded into p.grad (with the
     maximize sign), p.grad is centred in place if the tensor is eligible, and the base's update
     runs with weight decay 0; under mode "none" the base's update applies its own decay.
+    `centre(p, group)` is WGD's transform of p.grad in place (it skips tensors it does not touch).
     """
-    from optimlab.optim.wgd import centralize_gradient_, wgd_eligible  # wgd imports this module
-
     for group in param_groups:
         params = [p for p in group["params"] if p.grad is not None]
         for p in params:
@@ -134,18 +134,16 @@ def fused_step(base: Optimizer, param_groups: list[dict[str, Any]]) -> None:
                 raise RuntimeError(f"WGD does not support sparse gradients (parameter of shape {tuple(p.shape)})")
         if not params:
             continue
-        mode = group["wgd_mode"]
         wd = float(group.get("weight_decay", 0.0) or 0.0)
-        whiten = mode != "none"
+        whiten = group["wgd_mode"] != "none"
         fold = wd if whiten else 0.0
         sign = -1.0 if group.get("maximize", False) else 1.0
         base_wd = 0.0 if whiten else wd
-        min_dim, linear = group["wgd_min_dim"], group["wgd_include_linear"]
         update = _updater(base, group)
         for p in params:
             g = p.grad
             if fold != 0.0:
                 g.add_(p, alpha=sign * fold)
-            if whiten and wgd_eligible(p, min_dim, linear):
-                centralize_gradient_(g, mode)
+            if whiten:
+                centre(p, group)
             update(p, g, base_wd)
