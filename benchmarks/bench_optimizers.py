@@ -1,29 +1,49 @@
-"""Optimizer step time and state memory against torch's own optimizers, measured in one run.
+"""Optimizer step time against torch's own steps AND against the machine's memory bandwidth, in one run.
 
-On a ResNet18-for-CIFAR-10-shaped parameter set (11,173,962 parameters in 62 tensors) this prints,
-for each pair, the median step time of ours over the median of torch's reference, interleaving the
-two so that machine load hits both alike:
+An optimizer step is memory-bound: its floor is (bytes it must read and write) / bandwidth. This
+script measures the bandwidth in the same process — an in-place triad a ← a + s·b over two float32
+tensors larger than the caches (12 bytes per element) — interleaved with the steps, so machine load
+hits probe and steps alike. For every step it prints, over interleaved rounds (min / median / max):
 
-    RSGDM          vs torch SGD(momentum=0.9, nesterov=True, foreach=True)   target <= 1.10
-    TMSGD (multi)  vs torch SGD(momentum=0.9, foreach=True)                  target <= 1.25
-    WGD + SGDM     vs torch SGD(momentum=0.9, foreach=True)                  target <= 1.15
+    B/param   bytes per parameter a step must move (float32): SGD 12; SGD(momentum), Nesterov,
+              sgdm-ema, rsgdm, WGD on them 20 (the gradient mean re-reads g while it is in cache);
+              tm-sgd multi-step 24 (g, θ, two displacements read; θ and one displacement written);
+              Adam 28
+    GB/s      achieved: B/param × parameters / step time
+    frac      GB/s over the probe's GB/s of the same round (1.0 = at the bandwidth limit)
+    ×foreach  step time over torch's corresponding foreach step (same round)
+    ×fused    step time over torch's corresponding fused=True step (same round)
 
-and the optimizer-state bytes per parameter of every registered optimizer.
+on 1 and 2 intra-op threads, for two parameter layouts:
 
-    python benchmarks/bench_optimizers.py [--repeats 30] [--device cpu|cuda] [--threads N]
+    resnet18  ResNet18 for CIFAR-10: 11,173,962 parameters in 62 tensors
+    many      a transformer-like stack of small tensors: 3,600 tensors (300 blocks × 12), 3.8M params
+              (WGD with wgd_include_linear=True here: the layout has no conv weights)
+
+and the optimizer-state bytes per parameter of every registered optimizer (--state).
+
+    python benchmarks/bench_optimizers.py [--rounds 11] [--steps 3] [--threads 1 2] [--layouts resnet18 many]
+    python benchmarks/bench_optimizers.py --quick     # 2 rounds, 1 step: a smoke test, not a measurement
+
+The 1-minute load average is printed with each table: on a shared machine the absolute figures
+(ms, GB/s) move with the load; the per-round ratios and fractions are what to read.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import torch
 
 import optimlab
 from optimlab.optim import start_multistep
+
+Factory = Callable[[list[torch.Tensor]], torch.optim.Optimizer]
 
 
 def resnet18_cifar_shapes(num_classes: int = 10) -> list[tuple[int, ...]]:
@@ -41,28 +61,39 @@ def resnet18_cifar_shapes(num_classes: int = 10) -> list[tuple[int, ...]]:
     return shapes
 
 
-def make_params(device: str, dtype: torch.dtype, seed: int = 0) -> list[torch.Tensor]:
+def many_small_shapes(blocks: int = 300, d: int = 32) -> list[tuple[int, ...]]:
+    """A transformer-like stack: per block, attention in/out projections, two layer norms and an MLP
+    (12 tensors, most of them small)."""
+    block = [(3 * d, d), (3 * d,), (d, d), (d,), (d,), (d,), (4 * d, d), (4 * d,), (d, 4 * d), (d,), (d,), (d,)]
+    return block * blocks
+
+
+LAYOUTS: dict[str, Callable[[], list[tuple[int, ...]]]] = {
+    "resnet18": resnet18_cifar_shapes,
+    "many": many_small_shapes,
+    "tiny": lambda: [(8, 4, 3, 3), (8,), (10, 8), (10,)],  # for smoke tests only
+}
+
+
+def make_params(shapes: Sequence[tuple[int, ...]], device: str, seed: int = 0) -> list[torch.Tensor]:
     gen = torch.Generator().manual_seed(seed)
     params = []
-    for shape in resnet18_cifar_shapes():
-        p = torch.randn(shape, generator=gen, dtype=dtype).to(device).requires_grad_()
-        p.grad = torch.randn(shape, generator=gen, dtype=dtype).to(device) * 1e-3
+    for shape in shapes:
+        p = torch.randn(shape, generator=gen).to(device).requires_grad_()
+        p.grad = torch.randn(shape, generator=gen).to(device) * 1e-3
         params.append(p)
     return params
 
 
-Factory = Callable[[list[torch.Tensor]], torch.optim.Optimizer]
+def torch_sgd(nesterov: bool, impl: str) -> Factory:
+    return lambda ps: torch.optim.SGD(ps, lr=1e-3, momentum=0.9, nesterov=nesterov, **{impl: True})
 
 
-def torch_sgd(nesterov: bool) -> Factory:
-    return lambda ps: torch.optim.SGD(ps, lr=1e-3, momentum=0.9, nesterov=nesterov, foreach=True)
+def torch_adam(impl: str) -> Factory:
+    return lambda ps: torch.optim.Adam(ps, lr=1e-3, **{impl: True})
 
 
-def torch_opt(cls: type, **kw) -> Factory:
-    return lambda ps: cls(ps, lr=1e-3, foreach=True, **kw)
-
-
-def ours(name: str, multistep: bool = False, **hp) -> Factory:
+def ours(name: str, multistep: bool = False, **hp: object) -> Factory:
     def make(ps: list[torch.Tensor]) -> torch.optim.Optimizer:
         opt = optimlab.create_optimizer(name, ps, lr=1e-3, **hp)
         if multistep:
@@ -70,6 +101,33 @@ def ours(name: str, multistep: bool = False, **hp) -> Factory:
         return opt
 
     return make
+
+
+@dataclass(frozen=True)
+class Step:
+    label: str
+    make: Factory
+    bytes_per_param: int
+    ref: str  # key of torch's corresponding steps: "sgdm", "nag" or "adam" (foreach and fused)
+
+
+def steps_for(layout: str) -> list[Step]:
+    linear = {"wgd_include_linear": True} if layout != "resnet18" else {}
+    return [
+        Step("torch SGD(momentum) foreach", torch_sgd(False, "foreach"), 20, "sgdm"),
+        Step("torch SGD(momentum) fused", torch_sgd(False, "fused"), 20, "sgdm"),
+        Step("torch SGD(nesterov) foreach", torch_sgd(True, "foreach"), 20, "nag"),
+        Step("torch SGD(nesterov) fused", torch_sgd(True, "fused"), 20, "nag"),
+        Step("torch Adam foreach", torch_adam("foreach"), 28, "adam"),
+        Step("torch Adam fused", torch_adam("fused"), 28, "adam"),
+        Step("rsgdm", ours("rsgdm"), 20, "nag"),
+        Step("sgdm-ema", ours("sgdm-ema"), 20, "sgdm"),
+        Step("tmsgd, multi-step phase", ours("tmsgd", multistep=True), 24, "sgdm"),
+        Step("wgd-sgdm (fused, default)", ours("wgd-sgdm", **linear), 20, "sgdm"),
+        Step("wgd-sgdm (generic, wgd_fused=False)", ours("wgd-sgdm", wgd_fused=False, **linear), 20, "sgdm"),
+        Step("wgd-rsgdm (fused, default)", ours("wgd-rsgdm", **linear), 20, "nag"),
+        Step("wgd-sgdm-ema (fused, default)", ours("wgd-sgdm-ema", **linear), 20, "sgdm"),
+    ]
 
 
 def time_steps(opt: torch.optim.Optimizer, steps: int, sync: Callable[[], None]) -> float:
@@ -81,25 +139,99 @@ def time_steps(opt: torch.optim.Optimizer, steps: int, sync: Callable[[], None])
     return (time.perf_counter() - t0) / steps
 
 
-def compare(
-    label: str, mine: Factory, reference: Factory, args: argparse.Namespace, sync: Callable[[], None]
-) -> tuple[float, float, float]:
-    """Interleaved medians (seconds per step) of ours and the reference, and their ratio."""
-    dtype = torch.float32
-    opt_a = mine(make_params(args.device, dtype))
-    opt_b = reference(make_params(args.device, dtype))
-    for opt in (opt_a, opt_b):  # warm-up: allocate state, settle caches
-        time_steps(opt, 3, sync)
-    a, b = [], []
-    for _ in range(args.repeats):
-        a.append(time_steps(opt_a, args.steps, sync))
-        b.append(time_steps(opt_b, args.steps, sync))
-    ma, mb = statistics.median(a), statistics.median(b)
-    return ma, mb, ma / mb
+class Probe:
+    """In-place triad a ← a + s·b on two float32 tensors of `n` elements: 12 bytes per element."""
+
+    def __init__(self, n: int, device: str, sync: Callable[[], None]) -> None:
+        self.a = torch.ones(n, device=device)
+        self.b = torch.ones(n, device=device)
+        self.sync = sync
+
+    def gbps(self, reps: int = 3) -> float:
+        """Best of `reps` passes (the sustained rate the machine gives a streaming kernel now)."""
+        best = float("inf")
+        for _ in range(reps):
+            self.sync()
+            t0 = time.perf_counter()
+            self.a.add_(self.b, alpha=1e-7)
+            self.sync()
+            best = min(best, time.perf_counter() - t0)
+        return 12 * self.a.numel() / best / 1e9
+
+
+def mmm(xs: Sequence[float], fmt: str = "{:.2f}") -> str:
+    return "/".join(fmt.format(v) for v in (min(xs), statistics.median(xs), max(xs)))
+
+
+def measure(layout: str, threads: int, args: argparse.Namespace, sync: Callable[[], None]) -> list[dict]:
+    """Interleaved rounds: probe, then every step (order rotated per round). One row per step."""
+    torch.set_num_threads(threads)
+    shapes = LAYOUTS[layout]()
+    params = make_params(shapes, args.device)
+    n = sum(p.numel() for p in params)
+    steps = steps_for(layout)
+    opts = [s.make(params) for s in steps]  # one shared parameter set: state per optimizer
+    for opt in opts:  # warm-up: allocate state, settle caches
+        time_steps(opt, 2, sync)
+    probe = Probe(max(n, 16 * 2**20), args.device, sync)
+    probe.gbps()
+    times: list[list[float]] = [[] for _ in steps]
+    limits: list[float] = []
+    for r in range(args.rounds):
+        limits.append(probe.gbps())
+        order = list(range(len(steps)))
+        order = order[r % len(order) :] + order[: r % len(order)]
+        for i in order:
+            times[i].append(time_steps(opts[i], args.steps, sync))
+    ref = {
+        (s.ref, "foreach" if "foreach" in s.label else "fused"): times[i]
+        for i, s in enumerate(steps)
+        if "torch" in s.label
+    }
+    rows = []
+    for s, ts in zip(steps, times):
+        gb = [s.bytes_per_param * n / t / 1e9 for t in ts]
+        rows.append(
+            {
+                "step": s.label,
+                "layout": layout,
+                "tensors": len(shapes),
+                "params": n,
+                "threads": threads,
+                "bytes_per_param": s.bytes_per_param,
+                "ms": [t * 1e3 for t in ts],
+                "gbps": gb,
+                "frac": [g / lim for g, lim in zip(gb, limits)],
+                "x_foreach": [t / u for t, u in zip(ts, ref[(s.ref, "foreach")])],
+                "x_fused": [t / u for t, u in zip(ts, ref[(s.ref, "fused")])],
+                "limit_gbps": limits,
+            }
+        )
+    return rows
+
+
+def print_table(rows: list[dict]) -> None:
+    r0 = rows[0]
+    load = os.getloadavg()
+    print(
+        f"\n{r0['layout']}: {r0['params']:,} float32 parameters in {r0['tensors']} tensors, {r0['threads']} thread(s); "
+        f"bandwidth probe {mmm(r0['limit_gbps'], '{:.1f}')} GB/s (min/median/max); "
+        f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+    )
+    print(
+        f"{'step':38s} {'B/p':>3s} {'ms (median)':>11s} {'GB/s (median)':>13s} "
+        f"{'frac of limit':>16s} {'x torch foreach':>16s} {'x torch fused':>16s}"
+    )
+    for r in rows:
+        print(
+            f"{r['step']:38s} {r['bytes_per_param']:3d} {statistics.median(r['ms']):11.2f} "
+            f"{statistics.median(r['gbps']):13.1f} {mmm(r['frac']):>16s} {mmm(r['x_foreach']):>16s} "
+            f"{mmm(r['x_fused']):>16s}"
+        )
 
 
 def state_bytes_per_param(name: str, device: str) -> float:
-    params = make_params(device, torch.float32)
+    params = make_params(resnet18_cifar_shapes(), device)
     opt = optimlab.create_optimizer(name, params, lr=1e-3)
     if name.startswith("tmsgd"):
         start_multistep(opt)
@@ -116,51 +248,42 @@ def state_bytes_per_param(name: str, device: str) -> float:
     return total / n
 
 
-def main() -> None:
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--repeats", type=int, default=15, help="interleaved timing rounds per pair")
-    ap.add_argument("--steps", type=int, default=5, help="optimizer steps per timing round")
+    ap.add_argument("--rounds", type=int, default=11, help="interleaved timing rounds (default 11)")
+    ap.add_argument("--steps", type=int, default=3, help="optimizer steps per timing (default 3)")
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="intra-op thread counts (default 1 2)")
+    ap.add_argument("--layouts", nargs="+", choices=sorted(LAYOUTS), default=["resnet18", "many"])
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
-    args = ap.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    ap.add_argument("--state", action="store_true", help="also print optimizer-state bytes per parameter")
+    ap.add_argument("--quick", action="store_true", help="2 rounds of 1 step: a smoke test, not a measurement")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.rounds, args.steps = 2, 1
+    if args.rounds < 1 or args.steps < 1 or any(t < 1 for t in args.threads):
+        ap.error("--rounds, --steps and --threads must be >= 1")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> list[dict]:
+    args = parse_args(argv)
     sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
-    n = sum(torch.Size(s).numel() for s in resnet18_cifar_shapes())
     print(
-        f"torch {torch.__version__}, device {args.device}, threads {torch.get_num_threads()}, "
-        f"{n:,} parameters in {len(resnet18_cifar_shapes())} tensors, float32"
+        f"torch {torch.__version__}, device {args.device}, {os.cpu_count()} cores, {args.rounds} rounds x "
+        f"{args.steps} steps; load average at start {os.getloadavg()[0]:.2f}"
+        + ("  [--quick: smoke test, not a measurement]" if args.quick else "")
     )
-    print(f"{'pair':58s} {'ours ms':>9s} {'torch ms':>9s} {'ratio':>7s} {'target':>7s}")
-    pairs = [
-        ("RSGDM vs SGD(nesterov, foreach)", ours("rsgdm", beta=0.9), torch_sgd(True), 1.10),
-        ("SGDM-EMA vs SGD(momentum, foreach)", ours("sgdm-ema", beta=0.9), torch_sgd(False), None),
-        ("TMSGD multi-step vs SGD(momentum, foreach)", ours("tmsgd", multistep=True), torch_sgd(False), 1.25),
-        ("TMSGD-M multi-step vs SGD(momentum, foreach)", ours("tmsgdm", multistep=True), torch_sgd(False), None),
-        ("WGD(filter)+SGDM vs SGD(momentum, foreach)", ours("wgd-sgdm", momentum=0.9), torch_sgd(False), 1.15),
-        (
-            "WGD(kernel)+SGDM vs SGD(momentum, foreach)",
-            ours("wgd-sgdm", momentum=0.9, wgd_mode="kernel"),
-            torch_sgd(False),
-            None,
-        ),
-        ("WGD(update)+Adam vs Adam(foreach)", ours("wgd-adam", wgd_target="update"), torch_opt(torch.optim.Adam), None),
-        ("WGD-RAdam (published) vs RAdam(foreach)", ours("wgd-radam-published"), torch_opt(torch.optim.RAdam), None),
-        (
-            "Nadam (published WGD-Nadam) vs NAdam(foreach)",
-            ours("wgd-nadam-published"),
-            torch_opt(torch.optim.NAdam),
-            None,
-        ),
-    ]
-    for label, mine, ref, target in pairs:
-        ma, mb, ratio = compare(label, mine, ref, args, sync)
-        verdict = "" if target is None else ("ok" if ratio <= target else "OVER")
-        tgt = "" if target is None else f"<={target:.2f}"
-        print(f"{label:58s} {ma * 1e3:9.2f} {mb * 1e3:9.2f} {ratio:7.3f} {tgt:>7s} {verdict}")
-    print("\noptimizer state, bytes per parameter (float32 params; 4.0 = one buffer)")
-    for info in optimlab.list_optimizers():
-        print(f"  {info.name:14s} {state_bytes_per_param(info.name, args.device):6.2f}   ({info.convention})")
+    rows: list[dict] = []
+    for layout in args.layouts:
+        for threads in args.threads:
+            table = measure(layout, threads, args, sync)
+            print_table(table)
+            rows += table
+    if args.state:
+        print("\noptimizer state, bytes per parameter (float32 params; 4.0 = one buffer)")
+        for info in optimlab.list_optimizers():
+            print(f"  {info.name:14s} {state_bytes_per_param(info.name, args.device):6.2f}   ({info.convention})")
+    return rows
 
 
 if __name__ == "__main__":

@@ -164,6 +164,12 @@ CASES = [
     Case("wgd-radam", "wgd-radam", {"wgd_mode": "kernel"}, quad_lr=0.1, rosen_lr=1e-3),
     Case("wgd-rsgdm-kernel", "wgd-rsgdm", {"wgd_mode": "kernel", "wgd_include_linear": True}, quad_lr=0.5, ours=True),
     Case("wgd-tmsgd", "wgd-tmsgd", {"switch_step": 2, "weight_decay": 1e-3}, quad_lr=0.2, rosen_lr=5e-4, ours=True),
+    # WGD's fused step (whiten tensor i, then update it) on the bases it knows, and the generic path forced
+    Case("wgd-sgd-fused", "wgd-sgd", {"weight_decay": 1e-3, "wgd_fused": True}, quad_lr=0.5),
+    Case("wgd-nag-fused", "wgd-nag", {"wgd_fused": True, "wgd_include_linear": True}, quad_lr=0.05, rosen_lr=1e-4),
+    Case("wgd-sgdm-generic", "wgd-sgdm", {"weight_decay": 1e-3, "wgd_fused": False}, quad_lr=0.05, rosen_lr=1e-4),
+    Case("wgd-rsgdm-fused-wd", "wgd-rsgdm", {"weight_decay": 1e-3, "wgd_fused": True}, quad_lr=0.5, ours=True),
+    Case("wgd-sgdm-ema-generic", "wgd-sgdm-ema", {"wgd_fused": False}, quad_lr=0.5, ours=True),
     Case("wgd-sgdm-conv1d", "wgd-sgdm", {"wgd_min_dim": 3, "wgd_target": "update"}, quad_lr=0.05, rosen_lr=1e-4),
     # the WGD authors' published classes (optimlab.optim.wgd_published)
     Case("wgd-sgdm-published", "wgd-sgdm-published", {"weight_decay": 1e-3}, quad_lr=0.05, rosen_lr=1e-4),

@@ -11,6 +11,7 @@ from torch.optim import Optimizer
 WGD_PREFIX = "wgd-"
 LOOKAHEAD_PREFIX = "lookahead-"
 WGD_HPARAMS = {"wgd_mode": "filter", "wgd_include_linear": False, "wgd_target": "gradient", "wgd_min_dim": 3}
+WGD_OPTIONS = {"wgd_fused": None}  # accepted by create_optimizer, not a hyperparameter of the rule
 LOOKAHEAD_HPARAMS = {"lookahead_k": 5, "lookahead_alpha": 0.5}
 ORIGINS = ("torch", "optimlab", "published-code", "pytorch_optimizer")
 
@@ -37,7 +38,7 @@ class OptimizerInfo:
             if n not in ("self", "params") and prm.kind not in (prm.VAR_KEYWORD, prm.VAR_POSITIONAL)
         ]
         if "wgd" in self.wrappers:
-            names += list(WGD_HPARAMS)
+            names += [*WGD_HPARAMS, *WGD_OPTIONS]
         if "lookahead" in self.wrappers:
             names += list(LOOKAHEAD_HPARAMS)
         return [n for n in names if n not in self.fixed]

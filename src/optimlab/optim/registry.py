@@ -23,6 +23,7 @@ from optimlab.optim.info import (
     LOOKAHEAD_HPARAMS,
     LOOKAHEAD_PREFIX,
     WGD_HPARAMS,
+    WGD_OPTIONS,
     WGD_PREFIX,
     OptimizerInfo,
     _info,
@@ -297,6 +298,7 @@ def create_optimizer(name: str, params: ParamsT, **hparams: Any) -> Optimizer:
         raise TypeError(f"Unknown hyperparameter(s) {unknown} for optimizer {name!r}; valid: {allowed}")
     kwargs = {**info.defaults, **info.fixed, **hparams}
     wgd = {k: kwargs.pop(k) for k in list(kwargs) if k in WGD_HPARAMS and "wgd" in info.wrappers}
+    wgd_fused = kwargs.pop("wgd_fused", WGD_OPTIONS["wgd_fused"])
     look = {k: kwargs.pop(k) for k in list(kwargs) if k in LOOKAHEAD_HPARAMS}
     try:
         base = info.cls(_materialize(params), **kwargs)
@@ -315,6 +317,7 @@ def create_optimizer(name: str, params: ParamsT, **hparams: Any) -> Optimizer:
             include_linear=wgd["wgd_include_linear"],
             target=wgd["wgd_target"],
             min_dim=wgd["wgd_min_dim"],
+            fused=wgd_fused,
         )
     if "lookahead" in info.wrappers:
         from pytorch_optimizer import Lookahead

@@ -39,6 +39,7 @@ from torch import Tensor
 from torch.optim import Optimizer
 
 from optimlab.optim._common import check_real_params
+from optimlab.optim.wgd_fused import can_fuse, fusable_base, fused_step
 
 WGD_MODES = ("filter", "kernel", "none")
 WGD_TARGETS = ("gradient", "update")
@@ -101,6 +102,12 @@ def wgd_eligible(p: Tensor, min_dim: int = DEFAULT_MIN_DIM, include_linear: bool
     return p.dim() >= min_dim or (include_linear and p.dim() == 2)
 
 
+def _centre_if_eligible(p: Tensor, group: dict[str, Any]) -> None:
+    """Centre p.grad in place when the group's WGD settings select this tensor (the fused step's transform)."""
+    if p.grad is not None and wgd_eligible(p, group["wgd_min_dim"], group["wgd_include_linear"]):
+        centralize_gradient_(p.grad, group["wgd_mode"])
+
+
 def _check_not_zeroed(param_groups: list[dict[str, Any]], first_index: int = 0) -> None:
     for gi, group in enumerate(param_groups, start=first_index):
         mode = group["wgd_mode"]
@@ -155,6 +162,12 @@ class WGD(Optimizer):
     decay. ``p.grad`` is modified in place (as Gradient Centralization implementations do). Target
     "update" leaves ``p.grad`` alone and keeps a copy of each centred tensor during the step.
 
+    Fused step: on a base whose update optimlab knows (torch's SGD: ``sgd``, ``sgdm``, ``nag``;
+    ``sgdm-ema``; ``rsgdm``) each tensor is whitened and updated in one pass while it is in cache
+    (optimlab.optim.wgd_fused), by default, with the same results as the generic path. It applies
+    to steps where every group takes the per-tensor path (the CPU default; see wgd_fused).
+    ``fused=False`` forces the generic wrapper; ``fused=True`` refuses a base it cannot fuse.
+
     References: Gholamalinejad & Khosravi, WGD (paper 003) and github.com/hoseingh69/WGD; Yong et al.,
     "Gradient Centralization", ECCV 2020.
 
@@ -164,6 +177,8 @@ class WGD(Optimizer):
         include_linear: also centralize 2-D weights.
         target: "gradient" (default) or "update".
         min_dim: centre tensors with at least this many dims (default 3: every conv weight).
+        fused: None (default) fuses whitening and update for the bases above and wraps any other
+            generically; False always runs the generic wrapper; True requires a fusable base.
     """
 
     def __init__(
@@ -173,12 +188,21 @@ class WGD(Optimizer):
         include_linear: bool = False,
         target: str = "gradient",
         min_dim: int = DEFAULT_MIN_DIM,
+        fused: bool | None = None,
     ) -> None:
         if not isinstance(base, Optimizer):
             raise TypeError(f"WGD wraps a torch.optim.Optimizer, got {type(base).__name__}")
         if isinstance(base, WGD):
             raise TypeError("WGD is already applied: do not wrap a WGD optimizer twice")
+        if fused not in (None, True, False):
+            raise ValueError(f"Invalid wgd fused={fused!r}: must be None (auto), True or False")
+        if fused and not fusable_base(base):
+            raise ValueError(
+                f"WGD fused=True needs a base whose update optimlab knows (torch.optim.SGD, SGDMEMA, RSGDM), "
+                f"got {type(base).__name__}; use fused=None or False to wrap it generically"
+            )
         self.base = base
+        self.fused = fused is not False and fusable_base(base)
         self._wgd_defaults = {
             "wgd_mode": _check_mode(mode),
             "wgd_include_linear": bool(include_linear),
@@ -249,6 +273,10 @@ class WGD(Optimizer):
         if callable(switch):
             switch()
 
+    def uses_fused_step(self) -> bool:
+        """Whether the next step runs as one per-tensor loop (see optimlab.optim.wgd_fused)."""
+        return self.fused and can_fuse(self.base, self.param_groups)
+
     @staticmethod
     def _targets(group: dict[str, Any], target: str) -> list[Tensor]:
         if group["wgd_target"] != target or group["wgd_mode"] == "none":
@@ -285,6 +313,9 @@ class WGD(Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        if self.uses_fused_step():
+            fused_step(self.base, self.param_groups, _centre_if_eligible)
+            return loss
         restore: list[tuple[dict[str, Any], float]] = []
         before: list[tuple[Tensor, Tensor, str]] = []
         try:
