@@ -316,7 +316,7 @@ def test_tiny_cpu_reproduce_with_tune_judges_claims_twice(
     assert "rsgdm vs sgdm-ema, accuracy" in row and "+0.14 pts" in row  # the paper's difference, 94.62 - 94.48
     assert sum(row.count(f"**{v}**") for v in VERDICTS) == 2
     assert "\n## Reproducing rsgdm-cifar10-resnet18: verdict" in body and "\n### Claims at the paper's settings" in body
-    assert "(report.md)" not in body and f"`{out.as_posix()}/report.md`" in body  # run folders are not committed
+    assert "(report.md)" not in body and f"[`{out.as_posix()}/report.md`](" in body  # linked relative to the page
     assert (page.parent / "img" / "results" / "rep-lr.png").is_file() and "(img/results/rep-lr.png)" in body
 
 

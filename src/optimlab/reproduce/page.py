@@ -1,11 +1,11 @@
 """One page with every reproduction's verdict (docs/results.md), a table of all claims on top.
 
-    python -m optimlab.reproduce.page runs/reproduce-*-cpu --out docs/results.md
+    python -m optimlab.reproduce.page results/reproduce-*-cpu --out docs/results.md
 
 Each folder is one made by `optimlab reproduce`. The claims are judged afresh from the folders'
 result files (optimlab.reproduce.verdict.judge_folder), so the page and the verdict.md files agree.
 Below the table, each folder's verdict.md follows with its headings moved down one level; links
-into the run folder become plain paths (run folders are not committed) and the lr-sensitivity
+into a run folder become links relative to the page (results/ is committed) and the lr-sensitivity
 plots are copied next to the page (img/results/<name>-<scale>-lr.png) so they show.
 """
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import re
 import shutil
 from collections.abc import Sequence
@@ -170,7 +171,12 @@ def embed(folder: Path, page: Path, judged: Judged | None = None) -> str:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(plot, target)
         text = text.replace("(tuned/lr_sensitivity.png)", f"({(IMG_DIR / target.name).as_posix()})")
-    text = re.sub(r"\[([^\]]+)\]\(((?:tuned/)?[\w./-]+\.md)\)", lambda m: f"`{shown}/{m.group(2)}`", text)
+
+    def link(m: re.Match[str]) -> str:  # run folders live in results/ (committed): link them from the page
+        rel = Path(os.path.relpath(folder / m.group(2), page.parent))
+        return f"[`{shown}/{m.group(2)}`]({rel.as_posix()})"
+
+    text = re.sub(r"\[([^\]]+)\]\(((?:tuned/)?[\w./-]+\.md)\)", link, text)
     return "\n".join("#" + ln if ln.startswith("#") else ln for ln in text.splitlines())
 
 
