@@ -139,3 +139,23 @@ def test_old_rule_has_no_family_wise_control():
     survives = _old_rule_survives(d, rng)
     contradicted = _old_rule_survives(-d, rng)
     assert float(np.mean((survives | contradicted).any(axis=-1))) > 0.05
+
+
+def test_benjamini_hochberg_count_keeps_the_false_discovery_rate_under_a_global_null():
+    """The results page's BH count: with no true difference anywhere, P(it finds any) <= q."""
+    rng = np.random.default_rng(31)
+    p = inf.paired_t(_null(rng, 10, m=16, sims=5000)).p_two
+    any_found = np.mean([inf.benjamini_hochberg_count(row) > 0 for row in p])
+    assert any_found <= 0.055, any_found  # under the global null FDR = FWER = q = 0.05
+
+
+def test_mcnemar_exact_p_is_valid_when_both_arms_fail_equally():
+    """The failure comparison on verdict pages: at equal failure rates, P(p < 0.05) <= 0.05."""
+    from optimlab.experiments.stats import mcnemar_exact_p
+
+    rng = np.random.default_rng(32)
+    fails = rng.random((4000, 2, 10)) < 0.2  # two arms, 10 seeds, 20 % failure each
+    only_a = (fails[:, 0] & ~fails[:, 1]).sum(axis=1)
+    only_b = (fails[:, 1] & ~fails[:, 0]).sum(axis=1)
+    rejections = np.mean([mcnemar_exact_p(int(b), int(c)) < 0.05 for b, c in zip(only_a, only_b)])
+    assert rejections <= 0.05, rejections
