@@ -40,6 +40,7 @@ seed counts share one array); leading axes are independent replicates (the simul
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -131,6 +132,15 @@ def benjamini_hochberg_count(p: np.ndarray, q: float = ALPHA) -> int:
         return 0
     below = np.nonzero(finite <= q * np.arange(1, finite.size + 1) / m)[0]
     return int(below[-1] + 1) if below.size else 0
+
+
+def family_array(rows: Sequence[Sequence[float]]) -> np.ndarray:
+    """Claims' difference lists of unequal length as one (m, n_max) array, NaN-padded: judge_family's input."""
+    width = max(1, max((len(r) for r in rows), default=0))
+    d = np.full((len(rows), width), np.nan)
+    for i, r in enumerate(rows):
+        d[i, : len(r)] = r
+    return d
 
 
 class FamilyJudgement(NamedTuple):

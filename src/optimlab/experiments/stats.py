@@ -304,10 +304,7 @@ def _compare_family(
         if excluded:
             notes.insert(0, f"{excluded} seed(s) with a diverged run left out of the difference")
         rows.append((d, wins, losses, ties, notes))
-    width = max(1, max(len(r[0]) for r in rows))
-    oriented = np.full((len(rows), width), np.nan)
-    for i, (d, *_rest) in enumerate(rows):
-        oriented[i, : len(d)] = sign * np.asarray(d, dtype=float)
+    oriented = inference.family_array([[sign * x for x in r[0]] for r in rows])
     j = inference.judge_family(oriented, alpha=alpha, min_seeds=min_seeds)
     out = []
     for i, (label, (d, wins, losses, ties, notes)) in enumerate(zip(labels, rows)):

@@ -111,9 +111,10 @@ def judge_claims(
             deltas.append(_oriented(c) * (po - pb))
         else:
             deltas.append(math.nan)
-    d = _family_array(
+    d = inference.family_array(
         [[_oriented(c) * (mine[s] - base[s]) for s in seeds] for c, (mine, base, seeds) in zip(claims, pairs)]
     )
+    failed = [(_failed_seeds(results, c.optimizer), _failed_seeds(results, c.baseline)) for c in claims]
     j = inference.judge_family(d, np.asarray(deltas), alpha, min_seeds)
     out = []
     for i, (c, (mine, base, seeds)) in enumerate(zip(claims, pairs)):
@@ -122,7 +123,7 @@ def judge_claims(
         lo, hi = sign * j.stats.low[i], sign * j.stats.high[i]
         sd = float(j.stats.sd[i])
         notes = paired_notes(raw)
-        fail_opt, fail_base = _failed_seeds(results, c.optimizer), _failed_seeds(results, c.baseline)
+        fail_opt, fail_base = failed[i]
         for label, bad in ((c.optimizer, fail_opt), (c.baseline, fail_base)):
             if bad:
                 notes.append(f"{label}: seed(s) {sorted(bad)} diverged or failed and are left out")
@@ -159,23 +160,15 @@ def judge_claims(
                 notes=notes,
             )
         )
-    _failure_sensitivity(out, claims, results, d, np.asarray(deltas), alpha, min_seeds)
+    _failure_sensitivity(out, claims, pairs, failed, d, np.asarray(deltas), alpha, min_seeds)
     return out
-
-
-def _family_array(rows: list[list[float]]) -> np.ndarray:
-    """(m, n_max) with NaN padding, the shape judge_family takes."""
-    width = max(1, max(len(r) for r in rows))
-    d = np.full((len(rows), width), np.nan)
-    for i, r in enumerate(rows):
-        d[i, : len(r)] = r
-    return d
 
 
 def _failure_sensitivity(
     out: list[ClaimResult],
     claims: Sequence[Claim],
-    results: Sequence[RunResult],
+    pairs: Sequence[tuple[dict[int, float], dict[int, float], list[int]]],
+    failed: Sequence[tuple[set[int], set[int]]],
     d: np.ndarray,
     deltas: np.ndarray,
     alpha: float,
@@ -185,15 +178,15 @@ def _failure_sensitivity(
     so on each claim whose verdict that changes."""
     for i, c in enumerate(claims):
         sign = _oriented(c)
-        mine, base = values_by_seed(results, c.optimizer, c.metric), values_by_seed(results, c.baseline, c.metric)
-        fail_opt, fail_base = _failed_seeds(results, c.optimizer), _failed_seeds(results, c.baseline)
+        mine, base, _ = pairs[i]
+        fail_opt, fail_base = failed[i]
         seeds = sorted((set(mine) | fail_opt) & (set(base) | fail_base))
         if not (fail_opt | fail_base) & set(seeds) or not (mine or base):
             continue
         worst = min(sign * v for v in [*mine.values(), *base.values()])  # oriented: lower is worse
         a = [worst if s in fail_opt else sign * mine[s] for s in seeds]
         b = [worst if s in fail_base else sign * base[s] for s in seeds]
-        trial = _family_array(
+        trial = inference.family_array(
             [[x - y for x, y in zip(a, b)] if k == i else list(d[k][np.isfinite(d[k])]) for k in range(len(claims))]
         )
         verdict = inference.VERDICTS[inference.judge_family(trial, deltas, alpha, min_seeds).code[i]]
