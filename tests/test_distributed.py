@@ -80,6 +80,7 @@ def _logging_worker(rank: int, world: int, port: int, run_dir: str, log_dir: str
     (Path(log_dir) / f"result{rank}.json").write_text(
         json.dumps({"callbacks": epochs, "final": history.final, "val_loss": history.val_loss})
     )
+    ddp.exit_finished_worker()
 
 
 def test_only_rank_zero_writes_and_calls_back_and_every_rank_returns_its_history(tmp_path):

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -202,6 +203,18 @@ def _worker(
     from optimlab.train.loop import fit
 
     fit(TrainConfig.from_dict(config), seed, run_dir=run_dir)
+    exit_finished_worker()
+
+
+def exit_finished_worker(code: int = 0) -> None:
+    """End a distributed worker process whose run is finished (files written, group destroyed)
+    without the interpreter's final teardown: there, gloo's C++ threads can be torn down in an order
+    that aborts the process (SIGABRT, "terminate called without an active exception"; seen once in
+    CI on 2 busy cores), which would report a finished run as failed. Call it only after fit
+    returned; an exception from fit must propagate instead (spawn and torchrun report it)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def launch_local(
@@ -241,4 +254,12 @@ def launch_local(
         return History.from_dict(json.loads((folder / HISTORY_FILE).read_text(encoding="utf-8")))
 
 
-__all__ = ["DistContext", "check_batch_size", "detect", "free_port", "launch_local", "shard_batches"]
+__all__ = [
+    "DistContext",
+    "check_batch_size",
+    "detect",
+    "exit_finished_worker",
+    "free_port",
+    "launch_local",
+    "shard_batches",
+]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tomllib
 from pathlib import Path
@@ -77,4 +78,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    if "WORLD_SIZE" in os.environ:  # a torchrun rank: skip the teardown that can abort a finished run
+        from optimlab.train.distributed import exit_finished_worker
+
+        exit_finished_worker(code)
+    sys.exit(code)
