@@ -36,3 +36,15 @@ def cifar10_subset() -> Path:
 def papers_dir() -> Path:
     """The papers' texts (shared/papers); the test skips when they are absent."""
     return _need(SHARED / "papers", "the papers' texts")
+
+
+@pytest.fixture(scope="session")
+def womens_reviews() -> Path:
+    """The real Women's E-Commerce Clothing Reviews folder (the text task's stand-in); skips when absent."""
+    return _need(SHARED / "data" / "womens-ecommerce-reviews" / "reviews.csv.gz", "the real reviews data").parent
+
+
+@pytest.fixture(scope="session")
+def uci_adult() -> Path:
+    """The real UCI Adult folder (the click-through-rate task's stand-in); skips when absent."""
+    return _need(SHARED / "data" / "uci-adult" / "adult.csv.gz", "the real UCI Adult data").parent
