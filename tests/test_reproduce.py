@@ -243,7 +243,7 @@ def test_list_names_every_experiment_with_paper_and_claims(capsys: pytest.Captur
     args = _parser().parse_args(["reproduce", "--list"])
     assert args.func(args) == 0
     out = capsys.readouterr().out.splitlines()
-    assert len(out) == 11
+    assert len(out) == 13
     line = next(ln for ln in out if ln.startswith("rsgdm-cifar10-resnet18 "))
     assert "paper 000" in line and "1 claim" in line
     assert any(ln.startswith("wgd-animals10-resnet18 ") and "8 claims" in ln for ln in out)

@@ -96,7 +96,7 @@ class TwoRoleTask(ClassificationTask):
         return {"head": model.head, "body": model.body}  # type: ignore[dict-item]
 
     def train_step(self, ctx: StepContext, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        model = ctx.forward
+        model = ctx.model  # the plain module: its submodules
         with ctx.runtime.autocast():
             features = model.body(x)
             head_loss = self.loss(model.head(features.detach()), y)
@@ -157,6 +157,8 @@ def test_check_experiment_names_a_model_of_the_wrong_task(tmp_path):
     bad = exp.replace(model="wide-deep", dataset="r8")
     with pytest.raises(ConfigError, match="dataset 'r8' is not a ctr data set"):
         check_experiment(bad)
+    with pytest.raises(ConfigError, match="dataset 'adult' belongs to task 'ctr', not image classification: set task"):
+        check_experiment(exp.replace(task="classification", model="mlp"))
 
 
 def test_tiny_ctr_reproduction_judges_auc_and_reports_the_task_metrics(tmp_path):
