@@ -179,3 +179,27 @@ def test_tiny_ctr_reproduction_judges_auc_and_reports_the_task_metrics(tmp_path)
     assert "| tmsgd vs sgd | auc (higher is better) |" in verdict
     run = json.loads(next((tmp_path / "out" / "runs").glob("adult-wide-deep-tmsgd-s0.json")).read_text())
     assert run["config"]["task"] == "ctr" and set(run["history"]["final"]) == {"auc", "log_loss", "accuracy", "loss"}
+
+
+def test_tune_chooses_a_ctr_run_by_validation_auc_by_default(tmp_path):
+    from optimlab.tune.search import tune
+
+    root = write_adult(tmp_path / "adult", n_train=300)
+    config = ExperimentConfig.from_dict(
+        {
+            "task": "ctr",
+            "dataset": "adult",
+            "data_dir": str(root),
+            "model": "wide-deep",
+            "width": 0.25,
+            "epochs": 1,
+            "max_steps_per_epoch": 2,
+            "eval_batch_size": 4096,
+            "optimizers": ["sgd", "tmsgd"],
+            "seeds": 2,
+        }
+    )
+    result = tune(config, tmp_path / "tune", budget=2, lr_range=(1e-2, 1e-1), tune_seeds=(7,), progress=False)
+    assert result.metric == "auc"
+    page = result.page.read_text()
+    assert "## Search (validation auc" in page and "| optimizer | runs | failed [exact 95% CI] | AUC [95% CI]" in page

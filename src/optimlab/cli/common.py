@@ -166,7 +166,7 @@ def log(args: argparse.Namespace, message: str) -> None:
 def print_summary(out_dir: Path) -> tuple[int, int]:
     """Print the headline table(s) of an experiment folder; returns (finished, failed) run counts."""
     from optimlab.experiments import sequential
-    from optimlab.experiments.report import compare_table, load_experiment, table_notes
+    from optimlab.experiments.report import HEADLINE_TITLES, compare_table, load_experiment, table_notes
     from optimlab.experiments.stats import summarize
     from optimlab.train.vocabulary import task_headline, task_metrics
 
@@ -178,10 +178,11 @@ def print_summary(out_dir: Path) -> tuple[int, int]:
     con = console()
     for ds in config.dataset_grid:
         for model in config.model_grid:
-            headers, rows = compare_table(summary, config.baseline_label, ds, model, task_headline(config.task))
+            headline = task_headline(config.task)
+            headers, rows = compare_table(summary, config.baseline_label, ds, model, headline)
             title = (
                 f"{config.name}: {ds} / {model} (width {config.width}), {config.epochs} epochs, "
-                f"{len(config.seeds)} seeds — final test accuracy"
+                f"{len(config.seeds)} seeds — final {HEADLINE_TITLES.get(headline, headline)}"
             )
             con.print(rich_table(title, headers, rows))
             for note in table_notes(summary, rows):

@@ -64,9 +64,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--metric",
-        default="accuracy",
+        default=None,
         choices=[m for m in METRIC_SPECS if m != "train_accuracy"],
-        help="validation metric that chooses (default accuracy; one of the task's metrics)",
+        help="validation metric that chooses (default: the task's headline, accuracy for classifiers, auc for ctr)",
     )
     p.add_argument("--out", metavar="DIR", help="output folder (default runs/tune-<name>); re-running resumes")
     p.add_argument("--workers", type=int, metavar="N", help="worker processes (default: cores, at most 8)")
@@ -146,8 +146,13 @@ def run_from_args(args: argparse.Namespace) -> int:
     )
     if result.summary is not None and result.final_config is not None:
         fc = result.final_config
-        headers, rows = compare_table(result.summary, fc.baseline_label, fc.dataset_grid[0], fc.model_grid[0])
-        con.print(rich_table(f"chosen settings, {len(fc.seeds)} final seeds — final test accuracy", headers, rows))
+        from optimlab.experiments.report import HEADLINE_TITLES
+        from optimlab.train.vocabulary import task_headline
+
+        headline = task_headline(fc.task)
+        headers, rows = compare_table(result.summary, fc.baseline_label, fc.dataset_grid[0], fc.model_grid[0], headline)
+        title = f"chosen settings, {len(fc.seeds)} final seeds — final {HEADLINE_TITLES.get(headline, headline)}"
+        con.print(rich_table(title, headers, rows))
     con.print(f"tune page: {result.page}")
     failed = [r for r in result.final_results if not r.done]
     if failed or result.final_config is None:

@@ -156,10 +156,13 @@ def write_page(
     lines += ["## Final comparison on the test split (chosen settings)", ""]
     if r.summary is not None and r.final_config is not None:
         fc = r.final_config
-        headers, rows = compare_table(r.summary, fc.baseline_label, fc.dataset_grid[0], fc.model_grid[0], "accuracy")
+        from optimlab.train.vocabulary import task_headline
+
+        headline = task_headline(fc.task)  # accuracy for classifiers (the page as before), auc for ctr
+        headers, rows = compare_table(r.summary, fc.baseline_label, fc.dataset_grid[0], fc.model_grid[0], headline)
         lines += [markdown_table(headers, rows), ""]
         lines += [f"- {n}" for n in table_notes(r.summary, rows)] + [""]
-        if r.metric != "accuracy":
+        if r.metric != headline:
             headers, rows = compare_table(r.summary, fc.baseline_label, fc.dataset_grid[0], fc.model_grid[0], r.metric)
             lines += [markdown_table(headers, rows), ""]
         lines += [f"- {note}" for note in r.summary.notes]

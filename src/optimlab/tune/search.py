@@ -27,7 +27,7 @@ from optimlab.experiments.config import ExperimentConfig, OptimizerSpec
 from optimlab.experiments.results import write_json_atomic
 from optimlab.experiments.stats import METRICS, summarize
 from optimlab.experiments.sweep import run_experiment
-from optimlab.train.vocabulary import task_metrics
+from optimlab.train.vocabulary import task_headline, task_metrics
 from optimlab.tune.candidates import (
     DEFAULT_TUNE_SEEDS,
     DEFAULT_WD_RANGE,
@@ -91,7 +91,7 @@ def tune(
     tune_weight_decay: bool | Sequence[float] = False,
     tune_seeds: Sequence[int] = DEFAULT_TUNE_SEEDS,
     final_seeds: Sequence[int] | None = None,
-    metric: str = "accuracy",
+    metric: str | None = None,
     workers: int = 1,
     progress: bool = True,
 ) -> TuneResult:
@@ -102,6 +102,8 @@ def tune(
             f"and models {list(config.model_grid)}"
         )
     metrics = METRICS if config.task == "classification" else task_metrics(config.task)
+    if metric is None:  # the task's headline: accuracy for classifiers, auc for click-through rate
+        metric = task_headline(config.task)
     if metric not in metrics:
         raise TuneError(f"metric must be one of {list(metrics)} (task {config.task!r}), got {metric!r}")
     if config.val_fraction <= 0:
