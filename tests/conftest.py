@@ -36,3 +36,9 @@ def cifar10_subset() -> Path:
 def papers_dir() -> Path:
     """The papers' texts (shared/papers); the test skips when they are absent."""
     return _need(SHARED / "papers", "the papers' texts")
+
+
+@pytest.fixture(scope="session")
+def mnist5k() -> Path:
+    """The real mnist-5k folder (shared/data/mnist-5k); the test skips when it is absent."""
+    return _need(SHARED / "data" / "mnist-5k" / "mnist_5k.csv.gz", "the real mnist-5k digits").parent

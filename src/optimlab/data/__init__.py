@@ -65,6 +65,12 @@ _REGISTRY: dict[str, DatasetInfo] = {
             options={"image_size": 32, "test_fraction": 0.2, "seed": 0},
             loader="optimlab.data.imagefolder:load_imagefolder",
         ),
+        DatasetInfo(
+            "mnist5k",
+            "mnist-5k (shared/data/mnist-5k): 5,000 real 28×28 MNIST digits, fixed stratified 4,000/1,000 split",
+            needs_root=True,
+            loader="optimlab.data.mnist5k:load_mnist5k",
+        ),
     ]
 }
 
