@@ -24,11 +24,26 @@ TEST_FRACTION = 0.2  # 100 test digits per class
 SPLIT_SEED = 0  # the split is part of the benchmark's definition
 
 
+_CACHE: dict[tuple[str, int, int], tuple[np.ndarray, np.ndarray]] = {}  # (path, mtime_ns, size) -> arrays
+
+
 def read_mnist5k(root: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(images uint8 [N, 28, 28], labels int64 [N]) from root/mnist_5k.csv.gz, checked row by row."""
+    """(images uint8 [N, 28, 28], labels int64 [N]) from root/mnist_5k.csv.gz, checked row by row.
+
+    Parsed once per process and file version (a sweep's runs share it); callers get fresh copies."""
     path = Path(root) / FILE
     if not path.is_file():
         raise DatasetError(f"mnist5k: {path} not found (expected the folder shared/data/mnist-5k)")
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    if key not in _CACHE:
+        _CACHE.clear()
+        _CACHE[key] = _parse(path)
+    images, labels = _CACHE[key]
+    return images.copy(), labels.copy()
+
+
+def _parse(path: Path) -> tuple[np.ndarray, np.ndarray]:
     rows: list[np.ndarray] = []
     try:
         with gzip.open(path, "rt") as fh:
