@@ -16,6 +16,7 @@ from optimlab.train.config import TrainConfig
 # added to TrainConfig without a line here fails test_every_field_has_a_test_value (add one).
 NON_DEFAULT = {
     "dataset": '"cifar10"',
+    "task": '"text"',
     "data_dir": '"/data/cifar10"',
     "dataset_options": "{ image_size = 16 }",
     "model": '"mlp"',

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+import optimlab.tasks.base as task_base
 import optimlab.train.loop as loop_module
 from optimlab.data import load_dataset
 from optimlab.models import create_model
@@ -183,14 +184,14 @@ def test_augment_is_skipped_with_a_warning_for_small_images():
 
 def test_weighted_sampler_balances_classes(image_folder, monkeypatch):
     seen: list[torch.Tensor] = []
-    real = loop_module.iterate_batches
+    real = task_base.iterate_batches
 
     def spy(*args, **kwargs):
         for x, y in real(*args, **kwargs):
             seen.append(y.clone())
             yield x, y
 
-    monkeypatch.setattr(loop_module, "iterate_batches", spy)
+    monkeypatch.setattr(task_base, "iterate_batches", spy)  # the batches of the task's training epoch
     config = TrainConfig(
         dataset="imagefolder",
         data_dir=str(image_folder),
@@ -316,14 +317,14 @@ def test_decoupled_weight_decay_matches_torch_adamw(tmp_path, monkeypatch):
     _, w_decoupled = run(cfg, 0, tmp_path / "d")
     frozen = cfg.replace(hparams={"lr": 0.0}, weight_decay_mode="coupled")  # same init, same batch
     batches = []
-    real = loop_module.iterate_batches
+    real = task_base.iterate_batches
 
     def spy(*args, **kwargs):
         for x, y in real(*args, **kwargs):
             batches.append((x, y))
             yield x, y
 
-    monkeypatch.setattr(loop_module, "iterate_batches", spy)
+    monkeypatch.setattr(task_base, "iterate_batches", spy)  # the batches of the task's training epoch
     _, w0 = run(frozen, 0, tmp_path / "init")
     model = create_model("mlp", 10, (1, 8, 8))
     model.load_state_dict(w0)

@@ -168,16 +168,17 @@ def print_summary(out_dir: Path) -> tuple[int, int]:
     from optimlab.experiments import sequential
     from optimlab.experiments.report import compare_table, load_experiment, table_notes
     from optimlab.experiments.stats import summarize
+    from optimlab.train.vocabulary import task_headline, task_metrics
 
     config, results = load_experiment(out_dir)
-    summary = summarize(results, config.baseline_label)
+    summary = summarize(results, config.baseline_label, metrics=task_metrics(config.task))
     record = sequential.read_sequential(out_dir)
     if record is not None:
         sequential.apply_to_summary(summary, record)
     con = console()
     for ds in config.dataset_grid:
         for model in config.model_grid:
-            headers, rows = compare_table(summary, config.baseline_label, ds, model)
+            headers, rows = compare_table(summary, config.baseline_label, ds, model, task_headline(config.task))
             title = (
                 f"{config.name}: {ds} / {model} (width {config.width}), {config.epochs} epochs, "
                 f"{len(config.seeds)} seeds — final test accuracy"

@@ -15,7 +15,7 @@ from optimlab.cli.common import (
     log,
     rich_table,
 )
-from optimlab.train.vocabulary import METRICS
+from optimlab.train.vocabulary import task_metrics
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -66,7 +66,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         + f", {threads} intra-op thread(s){resuming}",
     )
     history = fit(spec.config, spec.seed, run_dir=args.out, progress=not args.quiet)
-    rows = [[m, f"{history.final.get(m, math.nan):.4f}", f"{history.final_val.get(m, math.nan):.4f}"] for m in METRICS]
+    rows = [
+        [m, f"{history.final.get(m, math.nan):.4f}", f"{history.final_val.get(m, math.nan):.4f}"]
+        for m in task_metrics(spec.config.task)
+    ]
     con = console()
     con.print(
         rich_table(

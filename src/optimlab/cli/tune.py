@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from optimlab.train.vocabulary import METRICS
+from optimlab.train.vocabulary import METRIC_SPECS
 from optimlab.tune.search import SEARCHES, TuneError
 
 
@@ -65,8 +65,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--metric",
         default="accuracy",
-        choices=list(METRICS),
-        help="validation metric that chooses (default accuracy)",
+        choices=[m for m in METRIC_SPECS if m != "train_accuracy"],
+        help="validation metric that chooses (default accuracy; one of the task's metrics)",
     )
     p.add_argument("--out", metavar="DIR", help="output folder (default runs/tune-<name>); re-running resumes")
     p.add_argument("--workers", type=int, metavar="N", help="worker processes (default: cores, at most 8)")

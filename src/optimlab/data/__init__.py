@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from optimlab.data.base import DatasetError, DatasetSplits, TensorSplit
+from optimlab.data.base import DatasetError, DatasetSplits, Split, TensorSplit
 from optimlab.data.batches import class_balancing_weights, iterate_batches, stratified_split
 from optimlab.data.transforms import Augment
 
@@ -30,6 +30,7 @@ class DatasetInfo:
     needs_root: bool  # True: load_dataset needs `root` (a folder on disk)
     options: dict[str, Any] = field(default_factory=dict)  # accepted keyword options -> default
     loader: str = field(default="", repr=False, compare=False)  # "module:function" that loads it
+    task: str = "classification"  # the optimlab.tasks task whose loader container this returns
 
 
 _DOWNLOAD_OPTIONS = {"download": False, "url": None, "sha256": None, "progress": False}
@@ -66,10 +67,64 @@ _REGISTRY: dict[str, DatasetInfo] = {
             loader="optimlab.data.imagefolder:load_imagefolder",
         ),
         DatasetInfo(
+            "r8",
+            "R8 (Reuters-21578, 8 topics), Cardoso-Cachopo's r8-{train,test}-all-terms.txt: label<TAB>text",
+            needs_root=True,
+            options={"max_len": 100, "min_freq": 2, "max_vocab": 20_000},
+            loader="optimlab.data.text:load_r8",
+            task="text",
+        ),
+        DatasetInfo(
+            "womens-reviews",
+            "Women's E-Commerce Clothing Reviews (reviews.csv.gz): Review Text -> Department (6) or Rating (5)",
+            needs_root=True,
+            options={
+                "label": "department",
+                "test_fraction": 0.2,
+                "seed": 0,
+                "max_len": 100,
+                "min_freq": 2,
+                "max_vocab": 20_000,
+            },
+            loader="optimlab.data.text:load_womens_reviews",
+            task="text",
+        ),
+        DatasetInfo(
+            "avazu",
+            "Avazu click logs (Kaggle train.gz / train.csv, 24 columns), streamed and hashed; last day = test",
+            needs_root=True,
+            options={"buckets": 2**20, "crosses": None, "test_days": 1, "max_rows": None, "chunk_rows": 200_000},
+            loader="optimlab.data.ctr:load_avazu",
+            task="ctr",
+        ),
+        DatasetInfo(
+            "adult",
+            "UCI Adult census income (adult.csv.gz): 8 categorical + 6 binned numeric fields, income >50K",
+            needs_root=True,
+            options={"buckets": 2**14, "crosses": None, "numeric_bins": 10},
+            loader="optimlab.data.ctr:load_adult",
+            task="ctr",
+        ),
+        DatasetInfo(
             "mnist5k",
             "mnist-5k (shared/data/mnist-5k): 5,000 real 28×28 MNIST digits, fixed stratified 4,000/1,000 split",
             needs_root=True,
             loader="optimlab.data.mnist5k:load_mnist5k",
+        ),
+        DatasetInfo(
+            "mnist-keypoints",
+            "key-point stand-in: 5 points (ink centroid, extreme ink points) of mnist-5k digits placed on 32×32",
+            needs_root=True,
+            loader="optimlab.data.keypoints_mnist:load_mnist_keypoints",
+            task="keypoints",
+        ),
+        DatasetInfo(
+            "keypoints-folder",
+            "key points in the YouTube Faces layout: {training,test}_frames_keypoints.csv + image folders",
+            needs_root=True,
+            options={"image_size": 96},
+            loader="optimlab.data.keypoints:load_keypoints_folder",
+            task="keypoints",
         ),
     ]
 }
@@ -80,8 +135,10 @@ def list_datasets() -> list[DatasetInfo]:
     return list(_REGISTRY.values())
 
 
-def load_dataset(name: str, root: str | Path | None = None, **options: Any) -> DatasetSplits:
-    """Load data set `name` into memory (train/test splits, normalized by training statistics).
+def load_dataset(name: str, root: str | Path | None = None, **options: Any) -> Any:
+    """Load data set `name` into memory: image sets (task "classification") as DatasetSplits
+    (train/test splits, normalized by training statistics); the other tasks' sets as their own
+    container (text: optimlab.data.text.TextSplits; ctr: optimlab.data.ctr.TabularSplits).
 
     Raises ValueError for an unknown name, an unknown option or a missing `root`, and
     DatasetError (a ValueError) for missing or corrupt files, naming the file.
@@ -109,6 +166,7 @@ __all__ = [
     "DatasetError",
     "DatasetInfo",
     "DatasetSplits",
+    "Split",
     "TensorSplit",
     "class_balancing_weights",
     "iterate_batches",

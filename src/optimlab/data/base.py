@@ -8,6 +8,7 @@ look-ups (no DataLoader, no decoding mid-epoch). Normalization uses per-channel 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Self
 
 import torch
 from torch import Tensor
@@ -18,7 +19,33 @@ class DatasetError(ValueError):
 
 
 @dataclass
-class TensorSplit:
+class Split:
+    """Samples of one split, whatever the task: x [N, ...] (any dtype: images, token ids, hashed
+    feature ids) and y [N, ...] (class indices, binary labels, targets). Batches index both rows."""
+
+    x: Tensor
+    y: Tensor
+
+    def __post_init__(self) -> None:
+        if self.x.dim() < 1 or self.y.dim() < 1 or self.x.shape[0] != self.y.shape[0]:
+            raise ValueError(
+                f"{type(self).__name__}: x and y need the same number of rows, got shapes "
+                f"{tuple(self.x.shape)} and {tuple(self.y.shape)}"
+            )
+
+    def __len__(self) -> int:
+        return int(self.y.shape[0])
+
+    def subset(self, index: Tensor) -> Self:
+        """The samples at `index` (a 1-D int64 tensor), as a new split (same type) sharing nothing."""
+        return type(self)(self.x[index].clone(), self.y[index].clone())
+
+    def to(self, device: torch.device | str) -> Self:
+        return type(self)(self.x.to(device), self.y.to(device))
+
+
+@dataclass
+class TensorSplit(Split):
     x: Tensor  # float32 [N, C, H, W], normalized
     y: Tensor  # int64 [N], class indices in 0..num_classes-1
 
@@ -31,13 +58,6 @@ class TensorSplit:
             raise ValueError(f"TensorSplit.x must be float32, got {self.x.dtype}")
         if self.y.dtype != torch.int64:
             raise ValueError(f"TensorSplit.y must be int64, got {self.y.dtype}")
-
-    def __len__(self) -> int:
-        return int(self.y.shape[0])
-
-    def subset(self, index: Tensor) -> TensorSplit:
-        """The samples at `index` (a 1-D int64 tensor), as a new split sharing nothing."""
-        return TensorSplit(self.x[index].clone(), self.y[index].clone())
 
 
 @dataclass

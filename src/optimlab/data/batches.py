@@ -10,16 +10,19 @@ with replacement with probability proportional to the weights (paper 003 uses
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from optimlab.data.base import TensorSplit
+from optimlab.data.base import Split
+
+S = TypeVar("S", bound=Split)
 
 
 def iterate_batches(
-    split: TensorSplit,
+    split: Split,
     batch_size: int,
     shuffle: bool = True,
     generator: torch.Generator | None = None,
@@ -27,7 +30,7 @@ def iterate_batches(
     sampler_weights: Tensor | None = None,
     drop_last: bool = False,
 ) -> Iterator[tuple[Tensor, Tensor]]:
-    """Yield (x [B, C, H, W], y [B]) covering one epoch of `split`.
+    """Yield (x [B, ...], y [B, ...]) covering one epoch of `split` (images: x [B, C, H, W]).
 
     shuffle: random order (ignored when sampler_weights is given: the draw is already random).
     augment: called as augment(x, generator) on each batch (e.g. `Augment()`).
@@ -102,7 +105,7 @@ def stratified_indices(y: Tensor, fraction: float, seed: int) -> tuple[Tensor, T
     return torch.from_numpy(a.astype(np.int64)), torch.from_numpy(b.astype(np.int64))
 
 
-def stratified_split(split: TensorSplit, fraction: float, seed: int = 0) -> tuple[TensorSplit, TensorSplit]:
+def stratified_split(split: S, fraction: float, seed: int = 0) -> tuple[S, S]:
     """Carve a validation split (≈ fraction of each class) out of `split`: returns (train, val)."""
     keep, held = stratified_indices(split.y, fraction, seed)
     if len(held) == 0:

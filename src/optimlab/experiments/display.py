@@ -28,6 +28,10 @@ DATASET_TITLES = {
     "cifar100": "CIFAR-100",
     "digits": "scikit-learn digits (8x8)",
     "imagefolder": "image folder",
+    "r8": "R8 (Reuters-21578, 8 topics)",
+    "womens-reviews": "Women's E-Commerce Clothing Reviews",
+    "avazu": "Avazu click logs",
+    "adult": "UCI Adult (census income)",
 }
 
 

@@ -22,12 +22,12 @@ from optimlab.experiments.display import CLIP_MARK, CLIP_NOTE, fmt_ci, fmt_p, fm
 from optimlab.experiments.results import RunResult, experiment_path, load_results
 from optimlab.experiments.stats import (
     BOOTSTRAP_MIN_PAIRS,
-    METRICS,
     PERCENT_METRICS,
     PairedComparison,
     Summary,
     summarize,
 )
+from optimlab.train.vocabulary import METRIC_TITLES, task_headline, task_metrics
 
 __all__ = [
     "load_experiment",
@@ -44,13 +44,7 @@ __all__ = [
     "markdown_table",
 ]
 
-METRIC_TITLES = {
-    "accuracy": "accuracy %",
-    "loss": "loss",
-    "mean_recall": "mean recall %",
-    "mean_precision": "mean precision %",
-    "kappa": "Cohen's kappa",
-}
+HEADLINE_TITLES = {"accuracy": "test accuracy", "auc": "test AUC", "mse": "test MSE", "fid": "FID"}
 
 
 def load_experiment(out_dir: str | Path) -> tuple[ExperimentConfig, list[RunResult]]:
@@ -146,7 +140,7 @@ def write_report(out_dir: str | Path) -> Path:
 
     config, results = load_experiment(out)
     baseline = config.baseline_label
-    summary = summarize(results, baseline)
+    summary = summarize(results, baseline, metrics=task_metrics(config.task))
     record = sequential.read_sequential(out)
     if record is not None:
         sequential.apply_to_summary(summary, record)
@@ -246,15 +240,16 @@ def _block(
     runs = [r for r in results if r.dataset == dataset and r.model == model]
     suffix = f"{dataset}_{model}"
     lines = [f"## {dataset} / {model}", ""]
-    headers, rows = compare_table(summary, base, dataset, model, "accuracy")
-    lines += ["### Headline: test accuracy", "", markdown_table(headers, rows), ""]
+    headline, metrics = task_headline(config.task), task_metrics(config.task)
+    headers, rows = compare_table(summary, base, dataset, model, headline)
+    lines += [f"### Headline: {HEADLINE_TITLES.get(headline, headline)}", "", markdown_table(headers, rows), ""]
     lines += [f"- {n}" for n in table_notes(summary, rows)] + [""]
     groups = [g for g in summary.groups if (g.dataset, g.model) == (dataset, model)]
-    mrows = [[display_name(g.label, g.optimizer)] + [fmt_ci(m, g.metrics[m]) for m in METRICS] for g in groups]
+    mrows = [[display_name(g.label, g.optimizer)] + [fmt_ci(m, g.metrics[m]) for m in metrics] for g in groups]
     lines += [
         "### All final test metrics (mean [95% CI] over finite runs)",
         "",
-        markdown_table(["optimizer"] + [METRIC_TITLES[m] for m in METRICS], mrows),
+        markdown_table(["optimizer"] + [METRIC_TITLES[m] for m in metrics], mrows),
         "",
     ]
     prows = []
@@ -316,7 +311,7 @@ def _block(
         order = [o.label for o in config.optimizers]
         figs = [
             plots.learning_curves(runs, config, out / f"curves_{suffix}.png"),
-            plots.final_strip(groups, "accuracy", order, out / f"final_accuracy_{suffix}.png"),
+            plots.final_strip(groups, headline, order, out / f"final_{headline}_{suffix}.png"),
             plots.step_times(groups, order, out / f"step_time_{suffix}.png"),
         ]
         lines += ["### Figures", ""] + [f"![{p.stem}]({p.name})" for p in figs if p is not None] + [""]

@@ -34,7 +34,12 @@ def available_cores() -> int:
 
 
 def forward_macs(config: TrainConfig) -> int:
-    """Multiply-accumulates of one forward pass of one image (conv and linear layers)."""
+    """Multiply-accumulates of one forward pass of one sample (images: conv and linear layers; other
+    tasks: their own estimate, Task.forward_macs)."""
+    if config.task != "classification":
+        from optimlab.tasks import get_task
+
+        return get_task(config.task).forward_macs(config)
     return _forward_macs(
         config.dataset,
         config.model,

@@ -15,6 +15,9 @@ from optimlab.experiments.config import ConfigError, ExperimentConfig
 
 def check_experiment(config: ExperimentConfig, load_data: bool = True) -> None:
     """Raise ConfigError naming the culprit (dataset, data folder, model, optimizer, hyperparameter)."""
+    if config.task != "classification":
+        _check_task_experiment(config, load_data)
+        return
     from optimlab.data import list_datasets, load_dataset
     from optimlab.models import create_model, list_models
     from optimlab.optim import create_optimizer, optimizer_info
@@ -62,6 +65,53 @@ def check_experiment(config: ExperimentConfig, load_data: bool = True) -> None:
                     create_optimizer(o.name, model.parameters(), **o.hparams)
                 except (ValueError, TypeError) as e:
                     raise ConfigError(f"optimizer {o.label!r} ({o.name}) hparams {o.hparams}: {e}") from None
+
+
+def _check_task_experiment(config: ExperimentConfig, load_data: bool) -> None:
+    """The same checks through the task (optimlab.tasks): its data sets and models, then the data,
+    the model and every optimizer built as the first seed's run builds them."""
+    import torch
+
+    from optimlab.data import list_datasets
+    from optimlab.optim import create_optimizer, optimizer_info
+    from optimlab.tasks import get_task
+
+    task = get_task(config.task)
+    datasets = {d.name: d for d in list_datasets()}
+    for o in config.optimizers:
+        try:
+            optimizer_info(o.name)
+        except ValueError as e:
+            raise ConfigError(f"optimizer {o.label!r}: {e}") from None
+    for ds in config.dataset_grid:
+        for m in config.model_grid:
+            try:
+                task.check(config.train_config(ds, m, config.optimizers[0]))
+            except ValueError as e:
+                raise ConfigError(f"task {config.task!r}: {e}") from None
+        if datasets[ds].needs_root and config.data_dir is None:
+            raise ConfigError(f"dataset {ds!r} needs a data folder: set data_dir (or --data-dir)")
+    _check_device(config)
+    if not load_data:
+        return
+    cpu = torch.device("cpu")
+    for ds in config.dataset_grid:
+        run = config.train_config(ds, config.model_grid[0], config.optimizers[0])
+        try:
+            data = task.prepare(run.replace(device="cpu"), config.seeds[0], cpu)
+        except (ValueError, OSError) as e:
+            raise ConfigError(f"dataset {ds!r}: {e}") from None
+        for m in config.model_grid:
+            try:
+                model = task.build_model(run.replace(model=m), data)
+            except ValueError as e:
+                raise ConfigError(f"model {m!r} on {ds!r}: {e}") from None
+            for o in config.optimizers:
+                for module in task.roles(model).values():
+                    try:
+                        create_optimizer(o.name, module.parameters(), **o.hparams)
+                    except (ValueError, TypeError) as e:
+                        raise ConfigError(f"optimizer {o.label!r} ({o.name}) hparams {o.hparams}: {e}") from None
 
 
 def _check_device(config: ExperimentConfig) -> None:

@@ -200,6 +200,8 @@ def resolve_config(
 
 def describe_data(config: ExperimentConfig) -> dict[str, Any]:
     """Counts and a one-line description of the data and schedule actually used (reads the data)."""
+    if config.task != "classification":
+        return _describe_task_data(config)
     from optimlab.data import load_dataset
 
     splits = load_dataset(config.dataset, config.data_dir, **config.dataset_options)
@@ -227,6 +229,36 @@ def describe_data(config: ExperimentConfig) -> dict[str, Any]:
         "n_train": n_train,
         "n_test": n_test,
         "num_classes": splits.num_classes,
+        "description": text,
+    }
+
+
+def _describe_task_data(config: ExperimentConfig) -> dict[str, Any]:
+    """describe_data for the tasks other than image classification (their Task.describe)."""
+    from optimlab.tasks import get_task
+
+    task = get_task(config.task)
+    run = config.runs()[0].config
+    d = task.describe(run)
+    title: str = DATASET_TITLES.get(config.dataset, str(config.dataset))
+    steps = (
+        f", at most {config.max_steps_per_epoch} steps of {config.batch_size} per epoch"
+        if config.max_steps_per_epoch
+        else f", batch {config.batch_size}"
+    )
+    text = (
+        f"{title} ({d['n_train']:,} train samples incl. {config.val_fraction:.0%} held out for validation, "
+        f"{d['n_test']:,} test, {d['num_classes']} classes; {d['detail']}), task {config.task}, "
+        f"{config.model} width {config.width:g}, {config.epochs} epochs{steps}, {len(config.seeds)} seeds, "
+        f"device {config.device}"
+    )
+    return {
+        "dataset": config.dataset,
+        "dataset_title": title,
+        "data_dir": config.data_dir,
+        "n_train": d["n_train"],
+        "n_test": d["n_test"],
+        "num_classes": d["num_classes"],
         "description": text,
     }
 

@@ -37,7 +37,8 @@ def _parses_as_device(name: str) -> bool:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    dataset: str = "digits"  # a name from optimlab.data.list_datasets()
+    dataset: str = "digits"  # a name from optimlab.data.list_datasets() (one of the task's data sets)
+    task: str = "classification"  # a name from optimlab.tasks.list_tasks(): data, model family, loss, metrics
     data_dir: str | None = None  # folder for datasets read from disk (cifar10/100, imagefolder)
     dataset_options: dict[str, Any] = field(default_factory=dict)  # e.g. image_size for imagefolder
     model: str = "cnn"  # a name from optimlab.models.list_models() (the CLI's default.toml uses cnn too)
@@ -69,6 +70,9 @@ class TrainConfig:
     diverge_factor: float | None = 100.0
 
     def __post_init__(self) -> None:
+        from optimlab.tasks import TASK_NAMES
+
+        _require(self.task in TASK_NAMES, "task", self.task, f"must be one of {TASK_NAMES}")
         _require(
             isinstance(self.dataset, str) and bool(self.dataset), "dataset", self.dataset, "must be a dataset name"
         )
@@ -190,6 +194,7 @@ class History:
     """
 
     train_loss: list[float] = field(default_factory=list)  # mean over the epoch's steps (running)
+    # *_acc: the task's per-epoch curve value (Task.curve; accuracy for classifiers)
     train_acc: list[float] = field(default_factory=list)  # on the (augmented) batches, running
     val_loss: list[float] = field(default_factory=list)
     val_acc: list[float] = field(default_factory=list)
@@ -197,7 +202,8 @@ class History:
     test_acc: list[float] = field(default_factory=list)
     lr: list[float] = field(default_factory=list)  # lr of the first param group at each epoch's first step
     epoch_time_s: list[float] = field(default_factory=list)  # training + evaluation of the epoch
-    # accuracy, loss, mean_recall, mean_precision, kappa on the test set, final weights
+    # the task's metrics on the test set, final weights (classification: accuracy, loss, mean_recall,
+    # mean_precision, kappa; optimlab.tasks.get_task(config.task).metrics names them) plus "loss"
     final: dict[str, float] = field(default_factory=dict)
     final_val: dict[str, float] = field(default_factory=dict)  # same metrics on the validation split
     confusion: list[list[int]] = field(default_factory=list)  # test set, [true class][predicted class]

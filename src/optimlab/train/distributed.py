@@ -35,7 +35,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
-from optimlab.data import TensorSplit
+from optimlab.data import Split
 from optimlab.data.batches import check_sampler_weights
 from optimlab.train.config import History, TrainConfig
 
@@ -143,7 +143,7 @@ def broadcast_history(history: History | None, ctx: DistContext) -> History:
 
 
 def shard_batches(
-    split: TensorSplit,
+    split: Split,
     batch_size: int,
     generator: torch.Generator | None,
     rank: int,

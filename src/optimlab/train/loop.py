@@ -1,10 +1,11 @@
 """fit(config, seed): one seeded, resumable training run that returns its History.
 
-Order of one run: seed -> load data -> carve the stratified validation split from the training
-split (drawn with the run seed, so every optimizer sees the same split at a given seed) -> build
-the model (global torch RNG, so every optimizer starts from the same weights at a given seed) ->
-optimizer -> LambdaLR schedule -> resume from run_dir's checkpoint if any -> epochs -> final
-metrics on the final weights (no best-epoch picking) -> model.pt, history.json, done.
+Order of one run: seed -> the task (optimlab.tasks, config.task) loads the data and carves the
+validation split from the training split (drawn with the run seed, so every optimizer sees the same
+split at a given seed) -> the task builds the model (global torch RNG, so every optimizer starts from
+the same weights at a given seed) -> one optimizer per task role (one for most tasks) -> LambdaLR
+schedule -> resume from run_dir's checkpoint if any -> epochs of the task's training steps -> the
+task's final metrics on the final weights (no best-epoch picking) -> model.pt, history.json, done.
 
 Conventions (decided here, documented in the README):
   * switch_epoch is 1-based: optimlab.optim.start_multistep(opt) is called at the start of epoch
@@ -14,10 +15,11 @@ Conventions (decided here, documented in the README):
     θ ← θ·(1 − lr·wd) to every trainable tensor (the same set coupled L2 decays), with the
     group's current (scheduled) lr, right before optimizer.step(). "coupled" passes it through.
   * augment applies only to images of at least 16×16 pixels (a warning says when it is skipped).
-  * Divergence: NaN/Inf in the running training loss, or a running mean training loss above
-    config.diverge_factor (default 100) x the loss of the run's first batch (History.initial_loss),
-    checked at epoch end and on CPU also every 32 steps, stops the run after evaluating the current
-    weights: History.diverged_epoch is that epoch and History.diverged_reason says why.
+  * Divergence (the task's rule, Task.divergence; by default): NaN/Inf in the running training loss,
+    or a running mean training loss above config.diverge_factor (default 100) x the loss of the run's
+    first batch (History.initial_loss), checked at epoch end and on CPU also every 32 steps, stops the
+    run after evaluating the current weights: History.diverged_epoch is that epoch and
+    History.diverged_reason says why.
   * Accelerator options (amp, channels_last, compile, data_on_device): see accel.py; under
     torchrun (or launch_local) fit trains data-parallel with DDP: see distributed.py.
 """
@@ -32,19 +34,16 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
-from optimlab.data import iterate_batches
-from optimlab.models import create_model
 from optimlab.optim import create_optimizer, no_decay_groups, set_train_mode, start_multistep
+from optimlab.tasks import StepContext, get_task
 from optimlab.train import distributed as ddp
-from optimlab.train.accel import autocast, compile_model, prepare_model, resolve_device, to_input
+from optimlab.train.accel import compile_model, prepare_model, resolve_device
 from optimlab.train.checkpoint import RunDir
 from optimlab.train.config import History, TrainConfig
 from optimlab.train.interrupt import check_stop
-from optimlab.train.metrics import classification_metrics, diverged_metrics, evaluate
+from optimlab.train.metrics import runtime
 from optimlab.train.progress import make_progress
-from optimlab.train.run_data import prepare_data
 from optimlab.train.schedules import build_scheduler
 from optimlab.train.seeding import capture_rng_state, check_seed, restore_rng_state, seed_everything
 
@@ -122,13 +121,15 @@ class _Trainer:
                 stacklevel=3,
             )
         self.generator = seed_everything(seed)
+        self.task = get_task(config.task)
+        self.task.check(config)
+        self.runtime = runtime(self.device, config.amp, config.channels_last)
 
-        data = prepare_data(config, seed, self.device)
+        data = self.data = self.task.prepare(config, seed, self.device)
         self.train, self.val, self.test = data.train, data.val, data.test
         self.num_classes = data.num_classes
-        self.sampler_weights, self.augment = data.sampler_weights, data.augment
 
-        self.model = create_model(config.model, data.num_classes, data.input_shape, width=config.width)
+        self.model = self.task.build_model(config, data)
         prepare_model(self.model, self.device, config.channels_last)
         hparams = dict(config.hparams)
         self.decoupled_wd = 0.0
@@ -137,15 +138,21 @@ class _Trainer:
             if isinstance(wd, bool) or not isinstance(wd, (int, float)) or not math.isfinite(wd) or wd < 0:
                 raise ValueError(f"hparams weight_decay={wd!r} (decoupled) must be a finite number >= 0")
             self.decoupled_wd = float(wd)
-        params: Any = self.model.parameters()
-        self.no_decay_ids: set[int] = set()
-        if config.no_decay:  # biases and norm weights in a zero-decay group (optimlab.optim.no_decay_groups)
-            params = no_decay_groups(self.model, hparams.get("weight_decay"))
-            self.no_decay_ids = {id(p) for g in params if g.get("weight_decay") == 0.0 for p in g["params"]}
-        self.optimizer = create_optimizer(config.optimizer, params, **hparams)
         n_batches = math.ceil(len(self.train) / config.batch_size)
         self.steps_per_epoch = min(n_batches, config.max_steps_per_epoch or n_batches)
-        self.scheduler = build_scheduler(self.optimizer, config, self.steps_per_epoch)
+        # one optimizer (and schedule) per task role; most tasks have one role, "model"
+        self.no_decay_ids: set[int] = set()
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.schedulers: dict[str, Any] = {}
+        for role, module in self.task.roles(self.model).items():
+            params: Any = module.parameters()
+            if config.no_decay:  # biases and norm weights in a zero-decay group (optimlab.optim.no_decay_groups)
+                params = no_decay_groups(module, hparams.get("weight_decay"))
+                self.no_decay_ids |= {id(p) for g in params if g.get("weight_decay") == 0.0 for p in g["params"]}
+            self.optimizers[role] = create_optimizer(config.optimizer, params, **hparams)
+            self.schedulers[role] = build_scheduler(self.optimizers[role], config, self.steps_per_epoch)
+        self.optimizer = next(iter(self.optimizers.values()))  # the first role's: its lr is History.lr
+        self.decay_groups: dict[str, list[tuple[dict[str, Any], list[torch.Tensor]]]] = {}
 
         self.history = History()
         self.epoch = 0  # epochs completed
@@ -169,11 +176,17 @@ class _Trainer:
 
     # -- checkpoint -------------------------------------------------------------------------
     def _state(self) -> dict[str, Any]:
+        # one role: the optimizer's and scheduler's state dicts; several: {role: state dict}
+        single = len(self.optimizers) == 1
         return {
             "epoch": self.epoch,
             "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
+            "optimizer": self.optimizer.state_dict()
+            if single
+            else {role: o.state_dict() for role, o in self.optimizers.items()},
+            "scheduler": next(iter(self.schedulers.values())).state_dict()
+            if single
+            else {role: s.state_dict() for role, s in self.schedulers.items()},
             "rng": capture_rng_state(self.generator, self.device),
             "history": self.history.to_dict(),
             "counters": {"train_seconds": self.train_seconds, "train_steps": self.train_steps, "wall_s": self._wall()},
@@ -181,8 +194,13 @@ class _Trainer:
 
     def _load(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
+        if len(self.optimizers) == 1:
+            self.optimizer.load_state_dict(state["optimizer"])
+            next(iter(self.schedulers.values())).load_state_dict(state["scheduler"])
+        else:
+            for role, optimizer in self.optimizers.items():
+                optimizer.load_state_dict(state["optimizer"][role])
+                self.schedulers[role].load_state_dict(state["scheduler"][role])
         restore_rng_state(state["rng"], self.generator, self.device)
         self.history = History.from_dict(state["history"])
         self.epoch = int(state["epoch"])
@@ -206,7 +224,8 @@ class _Trainer:
                 epoch = self.epoch + 1  # 1-based
                 t0 = time.perf_counter()
                 if config.switch_epoch is not None and epoch == config.switch_epoch:
-                    start_multistep(self.optimizer)
+                    for optimizer in self.optimizers.values():
+                        start_multistep(optimizer)
                 history.lr.append(float(self.optimizer.param_groups[0]["lr"]))
                 bar.reset(steps_task, total=self.steps_per_epoch)
                 train_loss, train_acc = self._train_epoch(bar, steps_task)
@@ -249,42 +268,34 @@ class _Trainer:
             ddp.barrier(self.dist)  # rank 0's files are complete when any rank returns
         return history
 
-    def _loss_limit(self) -> float:
-        """The running mean training loss above which the run counts as diverged (inf: no limit)."""
-        factor, initial = self.config.diverge_factor, self.history.initial_loss
-        if factor is None or initial is None or not math.isfinite(initial):
-            return math.inf
-        return factor * initial
-
     def _divergence(self, loss: float) -> str | None:
-        if not math.isfinite(loss):
-            return f"non-finite training loss ({loss})"
-        if loss > self._loss_limit():
-            return (
-                f"training loss {loss:.3g} > {self.config.diverge_factor:g} x the first batch's "
-                f"{self.history.initial_loss:.3g}"
-            )
-        return None
+        """Why the run diverged given its running mean training loss (the task's rule), or None."""
+        return self.task.divergence(loss, self.history.initial_loss, self.config.diverge_factor)
 
     def _evaluate(self, split: Any) -> Any:
-        return evaluate(
-            self.model,
-            split,
-            self.config.eval_batch_size,
-            device=self.device,
-            amp=self.config.amp,
-            channels_last=self.config.channels_last,
-        )
+        return self.task.evaluate(self.model, split, self.config.eval_batch_size, self.runtime)
+
+    def _step_role(self, role: str, loss: torch.Tensor) -> None:
+        """One optimizer step of `role` on `loss`: zero_grad, backward, decoupled decay, step."""
+        optimizer = self.optimizers[role]
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.decoupled_wd:
+            with torch.no_grad():
+                for group, params in self.decay_groups[role]:
+                    torch._foreach_mul_(params, 1.0 - group["lr"] * self.decoupled_wd)
+        optimizer.step()
 
     def _train_epoch(self, bar: Any, steps_task: Any) -> tuple[float, float]:
         """One epoch of training steps; returns (mean loss, accuracy) over the batches seen."""
-        model, optimizer, scheduler, config = self.forward, self.optimizer, self.scheduler, self.config
-        decay = self.decoupled_wd
-        groups = [
-            (g, [p for p in g["params"] if p.requires_grad and id(p) not in self.no_decay_ids])
-            for g in optimizer.param_groups
-        ]
-        groups = [(g, ps) for g, ps in groups if ps]
+        config, task = self.config, self.task
+        for role, optimizer in self.optimizers.items():
+            groups = [
+                (g, [p for p in g["params"] if p.requires_grad and id(p) not in self.no_decay_ids])
+                for g in optimizer.param_groups
+            ]
+            self.decay_groups[role] = [(g, ps) for g, ps in groups if ps]
+        schedulers = list(self.schedulers.values())
         loss_sum = torch.zeros((), device=self.device)
         correct = torch.zeros((), dtype=torch.int64, device=self.device)
         seen = steps = 0
@@ -293,17 +304,7 @@ class _Trainer:
         world = 1 if self.dist is None else self.dist.world_size
         batches: Iterator[tuple[torch.Tensor, torch.Tensor, int]]
         if self.dist is None:
-            batches = (
-                (x, y, y.shape[0])
-                for x, y in iterate_batches(
-                    self.train,
-                    config.batch_size,
-                    shuffle=True,
-                    generator=self.generator,
-                    augment=self.augment,
-                    sampler_weights=self.sampler_weights,
-                )
-            )
+            batches = ((x, y, y.shape[0]) for x, y in task.batches(self.data, config, self.generator))
         else:
             batches = ddp.shard_batches(
                 self.train,
@@ -311,54 +312,46 @@ class _Trainer:
                 self.generator,
                 self.dist.rank,
                 world,
-                augment=self.augment,
-                sampler_weights=self.sampler_weights,
+                augment=self.data.augment,
+                sampler_weights=self.data.sampler_weights,
             )
+        ctx = StepContext(self.forward, self.runtime, self._step_role, world)
         move = self.train.x.device != self.device  # data_on_device=False: one copy per batch
         self.model.train()
-        set_train_mode(self.optimizer, True)  # schedule-free: parameters to the gradient point y
+        for optimizer in self.optimizers.values():
+            set_train_mode(optimizer, True)  # schedule-free: parameters to the gradient point y
         _sync(self.device)
         t0 = time.perf_counter()
         for x, y, n_global in batches:
             check_stop()  # a worker told to stop (SIGINT/SIGTERM) leaves here; the last checkpoint stays
             if move:
                 x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
-            x = to_input(x, config.channels_last)
             n = y.shape[0]
-            with autocast(self.device, config.amp):
-                logits = model(x)
-                if n * world == n_global:  # equal shards (always, in one process): mean of means is exact
-                    loss = F.cross_entropy(logits, y)
-                    record, weight = loss.detach(), n
-                else:  # short last global batch split unevenly: DDP's average must be the global mean
-                    total = F.cross_entropy(logits, y, reduction="sum")
-                    loss = total * (world / n_global)
-                    record, weight = total.detach(), 1
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if decay:
-                with torch.no_grad():
-                    for group, params in groups:
-                        torch._foreach_mul_(params, 1.0 - group["lr"] * decay)
-            optimizer.step()
-            scheduler.step()
+            ctx.n_global = n_global
+            loss, n_correct = task.train_step(ctx, x, y)  # the step's (scaled) loss, detached
+            for scheduler in schedulers:
+                scheduler.step()
             if self.history.initial_loss is None:  # the run's first batch, before any update
-                first = float(loss.detach())
+                first = float(loss)
                 if self.dist is not None:
                     first = ddp.all_reduce_sum([first], self.device)[0] / world
                 self.history.initial_loss = first
-            loss_sum.add_(record.float(), alpha=weight)
-            correct.add_((logits.detach().argmax(dim=1) == y).sum())
+            if n * world == n_global:  # equal shards (always, in one process): mean of means is exact
+                loss_sum.add_(loss.float(), alpha=n)
+            else:  # the step's loss is this rank's sum x world / n_global: record the sum
+                loss_sum.add_(loss.float(), alpha=n_global / world)
+            correct.add_(n_correct)
             seen += n
             steps += 1
             bar.advance(steps_task)
             if check_early and steps % NAN_CHECK_EVERY == 0:
                 running = float(loss_sum) / max(seen, 1)
-                if not math.isfinite(running) or running > self._loss_limit():
+                if self._divergence(running) is not None:
                     break
             if steps >= self.steps_per_epoch:
                 break
-        set_train_mode(self.optimizer, False)  # schedule-free: evaluate and checkpoint the averaged x
+        for optimizer in self.optimizers.values():
+            set_train_mode(optimizer, False)  # schedule-free: evaluate and checkpoint the averaged x
         _sync(self.device)
         self.train_seconds += time.perf_counter() - t0
         self.train_steps += steps
@@ -375,14 +368,13 @@ class _Trainer:
             last = tuple(self._evaluate(s) for s in (self.val, self.test))
             self.model.train()
         val, test = last
+        task, data = self.task, self.data
         if history.diverged_epoch is not None:
-            history.final_val, _ = diverged_metrics(self.model, val, self.val.y, self.num_classes)
-            history.final, history.confusion = diverged_metrics(self.model, test, self.test.y, self.num_classes)
+            history.final_val, _ = task.diverged_metrics(self.model, self.val, val, data)
+            history.final, history.confusion = task.diverged_metrics(self.model, self.test, test, data)
         else:
-            history.final_val, _ = classification_metrics(self.val.y, val.predictions, self.num_classes, val.loss)
-            history.final, history.confusion = classification_metrics(
-                self.test.y, test.predictions, self.num_classes, test.loss
-            )
+            history.final_val, _ = task.final_metrics(self.val, val, data)
+            history.final, history.confusion = task.final_metrics(self.test, test, data)
         history.wall_time_s = self._wall()
         if self.run_dir is not None:
             self.run_dir.finish({k: v.detach().cpu() for k, v in self.model.state_dict().items()}, history)

@@ -16,11 +16,42 @@ METRIC_SPECS: dict[str, tuple[float, float, str]] = {
     "mean_precision": (0.0, 1.0, "higher"),  # macro precision over classes
     "kappa": (-1.0, 1.0, "higher"),  # Cohen's kappa
     "train_accuracy": (0.0, 1.0, "higher"),  # last epoch's training accuracy (History.train_acc[-1]); claims only
+    "auc": (0.0, 1.0, "higher"),  # ROC AUC of a binary label's scores (click-through rate)
+    "log_loss": (0.0, math.inf, "lower"),  # binary cross-entropy of the predicted probabilities, sklearn's
+    "mse": (0.0, math.inf, "lower"),  # mean squared error of a regression (key points)
+    "fid": (0.0, math.inf, "lower"),  # Frechet distance between feature distributions of real and generated images
 }
-METRICS = ("accuracy", "loss", "mean_recall", "mean_precision", "kappa")  # History.final's keys, in table order
+# image classification's History.final keys, in table order; every task's own: optimlab.tasks (Task.metrics)
+METRICS = ("accuracy", "loss", "mean_recall", "mean_precision", "kappa")
 LOWER_IS_BETTER = frozenset(m for m, (_, _, better) in METRIC_SPECS.items() if better == "lower")
 PERCENT_METRICS = frozenset({"accuracy", "mean_recall", "mean_precision"})  # fractions shown in % (with train_accuracy)
 METRIC_RANGES = {m: (lo, hi) for m, (lo, hi, _) in METRIC_SPECS.items()}
+METRIC_TITLES = {  # how tables name a metric (with its unit)
+    "accuracy": "accuracy %",
+    "loss": "loss",
+    "mean_recall": "mean recall %",
+    "mean_precision": "mean precision %",
+    "kappa": "Cohen's kappa",
+    "auc": "AUC",
+    "log_loss": "log loss",
+    "mse": "MSE",
+    "fid": "FID",
+}
+
+
+def task_metrics(task: str) -> tuple[str, ...]:
+    """The History.final metrics of `task` (a name from optimlab.tasks), in table order."""
+    from optimlab.tasks import get_task
+
+    return get_task(task).metrics
+
+
+def task_headline(task: str) -> str:
+    """The metric of `task`'s headline table (accuracy for classifiers, auc for click-through rate)."""
+    from optimlab.tasks import get_task
+
+    return get_task(task).headline
+
 
 SCHEDULES = ("constant", "step", "cosine")
 WEIGHT_DECAY_MODES = ("coupled", "decoupled")

@@ -27,6 +27,7 @@ from optimlab.experiments.config import ExperimentConfig, OptimizerSpec
 from optimlab.experiments.results import write_json_atomic
 from optimlab.experiments.stats import METRICS, summarize
 from optimlab.experiments.sweep import run_experiment
+from optimlab.train.vocabulary import task_metrics
 from optimlab.tune.candidates import (
     DEFAULT_TUNE_SEEDS,
     DEFAULT_WD_RANGE,
@@ -100,8 +101,9 @@ def tune(
             f"tune takes one dataset and one model, got datasets {list(config.dataset_grid)} "
             f"and models {list(config.model_grid)}"
         )
-    if metric not in METRICS:
-        raise TuneError(f"metric must be one of {list(METRICS)}, got {metric!r}")
+    metrics = METRICS if config.task == "classification" else task_metrics(config.task)
+    if metric not in metrics:
+        raise TuneError(f"metric must be one of {list(metrics)} (task {config.task!r}), got {metric!r}")
     if config.val_fraction <= 0:
         raise TuneError("tune chooses on the validation split: val_fraction must be > 0")
     tune_seeds = tuple(tune_seeds)
@@ -144,7 +146,7 @@ def tune(
         )
         _drop_stale_finals(final_cfg, out / "final")
         final_results = run_experiment(final_cfg, out / "final", workers=workers, progress=progress)
-        summary = summarize(final_results, baseline)
+        summary = summarize(final_results, baseline, metrics=metrics)
         from optimlab.experiments.report import write_report
 
         write_report(out / "final")

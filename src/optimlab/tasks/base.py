@@ -1,0 +1,205 @@
+"""What a task is: data + model family + loss + metrics (with their directions) + what "diverged" means.
+
+An experiment is task x optimizer x seed. `optimlab.train.fit` owns everything a task shares (seeding,
+the validation carve-out's seed, schedules, checkpoint/resume, divergence bookkeeping, progress, DDP,
+timing) and asks the run's Task (`TrainConfig.task`, a name from `optimlab.tasks.list_tasks()`) for the
+rest:
+
+    data = task.prepare(config, seed, device)        # TaskData: train / val / test splits + model info
+    model = task.build_model(config, data)           # on the CPU; fit moves it
+    roles = task.roles(model)                        # {"model": model}: one optimizer per role
+    for x, y in task.batches(data, config, generator):
+        loss, correct = task.train_step(ctx, x, y)   # default: forward, task.loss, ctx.step("model", loss)
+    ev = task.evaluate(model, split, batch_size, runtime)       # Evaluation: loss, curve value, predictions
+    final, confusion = task.final_metrics(split, ev, data)      # History.final: task.metrics' keys + "loss"
+
+Downstream code (sweeps, statistics, verdicts, tune, reports) reads only History: `final` holds the
+task's metrics (names and directions in optimlab.train.vocabulary.METRIC_SPECS), and the per-epoch
+`train_acc`/`val_acc`/`test_acc` lists hold the task's `curve` value (accuracy for classifiers).
+
+A task with several optimizers (a GAN: generator and discriminator) returns one role per optimizer
+from `roles` and overrides `train_step`, calling `ctx.step(role, loss)` for each; fit builds, schedules
+and checkpoints one optimizer per role (config.optimizer with config.hparams for each).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from optimlab.data import Split, iterate_batches
+
+
+@dataclass
+class TaskData:
+    """The data of one run, as the task prepared it."""
+
+    train: Split  # what the optimizer sees (training split minus validation)
+    val: Split  # carved from the data set's training split with the run seed; never the test split
+    test: Split  # the data set's own test split, untouched
+    num_classes: int  # classes of the label (2 for a binary label); 0 for regression
+    class_names: list[str] = field(default_factory=list)
+    info: dict[str, Any] = field(default_factory=dict)  # what build_model needs (input_shape, vocab size, ...)
+    sampler_weights: Tensor | None = None  # [len(train)] weights of a weighted sampler, or None
+    augment: Callable[[Tensor, torch.Generator | None], Tensor] | None = None  # applied to training batches
+
+
+@dataclass
+class Runtime:
+    """What the harness lends a task for forward passes: device, autocast and the input memory format."""
+
+    device: torch.device
+    amp: str = "none"
+    channels_last: bool = False
+    autocast: Callable[[], AbstractContextManager[Any]] = field(default=lambda: _null())
+    to_input: Callable[[Tensor], Tensor] = field(default=lambda x: x)
+
+
+def _null() -> AbstractContextManager[Any]:
+    import contextlib
+
+    return contextlib.nullcontext()
+
+
+@dataclass
+class Evaluation:
+    loss: float  # mean loss over the split (the task's loss; NaN/Inf when the model diverged)
+    accuracy: float  # the task's per-epoch curve value (History.val_acc / test_acc)
+    predictions: Tensor  # [N] on the CPU: predicted classes (or the model's outputs for regression)
+    scores: Tensor | None = None  # [N] or [N, K] on the CPU: probabilities/scores the metrics need (AUC)
+
+
+class StepContext:
+    """What a training step may use: the training module, autocast, and `step(role, loss)`."""
+
+    def __init__(
+        self,
+        forward: Callable[..., Any],
+        runtime: Runtime,
+        step: Callable[[str, Tensor], None],
+        world: int = 1,
+    ) -> None:
+        self.forward = forward  # the model as trained (DDP / compiled around the task's model)
+        self.runtime = runtime
+        self.step = step  # step(role, loss): zero_grad, backward, decoupled decay, optimizer.step of that role
+        self.world = world  # data-parallel world size
+        self.n_global = 0  # samples in the current global batch (DDP: over all ranks); set by fit per batch
+
+
+class Task:
+    """Base class: a supervised task trained by one optimizer on (x, y) batches; subclasses fill in
+    data, model, loss and metrics. Class attributes describe the task to the rest of optimlab."""
+
+    name: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+    datasets: ClassVar[tuple[str, ...]] = ()  # optimlab.data registry names this task trains on
+    models: ClassVar[tuple[str, ...]] = ()  # model names build_model accepts
+    metrics: ClassVar[tuple[str, ...]] = ()  # History.final's keys, in table order (vocabulary.METRIC_SPECS)
+    headline: ClassVar[str] = "accuracy"  # the metric of a report's headline table and strip plot
+    curve: ClassVar[str] = "accuracy"  # what History.train_acc / val_acc / test_acc hold, per epoch
+
+    # -- data and model --------------------------------------------------------------------------
+    def prepare(self, config: Any, seed: int, device: torch.device) -> TaskData:
+        """Load config.dataset and split it for run `seed` (config: a TrainConfig)."""
+        raise NotImplementedError
+
+    def build_model(self, config: Any, data: TaskData) -> nn.Module:
+        raise NotImplementedError
+
+    def check(self, config: Any) -> None:
+        """ValueError naming the culprit when config's dataset or model is not this task's (no data read)."""
+        if self.datasets and config.dataset not in self.datasets:
+            raise ValueError(
+                f"dataset {config.dataset!r} is not a {self.name} data set; task {self.name!r} trains on "
+                f"{list(self.datasets)}"
+            )
+        if self.models and config.model not in self.models:
+            raise ValueError(f"model {config.model!r} is not a {self.name} model; valid: {list(self.models)}")
+
+    def describe(self, config: Any) -> dict[str, Any]:
+        """Counts of the data actually used (reads it): n_train, n_test, num_classes, a title, a summary."""
+        raise NotImplementedError
+
+    def forward_macs(self, config: Any) -> int:
+        """Multiply-accumulates of one sample's forward pass, estimated without reading the data; decides
+        the threads of a run (optimlab.experiments.threads: below 1 G per step a run gets one thread)."""
+        raise NotImplementedError
+
+    # -- training --------------------------------------------------------------------------------
+    def roles(self, model: nn.Module) -> dict[str, nn.Module]:
+        """One optimizer per entry, over that module's parameters (default: one, the whole model)."""
+        return {"model": model}
+
+    def batches(self, data: TaskData, config: Any, generator: torch.Generator) -> Iterator[tuple[Tensor, Tensor]]:
+        """One epoch of training batches (x, y) in the run's random order."""
+        return iterate_batches(
+            data.train,
+            config.batch_size,
+            shuffle=True,
+            generator=generator,
+            augment=data.augment,
+            sampler_weights=data.sampler_weights,
+        )
+
+    def loss(self, output: Tensor, y: Tensor, reduction: str = "mean") -> Tensor:
+        raise NotImplementedError
+
+    def correct(self, output: Tensor, y: Tensor) -> Tensor:
+        """How many samples of the batch count as right for the running training curve (a 0-d tensor)."""
+        raise NotImplementedError
+
+    def train_step(self, ctx: StepContext, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        """One optimizer step on a batch; returns (batch loss to record, detached; correct count).
+
+        The recorded loss is the batch mean; under DDP with an uneven last global batch each rank's sum
+        scaled by world / n_global, so DDP's gradient average is the global mean."""
+        n = y.shape[0]
+        with ctx.runtime.autocast():
+            output = ctx.forward(ctx.runtime.to_input(x))
+            if n * ctx.world == ctx.n_global:
+                loss = self.loss(output, y)
+            else:
+                loss = self.loss(output, y, reduction="sum") * (ctx.world / ctx.n_global)
+        ctx.step("model", loss)
+        return loss.detach(), self.correct(output.detach(), y)
+
+    def divergence(self, loss: float, initial: float | None, factor: float | None) -> str | None:
+        """Why a run whose running mean training loss is `loss` has diverged, or None.
+
+        Default: a NaN/Inf loss, or a loss above factor x the first batch's (`initial`)."""
+        if not math.isfinite(loss):
+            return f"non-finite training loss ({loss})"
+        if factor is not None and initial is not None and math.isfinite(initial) and loss > factor * initial:
+            return f"training loss {loss:.3g} > {factor:g} x the first batch's {initial:.3g}"
+        return None
+
+    # -- evaluation ------------------------------------------------------------------------------
+    def evaluate(self, model: nn.Module, split: Split, batch_size: int, runtime: Runtime) -> Evaluation:
+        raise NotImplementedError
+
+    def final_metrics(
+        self, split: Split, evaluation: Evaluation, data: TaskData
+    ) -> tuple[dict[str, float], list[list[int]]]:
+        """(History.final: every name in self.metrics plus "loss", confusion matrix or [])."""
+        raise NotImplementedError
+
+    def diverged_metrics(
+        self, model: nn.Module, split: Split, evaluation: Evaluation, data: TaskData
+    ) -> tuple[dict[str, float], list[list[int]]]:
+        """Final metrics of a diverged run: loss NaN; the rest from the current weights' outputs when
+        every weight is finite, else NaN and no confusion matrix."""
+        finite = all(bool(torch.isfinite(t).all()) for t in model.state_dict().values() if t.is_floating_point())
+        if not finite:
+            return {name: math.nan for name in (*self.metrics, "loss")}, []
+        metrics, confusion = self.final_metrics(split, evaluation, data)
+        metrics["loss"] = math.nan
+        return metrics, confusion
+
+
+__all__ = ["Evaluation", "Runtime", "StepContext", "Task", "TaskData"]
