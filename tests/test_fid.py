@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from optimlab.train.fid import (
+from optimlab.tasks.fid import (
     ClassifierFeatures,
     InceptionFeatures,
     feature_statistics,
@@ -19,7 +19,7 @@ from optimlab.train.fid import (
     fid_from_features,
     frechet_distance,
 )
-from optimlab.train.fid_classifier import train_feature_classifier
+from optimlab.tasks.fid_classifier import train_feature_classifier
 
 METHODS = ["sqrtm", "eig"]
 

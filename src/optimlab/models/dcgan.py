@@ -15,6 +15,8 @@ one call; each network gets its own optimizer (see optimlab's gan task).
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
@@ -86,6 +88,8 @@ class DCGAN(nn.Module):
         self.generator = Generator(image_shape, width, latent_dim)
         self.discriminator = Discriminator(image_shape, width)
         _init_dcgan(self)
+        # FID feature extractors a task attaches (name -> callable); not modules, not in the state dict
+        self.fid_extractors: dict[str, Any] = {}
 
     def forward(self, z: Tensor) -> Tensor:
         return self.generator(z)

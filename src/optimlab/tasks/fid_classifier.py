@@ -10,6 +10,7 @@ cached per process. Its features are the 128-d input of the classifier's linear 
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 
 import torch
@@ -17,11 +18,12 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from optimlab.models import create_model
-from optimlab.train.fid import ClassifierFeatures
+from optimlab.tasks.fid import ClassifierFeatures
 
 CLASSIFIER_MODEL = "cnn"
 CLASSIFIER_WIDTH = 0.25  # 8/16/32 channels -> 32-d features
 CLASSIFIER_EPOCHS = 3
+MIN_STEPS = 150  # small sets get more epochs: at least this many Adam steps
 CLASSIFIER_SEED = 0
 BATCH = 64
 
@@ -53,7 +55,8 @@ def train_feature_classifier(
         g = torch.Generator().manual_seed(CLASSIFIER_SEED)
         xn = (x01 - mean) / std
         model.train()
-        for _ in range(CLASSIFIER_EPOCHS):
+        epochs = max(CLASSIFIER_EPOCHS, math.ceil(MIN_STEPS / math.ceil(len(train_y) / BATCH)))
+        for _ in range(epochs):
             order = torch.randperm(len(train_y), generator=g)
             for start in range(0, len(order), BATCH):
                 idx = order[start : start + BATCH]
