@@ -74,6 +74,7 @@ class GanTask(Task):
     metrics = ("fid_classifier",)
     headline = "fid_classifier"
     curve = "fid_classifier"
+    task_options = TASK_OPTIONS  # dataset_options keys this task reads itself (not the loader's)
 
     def check(self, config: Any) -> None:
         super().check(config)

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from optimlab.data import Split, load_dataset
 from optimlab.models import create_model
-from optimlab.tasks.base import Evaluation, Runtime, Task, TaskData
+from optimlab.tasks.base import Evaluation, Runtime, StepContext, Task, TaskData
 
 KEYPOINT_DATASETS = ("mnist-keypoints", "keypoints-folder")
 KEYPOINT_MODELS = ("preactresnet34", "preactresnet18", "preactresnet10")
@@ -125,6 +125,15 @@ class KeypointTask(Task):
     def loss(self, output: Tensor, y: Tensor, reduction: str = "mean") -> Tensor:
         per = per_sample_mse(output, y)
         return per.sum() if reduction == "sum" else per.mean()
+
+    def train_step(self, ctx: StepContext, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        """The default step, with the per-sample errors computed once for the loss and the curve."""
+        n = y.shape[0]
+        with ctx.runtime.autocast():
+            per = per_sample_mse(ctx.forward(ctx.runtime.to_input(x)), y)
+            loss = per.mean() if n * ctx.world == ctx.n_global else per.sum() * (ctx.world / ctx.n_global)
+        ctx.step("model", loss)
+        return loss.detach(), per.detach().sum().double()
 
     def correct(self, output: Tensor, y: Tensor) -> Tensor:
         # the running training curve: summed per-sample MSE (fit divides by the samples seen)
