@@ -39,6 +39,18 @@ def papers_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def womens_reviews() -> Path:
+    """The real Women's E-Commerce Clothing Reviews folder (the text task's stand-in); skips when absent."""
+    return _need(SHARED / "data" / "womens-ecommerce-reviews" / "reviews.csv.gz", "the real reviews data").parent
+
+
+@pytest.fixture(scope="session")
+def uci_adult() -> Path:
+    """The real UCI Adult folder (the click-through-rate task's stand-in); skips when absent."""
+    return _need(SHARED / "data" / "uci-adult" / "adult.csv.gz", "the real UCI Adult data").parent
+
+
+@pytest.fixture(scope="session")
 def mnist5k() -> Path:
     """The real mnist-5k folder (shared/data/mnist-5k); the test skips when it is absent."""
     return _need(SHARED / "data" / "mnist-5k" / "mnist_5k.csv.gz", "the real mnist-5k digits").parent

@@ -13,6 +13,8 @@ it accepts; `load_dataset` checks a call against it before any file is touched.
 
 from __future__ import annotations
 
+import ast
+import functools
 import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -150,6 +152,10 @@ def load_dataset(name: str, root: str | Path | None = None, **options: Any) -> A
     if unknown:
         valid = sorted(info.options) or "none"
         raise ValueError(f"dataset {name!r} does not accept option(s) {unknown}; valid: {valid}")
+    if info.task != "classification" and root is not None:  # parsed text / hashed ids: reuse within a process
+        return _load_cached(
+            name, str(Path(root).expanduser().resolve()), _stamp(Path(root)), repr(sorted(options.items()))
+        )
     module_name, func_name = info.loader.split(":")
     loader = getattr(importlib.import_module(module_name), func_name)
     if not info.needs_root:
@@ -159,6 +165,23 @@ def load_dataset(name: str, root: str | Path | None = None, **options: Any) -> A
     if root is None:
         raise ValueError(f"dataset {name!r} needs root=<folder> (data_dir in configs)")
     return loader(Path(root).expanduser(), **{**info.options, **options})
+
+
+def _stamp(root: Path) -> tuple[tuple[str, int, int], ...]:
+    """(name, size, mtime) of the files in root: a changed file is a different cache entry."""
+    root = root.expanduser()
+    files = [root] if root.is_file() else sorted(p for p in root.glob("*") if p.is_file()) if root.is_dir() else []
+    return tuple((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files)
+
+
+@functools.lru_cache(maxsize=2)
+def _load_cached(name: str, root: str, stamp: tuple[tuple[str, int, int], ...], options: str) -> Any:
+    """One process (a sweep worker) parses/hashes a text or tabular data set once for all its runs; the
+    splits are shared read-only (tasks copy what they carve out)."""
+    info = _REGISTRY[name]
+    module_name, func_name = info.loader.split(":")
+    loader = getattr(importlib.import_module(module_name), func_name)
+    return loader(Path(root), **{**info.options, **dict(ast.literal_eval(options))})
 
 
 __all__ = [

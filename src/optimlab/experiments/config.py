@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from optimlab.train.config import TrainConfig
+from optimlab.train.config import TrainConfig, without_default_task
 
 # Labels become parts of file names (runs/<dataset>-<model>-<label>-s<seed>.json).
 _LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
@@ -129,7 +129,7 @@ class ExperimentConfig(TrainTemplate):  # type: ignore[misc, valid-type]
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
+        d = without_default_task(dataclasses.asdict(self))  # "task" only when not classification
         d["optimizers"] = [o.to_dict() for o in self.optimizers]
         for key in ("seeds", "models", "datasets"):
             d[key] = list(d[key])

@@ -56,6 +56,12 @@ SUBSET_PARTS = ("shared", "data", "cifar-10-subset")  # searched for above cwd a
 MIN_SEEDS = 2  # a confidence interval needs two seeds; the catalogue asks for >= 5
 TUNE_SEEDS = (1000, 1001, 1002)  # the search's seeds (>= 3 so one lucky seed cannot pick), apart from the judged seeds
 STAND_INS = ("digits",)  # data a CPU-scale run may use instead of CIFAR-10, only when asked by name
+# the [cpu] data sets of the other tasks: dataset -> (folder under shared/data, a file it must hold);
+# found like the CIFAR-10 subset (walking up from cwd and from the package), or given as data_dir
+SHARED_STAND_INS = {
+    "womens-reviews": ("womens-ecommerce-reviews", "reviews.csv.gz"),
+    "adult": ("uci-adult", "adult.csv.gz"),
+}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -89,6 +95,18 @@ def find_cifar10_subset(start: Path | None = None) -> Path | None:
     return None
 
 
+def find_shared_data(dataset: str, start: Path | None = None) -> Path | None:
+    """The shared/data folder of a stand-in data set (SHARED_STAND_INS), found walking up from `start`
+    (default cwd) and from this file; None when there is none."""
+    folder_name, probe = SHARED_STAND_INS[dataset]
+    for origin in (Path(start or Path.cwd()).resolve(), Path(__file__).resolve().parent):
+        for base in (origin, *origin.parents):
+            folder = base / "shared" / "data" / folder_name
+            if (folder / probe).is_file():
+                return folder
+    return None
+
+
 def _data_problems(dataset: str, data_dir: str | None, options: dict[str, Any]) -> list[str]:
     """What stops `dataset` loading from data_dir, without reading it (empty list: looks fine)."""
     from optimlab.data import list_datasets
@@ -109,6 +127,21 @@ def _data_problems(dataset: str, data_dir: str | None, options: dict[str, Any]) 
             find_folder(root, CIFAR10 if dataset == "cifar10" else CIFAR100)
         except DatasetError as e:
             return [str(e).replace(", or pass download=True", "")]
+        return []
+    if dataset == "r8":
+        from optimlab.data.text import R8_FILES
+
+        folder = root / "r8" if not (root / R8_FILES[0]).exists() and (root / "r8").is_dir() else root
+        missing = [f for f in R8_FILES if not (folder / f).is_file()]
+        return [f"R8 folder {str(folder)!r} lacks {', '.join(missing)}"] if missing else []
+    if dataset == "avazu":
+        from optimlab.data.base import DatasetError
+        from optimlab.data.ctr import find_avazu_file
+
+        try:
+            find_avazu_file(root)
+        except DatasetError as e:
+            return [str(e)]
         return []
     if dataset == "imagefolder":
         top = root / "train" if (root / "train").is_dir() else root
@@ -149,7 +182,23 @@ def resolve_config(
     if stand_in is not None and (scale != "cpu" or data_dir is not None):
         raise ReproduceError("--stand-in is for the cpu scale without --data-dir")
     problems: list[str] = []
-    if scale == "cpu":
+    cpu_dataset = exp.cpu_overrides().get("dataset", exp.experiment.get("dataset"))
+    if scale == "cpu" and cpu_dataset in SHARED_STAND_INS:  # a task whose cpu scale runs on shared/data
+        if stand_in is not None:
+            raise ReproduceError(f"{exp.name} has no --stand-in: its cpu scale already runs on {cpu_dataset}")
+        folder = Path(data_dir).expanduser() if data_dir is not None else find_shared_data(cpu_dataset)
+        folder_name, probe = SHARED_STAND_INS[cpu_dataset]
+        if folder is None or not (folder / probe).is_file():
+            where = (
+                f"--data-dir {str(data_dir)!r} has no {probe}"
+                if data_dir is not None
+                else f"no shared/data/{folder_name}/{probe} above {Path.cwd()} or above the optimlab package"
+            )
+            raise ReproduceError(f"cannot reproduce {exp.name} at the cpu scale: {where}")
+        d = exp.experiment_dict("cpu")
+        d["data_dir"] = str(folder)
+        d["device"] = "cpu"
+    elif scale == "cpu":
         if stand_in is not None:
             subset = None
         else:

@@ -35,10 +35,20 @@ def _parses_as_device(name: str) -> bool:
     return True
 
 
+DEFAULT_TASK = "classification"
+
+
+def without_default_task(d: dict[str, Any]) -> dict[str, Any]:
+    """`d` without its "task" key when that is the default task (written files stay as they were)."""
+    if d.get("task") == DEFAULT_TASK:
+        d.pop("task")
+    return d
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     dataset: str = "digits"  # a name from optimlab.data.list_datasets() (one of the task's data sets)
-    task: str = "classification"  # a name from optimlab.tasks.list_tasks(): data, model family, loss, metrics
+    task: str = DEFAULT_TASK  # a name from optimlab.tasks.list_tasks(): data, model family, loss, metrics
     data_dir: str | None = None  # folder for datasets read from disk (cifar10/100, imagefolder)
     dataset_options: dict[str, Any] = field(default_factory=dict)  # e.g. image_size for imagefolder
     model: str = "cnn"  # a name from optimlab.models.list_models() (the CLI's default.toml uses cnn too)
@@ -170,7 +180,10 @@ class TrainConfig:
             _require(isinstance(getattr(self, name), bool), name, getattr(self, name), "must be a bool")
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The fields as a JSON-able dict; `task` only when it is not "classification", so the files of
+        image-classification runs (run.json, runs/*.json, experiment.json) are the same as before tasks."""
+        d = dataclasses.asdict(self)
+        return without_default_task(d)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
