@@ -142,7 +142,8 @@ class GanTask(Task):
             "n_train": len(data.train),
             "n_test": len(data.test),
             "num_classes": data.num_classes,
-            "detail": f"{c}x{h}x{w} real images to generate (labels unused but by the FID classifier); {features}",
+            "detail": f"{c}x{h}x{w} real images to generate (labels used only by the FID classifier); {features}"
+            + (" (STAND-IN: handwritten digits, not the paper's sneakers)" if config.dataset == "mnist5k" else ""),
         }
 
     def roles(self, model: nn.Module) -> dict[str, nn.Module]:

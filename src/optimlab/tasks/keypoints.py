@@ -111,7 +111,8 @@ class KeypointTask(Task):
         data = load_dataset(config.dataset, config.data_dir, **config.dataset_options)
         c, h, w = data.input_shape
         kind = (
-            "real mnist-5k digits placed by a fixed random affine map; points are a fixed function of the image"
+            "STAND-IN, not faces: real mnist-5k digits placed by a fixed random affine map, the points a fixed "
+            "function of each image (ink centroid, left/right/top/bottom-most ink)"
             if config.dataset == "mnist-keypoints"
             else "key points as annotated"
         )
