@@ -195,3 +195,16 @@ def test_gan_task_names_bad_data_and_missing_inception_weights(tmp_path):
     with pytest.raises(DatasetError, match=r"mnist_5k\.csv\.gz line 1: 3 values"):
         fit(gan_config(folder), 0, run_dir=tmp_path / "run")
     assert not (tmp_path / "run" / CHECKPOINT_FILE).exists()
+
+
+def test_thread_estimates_need_no_data_and_gan_divergence_is_non_finite_only():
+    kp = keypoint_config("/nonexistent", dataset="mnist-keypoints", dataset_options={})
+    macs = get_task("keypoints").forward_macs(kp)
+    # stem conv 3x3 1->8 on 32x32 alone is 32·32·8·9 MACs; the whole net is more, the linear head 64·10
+    assert macs > 32 * 32 * 8 * 9 + 64 * 10
+    gan = get_task("gan")
+    g = gan_config("/nonexistent", width=0.25)
+    assert gan.forward_macs(g) > 0
+    assert gan.divergence(50.0, 1.0, 10.0) is None  # a discriminator winning is not divergence
+    assert "non-finite" in gan.divergence(float("nan"), 1.0, 10.0)
+    assert get_task("keypoints").divergence(50.0, 1.0, 10.0) is not None  # the default rule
