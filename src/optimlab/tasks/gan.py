@@ -92,8 +92,8 @@ class GanTask(Task):
         train, val = stratified_split(full, config.val_fraction, seed=seed)
         if data.num_classes < 2:
             raise ValueError(
-                f"{config.dataset}: FID (classifier features) needs at least 2 classes to train its feature "
-                "classifier; give dataset_options.inception_weights for Inception FID instead"
+                f"{config.dataset} at {config.data_dir}: FID (classifier features) needs at least 2 classes "
+                "(image sub-folders) to train its feature classifier, found 1"
             )
         # the same extractor for every run: trained on the data set's whole training split
         extractor = train_feature_classifier(full.x, full.y, test.x, test.y, data.num_classes)
