@@ -208,3 +208,16 @@ def test_thread_estimates_need_no_data_and_gan_divergence_is_non_finite_only():
     assert gan.divergence(50.0, 1.0, 10.0) is None  # a discriminator winning is not divergence
     assert "non-finite" in gan.divergence(float("nan"), 1.0, 10.0)
     assert get_task("keypoints").divergence(50.0, 1.0, 10.0) is not None  # the default rule
+
+
+def test_gan_on_an_image_folder_needs_two_classes_for_classifier_features(tmp_path):
+    from test_train import make_image_folder
+
+    task = get_task("gan")
+    one = make_image_folder(tmp_path / "one", counts=(12,))
+    config = gan_config(one, dataset="imagefolder", dataset_options={"image_size": 16, "test_fraction": 0.25})
+    with pytest.raises(ValueError, match=r"needs at least 2 classes \(image sub-folders\)"):
+        task.prepare(config, 0, torch.device("cpu"))
+    two = make_image_folder(tmp_path / "two", counts=(24, 24))
+    data = task.prepare(config.replace(data_dir=str(two)), 0, torch.device("cpu"))
+    assert data.info["input_shape"] == (3, 16, 16) and float(data.train.x.min()) >= -1
