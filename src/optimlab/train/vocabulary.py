@@ -41,6 +41,12 @@ METRIC_TITLES = {  # how tables name a metric (with its unit)
 }
 
 
+def metric_label(metric: str) -> str:
+    """How verdict pages name a metric in their claim rows: the key, except for the FIDs, whose titles
+    say which features they use (so "FID (classifier features)" is never read as Inception FID)."""
+    return METRIC_TITLES[metric] if metric in ("fid", "fid_classifier") else metric
+
+
 def task_metrics(task: str) -> tuple[str, ...]:
     """The History.final metrics of `task` (a name from optimlab.tasks), in table order."""
     from optimlab.tasks import get_task
