@@ -12,8 +12,8 @@ from optimlab.cli.common import (
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
-    p = sub.add_parser("list", help="optimizers, models and data sets")
-    p.add_argument("what", nargs="?", default="all", choices=["all", "optimizers", "models", "datasets"])
+    p = sub.add_parser("list", help="optimizers, models, data sets and tasks")
+    p.add_argument("what", nargs="?", default="all", choices=["all", "optimizers", "models", "datasets", "tasks"])
     p.set_defaults(func=cmd_list)
     return p
 
@@ -61,6 +61,27 @@ def cmd_list(args: argparse.Namespace) -> int:
         con.print(
             rich_table(
                 "datasets", ["name", "needs --data-dir", "options (dataset_options)", "summary"], rows, numeric=False
+            )
+        )
+    if what in ("all", "tasks"):
+        from optimlab.tasks import list_tasks
+
+        rows = [
+            [
+                t.name,
+                ", ".join(t.datasets) or "the image data sets above",
+                ", ".join(t.models) or "the models above",
+                ", ".join(t.metrics) + f" (headline {t.headline})",
+                t.summary,
+            ]
+            for t in list_tasks()
+        ]
+        con.print(
+            rich_table(
+                "tasks (task = ... in a config)",
+                ["name", "data sets", "models", "metrics", "summary"],
+                rows,
+                numeric=False,
             )
         )
     return 0

@@ -27,6 +27,11 @@ def check_experiment(config: ExperimentConfig, load_data: bool = True) -> None:
     for ds in config.dataset_grid:
         if ds not in datasets:
             raise ConfigError(f"unknown dataset {ds!r}; valid: {sorted(datasets)}")
+        if datasets[ds].task != "classification":
+            raise ConfigError(
+                f"dataset {ds!r} belongs to task {datasets[ds].task!r}, not image classification: "
+                f"set task = {datasets[ds].task!r} (--set task={datasets[ds].task})"
+            )
     for m in config.model_grid:
         if m not in models:
             raise ConfigError(f"unknown model {m!r}; valid: {models}")

@@ -32,13 +32,13 @@ Made by `bash scripts/results.sh`: `optimlab reproduce NAME --scale cpu` for eve
 catalogue (with `--tune` for some), then `python -m optimlab.reproduce.page`. Anyone can regenerate it;
 finished runs are kept, so an interrupted regeneration resumes.
 
-**Read the scale first.** At CPU scale every experiment runs the paper's optimizers and
+**Read the scale first.** At CPU scale every image-classification experiment runs the paper's optimizers and
 hyperparameters, but on the real 5,085-image CIFAR-10 subset in `shared/data` (all ten classes stand
 in for CIFAR-100, the six animal classes for Animals-10), with networks at 1/8 width trained for 2-8
 short epochs: {minutes} minutes per experiment on this machine instead of days on a GPU. The networks
 reach {accuracy} % test accuracy at the papers' learning rates (mean over seeds per optimizer; chance:
 10 %, or 16.7 % on six classes), where the papers' reached 45-95 %. The paper scale (`--scale paper
---data-dir DIR`, a CUDA GPU) is what can test the printed numbers.
+--data-dir DIR`, a CUDA GPU) is what can test the printed numbers.{other_tasks}
 
 **Paper 004's key-point and image-generation tasks run on stand-ins** (named in their sections):
 key points on `mnist-keypoints` — real mnist-5k digits with *synthetic* targets (the ink centroid and
@@ -82,6 +82,8 @@ def summary_table(judged: Sequence[Judged]) -> tuple[list[str], dict[str, int], 
     quotes: {"minutes": sweep wall time per folder, "accuracy": mean test accuracy per optimizer}."""
     accs: list[float] = []
     minutes: list[float] = []
+    other: dict[str, str] = {}  # experiment name -> its data, for the tasks other than image classification
+    other_minutes: list[float] = []
     seeds: list[int] = []
     lines = [
         "| experiment | claim | ours: the baseline at the paper's settings, mean [95% CI] | paper: difference "
@@ -93,8 +95,12 @@ def summary_table(judged: Sequence[Judged]) -> tuple[list[str], dict[str, int], 
     seconds = 0.0
     for exp, meta, claims, tuned in judged:
         seconds += meta["runs_wall_time_s"] + (tuned.runs_wall_time_s if tuned else 0.0)
-        minutes.append(meta.get("sweep_wall_time_s", math.nan) / 60)
-        accs += [100 * v for v in meta["accuracy_means"].values()]
+        if exp.experiment.get("task", "classification") == "classification":
+            minutes.append(meta.get("sweep_wall_time_s", math.nan) / 60)
+            accs += [100 * v for v in meta["accuracy_means"].values()]
+        else:
+            other_minutes.append(meta.get("sweep_wall_time_s", math.nan) / 60)
+            other[exp.name] = f"{meta.get('dataset_title', meta.get('dataset'))} for {exp.paper.dataset or exp.name}"
         seeds.append(int(meta.get("seeds", 0)))
         for i, r in enumerate(claims):
             t = tuned.claims[i] if tuned is not None else None
@@ -110,6 +116,14 @@ def summary_table(judged: Sequence[Judged]) -> tuple[list[str], dict[str, int], 
             if t is not None and not same:
                 counts[f"tuned: {t.verdict}"] = counts.get(f"tuned: {t.verdict}", 0) + 1
     ranges = {
+        "other_tasks": (
+            " The other tasks run on real stand-in data sets from `shared/data` ("
+            + "; ".join(f"{name}: {what}" for name, what in other.items())
+            + f"), small models and few epochs, {_span(other_minutes, '{:.0f}')} minutes per experiment; "
+            "their numbers are not comparable with the papers' (each section says how the stand-in differs)."
+            if other
+            else ""
+        ),
         "minutes": _span(minutes, "{:.0f}"),
         "accuracy": _span(accs, "{:.0f}"),
         "seeds": _span([float(s) for s in seeds], "{:.0f}"),

@@ -84,8 +84,12 @@ class StepContext:
         runtime: Runtime,
         step: Callable[[str, Tensor], None],
         world: int = 1,
+        model: nn.Module | None = None,
     ) -> None:
         self.forward = forward  # the model as trained (DDP / compiled around the task's model)
+        # the task's own module (no DDP/compile wrapper): reach submodules (model.generator) through it;
+        # calling them bypasses DDP's gradient averaging, so a multi-role task under DDP calls forward
+        self.model = model if model is not None else forward
         self.runtime = runtime
         self.step = step  # step(role, loss): zero_grad, backward, decoupled decay, optimizer.step of that role
         self.world = world  # data-parallel world size

@@ -315,7 +315,7 @@ class _Trainer:
                 augment=self.data.augment,
                 sampler_weights=self.data.sampler_weights,
             )
-        ctx = StepContext(self.forward, self.runtime, self._step_role, world)
+        ctx = StepContext(self.forward, self.runtime, self._step_role, world, self.model)
         move = self.train.x.device != self.device  # data_on_device=False: one copy per batch
         self.model.train()
         for optimizer in self.optimizers.values():

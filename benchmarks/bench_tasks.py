@@ -1,0 +1,131 @@
+"""Training throughput of every task through the harness (`optimlab.train.fit`) against a bare loop.
+
+For each task the bare loop trains the same model (the task's build_model, same seed) on the same
+split (the task's prepare) with the same optimizer, batch size and number of steps, written out by
+hand: shuffled index batches, forward, the task's loss function inlined (cross-entropy, or BCE on a
+logit), zero_grad, backward, step. fit and the bare loop are interleaved (ABAB..., the order
+alternating per repetition) so machine load hits both alike, and the medians are compared:
+
+    ratio = (samples / fit's training-loop seconds) / (samples / bare seconds)      target >= 0.95
+
+fit's training-loop seconds = History.step_time_s x steps (its epoch loops, evaluation excluded).
+
+    python benchmarks/bench_tasks.py [--tasks classification,text,ctr] [--repeats 5] [--threads 1]
+
+classification: scikit-learn digits, cnn width 1, batch 32, 2 epochs (as bench_harness.py).
+text: the women's reviews stand-in (../shared/data), lstm width 0.25, 40 tokens, batch 16, 2 x 150 steps.
+ctr: UCI Adult (../shared/data), wide-deep width 0.25, batch 256, 2 epochs (2 x 115 steps).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from optimlab.optim import create_optimizer
+from optimlab.tasks import get_task
+from optimlab.train import TrainConfig, fit
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+HPARAMS = {"lr": 0.05}
+SETUPS = {
+    "classification": TrainConfig(dataset="digits", model="cnn", batch_size=32, epochs=2),
+    "text": TrainConfig(
+        task="text",
+        dataset="womens-reviews",
+        data_dir=str(SHARED / "womens-ecommerce-reviews"),
+        dataset_options={"max_len": 40, "max_vocab": 2000},
+        model="lstm",
+        width=0.25,
+        batch_size=16,
+        epochs=2,
+        max_steps_per_epoch=150,
+    ),
+    "ctr": TrainConfig(
+        task="ctr",
+        dataset="adult",
+        data_dir=str(SHARED / "uci-adult"),
+        model="wide-deep",
+        width=0.25,
+        batch_size=256,
+        epochs=2,
+    ),
+}
+
+
+def steps_per_epoch(config: TrainConfig, n_train: int) -> int:
+    n = -(-n_train // config.batch_size)
+    return min(n, config.max_steps_per_epoch or n)
+
+
+def bare_loop(config: TrainConfig, seed: int) -> float:
+    """Seconds spent in a minimal training loop of the same steps as fit."""
+    task = get_task(config.task)
+    torch.manual_seed(seed)
+    data = task.prepare(config, seed, torch.device("cpu"))
+    model = task.build_model(config, data)
+    opt = create_optimizer(config.optimizer, model.parameters(), **config.hparams)
+    g = torch.Generator().manual_seed(seed)
+    train, steps = data.train, steps_per_epoch(config, len(data.train))
+    binary = config.task == "ctr"
+    model.train()
+    t0 = time.perf_counter()
+    for _ in range(config.epochs):
+        perm = torch.randperm(len(train), generator=g)
+        for s in range(steps):
+            idx = perm[s * config.batch_size : (s + 1) * config.batch_size]
+            x, y = train.x[idx], train.y[idx]
+            out = model(x)
+            loss = F.binary_cross_entropy_with_logits(out, y.float()) if binary else F.cross_entropy(out, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    return time.perf_counter() - t0
+
+
+def harness(config: TrainConfig, seed: int) -> tuple[float, int]:
+    """(fit's training-loop seconds, samples trained on)."""
+    h = fit(config, seed)
+    task = get_task(config.task)
+    n_train = len(task.prepare(config, seed, torch.device("cpu")).train)
+    steps = steps_per_epoch(config, n_train) * config.epochs
+    samples = min(n_train, steps_per_epoch(config, n_train) * config.batch_size) * config.epochs
+    return h.step_time_s * steps, samples
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tasks", default="classification,text,ctr")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    print(f"{args.threads} thread(s), {args.repeats} repeats, optimizer sgd {HPARAMS}, medians")
+    for name in args.tasks.split(","):
+        config = SETUPS[name].replace(optimizer="sgd", hparams=HPARAMS)
+        if config.data_dir is not None and not Path(config.data_dir).is_dir():
+            print(f"{name:15s} skipped: no {config.data_dir}")
+            continue
+        bare_loop(config, 0), harness(config, 0)  # warm-up (imports, allocator, the data cache)
+        fit_s, bare_s, samples = [], [], 0
+        for rep in range(args.repeats):
+            for which in ("fit", "bare") if rep % 2 == 0 else ("bare", "fit"):
+                if which == "fit":
+                    t, samples = harness(config, rep + 1)
+                    fit_s.append(t)
+                else:
+                    bare_s.append(bare_loop(config, rep + 1))
+        fit_rate, bare_rate = samples / statistics.median(fit_s), samples / statistics.median(bare_s)
+        print(
+            f"{name:15s} {config.dataset}/{config.model} batch {config.batch_size}: bare {bare_rate:9.0f} samples/s, "
+            f"fit {fit_rate:9.0f} samples/s, ratio fit/bare = {fit_rate / bare_rate:.3f}   target >= 0.95"
+        )
+
+
+if __name__ == "__main__":
+    main()
