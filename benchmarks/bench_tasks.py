@@ -2,10 +2,12 @@
 
 For each task the bare loop trains the same model (the task's build_model, same seed) on the same
 split (the task's prepare) with the same optimizer, batch size, number of steps and deterministic-algorithms setting, written out by
-hand: shuffled index batches, forward, the task's loss function inlined (cross-entropy, or BCE on a
-logit), zero_grad, backward, step. fit and the bare loop are interleaved (ABAB..., the order
-alternating per repetition) so machine load hits both alike, and the medians are compared (the
-minima too: on a machine busy with other work the fastest repetition is the least disturbed one):
+hand: shuffled index batches, forward, the task's loss function inlined (cross-entropy, BCE on a
+logit, or mean squared error), zero_grad, backward, step; for the GAN a discriminator step on real +
+detached fake images, then a generator step, each with its own optimizer (as optimlab.tasks.gan). fit
+and the bare loop are interleaved (ABAB..., the order alternating per repetition) so machine load hits
+both alike, and the medians are compared (the minima too: on a machine busy with other work the
+fastest repetition is the least disturbed one):
 
     ratio = (samples / fit's training-loop seconds) / (samples / bare seconds)      target >= 0.95
 
@@ -16,12 +18,15 @@ pointed at it for the benchmark): on cores shared with other work, wall time mos
 the process waited for a core (at load 6-7 on 2 cores wall-clock ratios scattered 0.83-1.27 between
 runs of this script), CPU time what the code itself costs. --clock wall uses time.perf_counter.
 
-    python benchmarks/bench_tasks.py [--tasks classification,text,ctr] [--repeats 5] [--threads 1] [--clock cpu]
+    python benchmarks/bench_tasks.py [--tasks classification,text,ctr,keypoints,gan] [--repeats 5] [--threads 1] [--clock cpu]
 
 classification: scikit-learn digits, cnn width 1, batch 32, 2 epochs (as bench_harness.py).
 text: the women's reviews stand-in (../shared/data), lstm width 0.25, 40 tokens, batch 16, 2 x 300 steps.
 ctr: UCI Adult (../shared/data), wide-deep width 0.25, batch 256, 2 epochs (2 x 115 steps);
 ctr-width1: the same at width 1 (the paper's model size).
+keypoints: the mnist-keypoints stand-in (../shared/data/mnist-5k), preactresnet10 width 0.125, batch 32,
+  2 x 60 steps (its CPU scale).
+gan: mnist-5k, dcgan width 0.25, batch 64, 1 epoch (57 steps, two optimizer steps each).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import statistics
 import time
 import types
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -65,6 +71,25 @@ SETUPS = {
         batch_size=256,
         epochs=2,
     ),
+    "keypoints": TrainConfig(
+        task="keypoints",
+        dataset="mnist-keypoints",
+        data_dir=str(SHARED / "mnist-5k"),
+        model="preactresnet10",
+        width=0.125,
+        batch_size=32,
+        epochs=2,
+        max_steps_per_epoch=60,
+    ),
+    "gan": TrainConfig(
+        task="gan",
+        dataset="mnist5k",
+        data_dir=str(SHARED / "mnist-5k"),
+        model="dcgan",
+        width=0.25,
+        batch_size=64,
+        epochs=1,
+    ),
 }
 # the same at the paper's model size (width 1: embedding 8, MLP 256-128): a step of a few ms, where the
 # harness's fixed per-step bookkeeping (running loss and accuracy, schedule, stop check) weighs less
@@ -93,7 +118,12 @@ def _bare_loop(config: TrainConfig, seed: int) -> float:
     torch.manual_seed(seed)
     data = task.prepare(config, seed, torch.device("cpu"))
     model = task.build_model(config, data)
-    opt = create_optimizer(config.optimizer, model.parameters(), **config.hparams)
+    gan: Any = model
+    if config.task == "gan":
+        opt_d = create_optimizer(config.optimizer, gan.discriminator.parameters(), **config.hparams)
+        opt = create_optimizer(config.optimizer, gan.generator.parameters(), **config.hparams)
+    else:
+        opt = create_optimizer(config.optimizer, model.parameters(), **config.hparams)
     g = torch.Generator().manual_seed(seed)
     train, steps = data.train, steps_per_epoch(config, len(data.train))
     binary = config.task == "ctr"  # BCE on one logit
@@ -104,8 +134,22 @@ def _bare_loop(config: TrainConfig, seed: int) -> float:
         for s in range(steps):
             idx = perm[s * config.batch_size : (s + 1) * config.batch_size]
             x, y = train.x[idx], train.y[idx]
-            out = model(x)
-            loss = F.binary_cross_entropy_with_logits(out, y.float()) if binary else F.cross_entropy(out, y)
+            if config.task == "gan":
+                n = x.shape[0]
+                fake = gan.generator(torch.randn(n, gan.latent_dim))
+                ones, zeros = torch.ones(n), torch.zeros(n)
+                d_loss = F.binary_cross_entropy_with_logits(
+                    gan.discriminator(x), ones
+                ) + F.binary_cross_entropy_with_logits(gan.discriminator(fake.detach()), zeros)
+                opt_d.zero_grad(set_to_none=True)
+                d_loss.backward()
+                opt_d.step()
+                loss = F.binary_cross_entropy_with_logits(gan.discriminator(fake), ones)
+            elif config.task == "keypoints":
+                loss = F.mse_loss(model(x), y)
+            else:
+                out = model(x)
+                loss = F.binary_cross_entropy_with_logits(out, y.float()) if binary else F.cross_entropy(out, y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -124,7 +168,7 @@ def harness(config: TrainConfig, seed: int) -> tuple[float, int]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--tasks", default="classification,text,ctr,ctr-width1")
+    ap.add_argument("--tasks", default="classification,text,ctr,ctr-width1,keypoints,gan")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--clock", choices=("cpu", "wall"), default="cpu")

@@ -48,3 +48,9 @@ def womens_reviews() -> Path:
 def uci_adult() -> Path:
     """The real UCI Adult folder (the click-through-rate task's stand-in); skips when absent."""
     return _need(SHARED / "data" / "uci-adult" / "adult.csv.gz", "the real UCI Adult data").parent
+
+
+@pytest.fixture(scope="session")
+def mnist5k() -> Path:
+    """The real mnist-5k folder (shared/data/mnist-5k); the test skips when it is absent."""
+    return _need(SHARED / "data" / "mnist-5k" / "mnist_5k.csv.gz", "the real mnist-5k digits").parent

@@ -34,8 +34,13 @@ def denormalize(splits, x: torch.Tensor) -> torch.Tensor:
 
 def test_registry_lists_every_dataset_with_its_options():
     infos = {info.name: info for info in list_datasets()}
-    assert list(infos) == ["digits", "cifar10", "cifar100", "imagefolder", "r8", "womens-reviews", "avazu", "adult"]
-    assert [i.task for i in infos.values()] == ["classification"] * 4 + ["text"] * 2 + ["ctr"] * 2
+    assert list(infos) == [
+        *("digits", "cifar10", "cifar100", "imagefolder"),
+        *("r8", "womens-reviews", "avazu", "adult"),
+        *("mnist5k", "mnist-keypoints", "keypoints-folder"),
+    ]
+    tasks = ["classification"] * 4 + ["text"] * 2 + ["ctr"] * 2 + ["classification"] + ["keypoints"] * 2
+    assert [i.task for i in infos.values()] == tasks
     assert not infos["digits"].needs_root and infos["cifar10"].needs_root
     assert infos["imagefolder"].options == {"image_size": 32, "test_fraction": 0.2, "seed": 0}
     assert {"download", "url", "sha256", "progress"} <= set(infos["cifar100"].options)

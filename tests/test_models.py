@@ -11,6 +11,8 @@ from optimlab.data import iterate_batches, load_dataset
 from optimlab.models import count_parameters, create_model, list_models
 
 NAMES = ["mlp", "cnn", "resnet18", "resnet50", "densenet121", "vgg11", "vgg16"]
+NAMES += ["preactresnet34", "preactresnet18", "preactresnet10"]  # regressors for the key-point task
+OTHER = ["dcgan"]  # not a num_classes-output network: tested on its own below
 
 # Standard CIFAR-10 (3×32×32, 10 classes) counts of the kuangliu/pytorch-cifar layouts, which
 # published tables repeat: ResNet18 11,173,962; ResNet50 23,520,842; DenseNet121 (k=32)
@@ -33,9 +35,9 @@ def meta_count(name: str, num_classes: int = 10, input_shape=(3, 32, 32), width:
 
 def test_registry_lists_every_model_with_its_family():
     infos = list_models()
-    assert [i.name for i in infos] == NAMES
+    assert [i.name for i in infos] == NAMES + OTHER
     assert {i.name: i.family for i in infos}["resnet50"] == "resnet"
-    assert {i.family for i in infos} == {"mlp", "cnn", "resnet", "densenet", "vgg"}
+    assert {i.family for i in infos} == {"mlp", "cnn", "resnet", "densenet", "vgg", "preact_resnet", "dcgan"}
 
 
 @pytest.mark.parametrize("name", list(CIFAR10_COUNTS))
@@ -130,3 +132,43 @@ def test_small_model_learns_digits(name):
             opt.step()
     after = test_loss()
     assert before > 2.0 and after < 0.5 * before
+
+
+def test_preact_resnet_counts_follow_the_kuangliu_layout():
+    # kuangliu/pytorch-cifar PreActResNet18 on CIFAR-10: 11,171,146 (1×1 projection shortcuts without BN,
+    # no final BN-ReLU); 34 adds blocks of the same shapes
+    assert meta_count("preactresnet18") == 11_171_146
+    assert meta_count("preactresnet34") == 21_279_306
+    # ten regression outputs instead of ten classes: the same network
+    assert meta_count("preactresnet34", 10, (1, 96, 96)) == 21_279_306 - 2 * 9 * 64
+    block = create_model("preactresnet10", 4, (1, 16, 16), width=0.125).layer2[0]
+    assert isinstance(block.shortcut, nn.Conv2d) and block.shortcut.stride == (2, 2)
+
+
+def test_dcgan_shapes_ranges_and_count():
+    torch.manual_seed(0)
+    gan = create_model("dcgan", 1, (1, 28, 28), width=0.25)
+    z = gan.sample_noise(5)
+    images = gan(z)
+    assert z.shape == (5, 100) and images.shape == (5, 1, 28, 28)
+    assert images.min() >= -1 and images.max() <= 1
+    assert gan.discriminator(images).shape == (5,)
+
+    # generator: linear 100 -> 256·7·7 (no bias) + BN1d, convT 256->128 4×4 (no bias) + BN, convT 128->1 (+bias)
+    g = 100 * 12544 + 2 * 12544 + 256 * 128 * 16 + 2 * 128 + 128 * 16 + 1
+    # discriminator: conv 1->64 4×4 (+bias), conv 64->128 (no bias) + BN, linear 128·7·7 -> 1
+    d = 16 * 64 + 64 + 64 * 128 * 16 + 2 * 128 + 128 * 49 + 1
+    assert meta_count("dcgan", 1, (1, 28, 28)) == g + d
+    assert count_parameters(gan.generator) + count_parameters(gan.discriminator) == count_parameters(gan)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(num_classes=10, input_shape=(1, 28, 28)), r"num_classes must be 1"),
+        (dict(num_classes=1, input_shape=(1, 30, 30)), r"multiples of 4"),
+    ],
+)
+def test_dcgan_rejects_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        create_model("dcgan", **kwargs)

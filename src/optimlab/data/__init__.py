@@ -107,6 +107,27 @@ _REGISTRY: dict[str, DatasetInfo] = {
             loader="optimlab.data.ctr:load_adult",
             task="ctr",
         ),
+        DatasetInfo(
+            "mnist5k",
+            "mnist-5k (shared/data/mnist-5k): 5,000 real 28×28 MNIST digits, fixed stratified 4,000/1,000 split",
+            needs_root=True,
+            loader="optimlab.data.mnist5k:load_mnist5k",
+        ),
+        DatasetInfo(
+            "mnist-keypoints",
+            "key-point stand-in: 5 points (ink centroid, extreme ink points) of mnist-5k digits placed on 32×32",
+            needs_root=True,
+            loader="optimlab.data.keypoints_mnist:load_mnist_keypoints",
+            task="keypoints",
+        ),
+        DatasetInfo(
+            "keypoints-folder",
+            "key points in the YouTube Faces layout: {training,test}_frames_keypoints.csv + image folders",
+            needs_root=True,
+            options={"image_size": 96},
+            loader="optimlab.data.keypoints:load_keypoints_folder",
+            task="keypoints",
+        ),
     ]
 }
 

@@ -22,7 +22,7 @@ from torch import nn
 class ModelInfo:
     name: str  # registry name, as used in configs
     summary: str
-    family: str  # "mlp" | "cnn" | "resnet" | "densenet" | "vgg" (one source file per family)
+    family: str  # "mlp" | "cnn" | "resnet" | "densenet" | "vgg" | "preact_resnet" | "dcgan" (one file each)
     factory: str = field(default="", repr=False, compare=False)  # "module:function" building it
 
 
@@ -45,6 +45,22 @@ _REGISTRY: dict[str, ModelInfo] = {
         ),
         _info("vgg11", "CIFAR VGG-11 with BatchNorm, linear 512 -> classes", "vgg", "vgg11"),
         _info("vgg16", "CIFAR VGG-16 with BatchNorm, linear 512 -> classes", "vgg", "vgg16"),
+        _info(
+            "preactresnet34",
+            "pre-activation ResNet-34 [3,4,6,3], linear head (regression: num_classes = outputs)",
+            "preact_resnet",
+            "preactresnet34",
+        ),
+        _info("preactresnet18", "pre-activation ResNet-18 [2,2,2,2], linear head", "preact_resnet", "preactresnet18"),
+        _info(
+            "preactresnet10",
+            "pre-activation ResNet-10 [1,1,1,1] (CPU-sized), linear head",
+            "preact_resnet",
+            "preactresnet10",
+        ),
+        _info(
+            "dcgan", "DCGAN generator + discriminator pair (num_classes = 1; sides multiples of 4)", "dcgan", "dcgan"
+        ),
     ]
 }
 

@@ -61,6 +61,8 @@ STAND_INS = ("digits",)  # data a CPU-scale run may use instead of CIFAR-10, onl
 SHARED_STAND_INS = {
     "womens-reviews": ("womens-ecommerce-reviews", "reviews.csv.gz"),
     "adult": ("uci-adult", "adult.csv.gz"),
+    "mnist-keypoints": ("mnist-5k", "mnist_5k.csv.gz"),
+    "mnist5k": ("mnist-5k", "mnist_5k.csv.gz"),
 }
 
 

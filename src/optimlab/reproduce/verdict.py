@@ -36,6 +36,7 @@ from optimlab.reproduce.judging import (
     run_value,
     values_by_seed,
 )
+from optimlab.train.vocabulary import metric_label
 
 __all__ = [
     "CONTRADICTED",
@@ -123,7 +124,7 @@ def claims_table(claims: Sequence[ClaimResult]) -> list[str]:
             failed += f" (McNemar p {fmt_p(r.failure_p)})"
         at = f" (decided at {r.decided_at} seeds)" if r.decided_at is not None else ""
         lines.append(
-            f"| {c.optimizer} vs {c.baseline} | {m} ({c.better} is better) | {fmt(m, r.paper_optimizer)} vs "
+            f"| {c.optimizer} vs {c.baseline} | {metric_label(m)} ({c.better} is better) | {fmt(m, r.paper_optimizer)} vs "
             f"{fmt(m, r.paper_baseline)} | {fmt_mean_ci(m, r.optimizer)} | {fmt_mean_ci(m, r.baseline)} | "
             f"{fmt_diff(r)} | {fmt_p(r.t_p)} | {fmt_p(r.holm_p)} | {r.wins}/{r.losses} of {r.n_pairs} | {failed} | "
             f"**{r.verdict}**{at} | {null_result_text(r) or '—'} |"

@@ -19,6 +19,8 @@ _REGISTRY: dict[str, str] = {
     "classification": "optimlab.tasks.classification:ClassificationTask",
     "text": "optimlab.tasks.text:TextTask",
     "ctr": "optimlab.tasks.ctr:CTRTask",
+    "keypoints": "optimlab.tasks.keypoints:KeypointTask",
+    "gan": "optimlab.tasks.gan:GanTask",
 }
 
 TASK_NAMES = tuple(_REGISTRY)

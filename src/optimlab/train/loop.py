@@ -297,7 +297,7 @@ class _Trainer:
             self.decay_groups[role] = [(g, ps) for g, ps in groups if ps]
         schedulers = list(self.schedulers.values())
         loss_sum = torch.zeros((), device=self.device)
-        correct = torch.zeros((), dtype=torch.int64, device=self.device)
+        correct = torch.zeros((), dtype=torch.float64, device=self.device)
         seen = steps = 0
         # elsewhere each check is a sync: epoch end only; under DDP ranks must stop together: epoch end
         check_early = self.device.type == "cpu" and self.dist is None
@@ -360,7 +360,7 @@ class _Trainer:
                 [float(loss_sum), float(correct), float(seen)], self.device
             )
             return total_loss / max(total_seen, 1), total_correct / max(total_seen, 1)
-        return float(loss_sum) / max(seen, 1), int(correct) / max(seen, 1)
+        return float(loss_sum) / max(seen, 1), float(correct) / max(seen, 1)
 
     def _finish(self, last: Any) -> None:
         history = self.history

@@ -19,7 +19,8 @@ METRIC_SPECS: dict[str, tuple[float, float, str]] = {
     "auc": (0.0, 1.0, "higher"),  # ROC AUC of a binary label's scores (click-through rate)
     "log_loss": (0.0, math.inf, "lower"),  # binary cross-entropy of the predicted probabilities, sklearn's
     "mse": (0.0, math.inf, "lower"),  # mean squared error of a regression (key points)
-    "fid": (0.0, math.inf, "lower"),  # Frechet distance between feature distributions of real and generated images
+    "fid": (0.0, math.inf, "lower"),  # Frechet distance between Inception-v3 features of real and generated images
+    "fid_classifier": (0.0, math.inf, "lower"),  # the same distance over a small classifier's features (CPU scale)
 }
 # image classification's History.final keys, in table order; every task's own: optimlab.tasks (Task.metrics)
 METRICS = ("accuracy", "loss", "mean_recall", "mean_precision", "kappa")
@@ -35,8 +36,15 @@ METRIC_TITLES = {  # how tables name a metric (with its unit)
     "auc": "AUC",
     "log_loss": "log loss",
     "mse": "MSE",
-    "fid": "FID",
+    "fid": "FID (Inception features)",
+    "fid_classifier": "FID (classifier features)",
 }
+
+
+def metric_label(metric: str) -> str:
+    """How verdict pages name a metric in their claim rows: the key, except for the FIDs, whose titles
+    say which features they use (so "FID (classifier features)" is never read as Inception FID)."""
+    return METRIC_TITLES[metric] if metric in ("fid", "fid_classifier") else metric
 
 
 def task_metrics(task: str) -> tuple[str, ...]:

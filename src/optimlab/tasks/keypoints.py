@@ -1,0 +1,169 @@
+"""Key-point regression (paper 004's FKPD row: PreActResNet34 on YouTube Faces key points, test MSE).
+
+Data: optimlab.data.keypoints: "keypoints-folder" (the YouTube Faces key-point CSV + image-folder
+layout) or "mnist-keypoints" (the CPU stand-in: 5 points that are a fixed function of real mnist-5k
+digits placed by a fixed random affine map; see optimlab.data.keypoints_mnist). Targets are (u, v)
+pairs in [-1, 1] of the image. The validation split is a random `val_fraction` of the training
+split drawn with the run seed (no classes to stratify by); the test split is never touched.
+Model: a registered pre-activation ResNet with 2·K linear outputs. Loss: mean squared error over
+the 2·K coordinates (per sample, then averaged over the batch). Metric: test MSE (scikit-learn's
+mean_squared_error over every coordinate of every test image), lower is better; the per-epoch curve
+(History.train_acc / val_acc / test_acc) is the MSE too. Divergence: the default rule (NaN/Inf, or a
+running training loss above diverge_factor x the first batch's).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from optimlab.data import Split, load_dataset
+from optimlab.models import create_model
+from optimlab.tasks.base import Evaluation, Runtime, StepContext, Task, TaskData
+
+KEYPOINT_DATASETS = ("mnist-keypoints", "keypoints-folder")
+KEYPOINT_MODELS = ("preactresnet34", "preactresnet18", "preactresnet10")
+
+
+def random_split(split: Split, fraction: float, seed: int) -> tuple[Split, Split]:
+    """(rest, held): round(fraction · N) samples drawn with `seed` held out (both index lists sorted)."""
+    if not 0.0 < float(fraction) < 1.0:
+        raise ValueError(f"val_fraction must be in (0, 1), got {fraction!r}")
+    n = len(split)
+    k = min(max(int(round(fraction * n)), 1), n - 1)
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(int(seed)))
+    held, rest = order[:k].sort().values, order[k:].sort().values
+    return split.subset(rest), split.subset(held)
+
+
+def conv_linear_macs(model: nn.Module, shape: tuple[int, ...]) -> int:
+    """Multiply-accumulates of the conv and linear layers in one forward pass of one sample of `shape`."""
+    total = 0
+
+    def hook(module: nn.Module, inputs: tuple[Any, ...], output: Tensor) -> None:
+        nonlocal total
+        if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+            k = module.kernel_size[0] * module.kernel_size[1] * module.in_channels // module.groups
+            if isinstance(module, nn.ConvTranspose2d):  # each input pixel feeds k·out channels
+                total += inputs[0].numel() * module.kernel_size[0] * module.kernel_size[1] * module.out_channels
+            else:
+                total += output.numel() * k
+        elif isinstance(module, nn.Linear):
+            total += output.numel() * module.in_features
+
+    kinds = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, kinds)]
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, *shape, device=next(model.parameters()).device))
+    finally:
+        for h in handles:
+            h.remove()
+    return total
+
+
+def per_sample_mse(output: Tensor, y: Tensor) -> Tensor:
+    """[B]: each sample's squared error averaged over its 2·K coordinates."""
+    return (output.float() - y.float()).square().mean(dim=1)
+
+
+class KeypointTask(Task):
+    name = "keypoints"
+    summary = "key-point regression: images -> 2·K coordinates in [-1, 1], PreAct-ResNet, test MSE"
+    datasets = KEYPOINT_DATASETS
+    models = KEYPOINT_MODELS
+    metrics = ("mse",)
+    headline = "mse"
+    curve = "mse"
+
+    def prepare(self, config: Any, seed: int, device: torch.device) -> TaskData:
+        data = load_dataset(config.dataset, config.data_dir, **config.dataset_options)
+        train, val = random_split(Split(data.train_x, data.train_y), config.val_fraction, seed)
+        test = Split(data.test_x, data.test_y)
+        device = torch.device(device)
+        if device.type != "cpu" and config.data_on_device:
+            train, val, test = (s.to(device) for s in (train, val, test))
+        info = {"input_shape": data.input_shape, "num_outputs": data.num_outputs, "dataset_name": data.name}
+        return TaskData(train, val, test, 0, [], info)
+
+    def build_model(self, config: Any, data: TaskData) -> nn.Module:
+        return create_model(config.model, data.info["num_outputs"], data.info["input_shape"], width=config.width)
+
+    def _shape(self, config: Any) -> tuple[tuple[int, int, int], int]:
+        """(input shape, outputs) without reading images where the registry defines them."""
+        if config.dataset == "mnist-keypoints":
+            from optimlab.data.keypoints_mnist import CANVAS, NUM_POINTS
+
+            return (1, CANVAS, CANVAS), 2 * NUM_POINTS
+        size = int(config.dataset_options.get("image_size", 96))
+        return (1, size, size), 136  # the YouTube Faces layout's 68 points
+
+    def forward_macs(self, config: Any) -> int:
+        shape, outputs = self._shape(config)
+        with torch.device("meta"):  # shapes only: no memory, no weights drawn from the caller's stream
+            model = create_model(config.model, outputs, shape, width=config.width)
+        return conv_linear_macs(model, shape)
+
+    def describe(self, config: Any) -> dict[str, Any]:
+        data = load_dataset(config.dataset, config.data_dir, **config.dataset_options)
+        c, h, w = data.input_shape
+        kind = (
+            "STAND-IN, not faces: real mnist-5k digits placed by a fixed random affine map, the points a fixed "
+            "function of each image (ink centroid, left/right/top/bottom-most ink)"
+            if config.dataset == "mnist-keypoints"
+            else "key points as annotated"
+        )
+        return {
+            "n_train": int(data.train_y.shape[0]),
+            "n_test": int(data.test_y.shape[0]),
+            "num_classes": 0,
+            "detail": f"{data.num_points} key points per {h}x{w} image, regression; {kind}",
+        }
+
+    def loss(self, output: Tensor, y: Tensor, reduction: str = "mean") -> Tensor:
+        per = per_sample_mse(output, y)
+        return per.sum() if reduction == "sum" else per.mean()
+
+    def train_step(self, ctx: StepContext, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        """The default step, with the per-sample errors computed once for the loss and the curve."""
+        n = y.shape[0]
+        with ctx.runtime.autocast():
+            per = per_sample_mse(ctx.forward(ctx.runtime.to_input(x)), y)
+            loss = per.mean() if n * ctx.world == ctx.n_global else per.sum() * (ctx.world / ctx.n_global)
+        ctx.step("model", loss)
+        return loss.detach(), per.detach().sum().double()
+
+    def correct(self, output: Tensor, y: Tensor) -> Tensor:
+        # the running training curve: summed per-sample MSE (fit divides by the samples seen)
+        return per_sample_mse(output, y).sum().double()
+
+    def evaluate(self, model: nn.Module, split: Split, batch_size: int, runtime: Runtime) -> Evaluation:
+        model.eval()
+        outputs = []
+        with torch.inference_mode():
+            for start in range(0, len(split), batch_size):
+                x = runtime.to_input(split.x[start : start + batch_size].to(runtime.device, non_blocking=True))
+                with runtime.autocast():
+                    outputs.append(model(x).float().cpu())
+        predictions = torch.cat(outputs)
+        mse = float(per_sample_mse(predictions, split.y.cpu()).double().mean())
+        return Evaluation(loss=mse, accuracy=mse, predictions=predictions)
+
+    def final_metrics(
+        self, split: Split, evaluation: Evaluation, data: TaskData
+    ) -> tuple[dict[str, float], list[list[int]]]:
+        from sklearn.metrics import mean_squared_error
+
+        pred = evaluation.predictions.double().numpy()
+        true = split.y.cpu().double().numpy()
+        if not torch.isfinite(evaluation.predictions).all():
+            mse = float("nan")
+        else:
+            mse = float(mean_squared_error(true.reshape(-1), pred.reshape(-1)))
+        return {"mse": mse, "loss": mse}, []
+
+
+__all__ = ["KEYPOINT_DATASETS", "KEYPOINT_MODELS", "KeypointTask", "conv_linear_macs", "per_sample_mse"]
