@@ -4,7 +4,8 @@ One module, so report.md, verdict.md, tune.md, the results page, the studies and
 the same quantity the same way:
 
 - metrics in PERCENT_METRICS are fractions shown in % with 2 decimals (differences in points);
-  others with 4 decimals; `unit=True` appends " %" / " pts";
+  others with 4 decimals; a non-zero value that would round to zero there is shown with 2 significant
+  digits (+1.2e-05), so a tiny difference never reads as none; `unit=True` appends " %" / " pts";
 - p-values with 3 decimals, "< 0.001" below that, "—" when there is none (one seed, ties);
 - an interval end past the metric's range (accuracy above 100 %) is shown at the bound with CLIP_MARK.
 """
@@ -42,7 +43,10 @@ def fmt_value(metric: str, v: float | None, signed: bool = False, unit: bool = F
     if not math.isfinite(v):
         return "nan"
     scale, digits = (100.0, 2) if metric in PERCENT else (1.0, 4)
-    text = f"{v * scale:+.{digits}f}" if signed else f"{v * scale:.{digits}f}"
+    sign = "+" if signed else ""
+    if v != 0 and round(v * scale, digits) == 0:  # would print as 0.0000: 2 significant digits instead
+        return f"{v * scale:{sign}.1e}" + ((" pts" if signed else " %") if unit and metric in PERCENT else "")
+    text = f"{v * scale:{sign}.{digits}f}"
     return text + ((" pts" if signed else " %") if unit and metric in PERCENT else "")
 
 
