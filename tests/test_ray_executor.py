@@ -1,0 +1,184 @@
+"""Sweeps on a real two-node Ray cluster on this machine (`ray start --head` + `ray start --address`).
+
+One test holds the cluster (start-up costs ~10 s on 2 busy cores, and pytest-xdist would start one per
+worker for a shared fixture): runs land on both nodes, the second node dies (SIGKILL of its raylet
+and of its workers) while it trains a run that has a checkpoint, nothing finished is lost, the moved run resumes from its
+checkpoint on the head, and the results equal a local-pool sweep's bit for bit; a deterministically
+failing run is recorded once, not retried; the CLI's driver killed with SIGKILL and restarted
+finishes the sweep. The cluster is torn down in every case and no process of it may survive.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from optimlab.experiments import load_experiment_config, run_experiment
+from optimlab.experiments.ray_executor import placement_path, read_placements
+from optimlab.experiments.results import load_results, result_path
+from optimlab.experiments.sweep import make_executor
+from ray_cluster import RayCluster, node_env
+
+ray = pytest.importorskip("ray", reason="the Ray tests need ray (pip install 'optimlab[ray]')")
+pytestmark = pytest.mark.ray
+
+TOML = """
+name = "ray"
+dataset = "digits"
+model = "cnn"
+width = 0.5
+epochs = 4
+batch_size = 32
+max_steps_per_epoch = 15
+seeds = [0, 1, 2, 3]
+[[optimizers]]
+name = "sgdm-ema"
+hparams = {lr = 0.1}
+[[optimizers]]
+name = "adam"
+hparams = {lr = 0.001}
+"""
+TIMING = {"epoch_time_s", "step_time_s", "wall_time_s"}  # measured, so never bit-equal
+
+
+def comparable(r: Any) -> dict[str, Any]:
+    """A result without its timings: what two sweeps of the same runs must share bit for bit."""
+    d = r.to_dict()
+    d.pop("wall_time_s")
+    d["history"] = {k: v for k, v in d["history"].items() if k not in TIMING}
+    return d
+
+
+def wait_for_kill(cluster: RayCluster, out: Path, node2: str, state: dict[str, Any], stop: threading.Event) -> None:
+    """Kill node 2 once it has finished a run and is training another past a checkpoint."""
+    while not stop.is_set():
+        finished, training = False, None
+        for path in sorted((out / "ray").glob("*.jsonl")) if (out / "ray").is_dir() else []:
+            rid = path.stem
+            events = read_placements(out, rid)
+            last = events[-1] if events else {}
+            if last.get("node_id") != node2:
+                continue
+            if last.get("event") == "end":
+                finished = True
+            elif (out / "ckpt" / rid / "checkpoint.pt").is_file() and not result_path(out, rid).is_file():
+                training = (rid, last["pid"])
+        if finished and training:
+            cluster.kill_node(1)
+            state["killed_run"], state["killed_pid"] = training
+            return
+        time.sleep(0.05)
+
+
+def warm_up(node_ids: list[str]) -> None:
+    """Start a worker on every node that has imported torch and optimlab (this driver's job reuses
+    it), so a node's cold start does not leave it idle while the other takes every run."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    @ray.remote(num_cpus=1)
+    def load() -> str:
+        import optimlab.experiments.sweep  # noqa: F401  (torch, the models, the optimizers)
+
+        return ray.get_runtime_context().get_node_id()
+
+    refs = [load.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n, soft=False)).remote() for n in node_ids]
+    assert ray.get(refs) == node_ids
+
+
+def run_cli(args: list[str], **kw: Any) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "optimlab.cli", *args],
+        env=node_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        **kw,
+    )
+
+
+def test_sweep_across_two_nodes_survives_a_dead_node_and_a_dead_driver(tmp_path):
+    toml = tmp_path / "ray.toml"
+    toml.write_text(TOML)
+    config = load_experiment_config(toml)
+    ids = [s.run_id for s in config.runs()]
+    with RayCluster(nodes=2, cpus_per_node=1) as cluster:
+        ray.init(address=cluster.address, logging_level="WARNING", log_to_driver=False)
+        try:
+            nodes = [n for n in ray.nodes() if n["Alive"]]
+            assert len(nodes) == 2
+            head = next(n["NodeID"] for n in nodes if "node:__internal_head__" in n["Resources"])
+            node2 = next(n["NodeID"] for n in nodes if n["NodeID"] != head)
+            warm_up([head, node2])
+
+            # 1. eight runs over both nodes; node 2 dies mid-run
+            out = tmp_path / "ray"
+            state: dict[str, Any] = {}
+            stop = threading.Event()
+            killer = threading.Thread(target=wait_for_kill, args=(cluster, out, node2, state, stop), daemon=True)
+            killer.start()
+            executor = make_executor("ray", ray_address=cluster.address)
+            try:
+                results = run_experiment(config, out, executor=executor, progress=False)
+            finally:
+                stop.set()
+                killer.join(timeout=5)
+            assert "killed_run" in state, "node 2 never trained a run past a checkpoint after finishing one"
+            assert [r.status for r in results] == ["done"] * 8, [r.error for r in results]
+            finished_on = {rid: read_placements(out, rid)[-1]["node_id"] for rid in ids}
+            assert set(finished_on.values()) == {head, node2}  # runs landed on both nodes
+            moved = read_placements(out, state["killed_run"])
+            assert [(e["event"], e["node_id"]) for e in moved] == [("start", node2), ("start", head), ("end", head)]
+            # the moved run resumed from node 2's checkpoint: node 2's event file (epochs before the
+            # kill) is still there, which a restart from epoch 1 would have deleted
+            events = [p.name for p in (out / "runs" / state["killed_run"]).iterdir()]
+            writers = {name.split(".")[-2] for name in events}  # events.out.tfevents.<time>.<host>.<pid>.<n>
+            assert str(state["killed_pid"]) in writers and len(writers) == 2, events
+            assert not (out / "ckpt").exists()
+
+            # 2. a run that fails deterministically is recorded once and not retried
+            bad = config.replace(name="bad", optimizers=config.optimizers[:1], seeds=(0,))
+            bad_opt = bad.optimizers[0]
+            bad = bad.replace(optimizers=(type(bad_opt)(bad_opt.name, bad_opt.label, {"lr": -1.0}),))
+            (failed,) = run_experiment(bad, tmp_path / "bad", executor=executor, progress=False, check=False)
+            assert failed.status == "error" and "lr" in failed.error
+            starts = [e for e in read_placements(tmp_path / "bad", failed.run_id) if e["event"] == "start"]
+            assert len(starts) == 1
+        finally:
+            ray.shutdown()
+
+        # 3. the CLI's driver killed with SIGKILL mid-sweep, then restarted: the sweep finishes
+        cli_out = tmp_path / "cli"
+        args = ["compare", "--config", str(toml), "--out", str(cli_out), "-q", "--executor", "ray"]
+        args += ["--ray-address", cluster.address, "--seeds", "2"]
+        driver = run_cli(args, start_new_session=True)
+        try:
+            deadline = time.monotonic() + 60
+            while not list((cli_out / "runs").glob("*.json")) and time.monotonic() < deadline:
+                assert driver.poll() is None, driver.communicate()[0].decode()[-2000:]
+                time.sleep(0.05)
+        finally:
+            os.killpg(driver.pid, signal.SIGKILL)
+            driver.wait()
+        first = len(list((cli_out / "runs").glob("*.json")))
+        assert 1 <= first < 4
+        again = run_cli(args)
+        log = again.communicate(timeout=120)[0].decode()
+        assert again.returncode == 0, log[-3000:]
+        cli_results = load_results(cli_out, [i for i in ids if i.endswith(("-s0", "-s1"))])
+        assert len(cli_results) == 4 and all(r.done for r in cli_results)
+        assert (cli_out / "report.md").is_file()
+
+    # 4. the same runs in the local pool: equal bit for bit (timings aside)
+    local = run_experiment(config, tmp_path / "local", workers=2, progress=False)
+    assert [comparable(r) for r in results] == [comparable(r) for r in local]
+    by_id = {r.run_id: comparable(r) for r in local}
+    assert [comparable(r) for r in cli_results] == [by_id[r.run_id] for r in cli_results]
+    assert json.loads(placement_path(out, ids[0]).read_text().splitlines()[0])["ip"]
