@@ -82,7 +82,9 @@ class RunLogger:
         writer = self._writer or self._open(history.epochs_run + 1)
         metrics = {f"hparam/test_{k}": float(v) for k, v in history.final.items()}
         metrics.update({f"hparam/val_{k}": float(v) for k, v in history.final_val.items()})
-        writer.add_hparams(hparams_of(self.label, self.seed, self.config), metrics, run_name=".")
+        writer.add_hparams(
+            hparams_of(self.label, self.seed, self.config), metrics, run_name=".", global_step=history.epochs_run
+        )
         self.close()
 
     def close(self) -> None:
