@@ -141,7 +141,7 @@ class RayCluster:
 
     def stop(self) -> None:
         """SIGTERM every process of every node, SIGKILL what is left after a grace period."""
-        for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+        for sig, wait in ((signal.SIGTERM, 2.0), (signal.SIGKILL, 5.0)):
             for sid in self.sids:
                 for pid in session_pids(sid):
                     try:

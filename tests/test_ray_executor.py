@@ -36,10 +36,10 @@ name = "ray"
 dataset = "digits"
 model = "cnn"
 width = 0.5
-epochs = 4
+epochs = 3
 batch_size = 32
 max_steps_per_epoch = 15
-seeds = [0, 1, 2, 3]
+seeds = [0, 1, 2]
 [[optimizers]]
 name = "sgdm-ema"
 hparams = {lr = 0.1}
@@ -118,7 +118,28 @@ def test_sweep_across_two_nodes_survives_a_dead_node_and_a_dead_driver(tmp_path)
             node2 = next(n["NodeID"] for n in nodes if n["NodeID"] != head)
             warm_up([head, node2])
 
-            # 1. eight runs over both nodes; node 2 dies mid-run
+            # 1. the CLI's driver killed with SIGKILL once a run has a checkpoint, then restarted: it finishes
+            cli_out = tmp_path / "cli"
+            args = ["compare", "--config", str(toml), "--out", str(cli_out), "-q", "--executor", "ray"]
+            args += ["--ray-address", cluster.address, "--seeds", "1"]
+            driver = run_cli(args, start_new_session=True)
+            try:
+                deadline = time.monotonic() + 60
+                while not list(cli_out.glob("ckpt/*/checkpoint.pt")) and time.monotonic() < deadline:
+                    assert driver.poll() is None, driver.communicate()[0].decode()[-2000:]
+                    time.sleep(0.05)
+            finally:
+                os.killpg(driver.pid, signal.SIGKILL)
+                driver.wait()
+            assert len(list((cli_out / "runs").glob("*.json"))) < 2  # killed mid-sweep
+            again = run_cli(args)
+            log = again.communicate(timeout=120)[0].decode()
+            assert again.returncode == 0, log[-3000:]
+            cli_results = load_results(cli_out, [i for i in ids if i.endswith("-s0")])
+            assert len(cli_results) == 2 and all(r.done for r in cli_results)
+            assert (cli_out / "report.md").is_file()
+
+            # 2. six runs over both nodes; node 2 dies mid-run
             out = tmp_path / "ray"
             state: dict[str, Any] = {}
             stop = threading.Event()
@@ -131,7 +152,7 @@ def test_sweep_across_two_nodes_survives_a_dead_node_and_a_dead_driver(tmp_path)
                 stop.set()
                 killer.join(timeout=5)
             assert "killed_run" in state, "node 2 never trained a run past a checkpoint after finishing one"
-            assert [r.status for r in results] == ["done"] * 8, [r.error for r in results]
+            assert [r.status for r in results] == ["done"] * 6, [r.error for r in results]
             finished_on = {rid: read_placements(out, rid)[-1]["node_id"] for rid in ids}
             assert set(finished_on.values()) == {head, node2}  # runs landed on both nodes
             moved = read_placements(out, state["killed_run"])
@@ -143,7 +164,7 @@ def test_sweep_across_two_nodes_survives_a_dead_node_and_a_dead_driver(tmp_path)
             assert str(state["killed_pid"]) in writers and len(writers) == 2, events
             assert not (out / "ckpt").exists()
 
-            # 2. a run that fails deterministically is recorded once and not retried
+            # 3. a run that fails deterministically is recorded once and not retried
             bad = config.replace(name="bad", optimizers=config.optimizers[:1], seeds=(0,))
             bad_opt = bad.optimizers[0]
             bad = bad.replace(optimizers=(type(bad_opt)(bad_opt.name, bad_opt.label, {"lr": -1.0}),))
@@ -153,28 +174,6 @@ def test_sweep_across_two_nodes_survives_a_dead_node_and_a_dead_driver(tmp_path)
             assert len(starts) == 1
         finally:
             ray.shutdown()
-
-        # 3. the CLI's driver killed with SIGKILL mid-sweep, then restarted: the sweep finishes
-        cli_out = tmp_path / "cli"
-        args = ["compare", "--config", str(toml), "--out", str(cli_out), "-q", "--executor", "ray"]
-        args += ["--ray-address", cluster.address, "--seeds", "2"]
-        driver = run_cli(args, start_new_session=True)
-        try:
-            deadline = time.monotonic() + 60
-            while not list((cli_out / "runs").glob("*.json")) and time.monotonic() < deadline:
-                assert driver.poll() is None, driver.communicate()[0].decode()[-2000:]
-                time.sleep(0.05)
-        finally:
-            os.killpg(driver.pid, signal.SIGKILL)
-            driver.wait()
-        first = len(list((cli_out / "runs").glob("*.json")))
-        assert 1 <= first < 4
-        again = run_cli(args)
-        log = again.communicate(timeout=120)[0].decode()
-        assert again.returncode == 0, log[-3000:]
-        cli_results = load_results(cli_out, [i for i in ids if i.endswith(("-s0", "-s1"))])
-        assert len(cli_results) == 4 and all(r.done for r in cli_results)
-        assert (cli_out / "report.md").is_file()
 
     # 4. the same runs in the local pool: equal bit for bit (timings aside)
     local = run_experiment(config, tmp_path / "local", workers=2, progress=False)
