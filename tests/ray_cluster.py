@@ -2,7 +2,7 @@
 --address` on 127.0.0.1, each node with its own ports, temp dir and session (so that every process
 it starts, workers included, can be found and killed: nothing outlives the test).
 
-    with RayCluster(cpus_per_node=1) as cluster:   # head + one more node
+    with RayCluster(cpus=(1, 2)) as cluster:       # head (1 CPU) + one more node (2 CPUs)
         cluster.address        # "127.0.0.1:PORT" for ray.init / --ray-address
         cluster.kill_node(1)   # SIGKILL the second node's raylet and all its processes
 """
@@ -61,15 +61,15 @@ def node_env() -> dict[str, str]:
 
 
 class RayCluster:
-    def __init__(self, nodes: int = 2, cpus_per_node: int = 1) -> None:
-        self.nodes, self.cpus = nodes, cpus_per_node
+    def __init__(self, cpus: tuple[int, ...] = (1, 1)) -> None:
+        self.cpus = cpus  # CPUs of each node, the head first
         self.root = Path(tempfile.mkdtemp(prefix="olray"))  # short: Ray's socket paths must fit 107 chars
         self.sids: list[int] = []
         self.address = ""
 
     def _start(self, index: int) -> None:
         p = _free_ports(9)
-        cmd = [RAY, "start", "--node-ip-address", "127.0.0.1", "--num-cpus", str(self.cpus), "--num-gpus", "0"]
+        cmd = [RAY, "start", "--node-ip-address", "127.0.0.1", "--num-cpus", str(self.cpus[index]), "--num-gpus", "0"]
         cmd += ["--temp-dir", str(self.root / f"n{index}"), "--disable-usage-stats", "--log-style", "record"]
         cmd += ["--node-manager-port", str(p[1]), "--object-manager-port", str(p[2])]
         cmd += ["--min-worker-port", str(p[3]), "--max-worker-port", str(p[3] + 50)]
@@ -103,7 +103,7 @@ class RayCluster:
         self._saved_env = {k: os.environ.get(k) for k in AUTH_ENV}
         os.environ.update(AUTH_ENV)
         try:
-            for i in range(self.nodes):
+            for i in range(len(self.cpus)):
                 self._start(i)
         except BaseException:
             self.__exit__()

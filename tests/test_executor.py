@@ -4,8 +4,6 @@ that comes back from a node that does not share the output folder."""
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -45,14 +43,15 @@ def test_make_executor_names_the_culprit():
     assert "local Ray instance (3 CPUs)" in ex.describe() and ex.threads_for(CONFIG.runs()[0].config, None) == 1
 
 
-def test_cli_ray_flags_without_the_ray_executor_are_refused():
-    p = subprocess.run(
-        [sys.executable, "-m", "optimlab.cli", "compare", "--ray-address", "127.0.0.1:1", "--out", "/nonexistent/x"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert p.returncode == 2 and "--ray-address and --ray-retries need --executor ray" in p.stderr
+def test_cli_ray_flags_without_the_ray_executor_are_refused(tmp_path, capsys):
+    from optimlab.cli import main
+
+    for command in (["compare"], ["tune"], ["reproduce", "rsgdm-cifar10-resnet18"]):
+        assert main([*command, "--ray-address", "127.0.0.1:1", "--out", str(tmp_path / "x")]) == 2
+        assert "--ray-address and --ray-retries need --executor ray" in capsys.readouterr().err
+    assert main(["compare", "--executor", "ray", "--ray-retries", "-1", "--out", str(tmp_path / "x")]) == 2
+    assert "--ray-retries must be >= 0, got -1" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
 
 
 class ElsewhereExecutor(Executor):

@@ -1,11 +1,13 @@
 """Sweeps on a real two-node Ray cluster on this machine (`ray start --head` + `ray start --address`).
 
-One test holds the cluster (start-up costs ~10 s on 2 busy cores, and pytest-xdist would start one per
-worker for a shared fixture): runs land on both nodes, the second node dies (SIGKILL of its raylet
-and of its workers) while it trains a run that has a checkpoint, nothing finished is lost, the moved run resumes from its
-checkpoint on the head, and the results equal a local-pool sweep's bit for bit; a deterministically
-failing run is recorded once, not retried; the CLI's driver killed with SIGKILL and restarted
-finishes the sweep. The cluster is torn down in every case and no process of it may survive.
+One test holds the cluster (start-up costs ~10 s on 2 busy cores, and pytest-xdist would start one
+per worker for a shared fixture). The head has 1 CPU, the second node 2, and every CPU slot first
+trains one throwaway epoch (warm workers), so both nodes take runs. Checked: the CLI's driver killed
+with SIGKILL mid-sweep and restarted finishes the sweep; runs land on both nodes; the second node
+dies (SIGKILL of its raylet and of its workers) while it trains a run past a checkpoint, nothing
+finished is lost and the moved run resumes from that checkpoint on the head; a deterministically
+failing run is recorded once, not retried; every result equals the local pool's bit for bit. The
+cluster is torn down in every case and no process of it may survive.
 """
 
 from __future__ import annotations
@@ -79,19 +81,23 @@ def wait_for_kill(cluster: RayCluster, out: Path, node2: str, state: dict[str, A
         time.sleep(0.05)
 
 
-def warm_up(node_ids: list[str]) -> None:
-    """Start a worker on every node that has imported torch and optimlab (this driver's job reuses
-    it), so a node's cold start does not leave it idle while the other takes every run."""
+def warm_up(config: Any, slots: list[str], folder: Path) -> None:
+    """One throwaway epoch of the sweep's recipe in a worker per CPU slot (node ids, repeated per
+    CPU): this driver's job reuses those workers, so no node sits in its cold start (imports, data,
+    torch's first optimizer) while the other takes every run."""
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    @ray.remote(num_cpus=1)
-    def load() -> str:
-        import optimlab.experiments.sweep  # noqa: F401  (torch, the models, the optimizers)
+    from optimlab.experiments.sweep import _run_task
 
+    @ray.remote(num_cpus=1)
+    def one_epoch(i: int) -> str:
+        spec = config.runs()[0]
+        cfg = {**spec.config.to_dict(), "epochs": 1}
+        assert _run_task(f"warm{i}", spec.label, cfg, spec.seed, str(folder), 1, True)["status"] == "done"
         return ray.get_runtime_context().get_node_id()
 
-    refs = [load.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n, soft=False)).remote() for n in node_ids]
-    assert ray.get(refs) == node_ids
+    pin = [NodeAffinitySchedulingStrategy(n, soft=False) for n in slots]
+    assert ray.get([one_epoch.options(scheduling_strategy=p).remote(i) for i, p in enumerate(pin)]) == slots
 
 
 def run_cli(args: list[str], **kw: Any) -> subprocess.Popen:
@@ -109,14 +115,14 @@ def test_sweep_across_two_nodes_survives_a_dead_node_and_a_dead_driver(tmp_path)
     toml.write_text(TOML)
     config = load_experiment_config(toml)
     ids = [s.run_id for s in config.runs()]
-    with RayCluster(nodes=2, cpus_per_node=1) as cluster:
+    with RayCluster(cpus=(1, 2)) as cluster:
         ray.init(address=cluster.address, logging_level="WARNING", log_to_driver=False)
         try:
             nodes = [n for n in ray.nodes() if n["Alive"]]
             assert len(nodes) == 2
             head = next(n["NodeID"] for n in nodes if "node:__internal_head__" in n["Resources"])
             node2 = next(n["NodeID"] for n in nodes if n["NodeID"] != head)
-            warm_up([head, node2])
+            warm_up(config, [head, node2, node2], tmp_path / "warm")
 
             # 1. the CLI's driver killed with SIGKILL once a run has a checkpoint, then restarted: it finishes
             cli_out = tmp_path / "cli"

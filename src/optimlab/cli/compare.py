@@ -49,10 +49,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from optimlab.experiments.validate import check_experiment
 
     config = build_config(args)
+    workers = args.workers or min(available_cores(), 8)
+    executor = executor_from_args(args, workers)  # bad flags fail before the data and models are built
     check_experiment(config)
     out = Path(args.out or f"runs/compare-{config.name}")
-    workers = args.workers or min(available_cores(), 8)
-    executor = executor_from_args(args, workers)
     n = len(config.runs())
     log(
         args,

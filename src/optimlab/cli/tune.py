@@ -109,10 +109,10 @@ def run_from_args(args: argparse.Namespace) -> int:
     tune_seeds = _tune_seeds_arg(args.tune_seeds)
     weight_decay = _wd_arg(args.tune_weight_decay)
     config = build_config(args)
+    workers = args.workers or min(available_cores(), 8)
+    executor = executor_from_args(args, workers)  # bad flags fail before the data and models are built
     check_experiment(config)
     out = Path(args.out or f"runs/tune-{config.name}")
-    workers = args.workers or min(available_cores(), 8)
-    executor = executor_from_args(args, workers)
     if not args.quiet:
         print(
             f"optimlab tune: {len(config.optimizers)} optimizers × {args.budget} settings × {len(tune_seeds)} "
