@@ -11,6 +11,8 @@ Each wall time is what a user waits for: run_experiment from call to return, sta
                                    (driver's ray.wait -> next task's first line), from out/ray/*.jsonl
     cold start = from submission to the first run's first line on each worker (process + imports)
     no-op round trip = ray.get(f.remote()) of an empty task, mean of 50, on a warm worker
+    instance start + stop = ray.init(address="local") + ray.shutdown(), what --executor ray without
+                            --ray-address pays once per sweep on top of the runs
 
     python benchmarks/ray_overhead.py [--seeds 4] [--epochs 2] [--workers 2] [--repeats 2]
 """
@@ -68,10 +70,13 @@ def latencies(out: Path, run_ids: list[str]) -> tuple[list[float], list[float]]:
     return gaps, cold
 
 
-def noop_round_trip(workers: int, n: int = 50) -> float:
+def noop_round_trip(workers: int, n: int = 50) -> tuple[float, float]:
+    """(mean no-op round trip, seconds to start and stop a private Ray instance)."""
     import ray
 
+    start = time.perf_counter()
     ray.init(address="local", num_cpus=workers, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
+    up = time.perf_counter() - start
     try:
 
         @ray.remote(num_cpus=1)
@@ -82,9 +87,12 @@ def noop_round_trip(workers: int, n: int = 50) -> float:
         start = time.perf_counter()
         for _ in range(n):
             ray.get(noop.remote())
-        return (time.perf_counter() - start) / n
+        trip = (time.perf_counter() - start) / n
     finally:
+        start = time.perf_counter()
         ray.shutdown()
+        down = time.perf_counter() - start
+    return trip, up + down
 
 
 def main() -> None:
@@ -110,7 +118,7 @@ def main() -> None:
                     gaps += g
                     cold += c
                 print(f"  repeat {rep + 1} {kind:5s}: {walls[kind][-1]:6.1f} s", flush=True)
-        noop = noop_round_trip(args.workers)
+        noop, instance = noop_round_trip(args.workers)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     local, ray_ = statistics.median(walls["local"]), statistics.median(walls["ray"])
@@ -122,6 +130,10 @@ def main() -> None:
         each = ", ".join(f"{w:.1f}" for w in walls["local" if kind == "local pool" else "ray"])
         print(f"{kind + ' wall (median):':25s} {med:7.1f} s   (each: {each} s)")
     print(f"overhead ratio Ray/local: {ray_ / local:7.3f}   (goal <= 1.10)")
+    print(
+        f"  of which a private Ray instance's start + stop: {instance:.1f} s once per sweep (none with an "
+        f"existing cluster, --ray-address); ratio without it: {(ray_ - instance) / local:.3f}"
+    )
     print(
         f"scheduling latency per run (worker free -> next run starts): median {1e3 * statistics.median(gaps):.1f} ms, "
         f"max {1e3 * max(gaps):.1f} ms over {len(gaps)} hand-overs"
