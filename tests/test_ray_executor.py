@@ -61,7 +61,8 @@ def comparable(r: Any) -> dict[str, Any]:
 
 
 def wait_for_kill(cluster: RayCluster, out: Path, node2: str, state: dict[str, Any], stop: threading.Event) -> None:
-    """Kill node 2 once it has finished a run and is training another past a checkpoint."""
+    """Kill node 2 once it has finished a run and is training another past a checkpoint (and has
+    logged that epoch's TensorBoard events, written right after the checkpoint)."""
     while not stop.is_set():
         finished, training = False, None
         for path in sorted((out / "ray").glob("*.jsonl")) if (out / "ray").is_dir() else []:
@@ -72,7 +73,11 @@ def wait_for_kill(cluster: RayCluster, out: Path, node2: str, state: dict[str, A
                 continue
             if last.get("event") == "end":
                 finished = True
-            elif (out / "ckpt" / rid / "checkpoint.pt").is_file() and not result_path(out, rid).is_file():
+            elif (
+                (out / "ckpt" / rid / "checkpoint.pt").is_file()
+                and any((out / "runs" / rid).glob(f"events.out.tfevents.*.{last['pid']}.*"))  # after the checkpoint
+                and not result_path(out, rid).is_file()
+            ):
                 training = (rid, last["pid"])
         if finished and training:
             cluster.kill_node(1)
