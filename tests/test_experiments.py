@@ -163,7 +163,7 @@ class FakeFit:
         self.calls: list[tuple[str, int]] = []
         self.fail_seed, self.diverge = fail_seed, diverge
 
-    def __call__(self, config, seed, run_dir=None, progress=False):
+    def __call__(self, config, seed, run_dir=None, progress=False, callback=None):
         self.calls.append((config.optimizer, seed))
         assert run_dir is not None and Path(run_dir).name.endswith(f"-s{seed}")
         if seed == self.fail_seed:

@@ -22,7 +22,7 @@ class NoisyFit:
     def __init__(self) -> None:
         self.calls: list[tuple[str, int]] = []
 
-    def __call__(self, config, seed, run_dir=None, progress=False):
+    def __call__(self, config, seed, run_dir=None, progress=False, callback=None):
         self.calls.append((config.optimizer, seed))
         tag = {"sgdm-ema": 0, "sgdm": 1, "rsgdm": 2}[config.optimizer]
         noise = np.random.default_rng(1000 * tag + seed).normal(0, 0.005)

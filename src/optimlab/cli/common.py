@@ -287,6 +287,46 @@ def add_threads_flag(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_executor_flags(p: argparse.ArgumentParser) -> None:
+    """--executor, --ray-address, --ray-retries and --no-tensorboard (compare, tune, reproduce)."""
+    p.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default="local",
+        help="where runs execute: local worker processes (default) or Ray tasks (see README, Sweeps on Ray)",
+    )
+    p.add_argument(
+        "--ray-address",
+        metavar="HOST:PORT",
+        help="with --executor ray: an existing cluster (or 'auto'); default: a private Ray instance on this machine "
+        "with --workers CPUs. --out must then be a folder every node sees at the same path",
+    )
+    p.add_argument(
+        "--ray-retries",
+        type=int,
+        metavar="N",
+        help="with --executor ray: reruns of a run whose worker or node died, each from its checkpoint (default 3)",
+    )
+    p.add_argument(
+        "--no-tensorboard",
+        action="store_true",
+        help="do not write TensorBoard event files beside each run's JSON (written by default)",
+    )
+
+
+def executor_from_args(args: argparse.Namespace, workers: int) -> Any:
+    """The experiments.executor.Executor the flags ask for (UsageError on a bad combination)."""
+    from optimlab.experiments.sweep import make_executor
+
+    kind = getattr(args, "executor", "local")
+    address, retries = getattr(args, "ray_address", None), getattr(args, "ray_retries", None)
+    if kind != "ray" and (address is not None or retries is not None):
+        raise UsageError("--ray-address and --ray-retries need --executor ray")
+    if retries is not None and retries < 0:
+        raise UsageError(f"--ray-retries must be >= 0, got {retries}")
+    return make_executor(kind, workers=workers, ray_address=address, max_retries=retries)
+
+
 def fail(message: str) -> int:
     print("optimlab: error: " + " ".join(str(message).split()), file=sys.stderr)
     return EXIT_BAD_INPUT

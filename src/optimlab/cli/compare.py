@@ -9,10 +9,12 @@ from typing import Any
 
 from optimlab.cli.common import (
     EXIT_RUNS_FAILED,
+    add_executor_flags,
     add_run_flags,
     add_threads_flag,
     build_config,
     console,
+    executor_from_args,
     log,
     print_summary,
 )
@@ -34,6 +36,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="output folder (default runs/compare-<name>); re-running resumes")
     p.add_argument("--workers", type=int, metavar="N", help="worker processes (default: cores, at most 8)")
     add_threads_flag(p)
+    add_executor_flags(p)
     sequential.add_flags(p)
     p.set_defaults(func=cmd_compare)
     return p
@@ -46,20 +49,27 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from optimlab.experiments.validate import check_experiment
 
     config = build_config(args)
+    workers = args.workers or min(available_cores(), 8)
+    executor = executor_from_args(args, workers)  # bad flags fail before the data and models are built
     check_experiment(config)
     out = Path(args.out or f"runs/compare-{config.name}")
-    workers = args.workers or min(available_cores(), 8)
     n = len(config.runs())
     log(
         args,
         f"optimlab compare: {n} runs ({len(config.optimizers)} optimizers × {len(config.seeds)} seeds"
         f"{' × ' + str(len(config.model_grid) * len(config.dataset_grid)) + ' data/model cells' if n > len(config.optimizers) * len(config.seeds) else ''})"
-        f" → {out}, {workers} worker(s)",
+        f" → {out}, {executor.describe()}",
     )
     looks = sequential.looks_from_args(args)
     if looks is None:
         results = run_experiment(
-            config, out, workers=workers, progress=not args.quiet, check=False, threads=args.threads
+            config,
+            out,
+            progress=not args.quiet,
+            check=False,
+            threads=args.threads,
+            executor=executor,
+            tensorboard=not args.no_tensorboard,
         )
     else:
         from optimlab.experiments.results import load_results
@@ -69,7 +79,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
         def run(cfg: ExperimentConfig) -> None:
             holder["results"] = run_experiment(
-                cfg, out, workers=workers, progress=not args.quiet, check=False, threads=args.threads
+                cfg,
+                out,
+                progress=not args.quiet,
+                check=False,
+                threads=args.threads,
+                executor=executor,
+                tensorboard=not args.no_tensorboard,
             )
 
         def decide(cfg: ExperimentConfig, alpha: float) -> dict[str, str]:

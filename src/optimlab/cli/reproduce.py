@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from optimlab.cli.common import add_set_flag, apply_sets
+from optimlab.cli.common import add_executor_flags, add_set_flag, apply_sets, executor_from_args
 from optimlab.reproduce.catalog import list_paper_experiments, load_paper_experiment
 from optimlab.reproduce.run import SCALES, STAND_INS, ReproduceError, default_out, reproduce
 
@@ -50,6 +50,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="output folder (default runs/reproduce-<name>-<scale>); re-running resumes",
     )
     p.add_argument("--workers", type=int, metavar="N", help="worker processes (default: cores, at most 8)")
+    add_executor_flags(p)
     p.add_argument(
         "--stand-in",
         choices=STAND_INS,
@@ -115,6 +116,7 @@ def run_from_args(args: argparse.Namespace) -> int:
     except ValueError as e:
         raise ReproduceError(str(e)) from None
     out = args.out or default_out(args.name, args.scale)
+    executor = executor_from_args(args, args.workers)
     start = time.perf_counter()
     overrides = apply_sets({}, args.set) or None
     made = reproduce(
@@ -124,6 +126,8 @@ def run_from_args(args: argparse.Namespace) -> int:
         seeds=looks[0] if looks else args.seeds,
         out=out,
         workers=args.workers,
+        executor=executor,
+        tensorboard=not args.no_tensorboard,
         progress=not args.quiet,
         allow_cpu=args.allow_cpu,
         tune=args.tune,

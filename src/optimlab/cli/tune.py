@@ -24,7 +24,7 @@ from optimlab.tune.search import SEARCHES, TuneError
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the `tune` subcommand to an argparse subparsers object and return its parser."""
-    from optimlab.cli.common import add_run_flags
+    from optimlab.cli.common import add_executor_flags, add_run_flags
 
     p = subparsers.add_parser(
         "tune",
@@ -70,6 +70,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--out", metavar="DIR", help="output folder (default runs/tune-<name>); re-running resumes")
     p.add_argument("--workers", type=int, metavar="N", help="worker processes (default: cores, at most 8)")
+    add_executor_flags(p)
     p.set_defaults(func=run_from_args)
     return p
 
@@ -95,7 +96,7 @@ def _tune_seeds_arg(raw: str) -> tuple[int, ...]:
 
 def run_from_args(args: argparse.Namespace) -> int:
     """Execute a parsed `tune` command; returns the exit status (ValueError on bad input)."""
-    from optimlab.cli.common import build_config, console, rich_table
+    from optimlab.cli.common import build_config, console, executor_from_args, rich_table
     from optimlab.experiments.report import compare_table
     from optimlab.experiments.sweep import available_cores
     from optimlab.experiments.validate import check_experiment
@@ -108,13 +109,14 @@ def run_from_args(args: argparse.Namespace) -> int:
     tune_seeds = _tune_seeds_arg(args.tune_seeds)
     weight_decay = _wd_arg(args.tune_weight_decay)
     config = build_config(args)
+    workers = args.workers or min(available_cores(), 8)
+    executor = executor_from_args(args, workers)  # bad flags fail before the data and models are built
     check_experiment(config)
     out = Path(args.out or f"runs/tune-{config.name}")
-    workers = args.workers or min(available_cores(), 8)
     if not args.quiet:
         print(
             f"optimlab tune: {len(config.optimizers)} optimizers × {args.budget} settings × {len(tune_seeds)} "
-            f"tuning seed(s), then × {len(config.seeds)} final seeds → {out}, {workers} worker(s)",
+            f"tuning seed(s), then × {len(config.seeds)} final seeds → {out}, {executor.describe()}",
             file=sys.stderr,
         )
     result = tune(
@@ -126,8 +128,9 @@ def run_from_args(args: argparse.Namespace) -> int:
         tune_weight_decay=weight_decay,
         tune_seeds=tune_seeds,
         metric=args.metric,
-        workers=workers,
         progress=not args.quiet,
+        executor=executor,
+        tensorboard=not args.no_tensorboard,
     )
     con = console()
     rows = []

@@ -24,6 +24,7 @@ from optimlab.experiments.config import (
 
 _LAZY = {
     "run_experiment": "optimlab.experiments.sweep",
+    "make_executor": "optimlab.experiments.sweep",
     "ExperimentMismatchError": "optimlab.experiments.sweep",
     "check_experiment": "optimlab.experiments.validate",
     "RunResult": "optimlab.experiments.results",

@@ -1,36 +1,45 @@
-"""Run an experiment's grid (optimizers x seeds x models x datasets) in local worker processes.
+"""Run an experiment's grid (optimizers x seeds x models x datasets) through an executor.
 
-    results = run_experiment(config, "runs/compare-default", workers=2)
+    results = run_experiment(config, "runs/compare-default", workers=2)             # local processes
+    results = run_experiment(config, "/shared/runs/x", executor=make_executor("ray", ray_address=addr))
 
-Each finished run is written by the process that ran it, atomically, to out_dir/runs/<run_id>.json,
-so killing the sweep at any moment loses at most the runs in flight, and those resume from fit's
-checkpoints in out_dir/ckpt/<run_id>/ on the next call. A call skips every run whose file exists,
-after checking that the file was made by the same TrainConfig and seed (else it stops and says to
-use another output folder). An exception inside one run is written to runs/<run_id>.error.json and
-the sweep goes on; that run is retried next time (a later success deletes the error file).
-Divergence is a result, not an error.
+Where the runs execute is the executor's (experiments.executor: the local pool, or Ray); the rest
+is decided here, the same for every executor. Each finished run is written by the process that
+ran it, atomically, to out_dir/runs/<run_id>.json (with its TensorBoard events in
+out_dir/runs/<run_id>/, experiments.tblog), so killing the sweep at any moment loses at most the
+runs in flight, and those resume from fit's checkpoints in out_dir/ckpt/<run_id>/ on the next
+call. A result that comes back to the driver but is missing from its view of out_dir (a folder
+that is not shared with a remote node) is written by the driver. A call skips every run whose
+file exists, after checking that the file was made by the same TrainConfig and seed (else it
+stops and says to use another output folder). An exception inside one run is written to
+runs/<run_id>.error.json and the sweep goes on; that run is retried next time (a later success
+deletes the error file). Divergence is a result, not an error.
 
 One sweep at a time per folder: run_experiment holds out_dir/.lock (experiments.lock) while it
 runs, and a second sweep into the same folder is refused naming the holder's pid. Interruption
-and worker clean-up are experiments.pool's: Ctrl-C stops dispatch at once and in-flight runs at
-their next step boundary (their last epoch checkpoint stays); workers exit when the main process
-dies. A run that only ever errored, or never reached a checkpoint, under an older recipe does not
-block a corrected one: its stale checkpoint folder is discarded.
+and worker clean-up are the executor's (experiments.pool for the local one): Ctrl-C stops
+dispatch at once and in-flight runs at their next step boundary (their last epoch checkpoint
+stays); workers exit when the main process dies. A run that only ever errored, or never reached
+a checkpoint, under an older recipe does not block a corrected one: its stale checkpoint folder
+is discarded.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 import time
 import traceback
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from optimlab.experiments.config import ExperimentConfig
+from optimlab.experiments.executor import EXECUTORS, Executor, LocalExecutor, RunTask
 from optimlab.experiments.lock import output_lock
-from optimlab.experiments.pool import INTERRUPTED, mp_context, run_in_pool
+from optimlab.experiments.pool import INTERRUPTED, mp_context
 from optimlab.experiments.results import (
     RunResult,
     checkpoint_dir,
@@ -42,14 +51,21 @@ from optimlab.experiments.results import (
     result_path,
     write_json_atomic,
 )
-from optimlab.experiments.threads import available_cores, choose_threads
+from optimlab.experiments.threads import available_cores
 from optimlab.experiments.validate import check_experiment
 from optimlab.train import fit
 from optimlab.train.checkpoint import CHECKPOINT_FILE, RUN_FILE
 from optimlab.train.config import TrainConfig
 from optimlab.train.interrupt import RunInterrupted, stop_requested
 
-__all__ = ["ExperimentMismatchError", "available_cores", "mp_context", "normalized_config", "run_experiment"]
+__all__ = [
+    "ExperimentMismatchError",
+    "available_cores",
+    "make_executor",
+    "mp_context",
+    "normalized_config",
+    "run_experiment",
+]
 
 
 class ExperimentMismatchError(ValueError):
@@ -97,10 +113,16 @@ def _discard_stale_checkpoint(out: Path, run_id: str, config: TrainConfig, seed:
 
 
 def _run_task(
-    run_id: str, label: str, config_dict: dict[str, Any], seed: int, out_dir: str, threads: int | None = None
+    run_id: str,
+    label: str,
+    config_dict: dict[str, Any],
+    seed: int,
+    out_dir: str,
+    threads: int | None = None,
+    tensorboard: bool = True,
 ) -> dict[str, Any]:
-    """Run one grid cell (with `threads` intra-op threads) and write its result (or error) file;
-    returns the RunResult as a dict."""
+    """Run one grid cell (with `threads` intra-op threads) and write its result (or error) file
+    and, with `tensorboard`, its event files; returns the RunResult as a dict."""
     import torch
 
     out = Path(out_dir)
@@ -109,11 +131,21 @@ def _run_task(
     start = time.perf_counter()
     if stop_requested():  # this worker was told to stop: start nothing
         return {"status": INTERRUPTED, "run_id": run_id}
+    done = result_path(out, run_id)
+    if done.is_file():  # finished by an earlier attempt that died before reporting back (Ray retry)
+        return json.loads(done.read_text(encoding="utf-8"))
     previous = torch.get_num_threads()
+    logger = None
+    if tensorboard:
+        from optimlab.experiments.tblog import RunLogger
+
+        logger = RunLogger(out, run_id, label, seed, config)
     try:
         if threads is not None:
             torch.set_num_threads(threads)
-        history = fit(config, seed, run_dir=ckpt, progress=False)
+        history = fit(config, seed, run_dir=ckpt, progress=False, callback=logger)
+        if logger is not None:
+            logger.finish(history)
     except RunInterrupted:  # stopped at a step boundary; its last epoch checkpoint stays
         return {"status": INTERRUPTED, "run_id": run_id}
     except Exception as e:  # recorded, so one bad run does not end the sweep
@@ -132,6 +164,8 @@ def _run_task(
         return result.to_dict()
     finally:
         torch.set_num_threads(previous)
+        if logger is not None:
+            logger.close()
     result = RunResult(
         run_id,
         label,
@@ -156,16 +190,27 @@ def run_experiment(
     check: bool = True,
     on_result: Callable[[RunResult], None] | None = None,
     threads: int | None = None,
+    executor: Executor | None = None,
+    tensorboard: bool = True,
 ) -> list[RunResult]:
     """Run every missing run of `config` into out_dir; return all its runs (done or error), grid order.
 
-    workers=1 runs in this process; N > 1 uses N spawned/forkserver processes. Each run gets
-    `threads` intra-op threads, else $OPTIMLAB_THREADS, else experiments.threads.choose_threads'
-    choice (1 for small models, else cores // workers). `check` builds data, models and optimizers once up front
-    so bad names or hyperparameters fail before anything runs. `on_result` sees each new result.
+    executor: where the runs execute (experiments.executor; e.g. make_executor("ray", ...)); by
+    default LocalExecutor(workers): workers=1 runs in this process, N > 1 in N forkserver
+    processes. Each run gets `threads` intra-op threads, else $OPTIMLAB_THREADS, else the
+    executor's choice (local: experiments.threads.choose_threads, 1 for small models, else
+    cores // workers; Ray: 1). `check` builds data, models and optimizers once up front so bad
+    names or hyperparameters fail before anything runs. `on_result` sees each new result.
+    tensorboard: write each run's TensorBoard events beside its JSON (experiments.tblog).
     """
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers must be an int >= 1, got {workers!r}")
+    if executor is None:
+        executor = LocalExecutor(workers)  # validates workers
+    elif not isinstance(executor, Executor):
+        raise TypeError(f"executor must be an optimlab.experiments.executor.Executor, got {type(executor).__name__}")
+    if tensorboard and importlib.util.find_spec("tensorboard") is None:
+        raise RuntimeError(
+            "TensorBoard logging needs the tensorboard package (pip install tensorboard); or turn it off"
+        )
     out = Path(out_dir)
     if check:
         check_experiment(config)
@@ -181,13 +226,14 @@ def run_experiment(
                 else:
                     _discard_stale_checkpoint(out, spec.run_id, spec.config, spec.seed)
                     pending.append(
-                        (
+                        RunTask(
                             spec.run_id,
                             spec.label,
                             spec.config.to_dict(),
                             spec.seed,
-                            str(out),
-                            choose_threads(spec.config, workers, threads),
+                            str(out.resolve()),
+                            executor.threads_for(spec.config, threads),
+                            tensorboard,
                         )
                     )
         except BaseException:
@@ -196,8 +242,9 @@ def run_experiment(
             raise
         write_json_atomic(experiment_path(out), config.to_dict())
         with _Progress(len(grid), len(grid) - len(pending), enabled=progress) as bar:
-            for d in _execute(pending, workers):
+            for d in executor.execute(_run_task, pending, _record_crash):
                 r = RunResult.from_dict(d)
+                _land(out, r, d)
                 bar.advance(r)
                 if on_result is not None:
                     on_result(r)
@@ -208,27 +255,52 @@ def run_experiment(
     return load_results(out, [spec.run_id for spec in grid])
 
 
-def _execute(pending: list[tuple[str, str, dict[str, Any], int, str, int]], workers: int):
-    """Yield result dicts as runs finish (in this process for workers == 1, else in a pool)."""
-    if not pending:
-        return
-    if workers == 1:
-        for task in pending:
-            d = _run_task(*task)
-            if d.get("status") == INTERRUPTED:
-                raise KeyboardInterrupt
-            yield d
-        return
-    yield from run_in_pool(_run_task, pending, workers, _record_crash)
+def _land(out: Path, r: RunResult, d: dict[str, Any]) -> None:
+    """Write a returned result the driver cannot see (a run on a node that does not share out_dir)."""
+    if r.done and not result_path(out, r.run_id).is_file():
+        write_json_atomic(result_path(out, r.run_id), d)
+        error_path(out, r.run_id).unlink(missing_ok=True)
+        warnings.warn(
+            f"{out} is not shared with the node that ran {r.run_id}: its result was written by the driver, "
+            "but checkpoints of runs moved between nodes cannot resume (put --out on shared storage)",
+            stacklevel=3,
+        )
+    elif not r.done and not result_path(out, r.run_id).is_file() and not error_path(out, r.run_id).is_file():
+        write_json_atomic(error_path(out, r.run_id), d)
 
 
-def _record_crash(task: tuple[str, str, dict[str, Any], int, str, int], reason: str) -> dict[str, Any]:
-    rid, label, cfg, seed, out, _ = task
+def _record_crash(task: RunTask, reason: str) -> dict[str, Any]:
     result = RunResult(
-        rid, label, seed, TrainConfig.from_dict(cfg), status="error", error=reason, versions=library_versions()
+        task.run_id,
+        task.label,
+        task.seed,
+        TrainConfig.from_dict(task.config),
+        status="error",
+        error=reason,
+        versions=library_versions(),
     )
-    write_json_atomic(error_path(Path(out), rid), result.to_dict())
+    write_json_atomic(error_path(Path(task.out_dir), task.run_id), result.to_dict())
     return result.to_dict()
+
+
+def make_executor(
+    kind: str = "local", workers: int = 1, ray_address: str | None = None, max_retries: int | None = None
+) -> Executor:
+    """The executor named `kind` ("local" or "ray"); ValueError naming the culprit otherwise.
+
+    ray: `ray_address` is an existing cluster's address (host:port, or "auto"); None starts a
+    private Ray instance on this machine with `workers` CPUs. max_retries: how often Ray reruns a
+    run whose worker or node died (it resumes from its checkpoint); default RayExecutor's."""
+    if kind not in EXECUTORS:
+        raise ValueError(f"executor must be one of {list(EXECUTORS)}, got {kind!r}")
+    if kind == "local":
+        if ray_address is not None:
+            raise ValueError("ray_address is an option of the ray executor (use executor 'ray')")
+        return LocalExecutor(workers)
+    from optimlab.experiments.ray_executor import DEFAULT_MAX_RETRIES, RayExecutor
+
+    retries = DEFAULT_MAX_RETRIES if max_retries is None else max_retries
+    return RayExecutor(address=ray_address, num_cpus=None if ray_address else workers, max_retries=retries)
 
 
 class _Progress:

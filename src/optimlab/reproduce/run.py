@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Literal, NamedTuple, cast
 
 from optimlab.experiments.config import ExperimentConfig, parse_seeds
+from optimlab.experiments.executor import Executor
 from optimlab.experiments.results import write_json_atomic
 from optimlab.reproduce.catalog import PaperExperiment, load_paper_experiment
 from optimlab.reproduce.layout import DATASET_TITLES, META_FILE, TUNED_DIR, ReproduceError, read_meta
@@ -343,6 +344,8 @@ def reproduce(
     tune_budget: int | None = None,
     looks: list[int] | None = None,
     stand_in: str | None = None,
+    executor: Executor | None = None,
+    tensorboard: bool = True,
 ) -> Reproduction:
     """Run paper experiment `name` at `scale`, write report.md and verdict.md; returns the Reproduction
     (verdict.md's path and the judged claims it shows, loaded from disk once).
@@ -353,7 +356,8 @@ def reproduce(
     a sequential run (optimlab.experiments.sequential; seeds are then added until every claim is
     decided). Re-running with the same arguments resumes: finished runs in `out` are kept.
     stand_in="digits": at the cpu scale, run the catalogue's digits fallback instead of CIFAR-10
-    (never chosen silently)."""
+    (never chosen silently). executor / tensorboard: as run_experiment's (default: `workers` local
+    processes; event files on)."""
     from optimlab.experiments.report import write_report
     from optimlab.experiments.sweep import run_experiment
     from optimlab.reproduce.judging import judge_folder
@@ -374,9 +378,9 @@ def reproduce(
         )
     start = time.perf_counter()
     if looks is None:
-        run_experiment(config, out_dir, workers=workers, progress=progress)
+        run_experiment(config, out_dir, workers=workers, progress=progress, executor=executor, tensorboard=tensorboard)
     else:
-        config = _run_sequential(exp, config, out_dir, looks, workers, progress)
+        config = _run_sequential(exp, config, out_dir, looks, workers, progress, executor, tensorboard)
     elapsed = time.perf_counter() - start
     try:  # a resumed or repeated call adds its time to the earlier calls' (a no-op repeat adds seconds)
         elapsed += float(read_meta(out_dir).get("sweep_wall_time_s", 0.0))
@@ -402,6 +406,8 @@ def reproduce(
             tune_seeds=TUNE_SEEDS,
             workers=workers,
             progress=progress,
+            executor=executor,
+            tensorboard=tensorboard,
         )
         meta["tune"] = {
             "budget": budget,
@@ -416,7 +422,14 @@ def reproduce(
 
 
 def _run_sequential(
-    exp: PaperExperiment, config: ExperimentConfig, out_dir: Path, looks: list[int], workers: int, progress: bool
+    exp: PaperExperiment,
+    config: ExperimentConfig,
+    out_dir: Path,
+    looks: list[int],
+    workers: int,
+    progress: bool,
+    executor: Executor | None = None,
+    tensorboard: bool = True,
 ) -> ExperimentConfig:
     """Add seeds look by look until every claim is decided; returns the config of the last look."""
     from optimlab.experiments import sequential
@@ -425,7 +438,7 @@ def _run_sequential(
     from optimlab.reproduce.judging import judge_all
 
     def run(cfg: ExperimentConfig) -> None:
-        run_experiment(cfg, out_dir, workers=workers, progress=progress)
+        run_experiment(cfg, out_dir, workers=workers, progress=progress, executor=executor, tensorboard=tensorboard)
 
     def decide(cfg: ExperimentConfig, alpha: float) -> dict[str, str]:
         results = load_results(out_dir, [r.run_id for r in cfg.runs()])

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from optimlab.experiments.config import ExperimentConfig, OptimizerSpec
+from optimlab.experiments.executor import Executor
 from optimlab.experiments.results import write_json_atomic
 from optimlab.experiments.stats import METRICS, summarize
 from optimlab.experiments.sweep import run_experiment
@@ -94,8 +95,12 @@ def tune(
     metric: str | None = None,
     workers: int = 1,
     progress: bool = True,
+    executor: Executor | None = None,
+    tensorboard: bool = True,
 ) -> TuneResult:
-    """Search, choose on validation, rerun the choices on paired final seeds; write out/tune.md."""
+    """Search, choose on validation, rerun the choices on paired final seeds; write out/tune.md.
+
+    executor / tensorboard: as run_experiment's (default: `workers` local processes; event files on)."""
     if len(config.dataset_grid) != 1 or len(config.model_grid) != 1:
         raise TuneError(
             f"tune takes one dataset and one model, got datasets {list(config.dataset_grid)} "
@@ -129,7 +134,9 @@ def tune(
             run_labels[opt.label + tag] = (opt.label, cand)
             specs.append(_with(opt, cand, opt.label + tag))
     search_cfg = config.replace(name=f"{config.name}-search", optimizers=tuple(specs), seeds=tune_seeds, baseline=None)
-    search_results = run_experiment(search_cfg, out / "search", workers=workers, progress=progress)
+    search_results = run_experiment(
+        search_cfg, out / "search", workers=workers, progress=progress, executor=executor, tensorboard=tensorboard
+    )
     scores = score_candidates(search_results, run_labels, len(tune_seeds), metric)
     best = {opt.label: select_best(scores[opt.label], metric) for opt in config.optimizers}
 
@@ -147,7 +154,9 @@ def tune(
             name=f"{config.name}-final", optimizers=tuple(chosen), seeds=final_seeds, baseline=baseline
         )
         _drop_stale_finals(final_cfg, out / "final")
-        final_results = run_experiment(final_cfg, out / "final", workers=workers, progress=progress)
+        final_results = run_experiment(
+            final_cfg, out / "final", workers=workers, progress=progress, executor=executor, tensorboard=tensorboard
+        )
         summary = summarize(final_results, baseline, metrics=metrics)
         from optimlab.experiments.report import write_report
 
