@@ -17,6 +17,8 @@ from matplotlib.figure import Figure
 from optimlab.experiments.config import ExperimentConfig
 from optimlab.experiments.results import RunResult
 from optimlab.experiments.stats import PERCENT_METRICS, GroupSummary
+from optimlab.tasks import get_task
+from optimlab.train.vocabulary import METRIC_TITLES
 
 _COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
 
@@ -37,13 +39,17 @@ def _name(label: str, optimizer: str) -> str:
 
 
 def learning_curves(runs: Sequence[RunResult], config: ExperimentConfig, path: Path) -> Path | None:
-    """Test accuracy and training loss per epoch: mean over finite runs ± one std band per optimizer."""
+    """The task's test curve (accuracy for classifiers, MSE for key points, FID for the GAN) and the
+    training loss per epoch: mean over finite runs ± one std band per optimizer."""
+    curve = get_task(config.task).curve
+    curve_scale = 100.0 if curve in PERCENT_METRICS else 1.0
+    curve_title = METRIC_TITLES.get(curve, curve)
     fig = Figure(figsize=(11, 4.2))
     ax_acc, ax_loss = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
     drawn = False
     for i, opt in enumerate(config.optimizers):
         finite = [r for r in runs if r.label == opt.label and r.done and not r.diverged and r.history is not None]
-        for ax, attr, scale in ((ax_acc, "test_acc", 100.0), (ax_loss, "train_loss", 1.0)):
+        for ax, attr, scale in ((ax_acc, "test_acc", curve_scale), (ax_loss, "train_loss", 1.0)):
             curves = [getattr(r.history, attr) for r in finite if getattr(r.history, attr)]
             if not curves:
                 continue
@@ -58,7 +64,7 @@ def learning_curves(runs: Sequence[RunResult], config: ExperimentConfig, path: P
             drawn = True
     if not drawn:
         return None
-    ax_acc.set(xlabel="epoch", ylabel="test accuracy %", title="test accuracy (mean ± std over seeds)")
+    ax_acc.set(xlabel="epoch", ylabel=f"test {curve_title}", title=f"test {curve_title} (mean ± std over seeds)")
     ax_loss.set(xlabel="epoch", ylabel="training loss", title="training loss (mean ± std over seeds)")
     ax_loss.set_yscale("log")
     for ax in (ax_acc, ax_loss):
