@@ -298,9 +298,10 @@ def _describe_task_data(config: ExperimentConfig) -> dict[str, Any]:
         if config.max_steps_per_epoch
         else f", batch {config.batch_size}"
     )
+    classes = f", {d['num_classes']} classes" if d["num_classes"] else ""  # none for regression and the GAN
     text = (
         f"{title} ({d['n_train']:,} train samples incl. {config.val_fraction:.0%} held out for validation, "
-        f"{d['n_test']:,} test, {d['num_classes']} classes; {d['detail']}), task {config.task}, "
+        f"{d['n_test']:,} test{classes}; {d['detail']}), task {config.task}, "
         f"{config.model} width {config.width:g}, {config.epochs} epochs{steps}, {len(config.seeds)} seeds, "
         f"device {config.device}"
     )
