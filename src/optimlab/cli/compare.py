@@ -20,6 +20,7 @@ from optimlab.cli.common import (
 )
 from optimlab.experiments import sequential
 from optimlab.experiments.config import ExperimentConfig
+from optimlab.experiments.results import RunResult
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -61,9 +62,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
         f" → {out}, {executor.describe()}",
     )
     looks = sequential.looks_from_args(args)
-    if looks is None:
-        results = run_experiment(
-            config,
+
+    def sweep(cfg: ExperimentConfig) -> list[RunResult]:
+        return run_experiment(
+            cfg,
             out,
             progress=not args.quiet,
             check=False,
@@ -71,6 +73,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
             executor=executor,
             tensorboard=not args.no_tensorboard,
         )
+
+    if looks is None:
+        results = sweep(config)
     else:
         from optimlab.experiments.results import load_results
 
@@ -78,15 +83,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         holder: dict[str, Any] = {}
 
         def run(cfg: ExperimentConfig) -> None:
-            holder["results"] = run_experiment(
-                cfg,
-                out,
-                progress=not args.quiet,
-                check=False,
-                threads=args.threads,
-                executor=executor,
-                tensorboard=not args.no_tensorboard,
-            )
+            holder["results"] = sweep(cfg)
 
         def decide(cfg: ExperimentConfig, alpha: float) -> dict[str, str]:
             return sequential.compare_decisions(
