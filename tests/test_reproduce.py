@@ -312,6 +312,12 @@ def test_tiny_cpu_reproduce_with_tune_judges_claims_twice(
     from optimlab.reproduce.page import main as page_main
 
     page = tmp_path / "docs" / "results.md"
+    unfinished = tmp_path / "reproduce-unfinished"  # runs kept for a resume, no reproduce.json yet
+    (unfinished / "runs").mkdir(parents=True)
+    assert page_main([str(out), str(unfinished), "--out", str(page)]) == 0  # left off the page, not an error
+    assert str(unfinished) not in page.read_text(encoding="utf-8")
+    with pytest.raises(SystemExit):
+        page_main([str(unfinished), "--out", str(page)])  # nothing finished at all: a clear error
     assert page_main([str(out), "--out", str(page)]) == 0
     body = page.read_text(encoding="utf-8")
     row = next(ln for ln in body.splitlines() if ln.startswith("| [rsgdm-cifar10-resnet18]"))

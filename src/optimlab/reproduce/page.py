@@ -16,6 +16,7 @@ import math
 import os
 import re
 import shutil
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,6 +24,7 @@ import numpy as np
 
 from optimlab.experiments import inference
 from optimlab.reproduce.judging import ClaimResult, Judged, judge_folder
+from optimlab.reproduce.layout import META_FILE
 from optimlab.reproduce.verdict import fmt, fmt_diff, fmt_mean_ci, fmt_p, write_verdict
 from optimlab.train.vocabulary import metric_label
 
@@ -262,7 +264,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = p.parse_args(argv)
     intro = args.intro.read_text(encoding="utf-8") if args.intro else INTRO
-    print(write_results_page(args.folders, args.out, intro))
+    # A folder whose reproduction has not finished yet (its runs are kept so it resumes) has no
+    # META_FILE: leave it off the page, which then names the experiment as still to run.
+    unfinished = [f for f in args.folders if f.is_dir() and not (f / META_FILE).is_file()]
+    for folder in unfinished:
+        print(f"skipped (reproduction not finished, no {META_FILE}): {folder}", file=sys.stderr)
+    folders = [f for f in args.folders if f not in unfinished]
+    if not folders:
+        p.error("none of the folders holds a finished reproduction")
+    print(write_results_page(folders, args.out, intro))
     return 0
 
 
