@@ -1,0 +1,20 @@
+"""How numbers are shown: a tiny non-zero difference never reads as no difference."""
+
+from __future__ import annotations
+
+from optimlab.experiments.display import fmt_interval, fmt_value
+
+
+def test_tiny_nonzero_values_keep_two_significant_digits():
+    assert fmt_value("auc", 6.1e-6, signed=True) == "+6.1e-06"  # printed "+0.0000" before
+    assert fmt_value("auc", -5.8e-7, signed=True) == "-5.8e-07"
+    assert fmt_value("accuracy", 4.4e-5, signed=True, unit=True) == "+4.4e-03 pts"
+    assert fmt_interval("auc", -5.8e-7, 1.3e-5) == "[-5.8e-07, +1.3e-05]"
+
+
+def test_ordinary_and_zero_values_are_unchanged():
+    assert fmt_value("auc", 0.0, signed=True) == "+0.0000"
+    assert fmt_value("loss", 0.01234) == "0.0123"
+    assert fmt_value("accuracy", 0.2624, unit=True) == "26.24 %"
+    assert fmt_value("accuracy", -0.0394, signed=True, unit=True) == "-3.94 pts"
+    assert fmt_value("auc", None) == "—"
