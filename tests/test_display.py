@@ -18,3 +18,27 @@ def test_ordinary_and_zero_values_are_unchanged():
     assert fmt_value("accuracy", 0.2624, unit=True) == "26.24 %"
     assert fmt_value("accuracy", -0.0394, signed=True, unit=True) == "-3.94 pts"
     assert fmt_value("auc", None) == "—"
+
+
+def test_learning_curve_panel_names_the_task_curve(tmp_path, monkeypatch):
+    """A key-point experiment's curve panel says MSE, not 'test accuracy %' (committed run files)."""
+    from pathlib import Path
+
+    from matplotlib.axes import Axes
+
+    from optimlab.experiments.config import load_experiment_config
+    from optimlab.experiments.plots import learning_curves
+    from optimlab.experiments.results import load_results
+
+    folder = Path(__file__).resolve().parents[1] / "results" / "reproduce-tmsgd-keypoints-youtubefaces-cpu"
+    config = load_experiment_config(folder / "experiment.json")
+    labels: list[str] = []
+    original = Axes.set
+
+    def recording(self, **kwargs):
+        labels.append(str(kwargs.get("ylabel", "")))
+        return original(self, **kwargs)
+
+    monkeypatch.setattr(Axes, "set", recording)
+    assert learning_curves(load_results(folder), config, tmp_path / "curves.png") is not None
+    assert "test MSE" in labels and not any("accuracy" in label for label in labels)
