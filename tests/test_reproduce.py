@@ -377,3 +377,14 @@ def test_wgd_nadam_claims_say_the_published_code_applies_no_whitening_and_are_ju
     assert set(arms) == {"wgd-nadam-code", "wgd-radam-code"} and arms["wgd-nadam-code"].paper_optimizer == 0.4527
     older = [r for r in runs if not r.label.endswith("-code")]  # a folder made before the arms existed
     assert all(r is None for r in judge_code_claims(exp, older))
+
+
+def test_the_data_line_names_a_class_count_only_where_the_task_has_classes(mnist5k, womens_reviews):
+    """Key-point regression has no classes: its data line must not say "0 classes"; the text task's does say 6."""
+    from optimlab.reproduce.run import describe_data
+
+    kp = describe_data(resolve_config(load_paper_experiment("tmsgd-keypoints-youtubefaces"), "cpu", data_dir=mnist5k))
+    assert kp["num_classes"] == 0
+    assert "classes" not in kp["description"] and "key points per" in kp["description"]
+    text = describe_data(resolve_config(load_paper_experiment("tmsgd-text-r8"), "cpu", data_dir=womens_reviews))
+    assert ", 6 classes;" in text["description"]
