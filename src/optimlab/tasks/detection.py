@@ -153,7 +153,7 @@ class DetectionTask(Task):
             "n_train": int(data.train_y.shape[0]),
             "n_test": int(data.test_y.shape[0]),
             "num_classes": data.num_classes,
-            "detail": f"{data.num_classes} classes, {objects:,} test boxes, {h}x{w} images; {kind}",
+            "detail": f"{objects:,} test boxes, {h}x{w} images; {kind}",
         }
 
     def _anchors(self, ctx_model: nn.Module) -> Tensor:
