@@ -88,7 +88,7 @@ class Detector(nn.Module):
         self.num_classes = num_classes
         self.cls_heads = nn.ModuleList(nn.Conv2d(ch[i], k * (num_classes + 1), 3, padding=1) for i in (2, 3))
         self.box_heads = nn.ModuleList(nn.Conv2d(ch[i], k * 4, 3, padding=1) for i in (2, 3))
-        self.input_shape = tuple(input_shape)
+        self.input_shape: tuple[int, int, int] = (c, h, w)
         sizes = tuple((_down(h, s), _down(w, s)) for s in (3, 4))
         self.register_buffer("anchors", make_anchors(self.input_shape, sizes), persistent=False)
 

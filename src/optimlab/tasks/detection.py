@@ -156,8 +156,10 @@ class DetectionTask(Task):
             "detail": f"{objects:,} test boxes, {h}x{w} images; {kind}",
         }
 
-    def _anchors(self, ctx_model: nn.Module) -> Tensor:
-        anchors: Tensor = ctx_model.anchors  # type: ignore[assignment]
+    @staticmethod
+    def _anchors(model: Any) -> Tensor:
+        """The detector's anchors (a buffer, on the model's device)."""
+        anchors: Tensor = model.anchors
         return anchors
 
     def loss(self, output: Any, y: Tensor, reduction: str = "mean") -> Tensor:

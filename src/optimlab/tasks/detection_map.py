@@ -115,8 +115,8 @@ def match_detections(
     results = []
     for c in range(num_classes):
         s, f = np.asarray(scores[c], dtype=np.float64), np.asarray(flags[c], dtype=np.int64)
-        order = np.argsort(-s, kind="stable")
-        s, f = s[order], f[order]
+        by_score = np.argsort(-s, kind="stable")
+        s, f = s[by_score], f[by_score]
         counted = f >= 0
         results.append(
             ClassResult(npos[c], (f[counted] == 1).astype(np.float64), (f[counted] == 0).astype(np.float64), s[counted])
