@@ -29,6 +29,7 @@ EXPECTED = {
     "tmsgd-gan-sneakers",
     "tmsgd-text-r8",
     "tmsgd-ctr-avazu",
+    "tmsgd-detection-voc2007",
 }
 NAMES = list_paper_experiments()
 

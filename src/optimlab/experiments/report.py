@@ -44,7 +44,13 @@ __all__ = [
     "markdown_table",
 ]
 
-HEADLINE_TITLES = {"accuracy": "test accuracy", "auc": "test AUC", "mse": "test MSE", "fid": "FID"}
+HEADLINE_TITLES = {
+    "accuracy": "test accuracy",
+    "auc": "test AUC",
+    "mse": "test MSE",
+    "fid": "FID",
+    "map": "test mAP@0.5 (VOC07 11-point)",
+}
 
 
 def load_experiment(out_dir: str | Path) -> tuple[ExperimentConfig, list[RunResult]]:
