@@ -396,3 +396,12 @@ def test_tmsgd_keypoint_and_gan_figures_are_the_papers(papers_dir):
     # the GAN's claims are judged on FID (classifier features), never the paper's Inception 'fid'
     assert {c.metric for c in gan.paper.claims} == {"fid_classifier"}
     assert all("classifier features" in c.text for c in gan.paper.claims)
+
+
+def test_a_verdict_names_the_papers_networks_where_optimlab_trains_a_substitute():
+    """The paper never ran optimlab's ssd-small: the verdict's "The paper ran ..." line names its detectors."""
+    from optimlab.reproduce.verdict import _paper_setting
+
+    detection = _paper_setting(load_paper_experiment("tmsgd-detection-voc2007"))
+    assert "Fast R-CNN and RFBNet" in detection and "ssd-small width" not in detection
+    assert "resnet18 width 1" in _paper_setting(load_paper_experiment("rsgdm-cifar10-resnet18"))

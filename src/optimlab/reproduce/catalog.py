@@ -43,6 +43,7 @@ _PAPER_KEYS = {
     "reported",
     "claims",
     "dataset",
+    "model",
     "code",
     "code_arms",
     "code_notes",
@@ -77,6 +78,9 @@ class PaperInfo:
     references: tuple[str, ...] = ()  # tables / figures the experiment reproduces
     settings: dict[str, str] = field(default_factory=dict)  # settings quoted from the paper
     dataset: str = ""  # the paper's data set in words where the config's name is generic ("Animals-10")
+    # the paper's network(s) in words where optimlab trains a substitute ("Fast R-CNN and RFBNet"); a
+    # verdict page then names them instead of the config's model, which the paper never ran
+    model: str = ""
     # Which code produced the paper's tables, where the authors published it (repository, commit, files).
     code: str = ""
     # label -> label of the arm that runs the published code, where that code is not the paper's rule
@@ -231,6 +235,7 @@ def _paper(p: dict[str, Any], labels: list[str], where: str) -> PaperInfo:
         references=tuple(p.get("references", ())),
         settings=dict(p.get("settings", {})),
         dataset=str(p.get("dataset", "")),
+        model=str(p.get("model", "")),
         code=code.strip(),
         code_arms=code_arms,
         code_notes={k: " ".join(v.split()) for k, v in code_notes.items()},

@@ -90,8 +90,9 @@ def _paper_setting(exp: PaperExperiment) -> str:
     ds = exp.paper.dataset or {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagefolder": "an image folder"}.get(
         p["dataset"], p["dataset"]
     )
+    model = exp.paper.model or f"{p.get('model')} width {p.get('width', 1.0):g}"
     return (
-        f"{ds}, {p.get('model')} width {p.get('width', 1.0):g}, {p.get('epochs')} epochs, batch "
+        f"{ds}, {model}, {p.get('epochs')} epochs, batch "
         f"{p.get('batch_size')}, schedule {p.get('schedule', 'constant')}"
     )
 
