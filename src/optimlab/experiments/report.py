@@ -44,7 +44,7 @@ __all__ = [
     "markdown_table",
 ]
 
-HEADLINE_TITLES = {"accuracy": "test accuracy", "auc": "test AUC", "mse": "test MSE", "fid": "FID"}
+HEADLINE_TITLES = {"accuracy": "test accuracy", "auc": "test AUC", "mse": "test MSE", "fid": "FID", "miou": "test mIoU"}
 
 
 def load_experiment(out_dir: str | Path) -> tuple[ExperimentConfig, list[RunResult]]:

@@ -21,6 +21,7 @@ _REGISTRY: dict[str, str] = {
     "ctr": "optimlab.tasks.ctr:CTRTask",
     "keypoints": "optimlab.tasks.keypoints:KeypointTask",
     "gan": "optimlab.tasks.gan:GanTask",
+    "segmentation": "optimlab.tasks.segmentation:SegmentationTask",
 }
 
 TASK_NAMES = tuple(_REGISTRY)
