@@ -208,12 +208,13 @@ class ResNetLRASPP(nn.Module):
 
     def __init__(self, num_classes: int, in_channels: int, width: float) -> None:
         super().__init__()
-        from optimlab.models.resnet import BasicBlock, ResNet
+        from optimlab.models.layers import scale
+        from optimlab.models.resnet import PLANES, BasicBlock, ResNet
 
         net = ResNet(BasicBlock, [2, 2, 2, 2], 1, in_channels, width)
         self.stem = nn.Sequential(net.conv1, net.bn1, nn.ReLU(inplace=True))
         self.layer1, self.layer2, self.layer3, self.layer4 = net.layer1, net.layer2, net.layer3, net.layer4
-        low, high = net.layer1[-1].bn2.num_features, net.layer4[-1].bn2.num_features
+        low, high = scale(PLANES[0], width), scale(PLANES[-1], width)  # BasicBlock: expansion 1
         self.head = Head(low, high, divisible(INTER * width), num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
