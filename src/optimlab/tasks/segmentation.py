@@ -134,8 +134,8 @@ class SegmentationTask(Task):
             "n_train": int(data.train_y.shape[0]),
             "n_test": int(data.test_y.shape[0]),
             "num_classes": data.num_classes,
-            "detail": f"{data.num_classes} classes incl. background per pixel of {h}x{w} images, void 255 "
-            f"ignored; {kind}",
+            "detail": f"a class per pixel of {h}x{w} images (background + {data.num_classes - 1} object classes), "
+            f"void 255 ignored; {kind}",
         }
 
     def loss(self, output: Tensor, y: Tensor, reduction: str = "mean") -> Tensor:
