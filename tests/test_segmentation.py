@@ -19,7 +19,7 @@ from optimlab.data.voc_segmentation import IGNORE, VOC_CLASSES, load_voc2007_seg
 from optimlab.models import count_parameters, create_model
 from optimlab.reproduce import load_paper_experiment
 from optimlab.tasks import get_task
-from optimlab.tasks.segmentation import confusion, iou_per_class, segmentation_metrics
+from optimlab.tasks.segmentation import confusion, iou_per_class, pixel_correct, predict, segmentation_metrics
 from optimlab.train import TrainConfig, fit
 from optimlab.train.checkpoint import CHECKPOINT_FILE
 from test_tasks_keypoints_gan import interrupted_then_resumed, write_mnist5k
@@ -75,6 +75,14 @@ def test_loss_and_curve_ignore_void_pixels():
     assert float(task.loss(logits, y, reduction="sum")) == pytest.approx(float(loss))  # x 1 image
     hits = int((logits[0].argmax(0).reshape(-1)[[0, 1, 3]] == torch.tensor([0, 1, 2])).sum())
     assert float(task.correct(logits, y)) == pytest.approx(hits / 3)
+    # the fast forms (amax + gather; a channels-last argmax) agree with a plain argmax over classes
+    g = torch.Generator().manual_seed(1)
+    out, target = torch.randn(3, 6, 9, 7, generator=g), torch.randint(0, 6, (3, 9, 7), generator=g)
+    target[:, 0] = IGNORE
+    hit, labelled = pixel_correct(out, target)
+    plain = (out.argmax(1) == target) & (target != IGNORE)
+    assert torch.equal(hit, plain.flatten(1).sum(1)) and torch.equal(labelled, torch.full((3,), 8 * 7))
+    assert torch.equal(predict(out), out.argmax(1))
 
 
 # ----------------------------------------------------------------------------------------------
