@@ -6,7 +6,8 @@ mask = the digit's pixels labelled 1 + its class; optimlab.data.segmentation_mni
 [H, W] class ids; 255 marks "void" pixels (VOC's object borders), which no loss or metric counts.
 The validation split is a random `val_fraction` of the training split drawn with the run seed;
 the test split is never touched.
-Model: LR-ASPP on a MobileNetV3 backbone (optimlab.models.lraspp), logits [B, K, H, W].
+Model: LR-ASPP (optimlab.models.lraspp: `lraspp` on MobileNetV3-Large, `lraspp-resnet18` on the CIFAR
+ResNet-18 for small images), logits [B, K, H, W].
 Loss: pixel-wise cross-entropy over the non-void pixels of the batch (torch's
 cross_entropy(ignore_index=255), as torchvision's segmentation reference), mean over those pixels.
 Metrics (test split): mIoU and pixel accuracy from the confusion matrix of the non-void pixels of
@@ -15,8 +16,9 @@ every test image (scikit-learn's confusion_matrix, rows = true class):
     IoU_k = C_kk / (Σ_j C_kj + Σ_i C_ik − C_kk)       mIoU = mean of IoU_k over the classes k whose
     pixel accuracy = Σ_k C_kk / Σ C                   union is non-empty (present in truth or prediction)
 
-(a class absent from both the truth and the predictions has no IoU and does not count, as in the VOC
-devkit's evaluation and torchvision's reference). The per-epoch curve (History.train_acc / val_acc /
+(a class absent from both the truth and the predictions has no IoU and is left out of the mean, as
+mmsegmentation's nanmean does; the VOC devkit and torchvision's reference average over all classes,
+which is the same whenever every class occurs in the test split, as on VOC val). The per-epoch curve (History.train_acc / val_acc /
 test_acc) is pixel accuracy: on the evaluated splits pooled over their pixels; while training, the
 mean over the images seen of each image's pixel accuracy (an image without labelled pixels counts 0).
 Divergence: the default rule (NaN/Inf, or a running training loss above diverge_factor x the first
