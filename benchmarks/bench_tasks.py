@@ -18,7 +18,7 @@ pointed at it for the benchmark): on cores shared with other work, wall time mos
 the process waited for a core (at load 6-7 on 2 cores wall-clock ratios scattered 0.83-1.27 between
 runs of this script), CPU time what the code itself costs. --clock wall uses time.perf_counter.
 
-    python benchmarks/bench_tasks.py [--tasks classification,text,ctr,keypoints,segmentation,gan] [--repeats 5] [--threads 1] [--clock cpu]
+    python benchmarks/bench_tasks.py [--tasks classification,text,ctr,keypoints,gan,detection,segmentation] [--repeats 5] [--threads 1] [--clock cpu]
 
 classification: scikit-learn digits, cnn width 1, batch 32, 2 epochs (as bench_harness.py).
 text: the women's reviews stand-in (../shared/data), lstm width 0.25, 40 tokens, batch 16, 2 x 300 steps.
@@ -29,6 +29,8 @@ keypoints: the mnist-keypoints stand-in (../shared/data/mnist-5k), preactresnet1
 segmentation: the mnist-segmentation stand-in (../shared/data/mnist-5k), lraspp-resnet18 width 0.125,
   batch 16, 2 x 40 steps (its CPU scale runs 2 x 125); the bare loss is cross-entropy ignoring void (255).
 gan: mnist-5k, dcgan width 0.25, batch 64, 1 epoch (57 steps, two optimizer steps each).
+detection: the mnist-detection stand-in (../shared/data/mnist-5k), ssd-small width 0.25, batch 32,
+  2 x 60 steps (its CPU scale); the bare loop calls the same multibox loss (optimlab.tasks.detection).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ import torch.nn.functional as F
 import optimlab.train.loop as loop_module
 from optimlab.optim import create_optimizer
 from optimlab.tasks import get_task
+from optimlab.tasks.detection import multibox_loss
 from optimlab.train import TrainConfig, fit
 
 CLOCK = time.perf_counter
@@ -103,6 +106,16 @@ SETUPS = {
         epochs=1,
     ),
 }
+SETUPS["detection"] = TrainConfig(
+    task="detection",
+    dataset="mnist-detection",
+    data_dir=str(SHARED / "mnist-5k"),
+    model="ssd-small",
+    width=0.25,
+    batch_size=32,
+    epochs=2,
+    max_steps_per_epoch=60,
+)
 # the same at the paper's model size (width 1: embedding 8, MLP 256-128): a step of a few ms, where the
 # harness's fixed per-step bookkeeping (running loss and accuracy, schedule, stop check) weighs less
 SETUPS["ctr-width1"] = SETUPS["ctr"].replace(width=1.0)
@@ -159,6 +172,8 @@ def _bare_loop(config: TrainConfig, seed: int) -> float:
                 loss = F.binary_cross_entropy_with_logits(gan.discriminator(fake), ones)
             elif config.task == "keypoints":
                 loss = F.mse_loss(model(x), y)
+            elif config.task == "detection":
+                loss = multibox_loss(model(x), y, model.anchors)[0]
             elif config.task == "segmentation":
                 loss = F.cross_entropy(model(x), y, ignore_index=255)
             else:
@@ -182,7 +197,7 @@ def harness(config: TrainConfig, seed: int) -> tuple[float, int]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--tasks", default="classification,text,ctr,ctr-width1,keypoints,segmentation,gan")
+    ap.add_argument("--tasks", default="classification,text,ctr,ctr-width1,keypoints,gan,detection,segmentation")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--clock", choices=("cpu", "wall"), default="cpu")

@@ -30,6 +30,7 @@ EXPECTED = {
     "tmsgd-segmentation-voc2007",
     "tmsgd-text-r8",
     "tmsgd-ctr-avazu",
+    "tmsgd-detection-voc2007",
 }
 NAMES = list_paper_experiments()
 

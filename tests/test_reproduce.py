@@ -243,12 +243,13 @@ def test_list_names_every_experiment_with_paper_and_claims(capsys: pytest.Captur
     args = _parser().parse_args(["reproduce", "--list"])
     assert args.func(args) == 0
     out = capsys.readouterr().out.splitlines()
-    assert len(out) == len(list_paper_experiments()) == 16
+    assert len(out) == len(list_paper_experiments()) == 17
     line = next(ln for ln in out if ln.startswith("rsgdm-cifar10-resnet18 "))
     assert "paper 000" in line and "1 claim" in line
     assert any(ln.startswith("wgd-animals10-resnet18 ") and "8 claims" in ln for ln in out)
     assert any(ln.startswith("tmsgd-keypoints-youtubefaces ") and "4 claims" in ln for ln in out)
     assert any(ln.startswith("tmsgd-gan-sneakers ") and "4 claims" in ln for ln in out)
+    assert any(ln.startswith("tmsgd-detection-voc2007 ") and "3 claims" in ln for ln in out)
     assert any(ln.startswith("tmsgd-segmentation-voc2007 ") and "3 claims" in ln for ln in out)
 
 
@@ -378,3 +379,14 @@ def test_wgd_nadam_claims_say_the_published_code_applies_no_whitening_and_are_ju
     assert set(arms) == {"wgd-nadam-code", "wgd-radam-code"} and arms["wgd-nadam-code"].paper_optimizer == 0.4527
     older = [r for r in runs if not r.label.endswith("-code")]  # a folder made before the arms existed
     assert all(r is None for r in judge_code_claims(exp, older))
+
+
+def test_the_data_line_names_a_class_count_only_where_the_task_has_classes(mnist5k, womens_reviews):
+    """Key-point regression has no classes: its data line must not say "0 classes"; the text task's does say 6."""
+    from optimlab.reproduce.run import describe_data
+
+    kp = describe_data(resolve_config(load_paper_experiment("tmsgd-keypoints-youtubefaces"), "cpu", data_dir=mnist5k))
+    assert kp["num_classes"] == 0
+    assert "classes" not in kp["description"] and "key points per" in kp["description"]
+    text = describe_data(resolve_config(load_paper_experiment("tmsgd-text-r8"), "cpu", data_dir=womens_reviews))
+    assert ", 6 classes;" in text["description"]

@@ -129,6 +129,21 @@ _REGISTRY: dict[str, DatasetInfo] = {
             task="keypoints",
         ),
         DatasetInfo(
+            "mnist-detection",
+            "detection stand-in: 64×64 scenes of 1-4 real mnist-5k digit crops, their tight boxes, class = digit",
+            needs_root=True,
+            loader="optimlab.data.detection_mnist:load_mnist_detection",
+            task="detection",
+        ),
+        DatasetInfo(
+            "voc2007",
+            "PASCAL VOC2007 detection (VOCdevkit/VOC2007: Annotations XML, JPEGImages, ImageSets/Main), 20 classes",
+            needs_root=True,
+            options={"image_size": 300, "train_set": "trainval", "test_set": "test"},
+            loader="optimlab.data.voc_detection:load_voc2007",
+            task="detection",
+        ),
+        DatasetInfo(
             "mnist-segmentation",
             "segmentation stand-in: mnist-5k digits on textured 32×32 RGB backgrounds, mask = digit pixels (11 ids)",
             needs_root=True,

@@ -44,7 +44,14 @@ __all__ = [
     "markdown_table",
 ]
 
-HEADLINE_TITLES = {"accuracy": "test accuracy", "auc": "test AUC", "mse": "test MSE", "fid": "FID", "miou": "test mIoU"}
+HEADLINE_TITLES = {
+    "accuracy": "test accuracy",
+    "auc": "test AUC",
+    "mse": "test MSE",
+    "fid": "FID",
+    "map": "test mAP@0.5 (VOC07 11-point)",
+    "miou": "test mIoU",
+}
 
 
 def load_experiment(out_dir: str | Path) -> tuple[ExperimentConfig, list[RunResult]]:

@@ -64,6 +64,7 @@ SHARED_STAND_INS = {
     "adult": ("uci-adult", "adult.csv.gz"),
     "mnist-keypoints": ("mnist-5k", "mnist_5k.csv.gz"),
     "mnist5k": ("mnist-5k", "mnist_5k.csv.gz"),
+    "mnist-detection": ("mnist-5k", "mnist_5k.csv.gz"),
     "mnist-segmentation": ("mnist-5k", "mnist_5k.csv.gz"),
 }
 

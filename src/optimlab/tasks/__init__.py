@@ -21,6 +21,7 @@ _REGISTRY: dict[str, str] = {
     "ctr": "optimlab.tasks.ctr:CTRTask",
     "keypoints": "optimlab.tasks.keypoints:KeypointTask",
     "gan": "optimlab.tasks.gan:GanTask",
+    "detection": "optimlab.tasks.detection:DetectionTask",
     "segmentation": "optimlab.tasks.segmentation:SegmentationTask",
 }
 
