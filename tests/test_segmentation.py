@@ -104,15 +104,16 @@ def voc_palette() -> list[int]:
     return out
 
 
-def write_voc(root, size=(40, 30)):
+def write_voc(root, size=(40, 30), extra_train=0):
     """root/VOCdevkit/VOC2007 with two images: 'a' (train: a person, id 15) and 'b' (val: a cat, id 8),
-    each mask a palette PNG with the object's rectangle, a 255 border around it, background 0."""
+    each mask a palette PNG with the object's rectangle, a 255 border around it, background 0
+    (extra_train: more training images t0, t1, ... like 'a')."""
     voc = root / "VOCdevkit" / "VOC2007"
     for sub in ("JPEGImages", "SegmentationClass", "ImageSets/Segmentation"):
         (voc / sub).mkdir(parents=True)
     w, h = size
     rng = np.random.RandomState(0)
-    for name, cls in (("a", 15), ("b", 8)):
+    for name, cls in (("a", 15), ("b", 8), *((f"t{i}", 15) for i in range(extra_train))):
         mask = np.zeros((h, w), np.uint8)
         mask[4:26, 8:32] = IGNORE
         mask[6:24, 10:30] = cls
@@ -122,7 +123,9 @@ def write_voc(root, size=(40, 30)):
         png = Image.fromarray(mask)
         png.putpalette(voc_palette())
         png.save(voc / "SegmentationClass" / f"{name}.png")
-    (voc / "ImageSets/Segmentation/train.txt").write_text("a\n")
+    (voc / "ImageSets/Segmentation/train.txt").write_text(
+        "".join(f"{n}\n" for n in ["a", *(f"t{i}" for i in range(extra_train))])
+    )
     (voc / "ImageSets/Segmentation/val.txt").write_text("b\n")
     return voc
 
@@ -143,6 +146,31 @@ def test_voc_loader_reads_the_official_layout_from_any_of_its_folders(tmp_path):
     assert float(x[data.train_y[0] == 15].mean()) > float(x[data.train_y[0] == 0].mean()) + 1.0
     via_registry = load_dataset("voc2007-segmentation", tmp_path, image_size=20)
     assert torch.equal(via_registry.train_y, data.train_y)
+
+
+def test_paper_scale_model_trains_on_the_voc_layout(tmp_path):
+    """The paper-scale path end to end: the VOC2007 loader, LR-ASPP on MobileNetV3-Large, 21 classes."""
+    write_voc(tmp_path, extra_train=3)
+    config = TrainConfig(
+        task="segmentation",
+        dataset="voc2007-segmentation",
+        data_dir=str(tmp_path),
+        dataset_options={"image_size": 32},
+        model="lraspp",
+        width=0.25,
+        optimizer="tmsgd",
+        hparams={"lr": 1e-4},
+        epochs=2,
+        switch_epoch=2,
+        batch_size=2,
+        val_fraction=0.25,
+    )
+    history = fit(config, 0)
+    assert len(history.test_acc) == 2 and 0 <= history.final["miou"] <= 1
+    assert np.array(history.confusion).shape == (21, 21)
+    assert np.array(history.confusion).sum() == 32 * 32 - int(
+        (load_voc2007_segmentation(tmp_path, 32).test_y == IGNORE).sum()
+    )
 
 
 def test_voc_loader_names_the_missing_or_bad_file(tmp_path):
