@@ -216,7 +216,7 @@ def test_stand_in_is_deterministic_and_its_masks_are_the_digits(tmp_path):
     for i in range(len(labels)):
         ids = set(masks[i].unique().tolist())
         assert ids <= {0, 1 + int(labels[i]), IGNORE} and 1 + int(labels[i]) in ids and IGNORE in ids
-    # void is a rim: every object pixel's void/background neighbours include void somewhere
+    # the void rim exists, and the images are stored as 8-bit pixels
     assert int((masks == IGNORE).sum()) > 0 and images.dtype == torch.uint8
 
 
