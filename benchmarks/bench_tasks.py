@@ -3,7 +3,7 @@
 For each task the bare loop trains the same model (the task's build_model, same seed) on the same
 split (the task's prepare) with the same optimizer, batch size, number of steps and deterministic-algorithms setting, written out by
 hand: shuffled index batches, forward, the task's loss function inlined (cross-entropy, BCE on a
-logit, or mean squared error), zero_grad, backward, step; for the GAN a discriminator step on real +
+logit, mean squared error, or pixel-wise cross-entropy ignoring void), zero_grad, backward, step; for the GAN a discriminator step on real +
 detached fake images, then a generator step, each with its own optimizer (as optimlab.tasks.gan). fit
 and the bare loop are interleaved (ABAB..., the order alternating per repetition) so machine load hits
 both alike, and the medians are compared (the minima too: on a machine busy with other work the
@@ -18,7 +18,7 @@ pointed at it for the benchmark): on cores shared with other work, wall time mos
 the process waited for a core (at load 6-7 on 2 cores wall-clock ratios scattered 0.83-1.27 between
 runs of this script), CPU time what the code itself costs. --clock wall uses time.perf_counter.
 
-    python benchmarks/bench_tasks.py [--tasks classification,text,ctr,keypoints,gan,detection] [--repeats 5] [--threads 1] [--clock cpu]
+    python benchmarks/bench_tasks.py [--tasks classification,text,ctr,keypoints,gan,detection,segmentation] [--repeats 5] [--threads 1] [--clock cpu]
 
 classification: scikit-learn digits, cnn width 1, batch 32, 2 epochs (as bench_harness.py).
 text: the women's reviews stand-in (../shared/data), lstm width 0.25, 40 tokens, batch 16, 2 x 300 steps.
@@ -26,6 +26,8 @@ ctr: UCI Adult (../shared/data), wide-deep width 0.25, batch 256, 2 epochs (2 x 
 ctr-width1: the same at width 1 (the paper's model size).
 keypoints: the mnist-keypoints stand-in (../shared/data/mnist-5k), preactresnet10 width 0.125, batch 32,
   2 x 60 steps (its CPU scale).
+segmentation: the mnist-segmentation stand-in (../shared/data/mnist-5k), lraspp-resnet18 width 0.125,
+  batch 16, 2 x 40 steps (its CPU scale runs 2 x 125); the bare loss is cross-entropy ignoring void (255).
 gan: mnist-5k, dcgan width 0.25, batch 64, 1 epoch (57 steps, two optimizer steps each).
 detection: the mnist-detection stand-in (../shared/data/mnist-5k), ssd-small width 0.25, batch 32,
   2 x 60 steps (its CPU scale); the bare loop calls the same multibox loss (optimlab.tasks.detection).
@@ -83,6 +85,16 @@ SETUPS = {
         batch_size=32,
         epochs=2,
         max_steps_per_epoch=60,
+    ),
+    "segmentation": TrainConfig(
+        task="segmentation",
+        dataset="mnist-segmentation",
+        data_dir=str(SHARED / "mnist-5k"),
+        model="lraspp-resnet18",
+        width=0.125,
+        batch_size=16,
+        epochs=2,
+        max_steps_per_epoch=40,
     ),
     "gan": TrainConfig(
         task="gan",
@@ -162,6 +174,8 @@ def _bare_loop(config: TrainConfig, seed: int) -> float:
                 loss = F.mse_loss(model(x), y)
             elif config.task == "detection":
                 loss = multibox_loss(model(x), y, model.anchors)[0]
+            elif config.task == "segmentation":
+                loss = F.cross_entropy(model(x), y, ignore_index=255)
             else:
                 out = model(x)
                 loss = F.binary_cross_entropy_with_logits(out, y.float()) if binary else F.cross_entropy(out, y)
@@ -183,7 +197,7 @@ def harness(config: TrainConfig, seed: int) -> tuple[float, int]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--tasks", default="classification,text,ctr,ctr-width1,keypoints,gan,detection")
+    ap.add_argument("--tasks", default="classification,text,ctr,ctr-width1,keypoints,gan,detection,segmentation")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--clock", choices=("cpu", "wall"), default="cpu")

@@ -27,6 +27,7 @@ EXPECTED = {
     "tmsgd-cifar100-resnet18",
     "tmsgd-keypoints-youtubefaces",
     "tmsgd-gan-sneakers",
+    "tmsgd-segmentation-voc2007",
     "tmsgd-text-r8",
     "tmsgd-ctr-avazu",
     "tmsgd-detection-voc2007",

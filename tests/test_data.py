@@ -39,9 +39,10 @@ def test_registry_lists_every_dataset_with_its_options():
         *("r8", "womens-reviews", "avazu", "adult"),
         *("mnist5k", "mnist-keypoints", "keypoints-folder"),
         *("mnist-detection", "voc2007"),
+        *("mnist-segmentation", "voc2007-segmentation"),
     ]
     tasks = ["classification"] * 4 + ["text"] * 2 + ["ctr"] * 2 + ["classification"] + ["keypoints"] * 2
-    tasks += ["detection"] * 2
+    tasks += ["detection"] * 2 + ["segmentation"] * 2
     assert [i.task for i in infos.values()] == tasks
     assert not infos["digits"].needs_root and infos["cifar10"].needs_root
     assert infos["imagefolder"].options == {"image_size": 32, "test_fraction": 0.2, "seed": 0}

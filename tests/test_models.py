@@ -12,7 +12,7 @@ from optimlab.models import count_parameters, create_model, list_models
 
 NAMES = ["mlp", "cnn", "resnet18", "resnet50", "densenet121", "vgg11", "vgg16"]
 NAMES += ["preactresnet34", "preactresnet18", "preactresnet10"]  # regressors for the key-point task
-OTHER = ["dcgan"]  # not a num_classes-output network: tested on its own below
+OTHER = ["dcgan", "lraspp", "lraspp-resnet18"]  # not [B, num_classes] networks: tested on their own
 
 # Standard CIFAR-10 (3×32×32, 10 classes) counts of the kuangliu/pytorch-cifar layouts, which
 # published tables repeat: ResNet18 11,173,962; ResNet50 23,520,842; DenseNet121 (k=32)
@@ -37,7 +37,7 @@ def test_registry_lists_every_model_with_its_family():
     infos = list_models()
     assert [i.name for i in infos] == NAMES + OTHER
     assert {i.name: i.family for i in infos}["resnet50"] == "resnet"
-    assert {i.family for i in infos} == {"mlp", "cnn", "resnet", "densenet", "vgg", "preact_resnet", "dcgan"}
+    assert {i.family for i in infos} == {"mlp", "cnn", "resnet", "densenet", "vgg", "preact_resnet", "dcgan", "lraspp"}
 
 
 @pytest.mark.parametrize("name", list(CIFAR10_COUNTS))

@@ -243,13 +243,14 @@ def test_list_names_every_experiment_with_paper_and_claims(capsys: pytest.Captur
     args = _parser().parse_args(["reproduce", "--list"])
     assert args.func(args) == 0
     out = capsys.readouterr().out.splitlines()
-    assert len(out) == len(list_paper_experiments()) == 16
+    assert len(out) == len(list_paper_experiments()) == 17
     line = next(ln for ln in out if ln.startswith("rsgdm-cifar10-resnet18 "))
     assert "paper 000" in line and "1 claim" in line
     assert any(ln.startswith("wgd-animals10-resnet18 ") and "8 claims" in ln for ln in out)
     assert any(ln.startswith("tmsgd-keypoints-youtubefaces ") and "4 claims" in ln for ln in out)
     assert any(ln.startswith("tmsgd-gan-sneakers ") and "4 claims" in ln for ln in out)
     assert any(ln.startswith("tmsgd-detection-voc2007 ") and "3 claims" in ln for ln in out)
+    assert any(ln.startswith("tmsgd-segmentation-voc2007 ") and "3 claims" in ln for ln in out)
 
 
 def test_cli_errors_are_one_line_exit_2(

@@ -143,6 +143,21 @@ _REGISTRY: dict[str, DatasetInfo] = {
             loader="optimlab.data.voc_detection:load_voc2007",
             task="detection",
         ),
+        DatasetInfo(
+            "mnist-segmentation",
+            "segmentation stand-in: mnist-5k digits on textured 32×32 RGB backgrounds, mask = digit pixels (11 ids)",
+            needs_root=True,
+            loader="optimlab.data.segmentation_mnist:load_mnist_segmentation",
+            task="segmentation",
+        ),
+        DatasetInfo(
+            "voc2007-segmentation",
+            "PASCAL VOC2007 segmentation: VOCdevkit/VOC2007 JPEGImages + SegmentationClass PNGs + ImageSets",
+            needs_root=True,
+            options={"image_size": 256, "train_split": "train", "test_split": "val"},
+            loader="optimlab.data.voc_segmentation:load_voc2007_segmentation",
+            task="segmentation",
+        ),
     ]
 }
 

@@ -50,6 +50,7 @@ HEADLINE_TITLES = {
     "mse": "test MSE",
     "fid": "FID",
     "map": "test mAP@0.5 (VOC07 11-point)",
+    "miou": "test mIoU",
 }
 
 

@@ -22,7 +22,7 @@ from torch import nn
 class ModelInfo:
     name: str  # registry name, as used in configs
     summary: str
-    family: str  # "mlp" | "cnn" | "resnet" | "densenet" | "vgg" | "preact_resnet" | "dcgan" (one file each)
+    family: str  # "mlp" | "cnn" | "resnet" | "densenet" | "vgg" | "preact_resnet" | "dcgan" | "lraspp" (one file each)
     factory: str = field(default="", repr=False, compare=False)  # "module:function" building it
 
 
@@ -60,6 +60,18 @@ _REGISTRY: dict[str, ModelInfo] = {
         ),
         _info(
             "dcgan", "DCGAN generator + discriminator pair (num_classes = 1; sides multiples of 4)", "dcgan", "dcgan"
+        ),
+        _info(
+            "lraspp",
+            "LR-ASPP on MobileNetV3-Large, output stride 16 (segmentation: logits [B, classes, H, W])",
+            "lraspp",
+            "lraspp",
+        ),
+        _info(
+            "lraspp-resnet18",
+            "LR-ASPP head on the CIFAR ResNet-18 (low level stride 1, high level 8; segmentation of small images)",
+            "lraspp",
+            "lraspp_resnet18",
         ),
     ]
 }

@@ -65,6 +65,7 @@ SHARED_STAND_INS = {
     "mnist-keypoints": ("mnist-5k", "mnist_5k.csv.gz"),
     "mnist5k": ("mnist-5k", "mnist_5k.csv.gz"),
     "mnist-detection": ("mnist-5k", "mnist_5k.csv.gz"),
+    "mnist-segmentation": ("mnist-5k", "mnist_5k.csv.gz"),
 }
 
 

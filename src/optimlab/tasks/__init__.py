@@ -22,6 +22,7 @@ _REGISTRY: dict[str, str] = {
     "keypoints": "optimlab.tasks.keypoints:KeypointTask",
     "gan": "optimlab.tasks.gan:GanTask",
     "detection": "optimlab.tasks.detection:DetectionTask",
+    "segmentation": "optimlab.tasks.segmentation:SegmentationTask",
 }
 
 TASK_NAMES = tuple(_REGISTRY)

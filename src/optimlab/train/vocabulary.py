@@ -23,12 +23,14 @@ METRIC_SPECS: dict[str, tuple[float, float, str]] = {
     "fid_classifier": (0.0, math.inf, "lower"),  # the same distance over a small classifier's features (CPU scale)
     "map": (0.0, 1.0, "higher"),  # detection: VOC2007 11-point mean average precision at IoU 0.5
     "map_allpoint": (0.0, 1.0, "higher"),  # detection: all-point (VOC2010+) mean average precision at IoU 0.5
+    "miou": (0.0, 1.0, "higher"),  # segmentation: mean over classes of intersection over union (void ignored)
+    "pixel_accuracy": (0.0, 1.0, "higher"),  # segmentation: share of non-void pixels labelled right
 }
 # image classification's History.final keys, in table order; every task's own: optimlab.tasks (Task.metrics)
 METRICS = ("accuracy", "loss", "mean_recall", "mean_precision", "kappa")
 LOWER_IS_BETTER = frozenset(m for m, (_, _, better) in METRIC_SPECS.items() if better == "lower")
 PERCENT_METRICS = frozenset(
-    {"accuracy", "mean_recall", "mean_precision", "map", "map_allpoint"}
+    {"accuracy", "mean_recall", "mean_precision", "map", "map_allpoint", "miou", "pixel_accuracy"}
 )  # fractions shown in % (with train_accuracy)
 METRIC_RANGES = {m: (lo, hi) for m, (lo, hi, _) in METRIC_SPECS.items()}
 METRIC_TITLES = {  # how tables name a metric (with its unit)
@@ -44,6 +46,8 @@ METRIC_TITLES = {  # how tables name a metric (with its unit)
     "fid_classifier": "FID (classifier features)",
     "map": "mAP@0.5 (VOC07 11-point) %",
     "map_allpoint": "mAP@0.5 (all-point) %",
+    "miou": "mIoU %",
+    "pixel_accuracy": "pixel accuracy %",
 }
 
 
