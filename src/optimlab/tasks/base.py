@@ -33,7 +33,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from optimlab.data import Split, iterate_batches
+from optimlab.data import Split, iterate_batches, load_dataset
 
 
 @dataclass
@@ -207,3 +207,54 @@ class Task:
 
 
 __all__ = ["Evaluation", "Runtime", "StepContext", "Task", "TaskData"]
+
+
+def random_split(split: Split, fraction: float, seed: int) -> tuple[Split, Split]:
+    """(rest, held): round(fraction · N) samples drawn with `seed` held out (both index lists sorted)."""
+    if not 0.0 < float(fraction) < 1.0:
+        raise ValueError(f"val_fraction must be in (0, 1), got {fraction!r}")
+    n = len(split)
+    k = min(max(int(round(fraction * n)), 1), n - 1)
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(int(seed)))
+    held, rest = order[:k].sort().values, order[k:].sort().values
+    return split.subset(rest), split.subset(held)
+
+
+def conv_linear_macs(model: nn.Module, shape: tuple[int, ...]) -> int:
+    """Multiply-accumulates of the conv and linear layers in one forward pass of one sample of `shape`."""
+    total = 0
+
+    def hook(module: nn.Module, inputs: tuple[Any, ...], output: Tensor) -> None:
+        nonlocal total
+        if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+            k = module.kernel_size[0] * module.kernel_size[1] * module.in_channels // module.groups
+            if isinstance(module, nn.ConvTranspose2d):  # each input pixel feeds k·out channels
+                total += inputs[0].numel() * module.kernel_size[0] * module.kernel_size[1] * module.out_channels
+            else:
+                total += output.numel() * k
+        elif isinstance(module, nn.Linear):
+            total += output.numel() * module.in_features
+
+    kinds = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, kinds)]
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, *shape, device=next(model.parameters()).device))
+    finally:
+        for h in handles:
+            h.remove()
+    return total
+
+
+def random_splits(config: Any, seed: int, device: torch.device | str) -> tuple[Any, tuple[Split, Split, Split]]:
+    """(the loaded data set, (train, val, test)) for a task without classes to stratify by: val is a
+    random `config.val_fraction` of the training split drawn with `seed`; the test split is untouched.
+    The splits move to `device` once when config.data_on_device and it is not the CPU."""
+    data = load_dataset(config.dataset, config.data_dir, **config.dataset_options)
+    train, val = random_split(Split(data.train_x, data.train_y), config.val_fraction, seed)
+    test = Split(data.test_x, data.test_y)
+    device = torch.device(device)
+    if device.type != "cpu" and config.data_on_device:
+        train, val, test = (s.to(device) for s in (train, val, test))
+    return data, (train, val, test)

@@ -36,9 +36,8 @@ from torch import Tensor, nn
 from optimlab.data import Split, load_dataset
 from optimlab.models.boxes import box_iou, encode
 from optimlab.models.detector import MAX_DETECTIONS, Detector, postprocess
-from optimlab.tasks.base import Evaluation, Runtime, StepContext, Task, TaskData
+from optimlab.tasks.base import Evaluation, Runtime, StepContext, Task, TaskData, conv_linear_macs, random_splits
 from optimlab.tasks.detection_map import voc_map
-from optimlab.tasks.keypoints import conv_linear_macs, random_split
 
 DETECTION_DATASETS = ("mnist-detection", "voc2007")
 DETECTION_MODELS = ("ssd-small",)
@@ -112,12 +111,7 @@ class DetectionTask(Task):
     curve = "map"
 
     def prepare(self, config: Any, seed: int, device: torch.device) -> TaskData:
-        data = load_dataset(config.dataset, config.data_dir, **config.dataset_options)
-        train, val = random_split(Split(data.train_x, data.train_y), config.val_fraction, seed)
-        test = Split(data.test_x, data.test_y)
-        device = torch.device(device)
-        if device.type != "cpu" and config.data_on_device:
-            train, val, test = (s.to(device) for s in (train, val, test))
+        data, (train, val, test) = random_splits(config, seed, device)
         info = {"input_shape": data.input_shape, "dataset_name": data.name}
         return TaskData(train, val, test, data.num_classes, list(data.class_names), info)
 

@@ -36,10 +36,9 @@ from torch import Tensor, nn
 from optimlab.data import Split, load_dataset, stratified_split
 from optimlab.models import create_model
 from optimlab.models.dcgan import DCGAN
-from optimlab.tasks.base import Evaluation, Runtime, StepContext, Task, TaskData
+from optimlab.tasks.base import Evaluation, Runtime, StepContext, Task, TaskData, conv_linear_macs
 from optimlab.tasks.fid import INCEPTION_FILE, FeatureExtractor, InceptionFeatures, feature_statistics, frechet_distance
 from optimlab.tasks.fid_classifier import train_feature_classifier
-from optimlab.tasks.keypoints import conv_linear_macs
 
 GAN_DATASETS = ("mnist5k", "imagefolder")
 EVAL_NOISE_SEED = 20260  # the fixed z of every evaluation

@@ -21,48 +21,10 @@ from torch import Tensor, nn
 
 from optimlab.data import Split, load_dataset
 from optimlab.models import create_model
-from optimlab.tasks.base import Evaluation, Runtime, StepContext, Task, TaskData
+from optimlab.tasks.base import Evaluation, Runtime, StepContext, Task, TaskData, conv_linear_macs, random_splits
 
 KEYPOINT_DATASETS = ("mnist-keypoints", "keypoints-folder")
 KEYPOINT_MODELS = ("preactresnet34", "preactresnet18", "preactresnet10")
-
-
-def random_split(split: Split, fraction: float, seed: int) -> tuple[Split, Split]:
-    """(rest, held): round(fraction · N) samples drawn with `seed` held out (both index lists sorted)."""
-    if not 0.0 < float(fraction) < 1.0:
-        raise ValueError(f"val_fraction must be in (0, 1), got {fraction!r}")
-    n = len(split)
-    k = min(max(int(round(fraction * n)), 1), n - 1)
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(int(seed)))
-    held, rest = order[:k].sort().values, order[k:].sort().values
-    return split.subset(rest), split.subset(held)
-
-
-def conv_linear_macs(model: nn.Module, shape: tuple[int, ...]) -> int:
-    """Multiply-accumulates of the conv and linear layers in one forward pass of one sample of `shape`."""
-    total = 0
-
-    def hook(module: nn.Module, inputs: tuple[Any, ...], output: Tensor) -> None:
-        nonlocal total
-        if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
-            k = module.kernel_size[0] * module.kernel_size[1] * module.in_channels // module.groups
-            if isinstance(module, nn.ConvTranspose2d):  # each input pixel feeds k·out channels
-                total += inputs[0].numel() * module.kernel_size[0] * module.kernel_size[1] * module.out_channels
-            else:
-                total += output.numel() * k
-        elif isinstance(module, nn.Linear):
-            total += output.numel() * module.in_features
-
-    kinds = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, kinds)]
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(torch.zeros(1, *shape, device=next(model.parameters()).device))
-    finally:
-        for h in handles:
-            h.remove()
-    return total
 
 
 def per_sample_mse(output: Tensor, y: Tensor) -> Tensor:
@@ -80,12 +42,7 @@ class KeypointTask(Task):
     curve = "mse"
 
     def prepare(self, config: Any, seed: int, device: torch.device) -> TaskData:
-        data = load_dataset(config.dataset, config.data_dir, **config.dataset_options)
-        train, val = random_split(Split(data.train_x, data.train_y), config.val_fraction, seed)
-        test = Split(data.test_x, data.test_y)
-        device = torch.device(device)
-        if device.type != "cpu" and config.data_on_device:
-            train, val, test = (s.to(device) for s in (train, val, test))
+        data, (train, val, test) = random_splits(config, seed, device)
         info = {"input_shape": data.input_shape, "num_outputs": data.num_outputs, "dataset_name": data.name}
         return TaskData(train, val, test, 0, [], info)
 

@@ -36,8 +36,7 @@ from torch import Tensor, nn
 
 from optimlab.data import Split, load_dataset
 from optimlab.models import create_model
-from optimlab.tasks.base import Evaluation, Runtime, Task, TaskData
-from optimlab.tasks.keypoints import conv_linear_macs, random_split
+from optimlab.tasks.base import Evaluation, Runtime, Task, TaskData, conv_linear_macs, random_splits
 
 IGNORE = 255  # VOC's void label (optimlab.data.voc_segmentation.IGNORE)
 SEGMENTATION_DATASETS = ("mnist-segmentation", "voc2007-segmentation")
@@ -106,12 +105,7 @@ class SegmentationTask(Task):
     curve = "pixel_accuracy"
 
     def prepare(self, config: Any, seed: int, device: torch.device) -> TaskData:
-        data = load_dataset(config.dataset, config.data_dir, **config.dataset_options)
-        train, val = random_split(Split(data.train_x, data.train_y), config.val_fraction, seed)
-        test = Split(data.test_x, data.test_y)
-        device = torch.device(device)
-        if device.type != "cpu" and config.data_on_device:
-            train, val, test = (s.to(device) for s in (train, val, test))
+        data, (train, val, test) = random_splits(config, seed, device)
         info = {"input_shape": data.input_shape, "num_classes": data.num_classes, "dataset_name": data.name}
         return TaskData(train, val, test, data.num_classes, list(data.class_names), info)
 
