@@ -175,7 +175,7 @@ def test_paper_scale_model_trains_on_the_voc_layout(tmp_path):
 
 def test_voc_loader_names_the_missing_or_bad_file(tmp_path):
     voc = write_voc(tmp_path)
-    with pytest.raises(DatasetError, match="no ImageSets/Segmentation folder"):
+    with pytest.raises(DatasetError, match=r"no VOC2007 folder \(with ImageSets/Segmentation/\)"):
         load_voc2007_segmentation(tmp_path / "VOCdevkit" / "VOC2007" / "JPEGImages")
     (voc / "SegmentationClass" / "b.png").unlink()
     with pytest.raises(DatasetError, match=r"mask .*SegmentationClass/b\.png not found"):

@@ -37,11 +37,9 @@ import torch
 from torch import Tensor
 
 from optimlab.data.base import DatasetError, channel_stats, normalize
+from optimlab.data.voc_layout import VOC_OBJECT_CLASSES, find_voc2007, read_image_set
 
-VOC_CLASSES = (
-    "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
-    "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor",
-)  # fmt: skip
+VOC_CLASSES = VOC_OBJECT_CLASSES  # class id i is VOC_CLASSES[i] (no background class)
 TARGET_COLUMNS = ("class", "difficult", "x1", "y1", "x2", "y2")
 
 
@@ -107,27 +105,6 @@ def make_detection_splits(
     )
 
 
-def find_voc2007(root: Path) -> Path:
-    """The VOC2007 folder under root (root itself, root/VOC2007 or root/VOCdevkit/VOC2007)."""
-    for folder in (root, root / "VOC2007", root / "VOCdevkit" / "VOC2007"):
-        if (folder / "Annotations").is_dir() and (folder / "ImageSets" / "Main").is_dir():
-            return folder
-    raise DatasetError(
-        f"voc2007: no VOC2007 folder (with Annotations/ and ImageSets/Main/) at {root}, {root / 'VOC2007'} "
-        f"or {root / 'VOCdevkit' / 'VOC2007'}"
-    )
-
-
-def read_image_set(voc: Path, image_set: str) -> list[str]:
-    path = voc / "ImageSets" / "Main" / f"{image_set}.txt"
-    if not path.is_file():
-        raise DatasetError(f"voc2007: image set {path} not found")
-    ids = [line.split()[0] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    if not ids:
-        raise DatasetError(f"voc2007: image set {path} lists no images")
-    return ids
-
-
 def _number(obj: ET.Element, tag: str, path: Path) -> float:
     text = obj.findtext(f"bndbox/{tag}")
     try:
@@ -163,7 +140,7 @@ def parse_annotation(path: Path) -> list[tuple[int, int, float, float, float, fl
 def _read_split(voc: Path, image_set: str, size: int) -> tuple[Tensor, list[list[tuple[float, ...]]]]:
     from PIL import Image
 
-    ids = read_image_set(voc, image_set)
+    ids = read_image_set(voc, "Main", image_set, "voc2007")
     xs = np.empty((len(ids), 3, size, size), dtype=np.uint8)
     objects: list[list[tuple[float, ...]]] = []
     for i, image_id in enumerate(ids):
@@ -189,7 +166,7 @@ def load_voc2007(
     """VOC2007 detection (layout above): train_set (trainval) for training, test_set (test) for testing."""
     if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 16:
         raise ValueError(f"voc2007: image_size must be an int >= 16, got {image_size!r}")
-    voc = find_voc2007(Path(root))
+    voc = find_voc2007(Path(root), ("Annotations", "ImageSets/Main"), "voc2007")
     train = _read_split(voc, train_set, image_size)
     test = _read_split(voc, test_set, image_size)
     return make_detection_splits("voc2007", train, test, list(VOC_CLASSES), scale=1 / 255)
@@ -199,10 +176,8 @@ __all__ = [
     "TARGET_COLUMNS",
     "VOC_CLASSES",
     "DetectionSplits",
-    "find_voc2007",
     "load_voc2007",
     "make_detection_splits",
     "pad_targets",
     "parse_annotation",
-    "read_image_set",
 ]

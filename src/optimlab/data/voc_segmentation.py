@@ -26,13 +26,10 @@ import torch
 from torch import Tensor
 
 from optimlab.data.base import DatasetError, channel_stats, normalize
+from optimlab.data.voc_layout import VOC_OBJECT_CLASSES, find_voc2007, read_image_set
 
 IGNORE = 255  # VOC's "void" label: not scored, no loss
-VOC_CLASSES = (
-    "background",
-    *"aeroplane bicycle bird boat bottle bus car cat chair cow diningtable dog horse motorbike person "
-    "pottedplant sheep sofa train tvmonitor".split(),
-)
+VOC_CLASSES = ("background", *VOC_OBJECT_CLASSES)  # mask value i is VOC_CLASSES[i]
 SPLITS = ("train", "val", "trainval", "test")
 
 
@@ -90,27 +87,6 @@ def make_segmentation_splits(
     )
 
 
-def find_voc2007(root: Path) -> Path:
-    """The VOC2007 folder under root (root itself, root/VOC2007 or root/VOCdevkit/VOC2007)."""
-    for folder in (root, root / "VOC2007", root / "VOCdevkit" / "VOC2007"):
-        if (folder / "ImageSets" / "Segmentation").is_dir():
-            return folder
-    raise DatasetError(
-        f"voc2007-segmentation: no ImageSets/Segmentation folder in {root}, {root / 'VOC2007'} or "
-        f"{root / 'VOCdevkit' / 'VOC2007'} (expected the extracted VOCtrainval_06-Nov-2007 archive)"
-    )
-
-
-def read_ids(voc: Path, split: str) -> list[str]:
-    path = voc / "ImageSets" / "Segmentation" / f"{split}.txt"
-    if not path.is_file():
-        raise DatasetError(f"voc2007-segmentation: split list {path} not found")
-    ids = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    if not ids:
-        raise DatasetError(f"voc2007-segmentation: split list {path} names no images")
-    return ids
-
-
 def _read_mask(path: Path, size: int, num_classes: int) -> np.ndarray:
     from PIL import Image
 
@@ -140,7 +116,7 @@ def _read_mask(path: Path, size: int, num_classes: int) -> np.ndarray:
 def _read_split(voc: Path, split: str, size: int) -> tuple[Tensor, Tensor]:
     from PIL import Image
 
-    ids = read_ids(voc, split)
+    ids = read_image_set(voc, "Segmentation", split, "voc2007-segmentation")
     xs = np.empty((len(ids), 3, size, size), dtype=np.uint8)
     ys = np.empty((len(ids), size, size), dtype=np.uint8)
     for i, name in enumerate(ids):
@@ -174,7 +150,12 @@ def load_voc2007_segmentation(
     )
     if overlap:
         raise ValueError(f"voc2007-segmentation: train_split {train_split!r} and test_split {test_split!r} overlap")
-    voc = find_voc2007(root)
+    voc = find_voc2007(
+        root,
+        ("ImageSets/Segmentation",),
+        "voc2007-segmentation",
+        " (expected the extracted VOCtrainval_06-Nov-2007 archive)",
+    )
     train_x, train_y = _read_split(voc, train_split, image_size)
     test_x, test_y = _read_split(voc, test_split, image_size)
     return make_segmentation_splits(
@@ -186,7 +167,6 @@ __all__ = [
     "IGNORE",
     "VOC_CLASSES",
     "SegmentationSplits",
-    "find_voc2007",
     "load_voc2007_segmentation",
     "make_segmentation_splits",
 ]
