@@ -191,7 +191,7 @@ def test_voc_loader_names_the_missing_or_bad_file(tmp_path):
     (voc / "JPEGImages" / "a.jpg").unlink()
     with pytest.raises(DatasetError, match=r"JPEGImages/a\.jpg \(listed in train\.txt\) not found"):
         load_voc2007_segmentation(tmp_path, image_size=20)
-    with pytest.raises(DatasetError, match=r"split list .*trainval\.txt not found"):
+    with pytest.raises(DatasetError, match=r"image set .*Segmentation/trainval\.txt not found"):
         load_voc2007_segmentation(tmp_path, train_split="trainval", test_split="test")
     with pytest.raises(ValueError, match="overlap"):
         load_voc2007_segmentation(tmp_path, train_split="trainval", test_split="val")
