@@ -31,6 +31,7 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
+from optimlab.optim import fused_cpu
 from optimlab.optim._common import use_foreach
 from optimlab.optim.rsgdm import RSGDM, rsgdm_update_
 from optimlab.optim.sgdm_ema import SGDMEMA, sgdm_ema_update_
@@ -40,6 +41,7 @@ FUSED_BASES: tuple[type[Optimizer], ...] = (torch.optim.SGD, SGDMEMA, RSGDM)
 # update(param, its gradient with WGD applied, weight decay the base still applies)
 Update = Callable[[Tensor, Tensor, float], None]
 Centre = Callable[[Tensor, dict[str, Any]], None]
+Eligible = Callable[[Tensor, dict[str, Any]], bool]
 
 
 def fusable_base(base: Optimizer) -> bool:
@@ -118,6 +120,117 @@ def _updater(base: Optimizer, group: dict[str, Any]) -> Update:
     return _sgd_update(base, group)
 
 
+def _group_kernel(base: Optimizer, group: dict[str, Any]) -> bool:
+    """Whether the compiled kernel can run this group: fused=True on the base, filter/none mode, CPU float32/64."""
+    if not group.get("fused") or group["wgd_mode"] == "kernel":
+        return False
+    if group["wgd_target"] != "gradient" and group["wgd_mode"] != "none":
+        return False
+    if group.get("decoupled_weight_decay") or group.get("differentiable"):
+        return False
+    if isinstance(group["lr"], Tensor) or isinstance(group.get("weight_decay", 0.0), Tensor):
+        return False
+    if getattr(base, "grad_scale", None) is not None or getattr(base, "found_inf", None) is not None:
+        return False
+    return all(p.device.type == "cpu" and p.dtype in fused_cpu.DTYPES for p in group["params"])
+
+
+def can_use_kernel(base: Optimizer, param_groups: list[dict[str, Any]]) -> bool:
+    """Whether this step runs on the compiled single-pass kernel (fused=True on a fusable base; see fused_cpu)."""
+    return fusable_base(base) and all(_group_kernel(base, g) for g in param_groups) and fused_cpu.load() is not None
+
+
+def _state_tensors(base: Optimizer, p: Tensor) -> list[Tensor | None]:
+    state = base.state.get(p, {})
+    return [v for k, v in state.items() if k == "momentum_buffer"] or [None]
+
+
+def _kernel_group(base: Optimizer, group: dict[str, Any], params: list[Tensor], eligible: Eligible) -> None:
+    """WGD and the base's update of `params` (kernel-ready) in one kernel pass over all of them."""
+    whiten = group["wgd_mode"] != "none"
+    wd = float(group.get("weight_decay", 0.0) or 0.0)  # folded under whitening, the base's own decay otherwise
+    maximize = bool(group.get("maximize", False))
+    rows = [p.numel() // p.shape[0] if whiten and p.numel() > 0 and eligible(p, group) else 0 for p in params]
+    runs: list[tuple[int, list[int], list[float], list[Tensor] | None]] = []
+    if isinstance(base, (SGDMEMA, RSGDM)):
+        bufs, steps = base._buffers(params)
+        coef = fused_cpu.coefficients(group["lr"], wd, maximize, beta=group["beta"])
+        if isinstance(base, RSGDM):
+            kinds = [fused_cpu.RSGDM_FIRST if s == 1 else fused_cpu.RSGDM for s in steps]
+        else:
+            kinds = [fused_cpu.EMA] * len(params)
+        for kind in sorted(set(kinds)):
+            idx = [i for i, k in enumerate(kinds) if k == kind]
+            runs.append((kind, idx, coef, [bufs[i] for i in idx]))
+    else:  # torch.optim.SGD: mode 0 no momentum, 1 update the buffer, 2 first step (buffer = g)
+        momentum = group["momentum"]
+        modes = []
+        for p in params:
+            state = base.state[p]
+            if momentum == 0:
+                modes.append(0)
+            elif state.get("momentum_buffer") is None:
+                state["momentum_buffer"] = torch.empty_like(p)
+                modes.append(2)
+            else:
+                modes.append(1)
+        for mode in sorted(set(modes)):
+            idx = [i for i, m in enumerate(modes) if m == mode]
+            coef = fused_cpu.coefficients(
+                group["lr"], wd, maximize, momentum, group["dampening"], group["nesterov"], mode
+            )
+            sgd_bufs = [base.state[params[i]]["momentum_buffer"] for i in idx] if mode else None
+            runs.append((fused_cpu.SGD, idx, coef, sgd_bufs))
+    for kind, idx, coef, run_bufs in runs:
+        ps = [params[i] for i in idx]
+        grads = [_grad(p) for p in ps]
+        fused_cpu.run(kind, ps, grads, coef, run_bufs, rows=[rows[i] for i in idx], write_grad=whiten)
+
+
+@torch.no_grad()
+def kernel_step(base: Optimizer, param_groups: list[dict[str, Any]], centre: Centre, eligible: Eligible) -> None:
+    """One WGD step on the compiled kernel (can_use_kernel), filter means taken per row in the kernel
+    for the tensors `eligible(p, group)` selects; a param it cannot take (non-contiguous) runs the
+    per-tensor loop of fused_step instead."""
+    for group in param_groups:
+        params = _with_grads(group)
+        ready = [p for p in params if fused_cpu.kernel_ready([p, p.grad, *_state_tensors(base, p)])]
+        if ready:
+            _kernel_group(base, group, ready, eligible)
+        if len(ready) != len(params):
+            kept = {id(p) for p in ready}
+            _python_group(base, group, [p for p in params if id(p) not in kept], centre)
+
+
+def _grad(p: Tensor) -> Tensor:
+    assert p.grad is not None  # callers pass params that have a gradient
+    return p.grad
+
+
+def _with_grads(group: dict[str, Any]) -> list[Tensor]:
+    params = [p for p in group["params"] if p.grad is not None]
+    for p in params:
+        if p.grad.is_sparse:
+            raise RuntimeError(f"WGD does not support sparse gradients (parameter of shape {tuple(p.shape)})")
+    return params
+
+
+def _python_group(base: Optimizer, group: dict[str, Any], params: list[Tensor], centre: Centre) -> None:
+    wd = float(group.get("weight_decay", 0.0) or 0.0)
+    whiten = group["wgd_mode"] != "none"
+    fold = wd if whiten else 0.0
+    sign = -1.0 if group.get("maximize", False) else 1.0
+    base_wd = 0.0 if whiten else wd
+    update = _updater(base, group)
+    for p in params:
+        g = _grad(p)
+        if fold != 0.0:
+            g.add_(p, alpha=sign * fold)
+        if whiten:
+            centre(p, group)
+        update(p, g, base_wd)
+
+
 @torch.no_grad()
 def fused_step(base: Optimizer, param_groups: list[dict[str, Any]], centre: Centre) -> None:
     """One WGD step over `param_groups` (shared with `base`) as a single per-tensor loop.
@@ -128,22 +241,6 @@ def fused_step(base: Optimizer, param_groups: list[dict[str, Any]], centre: Cent
     `centre(p, group)` is WGD's transform of p.grad in place (it skips tensors it does not touch).
     """
     for group in param_groups:
-        params = [p for p in group["params"] if p.grad is not None]
-        for p in params:
-            if p.grad.is_sparse:
-                raise RuntimeError(f"WGD does not support sparse gradients (parameter of shape {tuple(p.shape)})")
-        if not params:
-            continue
-        wd = float(group.get("weight_decay", 0.0) or 0.0)
-        whiten = group["wgd_mode"] != "none"
-        fold = wd if whiten else 0.0
-        sign = -1.0 if group.get("maximize", False) else 1.0
-        base_wd = 0.0 if whiten else wd
-        update = _updater(base, group)
-        for p in params:
-            g = p.grad
-            if fold != 0.0:
-                g.add_(p, alpha=sign * fold)
-            if whiten:
-                centre(p, group)
-            update(p, g, base_wd)
+        params = _with_grads(group)
+        if params:
+            _python_group(base, group, params, centre)
