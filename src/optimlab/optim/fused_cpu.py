@@ -68,7 +68,8 @@ def load() -> Any | None:
         try:
             _state["module"] = _build()
         except Exception as e:  # no compiler / ninja, compile or link error: fall back, say so once
-            _state["error"] = f"{type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}"
+            lines = str(e).strip().splitlines() or [""]
+            _state["error"] = f"{type(e).__name__}: " + next((x for x in lines if "error" in x), lines[-1]).strip()
             warnings.warn(
                 f"optimlab: the fused CPU kernel could not be built ({_state['error']}); fused=True steps run "
                 "optimlab's unfused path instead (same update, slower). It needs a C++ compiler (g++ or clang) "
@@ -112,15 +113,20 @@ def check_fused_group(group: dict[str, Any], owner: str) -> None:
             )
 
 
-def kernel_ready(tensors: list[Tensor | None]) -> bool:
-    """Whether one parameter's tensors (param, grad, state; None = absent) can go to the kernel."""
-    first = tensors[0]
-    assert first is not None
-    return all(
-        t is None
-        or (t.device.type == "cpu" and t.dtype == first.dtype and t.is_contiguous() and t.numel() == first.numel())
-        for t in tensors
-    )
+def kernel_ready(param: Tensor, grad: Tensor) -> bool:
+    """Whether a parameter can go to the kernel: contiguous, with a contiguous gradient (a channels_last or
+    transposed one takes the unfused path). Its state is created like it, and the kernel checks every
+    tensor's device, dtype, layout and size again, with an error naming the list and index."""
+    return param.is_contiguous() and grad.is_contiguous()
+
+
+def split_ready(params: list[Tensor], grads: list[Tensor]) -> tuple[list[int], list[int]]:
+    """(indices the kernel takes, indices left to the unfused path), by kernel_ready."""
+    ok: list[int] = []
+    rest: list[int] = []
+    for i, (p, g) in enumerate(zip(params, grads)):
+        (ok if kernel_ready(p, g) else rest).append(i)
+    return ok, rest
 
 
 def coefficients(

@@ -111,15 +111,15 @@ class RSGDM(EMAMomentumOptimizer):
                 rsgdm_update_(p, g, b, s, group["lr"], group["beta"])
 
     def _fused_step_group(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> list[int]:
-        bufs, steps = self._buffers(params)
+        ok, rest = fused_cpu.split_ready(params, grads)
+        ps, gs = [params[i] for i in ok], [grads[i] for i in ok]
+        bufs, steps = self._buffers(ps)
         coef = fused_cpu.coefficients(group["lr"], group["weight_decay"], group["maximize"], beta=group["beta"])
-        rest = []
-        for kind, first in ((fused_cpu.RSGDM_FIRST, True), (fused_cpu.RSGDM, False)):
-            idx = [i for i, s in enumerate(steps) if (s == 1) == first]
-            ok = [i for i in idx if fused_cpu.kernel_ready([params[i], grads[i], bufs[i]])]
-            rest += [i for i in idx if i not in set(ok)]
-            if ok:
-                fused_cpu.run(kind, [params[i] for i in ok], [grads[i] for i in ok], coef, [bufs[i] for i in ok])
-        for i in rest:  # _buffers counted this step already: the unfused path must not count it again
-            self.state[params[i]]["step"] -= 1
-        return sorted(rest)
+        first = [s == 1 for s in steps]
+        for kind, flag in ((fused_cpu.RSGDM_FIRST, True), (fused_cpu.RSGDM, False)):
+            idx = [i for i, f in enumerate(first) if f == flag]
+            if len(idx) == len(ps):
+                fused_cpu.run(kind, ps, gs, coef, bufs)
+            elif idx:
+                fused_cpu.run(kind, [ps[i] for i in idx], [gs[i] for i in idx], coef, [bufs[i] for i in idx])
+        return rest

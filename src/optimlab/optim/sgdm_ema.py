@@ -70,11 +70,9 @@ class SGDMEMA(EMAMomentumOptimizer):
                 sgdm_ema_update_(p, g, b, group["lr"], group["beta"])
 
     def _fused_step_group(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> list[int]:
-        bufs, _ = self._buffers(params)
-        ok = [i for i in range(len(params)) if fused_cpu.kernel_ready([params[i], grads[i], bufs[i]])]
+        ok, rest = fused_cpu.split_ready(params, grads)
+        ps, gs = [params[i] for i in ok], [grads[i] for i in ok]
+        bufs, _ = self._buffers(ps)
         coef = fused_cpu.coefficients(group["lr"], group["weight_decay"], group["maximize"], beta=group["beta"])
-        fused_cpu.run(fused_cpu.EMA, [params[i] for i in ok], [grads[i] for i in ok], coef, [bufs[i] for i in ok])
-        rest = sorted(set(range(len(params))) - set(ok))
-        for i in rest:  # _buffers counted this step already: the unfused path must not count it again
-            self.state[params[i]]["step"] -= 1
+        fused_cpu.run(fused_cpu.EMA, ps, gs, coef, bufs)
         return rest

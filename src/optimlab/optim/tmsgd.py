@@ -232,14 +232,14 @@ class TMSGD(PaperOptimizer):
         buckets: dict[tuple[bool, float, float, int], list[int]] = {}
         rest = []
         for i, p in enumerate(params):
-            state = self._init_state(p, mu)
-            mbuf = state.get("momentum_buffer")
-            if not fused_cpu.kernel_ready([p, grads[i], state["v_prev"], state["v_prev2"], mbuf]):
+            if not fused_cpu.kernel_ready(p, grads[i]):
                 rest.append(i)
                 continue
+            state = self._init_state(p, mu)
+            mbuf = state.get("momentum_buffer")
             mode = 0 if mu == 0.0 else (1 if mbuf is not None else 2)
             if mode == 2:
-                state["momentum_buffer"] = torch.empty_like(p)
+                state["momentum_buffer"] = torch.zeros_like(p)  # the kernel starts it at g
             multi = group["multistep"] or (k_s is not None and state["step"] >= k_s)
             buckets.setdefault((multi, state["v_prev_unit"], state["v_prev2_unit"], mode), []).append(i)
         for (flag, u1, u2, mode), idx in buckets.items():

@@ -140,11 +140,6 @@ def can_use_kernel(base: Optimizer, param_groups: list[dict[str, Any]]) -> bool:
     return fusable_base(base) and all(_group_kernel(base, g) for g in param_groups) and fused_cpu.load() is not None
 
 
-def _state_tensors(base: Optimizer, p: Tensor) -> list[Tensor | None]:
-    state = base.state.get(p, {})
-    return [v for k, v in state.items() if k == "momentum_buffer"] or [None]
-
-
 def _kernel_group(base: Optimizer, group: dict[str, Any], params: list[Tensor], eligible: Eligible) -> None:
     """WGD and the base's update of `params` (kernel-ready) in one kernel pass over all of them."""
     whiten = group["wgd_mode"] != "none"
@@ -170,7 +165,7 @@ def _kernel_group(base: Optimizer, group: dict[str, Any], params: list[Tensor], 
             if momentum == 0:
                 modes.append(0)
             elif state.get("momentum_buffer") is None:
-                state["momentum_buffer"] = torch.empty_like(p)
+                state["momentum_buffer"] = torch.zeros_like(p)  # the kernel starts it at g
                 modes.append(2)
             else:
                 modes.append(1)
@@ -194,7 +189,7 @@ def kernel_step(base: Optimizer, param_groups: list[dict[str, Any]], centre: Cen
     per-tensor loop of fused_step instead."""
     for group in param_groups:
         params = _with_grads(group)
-        ready = [p for p in params if fused_cpu.kernel_ready([p, p.grad, *_state_tensors(base, p)])]
+        ready = [p for p in params if fused_cpu.kernel_ready(p, _grad(p))]
         if ready:
             _kernel_group(base, group, ready, eligible)
         if len(ready) != len(params):

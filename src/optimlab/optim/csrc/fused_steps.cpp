@@ -20,13 +20,18 @@
 namespace {
 
 enum Kind : int64_t {
-  kSGD = 0,          // torch.optim.SGD: heavy ball / Nesterov / none (mom_mode 0 none, 1 update, 2 fresh buffer = g)
+  kSGD = 0,          // torch.optim.SGD: none / heavy ball / Nesterov (mom_mode 0 none, 1 update, 2 fresh: buffer = g)
   kEMA = 1,          // sgdm-ema: m <- lerp(m, g, 1-beta); p <- p - lr m
   kRSGDM = 2,        // rsgdm, t >= 2: m <- lerp(m, g, 1-beta); p <- p - lr(1-beta) g; p <- p - lr beta m
   kRSGDMFirst = 3,   // rsgdm, t = 1: p <- p - lr(1-beta) g
-  kTMSGD = 4,        // tm-sgd SGD phase: v <- d; p <- p - lr v   (d = g or the heavy-ball buffer)
+  kTMSGD = 4,        // tm-sgd SGD phase: v <- d; p <- p - lr v   (d = g, or the heavy-ball buffer)
   kTMMulti = 5,      // tm-sgd multi-step: v <- v + c1 v_k + c2 d; p <- p + unit v
 };
+
+// Internal variants: the branches of a kind (momentum or not, Nesterov) are template arguments, so
+// every inner loop is branch-free. A fresh heavy-ball buffer (mom_mode 2) is the update of a ZERO
+// buffer with momentum 0 and no dampening (0·0 + 1·g = g exactly); the caller allocates it zeroed.
+enum Variant { vPlain, vHeavy, vNesterov, vEMA, vRSGDM, vRSGDMFirst, vTM, vTMMom, vTMMulti, vTMMultiMom, vEMAHigh, vRSGDMHigh };
 
 struct Coef {
   double lr, wd, sign, momentum, dampening, nesterov, mom_mode, beta, c1, c2, unit;
@@ -37,85 +42,162 @@ Coef unpack(const std::vector<double>& c) {
   return Coef{c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10]};
 }
 
+template <typename T>
+struct Consts {
+  T wd, sign, w, hb_mom, hb_omd, nest_mom, c1, c2, unit, a_g, a_m, neg_lr;
+  bool zero_lr;
+  explicit Consts(const Coef& c) {
+    const bool fresh = c.mom_mode == 2.0;
+    wd = T(c.wd);
+    sign = T(c.sign);
+    w = 1.0 - c.beta < 0.5 ? T(1.0 - c.beta) : T(1.0 - c.beta) - T(1);  // the lerp coefficient (see lerp)
+    hb_mom = fresh ? T(0) : T(c.momentum);            // buffer <- hb_mom * buffer + hb_omd * g
+    hb_omd = fresh ? T(1) : T(1.0 - c.dampening);
+    nest_mom = T(c.momentum);
+    c1 = T(c.c1);
+    c2 = T(c.c2);
+    unit = T(c.unit);
+    a_g = T(-c.lr * (1.0 - c.beta));
+    a_m = T(-c.lr * c.beta);
+    neg_lr = T(-c.lr);
+    zero_lr = c.lr == 0.0;
+  }
+};
+
 struct Job {
   int64_t t, begin, end;
 };
 
 constexpr int64_t kChunk = 1 << 14;
 
-template <typename T>
-inline T lerp(T self, T end, T w) {  // torch's CPU lerp formula
-  return w < T(0.5) ? self + w * (end - self) : end - (end - self) * (T(1) - w);
+// torch's CPU lerp: self + w (end - self) for w < 0.5, else end - (end - self)(1 - w), written as
+// base + c (end - self) with c = w or w - 1 (the same rounding: w - 1 = -(1 - w) exactly). Which of
+// the two is a template argument, so the loop has no branch and vectorizes.
+template <typename T, bool LOW>
+inline T lerp(T self, T end, T c) {
+  return (LOW ? self : end) + c * (end - self);
 }
 
-template <typename T>
-inline T heavy_ball(T* mb, int64_t i, T g, int mode, T mom, T one_minus_damp) {
-  if (mode == 2) {
-    mb[i] = g;
-  } else if (mode == 1) {
-    T b = mb[i] * mom;
-    mb[i] = b + one_minus_damp * g;
-  }
-  return mb[i];
-}
-
-template <typename T, int64_t K>
-void run_rows(T* p, T* g_raw, T* b1, T* b2, T* b3, int64_t begin, int64_t end, int64_t row, const Coef& c,
-              bool write_grad) {
-  const T lr = T(c.lr), wd = T(c.wd), sign = T(c.sign), beta = T(c.beta), w = T(1.0 - c.beta);
-  const T mom = T(c.momentum), omd = T(1.0 - c.dampening), c1 = T(c.c1), c2 = T(c.c2), unit = T(c.unit);
-  const T a_g = T(-c.lr * (1.0 - c.beta)), a_m = T(-c.lr * c.beta), neg_lr = T(-c.lr);
-  const int mode = int(c.mom_mode);
-  const bool nesterov = c.nesterov != 0.0;
-  const int64_t span = row > 0 ? row : end - begin;
-  for (int64_t r0 = begin; r0 < end; r0 += span) {
-    const int64_t r1 = std::min(end, r0 + span);
-    T mean = T(0);
-    if (row > 0) {
-      double s = 0.0;
-      for (int64_t i = r0; i < r1; ++i) s += double(sign * g_raw[i] + wd * p[i]);
-      mean = T(s / double(r1 - r0));
+// The update of element i given its effective gradient g (sign, decay and centring applied).
+template <typename T, int V>
+inline void update(T* __restrict__ p, T g, T* __restrict__ b1, const T* __restrict__ b2, T* __restrict__ b3, int64_t i,
+                   const Consts<T>& k) {
+  if constexpr (V == vPlain) {
+    p[i] = p[i] + k.neg_lr * g;
+  } else if constexpr (V == vHeavy || V == vNesterov) {
+    T b = b1[i] * k.hb_mom;
+    b = b + k.hb_omd * g;
+    b1[i] = b;
+    const T d = V == vNesterov ? g + k.nest_mom * b : b;
+    p[i] = p[i] + k.neg_lr * d;
+  } else if constexpr (V == vEMA || V == vEMAHigh) {
+    const T m = lerp<T, V == vEMA>(b1[i], g, k.w);
+    b1[i] = m;
+    p[i] = p[i] + k.neg_lr * m;
+  } else if constexpr (V == vRSGDM || V == vRSGDMHigh) {
+    const T m = lerp<T, V == vRSGDM>(b1[i], g, k.w);
+    b1[i] = m;
+    const T q = p[i] + k.a_g * g;
+    p[i] = q + k.a_m * m;
+  } else if constexpr (V == vRSGDMFirst) {
+    p[i] = p[i] + k.a_g * g;
+  } else {  // tm-sgd: d = g, or the heavy-ball buffer b3 <- mom b3 + g
+    T d = g;
+    if constexpr (V == vTMMom || V == vTMMultiMom) {
+      T b = b3[i] * k.hb_mom;
+      d = b + g;
+      b3[i] = d;
     }
-    for (int64_t i = r0; i < r1; ++i) {
-      T g = sign * g_raw[i] + wd * p[i];
-      if (row > 0) {
+    if constexpr (V == vTM || V == vTMMom) {
+      const T moved = p[i] + k.neg_lr * d;  // lr = 0: no step and a zero displacement (selects, no branch)
+      b1[i] = k.zero_lr ? T(0) : d;
+      p[i] = k.zero_lr ? p[i] : moved;
+    } else {
+      T v = b1[i] + k.c1 * b2[i];
+      v = v + k.c2 * d;
+      b1[i] = v;
+      p[i] = p[i] + k.unit * v;
+    }
+  }
+}
+
+// Mean of sign*g + wd*p over [r0, r1): a SIMD reduction in the tensor's dtype (partial sums in
+// vector lanes, as torch's own float32 mean sums in float32 with partial sums).
+template <typename T>
+inline T row_mean(const T* __restrict__ p, const T* __restrict__ g, int64_t r0, int64_t r1, T sign, T wd) {
+  T s = T(0);
+#pragma omp simd reduction(+ : s)
+  for (int64_t i = r0; i < r1; ++i) s += sign * g[i] + wd * p[i];
+  return s / T(r1 - r0);
+}
+
+template <typename T, int V, bool CENTRE, bool WRITE_GRAD>
+inline void update_range(T* __restrict__ p, T* __restrict__ g_raw, T* __restrict__ b1, const T* __restrict__ b2,
+                         T* __restrict__ b3, int64_t r0, int64_t r1, T mean, const Consts<T>& k) {
+  for (int64_t i = r0; i < r1; ++i) {
+    T g = k.sign * g_raw[i] + k.wd * p[i];
+    if constexpr (CENTRE) g = g - mean;
+    if constexpr (WRITE_GRAD) g_raw[i] = k.sign * g;
+    update<T, V>(p, g, b1, b2, b3, i, k);
+  }
+}
+
+// One job: [begin, end) of one tensor. Centred: rows of `row` elements; the mean of row r + 1 is
+// summed in the same loop that updates row r (one stream over memory, the row being updated is in
+// cache from the previous iteration's sum), instead of a separate pass per row.
+template <typename T, int V, bool CENTRE, bool WRITE_GRAD>
+void run_job(T* __restrict__ p, T* __restrict__ g_raw, T* __restrict__ b1, const T* __restrict__ b2,
+             T* __restrict__ b3, int64_t begin, int64_t end, int64_t row, const Consts<T>& k) {
+  if constexpr (!CENTRE) {
+    update_range<T, V, false, WRITE_GRAD>(p, g_raw, b1, b2, b3, begin, end, T(0), k);
+  } else {
+    T mean = row_mean(p, g_raw, begin, begin + row, k.sign, k.wd);
+    for (int64_t r0 = begin; r0 < end; r0 += row) {
+      const int64_t nxt = r0 + row;
+      if (nxt >= end) {
+        update_range<T, V, true, WRITE_GRAD>(p, g_raw, b1, b2, b3, r0, nxt, mean, k);
+        break;
+      }
+      T s = T(0);
+#pragma omp simd reduction(+ : s)
+      for (int64_t j = 0; j < row; ++j) {
+        const int64_t i = r0 + j;
+        s += k.sign * g_raw[nxt + j] + k.wd * p[nxt + j];
+        T g = k.sign * g_raw[i] + k.wd * p[i];
         g = g - mean;
+        if constexpr (WRITE_GRAD) g_raw[i] = k.sign * g;
+        update<T, V>(p, g, b1, b2, b3, i, k);
       }
-      if (write_grad) g_raw[i] = sign * g;
-      if constexpr (K == kSGD) {
-        T d = g;
-        if (mode != 0) {
-          T b = heavy_ball(b1, i, g, mode, mom, omd);
-          d = nesterov ? g + mom * b : b;
-        }
-        p[i] = p[i] + neg_lr * d;
-      } else if constexpr (K == kEMA) {
-        b1[i] = lerp(b1[i], g, w);
-        p[i] = p[i] + neg_lr * b1[i];
-      } else if constexpr (K == kRSGDM) {
-        b1[i] = lerp(b1[i], g, w);
-        T q = p[i] + a_g * g;
-        p[i] = q + a_m * b1[i];
-      } else if constexpr (K == kRSGDMFirst) {
-        p[i] = p[i] + a_g * g;
-      } else if constexpr (K == kTMSGD) {
-        T d = mode != 0 ? heavy_ball(b3, i, g, mode, mom, T(1)) : g;
-        if (c.lr == 0.0) {
-          b1[i] = T(0);
-        } else {
-          b1[i] = d;
-          p[i] = p[i] + neg_lr * d;
-        }
-      } else {  // kTMMulti
-        T d = mode != 0 ? heavy_ball(b3, i, g, mode, mom, T(1)) : g;
-        T v = b1[i] + c1 * b2[i];
-        v = v + c2 * d;
-        b1[i] = v;
-        p[i] = p[i] + unit * v;
-      }
+      mean = s / T(row);
     }
   }
-  (void)beta;
+}
+
+template <typename T, int V>
+void run_any(T* p, T* g, T* b1, T* b2, T* b3, const Job& job, int64_t row, bool write_grad, const Consts<T>& k) {
+  if (row > 0) {
+    if (write_grad) {
+      run_job<T, V, true, true>(p, g, b1, b2, b3, job.begin, job.end, row, k);
+    } else {
+      run_job<T, V, true, false>(p, g, b1, b2, b3, job.begin, job.end, row, k);
+    }
+  } else if (write_grad) {
+    run_job<T, V, false, true>(p, g, b1, b2, b3, job.begin, job.end, row, k);
+  } else {
+    run_job<T, V, false, false>(p, g, b1, b2, b3, job.begin, job.end, row, k);
+  }
+}
+
+int variant(int64_t kind, const Coef& c) {
+  const bool mom = c.mom_mode != 0.0;
+  switch (kind) {
+    case kSGD: return !mom ? vPlain : (c.nesterov != 0.0 ? vNesterov : vHeavy);
+    case kEMA: return 1.0 - c.beta < 0.5 ? vEMA : vEMAHigh;
+    case kRSGDM: return 1.0 - c.beta < 0.5 ? vRSGDM : vRSGDMHigh;
+    case kRSGDMFirst: return vRSGDMFirst;
+    case kTMSGD: return mom ? vTMMom : vTM;
+    default: return mom ? vTMMultiMom : vTMMulti;
+  }
 }
 
 template <typename T>
@@ -123,7 +205,9 @@ T* ptr(const std::vector<at::Tensor>& xs, size_t t) {
   return xs.empty() ? nullptr : xs[t].data_ptr<T>();
 }
 
-void check_list(const std::vector<at::Tensor>& xs, const std::vector<at::Tensor>& params, const char* what) {
+void check_list(const std::vector<at::Tensor>& xs, const std::vector<at::Tensor>& params, const char* what,
+                bool needed) {
+  TORCH_CHECK(!needed || !xs.empty(), "optimlab fused step: this update needs ", what);
   if (xs.empty()) return;
   TORCH_CHECK(xs.size() == params.size(), "optimlab fused step: ", what, " has ", xs.size(), " tensors, params ",
               params.size());
@@ -149,19 +233,21 @@ void step(int64_t kind, std::vector<at::Tensor> params, std::vector<at::Tensor> 
     TORCH_CHECK(p.scalar_type() == dtype, "optimlab fused step: all parameters of one call share a dtype");
     TORCH_CHECK(p.device().is_cpu() && p.is_contiguous(), "optimlab fused step: contiguous CPU parameters only");
   }
-  check_list(grads, params, "grads");
-  check_list(b1, params, "buffer 1");
-  check_list(b2, params, "buffer 2");
-  check_list(b3, params, "buffer 3");
+  const int v = variant(kind, c);
+  check_list(grads, params, "grads", true);
+  check_list(b1, params, "buffer 1", v != vPlain && v != vRSGDMFirst);
+  check_list(b2, params, "buffer 2", v == vTMMulti || v == vTMMultiMom);
+  check_list(b3, params, "buffer 3", v == vTMMom || v == vTMMultiMom);
   std::vector<Job> jobs;
   for (size_t t = 0; t < params.size(); ++t) {
     const int64_t n = params[t].numel();
     const int64_t r = rows[t];
     TORCH_CHECK(r >= 0 && (r == 0 || n % r == 0), "optimlab fused step: bad row length ", r, " for ", n, " elements");
-    const int64_t span = r > 0 ? std::max<int64_t>(1, kChunk / r) * r : kChunk;
+    const int64_t span = r > 0 ? std::max<int64_t>(1, 4 * kChunk / r) * r : kChunk;  // centred: ~64K, whole rows
     for (int64_t b = 0; b < n; b += span) jobs.push_back(Job{int64_t(t), b, std::min(n, b + span)});
   }
   AT_DISPATCH_FLOATING_TYPES(dtype, "optimlab_fused_step", [&] {
+    const Consts<scalar_t> k(c);
     std::vector<scalar_t*> P(params.size()), G(params.size()), B1(params.size()), B2(params.size()), B3(params.size());
     for (size_t t = 0; t < params.size(); ++t) {
       P[t] = params[t].data_ptr<scalar_t>();
@@ -174,13 +260,21 @@ void step(int64_t kind, std::vector<at::Tensor> params, std::vector<at::Tensor> 
       for (int64_t j = jb; j < je; ++j) {
         const Job& job = jobs[j];
         const size_t t = size_t(job.t);
-        switch (kind) {
-          case kSGD: run_rows<scalar_t, kSGD>(P[t], G[t], B1[t], B2[t], B3[t], job.begin, job.end, rows[t], c, write_grad); break;
-          case kEMA: run_rows<scalar_t, kEMA>(P[t], G[t], B1[t], B2[t], B3[t], job.begin, job.end, rows[t], c, write_grad); break;
-          case kRSGDM: run_rows<scalar_t, kRSGDM>(P[t], G[t], B1[t], B2[t], B3[t], job.begin, job.end, rows[t], c, write_grad); break;
-          case kRSGDMFirst: run_rows<scalar_t, kRSGDMFirst>(P[t], G[t], B1[t], B2[t], B3[t], job.begin, job.end, rows[t], c, write_grad); break;
-          case kTMSGD: run_rows<scalar_t, kTMSGD>(P[t], G[t], B1[t], B2[t], B3[t], job.begin, job.end, rows[t], c, write_grad); break;
-          default: run_rows<scalar_t, kTMMulti>(P[t], G[t], B1[t], B2[t], B3[t], job.begin, job.end, rows[t], c, write_grad); break;
+scalar_t *pp = P[t], *gg = G[t], *x1 = B1[t], *x2 = B2[t], *x3 = B3[t];
+        const int64_t r = rows[t];
+        switch (v) {
+          case vPlain: run_any<scalar_t, vPlain>(pp, gg, x1, x2, x3, job, r, write_grad, k); break;
+          case vHeavy: run_any<scalar_t, vHeavy>(pp, gg, x1, x2, x3, job, r, write_grad, k); break;
+          case vNesterov: run_any<scalar_t, vNesterov>(pp, gg, x1, x2, x3, job, r, write_grad, k); break;
+          case vEMA: run_any<scalar_t, vEMA>(pp, gg, x1, x2, x3, job, r, write_grad, k); break;
+          case vRSGDM: run_any<scalar_t, vRSGDM>(pp, gg, x1, x2, x3, job, r, write_grad, k); break;
+          case vEMAHigh: run_any<scalar_t, vEMAHigh>(pp, gg, x1, x2, x3, job, r, write_grad, k); break;
+          case vRSGDMHigh: run_any<scalar_t, vRSGDMHigh>(pp, gg, x1, x2, x3, job, r, write_grad, k); break;
+          case vRSGDMFirst: run_any<scalar_t, vRSGDMFirst>(pp, gg, x1, x2, x3, job, r, write_grad, k); break;
+          case vTM: run_any<scalar_t, vTM>(pp, gg, x1, x2, x3, job, r, write_grad, k); break;
+          case vTMMom: run_any<scalar_t, vTMMom>(pp, gg, x1, x2, x3, job, r, write_grad, k); break;
+          case vTMMulti: run_any<scalar_t, vTMMulti>(pp, gg, x1, x2, x3, job, r, write_grad, k); break;
+          default: run_any<scalar_t, vTMMultiMom>(pp, gg, x1, x2, x3, job, r, write_grad, k); break;
         }
       }
     });
