@@ -226,3 +226,24 @@ def test_fused_step_is_parallel_safe_with_two_threads() -> None:
             torch.set_num_threads(old)
     for a, b in zip(*out):
         assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize(
+    "name,hp", [("sgdm-ema", {}), ("rsgdm", {"weight_decay": 1e-3}), ("tmsgdm", {"switch_step": 2})]
+)
+def test_default_cpu_split_is_bit_equal_to_the_per_tensor_loop(name: str, hp: dict) -> None:
+    """foreach=None on CPU: small tensors as multi-tensor ops, large ones per tensor — the same numbers."""
+    from optimlab.optim._common import SMALL_TENSOR_NUMEL, split_paths
+
+    shapes = [(SMALL_TENSOR_NUMEL,), (3, 5), (7,), (SMALL_TENSOR_NUMEL // 4, 5)]
+    runs = []
+    for foreach in (None, False, True):
+        gen = torch.Generator().manual_seed(0)
+        ps = [torch.randn(s, generator=gen, dtype=torch.float64).requires_grad_() for s in shapes]
+        opt = optimlab.create_optimizer(name, ps, lr=0.05, foreach=foreach, **hp)
+        run(opt, ps, range(40))
+        runs.append(ps)
+    for a, b, c in zip(*runs):
+        assert torch.equal(a, b) and torch.equal(a, c)
+    paths = split_paths(None, runs[0], [p.grad for p in runs[0]])
+    assert [(f, len(ps)) for f, ps, _ in paths] == [(True, 2), (False, 2)]

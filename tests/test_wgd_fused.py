@@ -10,8 +10,10 @@ import torch
 
 from optimlab.optim import WGD, create_optimizer
 
-# Conv1d, Conv2d and Linear layers with their biases (what a user's model hands WGD)
-SHAPES = [(6, 4, 3), (6,), (8, 4, 3, 3), (8,), (5, 7), (5,)]
+# Conv1d, Conv2d and Linear layers with their biases (what a user's model hands WGD), and one conv
+# weight of SMALL_TENSOR_NUMEL elements: the fused step runs the small tensors as multi-tensor ops
+# and the large one per tensor, so both are held equal to the generic path
+SHAPES = [(6, 4, 3), (6,), (8, 4, 3, 3), (8,), (5, 7), (5,), (64, 32, 4, 4)]
 
 CONFIGS: list[tuple[str, str, dict[str, Any]]] = [
     ("sgd", "wgd-sgd", {}),

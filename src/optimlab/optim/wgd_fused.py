@@ -32,9 +32,9 @@ from torch import Tensor
 from torch.optim import Optimizer
 
 from optimlab.optim import fused_cpu
-from optimlab.optim._common import use_foreach
-from optimlab.optim.rsgdm import RSGDM, rsgdm_update_
-from optimlab.optim.sgdm_ema import SGDMEMA, sgdm_ema_update_
+from optimlab.optim._common import SMALL_TENSOR_NUMEL, effective_grads, use_foreach
+from optimlab.optim.rsgdm import RSGDM, rsgdm_foreach_update_, rsgdm_update_
+from optimlab.optim.sgdm_ema import SGDMEMA, sgdm_ema_foreach_update_, sgdm_ema_update_
 
 FUSED_BASES: tuple[type[Optimizer], ...] = (torch.optim.SGD, SGDMEMA, RSGDM)
 
@@ -211,11 +211,19 @@ def _with_grads(group: dict[str, Any]) -> list[Tensor]:
 
 
 def _python_group(base: Optimizer, group: dict[str, Any], params: list[Tensor], centre: Centre) -> None:
+    """Fold the decay, centre, update: per tensor for large tensors, and as multi-tensor ops over the
+    group's small ones (under SMALL_TENSOR_NUMEL, with foreach=None) where per-op costs dominate."""
     wd = float(group.get("weight_decay", 0.0) or 0.0)
     whiten = group["wgd_mode"] != "none"
     fold = wd if whiten else 0.0
     sign = -1.0 if group.get("maximize", False) else 1.0
     base_wd = 0.0 if whiten else wd
+    small: list[Tensor] = []
+    if group.get("foreach") is None:
+        small = [p for p in params if p.numel() < SMALL_TENSOR_NUMEL]
+        if small:
+            kept = {id(p) for p in small}
+            params = [p for p in params if id(p) not in kept]
     update = _updater(base, group)
     for p in params:
         g = _grad(p)
@@ -224,6 +232,43 @@ def _python_group(base: Optimizer, group: dict[str, Any], params: list[Tensor], 
         if whiten:
             centre(p, group)
         update(p, g, base_wd)
+    if small:
+        grads = [_grad(p) for p in small]
+        if fold != 0.0:
+            torch._foreach_add_(grads, small, alpha=sign * fold)
+        if whiten:
+            for p in small:
+                centre(p, group)
+        _foreach_update(base, group, small, grads, base_wd)
+
+
+def _foreach_update(
+    base: Optimizer, group: dict[str, Any], params: list[Tensor], grads: list[Tensor], wd: float
+) -> None:
+    """The base's update of `params` with multi-tensor ops: the same operations per tensor as
+    _sgd_update / _ema_update (so the same results), p.grad never modified."""
+    ds = effective_grads(params, grads, wd, bool(group.get("maximize", False)), foreach=True)
+    if isinstance(base, (SGDMEMA, RSGDM)):
+        bufs, steps = base._buffers(params)
+        if isinstance(base, RSGDM):
+            rsgdm_foreach_update_(params, ds, bufs, steps, group["lr"], group["beta"])
+        else:
+            sgdm_ema_foreach_update_(params, ds, bufs, group["lr"], group["beta"])
+        return
+    momentum, dampening = group["momentum"], group["dampening"]
+    if momentum != 0:
+        states = [base.state[p] for p in params]
+        old = [i for i, st in enumerate(states) if st.get("momentum_buffer") is not None]
+        for i, st in enumerate(states):
+            if st.get("momentum_buffer") is None:
+                st["momentum_buffer"] = ds[i].detach().clone()
+        if old:
+            olds = [states[i]["momentum_buffer"] for i in old]
+            torch._foreach_mul_(olds, momentum)
+            torch._foreach_add_(olds, [ds[i] for i in old], alpha=1 - dampening)
+        bufs = [st["momentum_buffer"] for st in states]
+        ds = list(torch._foreach_add(ds, bufs, alpha=momentum)) if group["nesterov"] else bufs
+    torch._foreach_add_(params, ds, alpha=-group["lr"])
 
 
 @torch.no_grad()
