@@ -161,11 +161,14 @@ def run(
     """One fused step of `kind` over the tensors (one call per dtype; the caller checked kernel_ready)."""
     module = load()
     assert module is not None, "fused_cpu.run called without a kernel"
+    lists = (params, grads, buf1 or [], buf2 or [], buf3 or [])
+    row_list = rows if rows is not None else [0] * len(params)
+    if len({p.dtype for p in params}) == 1:
+        module.step(kind, *lists, row_list, coef, write_grad)
+        return
     by_dtype: dict[torch.dtype, list[int]] = {}
     for i, p in enumerate(params):
         by_dtype.setdefault(p.dtype, []).append(i)
-    lists = (params, grads, buf1 or [], buf2 or [], buf3 or [])
-    row_list = rows if rows is not None else [0] * len(params)
     for idx in by_dtype.values():
         if len(idx) == len(params):
             module.step(kind, *lists, row_list, coef, write_grad)

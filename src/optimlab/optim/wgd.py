@@ -108,10 +108,6 @@ def _centre_if_eligible(p: Tensor, group: dict[str, Any]) -> None:
         centralize_gradient_(p.grad, group["wgd_mode"])
 
 
-def _group_eligible(p: Tensor, group: dict[str, Any]) -> bool:
-    return wgd_eligible(p, group["wgd_min_dim"], group["wgd_include_linear"])
-
-
 def _check_not_zeroed(param_groups: list[dict[str, Any]], first_index: int = 0) -> None:
     for gi, group in enumerate(param_groups, start=first_index):
         mode = group["wgd_mode"]
@@ -331,7 +327,7 @@ class WGD(Optimizer):
             with torch.enable_grad():
                 loss = closure()
         if self.uses_kernel():
-            kernel_step(self.base, self.param_groups, _centre_if_eligible, _group_eligible)
+            kernel_step(self.base, self.param_groups, _centre_if_eligible)
             return loss
         if self.uses_fused_step():
             fused_step(self.base, self.param_groups, _centre_if_eligible)

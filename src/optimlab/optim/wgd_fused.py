@@ -41,7 +41,6 @@ FUSED_BASES: tuple[type[Optimizer], ...] = (torch.optim.SGD, SGDMEMA, RSGDM)
 # update(param, its gradient with WGD applied, weight decay the base still applies)
 Update = Callable[[Tensor, Tensor, float], None]
 Centre = Callable[[Tensor, dict[str, Any]], None]
-Eligible = Callable[[Tensor, dict[str, Any]], bool]
 
 
 def fusable_base(base: Optimizer) -> bool:
@@ -121,7 +120,8 @@ def _updater(base: Optimizer, group: dict[str, Any]) -> Update:
 
 
 def _group_kernel(base: Optimizer, group: dict[str, Any]) -> bool:
-    """Whether the compiled kernel can run this group: fused=True on the base, filter/none mode, CPU float32/64."""
+    """Whether the compiled kernel can run this group: fused=True on the base, filter/none mode, target
+    gradient (each parameter's dtype and layout are checked at the step; see kernel_step)."""
     if not group.get("fused") or group["wgd_mode"] == "kernel":
         return False
     if group["wgd_target"] != "gradient" and group["wgd_mode"] != "none":
@@ -130,9 +130,7 @@ def _group_kernel(base: Optimizer, group: dict[str, Any]) -> bool:
         return False
     if isinstance(group["lr"], Tensor) or isinstance(group.get("weight_decay", 0.0), Tensor):
         return False
-    if getattr(base, "grad_scale", None) is not None or getattr(base, "found_inf", None) is not None:
-        return False
-    return all(p.device.type == "cpu" and p.dtype in fused_cpu.DTYPES for p in group["params"])
+    return getattr(base, "grad_scale", None) is None and getattr(base, "found_inf", None) is None
 
 
 def can_use_kernel(base: Optimizer, param_groups: list[dict[str, Any]]) -> bool:
@@ -140,61 +138,81 @@ def can_use_kernel(base: Optimizer, param_groups: list[dict[str, Any]]) -> bool:
     return fusable_base(base) and all(_group_kernel(base, g) for g in param_groups) and fused_cpu.load() is not None
 
 
-def _kernel_group(base: Optimizer, group: dict[str, Any], params: list[Tensor], eligible: Eligible) -> None:
+def _kernel_group(
+    base: Optimizer, group: dict[str, Any], params: list[Tensor], grads: list[Tensor], rows: list[int]
+) -> None:
     """WGD and the base's update of `params` (kernel-ready) in one kernel pass over all of them."""
     whiten = group["wgd_mode"] != "none"
     wd = float(group.get("weight_decay", 0.0) or 0.0)  # folded under whitening, the base's own decay otherwise
     maximize = bool(group.get("maximize", False))
-    rows = [p.numel() // p.shape[0] if whiten and p.numel() > 0 and eligible(p, group) else 0 for p in params]
-    runs: list[tuple[int, list[int], list[float], list[Tensor] | None]] = []
     if isinstance(base, (SGDMEMA, RSGDM)):
         bufs, steps = base._buffers(params)
         coef = fused_cpu.coefficients(group["lr"], wd, maximize, beta=group["beta"])
-        if isinstance(base, RSGDM):
-            kinds = [fused_cpu.RSGDM_FIRST if s == 1 else fused_cpu.RSGDM for s in steps]
-        else:
-            kinds = [fused_cpu.EMA] * len(params)
-        for kind in sorted(set(kinds)):
+        kinds = [fused_cpu.RSGDM_FIRST if s == 1 else fused_cpu.RSGDM for s in steps] if isinstance(base, RSGDM) else []
+        for kind in sorted(set(kinds)) or [fused_cpu.EMA]:
+            if len(set(kinds)) <= 1:
+                fused_cpu.run(kind, params, grads, coef, bufs, rows=rows, write_grad=whiten)
+                continue
             idx = [i for i, k in enumerate(kinds) if k == kind]
-            runs.append((kind, idx, coef, [bufs[i] for i in idx]))
-    else:  # torch.optim.SGD: mode 0 no momentum, 1 update the buffer, 2 first step (buffer = g)
-        momentum = group["momentum"]
-        modes = []
-        for p in params:
-            state = base.state[p]
-            if momentum == 0:
-                modes.append(0)
-            elif state.get("momentum_buffer") is None:
-                state["momentum_buffer"] = torch.zeros_like(p)  # the kernel starts it at g
-                modes.append(2)
-            else:
-                modes.append(1)
-        for mode in sorted(set(modes)):
-            idx = [i for i, m in enumerate(modes) if m == mode]
-            coef = fused_cpu.coefficients(
-                group["lr"], wd, maximize, momentum, group["dampening"], group["nesterov"], mode
-            )
-            sgd_bufs = [base.state[params[i]]["momentum_buffer"] for i in idx] if mode else None
-            runs.append((fused_cpu.SGD, idx, coef, sgd_bufs))
-    for kind, idx, coef, run_bufs in runs:
-        ps = [params[i] for i in idx]
-        grads = [_grad(p) for p in ps]
-        fused_cpu.run(kind, ps, grads, coef, run_bufs, rows=[rows[i] for i in idx], write_grad=whiten)
+            sel = [[xs[i] for i in idx] for xs in (params, grads, bufs)]
+            fused_cpu.run(kind, sel[0], sel[1], coef, sel[2], rows=[rows[i] for i in idx], write_grad=whiten)
+        return
+    # torch.optim.SGD: mode 0 no momentum, 1 update the buffer, 2 first step (the buffer starts at g)
+    momentum = group["momentum"]
+    modes: dict[int, list[int]] = {}
+    sgd_bufs: list[Tensor] = []
+    for i, p in enumerate(params):
+        if momentum == 0:
+            modes.setdefault(0, []).append(i)
+            continue
+        state = base.state[p]
+        buf = state.get("momentum_buffer")
+        if buf is None:
+            buf = state["momentum_buffer"] = torch.zeros_like(p)  # the kernel starts it at g
+            modes.setdefault(2, []).append(i)
+        else:
+            modes.setdefault(1, []).append(i)
+        sgd_bufs.append(buf)
+    for mode, idx in sorted(modes.items()):
+        coef = fused_cpu.coefficients(group["lr"], wd, maximize, momentum, group["dampening"], group["nesterov"], mode)
+        if len(idx) == len(params):
+            fused_cpu.run(fused_cpu.SGD, params, grads, coef, sgd_bufs or None, rows=rows, write_grad=whiten)
+            continue
+        sel = [[xs[i] for i in idx] for xs in (params, grads)]
+        mb = [sgd_bufs[i] for i in idx] if mode else None
+        fused_cpu.run(fused_cpu.SGD, sel[0], sel[1], coef, mb, rows=[rows[i] for i in idx], write_grad=whiten)
 
 
 @torch.no_grad()
-def kernel_step(base: Optimizer, param_groups: list[dict[str, Any]], centre: Centre, eligible: Eligible) -> None:
-    """One WGD step on the compiled kernel (can_use_kernel), filter means taken per row in the kernel
-    for the tensors `eligible(p, group)` selects; a param it cannot take (non-contiguous) runs the
-    per-tensor loop of fused_step instead."""
+def kernel_step(base: Optimizer, param_groups: list[dict[str, Any]], centre: Centre) -> None:
+    """One WGD step on the compiled kernel (can_use_kernel), filter means taken per row in the kernel;
+    a param it cannot take (non-contiguous, not float32/64 on CPU) runs fused_step's loop instead."""
     for group in param_groups:
-        params = _with_grads(group)
-        ready = [p for p in params if fused_cpu.kernel_ready(p, _grad(p))]
+        whiten = group["wgd_mode"] != "none"
+        min_dim, linear = group["wgd_min_dim"], group["wgd_include_linear"]
+        ready: list[Tensor] = []
+        grads: list[Tensor] = []
+        rows: list[int] = []
+        rest: list[Tensor] = []
+        for p in group["params"]:
+            g = p.grad
+            if g is None:
+                continue
+            if g.is_sparse:
+                raise RuntimeError(f"WGD does not support sparse gradients (parameter of shape {tuple(p.shape)})")
+            if not (p.dtype in fused_cpu.DTYPES and p.is_cpu and fused_cpu.kernel_ready(p, g)):
+                rest.append(p)
+                continue
+            ready.append(p)
+            grads.append(g)
+            d = p.dim()
+            rows.append(
+                p.numel() // p.shape[0] if whiten and (d >= min_dim or (linear and d == 2)) and p.numel() else 0
+            )
         if ready:
-            _kernel_group(base, group, ready, eligible)
-        if len(ready) != len(params):
-            kept = {id(p) for p in ready}
-            _python_group(base, group, [p for p in params if id(p) not in kept], centre)
+            _kernel_group(base, group, ready, grads, rows)
+        if rest:
+            _python_group(base, group, rest, centre)
 
 
 def _grad(p: Tensor) -> Tensor:
