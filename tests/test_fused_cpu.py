@@ -33,6 +33,11 @@ FUSED_CASES = [
     ("wgd-sgdm-ema", "wgd-sgdm-ema", {"weight_decay": 1e-2}),
     ("wgd-rsgdm", "wgd-rsgdm", {"wgd_include_linear": True}),
     ("wgd-sgdm-dampening", "wgd-sgdm", {"dampening": 0.3, "wgd_min_dim": 4}),
+    # torch's Adam family under WGD (the base built with fused=True runs on optimlab's kernel)
+    ("wgd-adam-wd", "wgd-adam", {"weight_decay": 1e-2}),
+    ("wgd-amsgrad-max-linear", "wgd-amsgrad", {"maximize": True, "wgd_include_linear": True}),
+    ("wgd-adamw", "wgd-adamw", {"weight_decay": 1e-2}),
+    ("wgd-adam-beta1-0.3", "wgd-adam", {"betas": (0.3, 0.99), "eps": 1e-6}),
 ]
 SHAPES = [(8, 3, 3, 3), (8,), (6, 8, 1, 1), (5, 7), (5,), (), (4, 2, 5)]
 TOL = {torch.float64: {"rtol": 1e-10, "atol": 1e-12}, torch.float32: {"rtol": 1e-4, "atol": 1e-5}}
@@ -115,7 +120,9 @@ def test_fused_equals_unfused_over_many_steps(case: tuple, dtype: torch.dtype, m
 
 
 @pytest.mark.parametrize("direction", ["fused->unfused", "unfused->fused"])
-@pytest.mark.parametrize("name,hp", [("rsgdm", {}), ("tmsgdm", {"switch_step": 5}), ("wgd-sgdm", {})])
+@pytest.mark.parametrize(
+    "name,hp", [("rsgdm", {}), ("tmsgdm", {"switch_step": 5}), ("wgd-sgdm", {}), ("wgd-amsgrad", {})]
+)
 def test_resume_across_fused_and_unfused(name: str, hp: dict, direction: str) -> None:
     first, second = direction == "fused->unfused", direction != "fused->unfused"
     ref_p = make_params(torch.float64)

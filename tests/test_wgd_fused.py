@@ -144,8 +144,8 @@ def test_fused_is_chosen_only_for_known_bases_and_per_tensor_groups() -> None:
     assert not create_optimizer("wgd-sgdm", ps, foreach=True).uses_fused_step()  # multi-tensor kernels kept
     assert not create_optimizer("wgd-rsgdm", ps, foreach=True).uses_fused_step()
     assert not create_optimizer("wgd-sgdm", ps, wgd_target="update").uses_fused_step()
-    with pytest.raises(ValueError, match=r"fused=True needs a base.*Adam"):
-        create_optimizer("wgd-adam", ps, wgd_fused=True)
+    with pytest.raises(ValueError, match=r"fused=True needs a base.*NAdam"):
+        create_optimizer("wgd-nadam", ps, wgd_fused=True)
     with pytest.raises(ValueError, match=r"fused='yes'"):
         create_optimizer("wgd-sgdm", ps, wgd_fused="yes")
 

@@ -1,7 +1,7 @@
 """The single-pass CPU kernel behind ``fused=True`` (csrc/fused_steps.cpp), built at first use.
 
-``fused=True`` on ``SGDMEMA``, ``RSGDM``, ``TMSGD`` (and WGD over torch's SGD, ``sgdm-ema`` or
-``rsgdm`` with ``fused=True`` on the base) runs one C++ loop over every element of every tensor of a
+``fused=True`` on ``SGDMEMA``, ``RSGDM``, ``TMSGD`` (and WGD over torch's SGD or Adam/AdamW,
+``sgdm-ema`` or ``rsgdm`` with ``fused=True`` on the base) runs one C++ loop over every element of every tensor of a
 param group: the gradient, the parameter and the optimizer state are read once and written once
 (WGD's per-filter mean is taken over a row while it is in cache). The loop runs on torch's
 intra-op threads, so ``torch.set_num_threads`` applies.
@@ -36,13 +36,17 @@ SOURCE = Path(__file__).with_name("csrc") / "fused_steps.cpp"
 DTYPES = (torch.float32, torch.float64)
 
 # kinds of update (the Kind enum of csrc/fused_steps.cpp)
-SGD, EMA, RSGDM, RSGDM_FIRST, TMSGD, TM_MULTI = range(6)
+SGD, EMA, RSGDM, RSGDM_FIRST, TMSGD, TM_MULTI, ADAM = range(7)
 
 _state: dict[str, Any] = {"tried": False, "module": None, "error": None, "seconds": None}
 
 
+# -fno-math-errno: sqrt without errno, so Adam's loop vectorizes (the results are the same)
+CFLAGS = ["-O3", "-fopenmp", "-fno-math-errno"]
+
+
 def _extension_name() -> str:
-    digest = hashlib.sha1(SOURCE.read_bytes()).hexdigest()[:12]
+    digest = hashlib.sha1(SOURCE.read_bytes() + " ".join(CFLAGS).encode()).hexdigest()[:12]
     return f"optimlab_fused_steps_{digest}"
 
 
@@ -54,7 +58,7 @@ def _build() -> Any:
     return load_extension(
         name=_extension_name(),
         sources=[str(SOURCE)],
-        extra_cflags=["-O3", "-fopenmp"],
+        extra_cflags=CFLAGS,
         extra_ldflags=["-fopenmp"],
         verbose=False,
     )
@@ -141,10 +145,17 @@ def coefficients(
     c1: float = 0.0,
     c2: float = 0.0,
     unit: float = 0.0,
+    beta2: float = 0.0,
+    eps: float = 0.0,
+    step_size: float = 0.0,
+    bc2_sqrt: float = 1.0,
+    decay_mul: float = 1.0,
 ) -> list[float]:
-    """The kernel's coefficient vector (mom_mode: 0 no momentum, 1 update the buffer, 2 start it at g)."""
+    """The kernel's coefficient vector (mom_mode: 0 no momentum, 1 update the buffer, 2 start it at g;
+    for ADAM, 1 = amsgrad and beta = beta1)."""
     sign = -1.0 if maximize else 1.0
-    return [float(x) for x in (lr, weight_decay, sign, momentum, dampening, nesterov, mom_mode, beta, c1, c2, unit)]
+    values = (lr, weight_decay, sign, momentum, dampening, nesterov, mom_mode, beta, c1, c2, unit)
+    return [float(x) for x in (*values, beta2, eps, step_size, bc2_sqrt, decay_mul)]
 
 
 def run(

@@ -39,7 +39,7 @@ from torch import Tensor
 from torch.optim import Optimizer
 
 from optimlab.optim._common import check_real_params
-from optimlab.optim.wgd_fused import can_fuse, can_use_kernel, fusable_base, fused_step, kernel_step
+from optimlab.optim.wgd_fused import can_fuse, can_use_kernel, fused_step, kernel_base, kernel_step
 
 WGD_MODES = ("filter", "kernel", "none")
 WGD_TARGETS = ("gradient", "update")
@@ -167,7 +167,7 @@ class WGD(Optimizer):
     (optimlab.optim.wgd_fused), by default, with the same results as the generic path. It applies
     to steps where every group takes the per-tensor path (the CPU default; see wgd_fused).
     ``fused=False`` forces the generic wrapper; ``fused=True`` refuses a base it cannot fuse. When
-    the base itself is built with ``fused=True`` (torch's SGD, ``sgdm-ema``, ``rsgdm``), target
+    the base itself is built with ``fused=True`` (torch's SGD, Adam or AdamW, ``sgdm-ema``, ``rsgdm``), target
     "gradient" in "filter" or "none" mode runs on optimlab's compiled kernel instead: fold, per-filter
     mean and update in one pass over all tensors (optimlab.optim.fused_cpu; same update to float
     rounding).
@@ -200,13 +200,14 @@ class WGD(Optimizer):
             raise TypeError("WGD is already applied: do not wrap a WGD optimizer twice")
         if fused not in (None, True, False):
             raise ValueError(f"Invalid wgd fused={fused!r}: must be None (auto), True or False")
-        if fused and not fusable_base(base):
+        if fused and not kernel_base(base):
             raise ValueError(
-                f"WGD fused=True needs a base whose update optimlab knows (torch.optim.SGD, SGDMEMA, RSGDM), "
-                f"got {type(base).__name__}; use fused=None or False to wrap it generically"
+                f"WGD fused=True needs a base whose update optimlab knows (torch.optim.SGD, SGDMEMA, RSGDM; "
+                f"torch's Adam/AdamW built with fused=True), got {type(base).__name__}; use fused=None or "
+                "False to wrap it generically"
             )
         self.base = base
-        self.fused = fused is not False and fusable_base(base)
+        self.fused = fused is not False and kernel_base(base)
         self._wgd_defaults = {
             "wgd_mode": _check_mode(mode),
             "wgd_include_linear": bool(include_linear),

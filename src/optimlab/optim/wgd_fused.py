@@ -37,6 +37,8 @@ from optimlab.optim.rsgdm import RSGDM, rsgdm_foreach_update_, rsgdm_update_
 from optimlab.optim.sgdm_ema import SGDMEMA, sgdm_ema_foreach_update_, sgdm_ema_update_
 
 FUSED_BASES: tuple[type[Optimizer], ...] = (torch.optim.SGD, SGDMEMA, RSGDM)
+# bases the compiled kernel (fused=True on the base) also runs: torch's Adam and AdamW
+KERNEL_BASES: tuple[type[Optimizer], ...] = (*FUSED_BASES, torch.optim.Adam, torch.optim.AdamW)
 
 # update(param, its gradient with WGD applied, weight decay the base still applies)
 Update = Callable[[Tensor, Tensor, float], None]
@@ -119,6 +121,11 @@ def _updater(base: Optimizer, group: dict[str, Any]) -> Update:
     return _sgd_update(base, group)
 
 
+def kernel_base(base: Optimizer) -> bool:
+    """Whether the compiled kernel knows `base`'s update (its exact type is one of KERNEL_BASES)."""
+    return type(base) in KERNEL_BASES
+
+
 def _group_kernel(base: Optimizer, group: dict[str, Any]) -> bool:
     """Whether the compiled kernel can run this group: fused=True on the base, filter/none mode, target
     gradient (each parameter's dtype and layout are checked at the step; see kernel_step)."""
@@ -126,22 +133,81 @@ def _group_kernel(base: Optimizer, group: dict[str, Any]) -> bool:
         return False
     if group["wgd_target"] != "gradient" and group["wgd_mode"] != "none":
         return False
-    if group.get("decoupled_weight_decay") or group.get("differentiable"):
+    if group.get("differentiable") or group.get("capturable"):
         return False
-    if isinstance(group["lr"], Tensor) or isinstance(group.get("weight_decay", 0.0), Tensor):
+    if group.get("decoupled_weight_decay") and not isinstance(base, torch.optim.Adam):
+        return False
+    if any(isinstance(group.get(k), Tensor) for k in ("lr", "weight_decay", "momentum")):
+        return False
+    if any(isinstance(b, Tensor) for b in group.get("betas", ())):
         return False
     return getattr(base, "grad_scale", None) is None and getattr(base, "found_inf", None) is None
 
 
 def can_use_kernel(base: Optimizer, param_groups: list[dict[str, Any]]) -> bool:
-    """Whether this step runs on the compiled single-pass kernel (fused=True on a fusable base; see fused_cpu)."""
-    return fusable_base(base) and all(_group_kernel(base, g) for g in param_groups) and fused_cpu.load() is not None
+    """Whether this step runs on the compiled single-pass kernel (fused=True on a known base; see fused_cpu)."""
+    return kernel_base(base) and all(_group_kernel(base, g) for g in param_groups) and fused_cpu.load() is not None
+
+
+def _adam_group(
+    base: Optimizer, group: dict[str, Any], params: list[Tensor], grads: list[Tensor], rows: list[int]
+) -> None:
+    """torch's Adam/AdamW (fused=True state: a float32 `step` tensor per parameter) on the kernel,
+    one call per distinct step count (bias corrections as in torch's _single_tensor_adam)."""
+    beta1, beta2 = group["betas"]
+    lr, eps, amsgrad = group["lr"], group["eps"], group["amsgrad"]
+    decoupled = bool(group.get("decoupled_weight_decay", False))
+    whiten = group["wgd_mode"] != "none"
+    wd = float(group.get("weight_decay", 0.0) or 0.0)
+    states = [base.state[p] for p in params]
+    for p, st in zip(params, states):
+        if not st:
+            st["step"] = torch.zeros((), dtype=torch.float32, device=p.device)
+            st["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            st["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            if amsgrad:
+                st["max_exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+    steps = [st["step"] for st in states]
+    torch._foreach_add_(steps, 1)
+    by_step: dict[float, list[int]] = {}
+    for i, t in enumerate(steps):
+        by_step.setdefault(float(t), []).append(i)
+    for step, idx in by_step.items():
+        bc1, bc2 = 1 - beta1**step, 1 - beta2**step
+        coef = fused_cpu.coefficients(
+            lr,
+            0.0 if decoupled else wd,  # coupled: folded into g (WGD) or the base's own L2 (mode none)
+            bool(group.get("maximize", False)),
+            mom_mode=int(amsgrad),
+            beta=beta1,
+            beta2=beta2,
+            eps=eps,
+            step_size=lr / bc1,
+            bc2_sqrt=bc2**0.5,
+            decay_mul=1 - lr * wd if decoupled and wd != 0 else 1.0,
+        )
+        sel = (lambda xs, idx=idx: [xs[i] for i in idx]) if len(idx) != len(params) else (lambda xs: xs)
+        sts = sel(states)
+        fused_cpu.run(
+            fused_cpu.ADAM,
+            sel(params),
+            sel(grads),
+            coef,
+            [st["exp_avg"] for st in sts],
+            [st["exp_avg_sq"] for st in sts],
+            [st["max_exp_avg_sq"] for st in sts] if amsgrad else None,
+            rows=sel(rows),
+            write_grad=whiten,
+        )
 
 
 def _kernel_group(
     base: Optimizer, group: dict[str, Any], params: list[Tensor], grads: list[Tensor], rows: list[int]
 ) -> None:
     """WGD and the base's update of `params` (kernel-ready) in one kernel pass over all of them."""
+    if isinstance(base, torch.optim.Adam):
+        _adam_group(base, group, params, grads, rows)
+        return
     whiten = group["wgd_mode"] != "none"
     wd = float(group.get("weight_decay", 0.0) or 0.0)  # folded under whitening, the base's own decay otherwise
     maximize = bool(group.get("maximize", False))

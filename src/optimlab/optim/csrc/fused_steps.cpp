@@ -14,6 +14,7 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
@@ -26,25 +27,32 @@ enum Kind : int64_t {
   kRSGDMFirst = 3,   // rsgdm, t = 1: p <- p - lr(1-beta) g
   kTMSGD = 4,        // tm-sgd SGD phase: v <- d; p <- p - lr v   (d = g, or the heavy-ball buffer)
   kTMMulti = 5,      // tm-sgd multi-step: v <- v + c1 v_k + c2 d; p <- p + unit v
+  kAdam = 6,         // torch.optim.Adam/AdamW (mom_mode 1: amsgrad): p <- decay_mul p; m <- lerp(m, g, 1-beta1);
+                     // v <- beta2 v + (1-beta2) g g; p <- p - step_size m / (sqrt(v or max v) / bc2_sqrt + eps)
 };
 
 // Internal variants: the branches of a kind (momentum or not, Nesterov) are template arguments, so
 // every inner loop is branch-free. A fresh heavy-ball buffer (mom_mode 2) is the update of a ZERO
 // buffer with momentum 0 and no dampening (0·0 + 1·g = g exactly); the caller allocates it zeroed.
-enum Variant { vPlain, vHeavy, vNesterov, vEMA, vRSGDM, vRSGDMFirst, vTM, vTMMom, vTMMulti, vTMMultiMom, vEMAHigh, vRSGDMHigh };
+enum Variant {
+  vPlain, vHeavy, vNesterov, vEMA, vRSGDM, vRSGDMFirst, vTM, vTMMom, vTMMulti, vTMMultiMom, vEMAHigh, vRSGDMHigh,
+  vAdam, vAdamHigh, vAdamAms, vAdamAmsHigh
+};
 
 struct Coef {
   double lr, wd, sign, momentum, dampening, nesterov, mom_mode, beta, c1, c2, unit;
+  double beta2, eps, step_size, bc2_sqrt, decay_mul;  // Adam
 };
 
 Coef unpack(const std::vector<double>& c) {
-  TORCH_CHECK(c.size() == 11, "optimlab fused step: expected 11 coefficients, got ", c.size());
-  return Coef{c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10]};
+  TORCH_CHECK(c.size() == 16, "optimlab fused step: expected 16 coefficients, got ", c.size());
+  return Coef{c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11], c[12], c[13], c[14], c[15]};
 }
 
 template <typename T>
 struct Consts {
   T wd, sign, w, hb_mom, hb_omd, nest_mom, c1, c2, unit, a_g, a_m, neg_lr;
+  T beta2, one_minus_beta2, eps, neg_step_size, bc2_sqrt, decay_mul;
   bool zero_lr;
   explicit Consts(const Coef& c) {
     const bool fresh = c.mom_mode == 2.0;
@@ -61,6 +69,12 @@ struct Consts {
     a_m = T(-c.lr * c.beta);
     neg_lr = T(-c.lr);
     zero_lr = c.lr == 0.0;
+    beta2 = T(c.beta2);
+    one_minus_beta2 = T(1.0 - c.beta2);
+    eps = T(c.eps);
+    neg_step_size = T(-c.step_size);
+    bc2_sqrt = T(c.bc2_sqrt);
+    decay_mul = T(c.decay_mul);
   }
 };
 
@@ -80,7 +94,7 @@ inline T lerp(T self, T end, T c) {
 
 // The update of element i given its effective gradient g (sign, decay and centring applied).
 template <typename T, int V>
-inline void update(T* __restrict__ p, T g, T* __restrict__ b1, const T* __restrict__ b2, T* __restrict__ b3, int64_t i,
+inline void update(T* __restrict__ p, T g, T* __restrict__ b1, T* __restrict__ b2, T* __restrict__ b3, int64_t i,
                    const Consts<T>& k) {
   if constexpr (V == vPlain) {
     p[i] = p[i] + k.neg_lr * g;
@@ -101,6 +115,20 @@ inline void update(T* __restrict__ p, T g, T* __restrict__ b1, const T* __restri
     p[i] = q + k.a_m * m;
   } else if constexpr (V == vRSGDMFirst) {
     p[i] = p[i] + k.a_g * g;
+  } else if constexpr (V >= vAdam) {  // torch's _single_tensor_adam, element by element
+    constexpr bool kLow = V == vAdam || V == vAdamAms;
+    const T q = p[i] * k.decay_mul;  // AdamW's decoupled decay (1 otherwise: exact)
+    const T m = lerp<T, kLow>(b1[i], g, k.w);
+    b1[i] = m;
+    T v = b2[i] * k.beta2;
+    v = v + k.one_minus_beta2 * g * g;
+    b2[i] = v;
+    if constexpr (V == vAdamAms || V == vAdamAmsHigh) {
+      v = b3[i] > v ? b3[i] : v;
+      b3[i] = v;
+    }
+    const T denom = std::sqrt(v) / k.bc2_sqrt + k.eps;
+    p[i] = q + k.neg_step_size * (m / denom);
   } else {  // tm-sgd: d = g, or the heavy-ball buffer b3 <- mom b3 + g
     T d = g;
     if constexpr (V == vTMMom || V == vTMMultiMom) {
@@ -132,7 +160,7 @@ inline T row_mean(const T* __restrict__ p, const T* __restrict__ g, int64_t r0, 
 }
 
 template <typename T, int V, bool CENTRE, bool WRITE_GRAD>
-inline void update_range(T* __restrict__ p, T* __restrict__ g_raw, T* __restrict__ b1, const T* __restrict__ b2,
+inline void update_range(T* __restrict__ p, T* __restrict__ g_raw, T* __restrict__ b1, T* __restrict__ b2,
                          T* __restrict__ b3, int64_t r0, int64_t r1, T mean, const Consts<T>& k) {
   for (int64_t i = r0; i < r1; ++i) {
     T g = k.sign * g_raw[i] + k.wd * p[i];
@@ -146,7 +174,7 @@ inline void update_range(T* __restrict__ p, T* __restrict__ g_raw, T* __restrict
 // summed in the same loop that updates row r (one stream over memory, the row being updated is in
 // cache from the previous iteration's sum), instead of a separate pass per row.
 template <typename T, int V, bool CENTRE, bool WRITE_GRAD>
-void run_job(T* __restrict__ p, T* __restrict__ g_raw, T* __restrict__ b1, const T* __restrict__ b2,
+void run_job(T* __restrict__ p, T* __restrict__ g_raw, T* __restrict__ b1, T* __restrict__ b2,
              T* __restrict__ b3, int64_t begin, int64_t end, int64_t row, const Consts<T>& k) {
   if constexpr (!CENTRE) {
     update_range<T, V, false, WRITE_GRAD>(p, g_raw, b1, b2, b3, begin, end, T(0), k);
@@ -196,6 +224,10 @@ int variant(int64_t kind, const Coef& c) {
     case kRSGDM: return 1.0 - c.beta < 0.5 ? vRSGDM : vRSGDMHigh;
     case kRSGDMFirst: return vRSGDMFirst;
     case kTMSGD: return mom ? vTMMom : vTM;
+    case kAdam: {
+      const bool low = 1.0 - c.beta < 0.5;
+      return mom ? (low ? vAdamAms : vAdamAmsHigh) : (low ? vAdam : vAdamHigh);
+    }
     default: return mom ? vTMMultiMom : vTMMulti;
   }
 }
@@ -225,7 +257,7 @@ void step(int64_t kind, std::vector<at::Tensor> params, std::vector<at::Tensor> 
           bool write_grad) {
   const Coef c = unpack(coef);
   if (params.empty()) return;
-  TORCH_CHECK(kind >= kSGD && kind <= kTMMulti, "optimlab fused step: unknown kind ", kind);
+  TORCH_CHECK(kind >= kSGD && kind <= kAdam, "optimlab fused step: unknown kind ", kind);
   TORCH_CHECK(rows.size() == params.size(), "optimlab fused step: rows must have one entry per parameter");
   const auto dtype = params[0].scalar_type();
   TORCH_CHECK(dtype == at::kFloat || dtype == at::kDouble, "optimlab fused step: float32 or float64 only, got ", dtype);
@@ -236,8 +268,8 @@ void step(int64_t kind, std::vector<at::Tensor> params, std::vector<at::Tensor> 
   const int v = variant(kind, c);
   check_list(grads, params, "grads", true);
   check_list(b1, params, "buffer 1", v != vPlain && v != vRSGDMFirst);
-  check_list(b2, params, "buffer 2", v == vTMMulti || v == vTMMultiMom);
-  check_list(b3, params, "buffer 3", v == vTMMom || v == vTMMultiMom);
+  check_list(b2, params, "buffer 2", v == vTMMulti || v == vTMMultiMom || v >= vAdam);
+  check_list(b3, params, "buffer 3", v == vTMMom || v == vTMMultiMom || v == vAdamAms || v == vAdamAmsHigh);
   std::vector<Job> jobs;
   for (size_t t = 0; t < params.size(); ++t) {
     const int64_t n = params[t].numel();
@@ -270,6 +302,10 @@ scalar_t *pp = P[t], *gg = G[t], *x1 = B1[t], *x2 = B2[t], *x3 = B3[t];
           case vRSGDM: run_any<scalar_t, vRSGDM>(pp, gg, x1, x2, x3, job, r, write_grad, k); break;
           case vEMAHigh: run_any<scalar_t, vEMAHigh>(pp, gg, x1, x2, x3, job, r, write_grad, k); break;
           case vRSGDMHigh: run_any<scalar_t, vRSGDMHigh>(pp, gg, x1, x2, x3, job, r, write_grad, k); break;
+          case vAdam: run_any<scalar_t, vAdam>(pp, gg, x1, x2, x3, job, r, write_grad, k); break;
+          case vAdamHigh: run_any<scalar_t, vAdamHigh>(pp, gg, x1, x2, x3, job, r, write_grad, k); break;
+          case vAdamAms: run_any<scalar_t, vAdamAms>(pp, gg, x1, x2, x3, job, r, write_grad, k); break;
+          case vAdamAmsHigh: run_any<scalar_t, vAdamAmsHigh>(pp, gg, x1, x2, x3, job, r, write_grad, k); break;
           case vRSGDMFirst: run_any<scalar_t, vRSGDMFirst>(pp, gg, x1, x2, x3, job, r, write_grad, k); break;
           case vTM: run_any<scalar_t, vTM>(pp, gg, x1, x2, x3, job, r, write_grad, k); break;
           case vTMMom: run_any<scalar_t, vTMMom>(pp, gg, x1, x2, x3, job, r, write_grad, k); break;
