@@ -8,7 +8,7 @@ hits probe and steps alike. For every step it prints, over interleaved rounds (m
     B/param   bytes per parameter a step must move (float32): SGD 12; SGD(momentum), Nesterov,
               sgdm-ema, rsgdm, WGD on them 20 (the gradient mean re-reads g while it is in cache);
               tm-sgd multi-step 24 (g, θ, two displacements read; θ and one displacement written);
-              Adam 28
+              Adam and WGD on it 28
     GB/s      achieved: B/param × parameters / step time
     frac      GB/s over the probe's GB/s of the same round (1.0 = at the bandwidth limit)
     ×foreach  step time over torch's corresponding foreach step (same round)
@@ -140,6 +140,8 @@ def steps_for(layout: str) -> list[Step]:
         Step("tmsgd fused=True, multi-step", ours("tmsgd", multistep=True, fused=True), 24, "sgdm"),
         Step("wgd-sgdm fused=True", ours("wgd-sgdm", fused=True, **linear), 20, "sgdm"),
         Step("wgd-rsgdm fused=True", ours("wgd-rsgdm", fused=True, **linear), 20, "nag"),
+        Step("wgd-adam (generic, default)", ours("wgd-adam", **linear), 28, "adam"),
+        Step("wgd-adam fused=True", ours("wgd-adam", fused=True, **linear), 28, "adam"),
     ]
 
 
