@@ -8,7 +8,7 @@ hits probe and steps alike. For every step it prints, over interleaved rounds (m
     B/param   bytes per parameter a step must move (float32): SGD 12; SGD(momentum), Nesterov,
               sgdm-ema, rsgdm, WGD on them 20 (the gradient mean re-reads g while it is in cache);
               tm-sgd multi-step 24 (g, θ, two displacements read; θ and one displacement written);
-              Adam 28
+              Adam and WGD on it 28
     GB/s      achieved: B/param × parameters / step time
     frac      GB/s over the probe's GB/s of the same round (1.0 = at the bandwidth limit)
     ×foreach  step time over torch's corresponding foreach step (same round)
@@ -16,13 +16,19 @@ hits probe and steps alike. For every step it prints, over interleaved rounds (m
 
 on 1 and 2 intra-op threads, for two parameter layouts:
 
-    resnet18  ResNet18 for CIFAR-10: 11,173,962 parameters in 62 tensors
-    many      a transformer-like stack of small tensors: 3,600 tensors (300 blocks × 12), 3.8M params
-              (WGD with wgd_include_linear=True here: the layout has no conv weights)
+    resnet18   ResNet18 for CIFAR-10: 11,173,962 parameters in 62 tensors
+    blocks324  a transformer-like stack, 27 blocks × 12 tensors of width 192: 324 tensors, 12.0M params
+    many       the same stack with 300 blocks of width 32: 3,600 tensors, 3.8M params
+               (WGD with wgd_include_linear=True on both stacks: they have no conv weights)
+
+Steps labelled fused=True run optimlab's compiled single-pass kernel (optimlab.optim.fused_cpu); it
+is built (or loaded from torch's extension cache) before the timing, and the time that took is
+printed. WGD's kernel also writes the whitened gradient back into p.grad (4 more bytes per
+parameter than the B/param column, which counts what the rule itself must move).
 
 and the optimizer-state bytes per parameter of every registered optimizer (--state).
 
-    python benchmarks/bench_optimizers.py [--rounds 11] [--steps 3] [--threads 1 2] [--layouts resnet18 many]
+    python benchmarks/bench_optimizers.py [--rounds 11] [--steps 3] [--threads 1 2] [--layouts resnet18 blocks324 many]
     python benchmarks/bench_optimizers.py --quick     # 2 rounds, 1 step: a smoke test, not a measurement
 
 The 1-minute load average is printed with each table: on a shared machine the absolute figures
@@ -41,7 +47,7 @@ from dataclasses import dataclass
 import torch
 
 import optimlab
-from optimlab.optim import start_multistep
+from optimlab.optim import fused_cpu, start_multistep
 
 Factory = Callable[[list[torch.Tensor]], torch.optim.Optimizer]
 
@@ -70,6 +76,7 @@ def many_small_shapes(blocks: int = 300, d: int = 32) -> list[tuple[int, ...]]:
 
 LAYOUTS: dict[str, Callable[[], list[tuple[int, ...]]]] = {
     "resnet18": resnet18_cifar_shapes,
+    "blocks324": lambda: many_small_shapes(blocks=27, d=192),
     "many": many_small_shapes,
     "tiny": lambda: [(8, 4, 3, 3), (8,), (10, 8), (10,)],  # for smoke tests only
 }
@@ -127,6 +134,14 @@ def steps_for(layout: str) -> list[Step]:
         Step("wgd-sgdm (generic, wgd_fused=False)", ours("wgd-sgdm", wgd_fused=False, **linear), 20, "sgdm"),
         Step("wgd-rsgdm (fused, default)", ours("wgd-rsgdm", **linear), 20, "nag"),
         Step("wgd-sgdm-ema (fused, default)", ours("wgd-sgdm-ema", **linear), 20, "sgdm"),
+        # fused=True: optimlab's compiled single-pass kernel (optimlab.optim.fused_cpu)
+        Step("rsgdm fused=True", ours("rsgdm", fused=True), 20, "nag"),
+        Step("sgdm-ema fused=True", ours("sgdm-ema", fused=True), 20, "sgdm"),
+        Step("tmsgd fused=True, multi-step", ours("tmsgd", multistep=True, fused=True), 24, "sgdm"),
+        Step("wgd-sgdm fused=True", ours("wgd-sgdm", fused=True, **linear), 20, "sgdm"),
+        Step("wgd-rsgdm fused=True", ours("wgd-rsgdm", fused=True, **linear), 20, "nag"),
+        Step("wgd-adam (generic, default)", ours("wgd-adam", **linear), 28, "adam"),
+        Step("wgd-adam fused=True", ours("wgd-adam", fused=True, **linear), 28, "adam"),
     ]
 
 
@@ -253,7 +268,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--rounds", type=int, default=11, help="interleaved timing rounds (default 11)")
     ap.add_argument("--steps", type=int, default=3, help="optimizer steps per timing (default 3)")
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="intra-op thread counts (default 1 2)")
-    ap.add_argument("--layouts", nargs="+", choices=sorted(LAYOUTS), default=["resnet18", "many"])
+    ap.add_argument("--layouts", nargs="+", choices=sorted(LAYOUTS), default=["resnet18", "blocks324", "many"])
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--state", action="store_true", help="also print optimizer-state bytes per parameter")
     ap.add_argument("--quick", action="store_true", help="2 rounds of 1 step: a smoke test, not a measurement")
@@ -272,6 +287,11 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
         f"torch {torch.__version__}, device {args.device}, {os.cpu_count()} cores, {args.rounds} rounds x "
         f"{args.steps} steps; load average at start {os.getloadavg()[0]:.2f}"
         + ("  [--quick: smoke test, not a measurement]" if args.quick else "")
+    )
+    kernel = fused_cpu.load()  # build (or load the cached build) before any timing
+    print(
+        f"fused=True kernel: {'ready' if kernel is not None else 'NOT available, fused rows run the unfused path'}"
+        f" ({fused_cpu.build_seconds():.1f} s to build or load in this process)"
     )
     rows: list[dict] = []
     for layout in args.layouts:

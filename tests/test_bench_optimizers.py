@@ -36,7 +36,9 @@ def test_quick_run_prints_a_table_with_ratios_fractions_and_load(capsys: pytest.
         assert len(r["ms"]) == 2 and all(t > 0 for t in r["ms"]) and all(f > 0 for f in r["frac"])
         if r["step"].startswith("torch") and "foreach" in r["step"]:
             assert r["x_foreach"] == [1.0, 1.0]
+    assert "fused=True kernel: ready" in out and any("fused=True" in r["step"] for r in rows)
     assert len(bench.many_small_shapes()) == 3600 and len(bench.resnet18_cifar_shapes()) == 62
+    assert len(bench.LAYOUTS["blocks324"]()) == 324
     assert sum(torch.Size(s).numel() for s in bench.resnet18_cifar_shapes()) == 11_173_962
 
 

@@ -10,8 +10,11 @@ import torch
 
 from optimlab.optim import WGD, create_optimizer
 
-# Conv1d, Conv2d and Linear layers with their biases (what a user's model hands WGD)
-SHAPES = [(6, 4, 3), (6,), (8, 4, 3, 3), (8,), (5, 7), (5,)]
+# Conv1d, Conv2d and Linear layers with their biases (what a user's model hands WGD), and one conv
+# weight of SMALL_TENSOR_NUMEL elements: the fused step runs the small tensors as multi-tensor ops
+# and the large one per tensor, so both are held equal to the generic path
+SHAPES = [(6, 4, 3), (6,), (8, 4, 3, 3), (8,), (8, 4, 3, 3), (5, 7), (5,), (64, 32, 4, 4), (5, 7)]
+# (repeated shapes: the small gradients of one shape are centred as one stacked reduction)
 
 CONFIGS: list[tuple[str, str, dict[str, Any]]] = [
     ("sgd", "wgd-sgd", {}),
@@ -36,7 +39,7 @@ def make_params(dtype: torch.dtype) -> list[torch.Tensor]:
 def groups(params: list[torch.Tensor]) -> list[dict[str, Any]]:
     """Two groups: the conv layers with the config's settings, the linear layer with its own lr,
     weight decay and WGD mode (kernel), so each group's settings reach its own tensors."""
-    return [{"params": params[:4]}, {"params": params[4:], "lr": 0.003, "weight_decay": 2e-2, "wgd_mode": "kernel"}]
+    return [{"params": params[:5]}, {"params": params[5:], "lr": 0.003, "weight_decay": 2e-2, "wgd_mode": "kernel"}]
 
 
 def set_grads(params: list[torch.Tensor], step: int) -> None:
@@ -141,8 +144,8 @@ def test_fused_is_chosen_only_for_known_bases_and_per_tensor_groups() -> None:
     assert not create_optimizer("wgd-sgdm", ps, foreach=True).uses_fused_step()  # multi-tensor kernels kept
     assert not create_optimizer("wgd-rsgdm", ps, foreach=True).uses_fused_step()
     assert not create_optimizer("wgd-sgdm", ps, wgd_target="update").uses_fused_step()
-    with pytest.raises(ValueError, match=r"fused=True needs a base.*Adam"):
-        create_optimizer("wgd-adam", ps, wgd_fused=True)
+    with pytest.raises(ValueError, match=r"fused=True needs a base.*NAdam"):
+        create_optimizer("wgd-nadam", ps, wgd_fused=True)
     with pytest.raises(ValueError, match=r"fused='yes'"):
         create_optimizer("wgd-sgdm", ps, wgd_fused="yes")
 

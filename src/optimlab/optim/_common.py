@@ -13,6 +13,8 @@ import torch
 from torch import Tensor
 from torch.optim.optimizer import ParamsT  # Iterable[Tensor] | Iterable[dict[str, Any]] (param groups)
 
+from optimlab.optim import fused_cpu
+
 
 def check_lr(name: str, lr: Any) -> float:
     if isinstance(lr, Tensor):
@@ -83,16 +85,45 @@ def gather_grads(group: dict[str, Any], owner: str) -> tuple[list[Tensor], list[
     return params, grads
 
 
+# On CPU, a tensor below this many elements takes the multi-tensor (foreach) path by default and a
+# larger one the per-tensor loop: for small tensors the per-op Python cost dominates, which foreach
+# pays once per list; a larger tensor gains from the loop running all of a step's passes over it
+# while it is still in cache. Measured on the 62-, 324- and 3,600-tensor layouts of
+# benchmarks/bench_optimizers.py (the README's speed section).
+SMALL_TENSOR_NUMEL = 32768
+
+
 def use_foreach(foreach: bool | None, params: list[Tensor]) -> bool:
     """None picks the multi-tensor path when every tensor is on an accelerator (as torch does).
 
-    On CPU the per-tensor loop is the faster one: it runs all of a step's passes over one tensor
-    while it is still in cache, where foreach runs each pass over every tensor in turn (figures:
-    benchmarks/bench_optimizers.py and the README's speed section).
+    On CPU the per-tensor loop is the faster one for large tensors: it runs all of a step's passes
+    over one tensor while it is still in cache, where foreach runs each pass over every tensor in
+    turn. (PaperOptimizer.step splits a CPU group by size: see split_paths.)
     """
     if foreach is not None:
         return bool(foreach)
     return len(params) > 0 and all(p.device.type != "cpu" for p in params)
+
+
+def split_paths(
+    foreach: bool | None, params: list[Tensor], grads: list[Tensor]
+) -> list[tuple[bool, list[Tensor], list[Tensor]]]:
+    """[(foreach?, params, grads)]: the paths a group's tensors take, in order.
+
+    foreach=True/False: all tensors on that path. None: all on the multi-tensor path when every tensor
+    is on an accelerator; otherwise tensors under SMALL_TENSOR_NUMEL elements (on CPU) take the
+    multi-tensor path and the others the per-tensor loop. Both paths run the same kernels per tensor
+    (torch's CPU foreach ops loop over the per-tensor ones), so the split changes speed, not results.
+    """
+    if foreach is not None or use_foreach(None, params):
+        return [(use_foreach(foreach, params), params, grads)]
+    small = [p.device.type != "cpu" or p.numel() < SMALL_TENSOR_NUMEL for p in params]
+    out = []
+    for flag in (True, False):
+        ps = [p for p, s in zip(params, small) if s == flag]
+        if ps:
+            out.append((flag, ps, [g for g, s in zip(grads, small) if s == flag]))
+    return out
 
 
 def effective_grads(
@@ -137,9 +168,30 @@ class PaperOptimizer(torch.optim.Optimizer):
         validate_group(param_group, self._checks)
         super().add_param_group(param_group)
         check_param_dtypes(self.param_groups[-1:], type(self).__name__)
+        fused_cpu.check_fused_group(self.param_groups[-1], type(self).__name__)
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Load state and hyperparameters; the implementation choice (foreach, fused) stays this optimizer's,
+        so a checkpoint moves between fused and unfused optimizers in either direction."""
+        impl: list[dict[str, Any]] = [{k: g[k] for k in ("foreach", "fused") if k in g} for g in self.param_groups]
+        super().load_state_dict(state_dict)
+        for group, keep in zip(self.param_groups, impl):
+            group.update(keep)
 
     def _step_group(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor], foreach: bool) -> None:
         raise NotImplementedError
+
+    def _fused_step_group(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> list[int]:
+        """The group's step with the fused kernel, on raw gradients (the kernel applies the maximize sign and
+        coupled decay itself). Returns the indices of the params it left to the unfused path."""
+        raise NotImplementedError
+
+    def _take_fused(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> tuple[list, list]:
+        """Run the fused kernel on what it can take; return the (params, grads) left to the unfused path."""
+        if not group.get("fused") or fused_cpu.load() is None:
+            return params, grads
+        rest = self._fused_step_group(group, params, grads)
+        return [params[i] for i in rest], [grads[i] for i in rest]
 
     @torch.no_grad()
     def step(self, closure: Any = None) -> Any:
@@ -151,10 +203,13 @@ class PaperOptimizer(torch.optim.Optimizer):
             params, grads = gather_grads(group, type(self).__name__)
             if not params:
                 continue
-            foreach = use_foreach(group["foreach"], params)
+            params, grads = self._take_fused(group, params, grads)
+            if not params:
+                continue
             wd = group["weight_decay"] if self._coupled_decay else 0.0
-            grads = effective_grads(params, grads, wd, group["maximize"], foreach)
-            self._step_group(group, params, grads, foreach)
+            for foreach, ps, gs in split_paths(group["foreach"], params, grads):
+                gs = effective_grads(ps, gs, wd, group["maximize"], foreach)
+                self._step_group(group, ps, gs, foreach)
         return loss
 
 
@@ -173,8 +228,11 @@ class EMAMomentumOptimizer(PaperOptimizer):
         weight_decay: float = 0.0,
         maximize: bool = False,
         foreach: bool | None = None,
+        fused: bool | None = None,
     ) -> None:
-        defaults = dict(lr=lr, beta=beta, weight_decay=weight_decay, maximize=bool(maximize), foreach=foreach)
+        defaults = dict(
+            lr=lr, beta=beta, weight_decay=weight_decay, maximize=bool(maximize), foreach=foreach, fused=fused
+        )
         super().__init__(params, defaults)
 
     def _buffers(self, params: list[Tensor]) -> tuple[list[Tensor], list[int]]:

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from optimlab.optim import fused_cpu
 from optimlab.optim._common import EMAMomentumOptimizer
 
 
@@ -95,8 +96,10 @@ class RSGDM(EMAMomentumOptimizer):
         beta: momentum coefficient β in [0, 1) (paper 000: 0.9).
         weight_decay: coupled L2 coefficient λ ≥ 0.
         maximize: maximize the objective instead of minimizing.
-        foreach: use the multi-tensor path (None: when all params are on an accelerator; the
-            per-tensor loop is faster on CPU).
+        foreach: use the multi-tensor path (None: on an accelerator; on CPU for tensors under
+            ``SMALL_TENSOR_NUMEL`` elements, the per-tensor loop for larger ones).
+        fused: one C++ pass over all tensors on CPU (optimlab.optim.fused_cpu; built at first use,
+            falls back to the unfused path with one warning when no compiler is present).
     """
 
     def _step_group(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor], foreach: bool) -> None:
@@ -106,3 +109,17 @@ class RSGDM(EMAMomentumOptimizer):
         else:
             for p, g, b, s in zip(params, grads, bufs, steps):
                 rsgdm_update_(p, g, b, s, group["lr"], group["beta"])
+
+    def _fused_step_group(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> list[int]:
+        ok, rest = fused_cpu.split_ready(params, grads)
+        ps, gs = [params[i] for i in ok], [grads[i] for i in ok]
+        bufs, steps = self._buffers(ps)
+        coef = fused_cpu.coefficients(group["lr"], group["weight_decay"], group["maximize"], beta=group["beta"])
+        first = [s == 1 for s in steps]
+        for kind, flag in ((fused_cpu.RSGDM_FIRST, True), (fused_cpu.RSGDM, False)):
+            idx = [i for i, f in enumerate(first) if f == flag]
+            if len(idx) == len(ps):
+                fused_cpu.run(kind, ps, gs, coef, bufs)
+            elif idx:
+                fused_cpu.run(kind, [ps[i] for i in idx], [gs[i] for i in idx], coef, [bufs[i] for i in idx])
+        return rest

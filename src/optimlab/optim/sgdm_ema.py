@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from optimlab.optim import fused_cpu
 from optimlab.optim._common import EMAMomentumOptimizer
 
 
@@ -54,8 +55,10 @@ class SGDMEMA(EMAMomentumOptimizer):
         beta: EMA coefficient β in [0, 1) (default 0.9).
         weight_decay: coupled L2 coefficient λ ≥ 0.
         maximize: maximize the objective instead of minimizing.
-        foreach: use the multi-tensor path (None: when all params are on an accelerator; the
-            per-tensor loop is faster on CPU).
+        foreach: use the multi-tensor path (None: on an accelerator; on CPU for tensors under
+            ``SMALL_TENSOR_NUMEL`` elements, the per-tensor loop for larger ones).
+        fused: one C++ pass over all tensors on CPU (optimlab.optim.fused_cpu; built at first use,
+            falls back to the unfused path with one warning when no compiler is present).
     """
 
     def _step_group(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor], foreach: bool) -> None:
@@ -65,3 +68,11 @@ class SGDMEMA(EMAMomentumOptimizer):
         else:
             for p, g, b in zip(params, grads, bufs):
                 sgdm_ema_update_(p, g, b, group["lr"], group["beta"])
+
+    def _fused_step_group(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> list[int]:
+        ok, rest = fused_cpu.split_ready(params, grads)
+        ps, gs = [params[i] for i in ok], [grads[i] for i in ok]
+        bufs, _ = self._buffers(ps)
+        coef = fused_cpu.coefficients(group["lr"], group["weight_decay"], group["maximize"], beta=group["beta"])
+        fused_cpu.run(fused_cpu.EMA, ps, gs, coef, bufs)
+        return rest

@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
+from optimlab.optim import fused_cpu
 from optimlab.optim._common import PaperOptimizer, ParamsT, check_lr, check_nonnegative, check_unit_interval
 
 
@@ -146,8 +147,10 @@ class TMSGD(PaperOptimizer):
         switch_step: first step index (0-based) that uses the multi-step rule; None = SGD until
             ``start_multistep()``.
         maximize: maximize the objective instead of minimizing.
-        foreach: use the multi-tensor path (None: when all params are on an accelerator; the
-            per-tensor loop is faster on CPU).
+        foreach: use the multi-tensor path (None: on an accelerator; on CPU for tensors under
+            ``SMALL_TENSOR_NUMEL`` elements, the per-tensor loop for larger ones).
+        fused: one C++ pass over all tensors on CPU (optimlab.optim.fused_cpu; built at first use,
+            falls back to the unfused path with one warning when no compiler is present).
     """
 
     _checks = {
@@ -166,6 +169,7 @@ class TMSGD(PaperOptimizer):
         switch_step: int | None = None,
         maximize: bool = False,
         foreach: bool | None = None,
+        fused: bool | None = None,
     ) -> None:
         defaults = dict(
             lr=lr,
@@ -175,6 +179,7 @@ class TMSGD(PaperOptimizer):
             multistep=False,
             maximize=bool(maximize),
             foreach=foreach,
+            fused=fused,
         )
         super().__init__(params, defaults)
 
@@ -204,18 +209,66 @@ class TMSGD(PaperOptimizer):
             return torch.zeros_like(p), torch.zeros_like(p)
         return state["v_prev"] * state["v_prev_unit"], state["v_prev2"] * state["v_prev2_unit"]
 
+    def _init_state(self, p: Tensor, mu: float) -> dict[str, Any]:
+        state = self.state[p]
+        if not state:
+            state["step"] = 0
+            state["v_prev"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            state["v_prev2"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            state["v_prev_unit"] = state["v_prev2_unit"] = 1.0
+            if mu != 0.0:
+                state["momentum_buffer"] = None
+        return state
+
+    @staticmethod
+    def _rotate(state: dict[str, Any], unit: float) -> None:
+        """v_prev2 now holds v_{k+1} with `unit`: rotate the history and count the step."""
+        state["v_prev"], state["v_prev2"] = state["v_prev2"], state["v_prev"]
+        state["v_prev2_unit"], state["v_prev_unit"] = state["v_prev_unit"], unit
+        state["step"] += 1
+
+    def _fused_step_group(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> list[int]:
+        mu, k_s, lr = group["momentum"], group["switch_step"], group["lr"]
+        buckets: dict[tuple[bool, float, float, int], list[int]] = {}
+        rest = []
+        for i, p in enumerate(params):
+            if not fused_cpu.kernel_ready(p, grads[i]):
+                rest.append(i)
+                continue
+            state = self._init_state(p, mu)
+            mbuf = state.get("momentum_buffer")
+            mode = 0 if mu == 0.0 else (1 if mbuf is not None else 2)
+            if mode == 2:
+                state["momentum_buffer"] = torch.zeros_like(p)  # the kernel starts it at g
+            multi = group["multistep"] or (k_s is not None and state["step"] >= k_s)
+            buckets.setdefault((multi, state["v_prev_unit"], state["v_prev2_unit"], mode), []).append(i)
+        for (flag, u1, u2, mode), idx in buckets.items():
+            ps = [params[i] for i in idx]
+            states = [self.state[p] for p in ps]
+            v1 = [st["v_prev"] for st in states]
+            v2 = [st["v_prev2"] for st in states]
+            mb = [st["momentum_buffer"] for st in states] if mode else None
+            common = dict(lr=lr, weight_decay=group["weight_decay"], maximize=group["maximize"], momentum=mu)
+            if flag:
+                unit = -0.5 * u2
+                coef = fused_cpu.coefficients(**common, mom_mode=mode, c1=-u1 / u2, c2=2.0 * lr / u2, unit=unit)
+                fused_cpu.run(fused_cpu.TM_MULTI, ps, [grads[i] for i in idx], coef, v2, v1, mb)
+                if abs(unit) < min(_min_unit(p.dtype) for p in ps):
+                    torch._foreach_mul_(v2, unit)
+                    unit = 1.0
+            else:
+                unit = -lr if lr != 0.0 else 1.0
+                coef = fused_cpu.coefficients(**common, mom_mode=mode)
+                fused_cpu.run(fused_cpu.TMSGD, ps, [grads[i] for i in idx], coef, v2, v1, mb)
+            for st in states:
+                self._rotate(st, unit)
+        return rest
+
     def _step_group(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor], foreach: bool) -> None:
         mu, k_s = group["momentum"], group["switch_step"]
         v1, v2, bufs, fresh, multi = [], [], [], [], []
         for i, p in enumerate(params):
-            state = self.state[p]
-            if not state:
-                state["step"] = 0
-                state["v_prev"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                state["v_prev2"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                state["v_prev_unit"] = state["v_prev2_unit"] = 1.0
-                if mu != 0.0:
-                    state["momentum_buffer"] = None
+            state = self._init_state(p, mu)
             multi.append(group["multistep"] or (k_s is not None and state["step"] >= k_s))
             if mu != 0.0:
                 if state.get("momentum_buffer") is None:
@@ -251,10 +304,7 @@ class TMSGD(PaperOptimizer):
             else:
                 units = [tmsgd_update_(params[i], grads[i], v1[i], v2[i], u1, u2, lr, flag) for i in idx]
             for i, unit in zip(idx, units):  # v_prev2 now holds v_{k+1}: rotate the history
-                state = self.state[params[i]]
-                state["v_prev"], state["v_prev2"] = state["v_prev2"], state["v_prev"]
-                state["v_prev2_unit"], state["v_prev_unit"] = state["v_prev_unit"], unit
-                state["step"] += 1
+                self._rotate(self.state[params[i]], unit)
 
 
 def start_multistep(optimizer: Optimizer) -> bool:

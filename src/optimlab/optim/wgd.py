@@ -39,7 +39,7 @@ from torch import Tensor
 from torch.optim import Optimizer
 
 from optimlab.optim._common import check_real_params
-from optimlab.optim.wgd_fused import can_fuse, fusable_base, fused_step
+from optimlab.optim.wgd_fused import can_fuse, can_use_kernel, fused_step, kernel_base, kernel_step
 
 WGD_MODES = ("filter", "kernel", "none")
 WGD_TARGETS = ("gradient", "update")
@@ -166,7 +166,11 @@ class WGD(Optimizer):
     ``sgdm-ema``; ``rsgdm``) each tensor is whitened and updated in one pass while it is in cache
     (optimlab.optim.wgd_fused), by default, with the same results as the generic path. It applies
     to steps where every group takes the per-tensor path (the CPU default; see wgd_fused).
-    ``fused=False`` forces the generic wrapper; ``fused=True`` refuses a base it cannot fuse.
+    ``fused=False`` forces the generic wrapper; ``fused=True`` refuses a base it cannot fuse. When
+    the base itself is built with ``fused=True`` (torch's SGD, Adam or AdamW, ``sgdm-ema``, ``rsgdm``), target
+    "gradient" in "filter" or "none" mode runs on optimlab's compiled kernel instead: fold, per-filter
+    mean and update in one pass over all tensors (optimlab.optim.fused_cpu; same update to float
+    rounding).
 
     References: Gholamalinejad & Khosravi, WGD (paper 003) and github.com/hoseingh69/WGD; Yong et al.,
     "Gradient Centralization", ECCV 2020.
@@ -196,13 +200,14 @@ class WGD(Optimizer):
             raise TypeError("WGD is already applied: do not wrap a WGD optimizer twice")
         if fused not in (None, True, False):
             raise ValueError(f"Invalid wgd fused={fused!r}: must be None (auto), True or False")
-        if fused and not fusable_base(base):
+        if fused and not kernel_base(base):
             raise ValueError(
-                f"WGD fused=True needs a base whose update optimlab knows (torch.optim.SGD, SGDMEMA, RSGDM), "
-                f"got {type(base).__name__}; use fused=None or False to wrap it generically"
+                f"WGD fused=True needs a base whose update optimlab knows (torch.optim.SGD, SGDMEMA, RSGDM; "
+                f"torch's Adam/AdamW built with fused=True), got {type(base).__name__}; use fused=None or "
+                "False to wrap it generically"
             )
         self.base = base
-        self.fused = fused is not False and fusable_base(base)
+        self.fused = fused is not False and kernel_base(base)
         self._wgd_defaults = {
             "wgd_mode": _check_mode(mode),
             "wgd_include_linear": bool(include_linear),
@@ -250,7 +255,11 @@ class WGD(Optimizer):
         return self.base.state_dict()
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Load the base's state; the implementation choice (foreach, fused) stays this optimizer's."""
+        impl: list[dict[str, Any]] = [{k: g[k] for k in ("foreach", "fused") if k in g} for g in self.base.param_groups]
         self.base.load_state_dict(state_dict)
+        for group, keep in zip(self.base.param_groups, impl):
+            group.update(keep)
         self._share_base()
 
     def zero_grad(self, set_to_none: bool = True) -> None:
@@ -272,6 +281,11 @@ class WGD(Optimizer):
         switch = getattr(self.base, "eval", None)
         if callable(switch):
             switch()
+
+    def uses_kernel(self) -> bool:
+        """Whether the next step runs on the compiled single-pass kernel (base built with fused=True;
+        see optimlab.optim.fused_cpu)."""
+        return self.fused and can_use_kernel(self.base, self.param_groups)
 
     def uses_fused_step(self) -> bool:
         """Whether the next step runs as one per-tensor loop (see optimlab.optim.wgd_fused)."""
@@ -313,6 +327,9 @@ class WGD(Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        if self.uses_kernel():
+            kernel_step(self.base, self.param_groups, _centre_if_eligible)
+            return loss
         if self.uses_fused_step():
             fused_step(self.base, self.param_groups, _centre_if_eligible)
             return loss

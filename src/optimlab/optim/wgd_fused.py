@@ -31,11 +31,14 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
-from optimlab.optim._common import use_foreach
-from optimlab.optim.rsgdm import RSGDM, rsgdm_update_
-from optimlab.optim.sgdm_ema import SGDMEMA, sgdm_ema_update_
+from optimlab.optim import fused_cpu
+from optimlab.optim._common import SMALL_TENSOR_NUMEL, effective_grads, use_foreach
+from optimlab.optim.rsgdm import RSGDM, rsgdm_foreach_update_, rsgdm_update_
+from optimlab.optim.sgdm_ema import SGDMEMA, sgdm_ema_foreach_update_, sgdm_ema_update_
 
 FUSED_BASES: tuple[type[Optimizer], ...] = (torch.optim.SGD, SGDMEMA, RSGDM)
+# bases the compiled kernel (fused=True on the base) also runs: torch's Adam and AdamW
+KERNEL_BASES: tuple[type[Optimizer], ...] = (*FUSED_BASES, torch.optim.Adam, torch.optim.AdamW)
 
 # update(param, its gradient with WGD applied, weight decay the base still applies)
 Update = Callable[[Tensor, Tensor, float], None]
@@ -118,6 +121,255 @@ def _updater(base: Optimizer, group: dict[str, Any]) -> Update:
     return _sgd_update(base, group)
 
 
+def kernel_base(base: Optimizer) -> bool:
+    """Whether the compiled kernel knows `base`'s update (its exact type is one of KERNEL_BASES)."""
+    return type(base) in KERNEL_BASES
+
+
+def _group_kernel(base: Optimizer, group: dict[str, Any]) -> bool:
+    """Whether the compiled kernel can run this group: fused=True on the base, filter/none mode, target
+    gradient (each parameter's dtype and layout are checked at the step; see kernel_step)."""
+    if not group.get("fused") or group["wgd_mode"] == "kernel":
+        return False
+    if group["wgd_target"] != "gradient" and group["wgd_mode"] != "none":
+        return False
+    if group.get("differentiable") or group.get("capturable"):
+        return False
+    if group.get("decoupled_weight_decay") and not isinstance(base, torch.optim.Adam):
+        return False
+    if any(isinstance(group.get(k), Tensor) for k in ("lr", "weight_decay", "momentum")):
+        return False
+    if any(isinstance(b, Tensor) for b in group.get("betas", ())):
+        return False
+    return getattr(base, "grad_scale", None) is None and getattr(base, "found_inf", None) is None
+
+
+def can_use_kernel(base: Optimizer, param_groups: list[dict[str, Any]]) -> bool:
+    """Whether this step runs on the compiled single-pass kernel (fused=True on a known base; see fused_cpu)."""
+    return kernel_base(base) and all(_group_kernel(base, g) for g in param_groups) and fused_cpu.load() is not None
+
+
+def _adam_group(
+    base: Optimizer, group: dict[str, Any], params: list[Tensor], grads: list[Tensor], rows: list[int]
+) -> None:
+    """torch's Adam/AdamW (fused=True state: a float32 `step` tensor per parameter) on the kernel,
+    one call per distinct step count (bias corrections as in torch's _single_tensor_adam)."""
+    beta1, beta2 = group["betas"]
+    lr, eps, amsgrad = group["lr"], group["eps"], group["amsgrad"]
+    decoupled = bool(group.get("decoupled_weight_decay", False))
+    whiten = group["wgd_mode"] != "none"
+    wd = float(group.get("weight_decay", 0.0) or 0.0)
+    states = [base.state[p] for p in params]
+    for p, st in zip(params, states):
+        if not st:
+            st["step"] = torch.zeros((), dtype=torch.float32, device=p.device)
+            st["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            st["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            if amsgrad:
+                st["max_exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+    steps = [st["step"] for st in states]
+    torch._foreach_add_(steps, 1)
+    by_step: dict[float, list[int]] = {}
+    for i, t in enumerate(steps):
+        by_step.setdefault(float(t), []).append(i)
+    for step, idx in by_step.items():
+        bc1, bc2 = 1 - beta1**step, 1 - beta2**step
+        coef = fused_cpu.coefficients(
+            lr,
+            0.0 if decoupled else wd,  # coupled: folded into g (WGD) or the base's own L2 (mode none)
+            bool(group.get("maximize", False)),
+            mom_mode=int(amsgrad),
+            beta=beta1,
+            beta2=beta2,
+            eps=eps,
+            step_size=lr / bc1,
+            bc2_sqrt=bc2**0.5,
+            decay_mul=1 - lr * wd if decoupled and wd != 0 else 1.0,
+        )
+        sel = (lambda xs, idx=idx: [xs[i] for i in idx]) if len(idx) != len(params) else (lambda xs: xs)
+        sts = sel(states)
+        fused_cpu.run(
+            fused_cpu.ADAM,
+            sel(params),
+            sel(grads),
+            coef,
+            [st["exp_avg"] for st in sts],
+            [st["exp_avg_sq"] for st in sts],
+            [st["max_exp_avg_sq"] for st in sts] if amsgrad else None,
+            rows=sel(rows),
+            write_grad=whiten,
+        )
+
+
+def _kernel_group(
+    base: Optimizer, group: dict[str, Any], params: list[Tensor], grads: list[Tensor], rows: list[int]
+) -> None:
+    """WGD and the base's update of `params` (kernel-ready) in one kernel pass over all of them."""
+    if isinstance(base, torch.optim.Adam):
+        _adam_group(base, group, params, grads, rows)
+        return
+    whiten = group["wgd_mode"] != "none"
+    wd = float(group.get("weight_decay", 0.0) or 0.0)  # folded under whitening, the base's own decay otherwise
+    maximize = bool(group.get("maximize", False))
+    if isinstance(base, (SGDMEMA, RSGDM)):
+        bufs, steps = base._buffers(params)
+        coef = fused_cpu.coefficients(group["lr"], wd, maximize, beta=group["beta"])
+        kinds = [fused_cpu.RSGDM_FIRST if s == 1 else fused_cpu.RSGDM for s in steps] if isinstance(base, RSGDM) else []
+        for kind in sorted(set(kinds)) or [fused_cpu.EMA]:
+            if len(set(kinds)) <= 1:
+                fused_cpu.run(kind, params, grads, coef, bufs, rows=rows, write_grad=whiten)
+                continue
+            idx = [i for i, k in enumerate(kinds) if k == kind]
+            sel = [[xs[i] for i in idx] for xs in (params, grads, bufs)]
+            fused_cpu.run(kind, sel[0], sel[1], coef, sel[2], rows=[rows[i] for i in idx], write_grad=whiten)
+        return
+    # torch.optim.SGD: mode 0 no momentum, 1 update the buffer, 2 first step (the buffer starts at g)
+    momentum = group["momentum"]
+    modes: dict[int, list[int]] = {}
+    sgd_bufs: list[Tensor] = []
+    for i, p in enumerate(params):
+        if momentum == 0:
+            modes.setdefault(0, []).append(i)
+            continue
+        state = base.state[p]
+        buf = state.get("momentum_buffer")
+        if buf is None:
+            buf = state["momentum_buffer"] = torch.zeros_like(p)  # the kernel starts it at g
+            modes.setdefault(2, []).append(i)
+        else:
+            modes.setdefault(1, []).append(i)
+        sgd_bufs.append(buf)
+    for mode, idx in sorted(modes.items()):
+        coef = fused_cpu.coefficients(group["lr"], wd, maximize, momentum, group["dampening"], group["nesterov"], mode)
+        if len(idx) == len(params):
+            fused_cpu.run(fused_cpu.SGD, params, grads, coef, sgd_bufs or None, rows=rows, write_grad=whiten)
+            continue
+        sel = [[xs[i] for i in idx] for xs in (params, grads)]
+        mb = [sgd_bufs[i] for i in idx] if mode else None
+        fused_cpu.run(fused_cpu.SGD, sel[0], sel[1], coef, mb, rows=[rows[i] for i in idx], write_grad=whiten)
+
+
+@torch.no_grad()
+def kernel_step(base: Optimizer, param_groups: list[dict[str, Any]], centre: Centre) -> None:
+    """One WGD step on the compiled kernel (can_use_kernel), filter means taken per row in the kernel;
+    a param it cannot take (non-contiguous, not float32/64 on CPU) runs fused_step's loop instead."""
+    for group in param_groups:
+        whiten = group["wgd_mode"] != "none"
+        min_dim, linear = group["wgd_min_dim"], group["wgd_include_linear"]
+        ready: list[Tensor] = []
+        grads: list[Tensor] = []
+        rows: list[int] = []
+        rest: list[Tensor] = []
+        for p in group["params"]:
+            g = p.grad
+            if g is None:
+                continue
+            if g.is_sparse:
+                raise RuntimeError(f"WGD does not support sparse gradients (parameter of shape {tuple(p.shape)})")
+            if not (p.dtype in fused_cpu.DTYPES and p.is_cpu and fused_cpu.kernel_ready(p, g)):
+                rest.append(p)
+                continue
+            ready.append(p)
+            grads.append(g)
+            d = p.dim()
+            rows.append(
+                p.numel() // p.shape[0] if whiten and (d >= min_dim or (linear and d == 2)) and p.numel() else 0
+            )
+        if ready:
+            _kernel_group(base, group, ready, grads, rows)
+        if rest:
+            _python_group(base, group, rest, centre)
+
+
+def _grad(p: Tensor) -> Tensor:
+    assert p.grad is not None  # callers pass params that have a gradient
+    return p.grad
+
+
+def _with_grads(group: dict[str, Any]) -> list[Tensor]:
+    params = [p for p in group["params"] if p.grad is not None]
+    for p in params:
+        if p.grad.is_sparse:
+            raise RuntimeError(f"WGD does not support sparse gradients (parameter of shape {tuple(p.shape)})")
+    return params
+
+
+def _python_group(base: Optimizer, group: dict[str, Any], params: list[Tensor], centre: Centre) -> None:
+    """Fold the decay, centre, update: per tensor for large tensors, and as multi-tensor ops over the
+    group's small ones (under SMALL_TENSOR_NUMEL, with foreach=None) where per-op costs dominate."""
+    wd = float(group.get("weight_decay", 0.0) or 0.0)
+    whiten = group["wgd_mode"] != "none"
+    fold = wd if whiten else 0.0
+    sign = -1.0 if group.get("maximize", False) else 1.0
+    base_wd = 0.0 if whiten else wd
+    small: list[Tensor] = []
+    if group.get("foreach") is None:
+        small = [p for p in params if p.numel() < SMALL_TENSOR_NUMEL]
+        if small:
+            kept = {id(p) for p in small}
+            params = [p for p in params if id(p) not in kept]
+    update = _updater(base, group)
+    for p in params:
+        g = _grad(p)
+        if fold != 0.0:
+            g.add_(p, alpha=sign * fold)
+        if whiten:
+            centre(p, group)
+        update(p, g, base_wd)
+    if small:
+        grads = [_grad(p) for p in small]
+        if fold != 0.0:
+            torch._foreach_add_(grads, small, alpha=sign * fold)
+        if whiten:
+            _centre_batched(small, grads, group)
+        _foreach_update(base, group, small, grads, base_wd)
+
+
+def _centre_batched(params: list[Tensor], grads: list[Tensor], group: dict[str, Any]) -> None:
+    """WGD's centring of the eligible small gradients, in place, one mean per shape: the gradients
+    of one shape are stacked, their means taken in one reduction (each over the same elements as
+    the per-tensor mean: bit-equal in tests/test_wgd_fused.py) and subtracted with one multi-tensor op."""
+    min_dim, linear, mode = group["wgd_min_dim"], group["wgd_include_linear"], group["wgd_mode"]
+    by_shape: dict[tuple[int, ...], list[Tensor]] = {}
+    for p, g in zip(params, grads):
+        d = p.dim()
+        if d >= min_dim or (linear and d == 2):
+            by_shape.setdefault(tuple(p.shape), []).append(g)
+    for shape, gs in by_shape.items():
+        dims = (1,) if mode == "kernel" else tuple(range(2, len(shape) + 1))
+        means = torch.stack(gs).mean(dim=dims, keepdim=True)
+        torch._foreach_sub_(gs, list(means.unbind(0)))
+
+
+def _foreach_update(
+    base: Optimizer, group: dict[str, Any], params: list[Tensor], grads: list[Tensor], wd: float
+) -> None:
+    """The base's update of `params` with multi-tensor ops: the same operations per tensor as
+    _sgd_update / _ema_update (so the same results), p.grad never modified."""
+    ds = effective_grads(params, grads, wd, bool(group.get("maximize", False)), foreach=True)
+    if isinstance(base, (SGDMEMA, RSGDM)):
+        bufs, steps = base._buffers(params)
+        if isinstance(base, RSGDM):
+            rsgdm_foreach_update_(params, ds, bufs, steps, group["lr"], group["beta"])
+        else:
+            sgdm_ema_foreach_update_(params, ds, bufs, group["lr"], group["beta"])
+        return
+    momentum, dampening = group["momentum"], group["dampening"]
+    if momentum != 0:
+        states = [base.state[p] for p in params]
+        old = [i for i, st in enumerate(states) if st.get("momentum_buffer") is not None]
+        for i, st in enumerate(states):
+            if st.get("momentum_buffer") is None:
+                st["momentum_buffer"] = ds[i].detach().clone()
+        if old:
+            olds = [states[i]["momentum_buffer"] for i in old]
+            torch._foreach_mul_(olds, momentum)
+            torch._foreach_add_(olds, [ds[i] for i in old], alpha=1 - dampening)
+        bufs = [st["momentum_buffer"] for st in states]
+        ds = list(torch._foreach_add(ds, bufs, alpha=momentum)) if group["nesterov"] else bufs
+    torch._foreach_add_(params, ds, alpha=-group["lr"])
+
+
 @torch.no_grad()
 def fused_step(base: Optimizer, param_groups: list[dict[str, Any]], centre: Centre) -> None:
     """One WGD step over `param_groups` (shared with `base`) as a single per-tensor loop.
@@ -128,22 +380,6 @@ def fused_step(base: Optimizer, param_groups: list[dict[str, Any]], centre: Cent
     `centre(p, group)` is WGD's transform of p.grad in place (it skips tensors it does not touch).
     """
     for group in param_groups:
-        params = [p for p in group["params"] if p.grad is not None]
-        for p in params:
-            if p.grad.is_sparse:
-                raise RuntimeError(f"WGD does not support sparse gradients (parameter of shape {tuple(p.shape)})")
-        if not params:
-            continue
-        wd = float(group.get("weight_decay", 0.0) or 0.0)
-        whiten = group["wgd_mode"] != "none"
-        fold = wd if whiten else 0.0
-        sign = -1.0 if group.get("maximize", False) else 1.0
-        base_wd = 0.0 if whiten else wd
-        update = _updater(base, group)
-        for p in params:
-            g = p.grad
-            if fold != 0.0:
-                g.add_(p, alpha=sign * fold)
-            if whiten:
-                centre(p, group)
-            update(p, g, base_wd)
+        params = _with_grads(group)
+        if params:
+            _python_group(base, group, params, centre)
