@@ -258,3 +258,13 @@ def random_splits(config: Any, seed: int, device: torch.device | str) -> tuple[A
     if device.type != "cpu" and config.data_on_device:
         train, val, test = (s.to(device) for s in (train, val, test))
     return data, (train, val, test)
+
+
+def registered_model_macs(config: Any, outputs: int, shape: tuple[int, int, int]) -> int:
+    """conv_linear_macs of config.model (a registered network with `outputs` outputs) for one sample of
+    `shape`, built on the meta device: shapes only, no memory, no weights drawn from the caller's stream."""
+    from optimlab.models import create_model
+
+    with torch.device("meta"):
+        model = create_model(config.model, outputs, shape, width=config.width)
+    return conv_linear_macs(model, shape)

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from optimlab.data import Split, load_dataset
 from optimlab.models import create_model
-from optimlab.tasks.base import Evaluation, Runtime, StepContext, Task, TaskData, conv_linear_macs, random_splits
+from optimlab.tasks.base import Evaluation, Runtime, StepContext, Task, TaskData, random_splits, registered_model_macs
 
 KEYPOINT_DATASETS = ("mnist-keypoints", "keypoints-folder")
 KEYPOINT_MODELS = ("preactresnet34", "preactresnet18", "preactresnet10")
@@ -60,9 +60,7 @@ class KeypointTask(Task):
 
     def forward_macs(self, config: Any) -> int:
         shape, outputs = self._shape(config)
-        with torch.device("meta"):  # shapes only: no memory, no weights drawn from the caller's stream
-            model = create_model(config.model, outputs, shape, width=config.width)
-        return conv_linear_macs(model, shape)
+        return registered_model_macs(config, outputs, shape)
 
     def describe(self, config: Any) -> dict[str, Any]:
         data = load_dataset(config.dataset, config.data_dir, **config.dataset_options)
@@ -123,4 +121,4 @@ class KeypointTask(Task):
         return {"mse": mse, "loss": mse}, []
 
 
-__all__ = ["KEYPOINT_DATASETS", "KEYPOINT_MODELS", "KeypointTask", "conv_linear_macs", "per_sample_mse"]
+__all__ = ["KEYPOINT_DATASETS", "KEYPOINT_MODELS", "KeypointTask", "per_sample_mse"]

@@ -36,7 +36,7 @@ from torch import Tensor, nn
 
 from optimlab.data import Split, load_dataset
 from optimlab.models import create_model
-from optimlab.tasks.base import Evaluation, Runtime, Task, TaskData, conv_linear_macs, random_splits
+from optimlab.tasks.base import Evaluation, Runtime, Task, TaskData, random_splits, registered_model_macs
 
 IGNORE = 255  # VOC's void label (optimlab.data.voc_segmentation.IGNORE)
 SEGMENTATION_DATASETS = ("mnist-segmentation", "voc2007-segmentation")
@@ -123,9 +123,7 @@ class SegmentationTask(Task):
 
     def forward_macs(self, config: Any) -> int:
         shape, classes = self._shape(config)
-        with torch.device("meta"):  # shapes only: no memory, no weights drawn from the caller's stream
-            model = create_model(config.model, classes, shape, width=config.width)
-        return conv_linear_macs(model, shape)
+        return registered_model_macs(config, classes, shape)
 
     def describe(self, config: Any) -> dict[str, Any]:
         data = load_dataset(config.dataset, config.data_dir, **config.dataset_options)
