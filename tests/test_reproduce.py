@@ -309,6 +309,14 @@ def test_tiny_cpu_reproduce_with_tune_judges_claims_twice(
     summary = next(ln for ln in text.splitlines() if ln.startswith("1. RSGDM beats SGDM"))
     assert "at the paper's settings; **" in summary and "** tuned" in summary
     assert "--tune --tune-budget 2" in text  # the regenerate command repeats the tuning
+    # the tuning's wall time survives a later call without --tune and adds up over --tune calls
+    tuned_s = json.loads((out / "reproduce.json").read_text(encoding="utf-8"))["tune"]["wall_time_s"]
+    assert tuned_s > 0
+    reproduce("rsgdm-cifar10-resnet18", scale="cpu", seeds=2, out=out, progress=False, overrides=tiny)
+    assert json.loads((out / "reproduce.json").read_text(encoding="utf-8"))["tune"]["wall_time_s"] == tuned_s
+    again = dict(scale="cpu", seeds=2, out=out, progress=False, overrides=tiny, tune=True, tune_budget=2)
+    reproduce("rsgdm-cifar10-resnet18", **again)  # type: ignore[arg-type]
+    assert json.loads((out / "reproduce.json").read_text(encoding="utf-8"))["tune"]["wall_time_s"] >= tuned_s
 
     # the results page: a row per claim with both verdicts, the verdict embedded one level down
     from optimlab.reproduce.page import main as page_main

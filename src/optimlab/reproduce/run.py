@@ -386,9 +386,10 @@ def reproduce(
         config = _run_sequential(exp, config, out_dir, looks, workers, progress, executor, tensorboard)
     elapsed = time.perf_counter() - start
     try:  # a resumed or repeated call adds its time to the earlier calls' (a no-op repeat adds seconds)
-        elapsed += float(read_meta(out_dir).get("sweep_wall_time_s", 0.0))
+        earlier = read_meta(out_dir)
+        elapsed += float(earlier.get("sweep_wall_time_s", 0.0))
     except (ReproduceError, ValueError, TypeError):
-        pass
+        earlier = {}
     meta = {
         "name": name,
         "scale": scale,
@@ -397,6 +398,8 @@ def reproduce(
         **data,
         "sweep_wall_time_s": round(elapsed, 1),
     }  # wall time of the paper-settings sweep, over all calls
+    if isinstance(earlier.get("tune"), dict):  # an earlier --tune's record survives a call without --tune
+        meta["tune"] = earlier["tune"]
     if tune:
         from optimlab.tune.search import tune as run_tune
 
@@ -416,7 +419,8 @@ def reproduce(
             "budget": budget,
             "lr_range": list(exp.tune["lr_range"]),
             "tune_seeds": list(TUNE_SEEDS),
-            "wall_time_s": round(time.perf_counter() - start, 1),
+            # over all --tune calls, like the sweep's: a resumed or repeated search adds its time
+            "wall_time_s": round(time.perf_counter() - start + float(meta.get("tune", {}).get("wall_time_s", 0.0)), 1),
         }
     write_json_atomic(out_dir / META_FILE, meta)
     write_report(out_dir)
