@@ -351,6 +351,7 @@ def _broken(name: str, edit) -> dict:
             lambda d: d["paper"]["claims"][0].update(optimizer="rsgdm-typo"),
             "optimizer 'rsgdm-typo' is not an optimizer label",
         ),
+        (lambda d: d["paper"].update(model=["Fast R-CNN"]), r"\[paper\] model must be a string"),
         (lambda d: d["paper"]["claims"][0].update(baseline="sgdm"), "baseline 'sgdm' is not an optimizer label"),
         (lambda d: d["paper"]["claims"][0].update(better="lower"), "'accuracy' is better higher"),
         (lambda d: d["paper"]["claims"][0].update(metric="top5"), "unknown metric 'top5'"),

@@ -222,6 +222,10 @@ def _paper(p: dict[str, Any], labels: list[str], where: str) -> PaperInfo:
     code = p.get("code", "")
     if not isinstance(code, str):
         raise CatalogError(f"{where}: [paper] code must be a string, got {code!r}")
+    if not isinstance(p.get("model", ""), str):
+        raise CatalogError(
+            f"{where}: [paper] model must be a string (the paper's networks in words), got {p['model']!r}"
+        )
     code_arms = _label_table(p.get("code_arms", {}), labels, f"{where}: [paper.code_arms]", values_are_labels=True)
     code_notes = _label_table(p.get("code_notes", {}), labels, f"{where}: [paper.code_notes]", values_are_labels=False)
     return PaperInfo(
@@ -235,7 +239,7 @@ def _paper(p: dict[str, Any], labels: list[str], where: str) -> PaperInfo:
         references=tuple(p.get("references", ())),
         settings=dict(p.get("settings", {})),
         dataset=str(p.get("dataset", "")),
-        model=str(p.get("model", "")),
+        model=p.get("model", ""),
         code=code.strip(),
         code_arms=code_arms,
         code_notes={k: " ".join(v.split()) for k, v in code_notes.items()},
