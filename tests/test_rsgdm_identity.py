@@ -33,9 +33,11 @@ def literal_rsgdm(
 
 
 @pytest.mark.parametrize("beta", BETAS)
-@pytest.mark.parametrize("foreach", [False, True])
+@pytest.mark.parametrize("foreach", [False, True, None])  # None: the default, torch's fused kernel
 @pytest.mark.parametrize(("wd", "maximize"), [(0.0, False), (1e-2, False), (1e-2, True)])
-def test_one_buffer_equals_the_three_buffer_recurrence(beta: float, foreach: bool, wd: float, maximize: bool) -> None:
+def test_one_buffer_equals_the_three_buffer_recurrence(
+    beta: float, foreach: bool | None, wd: float, maximize: bool
+) -> None:
     rng = np.random.default_rng(int(beta * 100) + 7)
     steps, lr = 250, 0.05
     theta0 = rng.standard_normal((3, 4))
@@ -48,7 +50,7 @@ def test_one_buffer_equals_the_three_buffer_recurrence(beta: float, foreach: boo
         p.grad = torch.from_numpy(eps) + 0.5 * p.detach()
         opt.step()
     np.testing.assert_allclose(p.detach().numpy(), expected, rtol=1e-10, atol=1e-12)
-    assert set(opt.state[p]) == {"step", "momentum_buffer"} and opt.state[p]["step"] == steps
+    assert set(opt.state[p]) == {"step", "momentum_buffer", "buffer_beta"} and opt.state[p]["step"] == steps
 
 
 def test_first_step_moves_by_one_minus_beta_and_leaves_the_buffer_at_zero() -> None:
@@ -85,9 +87,9 @@ def test_from_step_two_it_is_torch_nesterov_with_lr_times_one_minus_beta(beta: f
         opt.step()
         ref.step()
         torch.testing.assert_close(ours, theirs, rtol=1e-12, atol=1e-13)
-    # torch's buffer is the heavy-ball one: ours divided by (1 − β)
+    # RSGDM keeps torch's heavy-ball buffer (m̃/(1 − β))
     torch.testing.assert_close(
-        opt.state[ours]["momentum_buffer"] / (1 - beta), ref.state[theirs]["momentum_buffer"], rtol=1e-10, atol=1e-12
+        opt.state[ours]["momentum_buffer"], ref.state[theirs]["momentum_buffer"], rtol=1e-10, atol=1e-12
     )
 
 
@@ -107,3 +109,63 @@ def test_docstring_states_the_identity_and_the_recipe() -> None:
     assert "m̃_t − m_{t−1}" in mod.__doc__
     doc = RSGDM.__doc__
     assert "lr=γ(1−β), momentum=β, nesterov=True" in doc and "momentum_buffer`` to zeros" in doc
+
+
+def one_buffer_rsgdm(theta0: np.ndarray, grads: list[np.ndarray], lr: float, betas: list[float]) -> np.ndarray:
+    """The one-buffer form with a β_t per step, in NumPy: m̃_t = β_t m̃ + (1 − β_t) g_t (m̃_1 = 0),
+    n_t = (1 − β_t) g_t + β_t m̃_t (n_1 = (1 − β_1) g_1)."""
+    theta, mt = theta0.copy(), np.zeros_like(theta0)
+    for t, (g, beta) in enumerate(zip(grads, betas), start=1):
+        if t == 1:
+            theta = theta - lr * (1 - beta) * g
+            continue
+        mt = beta * mt + (1 - beta) * g
+        theta = theta - lr * ((1 - beta) * g + beta * mt)
+    return theta
+
+
+@pytest.mark.parametrize("foreach", [False, True, None])
+def test_a_changed_beta_rescales_the_heavy_ball_buffer_once(foreach: bool | None) -> None:
+    """The buffer is m̃/(1 − β): when β changes (a momentum schedule), it is rescaled so that m̃ carries on."""
+    rng = np.random.default_rng(11)
+    theta0 = rng.standard_normal((4, 3))
+    grads = [rng.standard_normal((4, 3)) for _ in range(90)]
+    betas = [0.9] * 30 + [0.5] * 30 + [0.95] * 30
+    p = torch.tensor(theta0, requires_grad=True)
+    opt = RSGDM([p], lr=0.05, beta=0.9, foreach=foreach)
+    for g, beta in zip(grads, betas):
+        opt.param_groups[0]["beta"] = beta
+        p.grad = torch.from_numpy(g)
+        opt.step()
+    np.testing.assert_allclose(p.detach().numpy(), one_buffer_rsgdm(theta0, grads, 0.05, betas), rtol=1e-10, atol=1e-12)
+    assert opt.state[p]["buffer_beta"] == 0.95
+
+
+def test_a_checkpoint_holding_the_older_ema_buffer_resumes_exactly() -> None:
+    """Checkpoints written before RSGDM kept the heavy-ball buffer hold m̃ and no buffer_beta: loading one
+    converts the buffer on the next step, and the run goes on as if never interrupted."""
+    gen = torch.Generator().manual_seed(5)
+    grads = [torch.randn(5, 2, generator=gen, dtype=torch.float64) for _ in range(60)]
+    theta0 = torch.randn(5, 2, generator=gen, dtype=torch.float64)
+    whole = theta0.clone().requires_grad_()
+    opt = RSGDM([whole], lr=0.1, beta=0.8)
+    for g in grads:
+        whole.grad = g.clone()
+        opt.step()
+
+    first = theta0.clone().requires_grad_()
+    opt1 = RSGDM([first], lr=0.1, beta=0.8)
+    for g in grads[:30]:
+        first.grad = g.clone()
+        opt1.step()
+    legacy = opt1.state_dict()
+    st = legacy["state"][0]
+    st["momentum_buffer"] = st["momentum_buffer"] * (1 - 0.8)  # the old convention: m̃ itself
+    del st["buffer_beta"]
+    second = first.detach().clone().requires_grad_()
+    opt2 = RSGDM([second], lr=0.1, beta=0.8)
+    opt2.load_state_dict(legacy)
+    for g in grads[30:]:
+        second.grad = g.clone()
+        opt2.step()
+    torch.testing.assert_close(second, whole, rtol=1e-12, atol=1e-13)

@@ -20,6 +20,7 @@ CONFIGS: list[tuple[str, str, dict[str, Any]]] = [
     ("sgd", "wgd-sgd", {}),
     ("sgd-wd-maximize", "wgd-sgd", {"weight_decay": 1e-2, "maximize": True}),
     ("sgdm", "wgd-sgdm", {"momentum": 0.9, "weight_decay": 1e-3}),
+    ("sgdm-loop", "wgd-sgdm", {"momentum": 0.9, "weight_decay": 1e-3, "foreach": False}),
     ("sgdm-dampening-kernel", "wgd-sgdm", {"momentum": 0.8, "dampening": 0.3, "wgd_mode": "kernel"}),
     ("sgdm-maximize-linear", "wgd-sgdm", {"momentum": 0.9, "maximize": True, "wgd_include_linear": True}),
     ("nag", "wgd-nag", {"momentum": 0.9, "weight_decay": 5e-3, "wgd_min_dim": 4}),
@@ -29,6 +30,14 @@ CONFIGS: list[tuple[str, str, dict[str, Any]]] = [
     ("rsgdm-kernel-maximize", "wgd-rsgdm", {"beta": 0.5, "maximize": True, "wgd_mode": "kernel"}),
 ]
 IDS = [c[0] for c in CONFIGS]
+# On the default path the fused step runs torch's SGD update with torch's fused kernel, the generic
+# path with torch's per-tensor loop (SGD's CPU default): the same arithmetic, rounded differently
+# (≤ a few ulps a step in float64). optimlab's bases run the same kernel on both paths: bit-equal.
+TORCH_SGD = {"wgd-sgd", "wgd-sgdm", "wgd-nag"}
+
+
+def bit_equal(name: str, hp: dict[str, Any]) -> bool:
+    return name not in TORCH_SGD or hp.get("foreach") is False
 
 
 def make_params(dtype: torch.dtype) -> list[torch.Tensor]:
@@ -61,10 +70,13 @@ def run(opt: WGD, params: list[torch.Tensor], steps: range) -> None:
         opt.step()
 
 
-def assert_same(a: list[torch.Tensor], b: list[torch.Tensor], exact: bool) -> None:
+def assert_same(a: list[torch.Tensor], b: list[torch.Tensor], exact: bool | None) -> None:
+    """exact: bit-equal; None: float64 rounding apart (rtol 1e-12); False: float32 allclose."""
     for x, y in zip(a, b):
         if exact:
             assert torch.equal(x.detach(), y.detach()), (x - y).abs().max()
+        elif exact is None:
+            torch.testing.assert_close(x.detach(), y.detach(), rtol=1e-12, atol=1e-14)
         else:
             torch.testing.assert_close(x.detach(), y.detach(), rtol=1e-5, atol=1e-6)
 
@@ -84,9 +96,9 @@ def test_fused_equals_generic_float64_over_200_steps(cid: str, name: str, hp: di
         fused.step()
         generic.step()
         if t in (0, 1, 199):  # p.grad is whitened in place by both paths
-            assert_same([p.grad for p in pf], [p.grad for p in pg], exact=True)
-    assert_same(pf, pg, exact=True)
-    assert_same(state_tensors(fused, pf), state_tensors(generic, pg), exact=True)
+            assert_same([p.grad for p in pf], [p.grad for p in pg], exact=bit_equal(name, hp) or None)
+    assert_same(pf, pg, exact=bit_equal(name, hp) or None)
+    assert_same(state_tensors(fused, pf), state_tensors(generic, pg), exact=bit_equal(name, hp) or None)
     assert fused.state_dict()["param_groups"] == generic.state_dict()["param_groups"]
     assert not torch.equal(pf[2].detach(), make_params(torch.float64)[2])  # it moved
 
@@ -100,7 +112,11 @@ def test_fused_equals_generic_float32(cid: str, name: str, hp: dict[str, Any]) -
     assert_same(pf, pg, exact=False)
 
 
-@pytest.mark.parametrize(("cid", "name", "hp"), [CONFIGS[2], CONFIGS[6], CONFIGS[9]], ids=["sgdm", "sgdm-ema", "rsgdm"])
+@pytest.mark.parametrize(
+    ("cid", "name", "hp"),
+    [CONFIGS[2], CONFIGS[3], CONFIGS[7], CONFIGS[9]],
+    ids=["sgdm", "sgdm-loop", "sgdm-ema", "rsgdm"],
+)
 def test_state_dict_resumes_across_the_two_paths(cid: str, name: str, hp: dict[str, Any]) -> None:
     p_ref = make_params(torch.float64)
     ref = build(name, p_ref, hp, False, True)
@@ -113,8 +129,8 @@ def test_state_dict_resumes_across_the_two_paths(cid: str, name: str, hp: dict[s
         opt2 = build(name, p2, hp, second, True)
         opt2.load_state_dict(opt1.state_dict())
         run(opt2, p2, range(30, 60))
-        assert_same(p2, p_ref, exact=True)
-        assert_same(state_tensors(opt2, p2), state_tensors(ref, p_ref), exact=True)
+        assert_same(p2, p_ref, exact=bit_equal(name, hp) or None)
+        assert_same(state_tensors(opt2, p2), state_tensors(ref, p_ref), exact=bit_equal(name, hp) or None)
 
 
 def test_mode_none_group_and_closure_take_the_fused_path() -> None:

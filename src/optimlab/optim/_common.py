@@ -12,6 +12,7 @@ from typing import Any
 import torch
 from torch import Tensor
 from torch.optim.optimizer import ParamsT  # Iterable[Tensor] | Iterable[dict[str, Any]] (param groups)
+from torch.optim.sgd import sgd as torch_sgd  # torch's public functional SGD
 
 from optimlab.optim import fused_cpu
 
@@ -150,6 +151,71 @@ def effective_grads(
     return out
 
 
+# torch's own fused SGD kernel: the public functional torch.optim.sgd.sgd with fused=True, one pass per
+# element over (parameter, gradient, buffer) on CPU and CUDA, nothing to build. Per element it computes
+#     g' = ±g + λθ;   b ← μb + (1−τ)g';   θ ← θ − γ(g' + μb if nesterov else b)
+# and sgdm-ema (μ = τ = β), RSGDM (its heavy-ball buffer, Nesterov, γ(1−β)) and WGD's SGD-family bases
+# are exactly such steps. Measured 0.5–0.7× torch's foreach SGD(momentum) step on the ResNet18 layout
+# (benchmarks/bench_optimizers.py), where a per-tensor or foreach update takes two or three passes.
+TORCH_FUSED_DTYPES = (torch.float32, torch.float64)
+TORCH_FUSED_DEVICES = ("cpu", "cuda")
+_DENSE_FORMATS = (torch.contiguous_format, torch.channels_last, torch.channels_last_3d)
+
+
+def torch_fused_ready(param: Tensor, grad: Tensor) -> bool:
+    """Whether torch's fused SGD kernel takes this parameter: float32/float64 on CPU or CUDA, dense, and
+    laid out like its gradient (the kernel walks the tensors' memory in order, so a channels_last
+    parameter with a contiguous gradient would pair the wrong elements; autograd's gradients match)."""
+    return (
+        param.dtype in TORCH_FUSED_DTYPES
+        and param.device.type in TORCH_FUSED_DEVICES
+        and grad.dtype == param.dtype
+        and grad.device == param.device
+        and grad.stride() == param.stride()
+        and any(param.is_contiguous(memory_format=f) for f in _DENSE_FORMATS)
+    )
+
+
+def torch_fused_sgd(
+    params: list[Tensor],
+    grads: list[Tensor],
+    bufs: list[Tensor | None],
+    *,
+    lr: float,
+    momentum: float = 0.0,
+    dampening: float = 0.0,
+    nesterov: bool = False,
+    weight_decay: float = 0.0,
+    maximize: bool = False,
+) -> None:
+    """One step of torch's fused SGD kernel over the tensors (see the comment above). `bufs` must be
+    tensors (never None) when momentum != 0 and the buffers exist: an all-None list makes torch start
+    them at g', its first-step rule, and fills the list with the new buffers."""
+    torch_sgd(
+        params,
+        grads,
+        bufs,
+        fused=True,
+        lr=lr,
+        momentum=momentum,
+        dampening=dampening,
+        nesterov=nesterov,
+        weight_decay=weight_decay,
+        maximize=maximize,
+    )
+
+
+def pick(xs: list[Any], idx: list[int]) -> list[Any]:
+    """xs at the sorted indices idx (xs itself when idx is all of them)."""
+    return xs if len(idx) == len(xs) else [xs[i] for i in idx]
+
+
+def uses_torch_fused(group: dict[str, Any]) -> bool:
+    """The default path (fused and foreach both None, or fused=True whose kernel could not be built)
+    takes torch's fused kernel where the update maps onto it; an explicit foreach or fused=False does not."""
+    return group.get("foreach") is None and group.get("fused") is not False
+
+
 class PaperOptimizer(torch.optim.Optimizer):
     """What optimlab's own optimizers share: validated hyperparameters (`_checks`, also on
     add_param_group), float-only params, and a step() that evaluates the closure, gathers each
@@ -186,6 +252,25 @@ class PaperOptimizer(torch.optim.Optimizer):
         coupled decay itself). Returns the indices of the params it left to the unfused path."""
         raise NotImplementedError
 
+    def _torch_fused_step_group(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> list[int]:
+        """The group's step on torch's fused SGD kernel, for params that torch_fused_ready, on raw gradients
+        (the kernel applies the maximize sign and coupled decay). Returns the indices it left to the
+        unfused path: all of them for an optimizer whose update does not map onto that kernel."""
+        return list(range(len(params)))
+
+    def _take_torch_fused(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> tuple[list, list]:
+        if not uses_torch_fused(group):
+            return params, grads
+        ok = [i for i, (p, g) in enumerate(zip(params, grads)) if torch_fused_ready(p, g)]
+        if not ok:
+            return params, grads
+        if len(ok) == len(params):
+            rest = self._torch_fused_step_group(group, params, grads)
+            return [params[i] for i in rest], [grads[i] for i in rest]
+        left = self._torch_fused_step_group(group, [params[i] for i in ok], [grads[i] for i in ok])
+        keep = sorted({ok[i] for i in left} | (set(range(len(params))) - set(ok)))
+        return [params[i] for i in keep], [grads[i] for i in keep]
+
     def _take_fused(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> tuple[list, list]:
         """Run the fused kernel on what it can take; return the (params, grads) left to the unfused path."""
         if not group.get("fused") or fused_cpu.load() is None:
@@ -204,6 +289,8 @@ class PaperOptimizer(torch.optim.Optimizer):
             if not params:
                 continue
             params, grads = self._take_fused(group, params, grads)
+            if params:
+                params, grads = self._take_torch_fused(group, params, grads)
             if not params:
                 continue
             wd = group["weight_decay"] if self._coupled_decay else 0.0

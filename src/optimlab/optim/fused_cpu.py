@@ -36,7 +36,7 @@ SOURCE = Path(__file__).with_name("csrc") / "fused_steps.cpp"
 DTYPES = (torch.float32, torch.float64)
 
 # kinds of update (the Kind enum of csrc/fused_steps.cpp)
-SGD, EMA, RSGDM, RSGDM_FIRST, TMSGD, TM_MULTI, ADAM = range(7)
+SGD, EMA, TMSGD, TM_MULTI, ADAM = range(5)
 
 _state: dict[str, Any] = {"tried": False, "module": None, "error": None, "seconds": None}
 

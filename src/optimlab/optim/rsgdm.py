@@ -24,28 +24,28 @@ import torch
 from torch import Tensor
 
 from optimlab.optim import fused_cpu
-from optimlab.optim._common import EMAMomentumOptimizer
+from optimlab.optim._common import EMAMomentumOptimizer, pick, torch_fused_sgd
 
 
 def rsgdm_update_(param: Tensor, grad: Tensor, buf: Tensor, step: int, lr: float, beta: float) -> None:
     """One RSGDM step on one tensor, in place. `step` is this step's index t (1-based).
 
-    `grad` already includes weight decay and the maximize sign. `buf` is m̃ (zeros before step 2).
+    `grad` already includes weight decay and the maximize sign. `buf` is the heavy-ball buffer
+    b = m̃/(1−β) (zeros before step 2): b_t = βb_{t−1} + g_t, and n_t = (1−β)(g_t + βb_t).
     """
     if step == 1:
         param.add_(grad, alpha=-lr * (1.0 - beta))  # n_1 = (1-β) g_1; m̃_1 = 0 stays zero
         return
-    buf.lerp_(grad, 1.0 - beta)  # m̃_t = β m̃_{t-1} + (1-β) g_t
-    # θ −= γ n_t with n_t = (1-β) g_t + β m̃_t (= β² m̃_{t-1} + (1-β²) g_t), as two in-place passes:
-    # no temporary, which measured faster than materializing n_t (benchmarks/bench_optimizers.py).
+    torch.add(grad, buf, alpha=beta, out=buf)  # b_t = β b_{t-1} + g_t in one pass (out= may alias an input)
+    # θ −= γ n_t with n_t = (1-β) g_t + β(1-β) b_t, as two in-place passes: no temporary
     param.add_(grad, alpha=-lr * (1.0 - beta))
-    param.add_(buf, alpha=-lr * beta)
+    param.add_(buf, alpha=-lr * (1.0 - beta) * beta)
 
 
 def rsgdm_foreach_update_(
     params: list[Tensor], grads: list[Tensor], bufs: list[Tensor], steps: list[int], lr: float, beta: float
 ) -> None:
-    """The same step for a list of tensors with torch._foreach_* kernels (identical arithmetic)."""
+    """The same step for a list of tensors with torch._foreach_* kernels."""
     first = [i for i, s in enumerate(steps) if s == 1]
     if first:
         torch._foreach_add_([params[i] for i in first], [grads[i] for i in first], alpha=-lr * (1.0 - beta))
@@ -54,9 +54,29 @@ def rsgdm_foreach_update_(
         return
     if len(rest) != len(params):
         params, grads, bufs = ([xs[i] for i in rest] for xs in (params, grads, bufs))
-    torch._foreach_lerp_(bufs, grads, 1.0 - beta)
+    # b_t = g_t + β b_{t−1} as the per-tensor path computes it (same rounding); the temporaries are
+    # small: the default path takes this only where torch's fused kernel cannot (see RSGDM)
+    torch._foreach_copy_(bufs, torch._foreach_add(grads, bufs, alpha=beta))
     torch._foreach_add_(params, grads, alpha=-lr * (1.0 - beta))
-    torch._foreach_add_(params, bufs, alpha=-lr * beta)
+    torch._foreach_add_(params, bufs, alpha=-lr * (1.0 - beta) * beta)
+
+
+def rsgdm_heavy_ball_plan(steps: list[int], lr: float, beta: float) -> list[tuple[list[int], dict[str, Any]]]:
+    """RSGDM as torch-style SGD steps over its heavy-ball buffer: [(indices, SGD arguments)].
+
+    Step 1 is plain SGD at lr γ(1−β) (the buffer stays zero); every later step is SGD with
+    momentum β, no dampening, Nesterov, at lr γ(1−β), on the buffer b = m̃/(1−β). Used by the
+    fused kernels (torch's and optimlab's), which take exactly these arguments.
+    """
+    first = [i for i, s in enumerate(steps) if s == 1]
+    later = [i for i, s in enumerate(steps) if s != 1]
+    lr_eff = lr * (1.0 - beta)
+    plan = []
+    if first:
+        plan.append((first, dict(lr=lr_eff, momentum=0.0, dampening=0.0, nesterov=False)))
+    if later:
+        plan.append((later, dict(lr=lr_eff, momentum=beta, dampening=0.0, nesterov=True)))
+    return plan
 
 
 class RSGDM(EMAMomentumOptimizer):
@@ -80,13 +100,15 @@ class RSGDM(EMAMomentumOptimizer):
     m̃_t = βm̃_{t-1} + (1−β)g_t, m̃_1 = 0, n_1 = (1−β)g_1 (see the module docstring).
 
     Relation to torch: from step 2 on, RSGDM with lr γ is exactly
-    ``torch.optim.SGD(lr=γ(1−β), momentum=β, nesterov=True)`` whose heavy-ball buffer equals
-    m̃/(1−β). To match the two, take RSGDM's step 1 (θ_1 = θ_0 − γ(1−β)g_1), copy θ_1 into the
+    ``torch.optim.SGD(lr=γ(1−β), momentum=β, nesterov=True)`` whose heavy-ball buffer is RSGDM's
+    ``momentum_buffer`` (m̃/(1−β)); the default step runs on that torch kernel. To match the two, take RSGDM's step 1 (θ_1 = θ_0 − γ(1−β)g_1), copy θ_1 into the
     torch model and set torch's ``momentum_buffer`` to zeros; every later step is then the same.
     (Torch's own step 1 would move by γ(1−β)(1+β)g_1 and start its buffer at g_1.)
 
-    Conventions: state ``momentum_buffer`` is m̃, allocated as zeros at step 1; ``step`` counts the
-    steps this parameter took. Weight decay is coupled L2 added to the gradient after the maximize
+    Conventions: state ``momentum_buffer`` is torch's heavy-ball buffer b = m̃/(1−β) (b_t = βb_{t−1} + g_t),
+    allocated as zeros at step 1, and ``buffer_beta`` the β it is scaled for (a changed β rescales it
+    once; a checkpoint without ``buffer_beta``, from before optimlab kept b, holds m̃ and is converted
+    on its first step); ``step`` counts the steps this parameter took. Weight decay is coupled L2 added to the gradient after the maximize
     sign flip, as in torch.optim.SGD. At equal lr the steady-state step is that of ``sgdm-ema``,
     i.e. (1−β) times torch's heavy-ball ``sgdm``.
 
@@ -96,30 +118,66 @@ class RSGDM(EMAMomentumOptimizer):
         beta: momentum coefficient β in [0, 1) (paper 000: 0.9).
         weight_decay: coupled L2 coefficient λ ≥ 0.
         maximize: maximize the objective instead of minimizing.
-        foreach: use the multi-tensor path (None: on an accelerator; on CPU for tensors under
-            ``SMALL_TENSOR_NUMEL`` elements, the per-tensor loop for larger ones).
+        foreach: True: torch's multi-tensor ops; False: a per-tensor loop; None (default): torch's own
+            fused SGD kernel (Nesterov at lr γ(1−β), above: one pass) for float32/float64 on CPU or
+            CUDA, the multi-tensor ops or the loop otherwise.
         fused: one C++ pass over all tensors on CPU (optimlab.optim.fused_cpu; built at first use,
             falls back to the unfused path with one warning when no compiler is present).
     """
 
-    def _step_group(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor], foreach: bool) -> None:
+    def _heavy_ball_buffers(self, params: list[Tensor], beta: float) -> tuple[list[Tensor], list[int]]:
+        """_buffers, each scaled for this β: b = m̃/(1−β) (rescaled once when β changed since the buffer
+        was written; a buffer without ``buffer_beta`` is m̃ itself, as in older checkpoints)."""
         bufs, steps = self._buffers(params)
+        for p, b in zip(params, bufs):
+            state = self.state[p]
+            old = state.get("buffer_beta")
+            if old == beta:
+                continue
+            if state["step"] > 1:
+                b.mul_((1.0 - (0.0 if old is None else old)) / (1.0 - beta))
+            state["buffer_beta"] = beta
+        return bufs, steps
+
+    def _step_group(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor], foreach: bool) -> None:
+        bufs, steps = self._heavy_ball_buffers(params, group["beta"])
         if foreach:
             rsgdm_foreach_update_(params, grads, bufs, steps, group["lr"], group["beta"])
         else:
             for p, g, b, s in zip(params, grads, bufs, steps):
                 rsgdm_update_(p, g, b, s, group["lr"], group["beta"])
 
+    def _torch_fused_step_group(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> list[int]:
+        if group["beta"] == 0.0:  # torch would skip the buffer at μ = 0, and b must still track g
+            return list(range(len(params)))
+        bufs, steps = self._heavy_ball_buffers(params, group["beta"])
+        for idx, args in rsgdm_heavy_ball_plan(steps, group["lr"], group["beta"]):
+            mb: list[Tensor | None] = list(pick(bufs, idx)) if args["momentum"] else [None] * len(idx)
+            torch_fused_sgd(
+                pick(params, idx),
+                pick(grads, idx),
+                mb,
+                weight_decay=group["weight_decay"],
+                maximize=group["maximize"],
+                **args,
+            )
+        return []
+
     def _fused_step_group(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> list[int]:
         ok, rest = fused_cpu.split_ready(params, grads)
         ps, gs = [params[i] for i in ok], [grads[i] for i in ok]
-        bufs, steps = self._buffers(ps)
-        coef = fused_cpu.coefficients(group["lr"], group["weight_decay"], group["maximize"], beta=group["beta"])
-        first = [s == 1 for s in steps]
-        for kind, flag in ((fused_cpu.RSGDM_FIRST, True), (fused_cpu.RSGDM, False)):
-            idx = [i for i, f in enumerate(first) if f == flag]
-            if len(idx) == len(ps):
-                fused_cpu.run(kind, ps, gs, coef, bufs)
-            elif idx:
-                fused_cpu.run(kind, [ps[i] for i in idx], [gs[i] for i in idx], coef, [bufs[i] for i in idx])
+        bufs, steps = self._heavy_ball_buffers(ps, group["beta"])
+        for idx, args in rsgdm_heavy_ball_plan(steps, group["lr"], group["beta"]):
+            coef = fused_cpu.coefficients(
+                args["lr"],
+                group["weight_decay"],
+                group["maximize"],
+                args["momentum"],
+                0.0,
+                True,
+                int(bool(args["momentum"])),
+            )
+            fused_cpu.run(
+                fused_cpu.SGD, pick(ps, idx), pick(gs, idx), coef, pick(bufs, idx) if args["momentum"] else None
+            )
         return rest

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from optimlab.optim import fused_cpu
-from optimlab.optim._common import EMAMomentumOptimizer
+from optimlab.optim._common import EMAMomentumOptimizer, torch_fused_sgd
 
 
 def sgdm_ema_update_(param: Tensor, grad: Tensor, buf: Tensor, lr: float, beta: float) -> None:
@@ -55,8 +55,9 @@ class SGDMEMA(EMAMomentumOptimizer):
         beta: EMA coefficient β in [0, 1) (default 0.9).
         weight_decay: coupled L2 coefficient λ ≥ 0.
         maximize: maximize the objective instead of minimizing.
-        foreach: use the multi-tensor path (None: on an accelerator; on CPU for tensors under
-            ``SMALL_TENSOR_NUMEL`` elements, the per-tensor loop for larger ones).
+        foreach: True: torch's multi-tensor ops; False: a per-tensor loop; None (default): torch's own
+            fused SGD kernel (μ = τ = β: the same update, one pass) for float32/float64 on CPU or
+            CUDA, the multi-tensor ops or the loop otherwise.
         fused: one C++ pass over all tensors on CPU (optimlab.optim.fused_cpu; built at first use,
             falls back to the unfused path with one warning when no compiler is present).
     """
@@ -68,6 +69,25 @@ class SGDMEMA(EMAMomentumOptimizer):
         else:
             for p, g, b in zip(params, grads, bufs):
                 sgdm_ema_update_(p, g, b, group["lr"], group["beta"])
+
+    def _torch_fused_step_group(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> list[int]:
+        # torch's b ← μb + (1−τ)g', θ ← θ − γb with μ = τ = β is m ← βm + (1−β)g', θ ← θ − γm exactly; the
+        # buffers are real (zero) tensors at step 1, so torch's first-step rule (b = g') never applies.
+        beta = group["beta"]
+        if beta == 0.0:  # torch would skip the buffer at μ = 0, and m must still track g
+            return list(range(len(params)))
+        bufs, _ = self._buffers(params)
+        torch_fused_sgd(
+            params,
+            grads,
+            list(bufs),
+            lr=group["lr"],
+            momentum=beta,
+            dampening=beta,
+            weight_decay=group["weight_decay"],
+            maximize=group["maximize"],
+        )
+        return []
 
     def _fused_step_group(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> list[int]:
         ok, rest = fused_cpu.split_ready(params, grads)

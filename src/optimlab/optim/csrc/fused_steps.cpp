@@ -23,11 +23,10 @@ namespace {
 enum Kind : int64_t {
   kSGD = 0,          // torch.optim.SGD: none / heavy ball / Nesterov (mom_mode 0 none, 1 update, 2 fresh: buffer = g)
   kEMA = 1,          // sgdm-ema: m <- lerp(m, g, 1-beta); p <- p - lr m
-  kRSGDM = 2,        // rsgdm, t >= 2: m <- lerp(m, g, 1-beta); p <- p - lr(1-beta) g; p <- p - lr beta m
-  kRSGDMFirst = 3,   // rsgdm, t = 1: p <- p - lr(1-beta) g
-  kTMSGD = 4,        // tm-sgd SGD phase: v <- d; p <- p - lr v   (d = g, or the heavy-ball buffer)
-  kTMMulti = 5,      // tm-sgd multi-step: v <- v + c1 v_k + c2 d; p <- p + unit v
-  kAdam = 6,         // torch.optim.Adam/AdamW (mom_mode 1: amsgrad): p <- decay_mul p; m <- lerp(m, g, 1-beta1);
+                     // (rsgdm runs as kSGD: Nesterov on its heavy-ball buffer at lr(1-beta); see rsgdm.py)
+  kTMSGD = 2,        // tm-sgd SGD phase: v <- d; p <- p - lr v   (d = g, or the heavy-ball buffer)
+  kTMMulti = 3,      // tm-sgd multi-step: v <- v + c1 v_k + c2 d; p <- p + unit v
+  kAdam = 4,         // torch.optim.Adam/AdamW (mom_mode 1: amsgrad): p <- decay_mul p; m <- lerp(m, g, 1-beta1);
                      // v <- beta2 v + (1-beta2) g g; p <- p - step_size m / (sqrt(v or max v) / bc2_sqrt + eps)
 };
 
@@ -35,7 +34,7 @@ enum Kind : int64_t {
 // every inner loop is branch-free. A fresh heavy-ball buffer (mom_mode 2) is the update of a ZERO
 // buffer with momentum 0 and no dampening (0·0 + 1·g = g exactly); the caller allocates it zeroed.
 enum Variant {
-  vPlain, vHeavy, vNesterov, vEMA, vRSGDM, vRSGDMFirst, vTM, vTMMom, vTMMulti, vTMMultiMom, vEMAHigh, vRSGDMHigh,
+  vPlain, vHeavy, vNesterov, vEMA, vTM, vTMMom, vTMMulti, vTMMultiMom, vEMAHigh,
   vAdam, vAdamHigh, vAdamAms, vAdamAmsHigh
 };
 
@@ -51,7 +50,7 @@ Coef unpack(const std::vector<double>& c) {
 
 template <typename T>
 struct Consts {
-  T wd, sign, w, hb_mom, hb_omd, nest_mom, c1, c2, unit, a_g, a_m, neg_lr;
+  T wd, sign, w, hb_mom, hb_omd, nest_mom, c1, c2, unit, neg_lr;
   T beta2, one_minus_beta2, eps, neg_step_size, bc2_sqrt, decay_mul;
   bool zero_lr;
   explicit Consts(const Coef& c) {
@@ -65,8 +64,6 @@ struct Consts {
     c1 = T(c.c1);
     c2 = T(c.c2);
     unit = T(c.unit);
-    a_g = T(-c.lr * (1.0 - c.beta));
-    a_m = T(-c.lr * c.beta);
     neg_lr = T(-c.lr);
     zero_lr = c.lr == 0.0;
     beta2 = T(c.beta2);
@@ -108,13 +105,6 @@ inline void update(T* __restrict__ p, T g, T* __restrict__ b1, T* __restrict__ b
     const T m = lerp<T, V == vEMA>(b1[i], g, k.w);
     b1[i] = m;
     p[i] = p[i] + k.neg_lr * m;
-  } else if constexpr (V == vRSGDM || V == vRSGDMHigh) {
-    const T m = lerp<T, V == vRSGDM>(b1[i], g, k.w);
-    b1[i] = m;
-    const T q = p[i] + k.a_g * g;
-    p[i] = q + k.a_m * m;
-  } else if constexpr (V == vRSGDMFirst) {
-    p[i] = p[i] + k.a_g * g;
   } else if constexpr (V >= vAdam) {  // torch's _single_tensor_adam, element by element
     constexpr bool kLow = V == vAdam || V == vAdamAms;
     const T q = p[i] * k.decay_mul;  // AdamW's decoupled decay (1 otherwise: exact)
@@ -221,8 +211,6 @@ int variant(int64_t kind, const Coef& c) {
   switch (kind) {
     case kSGD: return !mom ? vPlain : (c.nesterov != 0.0 ? vNesterov : vHeavy);
     case kEMA: return 1.0 - c.beta < 0.5 ? vEMA : vEMAHigh;
-    case kRSGDM: return 1.0 - c.beta < 0.5 ? vRSGDM : vRSGDMHigh;
-    case kRSGDMFirst: return vRSGDMFirst;
     case kTMSGD: return mom ? vTMMom : vTM;
     case kAdam: {
       const bool low = 1.0 - c.beta < 0.5;
@@ -267,7 +255,7 @@ void step(int64_t kind, std::vector<at::Tensor> params, std::vector<at::Tensor> 
   }
   const int v = variant(kind, c);
   check_list(grads, params, "grads", true);
-  check_list(b1, params, "buffer 1", v != vPlain && v != vRSGDMFirst);
+  check_list(b1, params, "buffer 1", v != vPlain);
   check_list(b2, params, "buffer 2", v == vTMMulti || v == vTMMultiMom || v >= vAdam);
   check_list(b3, params, "buffer 3", v == vTMMom || v == vTMMultiMom || v == vAdamAms || v == vAdamAmsHigh);
   std::vector<Job> jobs;
@@ -299,14 +287,11 @@ scalar_t *pp = P[t], *gg = G[t], *x1 = B1[t], *x2 = B2[t], *x3 = B3[t];
           case vHeavy: run_any<scalar_t, vHeavy>(pp, gg, x1, x2, x3, job, r, write_grad, k); break;
           case vNesterov: run_any<scalar_t, vNesterov>(pp, gg, x1, x2, x3, job, r, write_grad, k); break;
           case vEMA: run_any<scalar_t, vEMA>(pp, gg, x1, x2, x3, job, r, write_grad, k); break;
-          case vRSGDM: run_any<scalar_t, vRSGDM>(pp, gg, x1, x2, x3, job, r, write_grad, k); break;
           case vEMAHigh: run_any<scalar_t, vEMAHigh>(pp, gg, x1, x2, x3, job, r, write_grad, k); break;
-          case vRSGDMHigh: run_any<scalar_t, vRSGDMHigh>(pp, gg, x1, x2, x3, job, r, write_grad, k); break;
           case vAdam: run_any<scalar_t, vAdam>(pp, gg, x1, x2, x3, job, r, write_grad, k); break;
           case vAdamHigh: run_any<scalar_t, vAdamHigh>(pp, gg, x1, x2, x3, job, r, write_grad, k); break;
           case vAdamAms: run_any<scalar_t, vAdamAms>(pp, gg, x1, x2, x3, job, r, write_grad, k); break;
           case vAdamAmsHigh: run_any<scalar_t, vAdamAmsHigh>(pp, gg, x1, x2, x3, job, r, write_grad, k); break;
-          case vRSGDMFirst: run_any<scalar_t, vRSGDMFirst>(pp, gg, x1, x2, x3, job, r, write_grad, k); break;
           case vTM: run_any<scalar_t, vTM>(pp, gg, x1, x2, x3, job, r, write_grad, k); break;
           case vTMMom: run_any<scalar_t, vTMMom>(pp, gg, x1, x2, x3, job, r, write_grad, k); break;
           case vTMMulti: run_any<scalar_t, vTMMulti>(pp, gg, x1, x2, x3, job, r, write_grad, k); break;
