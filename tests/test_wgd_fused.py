@@ -28,16 +28,19 @@ CONFIGS: list[tuple[str, str, dict[str, Any]]] = [
     ("sgdm-ema-maximize", "wgd-sgdm-ema", {"beta": 0.7, "maximize": True, "wgd_include_linear": True}),
     ("rsgdm", "wgd-rsgdm", {"beta": 0.9, "weight_decay": 1e-3}),
     ("rsgdm-kernel-maximize", "wgd-rsgdm", {"beta": 0.5, "maximize": True, "wgd_mode": "kernel"}),
+    ("adam", "wgd-adam", {"weight_decay": 1e-3}),
+    ("adamw-maximize", "wgd-adamw", {"weight_decay": 1e-2, "maximize": True}),
+    ("amsgrad-kernel", "wgd-amsgrad", {"wgd_mode": "kernel", "betas": (0.8, 0.99)}),
 ]
 IDS = [c[0] for c in CONFIGS]
-# On the default path the fused step runs torch's SGD update with torch's fused kernel, the generic
-# path with torch's per-tensor loop (SGD's CPU default): the same arithmetic, rounded differently
-# (≤ a few ulps a step in float64). optimlab's bases run the same kernel on both paths: bit-equal.
-TORCH_SGD = {"wgd-sgd", "wgd-sgdm", "wgd-nag"}
+# On the default path the fused step runs torch's SGD or Adam update with torch's fused kernel, the
+# generic path with torch's per-tensor loop (their CPU default): the same arithmetic, rounded
+# differently (a few ulps a step in float64). optimlab's bases run the same kernel on both paths.
+TORCH_BASES = {"wgd-sgd", "wgd-sgdm", "wgd-nag", "wgd-adam", "wgd-adamw", "wgd-amsgrad"}
 
 
 def bit_equal(name: str, hp: dict[str, Any]) -> bool:
-    return name not in TORCH_SGD or hp.get("foreach") is False
+    return name not in TORCH_BASES or hp.get("foreach") is False
 
 
 def make_params(dtype: torch.dtype) -> list[torch.Tensor]:
@@ -155,7 +158,9 @@ def test_fused_is_chosen_only_for_known_bases_and_per_tensor_groups() -> None:
     ps = make_params(torch.float32)
     assert create_optimizer("wgd-sgdm", ps).uses_fused_step()  # the default
     assert not create_optimizer("wgd-sgdm", ps, wgd_fused=False).uses_fused_step()
-    assert not create_optimizer("wgd-adam", ps).uses_fused_step()  # generic wrapper for other bases
+    assert create_optimizer("wgd-adam", ps).uses_fused_step()  # torch's fused Adam kernel, by default
+    assert not create_optimizer("wgd-adam", ps, foreach=False).uses_fused_step()  # Adam: no per-tensor loop here
+    assert not create_optimizer("wgd-radam", ps).uses_fused_step()  # generic wrapper for other bases
     assert not create_optimizer("wgd-tmsgd", ps).uses_fused_step()
     assert not create_optimizer("wgd-sgdm", ps, foreach=True).uses_fused_step()  # multi-tensor kernels kept
     assert not create_optimizer("wgd-rsgdm", ps, foreach=True).uses_fused_step()

@@ -39,7 +39,8 @@ from torch import Tensor
 from torch.optim import Optimizer
 
 from optimlab.optim._common import check_real_params
-from optimlab.optim.wgd_fused import can_fuse, can_use_kernel, fused_step, kernel_base, kernel_step
+from optimlab.optim.wgd_fused import can_fuse, fused_step
+from optimlab.optim.wgd_kernel import can_use_kernel, kernel_base, kernel_step
 
 WGD_MODES = ("filter", "kernel", "none")
 WGD_TARGETS = ("gradient", "update")

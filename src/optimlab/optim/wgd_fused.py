@@ -1,25 +1,28 @@
-r"""WGD fused with a base whose update optimlab knows: whiten tensor i, then update tensor i.
+r"""WGD fused with a base whose update optimlab knows: fold, centre, then the base's update in few passes.
 
-The generic WGD wrapper makes three passes over every tensor in turn (fold λθ into every gradient,
-centre every gradient, then the base's step over every tensor), so on CPU each tensor leaves the
-cache between the passes. For the bases below the update rule is known, so WGD runs them as ONE
-per-tensor loop: fold the decay into g_i, centre g_i, and apply the base's update to θ_i while g_i
-and θ_i are still in cache. The arithmetic is the same operations on the same tensors in the same
-order per tensor as the generic path (float64 bit-equal; tests/test_wgd_fused.py holds the two
-equal over hundreds of steps, with param groups, weight decay, maximize and resume across paths).
+The generic WGD wrapper folds λθ into every gradient, centres every gradient, then calls the base's
+step. For the bases below the update rule is known, so WGD runs the update itself:
 
-Bases fused (exact types, not subclasses, which may override step):
+* by default (``foreach`` and ``fused`` None), the base's update of all tensors is ONE call of torch's
+  own fused kernel (``torch.optim.sgd.sgd`` / ``torch.optim.adam.adam`` with ``fused=True``: one pass
+  per element), after the fold and centring (per tensor for large tensors, one stacked mean per shape
+  for small ones). The kernel rounds like torch's fused step, not like its per-tensor loop: float64
+  results agree with the generic path to ~1e-15 relative (tests/test_wgd_fused.py,
+  tests/test_torch_fused_default.py);
+* with ``foreach=False`` (torch's SGD and optimlab's bases), ONE per-tensor loop: fold g_i, centre
+  g_i, update θ_i while they are in cache, the same operations in the same order as the generic
+  path (float64 bit-equal).
 
-* ``torch.optim.SGD`` — ``sgd``, ``sgdm``, ``nag`` (torch's ``_single_tensor_sgd``, re-expressed
-  per tensor: same ops, same ``momentum_buffer`` state);
-* ``SGDMEMA`` (``sgdm-ema``) and ``RSGDM`` (``rsgdm``) — their own per-tensor update functions.
+Bases (exact types, not subclasses, which may override step): ``torch.optim.SGD`` (``sgd``,
+``sgdm``, ``nag``), ``SGDMEMA`` (``sgdm-ema``), ``RSGDM`` (``rsgdm``), and on the default path only,
+torch's ``Adam`` and ``AdamW`` (``adam``, ``amsgrad``, ``adamw``; every parameter float32/float64 on
+CPU or CUDA and laid out like its gradient).
 
-A step is fused only when every param group takes torch's / optimlab's per-tensor path anyway:
-target "gradient" (or mode "none"), ``foreach`` resolving to False (the CPU default; on an
-accelerator the multi-tensor kernels are faster and the generic path keeps them), and for torch's
-SGD no ``fused=True``, ``differentiable=True``, Tensor lr or weight decay, or AMP grad scaler.
-Otherwise the step runs the generic wrapper. The base's own step hooks do not run on a fused step
-(WGD's do).
+A step is fused only when every param group qualifies: target "gradient" (or mode "none"),
+``foreach`` not True (on an accelerator, None resolves to the multi-tensor path and the generic
+wrapper keeps it), and no ``fused=True`` (that is wgd_kernel's), ``differentiable=True``, Tensor lr,
+betas or weight decay, or AMP grad scaler. Otherwise the step runs the generic wrapper. The base's
+own step hooks do not run on a fused step (WGD's do).
 """
 
 from __future__ import annotations
@@ -30,23 +33,22 @@ from typing import Any
 import torch
 from torch import Tensor
 from torch.optim import Optimizer
+from torch.optim.adam import adam as torch_adam  # torch's public functional Adam
 
-from optimlab.optim import fused_cpu
 from optimlab.optim._common import (
     SMALL_TENSOR_NUMEL,
     effective_grads,
-    pick,
     torch_fused_ready,
     torch_fused_sgd,
     use_foreach,
     uses_torch_fused,
 )
-from optimlab.optim.rsgdm import RSGDM, rsgdm_foreach_update_, rsgdm_heavy_ball_plan, rsgdm_update_
+from optimlab.optim.rsgdm import RSGDM, rsgdm_foreach_update_, rsgdm_update_
 from optimlab.optim.sgdm_ema import SGDMEMA, sgdm_ema_foreach_update_, sgdm_ema_update_
 
 FUSED_BASES: tuple[type[Optimizer], ...] = (torch.optim.SGD, SGDMEMA, RSGDM)
-# bases the compiled kernel (fused=True on the base) also runs: torch's Adam and AdamW
-KERNEL_BASES: tuple[type[Optimizer], ...] = (*FUSED_BASES, torch.optim.Adam, torch.optim.AdamW)
+# bases fused on the default path only (torch's fused Adam kernel; no per-tensor loop here)
+ADAM_BASES: tuple[type[Optimizer], ...] = (torch.optim.Adam, torch.optim.AdamW)
 
 # update(param, its gradient with WGD applied, weight decay the base still applies)
 Update = Callable[[Tensor, Tensor, float], None]
@@ -54,14 +56,24 @@ Centre = Callable[[Tensor, dict[str, Any]], None]
 
 
 def fusable_base(base: Optimizer) -> bool:
-    """Whether WGD knows `base`'s update rule (its exact type is one of FUSED_BASES)."""
-    return type(base) in FUSED_BASES
+    """Whether WGD knows `base`'s update rule (its exact type is one of FUSED_BASES or ADAM_BASES)."""
+    return type(base) in FUSED_BASES or type(base) in ADAM_BASES
 
 
 def _group_fusable(base: Optimizer, group: dict[str, Any]) -> bool:
     if group["wgd_target"] != "gradient" and group["wgd_mode"] != "none":
         return False
     params = [p for p in group["params"] if p.grad is not None]
+    if type(base) in ADAM_BASES:
+        if not _torch_fused_base(base, group) or group.get("differentiable") or group.get("capturable"):
+            return False
+        if any(isinstance(group[k], Tensor) for k in ("lr", "weight_decay")) or any(
+            isinstance(b, Tensor) for b in group["betas"]
+        ):
+            return False
+        if getattr(base, "grad_scale", None) is not None or getattr(base, "found_inf", None) is not None:
+            return False
+        return all(torch_fused_ready(p, _grad(p)) for p in params)
     if group.get("decoupled_weight_decay") or group.get("weight_decouple"):
         return False
     if use_foreach(group.get("foreach"), params):
@@ -129,168 +141,6 @@ def _updater(base: Optimizer, group: dict[str, Any]) -> Update:
     return _sgd_update(base, group)
 
 
-def kernel_base(base: Optimizer) -> bool:
-    """Whether the compiled kernel knows `base`'s update (its exact type is one of KERNEL_BASES)."""
-    return type(base) in KERNEL_BASES
-
-
-def _group_kernel(base: Optimizer, group: dict[str, Any]) -> bool:
-    """Whether the compiled kernel can run this group: fused=True on the base, filter/none mode, target
-    gradient (each parameter's dtype and layout are checked at the step; see kernel_step)."""
-    if not group.get("fused") or group["wgd_mode"] == "kernel":
-        return False
-    if group["wgd_target"] != "gradient" and group["wgd_mode"] != "none":
-        return False
-    if group.get("differentiable") or group.get("capturable"):
-        return False
-    if group.get("decoupled_weight_decay") and not isinstance(base, torch.optim.Adam):
-        return False
-    if any(isinstance(group.get(k), Tensor) for k in ("lr", "weight_decay", "momentum")):
-        return False
-    if any(isinstance(b, Tensor) for b in group.get("betas", ())):
-        return False
-    return getattr(base, "grad_scale", None) is None and getattr(base, "found_inf", None) is None
-
-
-def can_use_kernel(base: Optimizer, param_groups: list[dict[str, Any]]) -> bool:
-    """Whether this step runs on the compiled single-pass kernel (fused=True on a known base; see fused_cpu)."""
-    return kernel_base(base) and all(_group_kernel(base, g) for g in param_groups) and fused_cpu.load() is not None
-
-
-def _adam_group(
-    base: Optimizer, group: dict[str, Any], params: list[Tensor], grads: list[Tensor], rows: list[int]
-) -> None:
-    """torch's Adam/AdamW (fused=True state: a float32 `step` tensor per parameter) on the kernel,
-    one call per distinct step count (bias corrections as in torch's _single_tensor_adam)."""
-    beta1, beta2 = group["betas"]
-    lr, eps, amsgrad = group["lr"], group["eps"], group["amsgrad"]
-    decoupled = bool(group.get("decoupled_weight_decay", False))
-    whiten = group["wgd_mode"] != "none"
-    wd = float(group.get("weight_decay", 0.0) or 0.0)
-    states = [base.state[p] for p in params]
-    for p, st in zip(params, states):
-        if not st:
-            st["step"] = torch.zeros((), dtype=torch.float32, device=p.device)
-            st["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-            st["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-            if amsgrad:
-                st["max_exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-    steps = [st["step"] for st in states]
-    torch._foreach_add_(steps, 1)
-    by_step: dict[float, list[int]] = {}
-    for i, t in enumerate(steps):
-        by_step.setdefault(float(t), []).append(i)
-    for step, idx in by_step.items():
-        bc1, bc2 = 1 - beta1**step, 1 - beta2**step
-        coef = fused_cpu.coefficients(
-            lr,
-            0.0 if decoupled else wd,  # coupled: folded into g (WGD) or the base's own L2 (mode none)
-            bool(group.get("maximize", False)),
-            mom_mode=int(amsgrad),
-            beta=beta1,
-            beta2=beta2,
-            eps=eps,
-            step_size=lr / bc1,
-            bc2_sqrt=bc2**0.5,
-            decay_mul=1 - lr * wd if decoupled and wd != 0 else 1.0,
-        )
-        sts = pick(states, idx)
-        fused_cpu.run(
-            fused_cpu.ADAM,
-            pick(params, idx),
-            pick(grads, idx),
-            coef,
-            [st["exp_avg"] for st in sts],
-            [st["exp_avg_sq"] for st in sts],
-            [st["max_exp_avg_sq"] for st in sts] if amsgrad else None,
-            rows=pick(rows, idx),
-            write_grad=whiten,
-        )
-
-
-def _kernel_group(
-    base: Optimizer, group: dict[str, Any], params: list[Tensor], grads: list[Tensor], rows: list[int]
-) -> None:
-    """WGD and the base's update of `params` (kernel-ready) in one kernel pass over all of them."""
-    if isinstance(base, torch.optim.Adam):
-        _adam_group(base, group, params, grads, rows)
-        return
-    whiten = group["wgd_mode"] != "none"
-    wd = float(group.get("weight_decay", 0.0) or 0.0)  # folded under whitening, the base's own decay otherwise
-    maximize = bool(group.get("maximize", False))
-    if isinstance(base, SGDMEMA):
-        bufs, _ = base._buffers(params)
-        coef = fused_cpu.coefficients(group["lr"], wd, maximize, beta=group["beta"])
-        fused_cpu.run(fused_cpu.EMA, params, grads, coef, bufs, rows=rows, write_grad=whiten)
-        return
-    if isinstance(base, RSGDM):
-        bufs, steps = base._heavy_ball_buffers(params, group["beta"])
-        for idx, args in rsgdm_heavy_ball_plan(steps, group["lr"], group["beta"]):
-            mom = args["momentum"]
-            coef = fused_cpu.coefficients(args["lr"], wd, maximize, mom, 0.0, True, int(bool(mom)))
-            mb = pick(bufs, idx) if mom else None
-            fused_cpu.run(
-                fused_cpu.SGD, pick(params, idx), pick(grads, idx), coef, mb, rows=pick(rows, idx), write_grad=whiten
-            )
-        return
-    # torch.optim.SGD: mode 0 no momentum, 1 update the buffer, 2 first step (the buffer starts at g)
-    momentum = group["momentum"]
-    modes: dict[int, list[int]] = {}
-    sgd_bufs: list[Tensor] = []
-    for i, p in enumerate(params):
-        if momentum == 0:
-            modes.setdefault(0, []).append(i)
-            continue
-        state = base.state[p]
-        buf = state.get("momentum_buffer")
-        if buf is None:
-            buf = state["momentum_buffer"] = torch.zeros_like(p)  # the kernel starts it at g
-            modes.setdefault(2, []).append(i)
-        else:
-            modes.setdefault(1, []).append(i)
-        sgd_bufs.append(buf)
-    for mode, idx in sorted(modes.items()):
-        coef = fused_cpu.coefficients(group["lr"], wd, maximize, momentum, group["dampening"], group["nesterov"], mode)
-        if len(idx) == len(params):
-            fused_cpu.run(fused_cpu.SGD, params, grads, coef, sgd_bufs or None, rows=rows, write_grad=whiten)
-            continue
-        sel = [[xs[i] for i in idx] for xs in (params, grads)]
-        mb = [sgd_bufs[i] for i in idx] if mode else None
-        fused_cpu.run(fused_cpu.SGD, sel[0], sel[1], coef, mb, rows=[rows[i] for i in idx], write_grad=whiten)
-
-
-@torch.no_grad()
-def kernel_step(base: Optimizer, param_groups: list[dict[str, Any]], centre: Centre) -> None:
-    """One WGD step on the compiled kernel (can_use_kernel), filter means taken per row in the kernel;
-    a param it cannot take (non-contiguous, not float32/64 on CPU) runs fused_step's loop instead."""
-    for group in param_groups:
-        whiten = group["wgd_mode"] != "none"
-        min_dim, linear = group["wgd_min_dim"], group["wgd_include_linear"]
-        ready: list[Tensor] = []
-        grads: list[Tensor] = []
-        rows: list[int] = []
-        rest: list[Tensor] = []
-        for p in group["params"]:
-            g = p.grad
-            if g is None:
-                continue
-            if g.is_sparse:
-                raise RuntimeError(f"WGD does not support sparse gradients (parameter of shape {tuple(p.shape)})")
-            if not (p.dtype in fused_cpu.DTYPES and p.is_cpu and fused_cpu.kernel_ready(p, g)):
-                rest.append(p)
-                continue
-            ready.append(p)
-            grads.append(g)
-            d = p.dim()
-            rows.append(
-                p.numel() // p.shape[0] if whiten and (d >= min_dim or (linear and d == 2)) and p.numel() else 0
-            )
-        if ready:
-            _kernel_group(base, group, ready, grads, rows)
-        if rest:
-            _python_group(base, group, rest, centre)
-
-
 def _grad(p: Tensor) -> Tensor:
     assert p.grad is not None  # callers pass params that have a gradient
     return p.grad
@@ -310,9 +160,10 @@ def _python_group(base: Optimizer, group: dict[str, Any], params: list[Tensor], 
     default path the base's update then runs as one call of torch's fused SGD kernel (_torch_fused_update)."""
     wd = float(group.get("weight_decay", 0.0) or 0.0)
     whiten = group["wgd_mode"] != "none"
-    fold = wd if whiten else 0.0
+    # coupled decay is folded into g before centring; AdamW's decoupled decay stays the base's
+    fold = wd if whiten and not group.get("decoupled_weight_decay") else 0.0
     sign = -1.0 if group.get("maximize", False) else 1.0
-    base_wd = 0.0 if whiten else wd
+    base_wd = wd - fold
     if _torch_fused_base(base, group):
         # 12 bytes/param of folding and centring, then the base's 20 in one pass (float32): 32 in all,
         # against 44 for the per-tensor updates below and 32 for torch's foreach SGD(momentum) alone
@@ -331,9 +182,11 @@ def _python_group(base: Optimizer, group: dict[str, Any], params: list[Tensor], 
                 torch._foreach_add_(grads, small, alpha=sign * fold)
             if whiten:
                 _centre_batched(small, grads, group)
-        update = _updater(base, group)
-        for p in _torch_fused_update(base, group, params, base_wd):
-            update(p, _grad(p), base_wd)
+        left = _torch_fused_update(base, group, params, base_wd)
+        if left:
+            update = _updater(base, group)
+            for p in left:
+                update(p, _grad(p), base_wd)
         return
     few: list[Tensor] = []  # the small tensors, on the multi-tensor path
     if group.get("foreach") is None:
@@ -374,6 +227,9 @@ def _torch_fused_update(base: Optimizer, group: dict[str, Any], params: list[Ten
     if not ready:
         return rest
     grads = [_grad(p) for p in ready]
+    if type(base) in ADAM_BASES:  # _group_fusable checked every parameter: none is left
+        _torch_adam(base, group, ready, grads, wd)
+        return rest
     if isinstance(base, (SGDMEMA, RSGDM)):
         left = base._torch_fused_step_group({**group, "weight_decay": wd}, ready, grads)
         return rest + [ready[i] for i in left]
@@ -401,6 +257,45 @@ def _torch_fused_update(base: Optimizer, group: dict[str, Any], params: list[Ten
         for i, b in zip(fresh, bufs):
             states[i]["momentum_buffer"] = b
     return rest
+
+
+def adam_state(base: Optimizer, params: list[Tensor], amsgrad: bool) -> list[dict[str, Any]]:
+    """torch's Adam/AdamW state of `params`, created as torch's fused step creates it (a float32 `step`
+    tensor on the parameter's device, zero moments laid out like the parameter) where missing."""
+    states = [base.state[p] for p in params]
+    for p, st in zip(params, states):
+        if not st:
+            st["step"] = torch.zeros((), dtype=torch.float32, device=p.device)
+            st["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            st["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            if amsgrad:
+                st["max_exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+    return states
+
+
+def _torch_adam(base: Optimizer, group: dict[str, Any], params: list[Tensor], grads: list[Tensor], wd: float) -> None:
+    """torch's Adam/AdamW update of `params` in one call of its fused kernel (torch.optim.adam.adam,
+    fused=True: the same state and update as torch.optim.Adam(fused=True))."""
+    amsgrad = bool(group["amsgrad"])
+    states = adam_state(base, params, amsgrad)
+    beta1, beta2 = group["betas"]
+    torch_adam(
+        params,
+        grads,
+        [st["exp_avg"] for st in states],
+        [st["exp_avg_sq"] for st in states],
+        [st["max_exp_avg_sq"] for st in states] if amsgrad else [],
+        [st["step"] for st in states],
+        fused=True,
+        decoupled_weight_decay=bool(group.get("decoupled_weight_decay", False)),
+        amsgrad=amsgrad,
+        beta1=beta1,
+        beta2=beta2,
+        lr=group["lr"],
+        weight_decay=wd,
+        eps=group["eps"],
+        maximize=bool(group.get("maximize", False)),
+    )
 
 
 def _centre_batched(params: list[Tensor], grads: list[Tensor], group: dict[str, Any]) -> None:
