@@ -157,22 +157,24 @@ def effective_grads(
 # and sgdm-ema (μ = τ = β), RSGDM (its heavy-ball buffer, Nesterov, γ(1−β)) and WGD's SGD-family bases
 # are exactly such steps. Measured 0.5–0.7× torch's foreach SGD(momentum) step on the ResNet18 layout
 # (benchmarks/bench_optimizers.py), where a per-tensor or foreach update takes two or three passes.
-TORCH_FUSED_DTYPES = (torch.float32, torch.float64)
-TORCH_FUSED_DEVICES = ("cpu", "cuda")
+TORCH_FUSED_DTYPES = (torch.float32, torch.float64)  # on CPU and CUDA
 _DENSE_FORMATS = (torch.contiguous_format, torch.channels_last, torch.channels_last_3d)
 
 
 def torch_fused_ready(param: Tensor, grad: Tensor) -> bool:
-    """Whether torch's fused SGD kernel takes this parameter: float32/float64 on CPU or CUDA, dense, and
-    laid out like its gradient (the kernel walks the tensors' memory in order, so a channels_last
-    parameter with a contiguous gradient would pair the wrong elements; autograd's gradients match)."""
+    """Whether torch's fused kernels take this parameter: float32/float64 on CPU or CUDA, dense, and
+    laid out like its gradient (the kernels walk the tensors' memory in order, so a channels_last
+    parameter with a contiguous gradient would pair the wrong elements; autograd's gradients match).
+    Called per parameter and step, so the common case (both contiguous) is decided first."""
+    if param.is_contiguous() and grad.is_contiguous():
+        pass
+    elif grad.stride() != param.stride() or not any(param.is_contiguous(memory_format=f) for f in _DENSE_FORMATS[1:]):
+        return False
     return (
         param.dtype in TORCH_FUSED_DTYPES
-        and param.device.type in TORCH_FUSED_DEVICES
         and grad.dtype == param.dtype
-        and grad.device == param.device
-        and grad.stride() == param.stride()
-        and any(param.is_contiguous(memory_format=f) for f in _DENSE_FORMATS)
+        and (param.is_cpu or param.is_cuda)
+        and grad.is_cpu == param.is_cpu
     )
 
 

@@ -126,17 +126,24 @@ class RSGDM(EMAMomentumOptimizer):
     """
 
     def _heavy_ball_buffers(self, params: list[Tensor], beta: float) -> tuple[list[Tensor], list[int]]:
-        """_buffers, each scaled for this β: b = m̃/(1−β) (rescaled once when β changed since the buffer
-        was written; a buffer without ``buffer_beta`` is m̃ itself, as in older checkpoints)."""
-        bufs, steps = self._buffers(params)
-        for p, b in zip(params, bufs):
+        """(buffers, step counts after this step), each buffer scaled for this β: b = m̃/(1−β), zeros at
+        step 1, rescaled once when β changed since it was written (a buffer without ``buffer_beta`` is
+        m̃ itself, as in older checkpoints). One loop: it runs per parameter and step."""
+        bufs, steps = [], []
+        for p in params:
             state = self.state[p]
-            old = state.get("buffer_beta")
-            if old == beta:
-                continue
-            if state["step"] > 1:
-                b.mul_((1.0 - (0.0 if old is None else old)) / (1.0 - beta))
-            state["buffer_beta"] = beta
+            if not state:
+                state["step"] = 0
+                state["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                state["buffer_beta"] = beta
+            elif state.get("buffer_beta") != beta:
+                old = state.get("buffer_beta")
+                if state["step"] > 0:
+                    state["momentum_buffer"].mul_((1.0 - (0.0 if old is None else old)) / (1.0 - beta))
+                state["buffer_beta"] = beta
+            state["step"] += 1
+            steps.append(state["step"])
+            bufs.append(state["momentum_buffer"])
         return bufs, steps
 
     def _step_group(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor], foreach: bool) -> None:

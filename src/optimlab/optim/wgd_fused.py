@@ -38,6 +38,7 @@ from torch.optim.adam import adam as torch_adam  # torch's public functional Ada
 from optimlab.optim._common import (
     SMALL_TENSOR_NUMEL,
     effective_grads,
+    pick,
     torch_fused_ready,
     torch_fused_sgd,
     use_foreach,
@@ -167,22 +168,23 @@ def _python_group(base: Optimizer, group: dict[str, Any], params: list[Tensor], 
     if _torch_fused_base(base, group):
         # 12 bytes/param of folding and centring, then the base's 20 in one pass (float32): 32 in all,
         # against 44 for the per-tensor updates below and 32 for torch's foreach SGD(momentum) alone
-        small = [p for p in params if p.numel() < SMALL_TENSOR_NUMEL]
-        kept = {id(p) for p in small}
-        for p in params:
-            if id(p) in kept:
-                continue
-            if fold != 0.0:
-                _grad(p).add_(p, alpha=sign * fold)
-            if whiten:
-                centre(p, group)
+        grads = [_grad(p) for p in params]
+        small = [i for i, p in enumerate(params) if p.numel() < SMALL_TENSOR_NUMEL]
+        if len(small) < len(params):
+            for p, g, is_small in zip(params, grads, _mask(len(params), small)):
+                if is_small:
+                    continue
+                if fold != 0.0:
+                    g.add_(p, alpha=sign * fold)
+                if whiten:
+                    centre(p, group)
         if small:
-            grads = [_grad(p) for p in small]
+            ps, gs = pick(params, small), pick(grads, small)
             if fold != 0.0:
-                torch._foreach_add_(grads, small, alpha=sign * fold)
+                torch._foreach_add_(gs, ps, alpha=sign * fold)
             if whiten:
-                _centre_batched(small, grads, group)
-        left = _torch_fused_update(base, group, params, base_wd)
+                _centre_batched(ps, gs, group)
+        left = _torch_fused_update(base, group, params, grads, base_wd)
         if left:
             update = _updater(base, group)
             for p in left:
@@ -219,14 +221,23 @@ def _torch_fused_base(base: Optimizer, group: dict[str, Any]) -> bool:
     return group.get("foreach") is None and group.get("fused") is None
 
 
-def _torch_fused_update(base: Optimizer, group: dict[str, Any], params: list[Tensor], wd: float) -> list[Tensor]:
-    """The base's update of `params` (gradients already whitened in p.grad) on torch's fused SGD kernel,
-    with weight decay `wd`; returns the params it left to the per-tensor update."""
-    ready = [p for p in params if torch_fused_ready(p, _grad(p))]
-    rest = [p for p in params if not torch_fused_ready(p, _grad(p))]
-    if not ready:
-        return rest
-    grads = [_grad(p) for p in ready]
+def _mask(n: int, idx: list[int]) -> list[bool]:
+    out = [False] * n
+    for i in idx:
+        out[i] = True
+    return out
+
+
+def _torch_fused_update(
+    base: Optimizer, group: dict[str, Any], params: list[Tensor], grads: list[Tensor], wd: float
+) -> list[Tensor]:
+    """The base's update of `params` (their gradients `grads`, already whitened in p.grad) on torch's
+    fused kernel, with weight decay `wd`; returns the params it left to the per-tensor update."""
+    ok = [i for i, (p, g) in enumerate(zip(params, grads)) if torch_fused_ready(p, g)]
+    if not ok:
+        return list(params)
+    rest = [] if len(ok) == len(params) else [p for p, r in zip(params, _mask(len(params), ok)) if not r]
+    ready, grads = pick(params, ok), pick(grads, ok)
     if type(base) in ADAM_BASES:  # _group_fusable checked every parameter: none is left
         _torch_adam(base, group, ready, grads, wd)
         return rest
