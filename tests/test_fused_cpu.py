@@ -16,7 +16,7 @@ import pytest
 import torch
 
 import optimlab
-from optimlab.optim import fused_cpu, start_multistep
+from optimlab.optim import _common, fused_cpu, start_multistep
 from optimlab.optim.wgd import WGD
 
 # (id, registry name, hyperparameters): each is run with fused=True and fused=False on the base
@@ -91,14 +91,21 @@ def state_tensors(opt: torch.optim.Optimizer) -> list[torch.Tensor]:
 
 
 def spy_runs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Calls of a single-pass kernel: optimlab's compiled one (its kind), or torch's fused SGD (-1), which
+    fused=True runs for sgdm-ema and rsgdm."""
     calls: list[int] = []
-    real = fused_cpu.run
+    real, real_torch = fused_cpu.run, _common.torch_sgd
 
     def counting(kind: int, *args: Any, **kw: Any) -> None:
         calls.append(kind)
         real(kind, *args, **kw)
 
+    def counting_torch(*args: Any, **kw: Any) -> None:
+        calls.append(-1)
+        real_torch(*args, **kw)
+
     monkeypatch.setattr(fused_cpu, "run", counting)
+    monkeypatch.setattr(_common, "torch_sgd", counting_torch)
     return calls
 
 
@@ -141,7 +148,8 @@ def test_resume_across_fused_and_unfused(name: str, hp: dict, direction: str) ->
 
 def test_lr_change_rebuilds_nothing(monkeypatch) -> None:
     params = make_params(torch.float32)
-    opt = optimlab.create_optimizer("rsgdm", params, lr=0.1, fused=True)
+    opt = optimlab.create_optimizer("wgd-rsgdm", params, lr=0.1, fused=True, wgd_include_linear=True)
+    assert isinstance(opt, WGD) and opt.uses_kernel()
     run(opt, params, range(3))
 
     def no_build() -> None:
@@ -181,15 +189,15 @@ def test_failed_build_falls_back_with_one_warning(monkeypatch) -> None:
     try:
         pf, pu = make_params(torch.float64), make_params(torch.float64)
         with pytest.warns(RuntimeWarning, match="could not be built") as record:
-            of = build("rsgdm", {}, pf, True)
+            of = build("tmsgdm", {"switch_step": 5}, pf, True)
             of2 = build("wgd-sgdm", {}, make_params(torch.float64), True)
             run(of, pf, range(20))
             run(of2, of2.param_groups[0]["params"] + of2.param_groups[1]["params"], range(5))
         assert len([w for w in record if "could not be built" in str(w.message)]) == 1
         assert "simulated" in str(record[0].message)
-        ou = build("rsgdm", {}, pu, None)
+        ou = build("tmsgdm", {"switch_step": 5}, pu, None)
         run(ou, pu, range(20))
-        for a, b in zip(pf, pu):  # the fallback IS the default path (torch's fused SGD kernel): bit-equal
+        for a, b in zip(pf, pu):  # the fallback IS the default path: bit-equal
             assert torch.equal(a, b)
         with warnings.catch_warnings():
             warnings.simplefilter("error")
@@ -215,6 +223,24 @@ def test_fused_bad_arguments(kwargs: dict, match: str) -> None:
 def test_fused_refuses_unsupported_dtype_before_stepping(make: Callable[[], torch.Tensor]) -> None:
     with pytest.raises(ValueError, match=r"float16.*fused=False"):
         optimlab.create_optimizer("rsgdm", [make()], lr=0.1, fused=True)
+    with pytest.raises(ValueError, match=r"float16.*fused=False"):
+        optimlab.create_optimizer("tmsgd", [make()], lr=0.1, fused=True)
+
+
+def test_fused_sgdm_ema_and_rsgdm_need_no_build(monkeypatch) -> None:
+    """Their fused=True is torch's fused SGD kernel: it steps without building optimlab's."""
+
+    def no_build() -> None:
+        raise AssertionError("optimlab's kernel was built")
+
+    fused_cpu.reset()
+    monkeypatch.setattr(fused_cpu, "_build", no_build)
+    try:
+        for name in ("sgdm-ema", "rsgdm"):
+            params = make_params(torch.float32)
+            run(optimlab.create_optimizer(name, params, lr=0.1, fused=True), params, range(3))
+    finally:
+        fused_cpu.reset()
 
 
 def test_fused_step_is_parallel_safe_with_two_threads() -> None:

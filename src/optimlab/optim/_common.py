@@ -227,6 +227,9 @@ class PaperOptimizer(torch.optim.Optimizer):
 
     _checks: dict[str, Check] = {}
     _coupled_decay = True  # False: _step_group gets ±∇ without λθ and places weight decay itself
+    # fused=True runs optimlab's compiled kernel (fused_cpu) when True; when False, the update maps onto
+    # torch's fused SGD kernel, which fused=True (like the default) then runs: nothing to build
+    _compiled_fused = True
 
     def __init__(self, params: ParamsT, defaults: dict[str, Any]) -> None:
         validate_group(defaults, self._checks)
@@ -236,7 +239,7 @@ class PaperOptimizer(torch.optim.Optimizer):
         validate_group(param_group, self._checks)
         super().add_param_group(param_group)
         check_param_dtypes(self.param_groups[-1:], type(self).__name__)
-        fused_cpu.check_fused_group(self.param_groups[-1], type(self).__name__)
+        fused_cpu.check_fused_group(self.param_groups[-1], type(self).__name__, compiled=self._compiled_fused)
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Load state and hyperparameters; the implementation choice (foreach, fused) stays this optimizer's,
@@ -275,7 +278,7 @@ class PaperOptimizer(torch.optim.Optimizer):
 
     def _take_fused(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> tuple[list, list]:
         """Run the fused kernel on what it can take; return the (params, grads) left to the unfused path."""
-        if not group.get("fused") or fused_cpu.load() is None:
+        if not group.get("fused") or not self._compiled_fused or fused_cpu.load() is None:
             return params, grads
         rest = self._fused_step_group(group, params, grads)
         return [params[i] for i in rest], [grads[i] for i in rest]
@@ -308,6 +311,7 @@ class EMAMomentumOptimizer(PaperOptimizer):
     step 1 (no bias correction). Subclasses implement the update in _step_group, using _buffers."""
 
     _checks = {"lr": check_lr, "beta": check_unit_interval, "weight_decay": check_nonnegative}
+    _compiled_fused = False  # both updates are torch's fused SGD kernel's (sgdm_ema.py, rsgdm.py)
 
     def __init__(
         self,

@@ -1,7 +1,7 @@
 """The single-pass CPU kernel behind ``fused=True`` (csrc/fused_steps.cpp), built at first use.
 
-``fused=True`` on ``SGDMEMA``, ``RSGDM``, ``TMSGD`` (and WGD over torch's SGD or Adam/AdamW,
-``sgdm-ema`` or ``rsgdm`` with ``fused=True`` on the base) runs one C++ loop over every element of every tensor of a
+``fused=True`` on ``TMSGD`` (and WGD over torch's SGD or Adam/AdamW, ``sgdm-ema`` or ``rsgdm`` with
+``fused=True`` on the base) runs one C++ loop over every element of every tensor of a
 param group: the gradient, the parameter and the optimizer state are read once and written once
 (WGD's per-filter mean is taken over a row while it is in cache). The loop runs on torch's
 intra-op threads, so ``torch.set_num_threads`` applies.
@@ -14,8 +14,11 @@ the source, so an edited source never loads a stale build. ``build_seconds()`` r
 build (or the cached load) took in this process.
 
 Fallback: when the build fails (no compiler, no ninja, a compile error) or ``OPTIMLAB_NO_FUSED=1``
-is set, ONE RuntimeWarning says why and every fused step runs optimlab's unfused path instead
-(the same update, slower).
+is set, ONE RuntimeWarning says why and every fused step runs the default path instead (the same
+update, slower; torch's own fused kernel where the update maps onto it).
+
+``SGDMEMA`` and ``RSGDM`` need no build: their update is torch's fused SGD kernel's (see
+optim/_common.py), which their default step and ``fused=True`` both run.
 
 Coefficients (lr, momentum, …) are runtime arguments: a scheduler changing them rebuilds nothing.
 """
@@ -76,7 +79,7 @@ def load() -> Any | None:
             _state["error"] = f"{type(e).__name__}: " + next((x for x in lines if "error" in x), lines[-1]).strip()
             warnings.warn(
                 f"optimlab: the fused CPU kernel could not be built ({_state['error']}); fused=True steps run "
-                "optimlab's unfused path instead (same update, slower). It needs a C++ compiler (g++ or clang) "
+                "the default path instead (same update, slower). It needs a C++ compiler (g++ or clang) "
                 "and ninja; set OPTIMLAB_NO_FUSED=1 to skip the build.",
                 RuntimeWarning,
                 stacklevel=2,
@@ -100,8 +103,9 @@ def reset() -> None:
     _state.update(tried=False, module=None, error=None, seconds=None)
 
 
-def check_fused_group(group: dict[str, Any], owner: str) -> None:
-    """Refuse, before any step, what fused=True cannot do: foreach=True as well, non-CPU or non-float32/64 params."""
+def check_fused_group(group: dict[str, Any], owner: str, compiled: bool = True) -> None:
+    """Refuse, before any step, what fused=True cannot do: foreach=True as well, non-float32/64 params, and
+    params off the CPU (compiled: optimlab's kernel) or off CPU and CUDA (not compiled: torch's kernel)."""
     fused = group.get("fused")
     if fused not in (None, True, False):
         raise ValueError(f"Invalid fused={fused!r}: must be None, True or False")
@@ -109,10 +113,12 @@ def check_fused_group(group: dict[str, Any], owner: str) -> None:
         return
     if group.get("foreach"):
         raise ValueError(f"{owner}: fused=True and foreach=True cannot both be set")
+    devices = ("cpu",) if compiled else ("cpu", "cuda")
+    what = "a CPU kernel" if compiled else "torch's fused SGD kernel on CPU or CUDA"
     for i, p in enumerate(group["params"]):
-        if p.device.type != "cpu" or p.dtype not in DTYPES:
+        if p.device.type not in devices or p.dtype not in DTYPES:
             raise ValueError(
-                f"{owner} fused=True is a CPU kernel for float32/float64 parameters; params[{i}] is "
+                f"{owner} fused=True is {what} for float32/float64 parameters; params[{i}] is "
                 f"{p.dtype} on {p.device} (use fused=False)"
             )
 

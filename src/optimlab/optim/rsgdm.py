@@ -23,7 +23,6 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from optimlab.optim import fused_cpu
 from optimlab.optim._common import EMAMomentumOptimizer, pick, torch_fused_sgd
 
 
@@ -121,8 +120,8 @@ class RSGDM(EMAMomentumOptimizer):
         foreach: True: torch's multi-tensor ops; False: a per-tensor loop; None (default): torch's own
             fused SGD kernel (Nesterov at lr γ(1−β), above: one pass) for float32/float64 on CPU or
             CUDA, the multi-tensor ops or the loop otherwise.
-        fused: one C++ pass over all tensors on CPU (optimlab.optim.fused_cpu; built at first use,
-            falls back to the unfused path with one warning when no compiler is present).
+        fused: True: torch's fused SGD kernel, as the default (float32/float64 on CPU or CUDA; refused
+            otherwise); False: never a fused kernel (the foreach/loop paths).
     """
 
     def _heavy_ball_buffers(self, params: list[Tensor], beta: float) -> tuple[list[Tensor], list[int]]:
@@ -169,22 +168,3 @@ class RSGDM(EMAMomentumOptimizer):
                 **args,
             )
         return []
-
-    def _fused_step_group(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> list[int]:
-        ok, rest = fused_cpu.split_ready(params, grads)
-        ps, gs = [params[i] for i in ok], [grads[i] for i in ok]
-        bufs, steps = self._heavy_ball_buffers(ps, group["beta"])
-        for idx, args in rsgdm_heavy_ball_plan(steps, group["lr"], group["beta"]):
-            coef = fused_cpu.coefficients(
-                args["lr"],
-                group["weight_decay"],
-                group["maximize"],
-                args["momentum"],
-                0.0,
-                True,
-                int(bool(args["momentum"])),
-            )
-            fused_cpu.run(
-                fused_cpu.SGD, pick(ps, idx), pick(gs, idx), coef, pick(bufs, idx) if args["momentum"] else None
-            )
-        return rest

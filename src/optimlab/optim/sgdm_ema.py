@@ -13,7 +13,6 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from optimlab.optim import fused_cpu
 from optimlab.optim._common import EMAMomentumOptimizer, torch_fused_sgd
 
 
@@ -58,8 +57,8 @@ class SGDMEMA(EMAMomentumOptimizer):
         foreach: True: torch's multi-tensor ops; False: a per-tensor loop; None (default): torch's own
             fused SGD kernel (μ = τ = β: the same update, one pass) for float32/float64 on CPU or
             CUDA, the multi-tensor ops or the loop otherwise.
-        fused: one C++ pass over all tensors on CPU (optimlab.optim.fused_cpu; built at first use,
-            falls back to the unfused path with one warning when no compiler is present).
+        fused: True: torch's fused SGD kernel, as the default (float32/float64 on CPU or CUDA; refused
+            otherwise); False: never a fused kernel (the foreach/loop paths).
     """
 
     def _step_group(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor], foreach: bool) -> None:
@@ -88,11 +87,3 @@ class SGDMEMA(EMAMomentumOptimizer):
             maximize=group["maximize"],
         )
         return []
-
-    def _fused_step_group(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> list[int]:
-        ok, rest = fused_cpu.split_ready(params, grads)
-        ps, gs = [params[i] for i in ok], [grads[i] for i in ok]
-        bufs, _ = self._buffers(ps)
-        coef = fused_cpu.coefficients(group["lr"], group["weight_decay"], group["maximize"], beta=group["beta"])
-        fused_cpu.run(fused_cpu.EMA, ps, gs, coef, bufs)
-        return rest
