@@ -239,7 +239,8 @@ def test_fused_step_is_parallel_safe_with_two_threads() -> None:
     "name,hp", [("sgdm-ema", {}), ("rsgdm", {"weight_decay": 1e-3}), ("tmsgdm", {"switch_step": 2})]
 )
 def test_default_cpu_split_is_bit_equal_to_the_per_tensor_loop(name: str, hp: dict) -> None:
-    """foreach=None on CPU: small tensors as multi-tensor ops, large ones per tensor — the same numbers."""
+    """foreach=None on CPU: small tensors as multi-tensor ops, large ones per tensor — the same numbers.
+    (TM-SGD's multi-step phase by default runs on torch's fused SGD kernel: equal up to rounding.)"""
     from optimlab.optim._common import SMALL_TENSOR_NUMEL, split_paths
 
     shapes = [(SMALL_TENSOR_NUMEL,), (3, 5), (7,), (SMALL_TENSOR_NUMEL // 4, 5)]
@@ -251,6 +252,10 @@ def test_default_cpu_split_is_bit_equal_to_the_per_tensor_loop(name: str, hp: di
         run(opt, ps, range(40))
         runs.append(ps)
     for a, b, c in zip(*runs):
-        assert torch.equal(a, b) and torch.equal(a, c)
+        assert torch.equal(b, c)
+        if name.startswith("tmsgd"):  # see tests/test_tmsgd_kernel.py
+            torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+        else:
+            assert torch.equal(a, b)
     paths = split_paths(None, runs[0], [p.grad for p in runs[0]])
     assert [(f, len(ps)) for f, ps, _ in paths] == [(True, 2), (False, 2)]
