@@ -12,18 +12,19 @@ from typing import Any
 import pytest
 import torch
 
-from optimlab.optim import TMSGD
+from optimlab.optim import TMSGD, fused_cpu
 from optimlab.optim._common import SMALL_TENSOR_NUMEL
 
 SGD_MODULE = sys.modules[torch.optim.SGD.__module__]  # torch.optim.sgd, whose sgd() the path calls
 
-# (shape, param layout, grad layout): channels_last conv weights with a matching gradient (the kernel
-# takes them) and with a contiguous one (it must not: the kernel walks storage, the layouts differ),
-# a tensor above SMALL_TENSOR_NUMEL (the per-tensor half of the default CPU split), small ones.
+# (shape, param layout, grad layout): channels_last conv weights with a matching gradient and with a
+# contiguous one (the kernel takes neither: it walks storage, and is slow on channels_last), a
+# contiguous one, a tensor above SMALL_TENSOR_NUMEL (the per-tensor half of the default CPU split),
+# small ones. The kernel takes the contiguous ones (TAKEN).
 CL, CF = torch.channels_last, torch.contiguous_format
-GROUP0 = [((8, 4, 3, 3), CL, CL), ((6, 3, 3, 3), CL, CF), ((SMALL_TENSOR_NUMEL + 7,), CF, CF)]
+GROUP0 = [((8, 4, 3, 3), CL, CL), ((6, 3, 3, 3), CL, CF), ((16, 8, 3, 3), CF, CF), ((SMALL_TENSOR_NUMEL + 7,), CF, CF)]
 GROUP1 = [((8,), CF, CF), ((5, 4), CF, CF)]
-MIXED = 1  # index (in GROUP0) of the tensor whose gradient layout differs from its own
+TAKEN = [2, 3, 4, 5]
 
 
 def make_params(dtype: torch.dtype) -> list[torch.Tensor]:
@@ -114,7 +115,8 @@ def test_default_path_calls_the_fused_kernel_once_per_bucket(monkeypatch: pytest
     spy = KernelSpy(monkeypatch)
     steps = []
     ps = make_params(torch.float64)
-    opt = TMSGD([{"params": ps[:3]}, {"params": ps[3:], "lr": 0.025}], lr=0.05, switch_step=10)
+    n0 = len(GROUP0)
+    opt = TMSGD([{"params": ps[:n0]}, {"params": ps[n0:], "lr": 0.025}], lr=0.05, switch_step=10)
     gen = torch.Generator().manual_seed(1)
     for k in range(14):
         for p, (_, _, gfmt) in zip(ps, GROUP0 + GROUP1):
@@ -129,23 +131,23 @@ def test_default_path_calls_the_fused_kernel_once_per_bucket(monkeypatch: pytest
             assert calls == [], f"step {k}"
             continue
         # group 0 splits into its small tensors and its large one (two buckets), group 1 is one bucket:
-        # one call each, never one per tensor; the mixed-layout tensor never goes in
+        # one call each, never one per tensor; the channels_last tensors never go in
         assert len(calls) == 3, f"step {k}: {len(calls)} calls"
         taken = sorted(x for c in calls for x in c)
-        assert taken == sorted(x for i, x in enumerate(ptrs) if i != MIXED), f"step {k}"
+        assert taken == sorted(ptrs[i] for i in TAKEN), f"step {k}"
         steps.append(k)
     assert steps == [10, 11, 12, 13]
 
 
 @pytest.mark.parametrize("path", [{"foreach": False}, {"foreach": True}, {"fused": True}])
 def test_an_explicit_path_does_not_call_the_fused_kernel(monkeypatch: pytest.MonkeyPatch, path: dict) -> None:
-    """foreach=True/False and fused=True (also on the tensors optimlab's fused kernel leaves to the
-    unfused path, here the channels_last one) keep their own kernels."""
+    """foreach=True/False and fused=True keep their own kernels, fused=True also where optimlab's
+    compiled kernel is missing (simulated here) and the group falls back to the unfused path."""
     spy = KernelSpy(monkeypatch)
+    monkeypatch.setattr(fused_cpu, "load", lambda: None)
     ps = [
         torch.randn(3, 4, dtype=torch.float64, requires_grad=True),
         torch.randn(SMALL_TENSOR_NUMEL + 1).requires_grad_(),
-        torch.randn(4, 3, 3, 3).contiguous(memory_format=torch.channels_last).requires_grad_(),
     ]
     opt = TMSGD(ps, lr=0.1, switch_step=0, **path)
     for _ in range(5):
@@ -153,7 +155,7 @@ def test_an_explicit_path_does_not_call_the_fused_kernel(monkeypatch: pytest.Mon
             p.grad = torch.ones_like(p)
         opt.step()
     assert opt.is_multistep and spy.calls == []
-    assert ps[2].grad.is_contiguous(memory_format=torch.channels_last)  # a tensor the default path would take
+    assert ps[0].grad is not None and ps[0].grad.is_contiguous()  # the default path would take these
 
 
 def test_lr_zero_takes_todays_path_and_matches(monkeypatch: pytest.MonkeyPatch) -> None:
