@@ -267,7 +267,7 @@ def test_fused_step_is_parallel_safe_with_two_threads() -> None:
 )
 def test_default_cpu_split_is_bit_equal_to_the_per_tensor_loop(name: str, hp: dict) -> None:
     """foreach=None, fused=False on CPU: small tensors as multi-tensor ops, large ones per tensor — the
-    same numbers. (fused=None would take torch's fused kernel instead; see the next test.)"""
+    same numbers. (fused=None would take torch's fused kernels instead: tests/test_torch_fused_default.py.)"""
     from optimlab.optim._common import SMALL_TENSOR_NUMEL, split_paths
 
     shapes = [(SMALL_TENSOR_NUMEL,), (3, 5), (7,), (SMALL_TENSOR_NUMEL // 4, 5)]
