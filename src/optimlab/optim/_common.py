@@ -230,6 +230,7 @@ class PaperOptimizer(torch.optim.Optimizer):
     # fused=True runs optimlab's compiled kernel (fused_cpu) when True; when False, the update maps onto
     # torch's fused SGD kernel, which fused=True (like the default) then runs: nothing to build
     _compiled_fused = True
+    _torch_fused = False  # True: _torch_fused_step_group runs torch's fused kernel (else it is not asked)
 
     def __init__(self, params: ParamsT, defaults: dict[str, Any]) -> None:
         validate_group(defaults, self._checks)
@@ -264,7 +265,7 @@ class PaperOptimizer(torch.optim.Optimizer):
         return list(range(len(params)))
 
     def _take_torch_fused(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> tuple[list, list]:
-        if not uses_torch_fused(group):
+        if not self._torch_fused or not uses_torch_fused(group):
             return params, grads
         ok = [i for i, (p, g) in enumerate(zip(params, grads)) if torch_fused_ready(p, g)]
         if not ok:
@@ -312,6 +313,7 @@ class EMAMomentumOptimizer(PaperOptimizer):
 
     _checks = {"lr": check_lr, "beta": check_unit_interval, "weight_decay": check_nonnegative}
     _compiled_fused = False  # both updates are torch's fused SGD kernel's (sgdm_ema.py, rsgdm.py)
+    _torch_fused = True
 
     def __init__(
         self,

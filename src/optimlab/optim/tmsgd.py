@@ -27,6 +27,7 @@ from optimlab.optim._common import (
     check_lr,
     check_nonnegative,
     check_unit_interval,
+    pick,
     torch_fused_sgd,
     uses_torch_fused,
 )
@@ -113,7 +114,7 @@ def tmsgd_foreach_update_(
     torch._foreach_add_(bufs_km1, ds, alpha=2.0 * lr / unit_km1)
     unit = -0.5 * unit_km1
     torch._foreach_add_(params, bufs_km1, alpha=unit)
-    if abs(unit) < min(_min_unit(p.dtype) for p in params):
+    if abs(unit) < min(_min_unit(d) for d in {p.dtype for p in params}):
         torch._foreach_mul_(bufs_km1, unit)
         unit = 1.0
     return unit
@@ -162,7 +163,7 @@ def tmsgd_kernel_multistep_(
     unit = -0.5 * unit_km1
     # one multi-tensor add: as fast as a per-tensor loop on ResNet18's tensors (CPU), fewer calls
     torch._foreach_add_(params, bufs_km1, alpha=unit)
-    if abs(unit) < min(_min_unit(p.dtype) for p in params):
+    if abs(unit) < min(_min_unit(d) for d in {p.dtype for p in params}):
         torch._foreach_mul_(bufs_km1, unit)
         unit = 1.0
     return unit
@@ -328,36 +329,31 @@ class TMSGD(PaperOptimizer):
         return rest
 
     def _step_group(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor], foreach: bool) -> None:
-        mu, k_s = group["momentum"], group["switch_step"]
-        v1, v2, bufs, fresh, multi = [], [], [], [], []
-        for i, p in enumerate(params):
-            state = self._init_state(p, mu)
-            multi.append(group["multistep"] or (k_s is not None and state["step"] >= k_s))
-            if mu != 0.0:
-                if state.get("momentum_buffer") is None:
-                    state["momentum_buffer"] = grads[i].detach().clone()
-                    fresh.append(True)
-                else:
-                    fresh.append(False)
-                bufs.append(state["momentum_buffer"])
-            v1.append(state["v_prev"])
-            v2.append(state["v_prev2"])
+        # Python work per parameter is kept to one state lookup and a few list appends: with thousands of
+        # small tensors it is what the step costs (benchmarks/bench_optimizers.py, 3,600-tensor layout)
+        mu, k_s, forced = group["momentum"], group["switch_step"], group["multistep"]
+        states = [self._init_state(p, mu) for p in params]
+        v1 = [st["v_prev"] for st in states]
+        v2 = [st["v_prev2"] for st in states]
         if mu != 0.0:
-            old = [b for b, f in zip(bufs, fresh) if not f]
-            new_g = [d for d, f in zip(grads, fresh) if not f]
+            old = [i for i, st in enumerate(states) if st["momentum_buffer"] is not None]
+            for i, st in enumerate(states):
+                if st["momentum_buffer"] is None:
+                    st["momentum_buffer"] = grads[i].detach().clone()
             if old:
+                olds, new_g = [states[i]["momentum_buffer"] for i in old], [grads[i] for i in old]
                 if foreach:
-                    torch._foreach_mul_(old, mu)
-                    torch._foreach_add_(old, new_g)
+                    torch._foreach_mul_(olds, mu)
+                    torch._foreach_add_(olds, new_g)
                 else:
-                    for b, g in zip(old, new_g):
+                    for b, g in zip(olds, new_g):
                         b.mul_(mu).add_(g)
-            grads = bufs
+            grads = [st["momentum_buffer"] for st in states]
         # bucket by (phase, units): normally one bucket, all params having taken the same steps
         buckets: dict[tuple[bool, float, float], list[int]] = {}
-        for i, p in enumerate(params):
-            state = self.state[p]
-            buckets.setdefault((multi[i], state["v_prev_unit"], state["v_prev2_unit"]), []).append(i)
+        for i, st in enumerate(states):
+            multi = forced or (k_s is not None and st["step"] >= k_s)
+            buckets.setdefault((multi, st["v_prev_unit"], st["v_prev2_unit"]), []).append(i)
         lr = group["lr"]
         # the default path's multi-tensor half (the small tensors on CPU, all on an accelerator): the
         # multi-step phase on torch's fused SGD kernel where it can (see above); the rest their own
@@ -366,22 +362,24 @@ class TMSGD(PaperOptimizer):
             if flag and kernel:
                 ready = [i for i in idx if _kernel_ready(grads[i], v1[i], v2[i])]
                 if ready:
-                    ps, ds = [params[i] for i in ready], [grads[i] for i in ready]
-                    unit = tmsgd_kernel_multistep_(ps, ds, [v1[i] for i in ready], [v2[i] for i in ready], u1, u2, lr)
-                    for p in ps:
-                        self._rotate(self.state[p], unit)
+                    unit = tmsgd_kernel_multistep_(
+                        pick(params, ready), pick(grads, ready), pick(v1, ready), pick(v2, ready), u1, u2, lr
+                    )
+                    for i in ready:
+                        self._rotate(states[i], unit)
                     if len(ready) == len(idx):
                         continue
                     taken = set(ready)
                     idx = [i for i in idx if i not in taken]  # the rest (other layouts/dtypes): below
             if foreach:
-                sel = (lambda xs, idx=idx: [xs[i] for i in idx]) if len(idx) != len(params) else (lambda xs: xs)
-                units = [tmsgd_foreach_update_(sel(params), sel(grads), sel(v1), sel(v2), u1, u2, lr, flag)]
-                units *= len(idx)
+                unit = tmsgd_foreach_update_(
+                    pick(params, idx), pick(grads, idx), pick(v1, idx), pick(v2, idx), u1, u2, lr, flag
+                )
+                units = [unit] * len(idx)
             else:
                 units = [tmsgd_update_(params[i], grads[i], v1[i], v2[i], u1, u2, lr, flag) for i in idx]
             for i, unit in zip(idx, units):  # v_prev2 now holds v_{k+1}: rotate the history
-                self._rotate(self.state[params[i]], unit)
+                self._rotate(states[i], unit)
 
 
 def start_multistep(optimizer: Optimizer) -> bool:
