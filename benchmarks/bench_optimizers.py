@@ -21,9 +21,11 @@ on 1 and 2 intra-op threads, for two parameter layouts:
     many       the same stack with 300 blocks of width 32: 3,600 tensors, 3.8M params
                (WGD with wgd_include_linear=True on both stacks: they have no conv weights)
 
-Steps labelled fused=True run optimlab's compiled single-pass kernel (optimlab.optim.fused_cpu); it
-is built (or loaded from torch's extension cache) before the timing, and the time that took is
-printed. WGD's kernel also writes the whitened gradient back into p.grad (4 more bytes per
+Default steps of rsgdm, sgdm-ema, wgd-* and (for its small tensors) tmsgd run torch's own fused kernels where
+the update is theirs (docs/optimizers.md, "Speed"). Steps labelled fused=True run optimlab's compiled
+single-pass kernel (optimlab.optim.fused_cpu) — for rsgdm and sgdm-ema, whose update is torch's
+fused SGD step, the same torch kernel as their default; the compiled kernel is built (or loaded
+from torch's extension cache) before the timing, and the time that took is printed. WGD's kernel also writes the whitened gradient back into p.grad (4 more bytes per
 parameter than the B/param column, which counts what the rule itself must move).
 
 and the optimizer-state bytes per parameter of every registered optimizer (--state).
@@ -127,20 +129,20 @@ def steps_for(layout: str) -> list[Step]:
         Step("torch SGD(nesterov) fused", torch_sgd(True, "fused"), 20, "nag"),
         Step("torch Adam foreach", torch_adam("foreach"), 28, "adam"),
         Step("torch Adam fused", torch_adam("fused"), 28, "adam"),
-        Step("rsgdm", ours("rsgdm"), 20, "nag"),
-        Step("sgdm-ema", ours("sgdm-ema"), 20, "sgdm"),
-        Step("tmsgd, multi-step phase", ours("tmsgd", multistep=True), 24, "sgdm"),
-        Step("wgd-sgdm (fused, default)", ours("wgd-sgdm", **linear), 20, "sgdm"),
+        Step("rsgdm (default)", ours("rsgdm"), 20, "nag"),
+        Step("sgdm-ema (default)", ours("sgdm-ema"), 20, "sgdm"),
+        Step("tmsgd (default), multi-step phase", ours("tmsgd", multistep=True), 24, "sgdm"),
+        Step("wgd-sgdm (default)", ours("wgd-sgdm", **linear), 20, "sgdm"),
         Step("wgd-sgdm (generic, wgd_fused=False)", ours("wgd-sgdm", wgd_fused=False, **linear), 20, "sgdm"),
-        Step("wgd-rsgdm (fused, default)", ours("wgd-rsgdm", **linear), 20, "nag"),
-        Step("wgd-sgdm-ema (fused, default)", ours("wgd-sgdm-ema", **linear), 20, "sgdm"),
+        Step("wgd-rsgdm (default)", ours("wgd-rsgdm", **linear), 20, "nag"),
+        Step("wgd-sgdm-ema (default)", ours("wgd-sgdm-ema", **linear), 20, "sgdm"),
         # fused=True: optimlab's compiled single-pass kernel (optimlab.optim.fused_cpu)
         Step("rsgdm fused=True", ours("rsgdm", fused=True), 20, "nag"),
         Step("sgdm-ema fused=True", ours("sgdm-ema", fused=True), 20, "sgdm"),
         Step("tmsgd fused=True, multi-step", ours("tmsgd", multistep=True, fused=True), 24, "sgdm"),
         Step("wgd-sgdm fused=True", ours("wgd-sgdm", fused=True, **linear), 20, "sgdm"),
         Step("wgd-rsgdm fused=True", ours("wgd-rsgdm", fused=True, **linear), 20, "nag"),
-        Step("wgd-adam (generic, default)", ours("wgd-adam", **linear), 28, "adam"),
+        Step("wgd-adam (default)", ours("wgd-adam", **linear), 28, "adam"),
         Step("wgd-adam fused=True", ours("wgd-adam", fused=True, **linear), 28, "adam"),
     ]
 

@@ -2,7 +2,8 @@ r"""RSGDM (Qin et al., "Reducing Bias in Deep Learning Optimization: The RSGDM A
 
 The paper's recurrences keep three buffers (m, z, g_prev). Unrolled, they are Nesterov momentum in
 EMA form with ONE buffer, so RSGDM here costs exactly what SGD(nesterov=True) costs: one state
-tensor per parameter and the same three passes over memory (measured in benchmarks/).
+tensor per parameter, and by default one pass over memory on torch's own fused SGD kernel (the
+README's "Speed and memory").
 
 Identity. With Δg_1 = 0 and m_0 = z_0 = 0, write m_t = (1 − β) Σ_{i=1..t} β^{t−i} g_i and let
 m̃_t = (1 − β) Σ_{i=2..t} β^{t−i} g_i be the same EMA with g_1 left out (m̃_1 = 0). Unrolling z,
@@ -100,15 +101,17 @@ class RSGDM(EMAMomentumOptimizer):
 
     Relation to torch: from step 2 on, RSGDM with lr γ is exactly
     ``torch.optim.SGD(lr=γ(1−β), momentum=β, nesterov=True)`` whose heavy-ball buffer is RSGDM's
-    ``momentum_buffer`` (m̃/(1−β)); the default step runs on that torch kernel. To match the two, take RSGDM's step 1 (θ_1 = θ_0 − γ(1−β)g_1), copy θ_1 into the
-    torch model and set torch's ``momentum_buffer`` to zeros; every later step is then the same.
-    (Torch's own step 1 would move by γ(1−β)(1+β)g_1 and start its buffer at g_1.)
+    ``momentum_buffer`` (m̃/(1−β)); the default step runs on that torch kernel. To match the two,
+    take RSGDM's step 1 (θ_1 = θ_0 − γ(1−β)g_1), copy θ_1 into the torch model and set torch's
+    ``momentum_buffer`` to zeros; every later step is then the same. (Torch's own step 1 would move
+    by γ(1−β)(1+β)g_1 and start its buffer at g_1.)
 
-    Conventions: state ``momentum_buffer`` is torch's heavy-ball buffer b = m̃/(1−β) (b_t = βb_{t−1} + g_t),
-    allocated as zeros at step 1, and ``buffer_beta`` the β it is scaled for (a changed β rescales it
-    once; a checkpoint without ``buffer_beta``, from before optimlab kept b, holds m̃ and is converted
-    on its first step); ``step`` counts the steps this parameter took. Weight decay is coupled L2 added to the gradient after the maximize
-    sign flip, as in torch.optim.SGD. At equal lr the steady-state step is that of ``sgdm-ema``,
+    Conventions: state ``momentum_buffer`` is torch's heavy-ball buffer b = m̃/(1−β)
+    (b_t = βb_{t−1} + g_t), allocated as zeros at step 1, and ``buffer_beta`` the β it is scaled for
+    (a changed β rescales it once; a checkpoint without ``buffer_beta``, from before optimlab kept b,
+    holds m̃ and is converted on its first step); ``step`` counts the steps this parameter took.
+    Weight decay is coupled L2 added to the gradient after the maximize sign flip, as in
+    torch.optim.SGD. At equal lr the steady-state step is that of ``sgdm-ema``,
     i.e. (1−β) times torch's heavy-ball ``sgdm``.
 
     Args:
