@@ -330,14 +330,25 @@ class EMAMomentumOptimizer(PaperOptimizer):
         )
         super().__init__(params, defaults)
 
-    def _buffers(self, params: list[Tensor]) -> tuple[list[Tensor], list[int]]:
-        """(momentum buffers, step counts after this step) of params, creating zero buffers at step 1."""
+    def _buffers(self, params: list[Tensor], scale_beta: float | None = None) -> tuple[list[Tensor], list[int]]:
+        """(momentum buffers, step counts after this step) of params, creating zero buffers at step 1.
+
+        scale_beta (RSGDM's heavy-ball buffer b = m̃/(1−β)): each buffer is kept scaled for this β,
+        rescaled once when β changed since it was written (``buffer_beta``; a buffer without it is m̃
+        itself, as in older checkpoints). One loop: it runs per parameter and step."""
         bufs, steps = [], []
         for p in params:
             state = self.state[p]
             if not state:
                 state["step"] = 0
                 state["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                if scale_beta is not None:
+                    state["buffer_beta"] = scale_beta
+            elif scale_beta is not None and state.get("buffer_beta") != scale_beta:
+                old = state.get("buffer_beta")
+                if state["step"] > 0:
+                    state["momentum_buffer"].mul_((1.0 - (0.0 if old is None else old)) / (1.0 - scale_beta))
+                state["buffer_beta"] = scale_beta
             state["step"] += 1
             steps.append(state["step"])
             bufs.append(state["momentum_buffer"])

@@ -128,25 +128,8 @@ class RSGDM(EMAMomentumOptimizer):
     """
 
     def _heavy_ball_buffers(self, params: list[Tensor], beta: float) -> tuple[list[Tensor], list[int]]:
-        """(buffers, step counts after this step), each buffer scaled for this β: b = m̃/(1−β), zeros at
-        step 1, rescaled once when β changed since it was written (a buffer without ``buffer_beta`` is
-        m̃ itself, as in older checkpoints). One loop: it runs per parameter and step."""
-        bufs, steps = [], []
-        for p in params:
-            state = self.state[p]
-            if not state:
-                state["step"] = 0
-                state["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                state["buffer_beta"] = beta
-            elif state.get("buffer_beta") != beta:
-                old = state.get("buffer_beta")
-                if state["step"] > 0:
-                    state["momentum_buffer"].mul_((1.0 - (0.0 if old is None else old)) / (1.0 - beta))
-                state["buffer_beta"] = beta
-            state["step"] += 1
-            steps.append(state["step"])
-            bufs.append(state["momentum_buffer"])
-        return bufs, steps
+        """_buffers, each scaled for this β: b = m̃/(1−β) (see EMAMomentumOptimizer._buffers)."""
+        return self._buffers(params, scale_beta=beta)
 
     def _step_group(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor], foreach: bool) -> None:
         bufs, steps = self._heavy_ball_buffers(params, group["beta"])
