@@ -1,7 +1,7 @@
-"""TM-SGD's default multi-step path: the two buffer passes as one pass of torch's fused SGD kernel
-(torch.optim.sgd.sgd(fused=True), see optimlab.optim.tmsgd). It must give the numbers of the explicit
-per-tensor path (foreach=False) up to rounding, take only tensors it can address correctly, and
-stay off when the user picks a path (foreach=True/False, fused=True) or lr = 0."""
+"""TM-SGD's default multi-step path: two passes, the second (buffer update and parameter step) on torch's
+fused SGD kernel (torch.optim.sgd.sgd(fused=True), see optimlab.optim.tmsgd). It must give the numbers of
+the explicit per-tensor path (foreach=False) up to rounding, take only tensors it can address correctly,
+and stay off when the user picks a path (foreach=True/False, fused=False)."""
 
 from __future__ import annotations
 
@@ -16,12 +16,13 @@ from optimlab.optim._common import SMALL_TENSOR_NUMEL
 
 # (shape, param layout, grad layout): channels_last conv weights with a matching gradient and with a
 # contiguous one (the kernel takes neither: it walks storage, and is slow on channels_last), a
-# contiguous one, a tensor above SMALL_TENSOR_NUMEL (the per-tensor half of the default CPU split,
-# which keeps its loop), small ones. The kernel takes the small contiguous ones (TAKEN).
+# contiguous one, a tensor above SMALL_TENSOR_NUMEL (the per-tensor half of the default CPU split),
+# small ones. On CPU the kernel takes the large contiguous one (TAKEN); small CPU tensors keep the
+# multi-tensor passes.
 CL, CF = torch.channels_last, torch.contiguous_format
 GROUP0 = [((8, 4, 3, 3), CL, CL), ((6, 3, 3, 3), CL, CF), ((16, 8, 3, 3), CF, CF), ((SMALL_TENSOR_NUMEL + 7,), CF, CF)]
 GROUP1 = [((8,), CF, CF), ((5, 4), CF, CF)]
-TAKEN = [2, 4, 5]
+TAKEN = [3]
 
 
 def make_params(dtype: torch.dtype) -> list[torch.Tensor]:
@@ -67,7 +68,7 @@ def run(
 
 class KernelSpy:
     """Wraps torch's functional SGD as optimlab calls it (optimlab.optim._common.torch_sgd): records, per
-    call, the data pointers of its first list (X)."""
+    call, the data pointers of its first list (X, the parameters)."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.calls: list[list[int]] = []
@@ -122,15 +123,15 @@ def test_default_path_calls_the_fused_kernel_once_per_bucket(monkeypatch: pytest
                 memory_format=gfmt
             )
         before = len(spy.calls)
-        ptrs = [opt.state[p]["v_prev"].data_ptr() if opt.state.get(p) else None for p in ps]
+        ptrs = [p.data_ptr() for p in ps]
         opt.step()
         calls = spy.calls[before:]
         if k < 10:  # SGD phase: today's kernels
             assert calls == [], f"step {k}"
             continue
-        # group 0's small tensors and group 1: one call each, never one per tensor; the channels_last
-        # tensors and the large one (its per-tensor loop) never go in
-        assert len(calls) == 2, f"step {k}: {len(calls)} calls"
+        # group 0's large tensor: one call; its small tensors and group 1 keep the multi-tensor passes,
+        # the channels_last tensors never go in
+        assert len(calls) == 1, f"step {k}: {len(calls)} calls"
         taken = sorted(x for c in calls for x in c)
         assert taken == sorted(ptrs[i] for i in TAKEN), f"step {k}"
         steps.append(k)
@@ -155,25 +156,23 @@ def test_an_explicit_path_does_not_call_the_fused_kernel(monkeypatch: pytest.Mon
     assert ps[0].grad is not None and ps[0].grad.is_contiguous()  # the default path would take these
 
 
-def test_lr_zero_takes_todays_path_and_matches(monkeypatch: pytest.MonkeyPatch) -> None:
-    """lr = 0 (λ = −u_k/(2lr) undefined): the plain passes, the same numbers; the kernel again after."""
+def test_lr_zero_steps_match_and_move_nothing_from_rest(monkeypatch: pytest.MonkeyPatch) -> None:
+    """lr = 0 for a while (1 − τ = 0: no gradient enters), then again lr > 0: the same numbers as the
+    explicit path; and lr = 0 from the start moves nothing and makes no NaN."""
 
     def lr_at(k: int) -> float:
         return 0.0 if 30 <= k < 40 else 1.0
 
     spy = KernelSpy(monkeypatch)
     opt, _, got = run(None, momentum=0.9, lr=0.02, steps=50, lr_at=lr_at)
-    calls_per_step = 2
-    assert len(spy.calls) == calls_per_step * (50 - 10 - 10)  # multi-step from 10, none at the 10 lr = 0 steps
+    assert len(spy.calls) == 50 - 10  # multi-step from step 10, one call a step (the large tensor)
     _, _, want = run(False, momentum=0.9, lr=0.02, steps=50, lr_at=lr_at)
     for a, b in zip(got, want):
         for x, y in zip(a, b):
             torch.testing.assert_close(x, y, rtol=1e-12, atol=1e-12)
     assert not torch.equal(got[39][0], got[29][0])  # the multi-step history still moves at lr = 0
 
-    spy.calls.clear()  # lr = 0 from the start: from rest nothing moves, nothing is NaN
     opt, ps, traj = run(None, lr=0.0, steps=20)
-    assert spy.calls == []
     for p, p0 in zip(ps, make_params(torch.float64)):
         assert torch.equal(p.detach(), p0.detach())
 
@@ -183,7 +182,7 @@ def test_fused_true_without_its_kernel_falls_back_to_the_default_path(monkeypatc
     monkeypatch.setattr(fused_cpu, "load", lambda: None)
     spy = KernelSpy(monkeypatch)
     _, _, got = run(None, fused=True, steps=30)
-    assert len(spy.calls) == 2 * 20
+    assert len(spy.calls) == 20
     _, _, want = run(None, steps=30)
     for x, y in zip(got[-1], want[-1]):
         assert torch.equal(x, y)

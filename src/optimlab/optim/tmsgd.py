@@ -120,25 +120,23 @@ def tmsgd_foreach_update_(
     return unit
 
 
-# The default multi-step path (foreach=None, not fused) runs the two buffer passes of
-# tmsgd_foreach_update_ (24 bytes per float32 parameter) as ONE pass of torch's fused SGD kernel,
-# which computes per element  G' = G + λX;  B ← μB + (1 − τ)G';  X ← X − γB.  With X = buf_k,
-# G = d, B = buf_km1, μ = 1, 1 − τ = 2lr/u_{k−1}, λ = −u_k/(2lr), γ = 0 that is the same
-# buf_km1 ← buf_km1 − (u_k/u_{k−1}) buf_k + (2lr/u_{k−1}) d in 20 bytes (X stored back unchanged);
-# with the param add (12), 32 bytes a step instead of 36 where no pass finds its data in cache (a
-# multi-tensor list on an accelerator, or of small tensors). On CPU a large tensor's per-tensor
-# passes already find buf_km1 in cache after the first, so there it measured about even (0.98-1.06×
-# the loop on the ResNet18 and 324-tensor layouts) and the loop keeps those tensors (bit-equal to
-# foreach=False). The kernel gets only contiguous tensors (_kernel_ready) and lr != 0 (λ).
+# The default multi-step path (foreach None, fused not False) takes two passes instead of three:
+#   1. buf_km1 ← buf_km1 − (u_k/u_{k−1}) buf_k          (one multi-tensor add, 12 bytes per float32 param)
+#   2. torch's fused SGD kernel, which computes per element  B ← μB + (1 − τ)G;  X ← X − γB,  with
+#      X = θ, G = d, B = buf_km1, μ = 1, 1 − τ = 2lr/u_{k−1}, γ = −unit (20 bytes):
+#      buf_km1 ← buf_km1 + (2lr/u_{k−1}) d  and  θ ← θ + unit·buf_km1  in one pass.
+# 32 bytes a step instead of 36 (the same arithmetic, rounded by the kernel). Measured against torch's
+# foreach SGD(momentum) step, 15 interleaved rounds, 1/2 threads: ResNet18 0.98/0.96 (the three-pass
+# loop 1.06/1.08), the 324-tensor stack 0.93/0.93 (0.99/1.06). Small CPU tensors keep the multi-tensor
+# passes: with 3,600 of them the kernel was 0.93/1.15, the passes 0.94/0.96. The kernel walks memory in order, so θ, d and buf_km1 must be laid out alike
+# (_kernel_ready: contiguous; on CPU the kernel also measured 3× slower on channels_last tensors).
 _KERNEL_DTYPES = (torch.float32, torch.float64)
 
 
-def _kernel_ready(d: Tensor, buf_k: Tensor, buf_km1: Tensor) -> bool:
-    """(X, G, B) = (buf_k, d, buf_km1) fit torch's fused SGD kernel: float32/64 on cpu/cuda, contiguous. It
-    walks storage by data_ptr (channels_last buffers with a contiguous d would be silently wrong), and on
-    CPU it measured 3x slower on channels_last tensors than on contiguous ones: those keep today's passes."""
-    ok = buf_k.dtype in _KERNEL_DTYPES and (buf_k.is_cpu or buf_k.is_cuda)
-    return ok and d.is_contiguous() and buf_k.is_contiguous() and buf_km1.is_contiguous()
+def _kernel_ready(param: Tensor, d: Tensor, buf_km1: Tensor) -> bool:
+    """(X, G, B) = (θ, d, buf_km1) fit torch's fused SGD kernel: float32/64 on cpu/cuda, all contiguous."""
+    ok = param.dtype in _KERNEL_DTYPES and d.dtype == param.dtype and (param.is_cpu or param.is_cuda)
+    return ok and param.is_contiguous() and d.is_contiguous() and buf_km1.is_contiguous()
 
 
 def tmsgd_kernel_multistep_(
@@ -150,19 +148,17 @@ def tmsgd_kernel_multistep_(
     unit_km1: float,
     lr: float,
 ) -> float:
-    """tmsgd_foreach_update_'s multi-step branch (lr != 0) with torch's fused SGD kernel: see above."""
+    """tmsgd_foreach_update_'s multi-step branch in two passes, the second on torch's fused SGD kernel (above)."""
+    torch._foreach_add_(bufs_km1, bufs_k, alpha=-unit_k / unit_km1)
+    unit = -0.5 * unit_km1
     torch_fused_sgd(
-        bufs_k,
+        params,
         ds,
         list(bufs_km1),  # real buffers: the kernel must not take this for its first step
-        weight_decay=-unit_k / (2.0 * lr),
+        lr=-unit,
         momentum=1.0,
-        lr=0.0,
         dampening=1.0 - 2.0 * lr / unit_km1,
     )
-    unit = -0.5 * unit_km1
-    # one multi-tensor add: as fast as a per-tensor loop on ResNet18's tensors (CPU), fewer calls
-    torch._foreach_add_(params, bufs_km1, alpha=unit)
     if abs(unit) < min(_min_unit(d) for d in {p.dtype for p in params}):
         torch._foreach_mul_(bufs_km1, unit)
         unit = 1.0
@@ -208,9 +204,9 @@ class TMSGD(PaperOptimizer):
         maximize: maximize the objective instead of minimizing.
         foreach: use the multi-tensor path (None: on an accelerator; on CPU for tensors under
             ``SMALL_TENSOR_NUMEL`` elements, the per-tensor loop for larger ones). With None (the
-            default) the multi-step update of the multi-tensor half (float32/float64, lr > 0) runs
-            its two buffer passes as one pass of torch's fused SGD kernel, then the param add: two
-            passes over memory instead of three, the same numbers up to rounding.
+            default) the multi-step update of float32/float64 contiguous tensors takes two passes, the
+            second on torch's fused SGD kernel (the buffer update and the parameter step in one):
+            32 bytes per float32 parameter instead of 36, the same numbers up to rounding.
             foreach=True/False keep their three passes (bit-equal to each other).
         fused: True: one C++ pass over all tensors on CPU (optimlab.optim.fused_cpu; built at first
             use, falls back to the default path with one warning when no compiler is present);
@@ -355,12 +351,13 @@ class TMSGD(PaperOptimizer):
             multi = forced or (k_s is not None and st["step"] >= k_s)
             buckets.setdefault((multi, st["v_prev_unit"], st["v_prev2_unit"]), []).append(i)
         lr = group["lr"]
-        # the default path's multi-tensor half (the small tensors on CPU, all on an accelerator): the
-        # multi-step phase on torch's fused SGD kernel where it can (see above); the rest their own
-        kernel = foreach and uses_torch_fused(group) and lr != 0.0
+        # the default path: the multi-step phase on torch's fused SGD kernel where it can (see above),
+        # except the small CPU tensors, whose multi-tensor passes measured faster (torch's kernel pays
+        # per tensor, and more on 2 threads); explicit foreach=True/False and fused=False their own passes
+        kernel = uses_torch_fused(group) and not (foreach and params[0].is_cpu)
         for (flag, u1, u2), idx in buckets.items():
             if flag and kernel:
-                ready = [i for i in idx if _kernel_ready(grads[i], v1[i], v2[i])]
+                ready = [i for i in idx if _kernel_ready(params[i], grads[i], v2[i])]
                 if ready:
                     unit = tmsgd_kernel_multistep_(
                         pick(params, ready), pick(grads, ready), pick(v1, ready), pick(v2, ready), u1, u2, lr
