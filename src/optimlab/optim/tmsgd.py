@@ -125,10 +125,12 @@ def tmsgd_foreach_update_(
 #   2. torch's fused SGD kernel, which computes per element  B ← μB + (1 − τ)G;  X ← X − γB,  with
 #      X = θ, G = d, B = buf_km1, μ = 1, 1 − τ = 2lr/u_{k−1}, γ = −unit (20 bytes):
 #      buf_km1 ← buf_km1 + (2lr/u_{k−1}) d  and  θ ← θ + unit·buf_km1  in one pass.
-# 32 bytes a step instead of 36 (the same arithmetic, rounded by the kernel). Measured against torch's
-# foreach SGD(momentum) step, 15 interleaved rounds, 1/2 threads: ResNet18 0.98/0.96 (the three-pass
-# loop 1.06/1.08), the 324-tensor stack 0.93/0.93 (0.99/1.06). Small CPU tensors keep the multi-tensor
-# passes: with 3,600 of them the kernel was 0.93/1.15, the passes 0.94/0.96. The kernel walks memory in order, so θ, d and buf_km1 must be laid out alike
+# 32 bytes a step instead of 36 (the same arithmetic, rounded by the kernel). Against torch's foreach
+# SGD(momentum) step, 1/2 threads, two interleaved runs on the shared 2-core machine: ResNet18
+# 0.98/0.96 and 1.09/1.15 (the three-pass path 1.06/1.08 and 1.14/1.17), the 324-tensor stack
+# 0.93/0.93 and 1.03/1.05 (0.99/1.06 and 0.97/1.12): level with foreach within this machine's noise,
+# and mostly ahead of three passes. Small CPU tensors keep the multi-tensor passes: with 3,600 of
+# them the kernel was 0.93/1.15, the passes 0.94/0.96. The kernel walks memory in order, so θ, d and buf_km1 must be laid out alike
 # (_kernel_ready: contiguous; on CPU the kernel also measured 3× slower on channels_last tensors).
 _KERNEL_DTYPES = (torch.float32, torch.float64)
 
