@@ -21,7 +21,7 @@ on 1 and 2 intra-op threads, for two parameter layouts:
     many       the same stack with 300 blocks of width 32: 3,600 tensors, 3.8M params
                (WGD with wgd_include_linear=True on both stacks: they have no conv weights)
 
-Default steps of rsgdm, sgdm-ema, wgd-* and (for its small tensors) tmsgd run torch's own fused kernels where
+Default steps of rsgdm, sgdm-ema, wgd-* and (for its large tensors) tmsgd run torch's own fused kernels where
 the update is theirs (docs/optimizers.md, "Speed"). Steps labelled fused=True run optimlab's compiled
 single-pass kernel (optimlab.optim.fused_cpu) — for rsgdm and sgdm-ema, whose update is torch's
 fused SGD step, the same torch kernel as their default; the compiled kernel is built (or loaded
