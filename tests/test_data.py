@@ -309,3 +309,24 @@ def test_stratified_split_carves_a_disjoint_per_class_fraction():
     for bad in (0.0, 1.0, -0.1):
         with pytest.raises(ValueError, match="fraction"):
             stratified_split(split, bad, seed=0)
+
+
+def test_normalize_pair_uses_the_training_split_statistics_for_both_splits():
+    """The one normalization every image data set goes through (classification, key points,
+    detection, segmentation): scale, then the TRAINING split's per-channel mean/std — never the test's."""
+    from optimlab.data.base import normalize_pair
+
+    gen = torch.Generator().manual_seed(0)
+    train = torch.randint(0, 256, (40, 3, 5, 5), generator=gen, dtype=torch.uint8)
+    test = (torch.randint(0, 128, (10, 3, 5, 5), generator=gen) + 100).to(torch.uint8)  # another distribution
+    got = normalize_pair(train, test, scale=1 / 255)
+    x = train.double() / 255
+    mean, std = x.mean(dim=(0, 2, 3)), x.std(dim=(0, 2, 3), unbiased=False)
+    assert got.input_shape == (3, 5, 5)
+    assert got.mean == pytest.approx(mean.tolist(), abs=1e-6) and got.std == pytest.approx(std.tolist(), abs=1e-6)
+    torch.testing.assert_close(
+        got.train.double().mean(dim=(0, 2, 3)), torch.zeros(3, dtype=torch.float64), atol=1e-5, rtol=0
+    )
+    want = (test.double() / 255 - mean.view(1, -1, 1, 1)) / std.view(1, -1, 1, 1)
+    torch.testing.assert_close(got.test.double(), want, atol=1e-5, rtol=1e-5)
+    assert got.train.dtype == got.test.dtype == torch.float32

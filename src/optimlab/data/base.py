@@ -8,7 +8,7 @@ look-ups (no DataLoader, no decoding mid-epoch). Normalization uses per-channel 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Self
+from typing import NamedTuple, Self
 
 import torch
 from torch import Tensor
@@ -108,6 +108,28 @@ def normalize(x: Tensor, mean: Tensor, std: Tensor, scale: float = 1.0) -> Tenso
     return out
 
 
+class NormalizedImages(NamedTuple):
+    train: Tensor  # float32 [N, C, H, W]
+    test: Tensor
+    input_shape: tuple[int, ...]  # (C, H, W)
+    mean: tuple[float, ...]  # per channel, in the scaled units
+    std: tuple[float, ...]
+
+
+def normalize_pair(train_x: Tensor, test_x: Tensor, scale: float = 1.0) -> NormalizedImages:
+    """Scale both splits' raw pixels (e.g. uint8 by 1/255) and normalize them by the TRAINING split's
+    per-channel mean/std: the one normalization of every image data set (classification, key points,
+    detection, segmentation)."""
+    mean, std = channel_stats(train_x, scale)
+    return NormalizedImages(
+        train=normalize(train_x, mean, std, scale),
+        test=normalize(test_x, mean, std, scale),
+        input_shape=tuple(int(d) for d in train_x.shape[1:]),
+        mean=tuple(float(v) for v in mean),
+        std=tuple(float(v) for v in std),
+    )
+
+
 def make_splits(
     name: str,
     train_x: Tensor,
@@ -121,16 +143,14 @@ def make_splits(
     per-channel mean/std, and wrap them. mean/std are reported in the scaled units."""
     if train_x.shape[0] == 0 or test_x.shape[0] == 0:
         raise DatasetError(f"dataset {name!r} has an empty split (train {train_x.shape[0]}, test {test_x.shape[0]})")
-    mean, std = channel_stats(train_x, scale)
-    train = TensorSplit(normalize(train_x, mean, std, scale), train_y.long().contiguous())
-    test = TensorSplit(normalize(test_x, mean, std, scale), test_y.long().contiguous())
+    images = normalize_pair(train_x, test_x, scale)
     return DatasetSplits(
-        train=train,
-        test=test,
+        train=TensorSplit(images.train, train_y.long().contiguous()),
+        test=TensorSplit(images.test, test_y.long().contiguous()),
         num_classes=len(class_names),
         class_names=list(class_names),
-        input_shape=tuple(int(d) for d in train_x.shape[1:]),  # type: ignore[arg-type]
-        mean=tuple(float(v) for v in mean),
-        std=tuple(float(v) for v in std),
+        input_shape=images.input_shape,  # type: ignore[arg-type]
+        mean=images.mean,
+        std=images.std,
         name=name,
     )

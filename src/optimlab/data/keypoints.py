@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from optimlab.data.base import DatasetError, channel_stats, normalize
+from optimlab.data.base import DatasetError, normalize_pair
 
 SPLIT_FILES = {"train": ("training_frames_keypoints.csv", "training"), "test": ("test_frames_keypoints.csv", "test")}
 
@@ -65,16 +65,16 @@ def make_keypoint_splits(
     name: str, train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tensor, scale: float = 1.0
 ) -> KeypointSplits:
     """Normalize raw pixels (scale, then the training split's per-channel mean/std) and wrap."""
-    mean, std = channel_stats(train_x, scale)
+    images = normalize_pair(train_x, test_x, scale)
     return KeypointSplits(
-        train_x=normalize(train_x, mean, std, scale),
+        train_x=images.train,
         train_y=train_y.float().contiguous(),
-        test_x=normalize(test_x, mean, std, scale),
+        test_x=images.test,
         test_y=test_y.float().contiguous(),
-        input_shape=tuple(int(d) for d in train_x.shape[1:]),  # type: ignore[arg-type]
+        input_shape=images.input_shape,  # type: ignore[arg-type]
         num_points=int(train_y.shape[1]) // 2,
-        mean=tuple(float(v) for v in mean),
-        std=tuple(float(v) for v in std),
+        mean=images.mean,
+        std=images.std,
         name=name,
     )
 

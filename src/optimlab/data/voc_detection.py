@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from optimlab.data.base import DatasetError, channel_stats, normalize
+from optimlab.data.base import DatasetError, normalize_pair
 from optimlab.data.voc_layout import VOC_OBJECT_CLASSES, find_voc2007, read_image_set
 
 VOC_CLASSES = VOC_OBJECT_CLASSES  # class id i is VOC_CLASSES[i] (no background class)
@@ -91,16 +91,16 @@ def make_detection_splits(
     objects to the same width (the most objects of any image, at least 1) and wrap."""
     (train_x, train_objects), (test_x, test_objects) = train, test
     width = max(1, *(len(r) for r in train_objects), *(len(r) for r in test_objects))
-    mean, std = channel_stats(train_x, scale)
+    images = normalize_pair(train_x, test_x, scale)
     return DetectionSplits(
-        train_x=normalize(train_x, mean, std, scale),
+        train_x=images.train,
         train_y=pad_targets(train_objects, width),
-        test_x=normalize(test_x, mean, std, scale),
+        test_x=images.test,
         test_y=pad_targets(test_objects, width),
         class_names=list(class_names),
-        input_shape=tuple(int(d) for d in train_x.shape[1:]),  # type: ignore[arg-type]
-        mean=tuple(float(v) for v in mean),
-        std=tuple(float(v) for v in std),
+        input_shape=images.input_shape,  # type: ignore[arg-type]
+        mean=images.mean,
+        std=images.std,
         name=name,
     )
 

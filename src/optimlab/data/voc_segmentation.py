@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from optimlab.data.base import DatasetError, channel_stats, normalize
+from optimlab.data.base import DatasetError, normalize_pair
 from optimlab.data.voc_layout import VOC_OBJECT_CLASSES, find_voc2007, read_image_set
 
 IGNORE = 255  # VOC's "void" label: not scored, no loss
@@ -73,16 +73,16 @@ def make_segmentation_splits(
     scale: float = 1.0,
 ) -> SegmentationSplits:
     """Normalize raw pixels (scale, then the training split's per-channel mean/std) and wrap."""
-    mean, std = channel_stats(train_x, scale)
+    images = normalize_pair(train_x, test_x, scale)
     return SegmentationSplits(
-        train_x=normalize(train_x, mean, std, scale),
+        train_x=images.train,
         train_y=train_y.long().contiguous(),
-        test_x=normalize(test_x, mean, std, scale),
+        test_x=images.test,
         test_y=test_y.long().contiguous(),
-        input_shape=tuple(int(d) for d in train_x.shape[1:]),  # type: ignore[arg-type]
+        input_shape=images.input_shape,  # type: ignore[arg-type]
         class_names=list(class_names),
-        mean=tuple(float(v) for v in mean),
-        std=tuple(float(v) for v in std),
+        mean=images.mean,
+        std=images.std,
         name=name,
     )
 
