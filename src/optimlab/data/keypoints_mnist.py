@@ -41,12 +41,19 @@ NUM_POINTS = 5
 POINT_NAMES = ("centroid", "left", "right", "top", "bottom")
 
 
-def affine_params(n: int, seed: int = AFFINE_SEED) -> np.ndarray:
-    """[n, 4] float64 rows (θ radians, s, tx, ty pixels), drawn with numpy's RandomState(seed)."""
+def affine_params(
+    n: int,
+    seed: int = AFFINE_SEED,
+    max_rotation_deg: float = MAX_ROTATION_DEG,
+    scale_range: tuple[float, float] = SCALE_RANGE,
+    max_shift: float = MAX_SHIFT,
+) -> np.ndarray:
+    """[n, 4] float64 rows (θ radians, s, tx, ty pixels), drawn with numpy's RandomState(seed); the
+    ranges default to this data set's (mnist-segmentation passes its own)."""
     rng = np.random.RandomState(seed)
-    theta = np.deg2rad(rng.uniform(-MAX_ROTATION_DEG, MAX_ROTATION_DEG, n))
-    s = rng.uniform(*SCALE_RANGE, n)
-    t = rng.uniform(-MAX_SHIFT, MAX_SHIFT, (n, 2))
+    theta = np.deg2rad(rng.uniform(-max_rotation_deg, max_rotation_deg, n))
+    s = rng.uniform(*scale_range, n)
+    t = rng.uniform(-max_shift, max_shift, (n, 2))
     return np.column_stack([theta, s, t])
 
 

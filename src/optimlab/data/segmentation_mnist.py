@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from optimlab.data.keypoints_mnist import place
+from optimlab.data.keypoints_mnist import affine_params, place
 from optimlab.data.mnist5k import read_mnist5k, split_indices
 from optimlab.data.voc_segmentation import IGNORE, SegmentationSplits, make_segmentation_splits
 
@@ -47,11 +47,7 @@ CLASS_NAMES = ["background", *(str(k) for k in range(10))]
 
 def placement(n: int, seed: int = PLACE_SEED) -> np.ndarray:
     """[n, 4] float64 rows (θ radians, s, tx, ty pixels) of the digits' affine maps."""
-    rng = np.random.RandomState(seed)
-    theta = np.deg2rad(rng.uniform(-MAX_ROTATION_DEG, MAX_ROTATION_DEG, n))
-    s = rng.uniform(*SCALE_RANGE, n)
-    t = rng.uniform(-MAX_SHIFT, MAX_SHIFT, (n, 2))
-    return np.column_stack([theta, s, t])
+    return affine_params(n, seed, MAX_ROTATION_DEG, SCALE_RANGE, MAX_SHIFT)
 
 
 def textures(n: int, size: int = CANVAS, seed: int = TEXTURE_SEED) -> np.ndarray:
