@@ -19,8 +19,8 @@ from optimlab.reproduce import load_paper_experiment
 from optimlab.tasks import get_task
 from optimlab.tasks.detection import match_anchors, multibox_loss, pad_detections, unpad_detections
 from optimlab.tasks.detection_map import average_precision, voc_map
-from optimlab.train import TrainConfig, fit
-from optimlab.train.checkpoint import CHECKPOINT_FILE, MODEL_FILE
+from optimlab.train import TrainConfig
+from test_tasks_keypoints_gan import interrupted_then_resumed
 
 
 def targets(*images, width=4):
@@ -256,31 +256,10 @@ def detection_config(root, **kw):
     return TrainConfig(**{**base, **kw})
 
 
-class Interrupt(Exception):
-    pass
-
-
 def test_detection_task_end_to_end_and_resume_bit_identical(tmp_path):
     config = detection_config(toy_voc(tmp_path / "voc"))
-
-    def stop(epoch, history):
-        if epoch == 1:
-            raise Interrupt
-
-    with pytest.raises(Interrupt):
-        fit(config, 2, run_dir=tmp_path / "cut", callback=stop)
-    state = torch.load(tmp_path / "cut" / CHECKPOINT_FILE, weights_only=True)
+    state, whole = interrupted_then_resumed(config, 2, tmp_path, stop_after=1)  # resumed ≡ whole, bit for bit
     assert state["epoch"] == 1
-    resumed = fit(config, 2, run_dir=tmp_path / "cut")
-    whole = fit(config, 2, run_dir=tmp_path / "whole")
-    wa = torch.load(tmp_path / "cut" / MODEL_FILE, weights_only=True)
-    wb = torch.load(tmp_path / "whole" / MODEL_FILE, weights_only=True)
-    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
-    da, db = resumed.to_dict(), whole.to_dict()
-    for d in (da, db):
-        for key in ("epoch_time_s", "step_time_s", "wall_time_s"):
-            d.pop(key)
-    assert da == db
     final = whole.final
     assert set(final) == {"map", "map_allpoint", "loss"}
     assert 0.0 <= final["map"] <= 1.0 and 0.0 <= final["map_allpoint"] <= 1.0 and math.isfinite(final["loss"])
