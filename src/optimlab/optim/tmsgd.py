@@ -28,6 +28,7 @@ from optimlab.optim._common import (
     check_nonnegative,
     check_unit_interval,
     pick,
+    torch_fused_ready,
     torch_fused_sgd,
     uses_torch_fused,
 )
@@ -132,13 +133,9 @@ def tmsgd_foreach_update_(
 # and mostly ahead of three passes. Small CPU tensors keep the multi-tensor passes: with 3,600 of
 # them the kernel was 0.93/1.15, the passes 0.94/0.96. The kernel walks memory in order, so θ, d and buf_km1 must be laid out alike
 # (_kernel_ready: contiguous; on CPU the kernel also measured 3× slower on channels_last tensors).
-_KERNEL_DTYPES = (torch.float32, torch.float64)
-
-
 def _kernel_ready(param: Tensor, d: Tensor, buf_km1: Tensor) -> bool:
-    """(X, G, B) = (θ, d, buf_km1) fit torch's fused SGD kernel: float32/64 on cpu/cuda, all contiguous."""
-    ok = param.dtype in _KERNEL_DTYPES and d.dtype == param.dtype and (param.is_cpu or param.is_cuda)
-    return ok and param.is_contiguous() and d.is_contiguous() and buf_km1.is_contiguous()
+    """(X, G, B) = (θ, d, buf_km1) fit torch's fused SGD kernel (torch_fused_ready), all contiguous."""
+    return param.is_contiguous() and torch_fused_ready(param, d) and buf_km1.is_contiguous()
 
 
 def tmsgd_kernel_multistep_(

@@ -155,7 +155,7 @@ def _with_grads(group: dict[str, Any]) -> list[Tensor]:
     return params
 
 
-def _python_group(base: Optimizer, group: dict[str, Any], params: list[Tensor], centre: Centre) -> None:
+def group_step(base: Optimizer, group: dict[str, Any], params: list[Tensor], centre: Centre) -> None:
     """Fold the decay, centre, update: per tensor for large tensors, and as multi-tensor ops over the
     group's small ones (under SMALL_TENSOR_NUMEL, with foreach=None) where per-op costs dominate. On the
     default path the base's update then runs as one call of torch's fused SGD kernel (_torch_fused_update)."""
@@ -367,4 +367,4 @@ def fused_step(base: Optimizer, param_groups: list[dict[str, Any]], centre: Cent
     for group in param_groups:
         params = _with_grads(group)
         if params:
-            _python_group(base, group, params, centre)
+            group_step(base, group, params, centre)

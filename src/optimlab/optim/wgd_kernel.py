@@ -18,7 +18,7 @@ from optimlab.optim import fused_cpu
 from optimlab.optim._common import pick
 from optimlab.optim.rsgdm import RSGDM, rsgdm_heavy_ball_plan
 from optimlab.optim.sgdm_ema import SGDMEMA
-from optimlab.optim.wgd_fused import FUSED_BASES, Centre, _python_group, adam_state
+from optimlab.optim.wgd_fused import FUSED_BASES, Centre, group_step, adam_state
 
 # bases the compiled kernel (fused=True on the base) runs: those of wgd_fused and torch's Adam and AdamW
 KERNEL_BASES: tuple[type[Optimizer], ...] = (*FUSED_BASES, torch.optim.Adam, torch.optim.AdamW)
@@ -176,4 +176,4 @@ def kernel_step(base: Optimizer, param_groups: list[dict[str, Any]], centre: Cen
         if ready:
             _kernel_group(base, group, ready, grads, rows)
         if rest:
-            _python_group(base, group, rest, centre)
+            group_step(base, group, rest, centre)
