@@ -18,7 +18,7 @@ from optimlab.optim import fused_cpu
 from optimlab.optim._common import pick
 from optimlab.optim.rsgdm import RSGDM, rsgdm_heavy_ball_plan
 from optimlab.optim.sgdm_ema import SGDMEMA
-from optimlab.optim.wgd_fused import FUSED_BASES, Centre, group_step, adam_state
+from optimlab.optim.wgd_fused import FUSED_BASES, Centre, adam_state, group_step
 
 # bases the compiled kernel (fused=True on the base) runs: those of wgd_fused and torch's Adam and AdamW
 KERNEL_BASES: tuple[type[Optimizer], ...] = (*FUSED_BASES, torch.optim.Adam, torch.optim.AdamW)
