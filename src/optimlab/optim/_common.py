@@ -259,10 +259,10 @@ class PaperOptimizer(torch.optim.Optimizer):
         raise NotImplementedError
 
     def _torch_fused_step_group(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> list[int]:
-        """The group's step on torch's fused SGD kernel, for params that torch_fused_ready, on raw gradients
-        (the kernel applies the maximize sign and coupled decay). Returns the indices it left to the
-        unfused path: all of them for an optimizer whose update does not map onto that kernel."""
-        return list(range(len(params)))
+        """The group's step on torch's fused SGD kernel (optimizers with ``_torch_fused``), for params that
+        torch_fused_ready, on raw gradients (the kernel applies the maximize sign and coupled decay).
+        Returns the indices it left to the unfused path."""
+        raise NotImplementedError
 
     def _take_torch_fused(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> tuple[list, list]:
         if not self._torch_fused or not uses_torch_fused(group):
@@ -270,12 +270,9 @@ class PaperOptimizer(torch.optim.Optimizer):
         ok = [i for i, (p, g) in enumerate(zip(params, grads)) if torch_fused_ready(p, g)]
         if not ok:
             return params, grads
-        if len(ok) == len(params):
-            rest = self._torch_fused_step_group(group, params, grads)
-            return [params[i] for i in rest], [grads[i] for i in rest]
-        left = self._torch_fused_step_group(group, [params[i] for i in ok], [grads[i] for i in ok])
-        keep = sorted({ok[i] for i in left} | (set(range(len(params))) - set(ok)))
-        return [params[i] for i in keep], [grads[i] for i in keep]
+        left = [ok[i] for i in self._torch_fused_step_group(group, pick(params, ok), pick(grads, ok))]
+        keep = left if len(ok) == len(params) else sorted(set(left) | (set(range(len(params))) - set(ok)))
+        return pick(params, keep), pick(grads, keep)
 
     def _take_fused(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> tuple[list, list]:
         """Run the fused kernel on what it can take; return the (params, grads) left to the unfused path."""

@@ -233,14 +233,14 @@ def _torch_fused_update(
 ) -> list[Tensor]:
     """The base's update of `params` (their gradients `grads`, already whitened in p.grad) on torch's
     fused kernel, with weight decay `wd`; returns the params it left to the per-tensor update."""
+    if type(base) in ADAM_BASES:  # _group_fusable checked every parameter this step: all are ready
+        _torch_adam(base, group, params, grads, wd)
+        return []
     ok = [i for i, (p, g) in enumerate(zip(params, grads)) if torch_fused_ready(p, g)]
     if not ok:
         return list(params)
     rest = [] if len(ok) == len(params) else [p for p, r in zip(params, _mask(len(params), ok)) if not r]
     ready, grads = pick(params, ok), pick(grads, ok)
-    if type(base) in ADAM_BASES:  # _group_fusable checked every parameter: none is left
-        _torch_adam(base, group, ready, grads, wd)
-        return rest
     if isinstance(base, (SGDMEMA, RSGDM)):
         left = base._torch_fused_step_group({**group, "weight_decay": wd}, ready, grads)
         return rest + [ready[i] for i in left]
