@@ -3,7 +3,7 @@
     python benchmarks/calibration.py            # ~1 min on 2 cores; seeded, so the table is reproducible
 
 Simulates per-seed paired differences with no true difference and drives
-optimlab.experiments.inference.judge_family (the function every verdict calls) for several shapes
+optimlab.stats.inference.judge_family (the function every verdict calls) for several shapes
 of the difference distribution, next to the rule optimlab used before (percentile bootstrap CI
 excludes 0, no seed minimum, no multiplicity correction). tests/test_inference_calibration.py
 asserts the normal-case figures; this script also shows where the t-test is not exact (skew).
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from optimlab.experiments import inference as inf
+from optimlab.stats import inference as inf
 
 SIMS = 20_000
 SHAPES = {

@@ -27,8 +27,8 @@ import time
 from pathlib import Path
 
 from optimlab.experiments import ExperimentConfig, OptimizerSpec, run_experiment
+from optimlab.experiments.executor import make_executor
 from optimlab.experiments.ray_executor import read_placements
-from optimlab.experiments.sweep import make_executor
 
 
 def sweep_config(seeds: int, epochs: int) -> ExperimentConfig:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from optimlab.experiments.display import fmt_interval, fmt_value
+from optimlab.report.display import fmt_interval, fmt_value
 
 
 def test_tiny_nonzero_values_keep_two_significant_digits():
@@ -27,8 +27,8 @@ def test_learning_curve_panel_names_the_task_curve(tmp_path, monkeypatch):
     from matplotlib.axes import Axes
 
     from optimlab.experiments.config import load_experiment_config
-    from optimlab.experiments.plots import learning_curves
     from optimlab.experiments.results import load_results
+    from optimlab.report.plots import learning_curves
 
     folder = Path(__file__).resolve().parents[1] / "results" / "reproduce-tmsgd-keypoints-youtubefaces-cpu"
     config = load_experiment_config(folder / "experiment.json")

@@ -12,9 +12,8 @@ from typing import Any
 import pytest
 
 from optimlab.experiments import ExperimentConfig, OptimizerSpec, run_experiment
-from optimlab.experiments.executor import Executor, LocalExecutor, OnCrash, RunTask, TaskFn
+from optimlab.experiments.executor import Executor, LocalExecutor, OnCrash, RunTask, TaskFn, make_executor
 from optimlab.experiments.results import result_path
-from optimlab.experiments.sweep import make_executor
 from optimlab.train.config import TrainConfig
 
 CONFIG = ExperimentConfig(

@@ -16,10 +16,10 @@ import pytest
 
 from optimlab.experiments import ConfigError, ExperimentConfig, OptimizerSpec, load_experiment_config
 from optimlab.experiments import sweep as sweep_mod
-from optimlab.experiments.report import write_report
 from optimlab.experiments.results import load_results, result_path
 from optimlab.experiments.sweep import ExperimentMismatchError, run_experiment
 from optimlab.experiments.validate import check_experiment
+from optimlab.report.markdown import write_report
 from optimlab.train.config import History, TrainConfig
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,4 +1,4 @@
-"""optimlab.experiments.inference against scipy called directly and hand-computed cases."""
+"""optimlab.stats.inference against scipy called directly and hand-computed cases."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats as ss
 
-from optimlab.experiments import inference as inf
+from optimlab.stats import inference as inf
 
 
 def test_paired_t_matches_scipy_with_missing_seeds_as_nan():

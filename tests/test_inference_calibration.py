@@ -1,6 +1,6 @@
 """Monte-Carlo proof that a verdict's error rates are what its label says.
 
-Seeded, vectorised simulations drive optimlab.experiments.inference.judge_family, the function
+Seeded, vectorised simulations drive optimlab.stats.inference.judge_family, the function
 verdict.md, compare's decision column and the sequential looks all call. Each property is also
 checked against the rule optimlab used before (a claim survived when the paired percentile
 bootstrap 95% interval excluded 0, from 2 seeds on, with no multiplicity correction): the
@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from optimlab.experiments import inference as inf
+from optimlab.stats import inference as inf
 
 SIMS = 20_000  # standard error of a 0.95 coverage: 0.0015; of a 0.025 rate: 0.0011
 
@@ -151,7 +151,7 @@ def test_benjamini_hochberg_count_keeps_the_false_discovery_rate_under_a_global_
 
 def test_mcnemar_exact_p_is_valid_when_both_arms_fail_equally():
     """The failure comparison on verdict pages: at equal failure rates, P(p < 0.05) <= 0.05."""
-    from optimlab.experiments.stats import mcnemar_exact_p
+    from optimlab.stats.summary import mcnemar_exact_p
 
     rng = np.random.default_rng(32)
     fails = rng.random((4000, 2, 10)) < 0.2  # two arms, 10 seeds, 20 % failure each

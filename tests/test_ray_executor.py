@@ -25,9 +25,9 @@ from typing import Any
 import pytest
 
 from optimlab.experiments import load_experiment_config, run_experiment
+from optimlab.experiments.executor import make_executor
 from optimlab.experiments.ray_executor import placement_path, read_placements
 from optimlab.experiments.results import result_path
-from optimlab.experiments.sweep import make_executor
 from ray_cluster import RayCluster, node_env
 
 ray = pytest.importorskip("ray", reason="the Ray tests need ray (pip install 'optimlab[ray]')")

@@ -10,9 +10,9 @@ import pytest
 
 import optimlab.experiments.sweep as sweep_mod
 from optimlab.cli import main
-from optimlab.experiments import sequential
+from optimlab.experiments import looks as sequential
 from optimlab.experiments.config import ExperimentConfig, OptimizerSpec
-from optimlab.experiments.inference import INCONCLUSIVE, SURVIVES, obf_spending
+from optimlab.stats.inference import INCONCLUSIVE, SURVIVES, obf_spending
 from optimlab.train.config import History
 
 

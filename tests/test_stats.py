@@ -1,4 +1,4 @@
-"""optimlab.experiments.stats against hand-computed values and scipy called directly."""
+"""optimlab.stats.summary against hand-computed values and scipy called directly."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from scipy import stats as ss
 
 from optimlab.experiments.results import RunResult
-from optimlab.experiments.stats import BOOTSTRAP_SEED, bootstrap_ci, failure_rate, mcnemar_exact_p, mean_ci, summarize
+from optimlab.stats.summary import BOOTSTRAP_SEED, bootstrap_ci, failure_rate, mcnemar_exact_p, mean_ci, summarize
 from optimlab.train.config import History, TrainConfig
 
 

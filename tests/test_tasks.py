@@ -17,11 +17,11 @@ import optimlab.tasks as tasks_module
 from optimlab.data import list_datasets
 from optimlab.experiments.config import ConfigError, ExperimentConfig
 from optimlab.experiments.validate import check_experiment
+from optimlab.stats.metrics import METRIC_SPECS, METRIC_TITLES
 from optimlab.tasks import StepContext, get_task, list_tasks
 from optimlab.tasks.classification import ClassificationTask
 from optimlab.train import TrainConfig, fit
 from optimlab.train.checkpoint import CHECKPOINT_FILE
-from optimlab.train.vocabulary import METRIC_SPECS, METRIC_TITLES
 from task_fixtures import write_adult
 from test_resume_kill import Interrupt, _assert_same_run
 
@@ -60,7 +60,7 @@ def test_classification_files_do_not_mention_the_task_but_other_tasks_do():
 def test_a_committed_image_classification_report_regenerates_byte_identical(tmp_path):
     """The task abstraction changes no page: report.md of a committed CPU reproduction, rebuilt from
     its run files, equals the committed one byte for byte."""
-    from optimlab.experiments.report import write_report
+    from optimlab.report.markdown import write_report
 
     src = REPO / "results" / "reproduce-tmsgd-cifar10-resnet18-cpu"
     if not (src / "report.md").exists():

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from optimlab.experiments.config import ExperimentConfig, load_experiment_config
+from optimlab.experiments.executor import EXECUTORS
 
 DEFAULT_CONFIG = "configs/default.toml"  # package data of optimlab
 EXIT_BAD_INPUT = 2
@@ -165,14 +166,16 @@ def log(args: argparse.Namespace, message: str) -> None:
 
 def print_summary(out_dir: Path) -> tuple[int, int]:
     """Print the headline table(s) of an experiment folder; returns (finished, failed) run counts."""
-    from optimlab.experiments import sequential
-    from optimlab.experiments.report import HEADLINE_TITLES, compare_table, load_experiment, table_notes
-    from optimlab.experiments.stats import summarize
+    from optimlab.experiments import looks
+    from optimlab.experiments.results import load_experiment
+    from optimlab.report.markdown import HEADLINE_TITLES, compare_table, table_notes
+    from optimlab.stats import sequential
+    from optimlab.stats.summary import summarize
     from optimlab.train.vocabulary import task_headline, task_metrics
 
     config, results = load_experiment(out_dir)
     summary = summarize(results, config.baseline_label, metrics=task_metrics(config.task))
-    record = sequential.read_sequential(out_dir)
+    record = looks.read_sequential(out_dir)
     if record is not None:
         sequential.apply_to_summary(summary, record)
     con = console()
@@ -291,7 +294,7 @@ def add_executor_flags(p: argparse.ArgumentParser) -> None:
     """--executor, --ray-address, --ray-retries and --no-tensorboard (compare, tune, reproduce)."""
     p.add_argument(
         "--executor",
-        choices=("local", "ray"),
+        choices=tuple(EXECUTORS),
         default="local",
         help="where runs execute: local worker processes (default) or Ray tasks (see README, Sweeps on Ray)",
     )
@@ -316,7 +319,7 @@ def add_executor_flags(p: argparse.ArgumentParser) -> None:
 
 def executor_from_args(args: argparse.Namespace, workers: int) -> Any:
     """The experiments.executor.Executor the flags ask for (UsageError on a bad combination)."""
-    from optimlab.experiments.sweep import make_executor
+    from optimlab.experiments.executor import make_executor
 
     kind = getattr(args, "executor", "local")
     address, retries = getattr(args, "ray_address", None), getattr(args, "ray_retries", None)
@@ -324,7 +327,8 @@ def executor_from_args(args: argparse.Namespace, workers: int) -> Any:
         raise UsageError("--ray-address and --ray-retries need --executor ray")
     if retries is not None and retries < 0:
         raise UsageError(f"--ray-retries must be >= 0, got {retries}")
-    return make_executor(kind, workers=workers, ray_address=address, max_retries=retries)
+    options = {k: v for k, v in (("ray_address", address), ("max_retries", retries)) if v is not None}
+    return make_executor(kind, workers=workers, **options)
 
 
 def fail(message: str) -> int:

@@ -18,7 +18,7 @@ from optimlab.cli.common import (
     log,
     print_summary,
 )
-from optimlab.experiments import sequential
+from optimlab.cli.flags import add_looks_flags, looks_from_args
 from optimlab.experiments.config import ExperimentConfig
 from optimlab.experiments.results import RunResult
 
@@ -38,16 +38,17 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, metavar="N", help="worker processes (default: cores, at most 8)")
     add_threads_flag(p)
     add_executor_flags(p)
-    sequential.add_flags(p)
+    add_looks_flags(p)
     p.set_defaults(func=cmd_compare)
     return p
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from optimlab.experiments import sequential
-    from optimlab.experiments.report import write_report
+    from optimlab.experiments import looks as sequential_looks
     from optimlab.experiments.sweep import available_cores, run_experiment
     from optimlab.experiments.validate import check_experiment
+    from optimlab.report.markdown import write_report
+    from optimlab.stats import sequential
 
     config = build_config(args)
     workers = args.workers or min(available_cores(), 8)
@@ -61,7 +62,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         f"{' × ' + str(len(config.model_grid) * len(config.dataset_grid)) + ' data/model cells' if n > len(config.optimizers) * len(config.seeds) else ''})"
         f" → {out}, {executor.describe()}",
     )
-    looks = sequential.looks_from_args(args)
+    looks = looks_from_args(args)
 
     def sweep(cfg: ExperimentConfig) -> list[RunResult]:
         return run_experiment(
@@ -90,7 +91,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
                 load_results(out, [r.run_id for r in cfg.runs()]), cfg.baseline_label, alpha
             )
 
-        sequential.run_until_decided(config, out, looks, run, decide)
+        sequential_looks.run_until_decided(config, out, looks, run, decide)
         results = holder["results"]
     report = write_report(out)
     done, failed = print_summary(out)

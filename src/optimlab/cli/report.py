@@ -21,8 +21,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from optimlab.experiments.report import write_report
     from optimlab.experiments.results import experiment_path
+    from optimlab.report.markdown import write_report
     from optimlab.train.checkpoint import RUN_FILE
 
     folder = Path(args.dir)

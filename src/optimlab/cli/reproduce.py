@@ -73,9 +73,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="lr candidates per optimizer with --tune (default: the catalogue's, 4-5)",
     )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
-    from optimlab.experiments.sequential import add_flags
+    from optimlab.cli.flags import add_looks_flags
 
-    add_flags(p)
+    add_looks_flags(p)
     p.set_defaults(func=run_from_args)
     return p
 
@@ -109,7 +109,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         raise ReproduceError(f"--workers must be >= 1, got {args.workers}")
     if args.tune_budget is not None and not args.tune:
         raise ReproduceError("--tune-budget needs --tune")
-    from optimlab.experiments.sequential import looks_from_args
+    from optimlab.cli.flags import looks_from_args
 
     try:
         looks = looks_from_args(args)

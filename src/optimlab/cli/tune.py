@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from optimlab.train.vocabulary import METRIC_SPECS
+from optimlab.stats.metrics import METRIC_SPECS
 from optimlab.tune.search import SEARCHES, TuneError
 
 
@@ -97,9 +97,9 @@ def _tune_seeds_arg(raw: str) -> tuple[int, ...]:
 def run_from_args(args: argparse.Namespace) -> int:
     """Execute a parsed `tune` command; returns the exit status (ValueError on bad input)."""
     from optimlab.cli.common import build_config, console, executor_from_args, rich_table
-    from optimlab.experiments.report import compare_table
     from optimlab.experiments.sweep import available_cores
     from optimlab.experiments.validate import check_experiment
+    from optimlab.report.markdown import compare_table
     from optimlab.tune.search import tune
 
     if args.workers is not None and args.workers < 1:
@@ -149,7 +149,7 @@ def run_from_args(args: argparse.Namespace) -> int:
     )
     if result.summary is not None and result.final_config is not None:
         fc = result.final_config
-        from optimlab.experiments.report import HEADLINE_TITLES
+        from optimlab.report.markdown import HEADLINE_TITLES
         from optimlab.train.vocabulary import task_headline
 
         headline = task_headline(fc.task)

@@ -1,11 +1,11 @@
-"""Experiments: a grid of training runs over optimizers x seeds, its statistics and its report.
+"""Experiments: run a grid of training runs over optimizers x seeds, and keep its files.
+
+The statistics over the runs are optimlab.stats; the report (report.md, figures) optimlab.report.
 
     config = load_experiment_config("my.toml")            # or ExperimentConfig(...)
     results = run_experiment(config, "runs/my", workers=2)  # resumable; skips finished runs
-    summary = summarize(results, baseline=config.baseline_label)
-    write_report("runs/my")                                 # -> runs/my/report.md + PNGs
 
-`run_experiment` and `write_report` are imported lazily (they pull in torch / matplotlib).
+`run_experiment` is imported lazily (it pulls in torch).
 """
 
 from __future__ import annotations
@@ -24,17 +24,12 @@ from optimlab.experiments.config import (
 
 _LAZY = {
     "run_experiment": "optimlab.experiments.sweep",
-    "make_executor": "optimlab.experiments.sweep",
+    "make_executor": "optimlab.experiments.executor",
     "ExperimentMismatchError": "optimlab.experiments.sweep",
     "check_experiment": "optimlab.experiments.validate",
     "RunResult": "optimlab.experiments.results",
     "load_results": "optimlab.experiments.results",
-    "summarize": "optimlab.experiments.stats",
-    "Summary": "optimlab.experiments.stats",
-    "mean_ci": "optimlab.experiments.stats",
-    "paired_tests": "optimlab.experiments.stats",
-    "write_report": "optimlab.experiments.report",
-    "load_experiment": "optimlab.experiments.report",
+    "load_experiment": "optimlab.experiments.results",
 }
 
 __all__ = [

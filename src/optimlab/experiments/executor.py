@@ -1,6 +1,6 @@
 """Where a sweep's runs execute: the executor interface and the local one (today's process pool).
 
-    executor = make_executor("local", workers=2)               # experiments.sweep.make_executor
+    executor = make_executor("local", workers=2)               # the registry below: EXECUTORS
     executor = make_executor("ray", ray_address="10.0.0.5:6379")  # experiments.ray_executor
     results = run_experiment(config, out, executor=executor)
 
@@ -23,6 +23,7 @@ Contract of an implementation (a Slurm one with submitit would follow the Ray on
 
 from __future__ import annotations
 
+import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -31,7 +32,12 @@ from typing import Any
 from optimlab.experiments.threads import choose_threads
 from optimlab.train.config import TrainConfig
 
-EXECUTORS = ("local", "ray")
+# name -> "module:class" of an Executor with from_options(workers, **options); the one place an executor is
+# registered (the CLI's --executor choices are these keys). A string, so Ray is imported only when asked for.
+EXECUTORS: dict[str, str] = {
+    "local": "optimlab.experiments.executor:LocalExecutor",
+    "ray": "optimlab.experiments.ray_executor:RayExecutor",
+}
 
 TaskFn = Callable[..., dict[str, Any]]
 OnCrash = Callable[["RunTask", str], dict[str, Any]]
@@ -63,6 +69,7 @@ class Executor(ABC):
     """Runs a sweep's tasks; see the module docstring for the contract."""
 
     name: str = "?"
+    options: tuple[str, ...] = ()  # keyword options of from_options beyond workers
 
     @abstractmethod
     def execute(self, fn: TaskFn, tasks: Sequence[RunTask], on_crash: OnCrash) -> Iterator[dict[str, Any]]:
@@ -75,6 +82,14 @@ class Executor(ABC):
     def describe(self) -> str:
         """One line for the CLI's log: where the runs go."""
         return self.name
+
+    @classmethod
+    def from_options(cls, workers: int, **options: Any) -> Executor:
+        """The executor for `workers` parallel runs and its own options; ValueError naming an option it
+        does not take. An executor with options overrides this."""
+        if options:  # make_executor names the executor that takes it
+            raise ValueError(f"{', '.join(sorted(options))} is not an option of the {cls.name} executor")
+        return cls(workers)  # type: ignore[call-arg]
 
 
 class LocalExecutor(Executor):
@@ -109,3 +124,31 @@ class LocalExecutor(Executor):
         yield from run_in_pool(
             fn, [task.args for task in tasks], self.workers, lambda args, reason: on_crash(by_id[args[0]], reason)
         )
+
+
+def make_executor(kind: str = "local", workers: int = 1, **options: Any) -> Executor:
+    """The executor registered as `kind` (EXECUTORS), for `workers` parallel runs, with its own options
+    (ray: ray_address, max_retries; see RayExecutor.from_options); ValueError naming the culprit."""
+    if kind not in EXECUTORS:
+        raise ValueError(f"executor must be one of {list(EXECUTORS)}, got {kind!r}")
+    for option in options:
+        if option not in executor_options(kind):
+            owners = [k for k in EXECUTORS if option in executor_options(k)]
+            where = (
+                f"an option of the {owners[0]} executor (use executor {owners[0]!r})"
+                if owners
+                else "no executor's option"
+            )
+            raise ValueError(f"{option} is {where}")
+    return executor_class(kind).from_options(workers, **options)
+
+
+def executor_class(kind: str) -> type[Executor]:
+    module, _, attr = EXECUTORS[kind].partition(":")
+    cls: type[Executor] = getattr(importlib.import_module(module), attr)
+    return cls
+
+
+def executor_options(kind: str) -> tuple[str, ...]:
+    """The keyword options executor `kind` takes beyond workers (its class's `options`)."""
+    return executor_class(kind).options

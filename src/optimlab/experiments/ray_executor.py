@@ -121,6 +121,7 @@ class RayExecutor(Executor):
     """Runs each task as a Ray task; see the module docstring."""
 
     name = "ray"
+    options = ("ray_address", "max_retries")
 
     def __init__(
         self, address: str | None = None, num_cpus: int | None = None, max_retries: int = DEFAULT_MAX_RETRIES
@@ -133,6 +134,17 @@ class RayExecutor(Executor):
             raise ValueError(f"max_retries must be an int >= 0, got {max_retries!r}")
         _import_ray()  # fail before any work when Ray is missing
         self.address, self.num_cpus, self.max_retries = address, num_cpus, max_retries
+
+    @classmethod
+    def from_options(cls, workers: int, **options: Any) -> RayExecutor:
+        """ray_address: an existing cluster (host:port, or "auto"); None starts a private Ray instance on
+        this machine with `workers` CPUs. max_retries: reruns of a run whose worker or node died (it
+        resumes from its checkpoint); default DEFAULT_MAX_RETRIES."""
+        ray_address, max_retries = options.pop("ray_address", None), options.pop("max_retries", None)
+        if options:  # make_executor names the executor that takes it
+            raise ValueError(f"{', '.join(sorted(options))} is not an option of the ray executor")
+        retries = DEFAULT_MAX_RETRIES if max_retries is None else max_retries
+        return cls(address=ray_address, num_cpus=None if ray_address else workers, max_retries=retries)
 
     def describe(self) -> str:
         where = f"the Ray cluster at {self.address}" if self.address else f"a local Ray instance ({self.num_cpus} CPUs)"

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from optimlab.experiments.config import ExperimentConfig, load_experiment_config
 from optimlab.train.checkpoint import write_json_atomic as write_json_atomic  # the one atomic writer, re-exported
 from optimlab.train.config import History, TrainConfig
 
@@ -148,3 +149,13 @@ def load_results(out_dir: Path, run_ids: list[str] | None = None) -> list[RunRes
         elif error_path(out_dir, rid).is_file():
             out.append(read_result(error_path(out_dir, rid)))
     return out
+
+
+def load_experiment(out_dir: str | Path) -> tuple[ExperimentConfig, list[RunResult]]:
+    """The experiment's resolved config and its runs found on disk (grid order)."""
+    out = Path(out_dir)
+    path = experiment_path(out)
+    if not path.is_file():
+        raise FileNotFoundError(f"{out} has no experiment.json: not an optimlab experiment folder")
+    config = load_experiment_config(path)
+    return config, load_results(out, [r.run_id for r in config.runs()])

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from optimlab.experiments.config import ExperimentConfig
-from optimlab.experiments.executor import EXECUTORS, Executor, LocalExecutor, RunTask
+from optimlab.experiments.executor import Executor, LocalExecutor, RunTask, make_executor
 from optimlab.experiments.lock import output_lock
 from optimlab.experiments.pool import INTERRUPTED, mp_context
 from optimlab.experiments.results import (
@@ -61,7 +61,7 @@ from optimlab.train.interrupt import RunInterrupted, stop_requested
 __all__ = [
     "ExperimentMismatchError",
     "available_cores",
-    "make_executor",
+    "make_executor",  # re-exported from experiments.executor
     "mp_context",
     "normalized_config",
     "run_experiment",
@@ -281,26 +281,6 @@ def _record_crash(task: RunTask, reason: str) -> dict[str, Any]:
     )
     write_json_atomic(error_path(Path(task.out_dir), task.run_id), result.to_dict())
     return result.to_dict()
-
-
-def make_executor(
-    kind: str = "local", workers: int = 1, ray_address: str | None = None, max_retries: int | None = None
-) -> Executor:
-    """The executor named `kind` ("local" or "ray"); ValueError naming the culprit otherwise.
-
-    ray: `ray_address` is an existing cluster's address (host:port, or "auto"); None starts a
-    private Ray instance on this machine with `workers` CPUs. max_retries: how often Ray reruns a
-    run whose worker or node died (it resumes from its checkpoint); default RayExecutor's."""
-    if kind not in EXECUTORS:
-        raise ValueError(f"executor must be one of {list(EXECUTORS)}, got {kind!r}")
-    if kind == "local":
-        if ray_address is not None:
-            raise ValueError("ray_address is an option of the ray executor (use executor 'ray')")
-        return LocalExecutor(workers)
-    from optimlab.experiments.ray_executor import DEFAULT_MAX_RETRIES, RayExecutor
-
-    retries = DEFAULT_MAX_RETRIES if max_retries is None else max_retries
-    return RayExecutor(address=ray_address, num_cpus=None if ray_address else workers, max_retries=retries)
 
 
 class _Progress:

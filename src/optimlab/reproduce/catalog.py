@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Literal
 
-from optimlab.train.vocabulary import METRIC_SPECS
+from optimlab.stats.metrics import METRIC_SPECS
 
 CONFIG_DIR = ("configs", "paper")  # inside the optimlab package
 

@@ -2,7 +2,7 @@
 
     exp, meta, claims, tuned = judge_folder("runs/reproduce-rsgdm-cifar10-resnet18-cpu")
 
-One experiment's claims are one family: optimlab.experiments.inference.judge_family decides all of
+One experiment's claims are one family: optimlab.stats.inference.judge_family decides all of
 them at once (paired t, Holm over the claims, four verdicts, MIN_SEEDS). Per claim this module adds
 what the page must say about failed runs: each arm's failure rate with an exact 95% interval, an
 exact McNemar test of the failures between the arms, and whether leaving the failed seeds out could
@@ -23,11 +23,12 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from optimlab.experiments import inference, sequential
+from optimlab.experiments import looks
 from optimlab.experiments.results import RunResult
-from optimlab.experiments.stats import MeanCI, Rate, failure_rate, mcnemar_exact_p, mean_ci, paired_notes
 from optimlab.reproduce.catalog import Claim, PaperExperiment, load_paper_experiment
 from optimlab.reproduce.layout import TUNED_DIR, read_meta
+from optimlab.stats import inference
+from optimlab.stats.summary import MeanCI, Rate, failure_rate, mcnemar_exact_p, mean_ci, paired_notes
 
 SKEW_WARN = 1.0  # |sample skewness| of the differences above which the page warns (t-test error can exceed its level)
 
@@ -284,7 +285,7 @@ Judged = tuple[PaperExperiment, dict[str, Any], list[ClaimResult], "TunedClaims 
 def judge_folder(out_dir: str | Path) -> Judged:
     """Everything a verdict shows, from a folder made by optimlab reproduce: the experiment, its
     reproduce.json (plus run counts), the claims judged at the paper's settings, and tuned (or None)."""
-    from optimlab.experiments.report import load_experiment
+    from optimlab.experiments.results import load_experiment
 
     out = Path(out_dir)
     meta = read_meta(out)
@@ -298,11 +299,11 @@ def judge_folder(out_dir: str | Path) -> Judged:
     }  # test accuracy per optimizer (nan: no finished run)
     claims = judge_all(exp, results)
     meta["code_claims"] = list(zip(code_claims(exp), judge_code_claims(exp, results)))
-    seq = sequential.read_sequential(out)
+    seq = looks.read_sequential(out)
     if seq is not None:
         apply_sequential(claims, seq)
         meta["sequential"] = seq
-    meta["earlier_looks"] = sequential.earlier_looks(out, len(config.seeds))
+    meta["earlier_looks"] = looks.earlier_looks(out, len(config.seeds))
     return exp, meta, claims, read_tuned(exp, out, results)
 
 
@@ -319,7 +320,7 @@ def apply_sequential(claims: list[ClaimResult], seq: dict[str, Any]) -> None:
 
 def read_tuned(exp: PaperExperiment, out: Path, paper_runs: Sequence[RunResult] = ()) -> TunedClaims | None:
     """The tuned side from out/tuned (tune.json and the final sweep); None when --tune never ran there."""
-    from optimlab.experiments.report import load_experiment
+    from optimlab.experiments.results import load_experiment
     from optimlab.experiments.sweep import normalized_config
     from optimlab.tune.candidates import Candidate, edge_note
 

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from optimlab.experiments.display import DATASET_TITLES
+from optimlab.report.display import DATASET_TITLES
 
 __all__ = ["TUNED_DIR", "META_FILE", "DATASET_TITLES", "ReproduceError", "read_meta"]
 

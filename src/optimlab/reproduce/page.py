@@ -22,11 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
-from optimlab.experiments import inference
 from optimlab.reproduce.judging import ClaimResult, Judged, judge_folder
 from optimlab.reproduce.layout import META_FILE
 from optimlab.reproduce.verdict import fmt, fmt_diff, fmt_mean_ci, fmt_p, write_verdict
-from optimlab.train.vocabulary import metric_label
+from optimlab.stats import inference
+from optimlab.stats.metrics import metric_label
 
 IMG_DIR = Path("img") / "results"  # relative to the page
 INTRO = """\

@@ -356,13 +356,13 @@ def reproduce(
     seeds: a count or a list (default: the catalogue's). overrides: ExperimentConfig keys applied
     last (e.g. {"epochs": 1, "max_steps_per_epoch": 3} for a smoke run). tune: also run the fair
     judge (tune_budget lr candidates per optimizer; default the catalogue's). looks: seed counts of
-    a sequential run (optimlab.experiments.sequential; seeds are then added until every claim is
+    a sequential run (optimlab.experiments.looks; seeds are then added until every claim is
     decided). Re-running with the same arguments resumes: finished runs in `out` are kept.
     stand_in="digits": at the cpu scale, run the catalogue's digits fallback instead of CIFAR-10
     (never chosen silently). executor / tensorboard: as run_experiment's (default: `workers` local
     processes; event files on)."""
-    from optimlab.experiments.report import write_report
     from optimlab.experiments.sweep import run_experiment
+    from optimlab.report.markdown import write_report
     from optimlab.reproduce.judging import judge_folder
     from optimlab.reproduce.verdict import write_verdict
 
@@ -439,7 +439,7 @@ def _run_sequential(
     tensorboard: bool = True,
 ) -> ExperimentConfig:
     """Add seeds look by look until every claim is decided; returns the config of the last look."""
-    from optimlab.experiments import sequential
+    from optimlab.experiments import looks as sequential_looks
     from optimlab.experiments.results import load_results
     from optimlab.experiments.sweep import run_experiment
     from optimlab.reproduce.judging import judge_all
@@ -451,5 +451,5 @@ def _run_sequential(
         results = load_results(out_dir, [r.run_id for r in cfg.runs()])
         return {str(i): r.verdict for i, r in enumerate(judge_all(exp, results, alpha=alpha))}
 
-    record = sequential.run_until_decided(config, out_dir, looks, run, decide)
+    record = sequential_looks.run_until_decided(config, out_dir, looks, run, decide)
     return config.replace(seeds=tuple(record["seeds"]))

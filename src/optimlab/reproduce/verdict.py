@@ -5,7 +5,7 @@
 For each claim ("optimizer beats baseline on metric") the page shows the paper's figures, ours
 (mean with a 95% t-interval over seeds for both), the paired difference optimizer − baseline over
 the seeds both finished without failing (paired Student-t 95% CI, raw and Holm-adjusted p), each
-arm's failure rate, and one of the verdicts of optimlab.experiments.inference: survives,
+arm's failure rate, and one of the verdicts of optimlab.stats.inference: survives,
 contradicted, smaller than claimed, inconclusive (with the minimum detectable effect and the seeds
 that would detect the paper's difference), or inconclusive: too few seeds.
 
@@ -20,10 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from optimlab.experiments import inference
-from optimlab.experiments.display import DATASET_TITLES, fmt_ci, fmt_interval, fmt_p, fmt_rate, fmt_value
-from optimlab.experiments.inference import CONTRADICTED, INCONCLUSIVE, SMALLER, SURVIVES, TOO_FEW, VERDICTS
-from optimlab.experiments.stats import MeanCI
+from optimlab.report.display import DATASET_TITLES, fmt_ci, fmt_interval, fmt_p, fmt_rate, fmt_value
 from optimlab.reproduce.catalog import PaperExperiment
 from optimlab.reproduce.judging import (
     ClaimResult,
@@ -36,7 +33,10 @@ from optimlab.reproduce.judging import (
     run_value,
     values_by_seed,
 )
-from optimlab.train.vocabulary import metric_label
+from optimlab.stats import inference
+from optimlab.stats.inference import CONTRADICTED, INCONCLUSIVE, SMALLER, SURVIVES, TOO_FEW, VERDICTS
+from optimlab.stats.metrics import metric_label
+from optimlab.stats.summary import MeanCI
 
 __all__ = [
     "CONTRADICTED",
@@ -164,7 +164,7 @@ def method_text(m: int) -> list[str]:
         "each arm's failure rate has an exact (Clopper-Pearson) 95% interval, the failures are compared between "
         "the arms with an exact McNemar test on the seeds where only one arm failed, and a note says when "
         "counting the failed seeds at the worst value either arm reached would change the verdict. "
-        "Method and measured error rates: README, *Statistics*; code: optimlab.experiments.inference.",
+        "Method and measured error rates: README, *Statistics*; code: optimlab.stats.inference.",
     ]
 
 

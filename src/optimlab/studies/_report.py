@@ -15,7 +15,7 @@ from typing import Any
 
 from matplotlib.figure import Figure  # figures without pyplot: no global backend or figure state
 
-from optimlab.experiments import display
+from optimlab.report import display
 
 DPI = 90  # small PNGs: they live in the repository
 
@@ -74,7 +74,7 @@ def below(x: float, floor: float, digits: int = 2) -> str:
 
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], digits: int = 4) -> str:
-    """A GitHub-flavoured Markdown table (optimlab.experiments.display); cells pass through `fmt`."""
+    """A GitHub-flavoured Markdown table (optimlab.report.display); cells pass through `fmt`."""
     return display.markdown_table(headers, rows, cell=lambda c: fmt(c, digits))
 
 

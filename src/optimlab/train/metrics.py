@@ -14,10 +14,10 @@ import torch
 from torch import Tensor, nn
 
 from optimlab.data import Split
+from optimlab.stats.metrics import METRICS
 from optimlab.tasks import Evaluation, Runtime
 from optimlab.tasks.classification import classification_metrics, evaluate_classifier
 from optimlab.train.accel import autocast, to_input
-from optimlab.train.vocabulary import METRICS
 
 METRIC_NAMES = METRICS  # optimlab.train.vocabulary (image classification's History.final keys)
 

@@ -1,60 +1,27 @@
-"""The names every layer shares: metrics (with their direction, range and unit), schedules, weight decay.
-
-One place, so a metric added here is known to training (History.final), the statistics (which way
-is better), the pages (% or not, clipping) and the catalogue (what a claim may name).
+"""The names training shares with the layers above it: schedules, weight-decay and precision modes,
+and each task's metrics (the metrics themselves, with direction, range and unit: optimlab.stats.metrics).
 """
 
 from __future__ import annotations
 
-import math
-
-# name -> (low, high, which way is better). Test-set metrics use History.final's names; fractions, not percent.
-METRIC_SPECS: dict[str, tuple[float, float, str]] = {
-    "accuracy": (0.0, 1.0, "higher"),  # test accuracy (History.final["accuracy"])
-    "loss": (0.0, math.inf, "lower"),  # test cross-entropy (History.final["loss"])
-    "mean_recall": (0.0, 1.0, "higher"),  # macro recall over classes
-    "mean_precision": (0.0, 1.0, "higher"),  # macro precision over classes
-    "kappa": (-1.0, 1.0, "higher"),  # Cohen's kappa
-    "train_accuracy": (0.0, 1.0, "higher"),  # last epoch's training accuracy (History.train_acc[-1]); claims only
-    "auc": (0.0, 1.0, "higher"),  # ROC AUC of a binary label's scores (click-through rate)
-    "log_loss": (0.0, math.inf, "lower"),  # binary cross-entropy of the predicted probabilities, sklearn's
-    "mse": (0.0, math.inf, "lower"),  # mean squared error of a regression (key points)
-    "fid": (0.0, math.inf, "lower"),  # Frechet distance between Inception-v3 features of real and generated images
-    "fid_classifier": (0.0, math.inf, "lower"),  # the same distance over a small classifier's features (CPU scale)
-    "map": (0.0, 1.0, "higher"),  # detection: VOC2007 11-point mean average precision at IoU 0.5
-    "map_allpoint": (0.0, 1.0, "higher"),  # detection: all-point (VOC2010+) mean average precision at IoU 0.5
-    "miou": (0.0, 1.0, "higher"),  # segmentation: mean over classes of intersection over union (void ignored)
-    "pixel_accuracy": (0.0, 1.0, "higher"),  # segmentation: share of non-void pixels labelled right
-}
-# image classification's History.final keys, in table order; every task's own: optimlab.tasks (Task.metrics)
-METRICS = ("accuracy", "loss", "mean_recall", "mean_precision", "kappa")
-LOWER_IS_BETTER = frozenset(m for m, (_, _, better) in METRIC_SPECS.items() if better == "lower")
-PERCENT_METRICS = frozenset(
-    {"accuracy", "mean_recall", "mean_precision", "map", "map_allpoint", "miou", "pixel_accuracy"}
-)  # fractions shown in % (with train_accuracy)
-METRIC_RANGES = {m: (lo, hi) for m, (lo, hi, _) in METRIC_SPECS.items()}
-METRIC_TITLES = {  # how tables name a metric (with its unit)
-    "accuracy": "accuracy %",
-    "loss": "loss",
-    "mean_recall": "mean recall %",
-    "mean_precision": "mean precision %",
-    "kappa": "Cohen's kappa",
-    "auc": "AUC",
-    "log_loss": "log loss",
-    "mse": "MSE",
-    "fid": "FID (Inception features)",
-    "fid_classifier": "FID (classifier features)",
-    "map": "mAP@0.5 (VOC07 11-point) %",
-    "map_allpoint": "mAP@0.5 (all-point) %",
-    "miou": "mIoU %",
-    "pixel_accuracy": "pixel accuracy %",
-}
-
-
-def metric_label(metric: str) -> str:
-    """How verdict pages name a metric in their claim rows: the key, except for the FIDs, whose titles
-    say which features they use (so "FID (classifier features)" is never read as Inception FID)."""
-    return METRIC_TITLES[metric] if metric in ("fid", "fid_classifier") else metric
+from optimlab.stats.metrics import (
+    METRIC_RANGES as METRIC_RANGES,
+)
+from optimlab.stats.metrics import (
+    METRIC_SPECS as METRIC_SPECS,
+)
+from optimlab.stats.metrics import (
+    METRIC_TITLES as METRIC_TITLES,
+)
+from optimlab.stats.metrics import (
+    METRICS as METRICS,
+)
+from optimlab.stats.metrics import (
+    PERCENT_METRICS as PERCENT_METRICS,
+)
+from optimlab.stats.metrics import (
+    metric_label as metric_label,
+)
 
 
 def task_metrics(task: str) -> tuple[str, ...]:

@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from optimlab.experiments.config import ExperimentConfig
-from optimlab.experiments.inference import MIN_SEEDS
 from optimlab.experiments.results import RunResult
-from optimlab.experiments.stats import LOWER_IS_BETTER, Summary
+from optimlab.stats.inference import MIN_SEEDS
+from optimlab.stats.summary import LOWER_IS_BETTER, Summary
 
 SEARCHES = ("grid", "sobol")
 DEFAULT_WD_RANGE = (1e-6, 1e-2)

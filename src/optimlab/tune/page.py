@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from optimlab.experiments.config import ExperimentConfig
-from optimlab.experiments.stats import LOWER_IS_BETTER
+from optimlab.stats.summary import LOWER_IS_BETTER
 from optimlab.tune.candidates import (
     MIN_FINAL_SEEDS,
     SOBOL_SEED,
@@ -23,8 +23,8 @@ def sensitivity_plot(r: TuneResult, config: ExperimentConfig, path: Path) -> Pat
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from optimlab.experiments.plots import series_color
-    from optimlab.experiments.stats import PERCENT_METRICS
+    from optimlab.report.plots import series_color
+    from optimlab.stats.summary import PERCENT_METRICS
 
     scale = 100.0 if r.metric in PERCENT_METRICS else 1.0
     sign = -1.0 if r.metric in LOWER_IS_BETTER else 1.0
@@ -74,8 +74,8 @@ def sensitivity_plot(r: TuneResult, config: ExperimentConfig, path: Path) -> Pat
 def write_page(
     r: TuneResult, config: ExperimentConfig, search: str, tune_seeds: Sequence[int], final_seeds: Sequence[int]
 ) -> Path:
-    from optimlab.experiments.display import fmt_value, markdown_table
-    from optimlab.experiments.report import compare_table, table_notes
+    from optimlab.report.display import fmt_value, markdown_table
+    from optimlab.report.markdown import compare_table, table_notes
 
     wd = any(c.weight_decay is not None for c in r.candidates)
     n = len(r.candidates)

@@ -10,7 +10,7 @@ asked) and the same tuning seeds; each picks the candidate with the best mean *v
 (History.final_val — the test split is never looked at while choosing); a setting where any
 tuning run diverged or failed loses to every finite one. Then each optimizer's chosen setting is
 rerun on the final seeds (the same seeds for all, so the test-set comparison is paired) and
-reported with experiments.stats, plus an lr-sensitivity plot.
+reported with optimlab.stats, plus an lr-sensitivity plot.
 
 Both phases are ordinary sweeps (run_experiment) in out/search and out/final, so a tune is
 resumable and skips finished runs. Search runs are labelled `<label>+lr<lr>[+wd<wd>]` (the label
@@ -26,8 +26,8 @@ from pathlib import Path
 from optimlab.experiments.config import ExperimentConfig, OptimizerSpec
 from optimlab.experiments.executor import Executor
 from optimlab.experiments.results import write_json_atomic
-from optimlab.experiments.stats import METRICS, summarize
 from optimlab.experiments.sweep import run_experiment
+from optimlab.stats.summary import METRICS, summarize
 from optimlab.train.vocabulary import task_headline, task_metrics
 from optimlab.tune.candidates import (
     DEFAULT_TUNE_SEEDS,
@@ -158,7 +158,7 @@ def tune(
             final_cfg, out / "final", workers=workers, progress=progress, executor=executor, tensorboard=tensorboard
         )
         summary = summarize(final_results, baseline, metrics=metrics)
-        from optimlab.experiments.report import write_report
+        from optimlab.report.markdown import write_report
 
         write_report(out / "final")
     result = TuneResult(out, out / "tune.md", None, metric, candidates, scores, best, final_cfg, final_results, summary)

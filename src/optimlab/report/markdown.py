@@ -16,21 +16,21 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-from optimlab.experiments import inference
-from optimlab.experiments.config import ExperimentConfig, load_experiment_config
-from optimlab.experiments.display import CLIP_MARK, CLIP_NOTE, fmt_ci, fmt_p, fmt_rate, fmt_value, markdown_table
-from optimlab.experiments.results import RunResult, experiment_path, load_results
-from optimlab.experiments.stats import (
+from optimlab.experiments.config import ExperimentConfig
+from optimlab.experiments.results import RunResult, load_experiment
+from optimlab.report.display import CLIP_MARK, CLIP_NOTE, fmt_ci, fmt_p, fmt_rate, fmt_value, markdown_table
+from optimlab.stats import inference
+from optimlab.stats.metrics import METRIC_TITLES
+from optimlab.stats.summary import (
     BOOTSTRAP_MIN_PAIRS,
     PERCENT_METRICS,
     PairedComparison,
     Summary,
     summarize,
 )
-from optimlab.train.vocabulary import METRIC_TITLES, task_headline, task_metrics
+from optimlab.train.vocabulary import task_headline, task_metrics
 
 __all__ = [
-    "load_experiment",
     "compare_table",
     "table_notes",
     "display_name",
@@ -52,16 +52,6 @@ HEADLINE_TITLES = {
     "map": "test mAP@0.5 (VOC07 11-point)",
     "miou": "test mIoU",
 }
-
-
-def load_experiment(out_dir: str | Path) -> tuple[ExperimentConfig, list[RunResult]]:
-    """The experiment's resolved config and its runs found on disk (grid order)."""
-    out = Path(out_dir)
-    path = experiment_path(out)
-    if not path.is_file():
-        raise FileNotFoundError(f"{out} has no experiment.json: not an optimlab experiment folder")
-    config = load_experiment_config(path)
-    return config, load_results(out, [r.run_id for r in config.runs()])
 
 
 def fmt_diff(p: PairedComparison) -> tuple[str, str]:
@@ -143,16 +133,17 @@ def table_notes(summary: Summary, rows: Sequence[Sequence[str]]) -> list[str]:
 def write_report(out_dir: str | Path) -> Path:
     """Write out_dir/report.md (+ PNG figures next to it); returns the report's path."""
     out = Path(out_dir)
-    from optimlab.experiments import sequential
+    from optimlab.experiments import looks
+    from optimlab.stats import sequential
 
     config, results = load_experiment(out)
     baseline = config.baseline_label
     summary = summarize(results, baseline, metrics=task_metrics(config.task))
-    record = sequential.read_sequential(out)
+    record = looks.read_sequential(out)
     if record is not None:
         sequential.apply_to_summary(summary, record)
-    sequential.record_look(out, len(config.seeds))
-    earlier = sequential.earlier_looks(out, len(config.seeds))
+    looks.record_look(out, len(config.seeds))
+    earlier = looks.earlier_looks(out, len(config.seeds))
     expected = len(config.runs())
     n_done = sum(r.done for r in results)
     n_err = sum(not r.done for r in results)
@@ -235,7 +226,7 @@ def _method_section(config: ExperimentConfig) -> list[str]:
         "rules out differences of about that size. Failed runs (diverged or raised) are counted with an "
         "exact (Clopper-Pearson) 95% interval of the failure rate and left out of means; in wins/seeds a "
         f"failed run loses to a finite one. A percentile bootstrap interval is added from "
-        f"{BOOTSTRAP_MIN_PAIRS} pairs on (below that it undercovers). Method: optimlab.experiments.inference.",
+        f"{BOOTSTRAP_MIN_PAIRS} pairs on (below that it undercovers). Method: optimlab.stats.inference.",
         "",
     ]
 
@@ -313,7 +304,7 @@ def _block(
             "",
         ]
     if runs:
-        from optimlab.experiments import plots
+        from optimlab.report import plots
 
         order = [o.label for o in config.optimizers]
         figs = [

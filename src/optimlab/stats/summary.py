@@ -1,7 +1,7 @@
 """Statistics over seeds: mean ± 95% t-interval per optimizer, and paired comparisons with a baseline.
 
 Every optimizer runs on the same seeds (same initial weights, same batch order), so optimizer −
-baseline differences are paired by seed. The paired comparison (optimlab.experiments.inference) is
+baseline differences are paired by seed. The paired comparison (optimlab.stats.inference) is
 the paired Student-t 95% interval and t-test over the seeds where neither run failed, with Holm's
 adjustment over the optimizers compared against the same baseline on the same metric, and a
 decision (better / worse / no difference shown / too few seeds) from the same rule the paper
@@ -17,19 +17,20 @@ import inspect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import numpy as np
 from scipy import stats
 
-from optimlab.experiments import inference
-from optimlab.experiments.results import RunResult
-from optimlab.train.vocabulary import LOWER_IS_BETTER, METRIC_RANGES, METRICS, PERCENT_METRICS
+from optimlab.stats import inference
+from optimlab.stats.metrics import LOWER_IS_BETTER, METRIC_RANGES, METRICS, PERCENT_METRICS
 
 __all__ = [
     "METRICS",
     "LOWER_IS_BETTER",
     "PERCENT_METRICS",
     "METRIC_RANGES",
+    "RunRecord",
     "MeanCI",
     "Rate",
     "GroupSummary",
@@ -44,6 +45,29 @@ __all__ = [
     "DECISIONS",
     "BOOTSTRAP_MIN_PAIRS",
 ]
+
+
+class RunRecord(Protocol):
+    """What the statistics read of one run (optimlab.experiments.results.RunRecord is one; so is a
+    record made from someone else's runs): who ran it, whether it finished, and its final metrics."""
+
+    @property
+    def label(self) -> str: ...
+    @property
+    def optimizer(self) -> str: ...
+    @property
+    def dataset(self) -> str: ...
+    @property
+    def model(self) -> str: ...
+    @property
+    def seed(self) -> int: ...
+    @property
+    def done(self) -> bool: ...  # False: the run raised (an error, not a result)
+    @property
+    def diverged(self) -> bool: ...
+    @property
+    def history(self) -> Any: ...  # .final: dict[str, float]; .step_time_s: float; None when not done
+
 
 BOOTSTRAP_SEED = 0  # fixed so a report is reproducible from its result files
 BOOTSTRAP_RESAMPLES = 9999
@@ -202,13 +226,13 @@ def paired_notes(d: Sequence[float]) -> list[str]:
     return []
 
 
-def _final(r: RunResult, metric: str) -> float:
+def _final(r: RunRecord, metric: str) -> float:
     assert r.history is not None
     return float(r.history.final.get(metric, math.nan))
 
 
 def summarize(
-    results: Sequence[RunResult],
+    results: Sequence[RunRecord],
     baseline: str,
     metrics: Sequence[str] = METRICS,
     alpha: float = inference.ALPHA,
@@ -217,7 +241,7 @@ def summarize(
     """Per (dataset, model, label): mean ± CI of each final metric; paired diffs against `baseline`,
     decided with Holm over the labels compared on each (dataset, model, metric) at level alpha."""
     order: list[tuple[str, str, str]] = []
-    by_key: dict[tuple[str, str, str], list[RunResult]] = {}
+    by_key: dict[tuple[str, str, str], list[RunRecord]] = {}
     for r in results:
         key = (r.dataset, r.model, r.label)
         if key not in by_key:
@@ -276,8 +300,8 @@ def _compare_family(
     labels: list[str],
     baseline: str,
     metric: str,
-    by_key: dict[tuple[str, str, str], list[RunResult]],
-    base: dict[int, RunResult],
+    by_key: dict[tuple[str, str, str], list[RunRecord]],
+    base: dict[int, RunRecord],
     alpha: float,
     min_seeds: int,
 ) -> list[PairedComparison]:

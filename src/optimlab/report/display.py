@@ -16,7 +16,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from optimlab.experiments.stats import METRIC_RANGES, PERCENT_METRICS, MeanCI, Rate
+from optimlab.stats.summary import METRIC_RANGES, PERCENT_METRICS, MeanCI, Rate
 
 PERCENT = PERCENT_METRICS | {"train_accuracy"}
 CLIP_MARK = "*"  # an interval end past the metric's range, shown at the bound

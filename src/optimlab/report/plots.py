@@ -16,9 +16,9 @@ from matplotlib.figure import Figure
 
 from optimlab.experiments.config import ExperimentConfig
 from optimlab.experiments.results import RunResult
-from optimlab.experiments.stats import PERCENT_METRICS, GroupSummary
+from optimlab.stats.metrics import METRIC_TITLES
+from optimlab.stats.summary import PERCENT_METRICS, GroupSummary
 from optimlab.tasks import get_task
-from optimlab.train.vocabulary import METRIC_TITLES
 
 _COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
 

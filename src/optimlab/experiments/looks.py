@@ -1,6 +1,9 @@
-"""Add seeds until every comparison is decided, without inflating the error rate (--until-decided).
+"""Run planned looks: add seeds until every comparison is decided (--until-decided), and keep the files.
 
     record = run_until_decided(config, out, looks=plan_looks(10, 30, 5), run=..., decide=...)
+
+The statistics of a look (plan_looks, obf_spending, the decisions) are optimlab.stats; this module
+runs the sweeps and writes out/sequential.json and out/looks.json.
 
 Looking at a comparison, adding seeds because it was not significant, and looking again is a
 second test: with fixed-n p-values at every look the chance of a false "survives" grows with each
@@ -27,8 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from optimlab.experiments.config import ExperimentConfig
-from optimlab.experiments.inference import DECISIVE, obf_spending, plan_looks
 from optimlab.experiments.results import write_json_atomic
+from optimlab.stats.inference import DECISIVE, obf_spending
 
 SEQUENTIAL_FILE = "sequential.json"
 LOOKS_FILE = "looks.json"
@@ -38,7 +41,6 @@ __all__ = [
     "SEQUENTIAL_FILE",
     "LOOKS_FILE",
     "DEFAULT_LOOK_STEP",
-    "plan_looks",
     "extend_seeds",
     "run_until_decided",
     "read_sequential",
@@ -123,89 +125,3 @@ def earlier_looks(out_dir: str | Path, n_seeds: int) -> list[int]:
     seen = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else []
     planned = set((read_sequential(out_dir) or {}).get("looks", []))
     return sorted({n for n in seen if n < n_seeds and n not in planned})
-
-
-# ----------------------------------------------------------------------------------------------
-# compare's comparisons (one per optimizer vs the baseline on the headline metric)
-
-
-def comparison_key(label: str, dataset: str, model: str) -> str:
-    return f"{label}|{dataset}|{model}"
-
-
-def compare_decisions(results: list[Any], baseline: str, alpha: float, metric: str = "accuracy") -> dict[str, str]:
-    """{comparison key: inference verdict} for every optimizer against the baseline, Holm at alpha."""
-    from optimlab.experiments.stats import DECISIONS, summarize
-
-    back = {v: k for k, v in DECISIONS.items()}
-    s = summarize(results, baseline, metrics=(metric,), alpha=alpha)
-    return {comparison_key(p.label, p.dataset, p.model): back[p.decision] for p in s.paired}
-
-
-def apply_to_summary(summary: Any, record: dict[str, Any], metric: str = "accuracy") -> None:
-    """Replace the fixed-n decisions on `metric` by the sequential ones (with the look that made them)."""
-    from optimlab.experiments.stats import DECISIONS
-
-    decided = record.get("decisions", {})
-    for p in summary.paired:
-        if p.metric != metric:
-            continue
-        hit = decided.get(comparison_key(p.label, p.dataset, p.model))
-        if hit is not None:
-            p.decision = f"{DECISIONS[hit['verdict']]} (at {hit['look']} seeds)"
-        elif p.decision in ("better", "worse"):
-            p.decision = DECISIONS["inconclusive"]  # decisive at fixed n only: not at any look's share of alpha
-
-
-def plan_text(record: dict[str, Any]) -> str:
-    """One sentence for a report: the planned looks, their shares of alpha, where it stopped and why."""
-    shares = ", ".join(f"{n}: {a:.4f}" for n, a in zip(record["looks"], record["alphas"]))
-    return (
-        f"Seeds were added until decided (`--until-decided`): planned looks at {record['looks']} seeds, each "
-        f"tested at its share of α = 0.05 (O'Brien-Fleming-type spending; seeds: share) {shares}; stopped at "
-        f"{record['stopped_at']} seeds ({record['reason']}). A decision made at a look is final."
-    )
-
-
-# ----------------------------------------------------------------------------------------------
-# the command-line flags (compare and reproduce)
-
-
-def add_flags(p: Any) -> None:
-    """--until-decided, --min-seeds, --max-seeds, --look-step on an argparse parser."""
-    from optimlab.experiments.inference import MIN_SEEDS
-
-    p.add_argument(
-        "--until-decided",
-        action="store_true",
-        help="add seeds in planned looks until every comparison is decided or --max-seeds is reached "
-        "(alpha spending over the looks keeps the error rate; see README, Statistics)",
-    )
-    p.add_argument(
-        "--min-seeds",
-        type=int,
-        metavar="N",
-        default=MIN_SEEDS,
-        help=f"with --until-decided: seeds at the first look (default {MIN_SEEDS})",
-    )
-    p.add_argument("--max-seeds", type=int, metavar="N", help="with --until-decided: the seed budget (required)")
-    p.add_argument(
-        "--look-step",
-        type=int,
-        metavar="N",
-        default=DEFAULT_LOOK_STEP,
-        help=f"with --until-decided: seeds added between looks (default {DEFAULT_LOOK_STEP})",
-    )
-
-
-def looks_from_args(args: Any) -> list[int] | None:
-    """The planned looks from parsed flags (None without --until-decided); ValueError on misuse."""
-    if not args.until_decided:
-        if args.max_seeds is not None:
-            raise ValueError("--max-seeds needs --until-decided (plain runs take --seeds)")
-        return None
-    if args.max_seeds is None:
-        raise ValueError("--until-decided needs --max-seeds N (the most seeds you will pay for)")
-    if getattr(args, "seeds", None) is not None:
-        raise ValueError("--until-decided chooses the seeds: give --min-seeds/--max-seeds instead of --seeds")
-    return plan_looks(args.min_seeds, args.max_seeds, args.look_step)
