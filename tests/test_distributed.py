@@ -15,7 +15,7 @@ from optimlab.data import Augment, TensorSplit, iterate_batches
 from optimlab.train import TrainConfig, fit
 from optimlab.train import distributed as ddp
 from optimlab.train.checkpoint import DONE_FILE, HISTORY_FILE, MODEL_FILE, RUN_FILE
-from optimlab.train.distributed_main import load_config, main
+from optimlab.train.distributed_main import launch_local, load_config, main
 from optimlab.train.run_data import prepare_data
 
 BASE = TrainConfig(
@@ -32,7 +32,7 @@ def _odd_tail_batch_size(config: TrainConfig) -> int:
 def test_two_processes_reach_the_weights_of_one_process(tmp_path):
     config = BASE.replace(batch_size=_odd_tail_batch_size(BASE))
     single = fit(config, 3, run_dir=tmp_path / "one")
-    history = ddp.launch_local(config, 3, world_size=2, run_dir=tmp_path / "two", threads_per_process=1)
+    history = launch_local(config, 3, world_size=2, run_dir=tmp_path / "two", threads_per_process=1)
     one = torch.load(tmp_path / "one" / MODEL_FILE, weights_only=True)
     two = torch.load(tmp_path / "two" / MODEL_FILE, weights_only=True)
     assert one.keys() == two.keys()
@@ -120,7 +120,7 @@ def test_shards_of_every_global_batch_are_iterate_batches_batches(options):
 
 def test_global_batch_must_split_evenly_over_the_processes(monkeypatch, tmp_path):
     with pytest.raises(ValueError, match="batch_size=63.*WORLD_SIZE=2"):
-        ddp.launch_local(BASE.replace(batch_size=63), 0, world_size=2, run_dir=tmp_path)
+        launch_local(BASE.replace(batch_size=63), 0, world_size=2, run_dir=tmp_path)
     monkeypatch.setenv("WORLD_SIZE", "2")
     for name, value in (("RANK", "1"), ("LOCAL_RANK", "1"), ("MASTER_ADDR", "127.0.0.1"), ("MASTER_PORT", "29999")):
         monkeypatch.setenv(name, value)

@@ -30,9 +30,15 @@ def allowed_arrows(text: str) -> dict[str, set[str]]:
     return rules
 
 
-def module_name(path: Path) -> str:
-    rel = path.relative_to(SRC.parent).with_suffix("")
+def module_name(path: Path, root: Path = SRC) -> str:
+    rel = path.relative_to(root.parent).with_suffix("")
     return ".".join(rel.parts).removesuffix(".__init__")
+
+
+def is_module(name: str, root: Path = SRC) -> bool:
+    """Whether the dotted `name` is a module or package under `root` (a file or a folder with __init__)."""
+    path = root.parent.joinpath(*name.split("."))
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
 
 
 def package_of(module: str) -> str:
@@ -40,25 +46,34 @@ def package_of(module: str) -> str:
     return parts[1] if len(parts) > 1 else "optimlab"
 
 
-def imports(path: Path) -> list[tuple[str, list[str]]]:
-    """(imported module, names imported from it) for every import of optimlab in `path`."""
+def imports(path: Path, root: Path = SRC) -> list[tuple[str, list[str]]]:
+    """(imported module, names imported from it) for every import of the package in `path`.
+
+    `from pkg import mod` is an import of the module pkg.mod when that module exists (the names that
+    are not modules are imports of pkg itself): reading it as an import of pkg hid the cycle
+    train.loop <-> train.distributed behind the package's __init__.
+    """
     out = []
-    base = module_name(path)
+    base = module_name(path, root)
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
-            out += [(a.name, []) for a in node.names if a.name.startswith("optimlab")]
+            out += [(a.name, []) for a in node.names if a.name.startswith(root.name)]
         elif isinstance(node, ast.ImportFrom):
             mod = node.module or ""
             if node.level:  # relative import: resolve against this module's package
                 pkg = base.split(".")[: len(base.split(".")) - node.level + (path.name == "__init__.py")]
                 mod = ".".join([*pkg, mod] if mod else pkg)
-            if mod.startswith("optimlab"):
-                out.append((mod, [a.name for a in node.names]))
+            if not mod.startswith(root.name):
+                continue
+            names = [a.name for a in node.names]
+            out += [(f"{mod}.{n}", []) for n in names if is_module(f"{mod}.{n}", root)]
+            if attributes := [n for n in names if not is_module(f"{mod}.{n}", root)]:
+                out.append((mod, attributes))
     return out
 
 
-def graph() -> dict[str, list[tuple[str, list[str]]]]:
-    return {module_name(p): imports(p) for p in sorted(SRC.rglob("*.py"))}
+def graph(root: Path = SRC) -> dict[str, list[tuple[str, list[str]]]]:
+    return {module_name(p, root): imports(p, root) for p in sorted(root.rglob("*.py"))}
 
 
 def violations(g: dict[str, list[tuple[str, list[str]]]], rules: dict[str, set[str]]) -> list[str]:
@@ -80,8 +95,9 @@ def violations(g: dict[str, list[tuple[str, list[str]]]], rules: dict[str, set[s
 
 
 def cycles(g: dict[str, list[tuple[str, list[str]]]]) -> list[list[str]]:
-    """Import cycles between modules (a package's __init__ re-exporting its own modules is not one)."""
-    edges = {m: {t for t, _ in imps if t in g and t != m and not m.startswith(t + ".")} for m, imps in g.items()}
+    """Import cycles between modules, a package's __init__ included: a module importing a name from
+    its own package's __init__, which imports that module, is a cycle too (one import order breaks)."""
+    edges = {m: {t for t, _ in imps if t in g and t != m} for m, imps in g.items()}
     found, state, stack = [], {}, []
 
     def visit(m: str) -> None:
@@ -126,3 +142,27 @@ def test_the_check_catches_a_forbidden_arrow_a_private_name_and_a_cycle():
     assert any("optim -> train is not allowed" in b for b in bad)
     found = cycles(g)
     assert len(found) == 1 and set(found[0]) == {"optimlab.optim.registry", "optimlab.train.loop"}
+
+
+def test_from_package_import_module_is_an_import_of_the_module_and_its_cycle_is_caught(tmp_path):
+    """The cycle that hid in optimlab: loop does `from pkg import distributed` at module level,
+    distributed does `from pkg import loop` inside a function; a name from the package is its __init__."""
+    files = {
+        "__init__.py": "",
+        "train/__init__.py": "from optimlab.train.loop import fit\n",
+        "train/loop.py": "from optimlab.train import distributed as ddp\n\ndef fit():\n    return ddp\n",
+        "train/distributed.py": "def launch():\n    from optimlab.train import loop\n    return loop.fit\n",
+        "train/config.py": "from optimlab.train import fit, loop\n",
+    }
+    root = tmp_path / "optimlab"
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text, encoding="utf-8")
+    g = graph(root)
+    assert g["optimlab.train.loop"] == [("optimlab.train.distributed", [])]
+    assert g["optimlab.train.config"] == [("optimlab.train.loop", []), ("optimlab.train", ["fit"])]
+    found = cycles(g)
+    assert [set(c) for c in found] == [{"optimlab.train.loop", "optimlab.train.distributed"}]
+    # a module importing a name from its own package's __init__, which imports that module, is a cycle
+    (root / "train" / "loop.py").write_text("from optimlab.train import fit\n", encoding="utf-8")
+    assert [set(c) for c in cycles(graph(root))] == [{"optimlab.train", "optimlab.train.loop"}]

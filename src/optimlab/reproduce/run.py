@@ -186,58 +186,13 @@ def resolve_config(
         raise ReproduceError(f"stand_in must be one of {list(STAND_INS)}, got {stand_in!r}")
     if stand_in is not None and (scale != "cpu" or data_dir is not None):
         raise ReproduceError("--stand-in is for the cpu scale without --data-dir")
-    problems: list[str] = []
     cpu_dataset = exp.cpu_overrides().get("dataset", exp.experiment.get("dataset"))
     if scale == "cpu" and cpu_dataset in SHARED_STAND_INS:  # a task whose cpu scale runs on shared/data
-        if stand_in is not None:
-            raise ReproduceError(f"{exp.name} has no --stand-in: its cpu scale already runs on {cpu_dataset}")
-        folder = Path(data_dir).expanduser() if data_dir is not None else find_shared_data(cpu_dataset)
-        folder_name, probe = SHARED_STAND_INS[cpu_dataset]
-        if folder is None or not (folder / probe).is_file():
-            where = (
-                f"--data-dir {str(data_dir)!r} has no {probe}"
-                if data_dir is not None
-                else f"no shared/data/{folder_name}/{probe} above {Path.cwd()} or above the optimlab package"
-            )
-            raise ReproduceError(f"cannot reproduce {exp.name} at the cpu scale: {where}")
-        d = exp.experiment_dict("cpu")
-        d["data_dir"] = str(folder)
-        d["device"] = "cpu"
+        d = _cpu_shared_data_dict(exp, cpu_dataset, data_dir, stand_in)
     elif scale == "cpu":
-        if stand_in is not None:
-            subset = None
-        else:
-            subset = Path(data_dir).expanduser() if data_dir is not None else find_cifar10_subset()
-            if subset is not None and data_dir is not None and not _is_cifar10_folder(subset):
-                raise ReproduceError(
-                    f"--data-dir {str(data_dir)!r} is not a CIFAR-10 folder (needs data_batch_1..5, "
-                    f"test_batch, batches.meta); leave it out to use the subset"
-                )
-            if subset is None:
-                raise ReproduceError(_no_cifar10_message(exp.name))
-        d = exp.experiment_dict("cpu", have_cifar10=subset is not None)
-        if d.get("dataset") == "cifar10":
-            d["data_dir"] = str(subset)
-        d["device"] = "cpu"
+        d = _cpu_cifar10_dict(exp, data_dir, stand_in)
     else:
-        d = exp.experiment_dict("paper")
-        if data_dir is not None:
-            d["data_dir"] = str(Path(data_dir).expanduser())
-        problems += _data_problems(d["dataset"], d.get("data_dir"), d.get("dataset_options", {}))
-        import torch
-
-        if torch.cuda.is_available():
-            d["device"] = "cuda"
-        elif allow_cpu:
-            d["device"] = "cpu"
-        else:
-            problems.append(
-                f"no CUDA GPU (torch.cuda.is_available() is False); the paper scale runs "
-                f"{d.get('epochs')} epochs of {d.get('model')} per run — use --scale cpu, or "
-                f"--allow-cpu to run it on the CPU anyway"
-            )
-    if problems:
-        raise ReproduceError(f"cannot reproduce {exp.name} at the paper scale: " + "; ".join(problems))
+        d = _paper_dict(exp, data_dir, allow_cpu)
     if seeds is not None:
         d["seeds"] = parse_seeds(seeds)
     if overrides:
@@ -250,6 +205,71 @@ def resolve_config(
             f"got {len(config.seeds)}"
         )
     return config
+
+
+def _cpu_shared_data_dict(
+    exp: PaperExperiment, cpu_dataset: str, data_dir: str | Path | None, stand_in: str | None
+) -> dict[str, Any]:
+    """The cpu scale of a task whose data is a stand-in in shared/data (or --data-dir)."""
+    if stand_in is not None:
+        raise ReproduceError(f"{exp.name} has no --stand-in: its cpu scale already runs on {cpu_dataset}")
+    folder = Path(data_dir).expanduser() if data_dir is not None else find_shared_data(cpu_dataset)
+    folder_name, probe = SHARED_STAND_INS[cpu_dataset]
+    if folder is None or not (folder / probe).is_file():
+        where = (
+            f"--data-dir {str(data_dir)!r} has no {probe}"
+            if data_dir is not None
+            else f"no shared/data/{folder_name}/{probe} above {Path.cwd()} or above the optimlab package"
+        )
+        raise ReproduceError(f"cannot reproduce {exp.name} at the cpu scale: {where}")
+    d = exp.experiment_dict("cpu")
+    d["data_dir"] = str(folder)
+    d["device"] = "cpu"
+    return d
+
+
+def _cpu_cifar10_dict(exp: PaperExperiment, data_dir: str | Path | None, stand_in: str | None) -> dict[str, Any]:
+    """The cpu scale of an image experiment: the CIFAR-10 subset (or --data-dir), or the named stand-in."""
+    if stand_in is not None:
+        subset = None
+    else:
+        subset = Path(data_dir).expanduser() if data_dir is not None else find_cifar10_subset()
+        if subset is not None and data_dir is not None and not _is_cifar10_folder(subset):
+            raise ReproduceError(
+                f"--data-dir {str(data_dir)!r} is not a CIFAR-10 folder (needs data_batch_1..5, "
+                f"test_batch, batches.meta); leave it out to use the subset"
+            )
+        if subset is None:
+            raise ReproduceError(_no_cifar10_message(exp.name))
+    d = exp.experiment_dict("cpu", have_cifar10=subset is not None)
+    if d.get("dataset") == "cifar10":
+        d["data_dir"] = str(subset)
+    d["device"] = "cpu"
+    return d
+
+
+def _paper_dict(exp: PaperExperiment, data_dir: str | Path | None, allow_cpu: bool) -> dict[str, Any]:
+    """The paper scale; ReproduceError listing every problem found (missing data, no GPU)."""
+    problems: list[str] = []
+    d = exp.experiment_dict("paper")
+    if data_dir is not None:
+        d["data_dir"] = str(Path(data_dir).expanduser())
+    problems += _data_problems(d["dataset"], d.get("data_dir"), d.get("dataset_options", {}))
+    import torch
+
+    if torch.cuda.is_available():
+        d["device"] = "cuda"
+    elif allow_cpu:
+        d["device"] = "cpu"
+    else:
+        problems.append(
+            f"no CUDA GPU (torch.cuda.is_available() is False); the paper scale runs "
+            f"{d.get('epochs')} epochs of {d.get('model')} per run — use --scale cpu, or "
+            f"--allow-cpu to run it on the CPU anyway"
+        )
+    if problems:
+        raise ReproduceError(f"cannot reproduce {exp.name} at the paper scale: " + "; ".join(problems))
+    return d
 
 
 def describe_data(config: ExperimentConfig) -> dict[str, Any]:

@@ -188,17 +188,37 @@ def render(
     tuned: TunedClaims | None = None,
 ) -> str:
     """verdict.md's text."""
-    scale = meta["scale"]
-    paper = exp.paper
-    lines = [f"# Reproducing {exp.name}: verdict", ""]
-    if scale == "cpu":
-        lines += [
+    lines = [f"# Reproducing {exp.name}: verdict", "", *_scale_banner(exp, meta)]
+    lines += [*_paper_line(exp), "## Claims at the paper's settings", ""]
+    if meta.get("sequential"):
+        lines += _sequential_text(meta["sequential"])
+    lines += [*claims_table(claims), ""]
+    lines += _code_claims_section(exp, meta)
+    sens = [
+        f"- {r.claim.optimizer} vs {r.claim.baseline} ({r.claim.metric}): {r.sensitivity}."
+        for r in claims
+        if r.sensitivity
+    ]
+    if sens:
+        lines += ["**Failed runs that could change a verdict:**", "", *sens, ""]
+    lines += ["## Claims with each optimizer tuned (the fair judge)", ""]
+    lines += _untuned_text(exp) if tuned is None else _tuned_section(exp, tuned)
+    lines += _summary_section(claims, tuned)
+    lines += _closing_sections(exp, meta, claims, command, tuned)
+    return "\n".join(lines)
+
+
+def _scale_banner(exp: PaperExperiment, meta: dict[str, Any]) -> list[str]:
+    """The quoted lines heading the page: the scale, the data actually used, and every way these runs
+    differ from the paper's or the catalogue's."""
+    if meta["scale"] == "cpu":
+        lines = [
             f"> **SCALE: CPU, NOT THE PAPER'S.** Data actually used: **{meta['description']}**.",
             f"> The paper ran {_paper_setting(exp)}. These runs test the method's direction on a small",
             "> budget; they cannot confirm or refute the paper's absolute numbers.",
         ]
     else:
-        lines += [
+        lines = [
             f"> **SCALE: PAPER.** Data actually used: **{meta['description']}**.",
             f"> Data folder: `{meta.get('data_dir')}`.",
         ]
@@ -220,7 +240,12 @@ def render(
             f"{meta['earlier_looks']} seeds. These fixed-n verdicts ignore that, so a false *survives* is "
             "more likely than the 2.5 % they state; use `--until-decided` to add seeds validly."
         )
-    lines += [
+    return lines
+
+
+def _paper_line(exp: PaperExperiment) -> list[str]:
+    paper = exp.paper
+    return [
         "",
         f"Paper {paper.id}: *{paper.title}* ({paper.source}"
         + (f"; also {', '.join(paper.also)}" if paper.also else "")
@@ -229,80 +254,78 @@ def render(
         "",
         "Standard report (every metric, curves, per-seed values): [report.md](report.md)",
         "",
-        "## Claims at the paper's settings",
+    ]
+
+
+def _code_claims_section(exp: PaperExperiment, meta: dict[str, Any]) -> list[str]:
+    """The claims judged again on the arms that run the authors' published code (none: no section)."""
+    code = meta.get("code_claims") or []
+    if not code:
+        return []
+    lines = [
+        "### As the authors' published code runs it",
+        "",
+        f"{exp.paper.code}",
+        "",
+        "Where the published code is not the paper's rule, the claim is judged again on an arm that runs "
+        "that code (its own Holm family). A claim whose arm has no runs yet shows *not run*: re-running "
+        "`optimlab reproduce` adds only those runs.",
         "",
     ]
-    if meta.get("sequential"):
-        lines += _sequential_text(meta["sequential"])
-    lines += [*claims_table(claims), ""]
-    code = meta.get("code_claims") or []
-    if code:
-        lines += [
-            "### As the authors' published code runs it",
-            "",
-            f"{exp.paper.code}",
-            "",
-            "Where the published code is not the paper's rule, the claim is judged again on an arm that runs "
-            "that code (its own Holm family). A claim whose arm has no runs yet shows *not run*: re-running "
-            "`optimlab reproduce` adds only those runs.",
-            "",
-        ]
-        ran = [r for _, r in code if r is not None]
-        lines += [*claims_table(ran), ""] if ran else []
-        lines += [f"- {c.optimizer} vs {c.baseline} ({c.metric}): not run" for c, r in code if r is None]
-        lines += [""]
-    sens = [
-        f"- {r.claim.optimizer} vs {r.claim.baseline} ({r.claim.metric}): {r.sensitivity}."
-        for r in claims
-        if r.sensitivity
+    ran = [r for _, r in code if r is not None]
+    lines += [*claims_table(ran), ""] if ran else []
+    lines += [f"- {c.optimizer} vs {c.baseline} ({c.metric}): not run" for c, r in code if r is None]
+    return [*lines, ""]
+
+
+def _untuned_text(exp: PaperExperiment) -> list[str]:
+    budget = exp.tune["budget"]
+    return [
+        f"Not run. Add `--tune` to give every optimizer the same {budget} lr candidates (log grid over "
+        f"[{exp.tune['lr_range'][0]:g}, {exp.tune['lr_range'][1]:g}]) on the validation split and rerun each "
+        "choice on the same seeds; this section then judges every claim again.",
+        "",
     ]
-    if sens:
-        lines += ["**Failed runs that could change a verdict:**", "", *sens, ""]
-    lines += ["## Claims with each optimizer tuned (the fair judge)", ""]
-    if tuned is None:
-        budget = exp.tune["budget"]
-        lines += [
-            f"Not run. Add `--tune` to give every optimizer the same {budget} lr candidates (log grid over "
-            f"[{exp.tune['lr_range'][0]:g}, {exp.tune['lr_range'][1]:g}]) on the validation split and rerun each "
-            "choice on the same seeds; this section then judges every claim again.",
-            "",
-        ]
-    else:
-        chosen = ", ".join(
-            f"{lab} {('{:.3g}'.format(b['lr'])) if b else '— (all diverged)'}" for lab, b in tuned.best.items()
-        )
-        given = ", ".join(
-            f"{o['label']} {o.get('hparams', {}).get('lr', 'default')}" for o in exp.experiment["optimizers"]
-        )
-        same = [f"{r.claim.optimizer} vs {r.claim.baseline}" for r, s in zip(tuned.claims, tuned.same_as_paper) if s]
-        lines += [
-            f"The papers give every optimizer one lr, but equal lrs are not equal steps (`sgdm` moves "
-            f"lr/(1−β) per unit gradient, `sgdm-ema` lr). Here every optimizer got the same "
-            f"{len(tuned.candidates)} lr candidates ({', '.join(f'{c:.3g}' for c in tuned.candidates)}) on "
-            f"tuning seeds {tuned.tune_seeds or '?'} (apart from the judged seeds), chose by mean validation "
-            "accuracy, and was rerun at its choice on the seeds above (test split, paired). These verdicts "
-            "are **conditional on the chosen settings**: the choice itself is not part of the test.",
-            "",
-            f"Chosen lr: {chosen} (paper: {given}). Search table, with each choice's validation accuracy "
-            "re-estimated on the judged seeds: [tuned/tune.md](tuned/tune.md).",
-            "",
-            *([f"> {tuned.edge}", ""] if tuned.edge else []),
-            *(
-                [
-                    f"> Tuning chose the paper's own settings for both arms of {', '.join(same)}: those tuned "
-                    "runs are the same runs as above, so their tuned verdict repeats the one above and is not "
-                    "counted again.",
-                    "",
-                ]
-                if same
-                else []
-            ),
-            *(["![lr sensitivity](tuned/lr_sensitivity.png)", ""] if tuned.plot else []),
-            *claims_table(tuned.claims),
-            "",
-        ]
-    lines.append("## Summary")
-    lines.append("")
+
+
+def _tuned_section(exp: PaperExperiment, tuned: TunedClaims) -> list[str]:
+    """What tuning chose, against the paper's lrs, and the claims judged again at those choices."""
+    chosen = ", ".join(
+        f"{lab} {('{:.3g}'.format(b['lr'])) if b else '— (all diverged)'}" for lab, b in tuned.best.items()
+    )
+    given = ", ".join(f"{o['label']} {o.get('hparams', {}).get('lr', 'default')}" for o in exp.experiment["optimizers"])
+    same = [f"{r.claim.optimizer} vs {r.claim.baseline}" for r, s in zip(tuned.claims, tuned.same_as_paper) if s]
+    return [
+        f"The papers give every optimizer one lr, but equal lrs are not equal steps (`sgdm` moves "
+        f"lr/(1−β) per unit gradient, `sgdm-ema` lr). Here every optimizer got the same "
+        f"{len(tuned.candidates)} lr candidates ({', '.join(f'{c:.3g}' for c in tuned.candidates)}) on "
+        f"tuning seeds {tuned.tune_seeds or '?'} (apart from the judged seeds), chose by mean validation "
+        "accuracy, and was rerun at its choice on the seeds above (test split, paired). These verdicts "
+        "are **conditional on the chosen settings**: the choice itself is not part of the test.",
+        "",
+        f"Chosen lr: {chosen} (paper: {given}). Search table, with each choice's validation accuracy "
+        "re-estimated on the judged seeds: [tuned/tune.md](tuned/tune.md).",
+        "",
+        *([f"> {tuned.edge}", ""] if tuned.edge else []),
+        *(
+            [
+                f"> Tuning chose the paper's own settings for both arms of {', '.join(same)}: those tuned "
+                "runs are the same runs as above, so their tuned verdict repeats the one above and is not "
+                "counted again.",
+                "",
+            ]
+            if same
+            else []
+        ),
+        *(["![lr sensitivity](tuned/lr_sensitivity.png)", ""] if tuned.plot else []),
+        *claims_table(tuned.claims),
+        "",
+    ]
+
+
+def _summary_section(claims: Sequence[ClaimResult], tuned: TunedClaims | None) -> list[str]:
+    """One numbered line per claim with its verdicts, then the counts of each verdict."""
+    lines = ["## Summary", ""]
     for i, r in enumerate(claims, 1):
         tail = ""
         if tuned is not None:
@@ -318,7 +341,18 @@ def render(
             "Tuned: " + counts_text(tuned.claims, tuned.same_as_paper) + ", not counting claims whose "
             "tuned runs are the runs above."
         )
-    lines += [
+    return lines
+
+
+def _closing_sections(
+    exp: PaperExperiment,
+    meta: dict[str, Any],
+    claims: Sequence[ClaimResult],
+    command: str,
+    tuned: TunedClaims | None,
+) -> list[str]:
+    """How the verdict is decided, the paper's own notes, and the command that regenerates the page."""
+    return [
         "",
         "## How the verdict is decided",
         "",
@@ -326,7 +360,7 @@ def render(
         "",
         "## The paper's notes and discrepancies",
         "",
-        paper.notes,
+        exp.paper.notes,
         "",
         "## Regenerate",
         "",
@@ -339,7 +373,6 @@ def render(
         + "; finished runs are kept, so a re-run only fills in what is missing)",
         "",
     ]
-    return "\n".join(lines)
 
 
 def reproduce_command(meta: dict[str, Any], out_dir: Path) -> str:

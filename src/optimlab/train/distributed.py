@@ -1,4 +1,7 @@
-"""Data-parallel training (DDP) for fit: process group, batch sharding, rank-0 I/O, launch_local.
+"""Data-parallel training (DDP) for fit: process group, batch sharding, rank-0 I/O, the worker's exit.
+
+launch_local (spawn N processes on this machine) is in distributed_main: it calls fit, and
+fit's loop imports this module, so the launcher living here made the import cycle loop <-> distributed.
 
 fit is the same function with one process or N: it detects torchrun's environment (RANK,
 WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT) or an already initialised process group.
@@ -25,10 +28,8 @@ from __future__ import annotations
 import os
 import socket
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -78,7 +79,7 @@ def detect() -> DistContext | None:
     if missing:
         raise ValueError(
             f"WORLD_SIZE={os.environ['WORLD_SIZE']} is set but {missing} are not; "
-            "launch with torchrun or optimlab.train.distributed.launch_local"
+            "launch with torchrun or optimlab.train.distributed_main.launch_local"
         )
     rank, world, local = _env_int("RANK"), _env_int("WORLD_SIZE"), _env_int("LOCAL_RANK")
     if not 0 <= rank < world:
@@ -178,32 +179,12 @@ def _slice_bounds(size: int, rank: int, world_size: int) -> tuple[int, int]:
     return start, start + base + (1 if rank < extra else 0)
 
 
-# -- local launcher -----------------------------------------------------------------------------
+# -- for launchers (distributed_main) --------------------------------------------------------------------------
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port free on `host` right now (the OS picks it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
-
-
-def _worker(
-    rank: int, world_size: int, port: int, config: dict[str, Any], seed: int, run_dir: str, threads: int | None
-) -> None:
-    os.environ.update(
-        {
-            "MASTER_ADDR": "127.0.0.1",
-            "MASTER_PORT": str(port),
-            "RANK": str(rank),
-            "WORLD_SIZE": str(world_size),
-            "LOCAL_RANK": str(rank),
-        }
-    )
-    if threads is not None:
-        torch.set_num_threads(threads)
-    from optimlab.train.loop import fit
-
-    fit(TrainConfig.from_dict(config), seed, run_dir=run_dir)
-    exit_finished_worker()
 
 
 def exit_finished_worker(code: int = 0) -> None:
@@ -217,49 +198,11 @@ def exit_finished_worker(code: int = 0) -> None:
     os._exit(code)
 
 
-def launch_local(
-    config: TrainConfig,
-    seed: int,
-    world_size: int,
-    run_dir: str | Path | None = None,
-    threads_per_process: int | None = None,
-) -> History:
-    """Run fit(config, seed, run_dir) in `world_size` local processes (torch.multiprocessing spawn,
-    rendezvous on a free port of 127.0.0.1; gloo for CPU configs, nccl + one GPU per rank for CUDA)
-    and return rank 0's History. run_dir None: a temporary folder, deleted afterwards.
-
-    threads_per_process: torch threads of each worker (default: CPU cores // world_size, >= 1).
-    """
-    import torch.multiprocessing as mp
-
-    if not isinstance(config, TrainConfig):
-        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
-    if isinstance(world_size, bool) or not isinstance(world_size, int) or world_size < 1:
-        raise ValueError(f"world_size must be an int >= 1, got {world_size!r}")
-    check_batch_size(config, world_size)
-    if threads_per_process is None:
-        threads_per_process = max(1, (os.cpu_count() or 1) // world_size)
-    with tempfile.TemporaryDirectory(prefix="optimlab-ddp-") as tmp:
-        folder = Path(run_dir) if run_dir is not None else Path(tmp) / "run"
-        mp.spawn(
-            _worker,
-            args=(world_size, free_port(), config.to_dict(), int(seed), str(folder), threads_per_process),
-            nprocs=world_size,
-            join=True,
-        )
-        import json
-
-        from optimlab.train.checkpoint import HISTORY_FILE
-
-        return History.from_dict(json.loads((folder / HISTORY_FILE).read_text(encoding="utf-8")))
-
-
 __all__ = [
     "DistContext",
     "check_batch_size",
     "detect",
     "exit_finished_worker",
     "free_port",
-    "launch_local",
     "shard_batches",
 ]

@@ -98,6 +98,14 @@ def fit(
         ddp.destroy_group(dist_ctx)
 
 
+def _pop_decoupled_weight_decay(hparams: dict[str, Any]) -> float:
+    """Take weight_decay out of the optimizer's hparams: under "decoupled" the loop applies it."""
+    wd = hparams.pop("weight_decay", 0.0)
+    if isinstance(wd, bool) or not isinstance(wd, (int, float)) or not math.isfinite(wd) or wd < 0:
+        raise ValueError(f"hparams weight_decay={wd!r} (decoupled) must be a finite number >= 0")
+    return float(wd)
+
+
 class _Trainer:
     def __init__(
         self,
@@ -134,13 +142,25 @@ class _Trainer:
         hparams = dict(config.hparams)
         self.decoupled_wd = 0.0
         if config.weight_decay_mode == "decoupled":
-            wd = hparams.pop("weight_decay", 0.0)
-            if isinstance(wd, bool) or not isinstance(wd, (int, float)) or not math.isfinite(wd) or wd < 0:
-                raise ValueError(f"hparams weight_decay={wd!r} (decoupled) must be a finite number >= 0")
-            self.decoupled_wd = float(wd)
+            self.decoupled_wd = _pop_decoupled_weight_decay(hparams)
         n_batches = math.ceil(len(self.train) / config.batch_size)
         self.steps_per_epoch = min(n_batches, config.max_steps_per_epoch or n_batches)
-        # one optimizer (and schedule) per task role; most tasks have one role, "model"
+        self._build_optimizers(hparams)
+        self.decay_groups: dict[str, list[tuple[dict[str, Any], list[torch.Tensor]]]] = {}
+
+        self.history = History()
+        self.epoch = 0  # epochs completed
+        self.train_seconds = 0.0  # summed time of the training loops (for step_time_s)
+        self.train_steps = 0
+        self.wall_before = 0.0  # wall time of earlier sessions of this run
+        if run is not None and (state := run.load_checkpoint()) is not None:
+            self._load(state)
+        self.forward = self._wrapped_model()
+        self.session_start = started
+
+    def _build_optimizers(self, hparams: dict[str, Any]) -> None:
+        """One optimizer (and schedule) per task role; most tasks have one role, "model"."""
+        config = self.config
         self.no_decay_ids: set[int] = set()
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.schedulers: dict[str, Any] = {}
@@ -152,27 +172,18 @@ class _Trainer:
             self.optimizers[role] = create_optimizer(config.optimizer, params, **hparams)
             self.schedulers[role] = build_scheduler(self.optimizers[role], config, self.steps_per_epoch)
         self.optimizer = next(iter(self.optimizers.values()))  # the first role's: its lr is History.lr
-        self.decay_groups: dict[str, list[tuple[dict[str, Any], list[torch.Tensor]]]] = {}
 
-        self.history = History()
-        self.epoch = 0  # epochs completed
-        self.train_seconds = 0.0  # summed time of the training loops (for step_time_s)
-        self.train_steps = 0
-        self.wall_before = 0.0  # wall time of earlier sessions of this run
-        if run is not None and (state := run.load_checkpoint()) is not None:
-            self._load(state)
-        # the module the training steps call: DDP around the model, then torch.compile around that;
-        # self.model (plain) is what the optimizer, evaluation and checkpoints use.
-        self.forward: Callable[..., torch.Tensor] = self.model
+    def _wrapped_model(self) -> Callable[..., torch.Tensor]:
+        """The module the training steps call: DDP around the model, then torch.compile around that;
+        self.model (plain) is what the optimizer, evaluation and checkpoints use."""
+        module: torch.nn.Module = self.model
         if self.dist is not None:
             from torch.nn.parallel import DistributedDataParallel
 
-            self.forward = DistributedDataParallel(
+            module = DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
             )
-        if config.compile:
-            self.forward = compile_model(self.forward)
-        self.session_start = started
+        return compile_model(module) if self.config.compile else module
 
     # -- checkpoint -------------------------------------------------------------------------
     def _state(self) -> dict[str, Any]:
@@ -286,15 +297,39 @@ class _Trainer:
                     torch._foreach_mul_(params, 1.0 - group["lr"] * self.decoupled_wd)
         optimizer.step()
 
-    def _train_epoch(self, bar: Any, steps_task: Any) -> tuple[float, float]:
-        """One epoch of training steps; returns (mean loss, accuracy) over the batches seen."""
-        config, task = self.config, self.task
+    def _collect_decay_groups(self) -> None:
+        """Per role, each param group with the tensors decoupled weight decay applies to."""
         for role, optimizer in self.optimizers.items():
             groups = [
                 (g, [p for p in g["params"] if p.requires_grad and id(p) not in self.no_decay_ids])
                 for g in optimizer.param_groups
             ]
             self.decay_groups[role] = [(g, ps) for g, ps in groups if ps]
+
+    def _epoch_batches(self, world: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, int]]:
+        """(x, y, size of the global batch) of one epoch: the task's batches, or this rank's shards."""
+        if self.dist is None:
+            return ((x, y, y.shape[0]) for x, y in self.task.batches(self.data, self.config, self.generator))
+        return ddp.shard_batches(
+            self.train,
+            self.config.batch_size,
+            self.generator,
+            self.dist.rank,
+            world,
+            augment=self.data.augment,
+            sampler_weights=self.data.sampler_weights,
+        )
+
+    def _global_mean(self, value: float, world: int) -> float:
+        """The mean of `value` over the ranks (itself in one process)."""
+        if self.dist is None:
+            return value
+        return ddp.all_reduce_sum([value], self.device)[0] / world
+
+    def _train_epoch(self, bar: Any, steps_task: Any) -> tuple[float, float]:
+        """One epoch of training steps; returns (mean loss, accuracy) over the batches seen."""
+        task = self.task
+        self._collect_decay_groups()
         schedulers = list(self.schedulers.values())
         loss_sum = torch.zeros((), device=self.device)
         correct = torch.zeros((), dtype=torch.float64, device=self.device)
@@ -302,19 +337,7 @@ class _Trainer:
         # elsewhere each check is a sync: epoch end only; under DDP ranks must stop together: epoch end
         check_early = self.device.type == "cpu" and self.dist is None
         world = 1 if self.dist is None else self.dist.world_size
-        batches: Iterator[tuple[torch.Tensor, torch.Tensor, int]]
-        if self.dist is None:
-            batches = ((x, y, y.shape[0]) for x, y in task.batches(self.data, config, self.generator))
-        else:
-            batches = ddp.shard_batches(
-                self.train,
-                config.batch_size,
-                self.generator,
-                self.dist.rank,
-                world,
-                augment=self.data.augment,
-                sampler_weights=self.data.sampler_weights,
-            )
+        batches = self._epoch_batches(world)
         ctx = StepContext(self.forward, self.runtime, self._step_role, world, self.model)
         move = self.train.x.device != self.device  # data_on_device=False: one copy per batch
         self.model.train()
@@ -332,10 +355,7 @@ class _Trainer:
             for scheduler in schedulers:
                 scheduler.step()
             if self.history.initial_loss is None:  # the run's first batch, before any update
-                first = float(loss)
-                if self.dist is not None:
-                    first = ddp.all_reduce_sum([first], self.device)[0] / world
-                self.history.initial_loss = first
+                self.history.initial_loss = self._global_mean(float(loss), world)
             if n * world == n_global:  # equal shards (always, in one process): mean of means is exact
                 loss_sum.add_(loss.float(), alpha=n)
             else:  # the step's loss is this rank's sum x world / n_global: record the sum

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from optimlab.experiments.config import ExperimentConfig
+from optimlab.report.display import fmt_value, markdown_table
+from optimlab.report.markdown import compare_table, table_notes
 from optimlab.stats.summary import LOWER_IS_BETTER
 from optimlab.tune.candidates import (
     MIN_FINAL_SEEDS,
@@ -74,10 +76,31 @@ def sensitivity_plot(r: TuneResult, config: ExperimentConfig, path: Path) -> Pat
 def write_page(
     r: TuneResult, config: ExperimentConfig, search: str, tune_seeds: Sequence[int], final_seeds: Sequence[int]
 ) -> Path:
-    from optimlab.report.display import fmt_value, markdown_table
-    from optimlab.report.markdown import compare_table, table_notes
+    lines = _budget_section(r, config, search, tune_seeds, final_seeds)
+    lines += _chosen_settings_section(r, config)
+    lines += _final_comparison_section(r)
+    if r.plot is not None:
+        lines += ["## lr sensitivity", "", f"![lr sensitivity]({r.plot.name})", ""]
+    lines += _search_tables(r, config)
+    lines += [
+        "Search runs: `search/runs/`; final runs: `final/runs/`; machine-readable summary: `tune.json`. "
+        "Re-running the same command resumes and skips finished runs.",
+        "",
+    ]
+    r.page.parent.mkdir(parents=True, exist_ok=True)
+    r.page.write_text("\n".join(lines), encoding="utf-8")
+    return r.page
 
-    wd = any(c.weight_decay is not None for c in r.candidates)
+
+def _has_weight_decay(r: TuneResult) -> bool:
+    return any(c.weight_decay is not None for c in r.candidates)
+
+
+def _budget_section(
+    r: TuneResult, config: ExperimentConfig, search: str, tune_seeds: Sequence[int], final_seeds: Sequence[int]
+) -> list[str]:
+    """The page's head: the run settings, the budget every optimizer got, and notes on the seeds."""
+    wd = _has_weight_decay(r)
     n = len(r.candidates)
     lrs = sorted({c.lr for c in r.candidates})
     how = (
@@ -110,7 +133,12 @@ def write_page(
             "to mean much.",
             "",
         ]
-    lines += ["## Chosen settings", ""]
+    return lines
+
+
+def _chosen_settings_section(r: TuneResult, config: ExperimentConfig) -> list[str]:
+    """Each optimizer's chosen setting with its validation score on the tuning and on the final seeds."""
+    lines = ["## Chosen settings", ""]
     rows = []
     fresh = fresh_validation(r.final_results, r.metric)
     for opt in config.optimizers:
@@ -153,7 +181,11 @@ def write_page(
     note = edge_note({lab: (b.candidate if b is not None else None) for lab, b in r.best.items()}, r.candidates)
     if note:
         lines += [f"> {note.replace('widen lr_range', 'widen --lr-min/--lr-max')}", ""]
-    lines += ["## Final comparison on the test split (chosen settings)", ""]
+    return lines
+
+
+def _final_comparison_section(r: TuneResult) -> list[str]:
+    lines = ["## Final comparison on the test split (chosen settings)", ""]
     if r.summary is not None and r.final_config is not None:
         fc = r.final_config
         from optimlab.train.vocabulary import task_headline
@@ -169,9 +201,13 @@ def write_page(
         lines += ["", "Full report with every metric and figure: [final/report.md](final/report.md).", ""]
     else:
         lines += ["No optimizer had a finite setting: nothing to compare.", ""]
-    if r.plot is not None:
-        lines += ["## lr sensitivity", "", f"![lr sensitivity]({r.plot.name})", ""]
-    lines += [f"## Search (validation {r.metric}, mean over tuning seeds)", ""]
+    return lines
+
+
+def _search_tables(r: TuneResult, config: ExperimentConfig) -> list[str]:
+    """Every candidate's validation score, one table per optimizer."""
+    wd = _has_weight_decay(r)
+    lines = [f"## Search (validation {r.metric}, mean over tuning seeds)", ""]
     for opt in config.optimizers:
         b = r.best.get(opt.label)
         rows = []
@@ -191,11 +227,4 @@ def write_page(
             markdown_table(["lr"] + (["weight decay"] if wd else []) + [f"val {r.metric}", "runs", ""], rows),
             "",
         ]
-    lines += [
-        "Search runs: `search/runs/`; final runs: `final/runs/`; machine-readable summary: `tune.json`. "
-        "Re-running the same command resumes and skips finished runs.",
-        "",
-    ]
-    r.page.parent.mkdir(parents=True, exist_ok=True)
-    r.page.write_text("\n".join(lines), encoding="utf-8")
-    return r.page
+    return lines

@@ -116,14 +116,8 @@ def tune(
     tune_seeds = tuple(tune_seeds)
     final_seeds = tuple(config.seeds if final_seeds is None else final_seeds)
     for name, seeds in (("tune_seeds", tune_seeds), ("final_seeds", final_seeds)):
-        if not seeds or len(set(seeds)) != len(seeds) or not all(isinstance(s, int) and s >= 0 for s in seeds):
-            raise TuneError(f"{name} must be a non-empty list of distinct ints >= 0, got {list(seeds)}")
-    wd_range = None
-    if tune_weight_decay is True:
-        wd_range = DEFAULT_WD_RANGE
-    elif tune_weight_decay not in (False, None):
-        wd_range = _range("tune_weight_decay", tune_weight_decay)  # type: ignore[arg-type]
-    candidates = make_candidates(budget, lr_range, search, wd_range)
+        _check_seeds(name, seeds)
+    candidates = make_candidates(budget, lr_range, search, _weight_decay_range(tune_weight_decay))
     out = Path(out_dir)
 
     # Phase 1: every optimizer x every candidate x tuning seeds, one sweep.
@@ -166,6 +160,20 @@ def tune(
     write_page(result, config, search, tune_seeds, final_seeds)
     write_json_atomic(out / "tune.json", _to_json(result, search, tune_seeds, final_seeds))
     return result
+
+
+def _check_seeds(name: str, seeds: Sequence[int]) -> None:
+    if not seeds or len(set(seeds)) != len(seeds) or not all(isinstance(s, int) and s >= 0 for s in seeds):
+        raise TuneError(f"{name} must be a non-empty list of distinct ints >= 0, got {list(seeds)}")
+
+
+def _weight_decay_range(tune_weight_decay: bool | Sequence[float]) -> tuple[float, float] | None:
+    """The weight-decay range to search: none (False), the default (True), or the one given."""
+    if tune_weight_decay is True:
+        return DEFAULT_WD_RANGE
+    if tune_weight_decay not in (False, None):
+        return _range("tune_weight_decay", tune_weight_decay)  # type: ignore[arg-type]
+    return None
 
 
 def _drop_stale_finals(final_cfg: ExperimentConfig, final_dir: Path) -> None:
