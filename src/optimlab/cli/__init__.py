@@ -7,6 +7,7 @@
     optimlab report runs/compare-default    # rebuild report.md and the figures from result files
     optimlab list                           # optimizers (with conventions), models, data sets
     optimlab study | tune | reproduce ...   # the papers' analyses, the fair judge, the papers' experiments
+    optimlab judge runs.csv --baseline sgdm # runs made elsewhere, judged by compare's statistics
 
 Bad input (unknown names, bad TOML, a missing data folder, a bad hyperparameter: UsageError,
 ValueError and its subclasses, OSError) ends with exit status 2 and one line on stderr; set
@@ -20,11 +21,11 @@ import os
 import sys
 from collections.abc import Sequence
 
-from optimlab.cli import compare, listing, report, reproduce, study, train, tune
+from optimlab.cli import compare, judge, listing, report, reproduce, study, train, tune
 from optimlab.cli.common import EXIT_BAD_INPUT, Parser, UsageError, fail
 
 __all__ = ["main", "build_parser"]
-SUBCOMMANDS = (compare, train, report, listing, study, tune, reproduce)  # each has add_parser(subparsers)
+SUBCOMMANDS = (compare, train, report, listing, study, tune, reproduce, judge)  # each has add_parser(subparsers)
 
 
 def build_parser() -> argparse.ArgumentParser:
