@@ -6,7 +6,7 @@ Student-t interval, Holm over the optimizers compared with the baseline, failure
 and the MDE. So a judgement's error rates are the ones tests/test_inference_calibration.py measures,
 and for that reason there is no level (alpha) to choose.
 
-Direction: a metric optimlab knows (optimlab.stats.metrics.METRIC_SPECS) keeps its known direction,
+Direction: a metric optimlab knows (optimlab.stats.metrics) keeps its known direction,
 and asking for the other one is an error, since it would swap every *better* and *worse* (rename the
 column to judge a different quantity). Any other metric is higher-is-better unless lower_is_better
 (`--lower-is-better`) says otherwise; the page and the table say which applied.
@@ -23,12 +23,12 @@ from optimlab.judging.records import (
     JudgeError,
     Table,
     check_run_records,
+    known_metric,
     read_csv,
     read_run_folder,
     rows_table,
     runs_from_table,
 )
-from optimlab.stats.metrics import METRIC_SPECS
 from optimlab.stats.summary import Summary, paired_notes, summarize
 
 __all__ = ["judge", "resolve_direction"]
@@ -36,19 +36,19 @@ __all__ = ["judge", "resolve_direction"]
 
 def resolve_direction(metric: str, lower_is_better: bool | None) -> tuple[bool, str]:
     """(lower wins?, why) for a metric: its known direction, else the caller's, else higher."""
-    spec = METRIC_SPECS.get(metric)
-    if spec is None:
+    facts = known_metric(metric)
+    if facts is None:
         if lower_is_better is None:
             return False, "higher is better (optimlab does not know this metric; --lower-is-better to flip)"
         return bool(lower_is_better), f"{'lower' if lower_is_better else 'higher'} is better (as asked)"
-    known_lower = spec[2] == "lower"
+    known_lower = facts.better == "lower"
     if lower_is_better is not None and bool(lower_is_better) != known_lower:
         raise JudgeError(
-            f"metric {metric!r} is {spec[2]}-is-better in optimlab; asking for "
+            f"metric {metric!r} is {facts.better}-is-better in optimlab; asking for "
             f"{'lower' if lower_is_better else 'higher'} would swap every better and worse "
             "(rename the column to judge another quantity)"
         )
-    return known_lower, f"{spec[2]} is better (optimlab's {metric!r})"
+    return known_lower, f"{facts.better} is better (optimlab's {metric!r})"
 
 
 def judge(

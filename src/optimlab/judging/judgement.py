@@ -2,8 +2,8 @@
 
 The table is optimlab.report.markdown.compare_table, the one compare prints, with the minimum
 detectable effect added after the decision and the step-time column dropped when no run measured
-one (a CSV has none). Numbers are formatted by optimlab.report.display: a metric in PERCENT_METRICS
-(optimlab's fractions: accuracy, mIoU, ...) in % with differences in points, any other metric as
+one (a CSV has none). Numbers are formatted by optimlab.report.display: a metric optimlab shows in %
+(its fractions: accuracy, mIoU, ...) in % with differences in points, any other metric as
 given, in the user's own unit. judgement.json always holds the numbers as given.
 """
 
@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import optimlab
-from optimlab.report.display import PERCENT, fmt_value, markdown_table
+from optimlab.judging.records import known_metric
+from optimlab.report.display import fmt_value, markdown_table
 from optimlab.report.markdown import compare_table, table_notes
 from optimlab.stats import inference
 from optimlab.stats.summary import Summary
@@ -107,7 +108,8 @@ class Judgement:
         return fmt_value(self.metric, p.mde) if math.isfinite(p.mde) else "—"
 
     def _unit_sentence(self) -> str:
-        if self.metric in PERCENT:
+        facts = known_metric(self.metric)
+        if facts is not None and facts.percent:
             return (
                 f"`{self.metric}` is one of optimlab's fractions: shown in %, differences and MDE in points; "
                 "judgement.json holds the fractions."

@@ -12,7 +12,7 @@ Where runs come from:
 A missing value (an empty cell, nan, NA, N/A, null, None) or an infinite one is a failed run: it
 counts in the failure rate, is left out of means and intervals, and loses its seed to a finished
 run in wins/seeds (a diverged run of optimlab's own is treated the same way). A value of a metric
-optimlab knows (optimlab.stats.metrics.METRIC_SPECS) must lie in its range, so a percent written as
+optimlab knows (optimlab.stats.metrics) must lie in its range, so a percent written as
 91.3 where optimlab's accuracy is the fraction 0.913 is refused, not shown as 9130 %.
 
 Every problem is a JudgeError (a ValueError, so the command prints it as one line and exits 2) that
@@ -30,9 +30,9 @@ import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from optimlab.stats.metrics import METRIC_RANGES
+from optimlab.stats.metrics import METRIC_SPECS, PERCENT_METRICS
 
 __all__ = [
     "JudgeError",
@@ -43,6 +43,8 @@ __all__ = [
     "runs_from_table",
     "read_run_folder",
     "check_run_records",
+    "known_metric",
+    "MetricFacts",
     "MISSING",
 ]
 
@@ -52,6 +54,25 @@ MISSING = frozenset({"", "nan", "-nan", "na", "n/a", "null", "none"})  # cells r
 
 class JudgeError(ValueError):
     """Input judge cannot use; the message names the file and row."""
+
+
+class MetricFacts(NamedTuple):
+    """What optimlab knows of a metric name: which way is better, its range, whether it is a % fraction."""
+
+    better: str  # "higher" | "lower"
+    low: float
+    high: float
+    percent: bool
+
+
+def known_metric(metric: str) -> MetricFacts | None:
+    """optimlab's facts about `metric`, None for a name it does not know. The one place the judging
+    package reads optimlab's metric vocabulary (optimlab.stats.metrics)."""
+    spec = METRIC_SPECS.get(metric)
+    if spec is None:
+        return None
+    low, high, better = spec
+    return MetricFacts(better, low, high, metric in PERCENT_METRICS or metric == "train_accuracy")
 
 
 @dataclass(frozen=True)
@@ -181,7 +202,8 @@ def _value(cell: Any, metric: str, where: str) -> float:
             ) from None
     if not math.isfinite(value):
         return math.nan
-    lo, hi = METRIC_RANGES.get(metric, (-math.inf, math.inf))
+    facts = known_metric(metric)
+    lo, hi = (facts.low, facts.high) if facts is not None else (-math.inf, math.inf)
     if not lo <= value <= hi:
         raise JudgeError(
             f"{where}: {metric} {value:g} is outside optimlab's range for {metric!r} [{lo:g}, {hi:g}] (a fraction, not "
