@@ -165,6 +165,10 @@ def test_a_folder_of_run_jsons_is_judged_like_the_csv_of_the_same_numbers(tmp_pa
     (runs / "digits-mlp-fast-s12.error.json").write_text(json.dumps(crashed), encoding="utf-8")
     failures = judge(runs, "base").summary.group("fast").failures
     assert (failures.k, failures.n) == (1, 13)
+    (tmp_path / "exp" / "experiment.json").write_text("{}", encoding="utf-8")  # read from runs/, so ignored
+    with pytest.raises(JudgeError, match="is an experiment folder"):
+        judge(tmp_path / "exp", "base", out=tmp_path / "exp")  # would overwrite compare's report.md
+    assert not (tmp_path / "exp" / "report.md").exists()
     (runs / "notes.json").write_text("{}", encoding="utf-8")
     with pytest.raises(JudgeError, match=r"notes.json: not an optimlab run file"):
         judge(runs, "base")

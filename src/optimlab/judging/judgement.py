@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import optimlab
-from optimlab.judging.records import known_metric
+from optimlab.judging.records import JudgeError, known_metric
 from optimlab.report.display import fmt_value, markdown_table
 from optimlab.report.markdown import compare_table, table_notes
 from optimlab.stats import inference
@@ -71,6 +71,8 @@ class Judgement:
     def write(self, out_dir: str | Path) -> Path:
         """out_dir/report.md and out_dir/judgement.json; returns the report's path."""
         out = Path(out_dir)
+        if (out / "experiment.json").is_file():  # `--out` the judged folder itself would replace compare's report
+            raise JudgeError(f"{out} is an experiment folder (its report.md is compare's); choose another --out")
         out.mkdir(parents=True, exist_ok=True)
         (out / "judgement.json").write_text(json.dumps(self.verdicts(), indent=1) + "\n", encoding="utf-8")
         path = out / "report.md"
