@@ -120,7 +120,7 @@ def test_every_subcommand_is_wired_directly():
     from optimlab.cli import SUBCOMMANDS, build_parser
 
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
-    assert set(sub.choices) == {"compare", "train", "report", "list", "study", "tune", "reproduce"}
+    assert set(sub.choices) == {"compare", "train", "report", "list", "study", "tune", "reproduce", "judge"}
     assert len(SUBCOMMANDS) == len(sub.choices)
 
 
