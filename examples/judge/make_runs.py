@@ -24,12 +24,12 @@ MEAN = 0.912
 EFFECT = {"sgdm": 0.0, "adamw": 0.006, "lion": -0.001}  # true mean accuracy difference to sgdm
 SEED_SD, RUN_SD = 0.006, 0.002
 FAILED = {("lion", 7)}
+CSV = Path(__file__).with_name("their_runs.csv")
 
 
-def main() -> Path:
+def main(path: Path = CSV) -> Path:
     rng = np.random.default_rng(20261207)
     difficulty = rng.normal(0.0, SEED_SD, size=len(SEEDS))
-    path = Path(__file__).with_name("their_runs.csv")
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(["optimizer", "seed", "accuracy"])
