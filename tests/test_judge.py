@@ -131,6 +131,14 @@ def test_bad_files_exit_2_with_one_line_naming_the_row(tmp_path, capsys, text, a
     assert not (tmp_path / "out").exists()  # refused before anything is written
 
 
+def test_a_binary_file_is_named(tmp_path, capsys):
+    path = tmp_path / "runs.xlsx"
+    path.write_bytes(b"PK\x03\x04\xff\xfe" + bytes(range(128, 256)))
+    assert main(["judge", str(path), "--baseline", "base", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "runs.xlsx: not a CSV text file (UnicodeDecodeError" in err and len(err.strip().splitlines()) == 1
+
+
 def _run_result(label: str, seed: int, accuracy: float | None):
     from optimlab.experiments.results import RunResult
     from optimlab.train.config import History, TrainConfig

@@ -91,7 +91,6 @@ class ExternalRun:
     seed: int
     history: FinalMetrics
     diverged: bool  # no usable value: a failed run
-    where: str = ""  # "runs.csv row 5", for messages
     dataset: str = ""  # a table holds one data/model cell
     model: str = ""
     done: bool = True
@@ -116,6 +115,13 @@ class Table:
 
 def read_csv(path: Path) -> Table:
     """The CSV's header and rows (blank lines skipped); a short or long row is refused here."""
+    try:
+        return _read_csv(path)
+    except (UnicodeDecodeError, csv.Error) as e:  # a binary or mangled file: name it, not just the codec
+        raise JudgeError(f"{path}: not a CSV text file ({type(e).__name__}: {e})") from None
+
+
+def _read_csv(path: Path) -> Table:
     name = str(path)
     with open(path, newline="", encoding="utf-8-sig") as f:  # -sig: spreadsheets write a byte-order mark
         reader = csv.reader(f)
@@ -228,7 +234,7 @@ def runs_from_table(table: Table, metric: str) -> list[ExternalRun]:
             raise JudgeError(f"{at}: optimizer {optimizer!r} has seed {seed} twice (also {first[optimizer, seed]})")
         first[optimizer, seed] = where
         value = _value(cells.get(metric), metric, at)
-        runs.append(ExternalRun(optimizer, seed, FinalMetrics({metric: value}), math.isnan(value), at))
+        runs.append(ExternalRun(optimizer, seed, FinalMetrics({metric: value}), math.isnan(value)))
     return runs
 
 
