@@ -241,8 +241,8 @@ def summarize(
 ) -> Summary:
     """Per (dataset, model, label): mean ± CI of each final metric; paired diffs against `baseline`,
     decided with Holm over the labels compared on each (dataset, model, metric) at level alpha.
-    `lower_is_better`: the metrics where a smaller value wins (optimlab's own by default; optimlab.judge
-    passes the direction of a metric optimlab does not know)."""
+    lower_is_better: the metrics where lower wins (optimlab's own by default; an experiment of the
+    user's own metrics passes its directions)."""
     order: list[tuple[str, str, str]] = []
     by_key: dict[tuple[str, str, str], list[RunRecord]] = {}
     for r in results:
@@ -291,8 +291,8 @@ def summarize(
             continue
         base = {r.seed: r for r in by_key[base_key] if r.done}
         for m in metrics:
-            sign = -1.0 if m in lower_is_better else 1.0
-            paired += _compare_family(dataset, model, labels, baseline, m, by_key, base, alpha, min_seeds, sign)
+            lower = m in lower_is_better
+            paired += _compare_family(dataset, model, labels, baseline, m, by_key, base, alpha, min_seeds, lower)
     if not any(g.label == baseline for g in groups):
         notes.append(f"baseline {baseline!r} has no runs: no paired comparisons")
     return Summary(groups, paired, notes, alpha)
@@ -308,9 +308,10 @@ def _compare_family(
     base: dict[int, RunRecord],
     alpha: float,
     min_seeds: int,
-    sign: float,
+    lower: bool,
 ) -> list[PairedComparison]:
-    """One family: every label against the baseline on one metric (Holm over the labels); sign -1: lower wins."""
+    """One family: every label against the baseline on one metric (Holm over the labels)."""
+    sign = -1.0 if lower else 1.0
     rows: list[tuple[list[float], int, int, int, list[str]]] = []
     for label in labels:
         mine = {r.seed: r for r in by_key[(dataset, model, label)] if r.done}
