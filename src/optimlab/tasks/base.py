@@ -125,7 +125,7 @@ class Task:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         declared = {m.name for m in (*cls.declared_metrics, *SHARED_METRICS)}
-        undeclared = [m for m in (*cls.metrics, cls.headline) if m not in declared]
+        undeclared = [m for m in dict.fromkeys((*cls.metrics, cls.headline)) if m not in declared]
         if cls.metrics and undeclared:
             raise TypeError(
                 f"task class {cls.__name__} reports undeclared metric(s) {undeclared}: add to declared_metrics"
