@@ -156,16 +156,11 @@ class Task:
     def check(self, config: Any) -> None:
         """ValueError naming the culprit when config's dataset or model is not this task's (no data read)."""
         owner = dataset_info(config.dataset).task  # an unknown data set: ValueError listing the valid ones
-        if config.dataset not in self.datasets:
-            hint = ""
-            if owner != self.name:
-                hint = (
-                    f"; dataset {config.dataset!r} belongs to task {owner!r}, not {self.title or self.name}: "
-                    f"set task = {owner!r} (--set task={owner})"
-                )
+        if config.dataset not in self.datasets:  # then its registry line names another task
             raise ValueError(
                 f"dataset {config.dataset!r} is not a {self.name} data set (task {self.name!r} trains on "
-                f"{list(self.datasets)}){hint}"
+                f"{list(self.datasets)}); dataset {config.dataset!r} belongs to task {owner!r}, not "
+                f"{self.title or self.name}: set task = {owner!r} (--set task={owner})"
             )
         if config.model not in self.models:
             registered = {m.name for m in list_models()}
