@@ -17,8 +17,7 @@ import optimlab.tasks as tasks_module
 from optimlab.data import list_datasets
 from optimlab.experiments.config import ConfigError, ExperimentConfig
 from optimlab.experiments.validate import check_experiment
-from optimlab.stats.metrics import METRIC_SPECS, METRIC_TITLES
-from optimlab.tasks import StepContext, get_task, list_tasks
+from optimlab.tasks import StepContext, get_task, known_metrics, list_tasks
 from optimlab.tasks.classification import ClassificationTask
 from optimlab.train import TrainConfig, fit
 from optimlab.train.checkpoint import CHECKPOINT_FILE
@@ -34,12 +33,12 @@ def test_every_task_declares_known_metrics_data_sets_and_models():
     for task in list_tasks():
         assert task.metrics and task.headline in task.metrics, task.name
         for m in task.metrics:
-            assert m in METRIC_SPECS and m in METRIC_TITLES, (task.name, m)
+            assert m in known_metrics() and known_metrics()[m].title, (task.name, m)
         for ds in task.datasets:
             # the GAN generates the image sets' images: their loaders are the classification ones
             owner = "classification" if task.name == "gan" else task.name
             assert datasets[ds].task == owner, (task.name, ds)
-    assert get_task("ctr").headline == "auc" and METRIC_SPECS["log_loss"][2] == "lower"
+    assert get_task("ctr").headline == "auc" and known_metrics()["log_loss"].better == "lower"
     with pytest.raises(ValueError, match=r"TrainConfig.task='gan2' is invalid: must be one of \('classification'"):
         TrainConfig(task="gan2")
     with pytest.raises(ValueError, match="unknown task 'gan2'"):

@@ -168,13 +168,15 @@ def print_summary(out_dir: Path) -> tuple[int, int]:
     """Print the headline table(s) of an experiment folder; returns (finished, failed) run counts."""
     from optimlab.experiments import looks
     from optimlab.experiments.results import load_experiment
-    from optimlab.report.markdown import HEADLINE_TITLES, compare_table, table_notes
+    from optimlab.report.markdown import compare_table, headline_title, table_notes
     from optimlab.stats import sequential
     from optimlab.stats.summary import summarize
+    from optimlab.tasks import lower_is_better
     from optimlab.train.vocabulary import task_headline, task_metrics
 
     config, results = load_experiment(out_dir)
-    summary = summarize(results, config.baseline_label, metrics=task_metrics(config.task))
+    metrics = task_metrics(config.task)
+    summary = summarize(results, config.baseline_label, metrics=metrics, lower_is_better=lower_is_better(metrics))
     record = looks.read_sequential(out_dir)
     if record is not None:
         sequential.apply_to_summary(summary, record)
@@ -185,7 +187,7 @@ def print_summary(out_dir: Path) -> tuple[int, int]:
             headers, rows = compare_table(summary, config.baseline_label, ds, model, headline)
             title = (
                 f"{config.name}: {ds} / {model} (width {config.width}), {config.epochs} epochs, "
-                f"{len(config.seeds)} seeds — final {HEADLINE_TITLES.get(headline, headline)}"
+                f"{len(config.seeds)} seeds — final {headline_title(headline)}"
             )
             con.print(rich_table(title, headers, rows))
             for note in table_notes(summary, rows):

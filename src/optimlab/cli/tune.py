@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from optimlab.stats.metrics import METRIC_SPECS
+from optimlab.tasks import known_metrics
 from optimlab.tune.search import SEARCHES, TuneError
 
 
@@ -65,7 +65,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--metric",
         default=None,
-        choices=[m for m in METRIC_SPECS if m != "train_accuracy"],
+        choices=[m for m in known_metrics() if m != "train_accuracy"],
         help="validation metric that chooses (default: the task's headline, accuracy for classifiers, auc for ctr)",
     )
     p.add_argument("--out", metavar="DIR", help="output folder (default runs/tune-<name>); re-running resumes")
@@ -149,12 +149,12 @@ def run_from_args(args: argparse.Namespace) -> int:
     )
     if result.summary is not None and result.final_config is not None:
         fc = result.final_config
-        from optimlab.report.markdown import HEADLINE_TITLES
+        from optimlab.report.markdown import headline_title
         from optimlab.train.vocabulary import task_headline
 
         headline = task_headline(fc.task)
         headers, rows = compare_table(result.summary, fc.baseline_label, fc.dataset_grid[0], fc.model_grid[0], headline)
-        title = f"chosen settings, {len(fc.seeds)} final seeds — final {HEADLINE_TITLES.get(headline, headline)}"
+        title = f"chosen settings, {len(fc.seeds)} final seeds — final {headline_title(headline)}"
         con.print(rich_table(title, headers, rows))
     con.print(f"tune page: {result.page}")
     failed = [r for r in result.final_results if not r.done]

@@ -7,8 +7,9 @@
     for x, y in iterate_batches(splits.train, 128, generator=g, augment=Augment()):
         ...
 
-One table (`_REGISTRY`) names each data set, says whether it needs a folder and which options
-it accepts; `load_dataset` checks a call against it before any file is touched.
+One table (`_REGISTRY`) names each data set, says whether it needs a folder, which options it
+accepts, which task owns it, one sample's shape and where its stand-in lives; `load_dataset` checks a
+call against it before any file is touched. Adding a data set is its loader module plus its line here.
 """
 
 from __future__ import annotations
@@ -18,11 +19,23 @@ import functools
 import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from optimlab.data.base import DatasetError, DatasetSplits, Split, TensorSplit
 from optimlab.data.batches import class_balancing_weights, iterate_batches, stratified_split
 from optimlab.data.transforms import Augment
+
+
+class StandIn(NamedTuple):
+    """Where a stand-in data set's files live: shared/data/<folder>, recognised by the file <probe>."""
+
+    folder: str
+    probe: str
+
+
+class SampleShape(NamedTuple):
+    input_shape: tuple[int, int, int]  # (C, H, W) of one sample
+    outputs: int | None  # what a model's head predicts: classes, or 2·K coordinates of K key points
 
 
 @dataclass(frozen=True)
@@ -32,7 +45,18 @@ class DatasetInfo:
     needs_root: bool  # True: load_dataset needs `root` (a folder on disk)
     options: dict[str, Any] = field(default_factory=dict)  # accepted keyword options -> default
     loader: str = field(default="", repr=False, compare=False)  # "module:function" that loads it
-    task: str = "classification"  # the optimlab.tasks task whose loader container this returns
+    # the one statement of which optimlab.tasks task owns the set (whose container the loader returns);
+    # each task's `datasets` is read from here
+    task: str = "classification"
+    # one sample's (C, H, W) at the default options and the model's outputs (None: unknown until read),
+    # so thread choice and MAC counts need no data; None for data that is not images
+    input_shape: tuple[int, int, int] | None = None
+    outputs: int | None = None
+    stand_in: StandIn | None = None  # a CPU-scale stand-in kept in shared/data (reproduce finds it there)
+    cached: bool = False  # parsed text / hashed ids / generated scenes: loaded once per process, then reused
+
+
+_MNIST_5K = StandIn("mnist-5k", "mnist_5k.csv.gz")
 
 
 _DOWNLOAD_OPTIONS = {"download": False, "url": None, "sha256": None, "progress": False}
@@ -46,6 +70,8 @@ _REGISTRY: dict[str, DatasetInfo] = {
             "scikit-learn's bundled 8×8 handwritten digits (1,797 real images, 10 classes, 1 channel)",
             needs_root=False,
             loader="optimlab.data.digits:load_digits",
+            input_shape=(1, 8, 8),
+            outputs=10,
         ),
         DatasetInfo(
             "cifar10",
@@ -53,6 +79,8 @@ _REGISTRY: dict[str, DatasetInfo] = {
             needs_root=True,
             options=dict(_CIFAR_OPTIONS),
             loader="optimlab.data.cifar:load_cifar10",
+            input_shape=(3, 32, 32),
+            outputs=10,
         ),
         DatasetInfo(
             "cifar100",
@@ -60,6 +88,8 @@ _REGISTRY: dict[str, DatasetInfo] = {
             needs_root=True,
             options=dict(_CIFAR_OPTIONS),
             loader="optimlab.data.cifar:load_cifar100",
+            input_shape=(3, 32, 32),
+            outputs=100,
         ),
         DatasetInfo(
             "imagefolder",
@@ -67,6 +97,7 @@ _REGISTRY: dict[str, DatasetInfo] = {
             needs_root=True,
             options={"image_size": 32, "test_fraction": 0.2, "seed": 0},
             loader="optimlab.data.imagefolder:load_imagefolder",
+            input_shape=(3, 32, 32),
         ),
         DatasetInfo(
             "r8",
@@ -75,6 +106,7 @@ _REGISTRY: dict[str, DatasetInfo] = {
             options={"max_len": 100, "min_freq": 2, "max_vocab": 20_000},
             loader="optimlab.data.text:load_r8",
             task="text",
+            cached=True,
         ),
         DatasetInfo(
             "womens-reviews",
@@ -90,6 +122,8 @@ _REGISTRY: dict[str, DatasetInfo] = {
             },
             loader="optimlab.data.text:load_womens_reviews",
             task="text",
+            stand_in=StandIn("womens-ecommerce-reviews", "reviews.csv.gz"),
+            cached=True,
         ),
         DatasetInfo(
             "avazu",
@@ -98,6 +132,7 @@ _REGISTRY: dict[str, DatasetInfo] = {
             options={"buckets": 2**20, "crosses": None, "test_days": 1, "max_rows": None, "chunk_rows": 200_000},
             loader="optimlab.data.ctr:load_avazu",
             task="ctr",
+            cached=True,
         ),
         DatasetInfo(
             "adult",
@@ -106,12 +141,17 @@ _REGISTRY: dict[str, DatasetInfo] = {
             options={"buckets": 2**14, "crosses": None, "numeric_bins": 10},
             loader="optimlab.data.ctr:load_adult",
             task="ctr",
+            stand_in=StandIn("uci-adult", "adult.csv.gz"),
+            cached=True,
         ),
         DatasetInfo(
             "mnist5k",
             "mnist-5k (shared/data/mnist-5k): 5,000 real 28×28 MNIST digits, fixed stratified 4,000/1,000 split",
             needs_root=True,
             loader="optimlab.data.mnist5k:load_mnist5k",
+            input_shape=(1, 28, 28),
+            outputs=10,
+            stand_in=_MNIST_5K,
         ),
         DatasetInfo(
             "mnist-keypoints",
@@ -119,6 +159,10 @@ _REGISTRY: dict[str, DatasetInfo] = {
             needs_root=True,
             loader="optimlab.data.keypoints_mnist:load_mnist_keypoints",
             task="keypoints",
+            input_shape=(1, 32, 32),
+            outputs=10,
+            stand_in=_MNIST_5K,
+            cached=True,
         ),
         DatasetInfo(
             "keypoints-folder",
@@ -127,6 +171,9 @@ _REGISTRY: dict[str, DatasetInfo] = {
             options={"image_size": 96},
             loader="optimlab.data.keypoints:load_keypoints_folder",
             task="keypoints",
+            input_shape=(1, 96, 96),
+            outputs=136,
+            cached=True,
         ),
         DatasetInfo(
             "mnist-detection",
@@ -134,6 +181,10 @@ _REGISTRY: dict[str, DatasetInfo] = {
             needs_root=True,
             loader="optimlab.data.detection_mnist:load_mnist_detection",
             task="detection",
+            input_shape=(1, 64, 64),
+            outputs=10,
+            stand_in=_MNIST_5K,
+            cached=True,
         ),
         DatasetInfo(
             "voc2007",
@@ -142,6 +193,9 @@ _REGISTRY: dict[str, DatasetInfo] = {
             options={"image_size": 300, "train_set": "trainval", "test_set": "test"},
             loader="optimlab.data.voc_detection:load_voc2007",
             task="detection",
+            input_shape=(3, 300, 300),
+            outputs=20,
+            cached=True,
         ),
         DatasetInfo(
             "mnist-segmentation",
@@ -149,6 +203,10 @@ _REGISTRY: dict[str, DatasetInfo] = {
             needs_root=True,
             loader="optimlab.data.segmentation_mnist:load_mnist_segmentation",
             task="segmentation",
+            input_shape=(3, 32, 32),
+            outputs=11,
+            stand_in=_MNIST_5K,
+            cached=True,
         ),
         DatasetInfo(
             "voc2007-segmentation",
@@ -157,6 +215,9 @@ _REGISTRY: dict[str, DatasetInfo] = {
             options={"image_size": 256, "train_split": "train", "test_split": "val"},
             loader="optimlab.data.voc_segmentation:load_voc2007_segmentation",
             task="segmentation",
+            input_shape=(3, 256, 256),
+            outputs=21,
+            cached=True,
         ),
     ]
 }
@@ -167,22 +228,43 @@ def list_datasets() -> list[DatasetInfo]:
     return list(_REGISTRY.values())
 
 
+def dataset_info(name: str) -> DatasetInfo:
+    """The registry line of data set `name`; ValueError listing the valid names when there is none."""
+    info = _REGISTRY.get(name)
+    if info is None:
+        raise ValueError(f"unknown dataset {name!r}; valid: {sorted(_REGISTRY)}")
+    return info
+
+
+def sample_shape(name: str, options: dict[str, Any] | None = None) -> SampleShape | None:
+    """One sample's input shape and the model's outputs for data set `name` under `options`, from its
+    registry line (no data read): an `image_size` option sets H and W, a `classes` option (a subset of
+    CIFAR's classes) the outputs. None when the line declares no input shape."""
+    info = dataset_info(name)
+    if info.input_shape is None:
+        return None
+    chosen = {**info.options, **(options or {})}
+    c, h, w = info.input_shape
+    if chosen.get("image_size") is not None:
+        h = w = int(chosen["image_size"])
+    outputs = len(chosen["classes"]) if chosen.get("classes") else info.outputs
+    return SampleShape((c, h, w), outputs)
+
+
 def load_dataset(name: str, root: str | Path | None = None, **options: Any) -> Any:
-    """Load data set `name` into memory: image sets (task "classification") as DatasetSplits
-    (train/test splits, normalized by training statistics); the other tasks' sets as their own
-    container (text: optimlab.data.text.TextSplits; ctr: optimlab.data.ctr.TabularSplits).
+    """Load data set `name` into memory: image sets as DatasetSplits (train/test splits, normalized by
+    training statistics); the other tasks' sets as their own container (text:
+    optimlab.data.text.TextSplits; ctr: optimlab.data.ctr.TabularSplits; ...).
 
     Raises ValueError for an unknown name, an unknown option or a missing `root`, and
     DatasetError (a ValueError) for missing or corrupt files, naming the file.
     """
-    info = _REGISTRY.get(name)
-    if info is None:
-        raise ValueError(f"unknown dataset {name!r}; valid: {sorted(_REGISTRY)}")
+    info = dataset_info(name)
     unknown = sorted(set(options) - set(info.options))
     if unknown:
         valid = sorted(info.options) or "none"
         raise ValueError(f"dataset {name!r} does not accept option(s) {unknown}; valid: {valid}")
-    if info.task != "classification" and root is not None:  # parsed text / hashed ids: reuse within a process
+    if info.cached and root is not None:
         return _load_cached(
             name, str(Path(root).expanduser().resolve()), _stamp(Path(root)), repr(sorted(options.items()))
         )
@@ -219,11 +301,15 @@ __all__ = [
     "DatasetError",
     "DatasetInfo",
     "DatasetSplits",
+    "SampleShape",
     "Split",
+    "StandIn",
     "TensorSplit",
     "class_balancing_weights",
+    "dataset_info",
     "iterate_batches",
     "list_datasets",
     "load_dataset",
+    "sample_shape",
     "stratified_split",
 ]

@@ -16,7 +16,6 @@ an idle machine, could not be measured on an idle machine here; 1 G MACs/step is
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 
@@ -24,6 +23,7 @@ from optimlab.train.config import TrainConfig
 
 SMALL_STEP_MACS = 1e9  # forward MACs per step below which one thread is used (an estimate: see above)
 THREADS_ENV = "OPTIMLAB_THREADS"  # the user's override when no --threads is given
+_MACS: dict[str, int] = {}  # forward_macs per config (JSON), this process
 
 
 def available_cores() -> int:
@@ -34,64 +34,17 @@ def available_cores() -> int:
 
 
 def forward_macs(config: TrainConfig) -> int:
-    """Multiply-accumulates of one forward pass of one sample (images: conv and linear layers; other
-    tasks: their own estimate, Task.forward_macs)."""
-    if config.task != "classification":
-        from optimlab.tasks import get_task
+    """Multiply-accumulates of one forward pass of one sample, as the run's task estimates them without
+    reading the data (Task.forward_macs: image tasks from the shape the data set's registry line declares).
+    Counted once per distinct config in a process: a sweep asks for every run."""
+    from optimlab.tasks import get_task
 
-        return get_task(config.task).forward_macs(config)
-    return _forward_macs(
-        config.dataset,
-        config.model,
-        float(config.width),
-        config.data_dir,
-        json.dumps(config.dataset_options, sort_keys=True),
-    )
-
-
-@functools.lru_cache(maxsize=64)
-def _forward_macs(dataset: str, model_name: str, width: float, data_dir: str | None, options_json: str) -> int:
-    import torch
-    from torch import nn
-
-    from optimlab.models import create_model
-
-    shape, classes = _input_shape(dataset, json.loads(options_json), data_dir)
-    model = create_model(model_name, classes, shape, width=width)
-    total = 0
-
-    def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
-        nonlocal total
-        if isinstance(module, nn.Conv2d):
-            k = module.kernel_size[0] * module.kernel_size[1] * module.in_channels // module.groups
-            total += output.numel() * k
-        elif isinstance(module, nn.Linear):
-            total += output.numel() * module.in_features
-
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
-    model.eval()
-    with torch.no_grad():
-        model(torch.zeros(1, *shape))
-    for h in handles:
-        h.remove()
-    return total
-
-
-def _input_shape(dataset: str, options: dict, data_dir: str | None) -> tuple[tuple[int, int, int], int]:
-    """Image shape and class count without reading the data where the registry knows them."""
-    if dataset == "digits":
-        return (1, 8, 8), 10
-    if dataset in ("cifar10", "cifar100"):
-        classes = options.get("classes")
-        return (3, 32, 32), len(classes) if classes else (10 if dataset == "cifar10" else 100)
-    if dataset == "imagefolder":
-        size = int(options.get("image_size", 32))
-        return (3, size, size), 10  # the class count barely changes the work
-    from optimlab.data import load_dataset
-
-    splits = load_dataset(dataset, data_dir, **options)
-    c, h, w = splits.input_shape
-    return (c, h, w), splits.num_classes
+    key = json.dumps(config.to_dict(), sort_keys=True, default=str)
+    if key not in _MACS:
+        if len(_MACS) >= 256:
+            _MACS.clear()
+        _MACS[key] = get_task(config.task).forward_macs(config)
+    return _MACS[key]
 
 
 def resolve_override(override: int | None) -> int | None:

@@ -10,84 +10,25 @@ takes none, and a device (CUDA, MPS) this machine does not have.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from optimlab.experiments.config import ConfigError, ExperimentConfig
+
+if TYPE_CHECKING:
+    from optimlab.tasks import Task
 
 
 def check_experiment(config: ExperimentConfig, load_data: bool = True) -> None:
-    """Raise ConfigError naming the culprit (dataset, data folder, model, optimizer, hyperparameter)."""
-    if config.task != "classification":
-        _check_task_experiment(config, load_data)
-        return
-    from optimlab.data import list_datasets, load_dataset
-    from optimlab.models import create_model, list_models
-    from optimlab.optim import create_optimizer, optimizer_info
+    """Raise ConfigError naming the culprit (dataset, data folder, model, optimizer, hyperparameter).
 
-    datasets = {d.name: d for d in list_datasets()}
-    models = [m.name for m in list_models()]
-    for ds in config.dataset_grid:
-        if ds not in datasets:
-            raise ConfigError(f"unknown dataset {ds!r}; valid: {sorted(datasets)}")
-        if datasets[ds].task != "classification":
-            raise ConfigError(
-                f"dataset {ds!r} belongs to task {datasets[ds].task!r}, not image classification: "
-                f"set task = {datasets[ds].task!r} (--set task={datasets[ds].task})"
-            )
-    for m in config.model_grid:
-        if m not in models:
-            raise ConfigError(f"unknown model {m!r}; valid: {models}")
-    for o in config.optimizers:
-        try:
-            optimizer_info(o.name)
-        except ValueError as e:
-            raise ConfigError(f"optimizer {o.label!r}: {e}") from None
-    if config.data_dir is not None and not any(datasets[ds].needs_root for ds in config.dataset_grid):
-        names = ", ".join(config.dataset_grid)
-        raise ConfigError(
-            f"dataset {names!r} is bundled and takes no data folder, got data_dir "
-            f"{config.data_dir!r}; drop --data-dir (data_dir) or pick a data set read from disk"
-        )
-    _check_device(config)
-    if not load_data:
-        return
-    for ds in config.dataset_grid:
-        info = datasets[ds]
-        root = config.data_dir if info.needs_root else None
-        if info.needs_root and config.data_dir is None:
-            raise ConfigError(f"dataset {ds!r} needs a data folder: set data_dir (or --data-dir)")
-        try:
-            splits = load_dataset(ds, root=root, **config.dataset_options)
-        except (ValueError, OSError) as e:
-            raise ConfigError(f"dataset {ds!r}: {e}") from None
-        for m in config.model_grid:
-            try:
-                model = create_model(
-                    m, num_classes=splits.num_classes, input_shape=splits.input_shape, width=config.width
-                )
-            except ValueError as e:
-                raise ConfigError(f"model {m!r} on {ds!r}: {e}") from None
-            for o in config.optimizers:
-                try:
-                    create_optimizer(o.name, model.parameters(), **o.hparams)
-                except (ValueError, TypeError) as e:
-                    raise ConfigError(f"optimizer {o.label!r} ({o.name}) hparams {o.hparams}: {e}") from None
-
-
-def _check_task_experiment(config: ExperimentConfig, load_data: bool) -> None:
-    """The same checks through the task (optimlab.tasks): its data sets and models, then the data,
-    the model and every optimizer built as the first seed's run builds them."""
-    import torch
-
+    The names through the run's task (optimlab.tasks: its data sets and models), then, with
+    load_data, the data, the model and every optimizer built as the first seed's run builds them."""
     from optimlab.data import list_datasets
-    from optimlab.optim import create_optimizer, optimizer_info
     from optimlab.tasks import get_task
 
     task = get_task(config.task)
     datasets = {d.name: d for d in list_datasets()}
-    for o in config.optimizers:
-        try:
-            optimizer_info(o.name)
-        except ValueError as e:
-            raise ConfigError(f"optimizer {o.label!r}: {e}") from None
+    _check_optimizer_names(config)
     for ds in config.dataset_grid:
         for m in config.model_grid:
             try:
@@ -96,9 +37,34 @@ def _check_task_experiment(config: ExperimentConfig, load_data: bool) -> None:
                 raise ConfigError(f"task {config.task!r}: {e}") from None
         if datasets[ds].needs_root and config.data_dir is None:
             raise ConfigError(f"dataset {ds!r} needs a data folder: set data_dir (or --data-dir)")
+    if config.data_dir is not None and not any(datasets[ds].needs_root for ds in config.dataset_grid):
+        names = ", ".join(config.dataset_grid)
+        raise ConfigError(
+            f"dataset {names!r} is bundled and takes no data folder, got data_dir "
+            f"{config.data_dir!r}; drop --data-dir (data_dir) or pick a data set read from disk"
+        )
     _check_device(config)
-    if not load_data:
-        return
+    if load_data:
+        _build_first_runs(config, task)
+
+
+def _check_optimizer_names(config: ExperimentConfig) -> None:
+    from optimlab.optim import optimizer_info
+
+    for o in config.optimizers:
+        try:
+            optimizer_info(o.name)
+        except ValueError as e:
+            raise ConfigError(f"optimizer {o.label!r}: {e}") from None
+
+
+def _build_first_runs(config: ExperimentConfig, task: Task) -> None:
+    """Per data set: its data as the first seed's run prepares it, then each model and, on every role's
+    real parameters (so `wgd-*` and hyperparameter checks see real conv weights), each optimizer."""
+    import torch
+
+    from optimlab.optim import create_optimizer
+
     cpu = torch.device("cpu")
     for ds in config.dataset_grid:
         run = config.train_config(ds, config.model_grid[0], config.optimizers[0])

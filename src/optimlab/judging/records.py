@@ -32,8 +32,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from optimlab.stats.metrics import METRIC_SPECS, PERCENT_METRICS
-
 __all__ = [
     "JudgeError",
     "ExternalRun",
@@ -67,12 +65,11 @@ class MetricFacts(NamedTuple):
 
 def known_metric(metric: str) -> MetricFacts | None:
     """optimlab's facts about `metric`, None for a name it does not know. The one place the judging
-    package reads optimlab's metric vocabulary (optimlab.stats.metrics)."""
-    spec = METRIC_SPECS.get(metric)
-    if spec is None:
-        return None
-    low, high, better = spec
-    return MetricFacts(better, low, high, metric in PERCENT_METRICS or metric == "train_accuracy")
+    package reads optimlab's metric vocabulary (each task declares its metrics: optimlab.tasks)."""
+    from optimlab.tasks import known_metrics  # the tasks declare them; imported when a metric is looked up
+
+    m = known_metrics().get(metric)
+    return None if m is None else MetricFacts(m.better, m.low, m.high, m.percent)
 
 
 @dataclass(frozen=True)

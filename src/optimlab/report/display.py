@@ -3,7 +3,8 @@
 One module, so report.md, verdict.md, tune.md, the results page, the studies and the terminal print
 the same quantity the same way:
 
-- metrics in PERCENT_METRICS are fractions shown in % with 2 decimals (differences in points);
+- metrics declared percent (optimlab.tasks: each task's Metric) are fractions shown in % with 2
+  decimals (differences in points);
   others with 4 decimals; a non-zero value that would round to zero there is shown with 2 significant
   digits (+1.2e-05), so a tiny difference never reads as none; `unit=True` appends " %" / " pts";
 - p-values with 3 decimals, "< 0.001" below that, "—" when there is none (one seed, ties);
@@ -16,9 +17,9 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from optimlab.stats.summary import METRIC_RANGES, PERCENT_METRICS, MeanCI, Rate
+from optimlab.stats.summary import MeanCI, Rate
+from optimlab.tasks import known_metrics
 
-PERCENT = PERCENT_METRICS | {"train_accuracy"}
 CLIP_MARK = "*"  # an interval end past the metric's range, shown at the bound
 CLIP_NOTE = (
     f"{CLIP_MARK} the t-interval reaches past the metric's possible range (e.g. above 100 %); it is shown "
@@ -36,23 +37,44 @@ DATASET_TITLES = {
 }
 
 
+def is_percent(metric: str) -> bool:
+    """Whether `metric` is a fraction shown in % (as its task declares; an unknown name is not)."""
+    m = known_metrics().get(metric)
+    return m is not None and m.percent
+
+
+def metric_title(metric: str) -> str:
+    """How tables name `metric`, with its unit ("accuracy %"); an unknown name as itself."""
+    m = known_metrics().get(metric)
+    return m.title if m is not None else metric
+
+
+def claim_label(metric: str) -> str:
+    """How verdict pages name `metric` in their claim rows: its key, or its title where the key misleads
+    (the FIDs say which features they use)."""
+    m = known_metrics().get(metric)
+    return m.label if m is not None else metric
+
+
 def fmt_value(metric: str, v: float | None, signed: bool = False, unit: bool = False) -> str:
     """A metric value (or difference, signed=True); "—" for None, "nan" for a non-finite value."""
     if v is None:
         return "—"
     if not math.isfinite(v):
         return "nan"
-    scale, digits = (100.0, 2) if metric in PERCENT else (1.0, 4)
+    percent = is_percent(metric)
+    scale, digits = (100.0, 2) if percent else (1.0, 4)
     sign = "+" if signed else ""
     if v != 0 and round(v * scale, digits) == 0:  # would print as 0.0000: 2 significant digits instead
-        return f"{v * scale:{sign}.1e}" + ((" pts" if signed else " %") if unit and metric in PERCENT else "")
+        return f"{v * scale:{sign}.1e}" + ((" pts" if signed else " %") if unit and percent else "")
     text = f"{v * scale:{sign}.{digits}f}"
-    return text + ((" pts" if signed else " %") if unit and metric in PERCENT else "")
+    return text + ((" pts" if signed else " %") if unit and percent else "")
 
 
 def fmt_bound(metric: str, v: float, unit: bool = False) -> str:
     """An interval end, clipped to the metric's range with CLIP_MARK when it lies outside."""
-    lo, hi = METRIC_RANGES.get(metric, (-math.inf, math.inf))
+    m = known_metrics().get(metric)
+    lo, hi = (m.low, m.high) if m is not None else (-math.inf, math.inf)
     if math.isfinite(v) and (v < lo or v > hi):
         return fmt_value(metric, min(max(v, lo), hi), unit=unit) + CLIP_MARK
     return fmt_value(metric, v, unit=unit)

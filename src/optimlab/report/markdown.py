@@ -18,16 +18,25 @@ from pathlib import Path
 
 from optimlab.experiments.config import ExperimentConfig
 from optimlab.experiments.results import RunResult, load_experiment
-from optimlab.report.display import CLIP_MARK, CLIP_NOTE, fmt_ci, fmt_p, fmt_rate, fmt_value, markdown_table
+from optimlab.report.display import (
+    CLIP_MARK,
+    CLIP_NOTE,
+    fmt_ci,
+    fmt_p,
+    fmt_rate,
+    fmt_value,
+    is_percent,
+    markdown_table,
+    metric_title,
+)
 from optimlab.stats import inference
-from optimlab.stats.metrics import METRIC_TITLES
 from optimlab.stats.summary import (
     BOOTSTRAP_MIN_PAIRS,
-    PERCENT_METRICS,
     PairedComparison,
     Summary,
     summarize,
 )
+from optimlab.tasks import known_metrics, lower_is_better
 from optimlab.train.vocabulary import task_headline, task_metrics
 
 __all__ = [
@@ -35,8 +44,8 @@ __all__ = [
     "table_notes",
     "display_name",
     "write_report",
-    "METRIC_TITLES",
     "fmt_diff",
+    "headline_title",
     "fmt_ci",
     "fmt_p",
     "fmt_rate",
@@ -44,14 +53,10 @@ __all__ = [
     "markdown_table",
 ]
 
-HEADLINE_TITLES = {
-    "accuracy": "test accuracy",
-    "auc": "test AUC",
-    "mse": "test MSE",
-    "fid": "FID",
-    "map": "test mAP@0.5 (VOC07 11-point)",
-    "miou": "test mIoU",
-}
+
+def headline_title(metric: str) -> str:
+    """The heading of a headline table on `metric` ("test accuracy"), as its task declares it."""
+    return known_metrics()[metric].headline
 
 
 def fmt_diff(p: PairedComparison) -> tuple[str, str]:
@@ -73,12 +78,12 @@ def compare_table(
     summary: Summary, baseline: str, dataset: str, model: str, metric: str = "accuracy"
 ) -> tuple[list[str], list[list[str]]]:
     """Headers and rows of the headline table: one row per optimizer, paired columns vs baseline."""
-    unit = " pp" if metric in PERCENT_METRICS else ""
+    unit = " pp" if is_percent(metric) else ""
     headers = [
         "optimizer",
         "runs",
         "failed [exact 95% CI]",
-        f"{METRIC_TITLES.get(metric, metric)} [95% CI]",  # a metric optimlab does not know (judge): its name
+        f"{metric_title(metric)} [95% CI]",
         f"Δ vs {baseline}{unit} [paired-t 95% CI]",
         "p (paired t)",
         "p Holm",
@@ -138,7 +143,8 @@ def write_report(out_dir: str | Path) -> Path:
 
     config, results = load_experiment(out)
     baseline = config.baseline_label
-    summary = summarize(results, baseline, metrics=task_metrics(config.task))
+    metrics = task_metrics(config.task)
+    summary = summarize(results, baseline, metrics=metrics, lower_is_better=lower_is_better(metrics))
     record = looks.read_sequential(out)
     if record is not None:
         sequential.apply_to_summary(summary, record)
@@ -240,14 +246,14 @@ def _block(
     lines = [f"## {dataset} / {model}", ""]
     headline, metrics = task_headline(config.task), task_metrics(config.task)
     headers, rows = compare_table(summary, base, dataset, model, headline)
-    lines += [f"### Headline: {HEADLINE_TITLES.get(headline, headline)}", "", markdown_table(headers, rows), ""]
+    lines += [f"### Headline: {headline_title(headline)}", "", markdown_table(headers, rows), ""]
     lines += [f"- {n}" for n in table_notes(summary, rows)] + [""]
     groups = [g for g in summary.groups if (g.dataset, g.model) == (dataset, model)]
     mrows = [[display_name(g.label, g.optimizer)] + [fmt_ci(m, g.metrics[m]) for m in metrics] for g in groups]
     lines += [
         "### All final test metrics (mean [95% CI] over finite runs)",
         "",
-        markdown_table(["optimizer"] + [METRIC_TITLES[m] for m in metrics], mrows),
+        markdown_table(["optimizer"] + [metric_title(m) for m in metrics], mrows),
         "",
     ]
     prows = []
@@ -267,7 +273,7 @@ def _block(
         prows.append(
             [
                 p.label,
-                METRIC_TITLES[p.metric],
+                metric_title(p.metric),
                 str(p.n_pairs),
                 diff,
                 ci,

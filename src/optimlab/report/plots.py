@@ -16,8 +16,8 @@ from matplotlib.figure import Figure
 
 from optimlab.experiments.config import ExperimentConfig
 from optimlab.experiments.results import RunResult
-from optimlab.stats.metrics import METRIC_TITLES
-from optimlab.stats.summary import PERCENT_METRICS, GroupSummary
+from optimlab.report.display import is_percent, metric_title
+from optimlab.stats.summary import GroupSummary
 from optimlab.tasks import get_task
 
 _COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
@@ -42,8 +42,8 @@ def learning_curves(runs: Sequence[RunResult], config: ExperimentConfig, path: P
     """The task's test curve (accuracy for classifiers, MSE for key points, FID for the GAN) and the
     training loss per epoch: mean over finite runs ± one std band per optimizer."""
     curve = get_task(config.task).curve
-    curve_scale = 100.0 if curve in PERCENT_METRICS else 1.0
-    curve_title = METRIC_TITLES.get(curve, curve)
+    curve_scale = 100.0 if is_percent(curve) else 1.0
+    curve_title = metric_title(curve)
     fig = Figure(figsize=(11, 4.2))
     ax_acc, ax_loss = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
     drawn = False
@@ -77,7 +77,7 @@ def final_strip(groups: Sequence[GroupSummary], metric: str, order: Sequence[str
     """Each seed's final metric as a dot, with the mean and its 95% t-interval, per optimizer."""
     if not groups:
         return None
-    scale = 100.0 if metric in PERCENT_METRICS else 1.0
+    scale = 100.0 if is_percent(metric) else 1.0
     fig = Figure(figsize=(max(5.0, 1.3 * len(groups) + 2), 4.2))
     ax = fig.add_subplot(1, 1, 1)
     for i, g in enumerate(groups):
@@ -100,7 +100,7 @@ def final_strip(groups: Sequence[GroupSummary], metric: str, order: Sequence[str
                 color="red",
             )
     ax.set_xticks(range(len(groups)), [_name(g.label, g.optimizer) for g in groups], rotation=20, ha="right")
-    unit = " %" if metric in PERCENT_METRICS else ""
+    unit = " %" if is_percent(metric) else ""
     ax.set(ylabel=f"final test {metric}{unit}", title=f"final test {metric}: seeds (dots), mean and 95% CI (bar)")
     ax.grid(axis="y", alpha=0.3)
     return _save(fig, path)

@@ -26,11 +26,12 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Literal
 
-from optimlab.stats.metrics import METRIC_SPECS
+from optimlab.tasks import known_metrics
 
 CONFIG_DIR = ("configs", "paper")  # inside the optimlab package
 
-METRICS = METRIC_SPECS  # what [paper.reported] and claims may name: name -> (low, high, which way is better)
+# what [paper.reported] and claims may name: name -> (low, high, which way is better), as the tasks declare them
+METRICS = {m.name: (m.low, m.high, m.better) for m in known_metrics().values()}
 _BETTER = ("higher", "lower")
 _PAPER_KEYS = {
     "id",

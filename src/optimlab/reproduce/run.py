@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 from typing import Any, Literal, NamedTuple, cast
 
+from optimlab.data import list_datasets
 from optimlab.experiments.config import ExperimentConfig, parse_seeds
 from optimlab.experiments.executor import Executor
 from optimlab.experiments.results import write_json_atomic
@@ -44,6 +45,8 @@ __all__ = [
     "ReproduceError",
     "read_meta",
     "find_cifar10_subset",
+    "find_shared_data",
+    "cpu_stand_in",
     "resolve_config",
     "describe_data",
     "default_out",
@@ -57,16 +60,9 @@ SUBSET_PARTS = ("shared", "data", "cifar-10-subset")  # searched for above cwd a
 MIN_SEEDS = 2  # a confidence interval needs two seeds; the catalogue asks for >= 5
 TUNE_SEEDS = (1000, 1001, 1002)  # the search's seeds (>= 3 so one lucky seed cannot pick), apart from the judged seeds
 STAND_INS = ("digits",)  # data a CPU-scale run may use instead of CIFAR-10, only when asked by name
-# the [cpu] data sets of the other tasks: dataset -> (folder under shared/data, a file it must hold);
+# the data sets whose registry line names a stand-in kept in shared/data: dataset -> StandIn(folder, probe);
 # found like the CIFAR-10 subset (walking up from cwd and from the package), or given as data_dir
-SHARED_STAND_INS = {
-    "womens-reviews": ("womens-ecommerce-reviews", "reviews.csv.gz"),
-    "adult": ("uci-adult", "adult.csv.gz"),
-    "mnist-keypoints": ("mnist-5k", "mnist_5k.csv.gz"),
-    "mnist5k": ("mnist-5k", "mnist_5k.csv.gz"),
-    "mnist-detection": ("mnist-5k", "mnist_5k.csv.gz"),
-    "mnist-segmentation": ("mnist-5k", "mnist_5k.csv.gz"),
-}
+SHARED_STAND_INS = {d.name: d.stand_in for d in list_datasets() if d.stand_in is not None}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -100,9 +96,16 @@ def find_cifar10_subset(start: Path | None = None) -> Path | None:
     return None
 
 
+def cpu_stand_in(exp: PaperExperiment) -> str | None:
+    """The data set of exp's cpu scale when it is a stand-in kept in shared/data (its registry line says
+    where), else None (the cpu scale runs on a CIFAR-10 subset, or the named fallback)."""
+    dataset = exp.cpu_overrides().get("dataset", exp.experiment.get("dataset"))
+    return dataset if dataset in SHARED_STAND_INS else None
+
+
 def find_shared_data(dataset: str, start: Path | None = None) -> Path | None:
-    """The shared/data folder of a stand-in data set (SHARED_STAND_INS), found walking up from `start`
-    (default cwd) and from this file; None when there is none."""
+    """The shared/data folder of a stand-in data set (DatasetInfo.stand_in), found walking up from
+    `start` (default cwd) and from this file; None when there is none."""
     folder_name, probe = SHARED_STAND_INS[dataset]
     for origin in (Path(start or Path.cwd()).resolve(), Path(__file__).resolve().parent):
         for base in (origin, *origin.parents):
@@ -186,8 +189,8 @@ def resolve_config(
         raise ReproduceError(f"stand_in must be one of {list(STAND_INS)}, got {stand_in!r}")
     if stand_in is not None and (scale != "cpu" or data_dir is not None):
         raise ReproduceError("--stand-in is for the cpu scale without --data-dir")
-    cpu_dataset = exp.cpu_overrides().get("dataset", exp.experiment.get("dataset"))
-    if scale == "cpu" and cpu_dataset in SHARED_STAND_INS:  # a task whose cpu scale runs on shared/data
+    cpu_dataset = cpu_stand_in(exp)
+    if scale == "cpu" and cpu_dataset is not None:  # a cpu scale that runs on a stand-in in shared/data
         d = _cpu_shared_data_dict(exp, cpu_dataset, data_dir, stand_in)
     elif scale == "cpu":
         d = _cpu_cifar10_dict(exp, data_dir, stand_in)
@@ -273,59 +276,25 @@ def _paper_dict(exp: PaperExperiment, data_dir: str | Path | None, allow_cpu: bo
 
 
 def describe_data(config: ExperimentConfig) -> dict[str, Any]:
-    """Counts and a one-line description of the data and schedule actually used (reads the data)."""
-    if config.task != "classification":
-        return _describe_task_data(config)
-    from optimlab.data import load_dataset
-
-    splits = load_dataset(config.dataset, config.data_dir, **config.dataset_options)
-    n_train, n_test = int(splits.train.y.numel()), int(splits.test.y.numel())
-    title: str = DATASET_TITLES.get(config.dataset, str(config.dataset))
-    if config.dataset == "cifar10" and n_train < 5_000 * splits.num_classes:  # full CIFAR-10: 5,000 per class
-        title = "CIFAR-10 subset"
-    if config.dataset_options.get("classes") is not None:
-        title += f" restricted to {splits.num_classes} classes ({', '.join(splits.class_names)})"
-    c, h, w = splits.input_shape
-    steps = (
-        f", at most {config.max_steps_per_epoch} steps of {config.batch_size} per epoch"
-        if config.max_steps_per_epoch
-        else f", batch {config.batch_size}"
-    )
-    text = (
-        f"{title} ({n_train:,} train images incl. {config.val_fraction:.0%} held out for validation, "
-        f"{n_test:,} test, {splits.num_classes} classes, {h}x{w}), {config.model} width {config.width:g}, "
-        f"{config.epochs} epochs{steps}, {len(config.seeds)} seeds, device {config.device}"
-    )
-    return {
-        "dataset": config.dataset,
-        "dataset_title": title,
-        "data_dir": config.data_dir,
-        "n_train": n_train,
-        "n_test": n_test,
-        "num_classes": splits.num_classes,
-        "description": text,
-    }
-
-
-def _describe_task_data(config: ExperimentConfig) -> dict[str, Any]:
-    """describe_data for the tasks other than image classification (their Task.describe)."""
+    """Counts and a one-line description of the data and schedule actually used (reads the data through
+    the task's describe); the line names the task unless it is the default one, as the run files do."""
     from optimlab.tasks import get_task
+    from optimlab.train.config import DEFAULT_TASK
 
     task = get_task(config.task)
     run = config.runs()[0].config
     d = task.describe(run)
-    title: str = DATASET_TITLES.get(config.dataset, str(config.dataset))
+    title: str = d.get("title") or DATASET_TITLES.get(config.dataset, str(config.dataset))
+    title += d.get("title_note", "")
     steps = (
         f", at most {config.max_steps_per_epoch} steps of {config.batch_size} per epoch"
         if config.max_steps_per_epoch
         else f", batch {config.batch_size}"
     )
-    classes = f", {d['num_classes']} classes" if d["num_classes"] else ""  # none for regression and the GAN
+    named = f", task {config.task}" if config.task != DEFAULT_TASK else ""
     text = (
-        f"{title} ({d['n_train']:,} train samples incl. {config.val_fraction:.0%} held out for validation, "
-        f"{d['n_test']:,} test{classes}; {d['detail']}), task {config.task}, "
-        f"{config.model} width {config.width:g}, {config.epochs} epochs{steps}, {len(config.seeds)} seeds, "
-        f"device {config.device}"
+        f"{title} ({task.data_counts(run, d)}){named}, {config.model} width {config.width:g}, "
+        f"{config.epochs} epochs{steps}, {len(config.seeds)} seeds, device {config.device}"
     )
     return {
         "dataset": config.dataset,

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from optimlab.report.display import DATASET_TITLES, fmt_ci, fmt_interval, fmt_p, fmt_rate, fmt_value
+from optimlab.report.display import DATASET_TITLES, claim_label, fmt_ci, fmt_interval, fmt_p, fmt_rate, fmt_value
 from optimlab.reproduce.catalog import PaperExperiment
 from optimlab.reproduce.judging import (
     ClaimResult,
@@ -35,7 +35,6 @@ from optimlab.reproduce.judging import (
 )
 from optimlab.stats import inference
 from optimlab.stats.inference import CONTRADICTED, INCONCLUSIVE, SMALLER, SURVIVES, TOO_FEW, VERDICTS
-from optimlab.stats.metrics import metric_label
 from optimlab.stats.summary import MeanCI
 
 __all__ = [
@@ -125,7 +124,7 @@ def claims_table(claims: Sequence[ClaimResult]) -> list[str]:
             failed += f" (McNemar p {fmt_p(r.failure_p)})"
         at = f" (decided at {r.decided_at} seeds)" if r.decided_at is not None else ""
         lines.append(
-            f"| {c.optimizer} vs {c.baseline} | {metric_label(m)} ({c.better} is better) | {fmt(m, r.paper_optimizer)} vs "
+            f"| {c.optimizer} vs {c.baseline} | {claim_label(m)} ({c.better} is better) | {fmt(m, r.paper_optimizer)} vs "
             f"{fmt(m, r.paper_baseline)} | {fmt_mean_ci(m, r.optimizer)} | {fmt_mean_ci(m, r.baseline)} | "
             f"{fmt_diff(r)} | {fmt_p(r.t_p)} | {fmt_p(r.holm_p)} | {r.wins}/{r.losses} of {r.n_pairs} | {failed} | "
             f"**{r.verdict}**{at} | {null_result_text(r) or '—'} |"

@@ -1,67 +1,57 @@
-"""The metrics optimlab knows: direction (which way is better), range, unit and title.
+"""What a metric is: its name, which way is better, its range, its title and unit.
 
-Pure data (no torch), so the statistics, the reports and the catalogue read the same facts as
-training. A task names its metrics from this table (optimlab.tasks, ``Task.metrics``).
+Pure data (no torch, no tasks). Each task declares the metrics it reports as `Metric` values in its
+own module (optimlab.tasks, ``Task.declared_metrics``); optimlab.tasks.known_metrics() gathers them
+for the reports, the catalogue and the CLI. The statistics themselves take plain metric names and
+the set of names where lower is better (``lower_is_better``), so they work without any task.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
+from dataclasses import dataclass
 
-__all__ = [
-    "METRIC_SPECS",
-    "METRICS",
-    "LOWER_IS_BETTER",
-    "PERCENT_METRICS",
-    "METRIC_RANGES",
-    "METRIC_TITLES",
-    "metric_label",
-]
+__all__ = ["BETTER", "Metric", "lower_is_better"]
 
-# name -> (low, high, which way is better). Test-set metrics use History.final's names; fractions, not percent.
-METRIC_SPECS: dict[str, tuple[float, float, str]] = {
-    "accuracy": (0.0, 1.0, "higher"),  # test accuracy (History.final["accuracy"])
-    "loss": (0.0, math.inf, "lower"),  # test cross-entropy (History.final["loss"])
-    "mean_recall": (0.0, 1.0, "higher"),  # macro recall over classes
-    "mean_precision": (0.0, 1.0, "higher"),  # macro precision over classes
-    "kappa": (-1.0, 1.0, "higher"),  # Cohen's kappa
-    "train_accuracy": (0.0, 1.0, "higher"),  # last epoch's training accuracy (History.train_acc[-1]); claims only
-    "auc": (0.0, 1.0, "higher"),  # ROC AUC of a binary label's scores (click-through rate)
-    "log_loss": (0.0, math.inf, "lower"),  # binary cross-entropy of the predicted probabilities, sklearn's
-    "mse": (0.0, math.inf, "lower"),  # mean squared error of a regression (key points)
-    "fid": (0.0, math.inf, "lower"),  # Frechet distance between Inception-v3 features of real and generated images
-    "fid_classifier": (0.0, math.inf, "lower"),  # the same distance over a small classifier's features (CPU scale)
-    "map": (0.0, 1.0, "higher"),  # detection: VOC2007 11-point mean average precision at IoU 0.5
-    "map_allpoint": (0.0, 1.0, "higher"),  # detection: all-point (VOC2010+) mean average precision at IoU 0.5
-    "miou": (0.0, 1.0, "higher"),  # segmentation: mean over classes of intersection over union (void ignored)
-    "pixel_accuracy": (0.0, 1.0, "higher"),  # segmentation: share of non-void pixels labelled right
-}
-# image classification's History.final keys, in table order; every task's own: optimlab.tasks (Task.metrics)
-METRICS = ("accuracy", "loss", "mean_recall", "mean_precision", "kappa")
-LOWER_IS_BETTER = frozenset(m for m, (_, _, better) in METRIC_SPECS.items() if better == "lower")
-PERCENT_METRICS = frozenset(
-    {"accuracy", "mean_recall", "mean_precision", "map", "map_allpoint", "miou", "pixel_accuracy"}
-)  # fractions shown in % (with train_accuracy)
-METRIC_RANGES = {m: (lo, hi) for m, (lo, hi, _) in METRIC_SPECS.items()}
-METRIC_TITLES = {  # how tables name a metric (with its unit)
-    "accuracy": "accuracy %",
-    "loss": "loss",
-    "mean_recall": "mean recall %",
-    "mean_precision": "mean precision %",
-    "kappa": "Cohen's kappa",
-    "auc": "AUC",
-    "log_loss": "log loss",
-    "mse": "MSE",
-    "fid": "FID (Inception features)",
-    "fid_classifier": "FID (classifier features)",
-    "map": "mAP@0.5 (VOC07 11-point) %",
-    "map_allpoint": "mAP@0.5 (all-point) %",
-    "miou": "mIoU %",
-    "pixel_accuracy": "pixel accuracy %",
-}
+BETTER = ("higher", "lower")
 
 
-def metric_label(metric: str) -> str:
-    """How verdict pages name a metric in their claim rows: the key, except for the FIDs, whose titles
-    say which features they use (so "FID (classifier features)" is never read as Inception FID)."""
-    return METRIC_TITLES[metric] if metric in ("fid", "fid_classifier") else metric
+@dataclass(frozen=True)
+class Metric:
+    """One History.final key: `Metric("auc", "AUC", "higher", 0.0, 1.0)`."""
+
+    name: str  # the History.final key ("accuracy"); what configs, claims and --metric name
+    title: str  # how tables name it, with its unit ("accuracy %")
+    better: str  # "higher" | "lower"
+    low: float = -math.inf  # the values it can take (a reported figure outside them is a typo)
+    high: float = math.inf
+    percent: bool = False  # a fraction shown in % (differences in percentage points)
+    headline_title: str = ""  # the heading of a report's headline table ("test accuracy"); empty: the name
+    # verdict claim rows name a metric by its key, except where the key alone misleads: the FIDs say
+    # which features they use, so "FID (classifier features)" is never read as Inception FID
+    title_in_claims: bool = False
+
+    def __post_init__(self) -> None:
+        if self.better not in BETTER:
+            raise ValueError(f"metric {self.name!r}: better must be one of {BETTER}, got {self.better!r}")
+        if not self.low < self.high:
+            raise ValueError(f"metric {self.name!r}: low {self.low!r} must be below high {self.high!r}")
+
+    @property
+    def lower_is_better(self) -> bool:
+        return self.better == "lower"
+
+    @property
+    def headline(self) -> str:
+        return self.headline_title or self.name
+
+    @property
+    def label(self) -> str:
+        """How verdict pages name the metric in their claim rows."""
+        return self.title if self.title_in_claims else self.name
+
+
+def lower_is_better(metrics: Iterable[Metric]) -> frozenset[str]:
+    """The names among `metrics` where lower is better: what the statistics take as a direction."""
+    return frozenset(m.name for m in metrics if m.lower_is_better)

@@ -18,10 +18,14 @@ def comparison_key(label: str, dataset: str, model: str) -> str:
     return f"{label}|{dataset}|{model}"
 
 
-def compare_decisions(results: list[Any], baseline: str, alpha: float, metric: str = "accuracy") -> dict[str, str]:
+def compare_decisions(
+    results: list[Any], baseline: str, alpha: float, metric: str = "accuracy", lower_is_better: bool = False
+) -> dict[str, str]:
     """{comparison key: inference verdict} for every optimizer against the baseline, Holm at alpha."""
     back = {v: k for k, v in DECISIONS.items()}
-    s = summarize(results, baseline, metrics=(metric,), alpha=alpha)
+    s = summarize(
+        results, baseline, metrics=(metric,), alpha=alpha, lower_is_better={metric} if lower_is_better else ()
+    )
     return {comparison_key(p.label, p.dataset, p.model): back[p.decision] for p in s.paired}
 
 

@@ -23,13 +23,9 @@ import numpy as np
 from scipy import stats
 
 from optimlab.stats import inference
-from optimlab.stats.metrics import LOWER_IS_BETTER, METRIC_RANGES, METRICS, PERCENT_METRICS
 
 __all__ = [
-    "METRICS",
-    "LOWER_IS_BETTER",
-    "PERCENT_METRICS",
-    "METRIC_RANGES",
+    "DEFAULT_METRICS",
     "RunRecord",
     "MeanCI",
     "Rate",
@@ -45,6 +41,12 @@ __all__ = [
     "DECISIONS",
     "BOOTSTRAP_MIN_PAIRS",
 ]
+
+
+# what summarize reads when not told: a classifier's headline and the loss every run records; callers
+# pass a task's metrics and their directions (optimlab.tasks: Task.metrics, lower_is_better)
+DEFAULT_METRICS = ("accuracy", "loss")
+DEFAULT_LOWER_IS_BETTER = frozenset({"loss"})
 
 
 class RunRecord(Protocol):
@@ -234,15 +236,15 @@ def _final(r: RunRecord, metric: str) -> float:
 def summarize(
     results: Sequence[RunRecord],
     baseline: str,
-    metrics: Sequence[str] = METRICS,
+    metrics: Sequence[str] = DEFAULT_METRICS,
     alpha: float = inference.ALPHA,
     min_seeds: int = inference.MIN_SEEDS,
-    lower_is_better: Collection[str] = LOWER_IS_BETTER,
+    lower_is_better: Collection[str] = DEFAULT_LOWER_IS_BETTER,
 ) -> Summary:
     """Per (dataset, model, label): mean ± CI of each final metric; paired diffs against `baseline`,
     decided with Holm over the labels compared on each (dataset, model, metric) at level alpha.
-    lower_is_better: the metrics where lower wins (optimlab's own by default; an experiment of the
-    user's own metrics passes its directions)."""
+
+    lower_is_better: the metrics (of `metrics`) where a lower value wins; the others win higher."""
     order: list[tuple[str, str, str]] = []
     by_key: dict[tuple[str, str, str], list[RunRecord]] = {}
     for r in results:
@@ -291,8 +293,8 @@ def summarize(
             continue
         base = {r.seed: r for r in by_key[base_key] if r.done}
         for m in metrics:
-            lower = m in lower_is_better
-            paired += _compare_family(dataset, model, labels, baseline, m, by_key, base, alpha, min_seeds, lower)
+            sign = -1.0 if m in lower_is_better else 1.0
+            paired += _compare_family(dataset, model, labels, baseline, m, sign, by_key, base, alpha, min_seeds)
     if not any(g.label == baseline for g in groups):
         notes.append(f"baseline {baseline!r} has no runs: no paired comparisons")
     return Summary(groups, paired, notes, alpha)
@@ -304,14 +306,14 @@ def _compare_family(
     labels: list[str],
     baseline: str,
     metric: str,
+    sign: float,
     by_key: dict[tuple[str, str, str], list[RunRecord]],
     base: dict[int, RunRecord],
     alpha: float,
     min_seeds: int,
-    lower: bool,
 ) -> list[PairedComparison]:
-    """One family: every label against the baseline on one metric (Holm over the labels)."""
-    sign = -1.0 if lower else 1.0
+    """One family: every label against the baseline on one metric (Holm over the labels); sign -1
+    where lower is better."""
     rows: list[tuple[list[float], int, int, int, list[str]]] = []
     for label in labels:
         mine = {r.seed: r for r in by_key[(dataset, model, label)] if r.done}

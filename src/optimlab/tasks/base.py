@@ -14,8 +14,10 @@ rest:
     final, confusion = task.final_metrics(split, ev, data)      # History.final: task.metrics' keys + "loss"
 
 Downstream code (sweeps, statistics, verdicts, tune, reports) reads only History: `final` holds the
-task's metrics (names and directions in optimlab.train.vocabulary.METRIC_SPECS), and the per-epoch
-`train_acc`/`val_acc`/`test_acc` lists hold the task's `curve` value (accuracy for classifiers).
+task's metrics (each declared by the task as an optimlab.stats.metrics.Metric: direction, range, title;
+optimlab.tasks.known_metrics() gathers every task's), and the per-epoch `train_acc`/`val_acc`/`test_acc`
+lists hold the task's `curve` value (accuracy for classifiers). A task's data sets are the registry
+lines of optimlab.data that name it (`DatasetInfo.task`), plus `also_trains_on`.
 
 A task with several optimizers (a GAN: generator and discriminator) returns one role per optimizer
 from `roles` and overrides `train_step`, calling `ctx.step(role, loss)` for each; fit builds, schedules
@@ -33,7 +35,15 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from optimlab.data import Split, iterate_batches, load_dataset
+from optimlab.data import Split, dataset_info, iterate_batches, list_datasets, load_dataset, sample_shape
+from optimlab.models import list_models
+from optimlab.stats.metrics import Metric
+
+# what every task reports or a claim may name, whatever the task
+LOSS = Metric("loss", "loss", "lower", 0.0, math.inf)  # the task's loss on the test split (History.final["loss"])
+# the last epoch's training curve value (History.train_acc[-1]); claims only
+TRAIN_ACCURACY = Metric("train_accuracy", "train accuracy %", "higher", 0.0, 1.0, percent=True)
+SHARED_METRICS = (LOSS, TRAIN_ACCURACY)
 
 
 @dataclass
@@ -101,12 +111,39 @@ class Task:
     data, model, loss and metrics. Class attributes describe the task to the rest of optimlab."""
 
     name: ClassVar[str] = ""
+    title: ClassVar[str] = ""  # what the task is called in prose ("image classification")
     summary: ClassVar[str] = ""
-    datasets: ClassVar[tuple[str, ...]] = ()  # optimlab.data registry names this task trains on
+    # data sets registered for another task that this one trains on too (the GAN generates the images
+    # of image classification's sets); its own are those whose registry line names it
+    also_trains_on: ClassVar[tuple[str, ...]] = ()
     models: ClassVar[tuple[str, ...]] = ()  # model names build_model accepts
-    metrics: ClassVar[tuple[str, ...]] = ()  # History.final's keys, in table order (vocabulary.METRIC_SPECS)
+    metrics: ClassVar[tuple[str, ...]] = ()  # History.final's keys, in table order (each declared below)
+    declared_metrics: ClassVar[tuple[Metric, ...]] = ()  # every metric it reports besides SHARED_METRICS
     headline: ClassVar[str] = "accuracy"  # the metric of a report's headline table and strip plot
     curve: ClassVar[str] = "accuracy"  # what History.train_acc / val_acc / test_acc hold, per epoch
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        declared = {m.name for m in (*cls.declared_metrics, *SHARED_METRICS)}
+        undeclared = [m for m in dict.fromkeys((*cls.metrics, cls.headline)) if m not in declared]
+        if cls.metrics and undeclared:
+            raise TypeError(
+                f"task class {cls.__name__} reports undeclared metric(s) {undeclared}: add to declared_metrics"
+            )
+
+    @property
+    def datasets(self) -> tuple[str, ...]:
+        """The optimlab.data registry names this task trains on (registry order, then also_trains_on)."""
+        own = tuple(d.name for d in list_datasets() if d.task == self.name)
+        return own + tuple(d for d in self.also_trains_on if d not in own)
+
+    def metric(self, name: str) -> Metric:
+        """The Metric this task (or every task) reports as `name`; ValueError naming the known ones."""
+        for m in (*self.declared_metrics, *SHARED_METRICS):
+            if m.name == name:
+                return m
+        known = sorted(m.name for m in (*self.declared_metrics, *SHARED_METRICS))
+        raise ValueError(f"task {self.name!r} reports no metric {name!r}; it reports {known}")
 
     # -- data and model --------------------------------------------------------------------------
     def prepare(self, config: Any, seed: int, device: torch.device) -> TaskData:
@@ -118,17 +155,32 @@ class Task:
 
     def check(self, config: Any) -> None:
         """ValueError naming the culprit when config's dataset or model is not this task's (no data read)."""
-        if self.datasets and config.dataset not in self.datasets:
+        owner = dataset_info(config.dataset).task  # an unknown data set: ValueError listing the valid ones
+        if config.dataset not in self.datasets:  # then its registry line names another task
             raise ValueError(
-                f"dataset {config.dataset!r} is not a {self.name} data set; task {self.name!r} trains on "
-                f"{list(self.datasets)}"
+                f"dataset {config.dataset!r} is not a {self.name} data set (task {self.name!r} trains on "
+                f"{list(self.datasets)}); dataset {config.dataset!r} belongs to task {owner!r}, not "
+                f"{self.title or self.name}: set task = {owner!r} (--set task={owner})"
             )
-        if self.models and config.model not in self.models:
-            raise ValueError(f"model {config.model!r} is not a {self.name} model; valid: {list(self.models)}")
+        if config.model not in self.models:
+            registered = {m.name for m in list_models()}
+            if config.model in registered:
+                raise ValueError(f"model {config.model!r} is not a {self.name} model; valid: {list(self.models)}")
+            raise ValueError(f"unknown model {config.model!r}; valid: {list(self.models)}")
 
     def describe(self, config: Any) -> dict[str, Any]:
-        """Counts of the data actually used (reads it): n_train, n_test, num_classes, a title, a summary."""
+        """Counts of the data actually used (reads it): n_train, n_test, num_classes, detail (a phrase on
+        the data); optionally title (what the data is called when not its usual title) and title_note
+        (words added to the title)."""
         raise NotImplementedError
+
+    def data_counts(self, config: Any, described: dict[str, Any]) -> str:
+        """The phrase a reproduction's data line puts in brackets after the data set's title."""
+        classes = f", {described['num_classes']} classes" if described["num_classes"] else ""  # none: regression, GAN
+        return (
+            f"{described['n_train']:,} train samples incl. {config.val_fraction:.0%} held out for validation, "
+            f"{described['n_test']:,} test{classes}; {described['detail']}"
+        )
 
     def forward_macs(self, config: Any) -> int:
         """Multiply-accumulates of one sample's forward pass, estimated without reading the data; decides
@@ -258,6 +310,15 @@ def random_splits(config: Any, seed: int, device: torch.device | str) -> tuple[A
     if device.type != "cpu" and config.data_on_device:
         train, val, test = (s.to(device) for s in (train, val, test))
     return data, (train, val, test)
+
+
+def declared_shape(config: Any) -> tuple[tuple[int, int, int], int]:
+    """(one sample's input shape, the model's outputs) of config.dataset under its options, as the data
+    set's registry line declares them (no data read); ValueError when the line declares none."""
+    shape = sample_shape(config.dataset, config.dataset_options)
+    if shape is None or shape.outputs is None:
+        raise ValueError(f"dataset {config.dataset!r}: its registry line declares no input_shape and outputs")
+    return shape.input_shape, shape.outputs
 
 
 def registered_model_macs(config: Any, outputs: int, shape: tuple[int, int, int]) -> int:

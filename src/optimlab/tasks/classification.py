@@ -23,15 +23,21 @@ from optimlab.data import (
     Split,
     TensorSplit,
     class_balancing_weights,
-    list_datasets,
     load_dataset,
+    sample_shape,
     stratified_split,
 )
 from optimlab.models import create_model, list_models
-from optimlab.tasks.base import Evaluation, Runtime, Task, TaskData
+from optimlab.stats.metrics import Metric
+from optimlab.tasks.base import Evaluation, Runtime, Task, TaskData, registered_model_macs
 
+ACCURACY = Metric("accuracy", "accuracy %", "higher", 0.0, 1.0, percent=True, headline_title="test accuracy")
+MEAN_RECALL = Metric("mean_recall", "mean recall %", "higher", 0.0, 1.0, percent=True)  # macro, over classes
+MEAN_PRECISION = Metric("mean_precision", "mean precision %", "higher", 0.0, 1.0, percent=True)  # macro
+KAPPA = Metric("kappa", "Cohen's kappa", "higher", -1.0, 1.0)
 CLASSIFICATION_METRICS = ("accuracy", "loss", "mean_recall", "mean_precision", "kappa")
 MIN_AUGMENT_SIDE = 16  # random crop with padding 4 would wreck 8×8 digits
+UNKNOWN_CLASSES = 10  # the class count a MAC estimate assumes when only the files say (imagefolder); it barely matters
 
 
 def evaluate_classifier(model: nn.Module, split: Split, batch_size: int, runtime: Runtime) -> Evaluation:
@@ -92,6 +98,7 @@ class ClassifierTask(Task):
     CLASSIFICATION_METRICS. Subclasses supply the data and the model."""
 
     metrics = CLASSIFICATION_METRICS
+    declared_metrics = (ACCURACY, MEAN_RECALL, MEAN_PRECISION, KAPPA)
     headline = "accuracy"
     curve = "accuracy"
 
@@ -112,17 +119,13 @@ class ClassifierTask(Task):
 
 class ClassificationTask(ClassifierTask):
     name = "classification"
+    title = "image classification"
     summary = "image classification: a registered image data set and network, cross-entropy, accuracy"
-    datasets = ()  # every image data set of optimlab.data (see check)
-    models = ()  # every network of optimlab.models
 
-    def check(self, config: Any) -> None:
-        images = {d.name for d in list_datasets() if d.task == self.name}
-        if config.dataset not in images:
-            raise ValueError(f"dataset {config.dataset!r} is not an image data set; valid: {sorted(images)}")
-        names = [m.name for m in list_models()]
-        if config.model not in names:
-            raise ValueError(f"model {config.model!r} is not an image network; valid: {names}")
+    @property
+    def models(self) -> tuple[str, ...]:  # type: ignore[override]
+        """Every network of optimlab.models."""
+        return tuple(m.name for m in list_models())
 
     def prepare(self, config: Any, seed: int, device: torch.device) -> TaskData:
         """Tensors end up on `device` when config.data_on_device (one copy up front, batches are then
@@ -165,5 +168,44 @@ class ClassificationTask(ClassifierTask):
     def build_model(self, config: Any, data: TaskData) -> nn.Module:
         return create_model(config.model, data.num_classes, data.info["input_shape"], width=config.width)
 
+    def forward_macs(self, config: Any) -> int:
+        """From the data set's registry line (one sample's shape); only a set whose line declares none
+        is read for it."""
+        shape = sample_shape(config.dataset, config.dataset_options)
+        if shape is None:
+            data = load_dataset(config.dataset, config.data_dir, **config.dataset_options)
+            return registered_model_macs(config, data.num_classes, data.input_shape)
+        return registered_model_macs(config, shape.outputs or UNKNOWN_CLASSES, shape.input_shape)
 
-__all__ = ["CLASSIFICATION_METRICS", "ClassificationTask", "ClassifierTask", "classification_metrics"]
+    def describe(self, config: Any) -> dict[str, Any]:
+        data = load_dataset(config.dataset, config.data_dir, **config.dataset_options)
+        _, h, w = data.input_shape
+        described: dict[str, Any] = {
+            "n_train": len(data.train),
+            "n_test": len(data.test),
+            "num_classes": data.num_classes,
+            "detail": f"{h}x{w}",
+        }
+        if config.dataset == "cifar10" and len(data.train) < 5_000 * data.num_classes:  # full CIFAR-10: 5,000 a class
+            described["title"] = "CIFAR-10 subset"
+        if config.dataset_options.get("classes") is not None:
+            described["title_note"] = f" restricted to {data.num_classes} classes ({', '.join(data.class_names)})"
+        return described
+
+    def data_counts(self, config: Any, described: dict[str, Any]) -> str:
+        return (
+            f"{described['n_train']:,} train images incl. {config.val_fraction:.0%} held out for validation, "
+            f"{described['n_test']:,} test, {described['num_classes']} classes, {described['detail']}"
+        )
+
+
+__all__ = [
+    "ACCURACY",
+    "CLASSIFICATION_METRICS",
+    "KAPPA",
+    "MEAN_PRECISION",
+    "MEAN_RECALL",
+    "ClassificationTask",
+    "ClassifierTask",
+    "classification_metrics",
+]

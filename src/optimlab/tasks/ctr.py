@@ -19,8 +19,14 @@ from torch import Tensor, nn
 
 from optimlab.data import Split, load_dataset, stratified_split
 from optimlab.models.wide_deep import WideDeep
+from optimlab.stats.metrics import Metric
 from optimlab.tasks.base import Evaluation, Runtime, Task, TaskData
+from optimlab.tasks.classification import ACCURACY
 
+AUC = Metric("auc", "AUC", "higher", 0.0, 1.0, headline_title="test AUC")  # ROC AUC of the binary label's scores
+LOG_LOSS = Metric(
+    "log_loss", "log loss", "lower", 0.0, math.inf
+)  # binary cross-entropy of the probabilities, sklearn's
 CTR_METRICS = ("auc", "log_loss", "accuracy")
 
 
@@ -45,10 +51,11 @@ def ctr_metrics(y_true: Tensor | np.ndarray, prob: Tensor | np.ndarray, loss: fl
 
 class CTRTask(Task):
     name = "ctr"
+    title = "click-through rate prediction"
     summary = "click-through rate: hashed categorical ids -> Wide&Deep logit (BCE; AUC, log loss)"
-    datasets = ("avazu", "adult")
     models = ("wide-deep",)
     metrics = CTR_METRICS
+    declared_metrics = (AUC, LOG_LOSS, ACCURACY)
     headline = "auc"
     curve = "accuracy"
 
@@ -123,4 +130,4 @@ class CTRTask(Task):
         return metrics, confusion
 
 
-__all__ = ["CTR_METRICS", "CTRTask", "ctr_metrics"]
+__all__ = ["AUC", "CTR_METRICS", "LOG_LOSS", "CTRTask", "ctr_metrics"]

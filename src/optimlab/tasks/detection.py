@@ -36,10 +36,29 @@ from torch import Tensor, nn
 from optimlab.data import Split, load_dataset
 from optimlab.models.boxes import box_iou, encode
 from optimlab.models.detector import MAX_DETECTIONS, Detector, postprocess
-from optimlab.tasks.base import Evaluation, Runtime, StepContext, Task, TaskData, conv_linear_macs, random_splits
+from optimlab.stats.metrics import Metric
+from optimlab.tasks.base import (
+    Evaluation,
+    Runtime,
+    StepContext,
+    Task,
+    TaskData,
+    conv_linear_macs,
+    declared_shape,
+    random_splits,
+)
 from optimlab.tasks.detection_map import voc_map
 
-DETECTION_DATASETS = ("mnist-detection", "voc2007")
+MAP = Metric(  # VOC2007's 11-point mAP
+    "map",
+    "mAP@0.5 (VOC07 11-point) %",
+    "higher",
+    0.0,
+    1.0,
+    percent=True,
+    headline_title="test mAP@0.5 (VOC07 11-point)",
+)
+MAP_ALLPOINT = Metric("map_allpoint", "mAP@0.5 (all-point) %", "higher", 0.0, 1.0, percent=True)  # VOC2010+'s
 DETECTION_MODELS = ("ssd-small",)
 POSITIVE_IOU = 0.5
 NEGATIVES_PER_POSITIVE = 3
@@ -104,9 +123,10 @@ def unpad_detections(predictions: Tensor) -> list[Tensor]:
 class DetectionTask(Task):
     name = "detection"
     summary = "object detection: images -> labelled boxes, SSD-style single-stage detector, VOC mAP@0.5"
-    datasets = DETECTION_DATASETS
+    title = "object detection"
     models = DETECTION_MODELS
     metrics = ("map", "map_allpoint")
+    declared_metrics = (MAP, MAP_ALLPOINT)
     headline = "map"
     curve = "map"
 
@@ -118,17 +138,8 @@ class DetectionTask(Task):
     def build_model(self, config: Any, data: TaskData) -> nn.Module:
         return Detector(data.num_classes, data.info["input_shape"], width=config.width)
 
-    def _shape(self, config: Any) -> tuple[tuple[int, int, int], int]:
-        """(input shape, classes) without reading images."""
-        if config.dataset == "mnist-detection":
-            from optimlab.data.detection_mnist import CANVAS, CLASS_NAMES
-
-            return (1, CANVAS, CANVAS), len(CLASS_NAMES)
-        size = int(config.dataset_options.get("image_size", 300))
-        return (3, size, size), 20
-
     def forward_macs(self, config: Any) -> int:
-        shape, classes = self._shape(config)
+        shape, classes = declared_shape(config)
         with torch.device("meta"):  # shapes only: no memory, no weights drawn from the caller's stream
             model = Detector(classes, shape, width=config.width)
         return conv_linear_macs(model, shape)
@@ -208,7 +219,8 @@ class DetectionTask(Task):
 
 
 __all__ = [
-    "DETECTION_DATASETS",
+    "MAP",
+    "MAP_ALLPOINT",
     "DETECTION_MODELS",
     "DetectionTask",
     "match_anchors",

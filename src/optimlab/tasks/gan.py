@@ -33,14 +33,19 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from optimlab.data import Split, load_dataset, stratified_split
+from optimlab.data import Split, load_dataset, sample_shape, stratified_split
 from optimlab.models import create_model
 from optimlab.models.dcgan import DCGAN
+from optimlab.stats.metrics import Metric
 from optimlab.tasks.base import Evaluation, Runtime, StepContext, Task, TaskData, conv_linear_macs
 from optimlab.tasks.fid import INCEPTION_FILE, FeatureExtractor, InceptionFeatures, feature_statistics, frechet_distance
 from optimlab.tasks.fid_classifier import train_feature_classifier
 
-GAN_DATASETS = ("mnist5k", "imagefolder")
+GAN_DATASETS = ("mnist5k", "imagefolder")  # image classification's sets whose images it learns to generate
+# the Frechet distance between features of real and generated images: of Inception-v3 (with
+# dataset_options.inception_weights), and of a small classifier (the CPU scale); verdicts name them by title
+FID = Metric("fid", "FID (Inception features)", "lower", 0.0, math.inf, headline_title="FID", title_in_claims=True)
+FID_CLASSIFIER = Metric("fid_classifier", "FID (classifier features)", "lower", 0.0, math.inf, title_in_claims=True)
 EVAL_NOISE_SEED = 20260  # the fixed z of every evaluation
 TASK_OPTIONS = ("inception_weights",)  # dataset_options the task itself takes (not the loader's)
 _REAL_STATS: dict[tuple[int, str], tuple[Any, Any]] = {}  # (extractor id, sha256 of the images) -> (mu, sigma)
@@ -67,10 +72,12 @@ def _to_unit_range(split: Any, mean: tuple[float, ...], std: tuple[float, ...]) 
 
 class GanTask(Task):
     name = "gan"
+    title = "image generation"
     summary = "image generation: DCGAN, one optimizer each for generator and discriminator, FID"
-    datasets = GAN_DATASETS
+    also_trains_on = GAN_DATASETS
     models = ("dcgan",)
     metrics = ("fid_classifier",)
+    declared_metrics = (FID_CLASSIFIER, FID)
     headline = "fid_classifier"
     curve = "fid_classifier"
     task_options = TASK_OPTIONS  # dataset_options keys this task reads itself (not the loader's)
@@ -120,11 +127,9 @@ class GanTask(Task):
 
     def forward_macs(self, config: Any) -> int:
         """One sample's generator pass plus three discriminator passes (real, fake for D, fake for G)."""
-        if config.dataset == "mnist5k":
-            shape: tuple[int, int, int] = (1, 28, 28)
-        else:
-            size = int(config.dataset_options.get("image_size", 32))
-            shape = (3, size, size)
+        declared = sample_shape(config.dataset, config.dataset_options)
+        assert declared is not None, f"{config.dataset}: every GAN data set declares its input_shape"
+        shape = declared.input_shape
         with torch.device("meta"):
             gan = create_model(config.model, 1, shape, width=config.width)
         assert isinstance(gan, DCGAN)
@@ -216,4 +221,4 @@ class GanTask(Task):
         return out, []
 
 
-__all__ = ["EVAL_NOISE_SEED", "GAN_DATASETS", "GanTask"]
+__all__ = ["EVAL_NOISE_SEED", "FID", "FID_CLASSIFIER", "GAN_DATASETS", "GanTask"]

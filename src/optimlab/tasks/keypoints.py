@@ -14,6 +14,7 @@ running training loss above diverge_factor x the first batch's).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -21,9 +22,21 @@ from torch import Tensor, nn
 
 from optimlab.data import Split, load_dataset
 from optimlab.models import create_model
-from optimlab.tasks.base import Evaluation, Runtime, StepContext, Task, TaskData, random_splits, registered_model_macs
+from optimlab.stats.metrics import Metric
+from optimlab.tasks.base import (
+    Evaluation,
+    Runtime,
+    StepContext,
+    Task,
+    TaskData,
+    declared_shape,
+    random_splits,
+    registered_model_macs,
+)
 
-KEYPOINT_DATASETS = ("mnist-keypoints", "keypoints-folder")
+MSE = Metric(
+    "mse", "MSE", "lower", 0.0, math.inf, headline_title="test MSE"
+)  # mean squared error over every test coordinate
 KEYPOINT_MODELS = ("preactresnet34", "preactresnet18", "preactresnet10")
 
 
@@ -34,10 +47,11 @@ def per_sample_mse(output: Tensor, y: Tensor) -> Tensor:
 
 class KeypointTask(Task):
     name = "keypoints"
+    title = "key-point regression"
     summary = "key-point regression: images -> 2·K coordinates in [-1, 1], PreAct-ResNet, test MSE"
-    datasets = KEYPOINT_DATASETS
     models = KEYPOINT_MODELS
     metrics = ("mse",)
+    declared_metrics = (MSE,)
     headline = "mse"
     curve = "mse"
 
@@ -49,17 +63,8 @@ class KeypointTask(Task):
     def build_model(self, config: Any, data: TaskData) -> nn.Module:
         return create_model(config.model, data.info["num_outputs"], data.info["input_shape"], width=config.width)
 
-    def _shape(self, config: Any) -> tuple[tuple[int, int, int], int]:
-        """(input shape, outputs) without reading images where the registry defines them."""
-        if config.dataset == "mnist-keypoints":
-            from optimlab.data.keypoints_mnist import CANVAS, NUM_POINTS
-
-            return (1, CANVAS, CANVAS), 2 * NUM_POINTS
-        size = int(config.dataset_options.get("image_size", 96))
-        return (1, size, size), 136  # the YouTube Faces layout's 68 points
-
     def forward_macs(self, config: Any) -> int:
-        shape, outputs = self._shape(config)
+        shape, outputs = declared_shape(config)
         return registered_model_macs(config, outputs, shape)
 
     def describe(self, config: Any) -> dict[str, Any]:
@@ -121,4 +126,4 @@ class KeypointTask(Task):
         return {"mse": mse, "loss": mse}, []
 
 
-__all__ = ["KEYPOINT_DATASETS", "KEYPOINT_MODELS", "KeypointTask", "per_sample_mse"]
+__all__ = ["KEYPOINT_MODELS", "MSE", "KeypointTask", "per_sample_mse"]

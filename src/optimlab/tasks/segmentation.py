@@ -36,10 +36,22 @@ from torch import Tensor, nn
 
 from optimlab.data import Split, load_dataset
 from optimlab.models import create_model
-from optimlab.tasks.base import Evaluation, Runtime, Task, TaskData, random_splits, registered_model_macs
+from optimlab.stats.metrics import Metric
+from optimlab.tasks.base import (
+    Evaluation,
+    Runtime,
+    Task,
+    TaskData,
+    declared_shape,
+    random_splits,
+    registered_model_macs,
+)
 
 IGNORE = 255  # VOC's void label (optimlab.data.voc_segmentation.IGNORE)
-SEGMENTATION_DATASETS = ("mnist-segmentation", "voc2007-segmentation")
+MIOU = Metric(
+    "miou", "mIoU %", "higher", 0.0, 1.0, percent=True, headline_title="test mIoU"
+)  # mean IoU over classes (void ignored)
+PIXEL_ACCURACY = Metric("pixel_accuracy", "pixel accuracy %", "higher", 0.0, 1.0, percent=True)  # non-void pixels right
 SEGMENTATION_MODELS = ("lraspp", "lraspp-resnet18")
 
 
@@ -98,9 +110,10 @@ def predict(output: Tensor) -> Tensor:
 class SegmentationTask(Task):
     name = "segmentation"
     summary = "semantic segmentation: images -> a class per pixel (255 void ignored), LR-ASPP, test mIoU"
-    datasets = SEGMENTATION_DATASETS
+    title = "semantic segmentation"
     models = SEGMENTATION_MODELS
     metrics = ("miou", "pixel_accuracy")
+    declared_metrics = (MIOU, PIXEL_ACCURACY)
     headline = "miou"
     curve = "pixel_accuracy"
 
@@ -112,17 +125,8 @@ class SegmentationTask(Task):
     def build_model(self, config: Any, data: TaskData) -> nn.Module:
         return create_model(config.model, data.num_classes, data.info["input_shape"], width=config.width)
 
-    def _shape(self, config: Any) -> tuple[tuple[int, int, int], int]:
-        """(input shape, classes) without reading images."""
-        if config.dataset == "mnist-segmentation":
-            from optimlab.data.segmentation_mnist import CANVAS, CLASS_NAMES
-
-            return (3, CANVAS, CANVAS), len(CLASS_NAMES)
-        size = int(config.dataset_options.get("image_size", 256))
-        return (3, size, size), 21  # VOC: background + 20 classes
-
     def forward_macs(self, config: Any) -> int:
-        shape, classes = self._shape(config)
+        shape, classes = declared_shape(config)
         return registered_model_macs(config, classes, shape)
 
     def describe(self, config: Any) -> dict[str, Any]:
@@ -181,7 +185,8 @@ class SegmentationTask(Task):
 
 
 __all__ = [
-    "SEGMENTATION_DATASETS",
+    "MIOU",
+    "PIXEL_ACCURACY",
     "SEGMENTATION_MODELS",
     "SegmentationTask",
     "confusion",

@@ -22,8 +22,8 @@ from optimlab.tasks.classification import ClassifierTask
 
 class TextTask(ClassifierTask):
     name = "text"
+    title = "text classification"
     summary = "text classification: token ids -> LSTM -> classes (cross-entropy; accuracy, mean recall, kappa)"
-    datasets = ("r8", "womens-reviews")
     models = ("lstm",)
 
     def prepare(self, config: Any, seed: int, device: torch.device) -> TaskData:

@@ -14,12 +14,9 @@ import torch
 from torch import Tensor, nn
 
 from optimlab.data import Split
-from optimlab.stats.metrics import METRICS
 from optimlab.tasks import Evaluation, Runtime
-from optimlab.tasks.classification import classification_metrics, evaluate_classifier
+from optimlab.tasks.classification import CLASSIFICATION_METRICS, classification_metrics, evaluate_classifier
 from optimlab.train.accel import autocast, to_input
-
-METRIC_NAMES = METRICS  # optimlab.train.vocabulary (image classification's History.final keys)
 
 
 def runtime(device: torch.device | str, amp: str = "none", channels_last: bool = False) -> Runtime:
@@ -60,7 +57,7 @@ def diverged_metrics(
     when every weight is finite (argmax of NaN logits means nothing), else NaN and no confusion."""
     finite = all(bool(torch.isfinite(t).all()) for t in model.state_dict().values() if t.is_floating_point())
     if not finite:
-        return {name: math.nan for name in METRIC_NAMES}, []
+        return {name: math.nan for name in CLASSIFICATION_METRICS}, []
     return classification_metrics(y_true, evaluation.predictions, num_classes, math.nan)
 
 

@@ -1,27 +1,8 @@
 """The names training shares with the layers above it: schedules, weight-decay and precision modes,
-and each task's metrics (the metrics themselves, with direction, range and unit: optimlab.stats.metrics).
+and each task's metrics (each task declares its own, with direction, range and title: optimlab.tasks).
 """
 
 from __future__ import annotations
-
-from optimlab.stats.metrics import (
-    METRIC_RANGES as METRIC_RANGES,
-)
-from optimlab.stats.metrics import (
-    METRIC_SPECS as METRIC_SPECS,
-)
-from optimlab.stats.metrics import (
-    METRIC_TITLES as METRIC_TITLES,
-)
-from optimlab.stats.metrics import (
-    METRICS as METRICS,
-)
-from optimlab.stats.metrics import (
-    PERCENT_METRICS as PERCENT_METRICS,
-)
-from optimlab.stats.metrics import (
-    metric_label as metric_label,
-)
 
 
 def task_metrics(task: str) -> tuple[str, ...]:

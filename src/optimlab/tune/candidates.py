@@ -22,7 +22,8 @@ import numpy as np
 from optimlab.experiments.config import ExperimentConfig
 from optimlab.experiments.results import RunResult
 from optimlab.stats.inference import MIN_SEEDS
-from optimlab.stats.summary import LOWER_IS_BETTER, Summary
+from optimlab.stats.summary import Summary
+from optimlab.tasks import lower_is_better
 
 SEARCHES = ("grid", "sobol")
 DEFAULT_WD_RANGE = (1e-6, 1e-2)
@@ -166,7 +167,7 @@ def select_best(scores: Sequence[CandidateScore], metric: str = "accuracy") -> C
     ok = [s for s in scores if s.ok]
     if not ok:
         return None
-    sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
+    sign = -1.0 if lower_is_better([metric]) else 1.0
     return min(ok, key=lambda s: (-sign * s.mean, s.candidate.lr, s.candidate.weight_decay or 0.0))
 
 

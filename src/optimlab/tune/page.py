@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from optimlab.experiments.config import ExperimentConfig
-from optimlab.report.display import fmt_value, markdown_table
+from optimlab.report.display import fmt_value, is_percent, markdown_table
 from optimlab.report.markdown import compare_table, table_notes
-from optimlab.stats.summary import LOWER_IS_BETTER
+from optimlab.tasks import lower_is_better
 from optimlab.tune.candidates import (
     MIN_FINAL_SEEDS,
     SOBOL_SEED,
@@ -26,10 +26,9 @@ def sensitivity_plot(r: TuneResult, config: ExperimentConfig, path: Path) -> Pat
     from matplotlib.figure import Figure
 
     from optimlab.report.plots import series_color
-    from optimlab.stats.summary import PERCENT_METRICS
 
-    scale = 100.0 if r.metric in PERCENT_METRICS else 1.0
-    sign = -1.0 if r.metric in LOWER_IS_BETTER else 1.0
+    scale = 100.0 if is_percent(r.metric) else 1.0
+    sign = -1.0 if lower_is_better([r.metric]) else 1.0
     fig = Figure(figsize=(7.5, 4.5))
     ax = fig.add_subplot(1, 1, 1)
     drawn = False
@@ -59,7 +58,7 @@ def sensitivity_plot(r: TuneResult, config: ExperimentConfig, path: Path) -> Pat
     if not drawn:
         return None
     ax.set_xscale("log")
-    unit = " %" if r.metric in PERCENT_METRICS else ""
+    unit = " %" if is_percent(r.metric) else ""
     ax.set(
         xlabel="learning rate",
         ylabel=f"validation {r.metric}{unit} (mean over tuning seeds)",

@@ -27,7 +27,8 @@ from optimlab.experiments.config import ExperimentConfig, OptimizerSpec
 from optimlab.experiments.executor import Executor
 from optimlab.experiments.results import write_json_atomic
 from optimlab.experiments.sweep import run_experiment
-from optimlab.stats.summary import METRICS, summarize
+from optimlab.stats.summary import summarize
+from optimlab.tasks import lower_is_better
 from optimlab.train.vocabulary import task_headline, task_metrics
 from optimlab.tune.candidates import (
     DEFAULT_TUNE_SEEDS,
@@ -106,7 +107,7 @@ def tune(
             f"tune takes one dataset and one model, got datasets {list(config.dataset_grid)} "
             f"and models {list(config.model_grid)}"
         )
-    metrics = METRICS if config.task == "classification" else task_metrics(config.task)
+    metrics = task_metrics(config.task)
     if metric is None:  # the task's headline: accuracy for classifiers, auc for click-through rate
         metric = task_headline(config.task)
     if metric not in metrics:
@@ -151,7 +152,7 @@ def tune(
         final_results = run_experiment(
             final_cfg, out / "final", workers=workers, progress=progress, executor=executor, tensorboard=tensorboard
         )
-        summary = summarize(final_results, baseline, metrics=metrics)
+        summary = summarize(final_results, baseline, metrics=metrics, lower_is_better=lower_is_better(metrics))
         from optimlab.report.markdown import write_report
 
         write_report(out / "final")
