@@ -60,8 +60,15 @@ def _split_top_level(s: str) -> list[str]:
 
 
 def parse_optimizer_spec(spec: str) -> dict[str, Any]:
-    """'name', 'name:k=v,k=v' or 'label=name:k=v' -> {name, label, hparams}."""
+    """'name', 'name:k=v,k=v' or 'label=name:k=v' -> {name, label, hparams}.
+
+    The name may be a reference 'package.module:attribute' (also as wgd-/lookahead-<reference>),
+    hyperparameters then after a second ':' ('mypkg.opt:SignSGD:lr=0.1'): the segment after the
+    first ':' is the attribute when it holds no '=' (hyperparameters always do)."""
     head, _, tail = spec.partition(":")
+    attribute, _, rest = tail.partition(":")
+    if attribute.strip() and "=" not in attribute:
+        head, tail = f"{head}:{attribute.strip()}", rest
     label, _, name = head.rpartition("=")
     name = name.strip()
     if not name:

@@ -14,8 +14,10 @@ it accepts; `load_dataset` checks a call against it before any file is touched.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import functools
 import importlib
+import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ from typing import Any
 from optimlab.data.base import DatasetError, DatasetSplits, Split, TensorSplit
 from optimlab.data.batches import class_balancing_weights, iterate_batches, stratified_split
 from optimlab.data.transforms import Augment
+from optimlab.plugins import discover, is_reference, resolve_reference
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,7 @@ class DatasetInfo:
     options: dict[str, Any] = field(default_factory=dict)  # accepted keyword options -> default
     loader: str = field(default="", repr=False, compare=False)  # "module:function" that loads it
     task: str = "classification"  # the optimlab.tasks task whose loader container this returns
+    origin: str = "optimlab"  # or "plugin <dist> <version> (<module:attr>)", "reference" (optimlab.plugins)
 
 
 _DOWNLOAD_OPTIONS = {"download": False, "url": None, "sha256": None, "progress": False}
@@ -162,9 +166,39 @@ _REGISTRY: dict[str, DatasetInfo] = {
 }
 
 
+def _plugin_dataset(name: str, obj: Any, origin: str) -> DatasetInfo:
+    """A DatasetInfo (its loader a "module:function"), or a loader function: needs_root when its
+    first parameter is `root`, options = its keyword parameters with their defaults."""
+    if isinstance(obj, DatasetInfo):
+        return dataclasses.replace(obj, name=name, origin=origin)
+    if not callable(obj):
+        raise TypeError(f"a dataset plugin is a DatasetInfo or a loader function, got a {type(obj).__name__}")
+    params = list(inspect.signature(obj).parameters.values())
+    needs_root = bool(params) and params[0].name == "root"
+    options = {p.name: p.default for p in params[needs_root:] if p.default is not p.empty}
+    summary = (inspect.getdoc(obj) or "").strip().split("\n")[0] or f"user data set {name}"
+    loader = f"{obj.__module__}:{obj.__qualname__}"
+    return DatasetInfo(name, summary, needs_root, options, loader, getattr(obj, "task", "classification"), origin)
+
+
+def _plugins() -> dict[str, DatasetInfo]:
+    return discover("optimlab.datasets", _REGISTRY, _plugin_dataset)
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    """The entry of a registered data set, an installed plugin or a package.module:attr reference."""
+    info = _REGISTRY.get(name) or _plugins().get(name)
+    if info is None and is_reference(name):
+        info = _plugin_dataset(name, resolve_reference(name, "dataset"), "reference")
+    if info is None:
+        valid = sorted(d.name for d in list_datasets())
+        raise ValueError(f"unknown dataset {name!r}; valid: {valid} or package.module:loader")
+    return info
+
+
 def list_datasets() -> list[DatasetInfo]:
-    """Every registered data set, in registry order."""
-    return list(_REGISTRY.values())
+    """Every registered data set, in registry order, then the installed plugins (optimlab.plugins)."""
+    return [*_REGISTRY.values(), *_plugins().values()]
 
 
 def load_dataset(name: str, root: str | Path | None = None, **options: Any) -> Any:
@@ -175,9 +209,7 @@ def load_dataset(name: str, root: str | Path | None = None, **options: Any) -> A
     Raises ValueError for an unknown name, an unknown option or a missing `root`, and
     DatasetError (a ValueError) for missing or corrupt files, naming the file.
     """
-    info = _REGISTRY.get(name)
-    if info is None:
-        raise ValueError(f"unknown dataset {name!r}; valid: {sorted(_REGISTRY)}")
+    info = dataset_info(name)
     unknown = sorted(set(options) - set(info.options))
     if unknown:
         valid = sorted(info.options) or "none"
@@ -208,7 +240,7 @@ def _stamp(root: Path) -> tuple[tuple[str, int, int], ...]:
 def _load_cached(name: str, root: str, stamp: tuple[tuple[str, int, int], ...], options: str) -> Any:
     """One process (a sweep worker) parses/hashes a text or tabular data set once for all its runs; the
     splits are shared read-only (tasks copy what they carve out)."""
-    info = _REGISTRY[name]
+    info = dataset_info(name)
     module_name, func_name = info.loader.split(":")
     loader = getattr(importlib.import_module(module_name), func_name)
     return loader(Path(root), **{**info.options, **dict(ast.literal_eval(options))})
@@ -222,6 +254,7 @@ __all__ = [
     "Split",
     "TensorSplit",
     "class_balancing_weights",
+    "dataset_info",
     "iterate_batches",
     "list_datasets",
     "load_dataset",

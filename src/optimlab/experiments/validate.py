@@ -10,7 +10,10 @@ takes none, and a device (CUDA, MPS) this machine does not have.
 
 from __future__ import annotations
 
+from typing import Any
+
 from optimlab.experiments.config import ConfigError, ExperimentConfig
+from optimlab.plugins import is_reference
 
 
 def check_experiment(config: ExperimentConfig, load_data: bool = True) -> None:
@@ -22,7 +25,7 @@ def check_experiment(config: ExperimentConfig, load_data: bool = True) -> None:
     from optimlab.models import create_model, list_models
     from optimlab.optim import create_optimizer, optimizer_info
 
-    datasets = {d.name: d for d in list_datasets()}
+    datasets = {d.name: d for d in list_datasets()} | _referenced_datasets(config)
     models = [m.name for m in list_models()]
     for ds in config.dataset_grid:
         if ds not in datasets:
@@ -33,7 +36,7 @@ def check_experiment(config: ExperimentConfig, load_data: bool = True) -> None:
                 f"set task = {datasets[ds].task!r} (--set task={datasets[ds].task})"
             )
     for m in config.model_grid:
-        if m not in models:
+        if m not in models and not is_reference(m):  # a reference is resolved when the model is built below
             raise ConfigError(f"unknown model {m!r}; valid: {models}")
     for o in config.optimizers:
         try:
@@ -82,7 +85,7 @@ def _check_task_experiment(config: ExperimentConfig, load_data: bool) -> None:
     from optimlab.tasks import get_task
 
     task = get_task(config.task)
-    datasets = {d.name: d for d in list_datasets()}
+    datasets = {d.name: d for d in list_datasets()} | _referenced_datasets(config)
     for o in config.optimizers:
         try:
             optimizer_info(o.name)
@@ -117,6 +120,16 @@ def _check_task_experiment(config: ExperimentConfig, load_data: bool) -> None:
                         create_optimizer(o.name, module.parameters(), **o.hparams)
                     except (ValueError, TypeError) as e:
                         raise ConfigError(f"optimizer {o.label!r} ({o.name}) hparams {o.hparams}: {e}") from None
+
+
+def _referenced_datasets(config: ExperimentConfig) -> dict[str, Any]:
+    """The entries of data sets named by a package.module:loader reference (optimlab.plugins)."""
+    from optimlab.data import dataset_info
+
+    try:
+        return {ds: dataset_info(ds) for ds in config.dataset_grid if is_reference(ds)}
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
 
 
 def _check_device(config: ExperimentConfig) -> None:

@@ -28,6 +28,7 @@ from optimlab.data import (
     stratified_split,
 )
 from optimlab.models import create_model, list_models
+from optimlab.plugins import is_reference
 from optimlab.tasks.base import Evaluation, Runtime, Task, TaskData
 
 CLASSIFICATION_METRICS = ("accuracy", "loss", "mean_recall", "mean_precision", "kappa")
@@ -118,10 +119,10 @@ class ClassificationTask(ClassifierTask):
 
     def check(self, config: Any) -> None:
         images = {d.name for d in list_datasets() if d.task == self.name}
-        if config.dataset not in images:
+        if config.dataset not in images and not is_reference(config.dataset):  # a reference resolves on load
             raise ValueError(f"dataset {config.dataset!r} is not an image data set; valid: {sorted(images)}")
         names = [m.name for m in list_models()]
-        if config.model not in names:
+        if config.model not in names and not is_reference(config.model):
             raise ValueError(f"model {config.model!r} is not an image network; valid: {names}")
 
     def prepare(self, config: Any, seed: int, device: torch.device) -> TaskData:
