@@ -118,7 +118,9 @@ def create_model(
     """Build model `name` for inputs [B, *input_shape] and `num_classes` outputs (logits)."""
     info = _model_info(name)
     if info is None:
-        raise ValueError(f"unknown model {name!r}; valid: {sorted(m.name for m in list_models())} or package.module:factory")
+        raise ValueError(
+            f"unknown model {name!r}; valid: {sorted(m.name for m in list_models())} or package.module:factory"
+        )
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
         raise ValueError(f"num_classes must be an int >= 1, got {num_classes!r}")
     shape = tuple(input_shape)

@@ -31,7 +31,7 @@ TASK_NAMES = tuple(_REGISTRY)
 
 def _plugin_task(name: str, obj: Any, origin: str) -> str:
     if not (isinstance(obj, type) and issubclass(obj, Task)):
-        raise TypeError(f"a task plugin is a optimlab.tasks.Task subclass, got {obj!r}")
+        raise TypeError(f"a task plugin is an optimlab.tasks.Task subclass, got {obj!r}")
     return f"{obj.__module__}:{obj.__qualname__}"
 
 
@@ -51,9 +51,10 @@ def get_task(name: str) -> Task:
     path = _REGISTRY.get(name) or _plugins().get(name) or (name if is_reference(name) else None)
     if path is None:
         raise ValueError(f"unknown task {name!r}; valid: {sorted([*_REGISTRY, *_plugins()])} or package.module:Class")
-    task = resolve_reference(path, "task")()
-    if not isinstance(task, Task):
-        raise ValueError(f"task {name!r} ({path}) is a {type(task).__name__}, not an optimlab.tasks.Task")
+    cls = resolve_reference(path, "task")
+    if not (isinstance(cls, type) and issubclass(cls, Task)):
+        raise ValueError(f"task {name!r} ({path}) is {cls!r}, not an optimlab.tasks.Task subclass")
+    task: Task = cls()
     return task
 
 
@@ -62,4 +63,14 @@ def list_tasks() -> list[Task]:
     return [get_task(name) for name in [*_REGISTRY, *_plugins()]]
 
 
-__all__ = ["TASK_NAMES", "known_task", "Evaluation", "Runtime", "StepContext", "Task", "TaskData", "get_task", "list_tasks"]
+__all__ = [
+    "TASK_NAMES",
+    "known_task",
+    "Evaluation",
+    "Runtime",
+    "StepContext",
+    "Task",
+    "TaskData",
+    "get_task",
+    "list_tasks",
+]
