@@ -14,7 +14,7 @@ import torch
 
 import optimlab.plugins as plugins
 from optimlab.cli import main
-from optimlab.cli.common import parse_optimizer_spec
+from optimlab.cli.common import UsageError, parse_optimizer_spec
 from optimlab.data import list_datasets, load_dataset
 from optimlab.experiments import ConfigError, ExperimentConfig
 from optimlab.experiments.validate import check_experiment
@@ -23,6 +23,7 @@ from optimlab.optim import WGD, create_optimizer, list_optimizers, optimizer_inf
 from optimlab.tasks import get_task, known_task
 
 REF = "plugin_fixtures:HeavyBallSign"
+CLI_REF = "tests.plugin_fixtures:HeavyBallSign"  # the CLI reads a reference by its dotted module path
 
 
 @pytest.fixture(autouse=True)
@@ -136,13 +137,16 @@ def test_references_work_where_names_do_and_bad_ones_name_the_culprit():
 
 
 def test_cli_spelling_of_a_reference_with_label_and_hparams():
-    assert parse_optimizer_spec(REF) == {"name": REF, "hparams": {}}
-    assert parse_optimizer_spec(f"wgd-{REF}:lr=0.1,momentum=0.2") == {
-        "name": f"wgd-{REF}",
+    assert parse_optimizer_spec(CLI_REF) == {"name": CLI_REF, "hparams": {}}
+    assert parse_optimizer_spec(f"wgd-{CLI_REF}:lr=0.1,momentum=0.2") == {
+        "name": f"wgd-{CLI_REF}",
         "hparams": {"lr": 0.1, "momentum": 0.2},
     }
-    assert parse_optimizer_spec(f"mine={REF}:lr=0.1") == {"name": REF, "label": "mine", "hparams": {"lr": 0.1}}
+    assert parse_optimizer_spec(f"mine={CLI_REF}:lr=0.1") == {"name": CLI_REF, "label": "mine", "hparams": {"lr": 0.1}}
+    assert parse_optimizer_spec("my.pkg.opt:lr=0.1") == {"name": "my.pkg.opt", "hparams": {"lr": 0.1}}
     assert parse_optimizer_spec("sgdm:lr=0.1") == {"name": "sgdm", "hparams": {"lr": 0.1}}  # as before
+    with pytest.raises(UsageError, match="'lr' is not key=value"):
+        parse_optimizer_spec("rsgdm:lr")  # a registry name holds no '.': not a reference
 
 
 def _config(**kw) -> ExperimentConfig:
@@ -163,14 +167,14 @@ def test_validation_refuses_a_bad_reference_or_hyperparameter_before_any_run():
 def test_compare_with_a_users_optimizer_and_wgd_over_it_then_resume(tmp_path, capsys):
     out = tmp_path / "cmp"
     args = ["compare", "--model", "cnn", "--epochs", "1", "--batch-size", "64", "--max-steps-per-epoch", "3"]
-    args += ["--optimizers", "sgdm:lr=0.05", f"{REF}:lr=0.01", f"wgd-{REF}:lr=0.01", "--seeds", "2", "--quiet"]
+    args += ["--optimizers", "sgdm:lr=0.05", f"{CLI_REF}:lr=0.01", f"wgd-{CLI_REF}:lr=0.01", "--seeds", "2", "--quiet"]
     assert main([*args, "--workers", "1", "--out", str(out)]) == 0
     table = capsys.readouterr().out
-    assert "plugin_fixtures.HeavyBallSign" in table and "wgd-plugin_fixtures.HeavyBallSign" in table
+    assert "tests.plugin_fixtures.HeavyBallSign" in table and "wgd-tests.plugin_fixtures.HeavyBallSign" in table
     runs = sorted(p.name for p in (out / "runs").glob("*.json"))
-    assert len(runs) == 6 and "digits-cnn-wgd-plugin_fixtures.HeavyBallSign-s1.json" in runs
+    assert len(runs) == 6 and "digits-cnn-wgd-tests.plugin_fixtures.HeavyBallSign-s1.json" in runs
     exp = json.loads((out / "experiment.json").read_text())
-    assert [o["name"] for o in exp["optimizers"]] == ["sgdm", REF, f"wgd-{REF}"]
+    assert [o["name"] for o in exp["optimizers"]] == ["sgdm", CLI_REF, f"wgd-{CLI_REF}"]
     mtimes = {p: p.stat().st_mtime_ns for p in (out / "runs").glob("*.json")}
     assert main([*args, "--workers", "1", "--out", str(out)]) == 0  # resume: nothing left to run
     assert {p: p.stat().st_mtime_ns for p in (out / "runs").glob("*.json")} == mtimes
