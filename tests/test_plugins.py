@@ -161,7 +161,10 @@ def test_validation_refuses_a_bad_reference_or_hyperparameter_before_any_run():
         check_experiment(_config(optimizers=[{"name": f"wgd-{REF}", "hparams": {"momentum": 2}}]))
     with pytest.raises(ConfigError, match="no attribute 'nothing'"):
         check_experiment(_config(model="plugin_fixtures:nothing", optimizers=["sgd"]))
+    with pytest.raises(ConfigError, match="dataset reference 'plugin_fixtures:nowhere'"):
+        check_experiment(_config(dataset="plugin_fixtures:nowhere", optimizers=["sgd"]))
     check_experiment(_config(model="plugin_fixtures:tiny_mlp", optimizers=[REF, f"wgd-{REF}"]))
+    check_experiment(_config(dataset="plugin_fixtures:digits_head", model="plugin_fixtures:tiny_mlp", optimizers=[REF]))
 
 
 def test_compare_with_a_users_optimizer_and_wgd_over_it_then_resume(tmp_path, capsys):
