@@ -10,6 +10,8 @@ import torch
 from torch import nn
 from torch.optim import Optimizer
 
+from optimlab.tasks.classification import ClassificationTask
+
 
 class HeavyBallSign(Optimizer):
     """heavy-ball momentum on the gradient's sign: buf = μ·buf + sign(g), θ −= lr·buf"""
@@ -64,3 +66,9 @@ def digits_head(rows: int = 600) -> Any:
 
     full = load_dataset("digits")
     return dataclasses.replace(full, train=TensorSplit(full.train.x[:rows], full.train.y[:rows]))
+
+
+class Images2(ClassificationTask):
+    """image classification under another name (a task plugin)"""
+
+    name = "images2"

@@ -52,6 +52,9 @@ GOOD_AND_BROKEN = """
     tiny = plugin_fixtures:tiny_mlp
     [optimlab.datasets]
     digits600 = plugin_fixtures:digits_head
+    [optimlab.tasks]
+    images2 = plugin_fixtures:Images2
+    not-a-task = plugin_fixtures:tiny_mlp
 """
 
 
@@ -83,6 +86,18 @@ def test_entry_points_are_found_with_their_origin_and_broken_ones_warn_once(tmp_
     ds = next(d for d in list_datasets() if d.name == "digits600")
     assert not ds.needs_root and ds.options == {"rows": 600}
     assert len(load_dataset("digits600", rows=100).train.y) == 100
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert known_task("images2") and get_task("images2").name == "images2" and not known_task("not-a-task")
+    assert [str(w.message).split(" from ")[0] for w in caught] == ["optimlab: optimlab.tasks plugin 'not-a-task'"]
+
+
+def test_optimlab_list_shows_a_plugin_with_its_origin_and_defaults(tmp_path, monkeypatch, capsys):
+    _install(tmp_path, monkeypatch, "[optimlab.optimizers]\nhbsign = plugin_fixtures:HeavyBallSign\n")
+    assert main(["list", "optimizers"]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if "hbsign" in line)  # cells wrap
+    assert "plugin fake-plugin 1.2" in row and "lr=0.01, momentum=0.5" in row and "user-defined" in row
+    assert "plugin_fixtures:HeavyBallSign" in row and "heavy-ball momentum" in row
 
 
 @pytest.mark.parametrize(
