@@ -11,7 +11,10 @@ cleanup() {
     rm -rf "$out" examples/plugin/build examples/plugin/src/*.egg-info
 }
 trap cleanup EXIT
-"$PY" -m pip install -q --no-deps --no-build-isolation ./examples/plugin
+# --no-deps: optimlab and torch are there already (never let pip resolve another torch); without
+# build isolation when this environment's setuptools builds wheels, else pip fetches one to build with
+"$PY" -m pip install -q --no-deps --no-build-isolation ./examples/plugin 2>/dev/null \
+    || "$PY" -m pip install -q --no-deps ./examples/plugin
 "$PY" -m optimlab.cli list optimizers >"$out/list.txt"
 grep -q "signum" "$out/list.txt" || { echo "plugin_check: optimlab list does not show signum" >&2; exit 1; }
 grep -q "optimlab-example-plugin" "$out/list.txt" || { echo "plugin_check: no plugin origin in optimlab list" >&2; exit 1; }

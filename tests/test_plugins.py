@@ -191,6 +191,7 @@ def test_compare_with_a_users_optimizer_and_wgd_over_it_then_resume(tmp_path, ca
     assert "tests.plugin_fixtures.HeavyBallSign" in table and "wgd-tests.plugin_fixtures.HeavyBallSign" in table
     runs = sorted(p.name for p in (out / "runs").glob("*.json"))
     assert len(runs) == 6 and "digits-cnn-wgd-tests.plugin_fixtures.HeavyBallSign-s1.json" in runs
+    assert list((out / "runs" / "digits-cnn-wgd-tests.plugin_fixtures.HeavyBallSign-s1").glob("events.out.tfevents*"))
     exp = json.loads((out / "experiment.json").read_text())
     assert [o["name"] for o in exp["optimizers"]] == ["sgdm", CLI_REF, f"wgd-{CLI_REF}"]
     mtimes = {p: p.stat().st_mtime_ns for p in (out / "runs").glob("*.json")}

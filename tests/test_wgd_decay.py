@@ -10,7 +10,8 @@ from optimlab.optim import create_optimizer, no_decay_groups, optimizer_info, se
 from optimlab.optim.registry import _all_bases
 from optimlab.optim.wgd_decay import folds_coupled_decay
 
-BASES = sorted(_all_bases())
+# every registered base, plus a user's optimizer by reference (its decay, decoupled, is its own)
+BASES = [*sorted(_all_bases()), "plugin_fixtures:HeavyBallSign"]
 STEPS = 3
 
 
