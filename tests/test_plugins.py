@@ -140,8 +140,8 @@ def test_references_work_where_names_do_and_bad_ones_name_the_culprit():
         create_optimizer("no_such_pkg.opt:Thing", [p])
     with pytest.raises(ValueError, match="lookahead-.*no attribute 'Missing'|has no attribute 'Missing'"):
         create_optimizer("lookahead-plugin_fixtures:Missing", [p])
-    with pytest.raises(ValueError, match="first argument must be `params`"):
-        optimizer_info("plugin_fixtures:tiny_mlp")
+    with pytest.raises(ValueError, match="'plugin_fixtures:tiny_mlp': its first argument must be `params`"):
+        optimizer_info("lookahead-plugin_fixtures:tiny_mlp")
     with pytest.raises(TypeError, match="returned a list, not a torch Optimizer"):
         create_optimizer("plugin_fixtures:not_an_optimizer", [p])
     assert create_model("plugin_fixtures:tiny_mlp", 3, (1, 4, 4), width=0.5)[1].out_features == 8

@@ -18,7 +18,7 @@ from typing import Any
 from torch.optim import Optimizer
 
 from optimlab.optim.info import LOOKAHEAD_PREFIX, WGD_PREFIX, OptimizerInfo
-from optimlab.plugins import discover, resolve_reference
+from optimlab.plugins import PluginError, discover, resolve_reference
 
 GROUP = "optimlab.optimizers"
 
@@ -54,9 +54,10 @@ def plugin_optimizers(builtin: Collection[str]) -> dict[str, OptimizerInfo]:
 
 @functools.cache
 def reference_info(ref: str) -> OptimizerInfo:
-    """The registry entry of `package.module:attribute`; ValueError naming the reference if it is none."""
+    """The registry entry of `package.module:attribute`; PluginError (a ValueError) naming the reference
+    when it does not import or is no optimizer."""
     obj = resolve_reference(ref, "optimizer")
     try:
         return external_info(ref, obj, "reference")
     except TypeError as e:
-        raise ValueError(f"optimizer reference {ref!r}: {e}") from None
+        raise PluginError(f"optimizer reference {ref!r}: {e}") from None
