@@ -60,8 +60,16 @@ def _split_top_level(s: str) -> list[str]:
 
 
 def parse_optimizer_spec(spec: str) -> dict[str, Any]:
-    """'name', 'name:k=v,k=v' or 'label=name:k=v' -> {name, label, hparams}."""
+    """'name', 'name:k=v,k=v' or 'label=name:k=v' -> {name, label, hparams}.
+
+    The name may be a reference 'package.module:attribute' (also as wgd-/lookahead-<reference>),
+    hyperparameters then after a second ':' ('mypkg.opt:SignSGD:lr=0.1'): it is one when the part
+    before the first ':' is a dotted module path (registry names hold no '.') and the segment after
+    it holds no '=' (hyperparameters always do)."""
     head, _, tail = spec.partition(":")
+    attribute, _, rest = tail.partition(":")
+    if "." in head.rpartition("=")[2] and attribute.strip() and "=" not in attribute:
+        head, tail = f"{head}:{attribute.strip()}", rest
     label, _, name = head.rpartition("=")
     name = name.strip()
     if not name:

@@ -27,23 +27,23 @@ def cmd_list(args: argparse.Namespace) -> int:
     what = args.what
     if what in ("all", "optimizers"):
         rows = [
-            [i.name, i.convention, ", ".join(f"{k}={v}" for k, v in i.defaults.items()), i.paper, i.summary]
+            [i.name, i.convention, ", ".join(f"{k}={v}" for k, v in i.defaults.items()), i.paper, i.origin, i.summary]
             for i in list_optimizers()
         ]
         con.print(
             rich_table(
-                "optimizers (wgd-<base> works for every base)",
-                ["name", "momentum convention", "defaults", "paper", "summary"],
+                "optimizers (wgd-<base> works for every base; package.module:attr names a user's own)",
+                ["name", "momentum convention", "defaults", "paper", "origin", "summary"],
                 rows,
                 numeric=False,
             )
         )
     if what in ("all", "models"):
-        rows = [[m.name, m.family, m.summary] for m in list_models()]
+        rows = [[m.name, m.family, m.origin, m.summary] for m in list_models()]
         con.print(
             rich_table(
                 "models (create_model(name, num_classes, input_shape, width))",
-                ["name", "family", "summary"],
+                ["name", "family", "origin", "summary"],
                 rows,
                 numeric=False,
             )
@@ -54,15 +54,13 @@ def cmd_list(args: argparse.Namespace) -> int:
                 d.name,
                 "yes" if d.needs_root else "no",
                 ", ".join(f"{k}={v}" for k, v in d.options.items()) or "—",
+                d.origin,
                 d.summary,
             ]
             for d in list_datasets()
         ]
-        con.print(
-            rich_table(
-                "datasets", ["name", "needs --data-dir", "options (dataset_options)", "summary"], rows, numeric=False
-            )
-        )
+        columns = ["name", "needs --data-dir", "options (dataset_options)", "origin", "summary"]
+        con.print(rich_table("datasets", columns, rows, numeric=False))
     if what in ("all", "tasks"):
         from optimlab.tasks import list_tasks
 

@@ -15,8 +15,10 @@ call against it before any file is touched. Adding a data set is its loader modu
 from __future__ import annotations
 
 import ast
+import dataclasses
 import functools
 import importlib
+import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -24,6 +26,7 @@ from typing import Any, NamedTuple
 from optimlab.data.base import DatasetError, DatasetSplits, Split, TensorSplit
 from optimlab.data.batches import class_balancing_weights, iterate_batches, stratified_split
 from optimlab.data.transforms import Augment
+from optimlab.plugins import discover, is_reference, resolve_reference
 
 
 class StandIn(NamedTuple):
@@ -54,6 +57,7 @@ class DatasetInfo:
     outputs: int | None = None
     stand_in: StandIn | None = None  # a CPU-scale stand-in kept in shared/data (reproduce finds it there)
     cached: bool = False  # parsed text / hashed ids / generated scenes: loaded once per process, then reused
+    origin: str = "optimlab"  # or "plugin <dist> <version> (<module:attr>)", "reference" (optimlab.plugins)
 
 
 _MNIST_5K = StandIn("mnist-5k", "mnist_5k.csv.gz")
@@ -223,17 +227,40 @@ _REGISTRY: dict[str, DatasetInfo] = {
 }
 
 
-def list_datasets() -> list[DatasetInfo]:
-    """Every registered data set, in registry order."""
-    return list(_REGISTRY.values())
+def _plugin_dataset(name: str, obj: Any, origin: str) -> DatasetInfo:
+    """A DatasetInfo (its loader a "module:function"), or a loader function: needs_root when its
+    first parameter is `root`, options = its keyword parameters with their defaults."""
+    if isinstance(obj, DatasetInfo):
+        return dataclasses.replace(obj, name=name, origin=origin)
+    if not callable(obj):
+        raise TypeError(f"a dataset plugin is a DatasetInfo or a loader function, got a {type(obj).__name__}")
+    params = list(inspect.signature(obj).parameters.values())
+    needs_root = bool(params) and params[0].name == "root"
+    options = {p.name: p.default for p in params[needs_root:] if p.default is not p.empty}
+    summary = (inspect.getdoc(obj) or "").strip().split("\n")[0] or f"user data set {name}"
+    loader = f"{obj.__module__}:{obj.__qualname__}"
+    task = getattr(obj, "task", "classification")
+    return DatasetInfo(name, summary, needs_root, options, loader, task=task, origin=origin)
+
+
+def _plugins() -> dict[str, DatasetInfo]:
+    return discover("optimlab.datasets", _REGISTRY, _plugin_dataset)
 
 
 def dataset_info(name: str) -> DatasetInfo:
-    """The registry line of data set `name`; ValueError listing the valid names when there is none."""
-    info = _REGISTRY.get(name)
+    """The entry of a registered data set, an installed plugin or a package.module:attr reference."""
+    info = _REGISTRY.get(name) or _plugins().get(name)
+    if info is None and is_reference(name):
+        info = _plugin_dataset(name, resolve_reference(name, "dataset"), "reference")
     if info is None:
-        raise ValueError(f"unknown dataset {name!r}; valid: {sorted(_REGISTRY)}")
+        valid = sorted(d.name for d in list_datasets())
+        raise ValueError(f"unknown dataset {name!r}; valid: {valid} or package.module:loader")
     return info
+
+
+def list_datasets() -> list[DatasetInfo]:
+    """Every registered data set, in registry order, then the installed plugins (optimlab.plugins)."""
+    return [*_REGISTRY.values(), *_plugins().values()]
 
 
 def sample_shape(name: str, options: dict[str, Any] | None = None) -> SampleShape | None:
@@ -290,7 +317,7 @@ def _stamp(root: Path) -> tuple[tuple[str, int, int], ...]:
 def _load_cached(name: str, root: str, stamp: tuple[tuple[str, int, int], ...], options: str) -> Any:
     """One process (a sweep worker) parses/hashes a text or tabular data set once for all its runs; the
     splits are shared read-only (tasks copy what they carve out)."""
-    info = _REGISTRY[name]
+    info = dataset_info(name)
     module_name, func_name = info.loader.split(":")
     loader = getattr(importlib.import_module(module_name), func_name)
     return loader(Path(root), **{**info.options, **dict(ast.literal_eval(options))})

@@ -176,7 +176,7 @@ def _is_bundled(dataset: str) -> bool:
 
 
 def run_id(dataset: str, model: str, label: str, seed: int) -> str:
-    return f"{dataset}-{model}-{label}-s{seed}"
+    return f"{dataset}-{model}-{label}-s{seed}".replace(":", ".")  # references name files without ':'
 
 
 def load_experiment_config(path: str | Path) -> ExperimentConfig:
@@ -238,7 +238,8 @@ def _optimizer_spec(o: Any, i: int, where: str) -> OptimizerSpec:
     hparams = o.get("hparams", {})
     if not isinstance(hparams, dict):
         raise ConfigError(f"{where}optimizers[{i}] ({name}): 'hparams' must be a table, got {hparams!r}")
-    return OptimizerSpec(name=name, label=o.get("label", name), hparams=dict(hparams))
+    # a reference package.module:attr labels itself package.module.attr (labels name files)
+    return OptimizerSpec(name=name, label=o.get("label", name.replace(":", ".")), hparams=dict(hparams))
 
 
 _TYPES: dict[str, tuple[type, ...]] = {  # the experiment's own fields; TrainConfig validates every training field

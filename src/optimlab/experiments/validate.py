@@ -10,9 +10,10 @@ takes none, and a device (CUDA, MPS) this machine does not have.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from optimlab.experiments.config import ConfigError, ExperimentConfig
+from optimlab.plugins import is_reference
 
 if TYPE_CHECKING:
     from optimlab.tasks import Task
@@ -27,7 +28,7 @@ def check_experiment(config: ExperimentConfig, load_data: bool = True) -> None:
     from optimlab.tasks import get_task
 
     task = get_task(config.task)
-    datasets = {d.name: d for d in list_datasets()}
+    datasets = {d.name: d for d in list_datasets()} | _referenced_datasets(config)
     _check_optimizer_names(config)
     for ds in config.dataset_grid:
         for m in config.model_grid:
@@ -83,6 +84,16 @@ def _build_first_runs(config: ExperimentConfig, task: Task) -> None:
                         create_optimizer(o.name, module.parameters(), **o.hparams)
                     except (ValueError, TypeError) as e:
                         raise ConfigError(f"optimizer {o.label!r} ({o.name}) hparams {o.hparams}: {e}") from None
+
+
+def _referenced_datasets(config: ExperimentConfig) -> dict[str, Any]:
+    """The entries of data sets named by a package.module:loader reference (optimlab.plugins)."""
+    from optimlab.data import dataset_info
+
+    try:
+        return {ds: dataset_info(ds) for ds in config.dataset_grid if is_reference(ds)}
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
 
 
 def _check_device(config: ExperimentConfig) -> None:

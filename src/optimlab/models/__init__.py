@@ -11,11 +11,14 @@ channel count (each at least 1); any input of at least 8×8 pixels and any chann
 
 from __future__ import annotations
 
-import importlib
+import inspect
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 from torch import nn
+
+from optimlab.plugins import discover, is_reference, resolve_reference
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,7 @@ class ModelInfo:
     summary: str
     family: str  # "mlp" | "cnn" | "resnet" | "densenet" | "vgg" | "preact_resnet" | "dcgan" | "lraspp" (one file each)
     factory: str = field(default="", repr=False, compare=False)  # "module:function" building it
+    origin: str = "optimlab"  # or "plugin <dist> <version> (<module:attr>)", "reference" (optimlab.plugins)
 
 
 def _info(name: str, summary: str, family: str, func: str) -> ModelInfo:
@@ -77,11 +81,32 @@ _REGISTRY: dict[str, ModelInfo] = {
 }
 
 MIN_SIDE = 8  # smallest input height/width supported by the conv nets
+PLUGIN_FAMILY = "plugin"  # a user's model (entry point optimlab.models or a reference): its own input rules
+
+
+def _plugin_model(name: str, obj: Any, origin: str) -> ModelInfo:
+    """A user's factory (num_classes, input_shape, width) -> nn.Module as a registry entry."""
+    if not callable(obj):
+        raise TypeError(f"a model plugin is a factory (num_classes, input_shape, width), got a {type(obj).__name__}")
+    summary = (inspect.getdoc(obj) or "").strip().split("\n")[0] or f"user model {name}"
+    return ModelInfo(name, summary, PLUGIN_FAMILY, f"{obj.__module__}:{obj.__qualname__}", origin)
+
+
+def _plugins() -> dict[str, ModelInfo]:
+    return discover("optimlab.models", _REGISTRY, _plugin_model)
+
+
+def _model_info(name: str) -> ModelInfo | None:
+    """Built-in, installed plugin, or a package.module:factory reference (ValueError if it does not resolve)."""
+    info = _REGISTRY.get(name) or _plugins().get(name)
+    if info is None and is_reference(name):
+        info = _plugin_model(name, resolve_reference(name, "model"), "reference")
+    return info
 
 
 def list_models() -> list[ModelInfo]:
-    """Every registered model, in registry order."""
-    return list(_REGISTRY.values())
+    """Every registered model, in registry order, then the installed plugins (optimlab.plugins)."""
+    return [*_REGISTRY.values(), *_plugins().values()]
 
 
 def create_model(
@@ -91,20 +116,21 @@ def create_model(
     width: float = 1.0,
 ) -> nn.Module:
     """Build model `name` for inputs [B, *input_shape] and `num_classes` outputs (logits)."""
-    info = _REGISTRY.get(name)
+    info = _model_info(name)
     if info is None:
-        raise ValueError(f"unknown model {name!r}; valid: {sorted(_REGISTRY)}")
+        raise ValueError(
+            f"unknown model {name!r}; valid: {sorted(m.name for m in list_models())} or package.module:factory"
+        )
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
         raise ValueError(f"num_classes must be an int >= 1, got {num_classes!r}")
     shape = tuple(input_shape)
     if len(shape) != 3 or not all(isinstance(d, int) and d >= 1 for d in shape):
         raise ValueError(f"input_shape must be (C, H, W) with positive ints, got {input_shape!r}")
-    if info.family != "mlp" and min(shape[1:]) < MIN_SIDE:
+    if info.family not in ("mlp", PLUGIN_FAMILY) and min(shape[1:]) < MIN_SIDE:
         raise ValueError(f"model {name!r} needs inputs of at least {MIN_SIDE}×{MIN_SIDE}, got input_shape={shape}")
     if not isinstance(width, (int, float)) or isinstance(width, bool) or not math.isfinite(width) or width <= 0:
         raise ValueError(f"width must be a finite number > 0, got {width!r}")
-    module_name, func_name = info.factory.split(":")
-    factory = getattr(importlib.import_module(module_name), func_name)
+    factory = resolve_reference(info.factory, "model")
     return factory(num_classes, shape, float(width))
 
 

@@ -27,7 +27,8 @@ NORM_TYPES: tuple[type[nn.Module], ...] = (
 
 def no_decay_groups(model: nn.Module, weight_decay: float | None = None, **group_options: Any) -> list[dict[str, Any]]:
     """Two param groups over the model's trainable parameters: ``{"params": decay, "weight_decay": λ}``
-    and ``{"params": no_decay, "weight_decay": 0.0}`` (both with ``group_options``); an empty group is
+    and ``{"params": no_decay, "weight_decay": 0.0, "weight_decay_1d": 0.0}`` (MARS's own decay of 1-D
+    tensors; other optimizers carry the key unused) (both with ``group_options``); an empty group is
     left out. ``weight_decay=None`` leaves the key out of the first group, so it takes the optimizer's
     own weight_decay. Each parameter appears once even when modules share it (the first owner decides)."""
     if not isinstance(model, nn.Module):
@@ -48,5 +49,6 @@ def no_decay_groups(model: nn.Module, weight_decay: float | None = None, **group
             {"params": decay, **({} if weight_decay is None else {"weight_decay": weight_decay}), **group_options}
         )
     if no_decay:
-        groups.append({"params": no_decay, "weight_decay": 0.0, **group_options})
+        # weight_decay_1d: MARS decays 1-D tensors by its own coefficient, which must stop here too
+        groups.append({"params": no_decay, "weight_decay": 0.0, "weight_decay_1d": 0.0, **group_options})
     return groups

@@ -18,6 +18,7 @@ import torch
 from torch.optim import Optimizer
 
 from optimlab.optim._common import ParamsT, check_real_params
+from optimlab.optim.external import plugin_optimizers, reference_info
 from optimlab.optim.field import FIELD
 from optimlab.optim.info import (
     LOOKAHEAD_HPARAMS,
@@ -33,6 +34,7 @@ from optimlab.optim.sgdm_ema import SGDMEMA
 from optimlab.optim.tmsgd import TMSGD
 from optimlab.optim.wgd import WGD
 from optimlab.optim.wgd_published import NadamPublished, WGDRAdamPublished
+from optimlab.plugins import PluginError, is_reference
 
 _BASES: dict[str, OptimizerInfo] = {
     info.name: info
@@ -255,35 +257,50 @@ def list_optimizers() -> list[OptimizerInfo]:
         *_PUBLISHED.values(),
         *FIELD.values(),
         *(_lookahead_info(optimizer_info(n)) for n in _LISTED_LOOKAHEAD),
+        *_plugins().values(),
     ]
 
 
+def _plugins() -> dict[str, OptimizerInfo]:
+    return plugin_optimizers({*_BASES, *FIELD, *_PUBLISHED})
+
+
 def _all_bases() -> dict[str, OptimizerInfo]:
-    return {**_BASES, **FIELD}
+    return {**_BASES, **FIELD, **_plugins()}
+
+
+def _base(name: str) -> OptimizerInfo | None:
+    """A name that wgd-/lookahead- may wrap: registered, a plugin, or a package.module:attr reference."""
+    return _all_bases().get(name) or (reference_info(name) if is_reference(name) else None)
 
 
 def optimizer_info(name: str) -> OptimizerInfo:
     """The registry entry for `name`; ValueError listing the valid names if there is none."""
-    bases = _all_bases()
-    if name in bases:
-        return bases[name]
+    if (base := _base(name)) is not None:
+        return base
     if name in _PUBLISHED:
         return _PUBLISHED[name]
-    if name.startswith(WGD_PREFIX) and name[len(WGD_PREFIX) :] in bases:
-        return _wgd_info(bases[name[len(WGD_PREFIX) :]])
+    if name.startswith(WGD_PREFIX) and (base := _base(name[len(WGD_PREFIX) :])) is not None:
+        return _wgd_info(base)
     if name.startswith(LOOKAHEAD_PREFIX) and not name[len(LOOKAHEAD_PREFIX) :].startswith(LOOKAHEAD_PREFIX):
         try:
             return _lookahead_info(optimizer_info(name[len(LOOKAHEAD_PREFIX) :]))
+        except PluginError:
+            raise  # a reference that does not resolve: its own message says why
         except ValueError:
             pass
     valid = ", ".join(i.name for i in list_optimizers())
-    raise ValueError(f"Unknown optimizer {name!r}. Valid names: {valid} (and wgd-<any base>, lookahead-<any name>)")
+    raise ValueError(
+        f"Unknown optimizer {name!r}. Valid names: {valid} (and wgd-<any base>, lookahead-<any name>, "
+        "package.module:attribute)"
+    )
 
 
-def _materialize(params: ParamsT) -> list[Any]:
+def _materialize(params: ParamsT) -> Any:
     if isinstance(params, torch.Tensor):
         raise TypeError("params must be an iterable of tensors or of param-group dicts, got a Tensor")
-    return list(params)
+    # None goes to the constructor as is: it checks the hyperparameters first (ValueError naming one)
+    return params if params is None else list(params)
 
 
 def create_optimizer(name: str, params: ParamsT, **hparams: Any) -> Optimizer:
@@ -309,6 +326,8 @@ def create_optimizer(name: str, params: ParamsT, **hparams: Any) -> Optimizer:
             raise
         given = {k: v for k, v in kwargs.items() if k in hparams}
         raise ValueError(f"Invalid hyperparameters for optimizer {name!r} {given}: {type(e).__name__}: {e}") from e
+    if not isinstance(base, Optimizer):  # a user's factory (optimlab.optim.external)
+        raise TypeError(f"optimizer {name!r} ({info.paper}) returned a {type(base).__name__}, not a torch Optimizer")
     check_real_params(base.param_groups, f"optimizer {name!r}")
     if "wgd" in info.wrappers:
         base = WGD(

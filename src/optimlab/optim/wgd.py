@@ -39,6 +39,7 @@ from torch import Tensor
 from torch.optim import Optimizer
 
 from optimlab.optim._common import check_real_params
+from optimlab.optim.wgd_decay import folds_coupled_decay, maximizes
 from optimlab.optim.wgd_fused import can_fuse, fused_step
 from optimlab.optim.wgd_kernel import can_use_kernel, kernel_base, kernel_step
 
@@ -129,15 +130,6 @@ def _check_not_zeroed(param_groups: list[dict[str, Any]], first_index: int = 0) 
                 )
 
 
-def _is_decoupled(base: Optimizer, group: dict[str, Any]) -> bool:
-    """torch's AdamW / decoupled_weight_decay=True, or pytorch_optimizer's weight_decouple=True (Lion, MARS, …)."""
-    return (
-        isinstance(base, torch.optim.AdamW)
-        or bool(group.get("decoupled_weight_decay", False))
-        or bool(group.get("weight_decouple", False))
-    )
-
-
 class WGD(Optimizer):
     r"""Wrap any torch optimizer so that it steps on whitened conv-weight gradients (paper 003).
 
@@ -158,9 +150,9 @@ class WGD(Optimizer):
     per-group keys (``wgd_mode``, ``wgd_target``, ``wgd_min_dim``, ``wgd_include_linear``). With
     target "gradient" and coupled weight decay, the wrapper folds λθ into the gradients of the
     group's params, sets the base's ``weight_decay`` to 0 for the step and restores it, so the base
-    sees exactly ``centralize(±∇ + λθ)`` (the authors' order). With decoupled decay (AdamW,
-    ``decoupled_weight_decay=True``) the raw gradient is centralized and the base applies its own
-    decay. ``p.grad`` is modified in place (as Gradient Centralization implementations do). Target
+    sees exactly ``centralize(±∇ + λθ)`` (the authors' order). Any other decay (decoupled, proximal,
+    a user's optimizer: optimlab.optim.wgd_decay decides) is the base's own: the raw gradient is
+    centralized and the base applies its decay. ``p.grad`` is modified in place (as Gradient Centralization implementations do). Target
     "update" leaves ``p.grad`` alone and keeps a copy of each centred tensor during the step.
 
     Fused step: on a base whose update optimlab knows (torch's SGD: ``sgd``, ``sgdm``, ``nag``;
@@ -312,9 +304,9 @@ class WGD(Optimizer):
             return 0.0
         wd = float(group.get("weight_decay", 0.0) or 0.0)
         folded = 0.0
-        if fold_decay and wd != 0.0 and params and not _is_decoupled(self.base, group):
+        if fold_decay and wd != 0.0 and params and folds_coupled_decay(self.base, group):
             # base negates the gradient under maximize; fold −λθ then so that it sees −∇ + λθ
-            sign = -1.0 if group.get("maximize", False) else 1.0
+            sign = -1.0 if maximizes(self.base, group) else 1.0
             torch._foreach_add_([p.grad for p in params], params, alpha=sign * wd)
             folded = wd
         for p in self._targets(group, "gradient"):

@@ -13,9 +13,10 @@ optimlab.data registry lines that name it.
 from __future__ import annotations
 
 import functools
-import importlib
 from collections.abc import Iterable
+from typing import Any
 
+from optimlab.plugins import discover, is_reference, resolve_reference
 from optimlab.stats.metrics import Metric
 from optimlab.tasks.base import SHARED_METRICS, Evaluation, Runtime, StepContext, Task, TaskData
 
@@ -33,20 +34,38 @@ _REGISTRY: dict[str, str] = {
 TASK_NAMES = tuple(_REGISTRY)
 
 
+def _plugin_task(name: str, obj: Any, origin: str) -> str:
+    if not (isinstance(obj, type) and issubclass(obj, Task)):
+        raise TypeError(f"a task plugin is an optimlab.tasks.Task subclass, got {obj!r}")
+    return f"{obj.__module__}:{obj.__qualname__}"
+
+
+def _plugins() -> dict[str, str]:
+    """Installed task plugins (entry points optimlab.tasks), name -> "module:class"."""
+    return discover("optimlab.tasks", _REGISTRY, _plugin_task)
+
+
+def known_task(name: str) -> bool:
+    """A registered task, an installed plugin, or a package.module:Class reference (resolved on use)."""
+    return name in _REGISTRY or name in _plugins() or is_reference(name)
+
+
 @functools.cache
 def get_task(name: str) -> Task:
     """The Task registered as `name` (one shared instance: tasks hold no state)."""
-    path = _REGISTRY.get(name)
+    path = _REGISTRY.get(name) or _plugins().get(name) or (name if is_reference(name) else None)
     if path is None:
-        raise ValueError(f"unknown task {name!r}; valid: {sorted(_REGISTRY)}")
-    module_name, class_name = path.split(":")
-    task: Task = getattr(importlib.import_module(module_name), class_name)()
+        raise ValueError(f"unknown task {name!r}; valid: {sorted([*_REGISTRY, *_plugins()])} or package.module:Class")
+    cls = resolve_reference(path, "task")
+    if not (isinstance(cls, type) and issubclass(cls, Task)):
+        raise ValueError(f"task {name!r} ({path}) is {cls!r}, not an optimlab.tasks.Task subclass")
+    task: Task = cls()
     return task
 
 
 def list_tasks() -> list[Task]:
-    """Every registered task, in registry order."""
-    return [get_task(name) for name in _REGISTRY]
+    """Every registered task, in registry order, then the installed plugins."""
+    return [get_task(name) for name in [*_REGISTRY, *_plugins()]]
 
 
 @functools.cache
@@ -84,6 +103,7 @@ def lower_is_better(names: Iterable[str] | None = None) -> frozenset[str]:
 
 __all__ = [
     "TASK_NAMES",
+    "known_task",
     "Evaluation",
     "Metric",
     "Runtime",

@@ -37,6 +37,7 @@ from torch import Tensor, nn
 
 from optimlab.data import Split, dataset_info, iterate_batches, list_datasets, load_dataset, sample_shape
 from optimlab.models import list_models
+from optimlab.plugins import is_reference
 from optimlab.stats.metrics import Metric
 
 # what every task reports or a claim may name, whatever the task
@@ -156,13 +157,13 @@ class Task:
     def check(self, config: Any) -> None:
         """ValueError naming the culprit when config's dataset or model is not this task's (no data read)."""
         owner = dataset_info(config.dataset).task  # an unknown data set: ValueError listing the valid ones
-        if config.dataset not in self.datasets:  # then its registry line names another task
+        if config.dataset not in self.datasets and owner != self.name:  # its line (or reference) names another task
             raise ValueError(
                 f"dataset {config.dataset!r} is not a {self.name} data set (task {self.name!r} trains on "
                 f"{list(self.datasets)}); dataset {config.dataset!r} belongs to task {owner!r}, not "
                 f"{self.title or self.name}: set task = {owner!r} (--set task={owner})"
             )
-        if config.model not in self.models:
+        if config.model not in self.models and not is_reference(config.model):  # a reference resolves on build
             registered = {m.name for m in list_models()}
             if config.model in registered:
                 raise ValueError(f"model {config.model!r} is not a {self.name} model; valid: {list(self.models)}")

@@ -80,9 +80,9 @@ class TrainConfig:
     diverge_factor: float | None = 100.0
 
     def __post_init__(self) -> None:
-        from optimlab.tasks import TASK_NAMES
+        from optimlab.tasks import TASK_NAMES, known_task
 
-        _require(self.task in TASK_NAMES, "task", self.task, f"must be one of {TASK_NAMES}")
+        _require(known_task(self.task), "task", self.task, f"must be one of {TASK_NAMES}, a plugin or module:Class")
         _require(
             isinstance(self.dataset, str) and bool(self.dataset), "dataset", self.dataset, "must be a dataset name"
         )
