@@ -158,6 +158,12 @@ _REGISTRY: dict[str, DatasetInfo] = {
             loader="optimlab.data.voc_segmentation:load_voc2007_segmentation",
             task="segmentation",
         ),
+        DatasetInfo(
+            "npz",
+            "your own arrays: a .npz file (data_dir) of x_train, y_train, x_test, y_test",
+            needs_root=True,
+            loader="optimlab.data.npz:load_npz",
+        ),
     ]
 }
 
