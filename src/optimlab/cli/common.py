@@ -168,23 +168,23 @@ def print_summary(out_dir: Path) -> tuple[int, int]:
     """Print the headline table(s) of an experiment folder; returns (finished, failed) run counts."""
     from optimlab.experiments import looks
     from optimlab.experiments.results import load_experiment
-    from optimlab.report.markdown import HEADLINE_TITLES, compare_table, table_notes
+    from optimlab.report.markdown import HEADLINE_TITLES, compare_table, experiment_metrics, table_notes
     from optimlab.stats import sequential
     from optimlab.stats.summary import summarize
-    from optimlab.train.vocabulary import task_headline, task_metrics
 
     config, results = load_experiment(out_dir)
-    summary = summarize(results, config.baseline_label, metrics=task_metrics(config.task))
+    headline, metrics, lower = experiment_metrics(config)
+    summary = summarize(results, config.baseline_label, metrics=metrics, lower_is_better=lower)
     record = looks.read_sequential(out_dir)
     if record is not None:
         sequential.apply_to_summary(summary, record)
     con = console()
     for ds in config.dataset_grid:
         for model in config.model_grid:
-            headline = task_headline(config.task)
             headers, rows = compare_table(summary, config.baseline_label, ds, model, headline)
+            recipe = config.train_function or f"(width {config.width}), {config.epochs} epochs"
             title = (
-                f"{config.name}: {ds} / {model} (width {config.width}), {config.epochs} epochs, "
+                f"{config.name}: {ds} / {model} {recipe}, "
                 f"{len(config.seeds)} seeds — final {HEADLINE_TITLES.get(headline, headline)}"
             )
             con.print(rich_table(title, headers, rows))

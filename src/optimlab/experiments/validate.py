@@ -75,6 +75,9 @@ def check_experiment(config: ExperimentConfig, load_data: bool = True) -> None:
 def _check_task_experiment(config: ExperimentConfig, load_data: bool) -> None:
     """The same checks through the task (optimlab.tasks): its data sets and models, then the data,
     the model and every optimizer built as the first seed's run builds them."""
+    if config.train_function is not None:  # the user's own code trains each run
+        _check_function_experiment(config)
+        return
     import torch
 
     from optimlab.data import list_datasets
@@ -117,6 +120,26 @@ def _check_task_experiment(config: ExperimentConfig, load_data: bool) -> None:
                         create_optimizer(o.name, module.parameters(), **o.hparams)
                     except (ValueError, TypeError) as e:
                         raise ConfigError(f"optimizer {o.label!r} ({o.name}) hparams {o.hparams}: {e}") from None
+
+
+def _check_function_experiment(config: ExperimentConfig) -> None:
+    """The train_function reference resolves to a callable (optimlab.tasks.function), and every optimizer
+    builds with its hparams on a probe of a conv and a linear layer (so wgd-* sees a 4-D weight)."""
+    import torch
+
+    from optimlab.optim import create_optimizer
+    from optimlab.tasks import get_task
+
+    try:
+        get_task("function").check(config.runs()[0].config)
+    except ValueError as e:
+        raise ConfigError(str(e).replace("TrainConfig.", "", 1)) from None
+    probe = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Flatten(), torch.nn.Linear(4, 2))
+    for o in config.optimizers:
+        try:
+            create_optimizer(o.name, probe.parameters(), **o.hparams)
+        except (ValueError, TypeError) as e:
+            raise ConfigError(f"optimizer {o.label!r} ({o.name}) hparams {o.hparams}: {e}") from None
 
 
 def _check_device(config: ExperimentConfig) -> None:

@@ -15,12 +15,13 @@ import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 from optimlab.experiments.config import ExperimentConfig
 from optimlab.experiments.results import RunResult, load_experiment
 from optimlab.report.display import CLIP_MARK, CLIP_NOTE, fmt_ci, fmt_p, fmt_rate, fmt_value, markdown_table
 from optimlab.stats import inference
-from optimlab.stats.metrics import METRIC_TITLES
+from optimlab.stats.metrics import LOWER_IS_BETTER, METRIC_TITLES
 from optimlab.stats.summary import (
     BOOTSTRAP_MIN_PAIRS,
     PERCENT_METRICS,
@@ -32,6 +33,8 @@ from optimlab.train.vocabulary import task_headline, task_metrics
 
 __all__ = [
     "compare_table",
+    "experiment_metrics",
+    "metric_title",
     "table_notes",
     "display_name",
     "write_report",
@@ -52,6 +55,26 @@ HEADLINE_TITLES = {
     "map": "test mAP@0.5 (VOC07 11-point)",
     "miou": "test mIoU",
 }
+
+
+class ExperimentMetrics(NamedTuple):
+    headline: str  # the metric of the headline table and strip plot
+    metrics: tuple[str, ...]  # History.final's keys, in table order
+    lower_is_better: frozenset[str]  # where lower wins (summarize's lower_is_better)
+
+
+def experiment_metrics(config: ExperimentConfig) -> ExperimentMetrics:
+    """The metrics an experiment's runs report and which way each is better: its task's, or for a
+    train_function experiment the TOML's `metrics` table (names as given, first = headline)."""
+    if config.metrics:
+        lower = frozenset(m for m, d in config.metrics.items() if d == "lower")
+        return ExperimentMetrics(next(iter(config.metrics)), tuple(config.metrics), lower)
+    return ExperimentMetrics(task_headline(config.task), task_metrics(config.task), LOWER_IS_BETTER)
+
+
+def metric_title(metric: str) -> str:
+    """How tables name a metric: optimlab's title (with its unit) for the metrics it knows, else the name."""
+    return METRIC_TITLES.get(metric, metric)
 
 
 def fmt_diff(p: PairedComparison) -> tuple[str, str]:
@@ -78,7 +101,7 @@ def compare_table(
         "optimizer",
         "runs",
         "failed [exact 95% CI]",
-        f"{METRIC_TITLES[metric]} [95% CI]",
+        f"{metric_title(metric)} [95% CI]",
         f"Δ vs {baseline}{unit} [paired-t 95% CI]",
         "p (paired t)",
         "p Holm",
@@ -138,7 +161,8 @@ def write_report(out_dir: str | Path) -> Path:
 
     config, results = load_experiment(out)
     baseline = config.baseline_label
-    summary = summarize(results, baseline, metrics=task_metrics(config.task))
+    vocabulary = experiment_metrics(config)
+    summary = summarize(results, baseline, metrics=vocabulary.metrics, lower_is_better=vocabulary.lower_is_better)
     record = looks.read_sequential(out)
     if record is not None:
         sequential.apply_to_summary(summary, record)
@@ -197,6 +221,15 @@ def _setup_section(config: ExperimentConfig) -> list[str]:
         [o.label, f"`{o.name}`", ", ".join(f"{k}={v}" for k, v in o.hparams.items()) or "(registry defaults)"]
         for o in config.optimizers
     ]
+    if config.train_function is not None:  # the user's code trained each run: its recipe is the code's
+        directions = ", ".join(f"{m} ({d} is better)" for m, d in config.metrics.items())
+        setup = (
+            f"Data `{'`, `'.join(config.dataset_grid)}`, model `{'`, `'.join(config.model_grid)}`, each run "
+            f"trained by `{config.train_function}` with train_options `{json.dumps(config.train_options)}`; "
+            f"metrics {directions}. Baseline for paired statistics: **{config.baseline_label}**."
+        )
+        table = markdown_table(["label", "registered optimizer", "hyperparameters"], rows)
+        return ["## Set-up", "", setup, "", table, ""]
     sched = config.schedule + (
         f" (×{config.step_gamma} every {config.step_every} epochs)" if config.schedule == "step" else ""
     )
@@ -238,7 +271,7 @@ def _block(
     runs = [r for r in results if r.dataset == dataset and r.model == model]
     suffix = f"{dataset}_{model}"
     lines = [f"## {dataset} / {model}", ""]
-    headline, metrics = task_headline(config.task), task_metrics(config.task)
+    headline, metrics, _ = experiment_metrics(config)
     headers, rows = compare_table(summary, base, dataset, model, headline)
     lines += [f"### Headline: {HEADLINE_TITLES.get(headline, headline)}", "", markdown_table(headers, rows), ""]
     lines += [f"- {n}" for n in table_notes(summary, rows)] + [""]
@@ -247,7 +280,7 @@ def _block(
     lines += [
         "### All final test metrics (mean [95% CI] over finite runs)",
         "",
-        markdown_table(["optimizer"] + [METRIC_TITLES[m] for m in metrics], mrows),
+        markdown_table(["optimizer"] + [metric_title(m) for m in metrics], mrows),
         "",
     ]
     prows = []
@@ -267,7 +300,7 @@ def _block(
         prows.append(
             [
                 p.label,
-                METRIC_TITLES[p.metric],
+                metric_title(p.metric),
                 str(p.n_pairs),
                 diff,
                 ci,
