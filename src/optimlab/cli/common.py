@@ -9,6 +9,7 @@ import argparse
 import importlib
 import importlib.resources
 import importlib.util
+import math
 import sys
 import tomllib
 from collections.abc import Sequence
@@ -194,7 +195,8 @@ def print_summary(out_dir: Path) -> tuple[int, int]:
         con.print(sequential.plan_text(record))
     for note in summary.notes:
         con.print(f"note: {note}")
-    threads = sorted({r.history.threads for r in results if r.done and r.history is not None and r.history.threads})
+    timed = [r.history for r in results if r.done and r.history is not None and math.isfinite(r.history.step_time_s)]
+    threads = sorted({h.threads for h in timed if h.threads})  # no note where no step was timed (train_function)
     if threads:
         con.print(
             f"step ms: mean wall time of one training step (forward, backward, optimizer step; "

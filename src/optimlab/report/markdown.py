@@ -245,10 +245,15 @@ def _setup_section(config: ExperimentConfig) -> list[str]:
 
 
 def _method_section(config: ExperimentConfig) -> list[str]:
+    what = (
+        f"The metrics each run's `{config.train_function}` returned."
+        if config.train_function is not None
+        else "Final-epoch test metrics (no best-epoch picking)."
+    )
     return [
         "## How to read the tables",
         "",
-        "Final-epoch test metrics (no best-epoch picking). Means are over seeds with a Student-t 95% "
+        f"{what} Means are over seeds with a Student-t 95% "
         "interval. Every optimizer sees the same seeds, so differences against the baseline are paired "
         "by seed, over the seeds where neither run failed: the paired Student-t 95% interval (unadjusted) "
         "and the paired t-test, raw and Holm-adjusted over the optimizers compared with the baseline on "
