@@ -262,3 +262,30 @@ def test_worker_processes_run_the_function(user_module, tmp_path):
     assert [r.status for r in results] == ["done"] * 4
     serial = run_experiment(config, tmp_path / "serial", progress=False, tensorboard=False)
     assert [r.history.final for r in results] == [r.history.final for r in serial]  # seeded alike
+
+
+@pytest.mark.slow
+def test_ray_runs_the_function_on_a_cluster(user_module, tmp_path, monkeypatch):
+    """The same sweep through Ray tasks: the module on the nodes' PYTHONPATH, results as locally."""
+    import os
+    import sys
+
+    pytest.importorskip("ray")
+    import ray
+
+    from optimlab.experiments.sweep import make_executor
+    from ray_cluster import RayCluster
+
+    folder = next(p for p in sys.path if os.path.isfile(os.path.join(p, f"{user_module}.py")))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [folder, os.environ.get("PYTHONPATH")])))
+    config = ExperimentConfig.from_dict(_toml(f"{user_module}:train", seeds=2))
+    local = run_experiment(config, tmp_path / "local", progress=False, tensorboard=False)
+    with RayCluster(cpus=(2,)) as cluster:
+        ray.init(address=cluster.address, logging_level="WARNING", log_to_driver=False)
+        try:
+            executor = make_executor("ray", ray_address=cluster.address)
+            remote = run_experiment(config, tmp_path / "ray", executor=executor, progress=False, tensorboard=False)
+        finally:
+            ray.shutdown()
+    assert [r.status for r in remote] == ["done"] * 4
+    assert [r.history.final for r in remote] == [r.history.final for r in local]
