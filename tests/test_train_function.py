@@ -14,7 +14,7 @@ from optimlab.experiments.results import error_path, result_path
 from optimlab.experiments.sweep import run_experiment
 from optimlab.experiments.validate import check_experiment
 from optimlab.train import TrainConfig, fit
-from optimlab.train.interrupt import RunInterrupted, clear_stop, request_stop
+from optimlab.train.interrupt import RunInterrupted, clear_stop
 
 USER_CODE = '''
 import json, math, os
@@ -72,6 +72,7 @@ NOT_CALLABLE = 3
 def user_module(tmp_path_factory):
     folder = tmp_path_factory.mktemp("user_code")
     (folder / "byo_user_train.py").write_text(textwrap.dedent(USER_CODE))
+    (folder / "byo_broken_import.py").write_text("raise RuntimeError('no GPU here')\n")
     import sys
 
     sys.path.insert(0, str(folder))
@@ -151,6 +152,10 @@ def test_metrics_and_options_without_a_function_are_refused():
         ),
         ("{m}:no_such_fn", r"train_function '{m}:no_such_fn': module '{m}' has no attribute 'no_such_fn'"),
         ("{m}:NOT_CALLABLE", r"train_function '{m}:NOT_CALLABLE': 'NOT_CALLABLE' is a int, not callable"),
+        (
+            "byo_broken_import:train",
+            r"train_function 'byo_broken_import:train': importing 'byo_broken_import' raised RuntimeError: no GPU here",
+        ),
     ],
 )
 def test_the_reference_is_resolved_before_any_run(user_module, tmp_path, reference, message):
@@ -252,8 +257,21 @@ def test_a_stop_request_ends_the_run_at_its_next_optimizer_step(user_module):
             fit(config, 0)
     finally:
         clear_stop()
-    request_stop()
-    clear_stop()
+
+
+def test_the_reference_is_found_from_the_current_directory(tmp_path, monkeypatch):
+    """The `optimlab` script's sys.path lacks the current directory; `python -m` has it: both find the module."""
+    import sys
+
+    from optimlab.tasks.function import resolve_train_function
+
+    (tmp_path / "byo_cwd_module.py").write_text("def train(make_optimizer, seed, options):\n    return {}\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", ".", str(tmp_path))])
+    monkeypatch.delitem(sys.modules, "byo_cwd_module", raising=False)
+    assert resolve_train_function("byo_cwd_module:train").__name__ == "train"
+    assert str(tmp_path) in sys.path  # kept, so the sweep's worker processes find it too
+    monkeypatch.delitem(sys.modules, "byo_cwd_module")
 
 
 def test_worker_processes_run_the_function(user_module, tmp_path):

@@ -23,6 +23,8 @@ accounting, the statistics and report.md work as for optimlab's own tasks:
   * fn raises -> the run failed (runs/<run_id>.error.json keeps the traceback); the next sweep retries it;
   * fn returns a key `metrics` does not list, misses one, or a non-number -> the run failed (says which);
   * a returned value is NaN or infinite -> the run diverged (History.diverged_reason names the metric).
+A finished run is skipped when the reference, train_options, optimizer and seed are the same; the
+function's code is not part of that identity (use a new output folder after changing it).
 Resume is at run granularity: a run stopped midway starts again from the beginning (optimlab cannot
 checkpoint code it does not own); a stop request (Ctrl-C in a sweep) ends it at its next optimizer
 step. Each run gets one intra-op thread unless --threads / $OPTIMLAB_THREADS say otherwise (optimlab
