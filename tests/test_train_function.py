@@ -11,7 +11,7 @@ import pytest
 
 from optimlab.experiments.config import ConfigError, ExperimentConfig
 from optimlab.experiments.results import error_path, result_path
-from optimlab.experiments.sweep import run_experiment
+from optimlab.experiments.sweep import ExperimentMismatchError, run_experiment
 from optimlab.experiments.validate import check_experiment
 from optimlab.train import TrainConfig, fit
 from optimlab.train.interrupt import RunInterrupted, clear_stop
@@ -209,6 +209,9 @@ def test_a_sweep_judges_the_functions_metrics_with_the_tomls_directions(user_mod
     again = run_experiment(config, out, progress=False, tensorboard=False)  # finished runs are skipped
     assert [r.history.final for r in again] == [r.history.final for r in results]
     assert {p: p.stat().st_mtime_ns for p in (out / "runs").glob("*.json")} == mtimes
+    changed = config.replace(train_options={"steps": 21})  # another recipe: refused in this folder
+    with pytest.raises(ExperimentMismatchError, match=r"train_options: \{'steps': 20\} -> \{'steps': 21\}"):
+        run_experiment(changed, out, progress=False, tensorboard=False)
 
 
 def test_an_exception_in_the_function_is_that_runs_failure_with_its_traceback(user_module, tmp_path):
