@@ -10,7 +10,7 @@ import pytest
 from optimlab.cli import build_parser
 from optimlab.cli.common import UsageError, apply_sets, build_config, settable_keys
 from optimlab.experiments.config import PER_OPTIMIZER_FIELDS, ExperimentConfig
-from optimlab.train.config import TrainConfig
+from optimlab.train.config import FUNCTION_FIELDS, TrainConfig
 
 # A valid value different from the default, for every shared TrainConfig field, as TOML text. A field
 # added to TrainConfig without a line here fails test_every_field_has_a_test_value (add one).
@@ -42,7 +42,12 @@ NON_DEFAULT = {
     "deterministic": "false",
     "eval_batch_size": "256",
     "diverge_factor": "50.0",
+    "train_function": '"pkg.other:fn"',
+    "train_options": "{ steps = 3 }",
+    "metrics": '{ b = "lower" }',
 }
+# the train_function fields only make sense together (optimlab.tasks.function): each is set on top of these
+FUNCTION_BASE = {"train_function": '"pkg.mod:fn"', "dataset": '"d"', "model": '"m"', "metrics": '{ a = "higher" }'}
 
 
 def _value(text: str):
@@ -64,13 +69,17 @@ def test_every_field_has_a_test_value():
 def test_each_option_from_toml_and_from_set_reaches_the_runs(key, tmp_path):
     text = NON_DEFAULT[key]
     want = _value(text)
+    base = "".join(f"{k} = {v}\n" for k, v in FUNCTION_BASE.items() if k != key) if key in FUNCTION_FIELDS else ""
     toml = tmp_path / "c.toml"
-    toml.write_text(f'{key} = {text}\nseeds = 2\n[[optimizers]]\nname = "tmsgd"\n')  # switch_epoch: TM-SGD only
+    toml.write_text(f'{base}{key} = {text}\nseeds = 2\n[[optimizers]]\nname = "tmsgd"\n')  # switch_epoch: TM-SGD only
     from_toml = ExperimentConfig.from_dict(__import__("tomllib").loads(toml.read_text()))
     assert getattr(from_toml.runs()[0].config, key) == want
+    full = "".join(f"{k} = {v}\n" for k, v in FUNCTION_BASE.items())  # a valid --config to --set on
+    (tmp_path / "base.toml").write_text(f'{full}[[optimizers]]\nname = "sgd"\n')
     for command in ("compare", "train", "tune"):
         args = build_parser().parse_args(
             [command, "--optimizer" if command == "train" else "--optimizers", "tmsgd", "--set", f"{key}={text}"]
+            + (["--config", str(tmp_path / "base.toml")] if base else [])
         )
         config = build_config(args, single=command == "train")
         assert getattr(config.runs()[0].config, key) == want, (command, key)

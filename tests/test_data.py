@@ -40,9 +40,10 @@ def test_registry_lists_every_dataset_with_its_options():
         *("mnist5k", "mnist-keypoints", "keypoints-folder"),
         *("mnist-detection", "voc2007"),
         *("mnist-segmentation", "voc2007-segmentation"),
+        "npz",
     ]
     tasks = ["classification"] * 4 + ["text"] * 2 + ["ctr"] * 2 + ["classification"] + ["keypoints"] * 2
-    tasks += ["detection"] * 2 + ["segmentation"] * 2
+    tasks += ["detection"] * 2 + ["segmentation"] * 2 + ["classification"]
     assert [i.task for i in infos.values()] == tasks
     assert not infos["digits"].needs_root and infos["cifar10"].needs_root
     assert infos["imagefolder"].options == {"image_size": 32, "test_fraction": 0.2, "seed": 0}

@@ -31,6 +31,8 @@ def test_every_task_declares_known_metrics_data_sets_and_models():
     assert [t.name for t in list_tasks()][:3] == ["classification", "text", "ctr"]
     datasets = {d.name: d for d in list_datasets()}
     for task in list_tasks():
+        if task.name == "function":  # the user's code: its metrics are each experiment's TOML `metrics` table
+            continue
         assert task.metrics and task.headline in task.metrics, task.name
         for m in task.metrics:
             assert m in known_metrics() and known_metrics()[m].title, (task.name, m)

@@ -9,6 +9,7 @@ import argparse
 import importlib
 import importlib.resources
 import importlib.util
+import math
 import sys
 import tomllib
 from collections.abc import Sequence
@@ -176,26 +177,23 @@ def print_summary(out_dir: Path) -> tuple[int, int]:
     """Print the headline table(s) of an experiment folder; returns (finished, failed) run counts."""
     from optimlab.experiments import looks
     from optimlab.experiments.results import load_experiment
-    from optimlab.report.markdown import compare_table, headline_title, table_notes
+    from optimlab.report.markdown import compare_table, experiment_metrics, headline_title, table_notes
     from optimlab.stats import sequential
     from optimlab.stats.summary import summarize
-    from optimlab.tasks import lower_is_better
-    from optimlab.train.vocabulary import task_headline, task_metrics
 
     config, results = load_experiment(out_dir)
-    metrics = task_metrics(config.task)
-    summary = summarize(results, config.baseline_label, metrics=metrics, lower_is_better=lower_is_better(metrics))
+    headline, metrics, lower = experiment_metrics(config)
+    summary = summarize(results, config.baseline_label, metrics=metrics, lower_is_better=lower)
     record = looks.read_sequential(out_dir)
     if record is not None:
         sequential.apply_to_summary(summary, record)
     con = console()
     for ds in config.dataset_grid:
         for model in config.model_grid:
-            headline = task_headline(config.task)
             headers, rows = compare_table(summary, config.baseline_label, ds, model, headline)
+            recipe = config.train_function or f"(width {config.width}), {config.epochs} epochs"
             title = (
-                f"{config.name}: {ds} / {model} (width {config.width}), {config.epochs} epochs, "
-                f"{len(config.seeds)} seeds — final {headline_title(headline)}"
+                f"{config.name}: {ds} / {model} {recipe}, {len(config.seeds)} seeds — final {headline_title(headline)}"
             )
             con.print(rich_table(title, headers, rows))
             for note in table_notes(summary, rows):
@@ -204,7 +202,8 @@ def print_summary(out_dir: Path) -> tuple[int, int]:
         con.print(sequential.plan_text(record))
     for note in summary.notes:
         con.print(f"note: {note}")
-    threads = sorted({r.history.threads for r in results if r.done and r.history is not None and r.history.threads})
+    timed = [r.history for r in results if r.done and r.history is not None and math.isfinite(r.history.step_time_s)]
+    threads = sorted({h.threads for h in timed if h.threads})  # no note where no step was timed (train_function)
     if threads:
         con.print(
             f"step ms: mean wall time of one training step (forward, backward, optimizer step; "

@@ -68,7 +68,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     history = fit(spec.config, spec.seed, run_dir=args.out, progress=not args.quiet)
     rows = [
         [m, f"{history.final.get(m, math.nan):.4f}", f"{history.final_val.get(m, math.nan):.4f}"]
-        for m in task_metrics(spec.config.task)
+        for m in spec.config.metrics or task_metrics(spec.config.task)  # a train_function's own metrics
     ]
     con = console()
     con.print(
@@ -77,6 +77,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         )
     )
     diverged = f"epoch {history.diverged_epoch} ({history.diverged_reason})" if history.diverged else "no"
+    if not history.diverged and history.diverged_reason:  # a train_function run diverges without epochs
+        diverged = history.diverged_reason
     con.print(
         f"diverged: {diverged}; "
         f"step time {history.step_time_s * 1e3:.3f} ms (mean wall time of forward + backward + "

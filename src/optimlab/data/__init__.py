@@ -223,6 +223,12 @@ _REGISTRY: dict[str, DatasetInfo] = {
             outputs=21,
             cached=True,
         ),
+        DatasetInfo(
+            "npz",
+            "your own arrays: a .npz file (data_dir) of x_train, y_train, x_test, y_test",
+            needs_root=True,
+            loader="optimlab.data.npz:load_npz",
+        ),
     ]
 }
 

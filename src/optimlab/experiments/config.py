@@ -144,6 +144,8 @@ class ExperimentConfig(TrainTemplate):  # type: ignore[misc, valid-type]
         if unknown:
             raise ConfigError(f"{where}unknown key(s) {unknown}; valid keys: {sorted(valid)}")
         kw = dict(d)
+        if "train_function" in kw:  # the user's own code trains each run (optimlab.tasks.function)
+            _function_experiment(kw, where)
         if "optimizers" in kw:
             kw["optimizers"] = tuple(
                 _optimizer_spec(o, i, where) for i, o in enumerate(_as_list(kw, "optimizers", where))
@@ -157,6 +159,18 @@ class ExperimentConfig(TrainTemplate):  # type: ignore[misc, valid-type]
             return cls(**kw)
         except ConfigError as e:
             raise ConfigError(f"{where}{e}") from None
+
+
+def _function_experiment(kw: dict[str, Any], where: str) -> None:
+    """A train_function experiment is task "function" and names its data and model itself (they
+    name run files and report sections; optimlab's defaults, digits and cnn, would mislabel it)."""
+    kw.setdefault("task", "function")
+    for key in ("dataset", "model"):
+        if key not in kw and f"{key}s" not in kw:
+            raise ConfigError(
+                f"{where}a train_function experiment names its {key} (run files and the report use it): "
+                f'set {key} = "<name>"'
+            )
 
 
 def _has_multistep(optimizer: str) -> bool:

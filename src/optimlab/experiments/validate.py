@@ -27,6 +27,9 @@ def check_experiment(config: ExperimentConfig, load_data: bool = True) -> None:
     from optimlab.data import list_datasets
     from optimlab.tasks import get_task
 
+    if config.train_function is not None:  # the user's own code trains each run: no data or model of ours
+        _check_function_experiment(config)
+        return
     task = get_task(config.task)
     datasets = {d.name: d for d in list_datasets()} | _referenced_datasets(config)
     _check_optimizer_names(config)
@@ -94,6 +97,26 @@ def _referenced_datasets(config: ExperimentConfig) -> dict[str, Any]:
         return {ds: dataset_info(ds) for ds in config.dataset_grid if is_reference(ds)}
     except ValueError as e:
         raise ConfigError(str(e)) from None
+
+
+def _check_function_experiment(config: ExperimentConfig) -> None:
+    """The train_function reference resolves to a callable (optimlab.tasks.function), and every optimizer
+    builds with its hparams on a probe of a conv and a linear layer (so wgd-* sees a 4-D weight)."""
+    import torch
+
+    from optimlab.optim import create_optimizer
+    from optimlab.tasks import get_task
+
+    try:
+        get_task(config.task).check(config.runs()[0].config)
+    except ValueError as e:
+        raise ConfigError(str(e).replace("TrainConfig.", "", 1)) from None
+    probe = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Flatten(), torch.nn.Linear(4, 2))
+    for o in config.optimizers:
+        try:
+            create_optimizer(o.name, probe.parameters(), **o.hparams)
+        except (ValueError, TypeError) as e:
+            raise ConfigError(f"optimizer {o.label!r} ({o.name}) hparams {o.hparams}: {e}") from None
 
 
 def _check_device(config: ExperimentConfig) -> None:

@@ -126,6 +126,11 @@ def create_model(
     shape = tuple(input_shape)
     if len(shape) != 3 or not all(isinstance(d, int) and d >= 1 for d in shape):
         raise ValueError(f"input_shape must be (C, H, W) with positive ints, got {input_shape!r}")
+    if info.family not in ("mlp", PLUGIN_FAMILY) and shape[1:] == (1, 1):  # the npz set's N×D rows, as [N, D, 1, 1]
+        raise ValueError(
+            f"model {name!r} takes images, but the inputs are feature vectors ({shape[0]} features, "
+            f"input_shape={shape}): use model 'mlp'"
+        )
     if info.family not in ("mlp", PLUGIN_FAMILY) and min(shape[1:]) < MIN_SIDE:
         raise ValueError(f"model {name!r} needs inputs of at least {MIN_SIDE}×{MIN_SIDE}, got input_shape={shape}")
     if not isinstance(width, (int, float)) or isinstance(width, bool) or not math.isfinite(width) or width <= 0:

@@ -15,6 +15,7 @@ import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 from optimlab.experiments.config import ExperimentConfig
 from optimlab.experiments.results import RunResult, load_experiment
@@ -41,6 +42,8 @@ from optimlab.train.vocabulary import task_headline, task_metrics
 
 __all__ = [
     "compare_table",
+    "experiment_metrics",
+    "metric_title",
     "table_notes",
     "display_name",
     "write_report",
@@ -55,8 +58,26 @@ __all__ = [
 
 
 def headline_title(metric: str) -> str:
-    """The heading of a headline table on `metric` ("test accuracy"), as its task declares it."""
-    return known_metrics()[metric].headline
+    """The heading of a headline table on `metric` ("test accuracy"), as its task declares it; a metric
+    of the user's own (a train_function experiment's) by its name."""
+    m = known_metrics().get(metric)
+    return m.headline if m is not None else metric
+
+
+class ExperimentMetrics(NamedTuple):
+    headline: str  # the metric of the headline table and strip plot
+    metrics: tuple[str, ...]  # History.final's keys, in table order
+    lower_is_better: frozenset[str]  # where lower wins (summarize's lower_is_better)
+
+
+def experiment_metrics(config: ExperimentConfig) -> ExperimentMetrics:
+    """The metrics an experiment's runs report and which way each is better: its task's, or for a
+    train_function experiment the TOML's `metrics` table (names as given, first = headline)."""
+    if config.metrics:
+        lower = frozenset(m for m, d in config.metrics.items() if d == "lower")
+        return ExperimentMetrics(next(iter(config.metrics)), tuple(config.metrics), lower)
+    metrics = task_metrics(config.task)
+    return ExperimentMetrics(task_headline(config.task), metrics, lower_is_better(metrics))
 
 
 def fmt_diff(p: PairedComparison) -> tuple[str, str]:
@@ -143,8 +164,8 @@ def write_report(out_dir: str | Path) -> Path:
 
     config, results = load_experiment(out)
     baseline = config.baseline_label
-    metrics = task_metrics(config.task)
-    summary = summarize(results, baseline, metrics=metrics, lower_is_better=lower_is_better(metrics))
+    vocabulary = experiment_metrics(config)
+    summary = summarize(results, baseline, metrics=vocabulary.metrics, lower_is_better=vocabulary.lower_is_better)
     record = looks.read_sequential(out)
     if record is not None:
         sequential.apply_to_summary(summary, record)
@@ -203,6 +224,15 @@ def _setup_section(config: ExperimentConfig) -> list[str]:
         [o.label, f"`{o.name}`", ", ".join(f"{k}={v}" for k, v in o.hparams.items()) or "(registry defaults)"]
         for o in config.optimizers
     ]
+    if config.train_function is not None:  # the user's code trained each run: its recipe is the code's
+        directions = ", ".join(f"{m} ({d} is better)" for m, d in config.metrics.items())
+        setup = (
+            f"Data `{'`, `'.join(config.dataset_grid)}`, model `{'`, `'.join(config.model_grid)}`, each run "
+            f"trained by `{config.train_function}` with train_options `{json.dumps(config.train_options)}`; "
+            f"metrics {directions}. Baseline for paired statistics: **{config.baseline_label}**."
+        )
+        table = markdown_table(["label", "registered optimizer", "hyperparameters"], rows)
+        return ["## Set-up", "", setup, "", table, ""]
     sched = config.schedule + (
         f" (×{config.step_gamma} every {config.step_every} epochs)" if config.schedule == "step" else ""
     )
@@ -218,10 +248,15 @@ def _setup_section(config: ExperimentConfig) -> list[str]:
 
 
 def _method_section(config: ExperimentConfig) -> list[str]:
+    what = (
+        f"The metrics each run's `{config.train_function}` returned."
+        if config.train_function is not None
+        else "Final-epoch test metrics (no best-epoch picking)."
+    )
     return [
         "## How to read the tables",
         "",
-        "Final-epoch test metrics (no best-epoch picking). Means are over seeds with a Student-t 95% "
+        f"{what} Means are over seeds with a Student-t 95% "
         "interval. Every optimizer sees the same seeds, so differences against the baseline are paired "
         "by seed, over the seeds where neither run failed: the paired Student-t 95% interval (unadjusted) "
         "and the paired t-test, raw and Holm-adjusted over the optimizers compared with the baseline on "
@@ -244,7 +279,7 @@ def _block(
     runs = [r for r in results if r.dataset == dataset and r.model == model]
     suffix = f"{dataset}_{model}"
     lines = [f"## {dataset} / {model}", ""]
-    headline, metrics = task_headline(config.task), task_metrics(config.task)
+    headline, metrics, _ = experiment_metrics(config)
     headers, rows = compare_table(summary, base, dataset, model, headline)
     lines += [f"### Headline: {headline_title(headline)}", "", markdown_table(headers, rows), ""]
     lines += [f"- {n}" for n in table_notes(summary, rows)] + [""]

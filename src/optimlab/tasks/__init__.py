@@ -29,6 +29,7 @@ _REGISTRY: dict[str, str] = {
     "gan": "optimlab.tasks.gan:GanTask",
     "detection": "optimlab.tasks.detection:DetectionTask",
     "segmentation": "optimlab.tasks.segmentation:SegmentationTask",
+    "function": "optimlab.tasks.function:FunctionTask",
 }
 
 TASK_NAMES = tuple(_REGISTRY)

@@ -38,10 +38,17 @@ def _parses_as_device(name: str) -> bool:
 DEFAULT_TASK = "classification"
 
 
+FUNCTION_FIELDS = ("train_function", "train_options", "metrics")  # a run of the user's own code only
+
+
 def without_default_task(d: dict[str, Any]) -> dict[str, Any]:
-    """`d` without its "task" key when that is the default task (written files stay as they were)."""
+    """`d` without its "task" key when that is the default task, and without the train_function
+    fields when unset (written files stay as they were)."""
     if d.get("task") == DEFAULT_TASK:
         d.pop("task")
+    for key in FUNCTION_FIELDS:
+        if key in d and not d[key]:
+            d.pop(key)
     return d
 
 
@@ -78,6 +85,11 @@ class TrainConfig:
     # divergence: a NaN/Inf training loss, or a running mean training loss above diverge_factor x the
     # loss of the run's first batch (checked every 32 steps on CPU and at each epoch end); None: NaN/Inf only
     diverge_factor: float | None = 100.0
+    # the user's own training code (task "function", optimlab.tasks.function): fit calls
+    # train_function(make_optimizer, seed, train_options) once and records the dict it returns
+    train_function: str | None = None  # "package.module:fn"
+    train_options: dict[str, Any] = field(default_factory=dict)  # the TOML's [train_options] table
+    metrics: dict[str, str] = field(default_factory=dict)  # the returned keys: metric -> "higher" | "lower"
 
     def __post_init__(self) -> None:
         from optimlab.tasks import TASK_NAMES, known_task
@@ -178,6 +190,10 @@ class TrainConfig:
             "no_decay",
         ):
             _require(isinstance(getattr(self, name), bool), name, getattr(self, name), "must be a bool")
+        if self.task == "function" or any(getattr(self, name) for name in FUNCTION_FIELDS):
+            from optimlab.tasks.function import check_function_fields
+
+            check_function_fields(self)
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as a JSON-able dict; `task` only when it is not "classification", so the files of

@@ -91,11 +91,32 @@ def fit(
         try:
             if config.deterministic:
                 torch.use_deterministic_algorithms(True, warn_only=device.type != "cpu")
+            if config.train_function is not None:  # the user's own code trains the run (optimlab.tasks.function)
+                return _fit_function(config, seed)
             return _Trainer(config, seed, run, progress, callback, device, dist_ctx).run()
         finally:
             torch.use_deterministic_algorithms(previous, warn_only=previous_warn)
     finally:
         ddp.destroy_group(dist_ctx)
+
+
+def _fit_function(config: TrainConfig, seed: int) -> History:
+    """One run of config.train_function: seeded like any run, handed make_optimizer(params) (the run's
+    optimizer, stopping at its next step when a stop is requested), its returned metrics as History.final.
+    No checkpoints: a stopped run starts again (resume at run granularity)."""
+    from optimlab.tasks.function import call_train_function
+
+    def make_optimizer(params: Any) -> torch.optim.Optimizer:
+        optimizer = create_optimizer(config.optimizer, params, **config.hparams)
+        optimizer.register_step_pre_hook(lambda *_: check_stop())
+        return optimizer
+
+    start = time.perf_counter()
+    seed_everything(seed)
+    result = call_train_function(config, seed, make_optimizer)
+    history = History(final=result.final, diverged_reason=result.diverged_reason, threads=torch.get_num_threads())
+    history.wall_time_s = time.perf_counter() - start
+    return history
 
 
 def _pop_decoupled_weight_decay(hparams: dict[str, Any]) -> float:
