@@ -63,25 +63,25 @@ def test_toml_loads_and_expands_to_stable_run_ids(tmp_path):
     c = load_experiment_config(_write(tmp_path, GOOD))
     assert c.seeds == (0, 1, 2) and c.baseline_label == "ema"
     assert [o.label for o in c.optimizers] == ["ema", "sgdm", "tmsgd"]
-    runs = c.expand()
+    runs = c.runs()
     assert len(runs) == 9
-    ids = [r[0] for r in runs]
+    ids = [r.run_id for r in runs]
     assert ids[:3] == ["digits-mlp-ema-s0", "digits-mlp-ema-s1", "digits-mlp-ema-s2"]
     assert "digits-mlp-tmsgd-s2" in ids and len(set(ids)) == 9
-    rid, tc, seed = runs[4]
+    rid, tc, seed = runs[4].run_id, runs[4].config, runs[4].seed
     assert (rid, seed) == ("digits-mlp-sgdm-s1", 1)
     assert isinstance(tc, TrainConfig) and tc.optimizer == "sgdm" and tc.hparams == {"lr": 0.01, "momentum": 0.9}
     assert (tc.epochs, tc.batch_size, tc.model, tc.dataset) == (2, 64, "mlp", "digits")
     # only TM-SGD runs carry the switch
-    assert tc.switch_epoch is None and runs[6][1].switch_epoch == 2
-    assert c.expand() == runs  # stable
+    assert tc.switch_epoch is None and runs[6].config.switch_epoch == 2
+    assert c.runs() == runs  # stable
     # to_dict -> from_dict round trip (experiment.json)
     assert ExperimentConfig.from_dict(json.loads(json.dumps(c.to_dict()))) == c
 
 
 def test_grid_over_models_and_explicit_seeds():
     c = ExperimentConfig(optimizers=(OptimizerSpec("adam", "adam", {}),), seeds=(3, 7), models=("mlp", "cnn"))
-    assert [r[0] for r in c.expand()] == [
+    assert [r.run_id for r in c.runs()] == [
         "digits-mlp-adam-s3",
         "digits-mlp-adam-s7",
         "digits-cnn-adam-s3",

@@ -1,7 +1,7 @@
 """An experiment: one training recipe run for several optimizers x seeds (x models x datasets).
 
 ExperimentConfig is written in TOML (see src/optimlab/configs/default.toml) and expands into the
-grid of (run_id, TrainConfig, seed) that the sweep runs. Loading checks every key and value and
+grid of runs (RunSpec: run_id, label, TrainConfig, seed) that the sweep runs. Loading checks every key and value and
 names the file and the culprit; registry names (optimizers, models, datasets) are checked later by
 `optimlab.experiments.validate.check_registries`, which needs torch.
 """
@@ -120,10 +120,6 @@ class ExperimentConfig(TrainTemplate):  # type: ignore[misc, valid-type]
                     config = self.train_config(dataset, model, opt)
                     out.extend(RunSpec(run_id(dataset, model, opt.label, s), opt.label, config, s) for s in self.seeds)
         return out
-
-    def expand(self) -> list[tuple[str, TrainConfig, int]]:
-        """Every run of the grid as (run_id, TrainConfig, seed); run_id = dataset-model-label-s<seed>."""
-        return [(r.run_id, r.config, r.seed) for r in self.runs()]
 
     def replace(self, **changes: Any) -> ExperimentConfig:
         return dataclasses.replace(self, **changes)
