@@ -11,12 +11,13 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from optimlab.experiments import ConfigError, ExperimentConfig, OptimizerSpec, load_experiment_config
 from optimlab.experiments import sweep as sweep_mod
-from optimlab.experiments.results import load_results, result_path
+from optimlab.experiments.results import RunResult, load_results, result_path
 from optimlab.experiments.sweep import ExperimentMismatchError, run_experiment
 from optimlab.experiments.validate import check_experiment
 from optimlab.report.markdown import write_report
@@ -186,8 +187,8 @@ class FakeFit:
         )
 
 
-def _config(**kw):
-    base = dict(
+def _config(**kw: Any) -> ExperimentConfig:
+    base: dict[str, Any] = dict(
         name="t",
         model="mlp",
         epochs=2,
@@ -201,6 +202,12 @@ def _config(**kw):
     )
     base.update(kw)
     return ExperimentConfig(**base)
+
+
+def _final(r: RunResult) -> dict[str, float]:
+    """A finished run's final test metrics (its history is there)."""
+    assert r.history is not None, r.error
+    return r.history.final
 
 
 def test_sweep_writes_results_skips_finished_and_rejects_mismatch(tmp_path, monkeypatch):
@@ -283,7 +290,7 @@ def test_worker_processes_give_the_same_results_as_in_process(tmp_path):
     par = run_experiment(config, tmp_path / "par", workers=2, progress=False)
     seq = run_experiment(config, tmp_path / "seq", workers=1, progress=False)
     assert [r.status for r in par] == ["done", "done"]
-    assert [r.history.final for r in par] == [r.history.final for r in seq]
+    assert [_final(r) for r in par] == [_final(r) for r in seq]
     assert not (tmp_path / "par" / "ckpt").exists() or not any((tmp_path / "par" / "ckpt").iterdir())
 
 
@@ -314,10 +321,10 @@ def test_killed_sweep_resumes_without_touching_finished_runs(tmp_path):
     assert proc.returncode == -signal.SIGKILL, "the sweep finished before it could be killed"
     before = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in runs.glob("*.json")}
     assert 1 <= len(before) < 6
-    proc = subprocess.run([sys.executable, str(script), str(out)], env=env, timeout=300)
-    assert proc.returncode == 0
+    rerun = subprocess.run([sys.executable, str(script), str(out)], env=env, timeout=300)
+    assert rerun.returncode == 0
     for name, (mtime, content) in before.items():
         assert (runs / name).stat().st_mtime_ns == mtime and (runs / name).read_bytes() == content
     results = load_results(out)
-    assert len(results) == 6 and all(r.done and r.history.final["accuracy"] > 0.5 for r in results)
+    assert len(results) == 6 and all(r.done and _final(r)["accuracy"] > 0.5 for r in results)
     assert not list(runs.glob("*.tmp")) and not list(runs.glob(".*"))
