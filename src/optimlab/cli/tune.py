@@ -47,7 +47,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="a,b,c|a-b",
         default="1000,1001,1002",
         help="seeds of the search runs, in --seeds' dialect (default 1000,1001,1002: >= 3 so one lucky seed "
-        "cannot choose; keep them apart from the final seeds)",
+        "cannot choose; keep them apart from the final seeds: a bare N is seeds 0..N-1, give a list or a range)",
     )
     p.add_argument("--baseline", metavar="LABEL", help="optimizer label for paired statistics (default: config's)")
     p.add_argument("--budget", type=int, default=8, metavar="N", help="settings per optimizer (default 8)")
