@@ -112,7 +112,7 @@ def tune(
     if metric not in metrics:
         raise TuneError(f"metric must be one of {list(metrics)} (task {config.task!r}), got {metric!r}")
     # tune chooses on the validation split: there is always one, as TrainConfig holds val_fraction in
-    # (0, 1) and the tasks' splits hold out at least one sample (tests/test_small_things.py: a zero fraction never gets here)
+    # (0, 1) and the tasks' splits hold out at least one sample (tests/test_small_things.py)
     tune_seeds = _seeds("tune_seeds", tune_seeds)
     final_seeds = _seeds("final_seeds", config.seeds if final_seeds is None else final_seeds)
     candidates = make_candidates(budget, lr_range, search, _weight_decay_range(tune_weight_decay))
