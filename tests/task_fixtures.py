@@ -84,7 +84,7 @@ def avazu_rows(n: int, days: tuple[str, ...] = ("141021", "141022", "141023"), s
 def write_avazu(path: Path, n: int = 300, gz: bool = False, seed: int = 0) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     opener = gzip.open if gz else open
-    with opener(path, "wt", encoding="utf-8", newline="") as f:  # type: ignore[operator]
+    with opener(path, "wt", encoding="utf-8", newline="") as f:
         w = csv.writer(f)
         w.writerow(AVAZU_COLUMNS)
         w.writerows(avazu_rows(n, seed=seed))

@@ -16,6 +16,7 @@ from optimlab.experiments.config import ExperimentConfig
 from optimlab.models import list_models
 from optimlab.optim.registry import create_optimizer
 from optimlab.reproduce import METRICS, CatalogError, catalog, list_paper_experiments, load_paper_experiment
+from optimlab.reproduce.run import Scale
 from optimlab.tasks import get_task
 
 EXPECTED = {
@@ -90,7 +91,8 @@ def test_registries_accept_names_and_hparams(name):
     task = get_task(exp.experiment.get("task", "classification"))
     models = set(task.models) or {m.name for m in list_models()}
     datasets = {d.name: d for d in list_datasets()}
-    for scale, have in (("paper", True), ("cpu", True), ("cpu", False)):
+    cases: tuple[tuple[Scale, bool], ...] = (("paper", True), ("cpu", True), ("cpu", False))
+    for scale, have in cases:
         d = exp.experiment_dict(scale, have)
         assert d["model"] in models
         # the task's own data sets (the GAN trains on image sets registered for classification) or its registry tag
@@ -120,8 +122,8 @@ def test_claims_and_reported_are_consistent(name, papers_dir):
         assert {claim.optimizer, claim.baseline} <= labels and claim.optimizer != claim.baseline
         assert claim.better == METRICS[claim.metric][2]
         figures = [exp.paper.reported.get(label, {}).get(claim.metric) for label in (claim.optimizer, claim.baseline)]
-        if None not in figures:  # the claim must agree with the paper's own printed numbers
-            a, b = figures
+        a, b = figures
+        if a is not None and b is not None:  # the claim must agree with the paper's own printed numbers
             assert (a > b) if claim.better == "higher" else (a < b), claim.text
             printed = (f"{100 * a:.2f}", f"{100 * a:g}", f"{a:.4f}", f"{a:g}")
             assert any(p in claim.text for p in printed), claim.text

@@ -10,7 +10,7 @@ import pytest
 from optimlab.cli import build_parser
 from optimlab.cli.common import UsageError, apply_sets, build_config, settable_keys
 from optimlab.experiments.config import PER_OPTIMIZER_FIELDS, ExperimentConfig
-from optimlab.train.config import FUNCTION_FIELDS, TrainConfig
+from optimlab.train.config import FUNCTION_FIELDS, NULL, NULLABLE_FIELDS, TrainConfig
 
 # A valid value different from the default, for every shared TrainConfig field, as TOML text. A field
 # added to TrainConfig without a line here fails test_every_field_has_a_test_value (add one).
@@ -97,3 +97,32 @@ def test_bad_set_names_the_option():
     with pytest.raises(UsageError, match="KEY=VALUE"):
         apply_sets({}, ["amp"])
     assert apply_sets({}, ["val-fraction=0.3"]) == {"val_fraction": 0.3}  # dashes read as underscores
+
+
+def test_none_unsets_an_optional_number_from_toml_set_and_flags(tmp_path):
+    # TOML has no null: the string "none" is None in the optional number fields, in a file, --set and flags
+    assert NULLABLE_FIELDS == ("switch_epoch", "max_steps_per_epoch", "diverge_factor")
+    toml = tmp_path / "c.toml"
+    toml.write_text(
+        'switch_epoch = 2\nmax_steps_per_epoch = 5\ndiverge_factor = 50.0\n[[optimizers]]\nname = "tmsgd"\n'
+    )
+    set_ = {
+        key: getattr(build_config(build_parser().parse_args(["compare", "--config", str(toml)])), key)
+        for key in NULLABLE_FIELDS
+    }
+    assert set_ == {"switch_epoch": 2, "max_steps_per_epoch": 5, "diverge_factor": 50.0}
+    for key in NULLABLE_FIELDS:
+        unset = tmp_path / f"{key}.toml"
+        unset.write_text(toml.read_text().replace(f"{key} = {set_[key]}", f'{key} = "{NULL}"'))
+        from_toml = ExperimentConfig.from_dict(__import__("tomllib").loads(unset.read_text()))
+        assert getattr(from_toml.runs()[0].config, key) is None, key
+        flags = [["--set", f"{key}={NULL}"]]
+        if key != "diverge_factor":  # switch_epoch and max_steps_per_epoch have flags of their own
+            flags.append([f"--{key.replace('_', '-')}", NULL])
+        for flag in flags:
+            args = build_parser().parse_args(["compare", "--config", str(toml), *flag])
+            assert getattr(build_config(args).runs()[0].config, key) is None, flag
+    assert TrainConfig.from_dict({"diverge_factor": NULL}).diverge_factor is None  # experiment.json, run files
+    assert TrainConfig.from_dict({"dataset": NULL}).dataset == NULL  # only the optional numbers read "none"
+    with pytest.raises(ValueError, match=f"switch_epoch='None' is invalid: must be None \\(\"{NULL}\" in TOML"):
+        ExperimentConfig.from_dict({"switch_epoch": "None", "optimizers": ["tmsgd"]})

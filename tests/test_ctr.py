@@ -22,16 +22,17 @@ from test_resume_kill import Interrupt, _assert_same_run
 
 
 def test_auc_log_loss_and_accuracy_against_hand_computed_values():
-    y = [0, 0, 1, 1]
-    p = [0.1, 0.4, 0.35, 0.8]
+    y = np.array([0, 0, 1, 1])
+    p = np.array([0.1, 0.4, 0.35, 0.8])
     m = ctr_metrics(y, p, loss=0.5)
     # AUC: of the 4 (positive, negative) pairs, 3 rank the positive higher (0.35 < 0.4 is the miss)
     assert m["auc"] == pytest.approx(3 / 4)
     hand = -(math.log(0.9) + math.log(0.6) + math.log(0.35) + math.log(0.8)) / 4  # = 0.472288
     assert m["log_loss"] == pytest.approx(hand, rel=1e-7) and m["log_loss"] == pytest.approx(0.4722880, abs=1e-6)
     assert m["accuracy"] == 0.75 and m["loss"] == 0.5  # threshold 0.5: only 0.35 is wrong
-    assert math.isnan(ctr_metrics([1, 1], [0.2, 0.9], 0.0)["auc"])  # one class: AUC undefined
-    assert all(math.isnan(v) for k, v in ctr_metrics(y, [0.1, float("nan"), 0.3, 0.2], 0.0).items() if k != "loss")
+    assert math.isnan(ctr_metrics(np.array([1, 1]), np.array([0.2, 0.9]), 0.0)["auc"])  # one class: AUC undefined
+    with_nan = ctr_metrics(y, np.array([0.1, float("nan"), 0.3, 0.2]), 0.0)
+    assert all(math.isnan(v) for k, v in with_nan.items() if k != "loss")
 
 
 def test_hashing_is_crc32_of_field_and_value_and_quantile_bins_use_train_edges():

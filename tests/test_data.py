@@ -247,8 +247,13 @@ def test_iterate_batches_covers_each_sample_once_per_epoch():
     plain = torch.cat([x.flatten() for x, _ in iterate_batches(split, 7, shuffle=False)]).long()
     assert plain.tolist() == list(range(103))
     assert [len(y) for _, y in iterate_batches(split, 10, drop_last=True)] == [10] * 10
-    seen = []
-    list(iterate_batches(split, 50, augment=lambda x, g: seen.append(x.shape) or x + 1000))
+    seen: list[torch.Size] = []
+
+    def shift(x: torch.Tensor, g: torch.Generator | None) -> torch.Tensor:
+        seen.append(x.shape)
+        return x + 1000
+
+    list(iterate_batches(split, 50, augment=shift))
     assert seen == [(50, 1, 1, 1), (50, 1, 1, 1), (3, 1, 1, 1)]
     with pytest.raises(ValueError, match="batch_size"):
         next(iterate_batches(split, 0))
@@ -269,7 +274,12 @@ def test_weighted_sampler_follows_weighted_random_sampler_and_balances_classes()
         ]
     ).long()
     theirs = list(
-        WeightedRandomSampler(weights, len(labels), replacement=True, generator=torch.Generator().manual_seed(3))
+        WeightedRandomSampler(
+            weights,  # type: ignore[arg-type]  # torch's stub says Sequence[float]; it takes (and documents) a Tensor
+            len(labels),
+            replacement=True,
+            generator=torch.Generator().manual_seed(3),
+        )
     )
     assert ours.tolist() == theirs
     draws = torch.cat(

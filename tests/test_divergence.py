@@ -20,7 +20,7 @@ def test_an_exploding_loss_is_divergence_with_a_stated_reason():
     h = fit(EXPLODING, 0)
     assert h.diverged and h.diverged_epoch == 1
     assert h.initial_loss == pytest.approx(math.log(10), rel=0.2)
-    assert "> 100 x the first batch's" in h.diverged_reason
+    assert h.diverged_reason is not None and "> 100 x the first batch's" in h.diverged_reason
     assert math.isnan(h.final["loss"])  # left out of means like a NaN run
 
 

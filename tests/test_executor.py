@@ -81,4 +81,4 @@ def test_a_result_from_a_node_that_does_not_share_the_folder_is_written_by_the_d
     assert result_path(tmp_path / "out", r.run_id).is_file() and result_path(tmp_path / "node", r.run_id).is_file()
     assert any("not shared" in str(w.message) for w in caught)
     with pytest.raises(TypeError, match="Executor"):
-        run_experiment(config, tmp_path / "x", executor="ray", progress=False)  # type: ignore[arg-type]
+        run_experiment(config, tmp_path / "x", executor="ray", progress=False)

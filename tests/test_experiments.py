@@ -11,12 +11,13 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from optimlab.experiments import ConfigError, ExperimentConfig, OptimizerSpec, load_experiment_config
 from optimlab.experiments import sweep as sweep_mod
-from optimlab.experiments.results import load_results, result_path
+from optimlab.experiments.results import RunResult, load_results, result_path
 from optimlab.experiments.sweep import ExperimentMismatchError, run_experiment
 from optimlab.experiments.validate import check_experiment
 from optimlab.report.markdown import write_report
@@ -63,25 +64,25 @@ def test_toml_loads_and_expands_to_stable_run_ids(tmp_path):
     c = load_experiment_config(_write(tmp_path, GOOD))
     assert c.seeds == (0, 1, 2) and c.baseline_label == "ema"
     assert [o.label for o in c.optimizers] == ["ema", "sgdm", "tmsgd"]
-    runs = c.expand()
+    runs = c.runs()
     assert len(runs) == 9
-    ids = [r[0] for r in runs]
+    ids = [r.run_id for r in runs]
     assert ids[:3] == ["digits-mlp-ema-s0", "digits-mlp-ema-s1", "digits-mlp-ema-s2"]
     assert "digits-mlp-tmsgd-s2" in ids and len(set(ids)) == 9
-    rid, tc, seed = runs[4]
+    rid, tc, seed = runs[4].run_id, runs[4].config, runs[4].seed
     assert (rid, seed) == ("digits-mlp-sgdm-s1", 1)
     assert isinstance(tc, TrainConfig) and tc.optimizer == "sgdm" and tc.hparams == {"lr": 0.01, "momentum": 0.9}
     assert (tc.epochs, tc.batch_size, tc.model, tc.dataset) == (2, 64, "mlp", "digits")
     # only TM-SGD runs carry the switch
-    assert tc.switch_epoch is None and runs[6][1].switch_epoch == 2
-    assert c.expand() == runs  # stable
+    assert tc.switch_epoch is None and runs[6].config.switch_epoch == 2
+    assert c.runs() == runs  # stable
     # to_dict -> from_dict round trip (experiment.json)
     assert ExperimentConfig.from_dict(json.loads(json.dumps(c.to_dict()))) == c
 
 
 def test_grid_over_models_and_explicit_seeds():
     c = ExperimentConfig(optimizers=(OptimizerSpec("adam", "adam", {}),), seeds=(3, 7), models=("mlp", "cnn"))
-    assert [r[0] for r in c.expand()] == [
+    assert [r.run_id for r in c.runs()] == [
         "digits-mlp-adam-s3",
         "digits-mlp-adam-s7",
         "digits-cnn-adam-s3",
@@ -186,8 +187,8 @@ class FakeFit:
         )
 
 
-def _config(**kw):
-    base = dict(
+def _config(**kw: Any) -> ExperimentConfig:
+    base: dict[str, Any] = dict(
         name="t",
         model="mlp",
         epochs=2,
@@ -201,6 +202,12 @@ def _config(**kw):
     )
     base.update(kw)
     return ExperimentConfig(**base)
+
+
+def _final(r: RunResult) -> dict[str, float]:
+    """A finished run's final test metrics (its history is there)."""
+    assert r.history is not None, r.error
+    return r.history.final
 
 
 def test_sweep_writes_results_skips_finished_and_rejects_mismatch(tmp_path, monkeypatch):
@@ -283,7 +290,7 @@ def test_worker_processes_give_the_same_results_as_in_process(tmp_path):
     par = run_experiment(config, tmp_path / "par", workers=2, progress=False)
     seq = run_experiment(config, tmp_path / "seq", workers=1, progress=False)
     assert [r.status for r in par] == ["done", "done"]
-    assert [r.history.final for r in par] == [r.history.final for r in seq]
+    assert [_final(r) for r in par] == [_final(r) for r in seq]
     assert not (tmp_path / "par" / "ckpt").exists() or not any((tmp_path / "par" / "ckpt").iterdir())
 
 
@@ -314,10 +321,10 @@ def test_killed_sweep_resumes_without_touching_finished_runs(tmp_path):
     assert proc.returncode == -signal.SIGKILL, "the sweep finished before it could be killed"
     before = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in runs.glob("*.json")}
     assert 1 <= len(before) < 6
-    proc = subprocess.run([sys.executable, str(script), str(out)], env=env, timeout=300)
-    assert proc.returncode == 0
+    rerun = subprocess.run([sys.executable, str(script), str(out)], env=env, timeout=300)
+    assert rerun.returncode == 0
     for name, (mtime, content) in before.items():
         assert (runs / name).stat().st_mtime_ns == mtime and (runs / name).read_bytes() == content
     results = load_results(out)
-    assert len(results) == 6 and all(r.done and r.history.final["accuracy"] > 0.5 for r in results)
+    assert len(results) == 6 and all(r.done and _final(r)["accuracy"] > 0.5 for r in results)
     assert not list(runs.glob("*.tmp")) and not list(runs.glob(".*"))

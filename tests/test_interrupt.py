@@ -69,6 +69,7 @@ def wait_until(predicate, timeout: float, what: str, proc: subprocess.Popen | No
     start = time.monotonic()
     while not predicate():
         if proc is not None and proc.poll() is not None:
+            assert proc.stderr is not None  # started with stderr=PIPE
             raise AssertionError(f"the command ended early while waiting for {what}: {proc.stderr.read().decode()}")
         assert time.monotonic() - start < timeout, f"no {what} within {timeout} s"
         time.sleep(0.05)
@@ -95,8 +96,9 @@ def session():
         if proc.poll() is None:
             proc.kill()
         proc.wait(timeout=30)
-        proc.stdout.close()
-        proc.stderr.close()
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
 
 
 def checkpoints(out: Path) -> list[Path]:

@@ -53,7 +53,7 @@ def imports(path: Path, root: Path = SRC) -> list[tuple[str, list[str]]]:
     are not modules are imports of pkg itself): reading it as an import of pkg hid the cycle
     train.loop <-> train.distributed behind the package's __init__.
     """
-    out = []
+    out: list[tuple[str, list[str]]] = []
     base = module_name(path, root)
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
@@ -127,8 +127,8 @@ def test_no_import_cycles():
 
 
 def test_the_check_catches_a_forbidden_arrow_a_private_name_and_a_cycle():
-    rules = {"train": {"optim"}, "optim": set()}
-    g = {
+    rules: dict[str, set[str]] = {"train": {"optim"}, "optim": set()}
+    g: dict[str, list[tuple[str, list[str]]]] = {
         "optimlab.train.loop": [
             ("optimlab.optim.registry", ["create_optimizer"]),
             ("optimlab.cli", []),

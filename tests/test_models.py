@@ -9,6 +9,8 @@ from torch import nn
 
 from optimlab.data import iterate_batches, load_dataset
 from optimlab.models import count_parameters, create_model, list_models
+from optimlab.models.dcgan import DCGAN
+from optimlab.models.preact_resnet import PreActBlock
 
 NAMES = ["mlp", "cnn", "resnet18", "resnet50", "densenet121", "vgg11", "vgg16"]
 NAMES += ["preactresnet34", "preactresnet18", "preactresnet10"]  # regressors for the key-point task
@@ -64,10 +66,16 @@ def test_mlp_and_cnn_counts_follow_their_layout():
 
 def test_cifar_stem_has_no_stride_and_no_maxpool():
     model = create_model("resnet18", 10, width=0.125)
-    assert model.conv1.kernel_size == (3, 3) and model.conv1.stride == (1, 1)
+    stem = model.conv1
+    assert isinstance(stem, nn.Conv2d) and stem.kernel_size == (3, 3) and stem.stride == (1, 1)
     assert not any(isinstance(m, nn.MaxPool2d) for m in model.modules())
     vgg = create_model("vgg16", 10)
-    assert vgg.classifier.in_features == 512 and sum(isinstance(m, nn.MaxPool2d) for m in vgg.modules()) == 5
+    head = vgg.classifier
+    assert (
+        isinstance(head, nn.Linear)
+        and head.in_features == 512
+        and sum(isinstance(m, nn.MaxPool2d) for m in vgg.modules()) == 5
+    )
     assert sum(isinstance(m, nn.BatchNorm2d) for m in vgg.modules()) == 13
 
 
@@ -141,13 +149,16 @@ def test_preact_resnet_counts_follow_the_kuangliu_layout():
     assert meta_count("preactresnet34") == 21_279_306
     # ten regression outputs instead of ten classes: the same network
     assert meta_count("preactresnet34", 10, (1, 96, 96)) == 21_279_306 - 2 * 9 * 64
-    block = create_model("preactresnet10", 4, (1, 16, 16), width=0.125).layer2[0]
-    assert isinstance(block.shortcut, nn.Conv2d) and block.shortcut.stride == (2, 2)
+    layer2 = create_model("preactresnet10", 4, (1, 16, 16), width=0.125).layer2
+    assert isinstance(layer2, nn.Sequential) and isinstance(layer2[0], PreActBlock)
+    shortcut = layer2[0].shortcut
+    assert isinstance(shortcut, nn.Conv2d) and shortcut.stride == (2, 2)
 
 
 def test_dcgan_shapes_ranges_and_count():
     torch.manual_seed(0)
     gan = create_model("dcgan", 1, (1, 28, 28), width=0.25)
+    assert isinstance(gan, DCGAN)
     z = gan.sample_noise(5)
     images = gan(z)
     assert z.shape == (5, 100) and images.shape == (5, 1, 28, 28)

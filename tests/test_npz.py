@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -28,7 +29,7 @@ def _arrays(n_train: int = 40, n_test: int = 12, shape: tuple[int, ...] = (6, 6)
 
 def _write(tmp_path: Path, name: str = "mine.npz", **arrays: np.ndarray) -> Path:
     path = tmp_path / name
-    np.savez(path, **arrays)
+    np.savez(path, **cast(dict[str, Any], arrays))  # numpy's stub types **kwds as the allow_pickle flag
     return path
 
 

@@ -8,6 +8,7 @@ import json
 import textwrap
 import warnings
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 import torch
@@ -144,7 +145,7 @@ def test_references_work_where_names_do_and_bad_ones_name_the_culprit():
         optimizer_info("lookahead-plugin_fixtures:tiny_mlp")
     with pytest.raises(TypeError, match="returned a list, not a torch Optimizer"):
         create_optimizer("plugin_fixtures:not_an_optimizer", [p])
-    assert create_model("plugin_fixtures:tiny_mlp", 3, (1, 4, 4), width=0.5)[1].out_features == 8
+    assert cast(Any, create_model("plugin_fixtures:tiny_mlp", 3, (1, 4, 4), width=0.5))[1].out_features == 8
     assert len(load_dataset("plugin_fixtures:digits_head", rows=50).train.y) == 50
     assert known_task("plugin_fixtures:Anything") and not known_task("no-such-task")
     with pytest.raises(ValueError, match="not an optimlab.tasks.Task subclass"):

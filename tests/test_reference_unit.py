@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from typing import Any, cast
 
 import numpy as np
 import pytest
+from numpy.typing import ArrayLike
 
 import optimlab.reference as R
 
 
-def _run(name: str, theta0: float | np.ndarray, grads: list, **hp: object) -> np.ndarray:
+def _run(name: str, theta0: ArrayLike, grads: list, **hp: object) -> np.ndarray:
     return R.trajectory(
         name, np.asarray(theta0, dtype=np.float64), [np.asarray(g, dtype=np.float64) for g in grads], **hp
     )
@@ -26,7 +28,7 @@ def test_ema_temperature_example_of_paper_002() -> None:
     state = R.ema_init(np.zeros(()))
     theta = np.zeros(())
     for temp, want in zip([20.0, 23.0, 17.0], [4.0, 7.8, 9.64]):
-        theta, state = R.ema_update(state, theta, np.float64(temp), lr=1.0, beta=0.8)
+        theta, state = R.ema_update(state, theta, np.array(temp), lr=1.0, beta=0.8)
         assert state.v == pytest.approx(want, rel=1e-14)
     assert theta == pytest.approx(-(4.0 + 7.8 + 9.64), rel=1e-14)  # θ −= lr·v each day
 
@@ -53,10 +55,10 @@ def test_rsgdm_first_two_steps() -> None:
     """n_1 = (1 − β)g_1 and n_2 = (1 − β²)g_2 (the g_1 terms of m_2 and βz_2 cancel).
     β = 0.5, lr = 1, g = 4, 8: m_1 = 2, z_1 = 0, n_1 = 2; m_2 = 5, Δg_2 = 4, z_2 = 2, n_2 = 6."""
     init, update, _ = R.REFERENCES["rsgdm"]
-    theta, state = np.float64(10.0), init(np.zeros(()))
-    theta, state = update(state, theta, np.float64(4.0), lr=1.0, beta=0.5)
+    theta, state = np.array(10.0), init(np.zeros(()))
+    theta, state = update(state, theta, np.array(4.0), lr=1.0, beta=0.5)
     assert (theta, state.m, state.z) == (8.0, 2.0, 0.0)
-    theta, state = update(state, theta, np.float64(8.0), lr=1.0, beta=0.5)
+    theta, state = update(state, theta, np.array(8.0), lr=1.0, beta=0.5)
     assert (theta, state.m, state.z) == (2.0, 5.0, 2.0)
     # the same for any β and g_1: n_2 = (1 − β²)·g_2
     rng = np.random.default_rng(0)
@@ -232,7 +234,7 @@ def test_bad_input_names_the_culprit() -> None:
     with pytest.raises(ValueError, match="lr"):
         R.gd_update(R.gd_init(th), th, np.ones(2), lr=-1.0)
     with pytest.raises(ValueError, match="convention"):
-        R.radam_update(R.adam_init(th), th, np.ones(2), convention="pytorch")
+        R.radam_update(R.adam_init(th), th, np.ones(2), convention=cast(Any, "pytorch"))  # not a Convention
     with pytest.raises(ValueError, match="dampening"):
         R.sgdm_update(R.momentum_init(th), th, np.ones(2), dampening=0.1)
     with pytest.raises(ValueError, match="shape"):

@@ -127,6 +127,7 @@ def test_failures_that_could_change_the_verdict_are_named() -> None:
     runs = _results({"old": base, "new": new}, "accuracy")
     for r in runs:  # "new" diverges on the three seeds where the baseline does best
         if r.label == "new" and r.seed in (9, 10, 11):
+            assert r.history is not None
             r.history.diverged_epoch = 1
             r.history.final["accuracy"] = math.nan
     res = judge_claim(claim, runs, {}, min_seeds=5)
@@ -384,7 +385,9 @@ def test_wgd_nadam_claims_say_the_published_code_applies_no_whitening_and_are_ju
     assert "no whitening" in nadam.notes[0] and any("not tested" in n for n in nadam.notes)
     assert nadam.verdict != SMALLER  # the paper's figure came from other code: not a yardstick for this rule
     arms = {c.optimizer: r for c, r in zip(code_claims(exp), judge_code_claims(exp, runs))}
-    assert set(arms) == {"wgd-nadam-code", "wgd-radam-code"} and arms["wgd-nadam-code"].paper_optimizer == 0.4527
+    nadam_code = arms["wgd-nadam-code"]
+    assert set(arms) == {"wgd-nadam-code", "wgd-radam-code"} and nadam_code is not None
+    assert nadam_code.paper_optimizer == 0.4527
     older = [r for r in runs if not r.label.endswith("-code")]  # a folder made before the arms existed
     assert all(r is None for r in judge_code_claims(exp, older))
 

@@ -64,6 +64,7 @@ def _kill_after_first_checkpoint(config: TrainConfig, seed: int, run_dir: Path, 
     )
     try:
         deadline = time.monotonic() + 120
+        assert proc.stdout is not None  # stdout=PIPE
         while not (run_dir / CHECKPOINT_FILE).exists():
             assert proc.poll() is None, f"child exited early: {proc.stdout.read().decode()}"
             assert time.monotonic() < deadline, "no checkpoint within 120 s"

@@ -240,7 +240,9 @@ def test_lraspp_matches_torchvisions_parameter_count_and_keeps_the_input_size():
     # the head's inputs: low level at stride 8 and high at 16 for lraspp (torchvision's), 1 and 8 for the ResNet
     for model, shape, strides in ((big, (1, 3, 64, 64), (8, 16)), (small, (1, 1, 32, 32), (1, 8))):
         seen: dict = {}
-        hook = model.head.register_forward_hook(lambda m, args, out, seen=seen: seen.update(low=args[0], high=args[1]))
+        head = model.head
+        assert isinstance(head, torch.nn.Module)
+        hook = head.register_forward_hook(lambda m, args, out, seen=seen: seen.update(low=args[0], high=args[1]))
         model(torch.zeros(shape))
         hook.remove()
         assert (seen["low"].shape[-1], seen["high"].shape[-1]) == tuple(shape[-1] // s for s in strides)

@@ -101,3 +101,23 @@ def test_study_pages_do_not_claim_where_they_were_written():
 
     note = GENERATED_NOTE.format(name="ema")
     assert "`optimlab study ema --out docs/studies`" not in note and "--out DIR" in note
+
+
+def test_tune_always_has_a_validation_split_to_choose_on(tmp_path, capsys, monkeypatch):
+    # what tune's old `val_fraction <= 0` check (never true) meant to guard: TrainConfig refuses a
+    # fraction outside (0, 1) before any run, and the split always holds out a sample
+    import torch
+
+    from optimlab.data.batches import stratified_split
+    from optimlab.tasks.base import Split, random_split
+
+    monkeypatch.chdir(tmp_path)
+    for fraction in ("0", "1", "-0.1"):
+        assert main(["tune", "--set", f"val_fraction={fraction}", "--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert f"val_fraction={fraction}" in err and "must be in (0, 1)" in err and len(err.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
+    tiny = Split(torch.zeros(10, 1), torch.arange(10) % 2)
+    assert len(random_split(tiny, 0.01, seed=0)[1]) == 1
+    with pytest.raises(ValueError, match="leaves no validation samples"):
+        stratified_split(Split(torch.zeros(2, 1), torch.arange(2)), 0.01)

@@ -110,7 +110,7 @@ def test_paired_comparison_is_scipys_paired_t_with_holm_over_the_optimizers():
         results += [_run(lab, s, a + shift + noise[lab][s], 0.3, optimizer="sgd") for s, a in enumerate(base)]
     s = summarize(results, baseline="sgdm-ema", metrics=("accuracy",))
     raw = {lab: ss.ttest_rel(base + shift + noise[lab], base).pvalue for lab, shift in shifts.items()}
-    order = sorted(raw, key=raw.get)  # Holm by hand: m = 3 optimizers
+    order = sorted(raw, key=lambda lab: raw[lab])  # Holm by hand: m = 3 optimizers
     expect, running = {}, 0.0
     for i, lab in enumerate(order):
         running = max(running, min(1.0, (3 - i) * raw[lab]))

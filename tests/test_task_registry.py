@@ -142,6 +142,7 @@ def torch_meta() -> Any:
 @pytest.mark.parametrize("name", [d.name for d in list_datasets() if d.input_shape is not None])
 def test_a_declared_input_shape_is_what_the_loader_returns(name, request):
     info = {d.name: d for d in list_datasets()}[name]
+    assert info.input_shape is not None
     if "image_size" in info.options:  # the default option and the declared side agree
         assert info.options["image_size"] == info.input_shape[1] == info.input_shape[2]
     if name in SHARED_STAND_INS:

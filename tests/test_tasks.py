@@ -100,6 +100,7 @@ class TwoRoleTask(ClassificationTask):
 
     def train_step(self, ctx: StepContext, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         model = ctx.model  # the plain module: its submodules
+        assert isinstance(model, TwoPart)
         with ctx.runtime.autocast():
             features = model.body(x)
             head_loss = self.loss(model.head(features.detach()), y)

@@ -126,13 +126,15 @@ def test_warmup_is_linear_per_step_and_schedule_survives_state_dict():
     sched2 = build_scheduler(opt2, config, steps_per_epoch=5)
     opt2.load_state_dict(opt.state_dict())
     sched2.load_state_dict(sched.state_dict())
-    opt.step(), sched.step(), opt2.step(), sched2.step()
+    for stepper in (opt, sched, opt2, sched2):
+        stepper.step()
     assert opt2.param_groups[0]["lr"] == opt.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-15)
 
 
 # -- TM-SGD switch epoch ---------------------------------------------------------------------------
 def test_switch_epoch_starts_multistep_at_that_epoch(tmp_path, monkeypatch):
-    calls, done_epochs = [], []
+    calls: list[tuple[int, str]] = []
+    done_epochs: list[int] = []
     real = loop_module.start_multistep
 
     def spy(opt):

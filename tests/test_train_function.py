@@ -4,8 +4,11 @@ statistics and report (optimlab.tasks.function)."""
 from __future__ import annotations
 
 import json
+import logging
 import math
 import textwrap
+import threading
+from typing import Any, cast
 
 import pytest
 
@@ -13,8 +16,16 @@ from optimlab.experiments.config import ConfigError, ExperimentConfig
 from optimlab.experiments.results import error_path, result_path
 from optimlab.experiments.sweep import ExperimentMismatchError, run_experiment
 from optimlab.experiments.validate import check_experiment
-from optimlab.train import TrainConfig, fit
-from optimlab.train.interrupt import RunInterrupted, clear_stop
+from optimlab.train import TrainConfig, fit, interrupt
+from optimlab.train.config import History
+from optimlab.train.interrupt import RunInterrupted
+
+
+def _history(r: Any) -> History:
+    """A finished run's History (a run that raised has none: the test then fails here, saying so)."""
+    assert r.history is not None, f"{r.run_id} has no history: {r.error}"
+    return cast(History, r.history)
+
 
 USER_CODE = '''
 import json, math, os
@@ -190,7 +201,7 @@ def test_make_optimizer_builds_exactly_the_runs_optimizer(user_module, tmp_path)
     assert rsgdm["lr"] == 0.05 and "beta" in rsgdm["defaults"]
     assert wgd["lr"] == 0.07 and "momentum" in wgd["defaults"]  # WGD around heavy-ball SGD
     assert rsgdm["options"]["steps"] == 2  # the function got [train_options] (a copy)
-    assert results[0].history.final.keys() == {"error", "score"} and not results[0].history.train_loss
+    assert _history(results[0]).final.keys() == {"error", "score"} and not _history(results[0]).train_loss
 
 
 def test_a_sweep_judges_the_functions_metrics_with_the_tomls_directions(user_module, tmp_path):
@@ -207,7 +218,7 @@ def test_a_sweep_judges_the_functions_metrics_with_the_tomls_directions(user_mod
     assert "error [95% CI]" in text and "| score |" in text  # names as given
     mtimes = {p: p.stat().st_mtime_ns for p in (out / "runs").glob("*.json")}
     again = run_experiment(config, out, progress=False, tensorboard=False)  # finished runs are skipped
-    assert [r.history.final for r in again] == [r.history.final for r in results]
+    assert [_history(r).final for r in again] == [_history(r).final for r in results]
     assert {p: p.stat().st_mtime_ns for p in (out / "runs").glob("*.json")} == mtimes
     changed = config.replace(train_options={"steps": 21})  # another recipe: refused in this folder
     with pytest.raises(ExperimentMismatchError, match=r"train_options: \{'steps': 20\} -> \{'steps': 21\}"):
@@ -240,7 +251,7 @@ def test_returned_keys_must_match_the_metrics_table(user_module, tmp_path, fn, m
     assert all(not r.done for r in results)
     import re
 
-    assert re.search(message, results[0].error)
+    assert re.search(message, results[0].error or "")
 
 
 def test_a_non_finite_returned_value_is_a_divergence_naming_the_metric(user_module, tmp_path):
@@ -248,18 +259,16 @@ def test_a_non_finite_returned_value_is_a_divergence_naming_the_metric(user_modu
     results = run_experiment(config, tmp_path / "out", progress=False, tensorboard=False)
     by_id = {r.run_id: r for r in results}
     bad = by_id["toy-vector-sgd-s0"]
-    assert bad.done and bad.diverged and math.isnan(bad.history.final["error"])
-    assert bad.history.diverged_reason == "train_function returned non-finite error=nan"
+    assert bad.done and bad.diverged and math.isnan(_history(bad).final["error"])
+    assert _history(bad).diverged_reason == "train_function returned non-finite error=nan"
     assert by_id["toy-vector-sgd-s1"].done and not by_id["toy-vector-sgd-s1"].diverged
 
 
-def test_a_stop_request_ends_the_run_at_its_next_optimizer_step(user_module):
+def test_a_stop_request_ends_the_run_at_its_next_optimizer_step(user_module, monkeypatch):
+    monkeypatch.setattr(interrupt, "_STOP", threading.Event())  # this test's own flag, dropped after it
     config = ExperimentConfig.from_dict(_toml(f"{user_module}:steps_after_stop")).runs()[0].config
-    try:
-        with pytest.raises(RunInterrupted):
-            fit(config, 0)
-    finally:
-        clear_stop()
+    with pytest.raises(RunInterrupted):
+        fit(config, 0)
 
 
 def test_the_reference_is_found_from_the_current_directory(tmp_path, monkeypatch):
@@ -282,7 +291,7 @@ def test_worker_processes_run_the_function(user_module, tmp_path):
     results = run_experiment(config, tmp_path / "out", workers=2, progress=False, tensorboard=False)
     assert [r.status for r in results] == ["done"] * 4
     serial = run_experiment(config, tmp_path / "serial", progress=False, tensorboard=False)
-    assert [r.history.final for r in results] == [r.history.final for r in serial]  # seeded alike
+    assert [_history(r).final for r in results] == [_history(r).final for r in serial]  # seeded alike
 
 
 @pytest.mark.slow
@@ -302,11 +311,11 @@ def test_ray_runs_the_function_on_a_cluster(user_module, tmp_path, monkeypatch):
     config = ExperimentConfig.from_dict(_toml(f"{user_module}:train", seeds=2))
     local = run_experiment(config, tmp_path / "local", progress=False, tensorboard=False)
     with RayCluster(cpus=(2,)) as cluster:
-        ray.init(address=cluster.address, logging_level="WARNING", log_to_driver=False)
+        ray.init(address=cluster.address, logging_level=logging.WARNING, log_to_driver=False)
         try:
             executor = make_executor("ray", ray_address=cluster.address)
             remote = run_experiment(config, tmp_path / "ray", executor=executor, progress=False, tensorboard=False)
         finally:
             ray.shutdown()
     assert [r.status for r in remote] == ["done"] * 4
-    assert [r.history.final for r in remote] == [r.history.final for r in local]
+    assert [_history(r).final for r in remote] == [_history(r).final for r in local]

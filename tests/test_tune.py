@@ -7,6 +7,7 @@ import argparse
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -26,8 +27,8 @@ from optimlab.tune.search import (
 )
 
 
-def _config(**kw) -> ExperimentConfig:
-    base = dict(
+def _config(**kw: Any) -> ExperimentConfig:
+    base: dict[str, Any] = dict(
         name="t",
         dataset="digits",
         model="mlp",
@@ -43,6 +44,17 @@ def _config(**kw) -> ExperimentConfig:
     )
     base.update(kw)
     return ExperimentConfig(**base)
+
+
+def _chosen(best: CandidateScore | None) -> Candidate:
+    """The candidate an optimizer chose (it had a finite setting)."""
+    assert best is not None
+    return best.candidate
+
+
+def _wd(c: Candidate) -> float:
+    assert c.weight_decay is not None  # searched with a weight-decay range
+    return c.weight_decay
 
 
 def _metrics(acc: float) -> dict[str, float]:
@@ -66,7 +78,7 @@ def test_grid_is_log_spaced_with_both_ends() -> None:
     np.testing.assert_allclose(np.diff(np.log10(lrs)), 1.0)
     wd = make_candidates(10, (1e-3, 1e-1), "grid", wd_range=(1e-5, 1e-3))  # floor(sqrt(10)) = 3 per axis
     assert len(wd) == 9 and len({x.lr for x in wd}) == 3 and len({x.weight_decay for x in wd}) == 3
-    np.testing.assert_allclose(sorted({x.weight_decay for x in wd}), [1e-5, 1e-4, 1e-3], rtol=1e-12)
+    np.testing.assert_allclose(sorted({_wd(x) for x in wd}), [1e-5, 1e-4, 1e-3], rtol=1e-12)
 
 
 def test_sobol_is_reproducible_in_range_and_seeded() -> None:
@@ -79,7 +91,7 @@ def test_sobol_is_reproducible_in_range_and_seeded() -> None:
     assert sum(x.lr < 1e-2 for x in a) >= 2
     w = make_candidates(8, (1e-3, 1.0), "sobol", wd_range=(1e-6, 1e-2))
     assert w == make_candidates(8, (1e-3, 1.0), "sobol", wd_range=(1e-6, 1e-2))
-    assert len(w) == 8 and all(1e-6 <= x.weight_decay <= 1e-2 for x in w)
+    assert len(w) == 8 and all(1e-6 <= _wd(x) <= 1e-2 for x in w)
 
 
 @pytest.mark.parametrize(
@@ -112,7 +124,7 @@ def test_diverged_or_failed_settings_never_win() -> None:
     # ties go to the smaller lr; loss is minimized
     a, b = _score(0.1, [0.7], 1), _score(0.01, [0.7], 1)
     assert select_best([a, b]) is b
-    assert select_best([_score(0.1, [0.3], 1), _score(0.01, [0.2], 1)], metric="loss").candidate.lr == 0.01
+    assert _chosen(select_best([_score(0.1, [0.3], 1), _score(0.01, [0.2], 1)], metric="loss")).lr == 0.01
 
 
 def test_score_reads_validation_and_flags_diverged_runs(tmp_path: Path) -> None:
@@ -127,7 +139,7 @@ def test_score_reads_validation_and_flags_diverged_runs(tmp_path: Path) -> None:
     by_lr = {s.candidate.lr: s for s in scores}
     assert by_lr[1.0].n_diverged == 1 and not by_lr[1.0].ok
     assert by_lr[0.1].values == [0.40]  # validation value, not the test 0.99
-    assert select_best(scores).candidate.lr == 0.1
+    assert _chosen(select_best(scores)).lr == 0.1
 
 
 # --------------------------------------------------------------------------- tune with fake runs
@@ -191,15 +203,15 @@ def test_tune_chooses_on_validation_with_the_same_budget_for_all(tmp_path: Path,
     # other hyperparameters are kept, lr replaced
     assert all(o.hparams["momentum"] == 0.9 for o in search_cfg.optimizers if o.name == "sgdm")
     # validation best is lr 0.01 (the test split would have picked lr 1)
-    assert res.best["sgdm"].candidate.lr == pytest.approx(0.01)
-    assert res.best["ema"].candidate.lr == pytest.approx(0.01)
+    assert _chosen(res.best["sgdm"]).lr == pytest.approx(0.01)
+    assert _chosen(res.best["ema"]).lr == pytest.approx(0.01)
     assert {o.label: o.hparams["lr"] for o in final_cfg.optimizers} == pytest.approx({"sgdm": 0.01, "ema": 0.01})
     assert final_cfg.seeds == (0, 1, 2) and final_cfg.optimizers[0].hparams["momentum"] == 0.9
     assert {r.label for r in res.final_results} == {"sgdm", "ema"} and len(res.final_results) == 6
-    assert res.summary.comparison("ema").n_pairs == 3
+    assert res.summary is not None and res.summary.comparison("ema").n_pairs == 3
     page = res.page.read_text()
     assert "Same budget for every optimizer: 5 settings × 2 tuning seed(s)" in page
-    assert "![lr sensitivity](lr_sensitivity.png)" in page and res.plot.is_file()
+    assert "![lr sensitivity](lr_sensitivity.png)" in page and res.plot is not None and res.plot.is_file()
     assert "1 diverged" not in page and "2 diverged" in page  # ema at lr 1, both tuning seeds
     saved = json.loads((tmp_path / "tune.json").read_text())
     assert saved["best"]["ema"]["lr"] == pytest.approx(0.01) and saved["budget"] == 5
@@ -229,6 +241,7 @@ def test_optimizer_whose_every_setting_diverges_is_left_out(tmp_path: Path, monk
     monkeypatch.setattr(search_mod, "run_experiment", fake)
     res = tune(_config(baseline="ema"), tmp_path, budget=3, progress=False)
     assert res.best["ema"] is None and res.best["sgdm"] is not None
+    assert res.final_config is not None
     assert [o.label for o in res.final_config.optimizers] == ["sgdm"] and res.final_config.baseline_label == "sgdm"
     assert "every setting diverged or failed" in res.page.read_text()
 
@@ -271,7 +284,7 @@ def test_real_tiny_tune_on_digits_writes_page_and_resumes(tmp_path: Path) -> Non
     again = tune(cfg, tmp_path, budget=3, lr_range=(1e-3, 1.0), tune_seeds=(1000,), final_seeds=(0, 1), progress=False)
     assert {f: f.stat().st_mtime_ns for f in mtimes} == mtimes  # no run was redone
     assert sorted((tmp_path / "search" / "runs").glob("*.json")) == search_files
-    assert {k: v.candidate for k, v in again.best.items()} == {k: v.candidate for k, v in res.best.items()}
+    assert {k: _chosen(v) for k, v in again.best.items()} == {k: _chosen(v) for k, v in res.best.items()}
 
 
 # --------------------------------------------------------------------------- CLI
@@ -344,16 +357,14 @@ def test_widening_the_grid_reruns_only_finals_whose_choice_moved_and_flags_edges
     existing_at_final: list[set[str]] = []
 
     class Recording(_FakeSweep):
-        def __call__(self, config, out_dir, **kw):
+        def __call__(self, config: ExperimentConfig, out_dir: Any, *args: Any, **kw: Any) -> Any:
             if config.name.endswith("-final"):
                 existing_at_final.append({p.stem for p in (Path(out_dir) / "runs").glob("*.json")})
-            return super().__call__(config, out_dir, **kw)
+            return super().__call__(config, out_dir, *args, **kw)
 
     monkeypatch.setattr(search_mod, "run_experiment", Recording(landscape))
     first = tune(_config(), tmp_path, budget=3, lr_range=(1e-3, 1e-1), progress=False)
-    assert first.best["sgdm"].candidate.lr == pytest.approx(0.1) and first.best["ema"].candidate.lr == pytest.approx(
-        0.01
-    )
+    assert _chosen(first.best["sgdm"]).lr == pytest.approx(0.1) and _chosen(first.best["ema"]).lr == pytest.approx(0.01)
     page = first.page.read_text(encoding="utf-8")
     assert (
         "At the edge of the grid: sgdm (largest, 0.1)" in page and "ema (" not in page.split("edge of the grid")[1][:80]
@@ -367,6 +378,6 @@ def test_widening_the_grid_reruns_only_finals_whose_choice_moved_and_flags_edges
     with pytest.warns(UserWarning, match=r"2 final run\(s\).*no longer chosen"):
         wider = tune(_config(), tmp_path, budget=5, lr_range=(1e-3, 10.0), progress=False)
     assert [c.lr for c in wider.candidates][:3] == [c.lr for c in first.candidates]  # the old grid, extended
-    assert wider.best["sgdm"].candidate.lr == pytest.approx(10.0)
+    assert _chosen(wider.best["sgdm"]).lr == pytest.approx(10.0)
     kept = existing_at_final[-1]
     assert kept == {s for s in finals if "-ema-" in s}  # sgdm's stale finals were deleted before the rerun

@@ -3,6 +3,8 @@ directions of `maximize`, over every registered base; no_decay_groups stops MARS
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import pytest
 import torch
 
@@ -87,4 +89,4 @@ def test_no_decay_groups_stop_mars_own_decay_of_1d_tensors() -> None:
 @pytest.mark.parametrize("name", [*BASES, "wgd-adam", "lookahead-sgdm", "wgd-qhm"])
 def test_a_negative_weight_decay_names_the_hyperparameter_without_params(name: str) -> None:
     with pytest.raises(ValueError, match="weight_decay"):
-        create_optimizer(name, None, weight_decay=-1)
+        create_optimizer(name, cast(Any, None), weight_decay=-1)  # None: the params are never read

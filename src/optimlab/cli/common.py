@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 
 from optimlab.experiments.config import ExperimentConfig, load_experiment_config
 from optimlab.experiments.executor import EXECUTORS
+from optimlab.train.config import NULL
 
 DEFAULT_CONFIG = "configs/default.toml"  # package data of optimlab
 EXIT_BAD_INPUT = 2
@@ -88,13 +89,6 @@ def parse_optimizer_spec(spec: str) -> dict[str, Any]:
     return out
 
 
-def _seeds_arg(raw: str) -> Any:
-    try:
-        return int(raw) if "," not in raw else [int(s) for s in raw.split(",") if s.strip()]
-    except ValueError:
-        raise UsageError(f"--seeds {raw!r}: give a count (5) or a comma list (0,1,7)") from None
-
-
 def default_config_text() -> str:
     return importlib.resources.files("optimlab").joinpath(DEFAULT_CONFIG).read_text(encoding="utf-8")
 
@@ -140,7 +134,7 @@ def build_config(args: argparse.Namespace, single: bool = False) -> ExperimentCo
         d.update(seeds=[args.seed], baseline=None)
     else:
         if args.seeds is not None:
-            d["seeds"] = _seeds_arg(args.seeds)
+            d["seeds"] = args.seeds  # a tuple from cli.flags.seeds_arg
         if args.baseline is not None:
             d["baseline"] = args.baseline
     return ExperimentConfig.from_dict(d, source=args.config or "command line")
@@ -238,10 +232,30 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--width", type=float, help="model width multiplier")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
-    p.add_argument("--max-steps-per-epoch", type=int, metavar="K", help="cap the steps of each epoch (quick runs)")
-    p.add_argument("--switch-epoch", type=int, metavar="E", help="TM-SGD: epoch of the switch to the multi-step rule")
+    p.add_argument(
+        "--max-steps-per-epoch",
+        type=int_or_null,
+        metavar="K",
+        help=f"cap the steps of each epoch (quick runs); '{NULL}': no cap",
+    )
+    p.add_argument(
+        "--switch-epoch",
+        type=int_or_null,
+        metavar="E",
+        help=f"TM-SGD: epoch of the switch to the multi-step rule; '{NULL}': never switch",
+    )
     add_set_flag(p)
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars or log lines")
+
+
+def int_or_null(raw: str) -> int | str:
+    """An int, or the null spelling "none" (kept as text: ExperimentConfig.from_dict reads it as None)."""
+    if raw.strip() == NULL:
+        return NULL
+    try:
+        return int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{raw!r} is neither an int nor '{NULL}'") from None
 
 
 def add_set_flag(p: argparse.ArgumentParser) -> None:
@@ -251,7 +265,8 @@ def add_set_flag(p: argparse.ArgumentParser) -> None:
         default=[],
         metavar="KEY=VALUE",
         help="any training option, e.g. --set amp=bf16 --set val_fraction=0.2 (TOML values; repeatable; "
-        "every TrainConfig field but optimizer/hparams)",
+        f"every TrainConfig field but optimizer/hparams; '{NULL}' unsets an optional number, e.g. "
+        f"--set diverge_factor={NULL})",
     )
 
 
@@ -277,26 +292,6 @@ def apply_sets(d: dict[str, Any], sets: Sequence[str]) -> dict[str, Any]:
             raise UsageError(f"--set {item!r}: unknown option {key!r}; settable: {', '.join(keys)}")
         d[key] = _parse_value(raw.strip())
     return d
-
-
-def threads_arg(raw: str) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise UsageError(f"--threads {raw!r}: give an int >= 1")
-    return value
-
-
-def add_threads_flag(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--threads",
-        type=threads_arg,
-        metavar="N",
-        help="torch intra-op threads per run (default: $OPTIMLAB_THREADS, else 1 for small models and "
-        "cores // workers for large ones; see README, Threads)",
-    )
 
 
 def add_executor_flags(p: argparse.ArgumentParser) -> None:

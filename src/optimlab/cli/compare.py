@@ -11,14 +11,20 @@ from optimlab.cli.common import (
     EXIT_RUNS_FAILED,
     add_executor_flags,
     add_run_flags,
-    add_threads_flag,
     build_config,
     console,
     executor_from_args,
     log,
     print_summary,
 )
-from optimlab.cli.flags import add_looks_flags, looks_from_args
+from optimlab.cli.flags import (
+    add_looks_flags,
+    add_seeds_flag,
+    add_threads_flag,
+    add_workers_flag,
+    looks_from_args,
+    workers_from_args,
+)
 from optimlab.experiments.config import ExperimentConfig
 from optimlab.experiments.results import RunResult
 
@@ -32,10 +38,10 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         metavar="SPEC",
         help="name[:k=v,...] or label=name[:k=v,...], e.g. sgdm-ema:lr=0.1,beta=0.9 adam:lr=1e-3",
     )
-    p.add_argument("--seeds", metavar="N|a,b,c", help="a count (seeds 0..N-1) or a comma list")
+    add_seeds_flag(p)
     p.add_argument("--baseline", metavar="LABEL", help="optimizer label for paired statistics (default: config's)")
     p.add_argument("--out", metavar="DIR", help="output folder (default runs/compare-<name>); re-running resumes")
-    p.add_argument("--workers", type=int, metavar="N", help="worker processes (default: cores, at most 8)")
+    add_workers_flag(p)
     add_threads_flag(p)
     add_executor_flags(p)
     add_looks_flags(p)
@@ -45,13 +51,13 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from optimlab.experiments import looks as sequential_looks
-    from optimlab.experiments.sweep import available_cores, run_experiment
+    from optimlab.experiments.sweep import run_experiment
     from optimlab.experiments.validate import check_experiment
     from optimlab.report.markdown import write_report
     from optimlab.stats import sequential
 
     config = build_config(args)
-    workers = args.workers or min(available_cores(), 8)
+    workers = workers_from_args(args)
     executor = executor_from_args(args, workers)  # bad flags fail before the data and models are built
     check_experiment(config)
     out = Path(args.out or f"runs/compare-{config.name}")

@@ -7,10 +7,82 @@ from __future__ import annotations
 
 from typing import Any
 
+from optimlab.cli.common import UsageError
+from optimlab.experiments.config import ConfigError, parse_seeds
 from optimlab.experiments.looks import DEFAULT_LOOK_STEP
 from optimlab.stats.inference import MIN_SEEDS, plan_looks
 
-__all__ = ["add_looks_flags", "looks_from_args"]
+__all__ = [
+    "add_looks_flags",
+    "add_seeds_flag",
+    "add_threads_flag",
+    "add_workers_flag",
+    "looks_from_args",
+    "seeds_arg",
+    "threads_arg",
+    "workers_arg",
+    "workers_from_args",
+]
+
+MAX_DEFAULT_WORKERS = 8  # without --workers: one process per core, at most this many
+SEEDS_DIALECT = "a count N (seeds 0..N-1), a comma list a,b,c (one seed: a,) or a range a-b"
+
+
+def seeds_arg(raw: str, flag: str = "--seeds") -> tuple[int, ...]:
+    """Seed text in the one dialect of experiments.config.parse_seeds; UsageError naming the flag."""
+    try:
+        return parse_seeds(raw, name=flag)
+    except ConfigError as e:
+        raise UsageError(str(e)) from None  # names the flag and the value
+
+
+def add_seeds_flag(p: Any, what: str = "seeds", default_note: str = "default: the config's") -> None:
+    """--seeds in the one seed dialect (compare, tune, reproduce); parsed to a tuple of ints."""
+    p.add_argument("--seeds", type=seeds_arg, metavar="N|a,b,c|a-b", help=f"{what}: {SEEDS_DIALECT} ({default_note})")
+
+
+def _positive_int(raw: str, flag: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise UsageError(f"{flag} {raw!r}: give an int >= 1")
+    return value
+
+
+def threads_arg(raw: str) -> int:
+    return _positive_int(raw, "--threads")
+
+
+def workers_arg(raw: str) -> int:
+    return _positive_int(raw, "--workers")
+
+
+def add_threads_flag(p: Any) -> None:
+    p.add_argument(
+        "--threads",
+        type=threads_arg,
+        metavar="N",
+        help="torch intra-op threads per run (default: $OPTIMLAB_THREADS, else 1 for small models and "
+        "cores // workers for large ones; see README, Threads)",
+    )
+
+
+def add_workers_flag(p: Any) -> None:
+    p.add_argument(
+        "--workers",
+        type=workers_arg,
+        metavar="N",
+        help=f"worker processes (default: cores, at most {MAX_DEFAULT_WORKERS})",
+    )
+
+
+def workers_from_args(args: Any) -> int:
+    """--workers, else one worker per core (at most MAX_DEFAULT_WORKERS)."""
+    from optimlab.cli.common import cores
+
+    return int(args.workers) if args.workers is not None else min(cores(), MAX_DEFAULT_WORKERS)
 
 
 def add_looks_flags(p: Any) -> None:

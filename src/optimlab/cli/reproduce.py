@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from optimlab.cli.common import add_executor_flags, add_set_flag, apply_sets, executor_from_args
+from optimlab.cli.flags import add_looks_flags, add_seeds_flag, add_workers_flag, looks_from_args, workers_from_args
 from optimlab.reproduce.catalog import list_paper_experiments, load_paper_experiment
 from optimlab.reproduce.run import SCALES, STAND_INS, ReproduceError, default_out, reproduce
 
@@ -42,14 +43,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--data-dir", metavar="DIR", help="the data set's folder (paper scale; at cpu scale a CIFAR-10 folder)"
     )
-    p.add_argument("--seeds", type=int, metavar="N", help="number of seeds (default: the catalogue's, 10)")
+    add_seeds_flag(p, default_note="default: the catalogue's, 10")
     p.add_argument(
         "--out",
         metavar="DIR",
         type=Path,
         help="output folder (default runs/reproduce-<name>-<scale>); re-running resumes",
     )
-    p.add_argument("--workers", type=int, metavar="N", help="worker processes (default: cores, at most 8)")
+    add_workers_flag(p)
     add_executor_flags(p)
     p.add_argument(
         "--stand-in",
@@ -73,8 +74,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="lr candidates per optimizer with --tune (default: the catalogue's, 4-5)",
     )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
-    from optimlab.cli.flags import add_looks_flags
-
     add_looks_flags(p)
     p.set_defaults(func=run_from_args)
     return p
@@ -99,24 +98,15 @@ def run_from_args(args: argparse.Namespace) -> int:
         raise ReproduceError(
             f"optimlab reproduce: give a paper experiment NAME or --list (names: {', '.join(list_paper_experiments())})"
         )
-    if args.seeds is not None and args.seeds < 1:
-        raise ReproduceError(f"--seeds must be >= 1, got {args.seeds}")
-    if args.workers is None:
-        from optimlab.experiments.sweep import available_cores
-
-        args.workers = min(available_cores(), 8)
-    if args.workers < 1:
-        raise ReproduceError(f"--workers must be >= 1, got {args.workers}")
+    workers = workers_from_args(args)
     if args.tune_budget is not None and not args.tune:
         raise ReproduceError("--tune-budget needs --tune")
-    from optimlab.cli.flags import looks_from_args
-
     try:
         looks = looks_from_args(args)
     except ValueError as e:
         raise ReproduceError(str(e)) from None
     out = args.out or default_out(args.name, args.scale)
-    executor = executor_from_args(args, args.workers)
+    executor = executor_from_args(args, workers)
     start = time.perf_counter()
     overrides = apply_sets({}, args.set) or None
     made = reproduce(
@@ -125,7 +115,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         seeds=looks[0] if looks else args.seeds,
         out=out,
-        workers=args.workers,
+        workers=workers,
         executor=executor,
         tensorboard=not args.no_tensorboard,
         progress=not args.quiet,

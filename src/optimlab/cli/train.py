@@ -7,14 +7,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from optimlab.cli.common import (
-    add_run_flags,
-    add_threads_flag,
-    build_config,
-    console,
-    log,
-    rich_table,
-)
+from optimlab.cli.common import add_run_flags, build_config, console, log, rich_table
+from optimlab.cli.flags import add_threads_flag
 from optimlab.train.vocabulary import task_metrics
 
 

@@ -25,6 +25,7 @@ from optimlab.tune.search import SEARCHES, TuneError
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the `tune` subcommand to an argparse subparsers object and return its parser."""
     from optimlab.cli.common import add_executor_flags, add_run_flags
+    from optimlab.cli.flags import add_seeds_flag, add_workers_flag
 
     p = subparsers.add_parser(
         "tune",
@@ -40,15 +41,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="SPEC",
         help="name[:k=v,...] or label=name[:k=v,...]; any lr given is replaced by the search",
     )
-    p.add_argument(
-        "--seeds", metavar="N|a,b,c", help="final seeds: a count (0..N-1) or a comma list (default: config's)"
-    )
+    add_seeds_flag(p, what="final seeds")
     p.add_argument(
         "--tune-seeds",
-        metavar="a,b,c",
+        metavar="a,b,c|a-b",
         default="1000,1001,1002",
-        help="seeds of the search runs (default 1000,1001,1002: >= 3 so one lucky seed cannot choose; "
-        "keep them apart from the final seeds)",
+        help="seeds of the search runs, in --seeds' dialect (default 1000,1001,1002: >= 3 so one lucky seed "
+        "cannot choose; keep them apart from the final seeds: a bare N is seeds 0..N-1, give a list or a range)",
     )
     p.add_argument("--baseline", metavar="LABEL", help="optimizer label for paired statistics (default: config's)")
     p.add_argument("--budget", type=int, default=8, metavar="N", help="settings per optimizer (default 8)")
@@ -69,7 +68,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="validation metric that chooses (default: the task's headline, accuracy for classifiers, auc for ctr)",
     )
     p.add_argument("--out", metavar="DIR", help="output folder (default runs/tune-<name>); re-running resumes")
-    p.add_argument("--workers", type=int, metavar="N", help="worker processes (default: cores, at most 8)")
+    add_workers_flag(p)
     add_executor_flags(p)
     p.set_defaults(func=run_from_args)
     return p
@@ -87,29 +86,20 @@ def _wd_arg(raw: str | None) -> bool | tuple[float, float]:
     return lo, hi
 
 
-def _tune_seeds_arg(raw: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(s) for s in raw.split(",") if s.strip())
-    except ValueError:
-        raise TuneError(f"--tune-seeds {raw!r}: give a comma list of ints, e.g. 1000,1001") from None
-
-
 def run_from_args(args: argparse.Namespace) -> int:
     """Execute a parsed `tune` command; returns the exit status (ValueError on bad input)."""
     from optimlab.cli.common import build_config, console, executor_from_args, rich_table
-    from optimlab.experiments.sweep import available_cores
+    from optimlab.cli.flags import seeds_arg, workers_from_args
     from optimlab.experiments.validate import check_experiment
     from optimlab.report.markdown import compare_table
     from optimlab.tune.search import tune
 
-    if args.workers is not None and args.workers < 1:
-        raise TuneError(f"--workers must be >= 1, got {args.workers}")
     if args.budget < 2:  # one setting per optimizer is no search: every optimizer would "choose" it
         raise TuneError(f"--budget must be >= 2 settings per optimizer (one setting is no search), got {args.budget}")
-    tune_seeds = _tune_seeds_arg(args.tune_seeds)
+    tune_seeds = seeds_arg(args.tune_seeds, "--tune-seeds")  # a string default (the help shows it as given)
     weight_decay = _wd_arg(args.tune_weight_decay)
     config = build_config(args)
-    workers = args.workers or min(available_cores(), 8)
+    workers = workers_from_args(args)
     executor = executor_from_args(args, workers)  # bad flags fail before the data and models are built
     check_experiment(config)
     out = Path(args.out or f"runs/tune-{config.name}")

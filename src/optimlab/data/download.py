@@ -18,7 +18,13 @@ import tarfile
 import tempfile
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # rich is imported only when a bar is shown
+    from rich.progress import Progress
 
 from optimlab.data.base import DatasetError
 
@@ -89,23 +95,26 @@ class _progress_bar:
 
     def __init__(self, enabled: bool, total: int | None, label: str) -> None:
         self.enabled, self.total, self.label = enabled, total, label
-        self._progress = None
+        self._progress: Progress | None = None
 
-    def __enter__(self):
+    def __enter__(self) -> Callable[[int], None]:
         if not self.enabled:
             return lambda n: None
         from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
-        self._progress = Progress(
+        progress = Progress(
             "[progress.description]{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn()
         )
-        self._progress.__enter__()
-        task = self._progress.add_task(f"download {self.label}", total=self.total)
-        return lambda n: self._progress.advance(task, n)
+        self._progress = progress
+        progress.__enter__()
+        task = progress.add_task(f"download {self.label}", total=self.total)
+        return lambda n: progress.advance(task, n)
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
         if self._progress is not None:
-            self._progress.__exit__(*exc)
+            self._progress.__exit__(kind, error, trace)
 
 
 def extract_folder(archive: Path, folder: str, dest_dir: Path) -> Path:

@@ -1,7 +1,7 @@
 """An experiment: one training recipe run for several optimizers x seeds (x models x datasets).
 
 ExperimentConfig is written in TOML (see src/optimlab/configs/default.toml) and expands into the
-grid of (run_id, TrainConfig, seed) that the sweep runs. Loading checks every key and value and
+grid of runs (RunSpec: run_id, label, TrainConfig, seed) that the sweep runs. Loading checks every key and value and
 names the file and the culprit; registry names (optimizers, models, datasets) are checked later by
 `optimlab.experiments.validate.check_registries`, which needs torch.
 """
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from optimlab.train.config import TrainConfig, without_default_task
+from optimlab.train.config import TrainConfig, with_nulls, without_default_task
 
 # Labels become parts of file names (runs/<dataset>-<model>-<label>-s<seed>.json).
 _LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
@@ -121,10 +121,6 @@ class ExperimentConfig(TrainTemplate):  # type: ignore[misc, valid-type]
                     out.extend(RunSpec(run_id(dataset, model, opt.label, s), opt.label, config, s) for s in self.seeds)
         return out
 
-    def expand(self) -> list[tuple[str, TrainConfig, int]]:
-        """Every run of the grid as (run_id, TrainConfig, seed); run_id = dataset-model-label-s<seed>."""
-        return [(r.run_id, r.config, r.seed) for r in self.runs()]
-
     def replace(self, **changes: Any) -> ExperimentConfig:
         return dataclasses.replace(self, **changes)
 
@@ -143,7 +139,7 @@ class ExperimentConfig(TrainTemplate):  # type: ignore[misc, valid-type]
         unknown = sorted(set(d) - valid)
         if unknown:
             raise ConfigError(f"{where}unknown key(s) {unknown}; valid keys: {sorted(valid)}")
-        kw = dict(d)
+        kw = with_nulls(d)  # switch_epoch = "none" and the like: TOML has no null
         if "train_function" in kw:  # the user's own code trains each run (optimlab.tasks.function)
             _function_experiment(kw, where)
         if "optimizers" in kw:
@@ -151,7 +147,10 @@ class ExperimentConfig(TrainTemplate):  # type: ignore[misc, valid-type]
                 _optimizer_spec(o, i, where) for i, o in enumerate(_as_list(kw, "optimizers", where))
             )
         if "seeds" in kw:
-            kw["seeds"] = _seeds(kw["seeds"], where)
+            try:
+                kw["seeds"] = parse_seeds(kw["seeds"])
+            except ConfigError as e:
+                raise ConfigError(f"{where}{e}") from None
         for key in ("models", "datasets"):
             if key in kw:
                 kw[key] = tuple(_as_list(kw, key, where))
@@ -206,9 +205,13 @@ def load_experiment_config(path: str | Path) -> ExperimentConfig:
     return ExperimentConfig.from_dict(d, source=path)
 
 
-def parse_seeds(value: Any) -> tuple[int, ...]:
-    """A count n (seeds 0..n-1) or an explicit list of distinct non-negative ints."""
-    return _seeds(value, "")
+def parse_seeds(value: Any, name: str = "seeds") -> tuple[int, ...]:
+    """Seeds in optimlab's one dialect, the same in a TOML file, --seeds, --tune-seeds and tune():
+
+    a count n (seeds 0..n-1): `5` or "5"; a list of distinct ints >= 0: `[0, 1, 7]` or "0,1,7"
+    (one explicit seed: "7,"); an inclusive range as text: "1000-1002". ConfigError naming `name`.
+    """
+    return _seeds(_seeds_from_text(value, name) if isinstance(value, str) else value, name)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -222,18 +225,37 @@ def _as_list(d: dict[str, Any], key: str, where: str) -> list[Any]:
     return list(v)
 
 
-def _seeds(v: Any, where: str) -> tuple[int, ...]:
+def _seeds_from_text(text: str, name: str) -> int | list[int]:
+    """'5' -> 5 (a count); '0,1,7' -> [0, 1, 7]; '1000-1002' -> [1000, 1001, 1002]."""
+    raw = text.strip()
+    low, dash, high = raw.partition("-")
+    try:
+        if "," in raw:
+            return [int(s) for s in raw.split(",") if s.strip()]
+        if not (dash and low.strip()):  # "5" (or "-5", which the count check refuses)
+            return int(raw)
+        first, last = int(low), int(high)
+    except ValueError:
+        raise ConfigError(
+            f"{name!r} must be a count (5), a comma list (0,1,7) or a range (1000-1002), got {text!r}"
+        ) from None
+    if last < first:
+        raise ConfigError(f"{name!r} range {text!r} runs backwards; give first-last, e.g. 1000-1002")
+    return list(range(first, last + 1))
+
+
+def _seeds(v: Any, name: str) -> tuple[int, ...]:
     if isinstance(v, bool):
-        raise ConfigError(f"{where}'seeds' must be a count or a list of ints, got {v!r}")
+        raise ConfigError(f"{name!r} must be a count or a list of ints, got {v!r}")
     if isinstance(v, int):
         if v < 1:
-            raise ConfigError(f"{where}'seeds' count must be >= 1, got {v}")
+            raise ConfigError(f"{name!r} count must be >= 1, got {v}")
         return tuple(range(v))
     if isinstance(v, (list, tuple)) and v and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in v):
         if len(set(v)) != len(v):
-            raise ConfigError(f"{where}'seeds' has duplicates: {list(v)}")
+            raise ConfigError(f"{name!r} has duplicates: {list(v)}")
         return tuple(v)
-    raise ConfigError(f"{where}'seeds' must be a count >= 1 or a non-empty list of distinct ints >= 0, got {v!r}")
+    raise ConfigError(f"{name!r} must be a count >= 1 or a non-empty list of distinct ints >= 0, got {v!r}")
 
 
 def _optimizer_spec(o: Any, i: int, where: str) -> OptimizerSpec:

@@ -72,6 +72,8 @@ def _down(n: int, times: int) -> int:
 class Detector(nn.Module):
     """SSD-style single-stage detector on strides 8 and 16; see the module docstring."""
 
+    anchors: Tensor  # [A, 4] buffer (registered in __init__; declared so its type is known)
+
     def __init__(self, num_classes: int, input_shape: tuple[int, int, int], width: float = 1.0) -> None:
         super().__init__()
         if num_classes < 1:

@@ -16,9 +16,11 @@ Symbols: lr is the paper's α (000, 002), t_k / η (003) or ε (004).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from optimlab.reference._common import (
     Convention,
@@ -83,7 +85,7 @@ def gd_update(
 
 
 # ----------------------------------------------------------------------------- EMA momentum
-def ema_sequence(xs: np.ndarray, beta: float, bias_correction: bool = False) -> np.ndarray:
+def ema_sequence(xs: np.ndarray | Sequence[ArrayLike], beta: float, bias_correction: bool = False) -> np.ndarray:
     """The exponentially weighted averages v_1..v_n of x_1..x_n (paper 002 eqs. 4-7, 10).
 
     v_0 = 0, v_t = β v_{t−1} + (1 − β) x_t; with ``bias_correction`` each v_t is reported as

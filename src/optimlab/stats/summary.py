@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import stats
 
 from optimlab.stats import inference
@@ -199,7 +200,7 @@ def _bootstrap_kwargs() -> dict[str, object]:
     return {"random_state": np.random.default_rng(BOOTSTRAP_SEED)}
 
 
-def bootstrap_ci(d: Sequence[float]) -> tuple[float, float]:
+def bootstrap_ci(d: ArrayLike) -> tuple[float, float]:
     """Percentile bootstrap 95% CI of the mean of d (9,999 resamples, fixed seed); NaN below 30 values."""
     x = np.asarray(d, dtype=float)
     if x.size < BOOTSTRAP_MIN_PAIRS or inference.is_tied(x):

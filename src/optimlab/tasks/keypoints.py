@@ -15,7 +15,7 @@ running training loss above diverge_factor x the first batch's).
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -50,8 +50,8 @@ class KeypointTask(Task):
     title = "key-point regression"
     summary = "key-point regression: images -> 2·K coordinates in [-1, 1], PreAct-ResNet, test MSE"
     models = KEYPOINT_MODELS
-    metrics = ("mse",)
-    declared_metrics = (MSE,)
+    metrics: ClassVar[tuple[str, ...]] = ("mse",)
+    declared_metrics: ClassVar[tuple[Metric, ...]] = (MSE,)
     headline = "mse"
     curve = "mse"
 

@@ -36,6 +36,9 @@ def _parses_as_device(name: str) -> bool:
 
 
 DEFAULT_TASK = "classification"
+# TOML has no null: in a TOML file, --set and the flags that take a number, the string "none" unsets
+# an optional number field (NULLABLE_FIELDS: switch_epoch, max_steps_per_epoch, diverge_factor).
+NULL = "none"
 
 
 FUNCTION_FIELDS = ("train_function", "train_options", "metrics")  # a run of the user's own code only
@@ -145,7 +148,7 @@ class TrainConfig:
             self.switch_epoch is None or (_is_int(self.switch_epoch) and self.switch_epoch >= 1),
             "switch_epoch",
             self.switch_epoch,
-            "must be None or a 1-based epoch (int >= 1)",
+            f'must be None ("{NULL}" in TOML and on the command line) or a 1-based epoch (int >= 1)',
         )
         _require(
             isinstance(self.val_fraction, (int, float))
@@ -159,7 +162,7 @@ class TrainConfig:
             self.max_steps_per_epoch is None or (_is_int(self.max_steps_per_epoch) and self.max_steps_per_epoch >= 1),
             "max_steps_per_epoch",
             self.max_steps_per_epoch,
-            "must be None or an int >= 1",
+            f'must be None ("{NULL}" in TOML and on the command line) or an int >= 1',
         )
         _require(
             isinstance(self.device, str) and _parses_as_device(self.device),
@@ -178,7 +181,7 @@ class TrainConfig:
             ),
             "diverge_factor",
             self.diverge_factor,
-            "must be None or a finite number > 1",
+            f'must be None ("{NULL}" in TOML and on the command line: NaN/Inf only) or a finite number > 1',
         )
         for name in (
             "augment",
@@ -207,10 +210,20 @@ class TrainConfig:
         unknown = sorted(set(d) - names)
         if unknown:
             raise ValueError(f"unknown TrainConfig field(s) {unknown}; valid: {sorted(names)}")
-        return cls(**d)
+        return cls(**with_nulls(d))
 
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **changes)
+
+
+NULLABLE_FIELDS = tuple(  # the optional numbers: annotated `int | None` or `float | None`
+    f.name for f in dataclasses.fields(TrainConfig) if f.type in ("int | None", "float | None")
+)
+
+
+def with_nulls(d: dict[str, Any]) -> dict[str, Any]:
+    """`d` with the string "none" read as None in the optional number fields (TOML has no null)."""
+    return {k: None if k in NULLABLE_FIELDS and v == NULL else v for k, v in d.items()}
 
 
 @dataclass

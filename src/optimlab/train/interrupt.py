@@ -33,10 +33,6 @@ def stop_requested() -> bool:
     return _STOP.is_set()
 
 
-def clear_stop() -> None:
-    _STOP.clear()
-
-
 def install_stop_handlers() -> None:
     """SIGINT and SIGTERM set the stop flag instead of raising (call in a worker's main thread)."""
     for sig in (signal.SIGINT, signal.SIGTERM):

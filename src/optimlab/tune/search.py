@@ -23,7 +23,7 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from optimlab.experiments.config import ExperimentConfig, OptimizerSpec
+from optimlab.experiments.config import ConfigError, ExperimentConfig, OptimizerSpec, parse_seeds
 from optimlab.experiments.executor import Executor
 from optimlab.experiments.results import write_json_atomic
 from optimlab.experiments.sweep import run_experiment
@@ -112,12 +112,10 @@ def tune(
         metric = task_headline(config.task)
     if metric not in metrics:
         raise TuneError(f"metric must be one of {list(metrics)} (task {config.task!r}), got {metric!r}")
-    if config.val_fraction <= 0:
-        raise TuneError("tune chooses on the validation split: val_fraction must be > 0")
-    tune_seeds = tuple(tune_seeds)
-    final_seeds = tuple(config.seeds if final_seeds is None else final_seeds)
-    for name, seeds in (("tune_seeds", tune_seeds), ("final_seeds", final_seeds)):
-        _check_seeds(name, seeds)
+    # tune chooses on the validation split: there is always one, as TrainConfig holds val_fraction in
+    # (0, 1) and the tasks' splits hold out at least one sample (tests/test_small_things.py)
+    tune_seeds = _seeds("tune_seeds", tune_seeds)
+    final_seeds = _seeds("final_seeds", config.seeds if final_seeds is None else final_seeds)
     candidates = make_candidates(budget, lr_range, search, _weight_decay_range(tune_weight_decay))
     out = Path(out_dir)
 
@@ -163,9 +161,12 @@ def tune(
     return result
 
 
-def _check_seeds(name: str, seeds: Sequence[int]) -> None:
-    if not seeds or len(set(seeds)) != len(seeds) or not all(isinstance(s, int) and s >= 0 for s in seeds):
-        raise TuneError(f"{name} must be a non-empty list of distinct ints >= 0, got {list(seeds)}")
+def _seeds(name: str, seeds: Sequence[int]) -> tuple[int, ...]:
+    """Seeds in the one dialect of experiments.config.parse_seeds, as a TuneError naming `name`."""
+    try:
+        return parse_seeds(seeds, name=name)
+    except ConfigError as e:
+        raise TuneError(str(e)) from None
 
 
 def _weight_decay_range(tune_weight_decay: bool | Sequence[float]) -> tuple[float, float] | None:
