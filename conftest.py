@@ -5,8 +5,9 @@ and on the site) stands just before it, a blank line between them allowed; every
 only shown. The blocks of one page run in order, in one fresh temporary folder: Python blocks
 share one namespace, and bash blocks run under `bash -euo pipefail` with this checkout's
 `optimlab` (the venv's console script first on PATH, this checkout's src/ first on PYTHONPATH).
-Mark only commands that finish in seconds. `pyproject.toml`'s testpaths makes a plain `pytest`
-collect these pages.
+Mark only commands that finish in seconds; bash blocks carry the `slow` marker (each starts
+`optimlab`, which imports torch). `pyproject.toml`'s testpaths makes a plain `pytest` collect these
+pages.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sybil import Document, Example, Region, Sybil
 from sybil.evaluators.python import PythonEvaluator
 from sybil.parsers.markdown.lexers import FencedCodeBlockLexer
@@ -74,6 +76,13 @@ def enter_folder(namespace: dict[str, Any]) -> None:
 
 def leave_folder(namespace: dict[str, Any]) -> None:
     os.chdir(namespace["docs_cwd_before"])
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        example = getattr(item, "example", None)
+        if isinstance(example, Example) and example.region.evaluator is run_bash:
+            item.add_marker(pytest.mark.slow)
 
 
 pytest_collect_file = Sybil(
