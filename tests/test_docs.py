@@ -13,6 +13,7 @@ import dataclasses
 import importlib.util
 import re
 import shlex
+import types
 from pathlib import Path
 
 import pytest
@@ -104,6 +105,18 @@ def test_optimizer_table_leaves_out_plugins(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr(optimlab, "list_optimizers", lambda: [*builtin, plugin])
     assert "my-plugin-opt" not in hook.optimizer_table()
     assert "`sgd`" in hook.optimizer_table()
+
+
+def test_generated_pages_lose_links_out_of_the_site() -> None:
+    """results.md links to run files under results/ (outside docs/): the site shows their paths instead."""
+    hook = load_hook()
+    text = "report: [`results/x/report.md`](../results/x/report.md); [Speed](speed.md)"
+
+    def page(uri: str) -> types.SimpleNamespace:
+        return types.SimpleNamespace(file=types.SimpleNamespace(src_uri=uri))
+
+    assert hook.on_page_markdown(text, page("results.md")) == "report: `results/x/report.md`; [Speed](speed.md)"
+    assert hook.on_page_markdown(text, page("getting-started.md")) == text  # hand-written pages keep the check
 
 
 def test_optimizer_page_holds_the_marker() -> None:
