@@ -91,7 +91,7 @@ def add_looks_flags(p: Any) -> None:
         "--until-decided",
         action="store_true",
         help="add seeds in planned looks until every comparison is decided or --max-seeds is reached "
-        "(alpha spending over the looks keeps the error rate; see README, Statistics)",
+        "(alpha spending over the looks keeps the error rate; see docs/statistics.md)",
     )
     p.add_argument(
         "--min-seeds",
