@@ -153,12 +153,14 @@ def console(stderr: bool = False) -> Any:
 
 def rich_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[str]], numeric: bool = True) -> Any:
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title=title, title_justify="left")
+    # plain Text, not markup: "[exact 95% CI]" in a header or a label is text, not a rich style tag
+    table = Table(title=Text(title), title_justify="left")
     for i, h in enumerate(headers):
-        table.add_column(h, justify="right" if numeric and i > 0 else "left", no_wrap=i == 0)
+        table.add_column(Text(h), justify="right" if numeric and i > 0 else "left", no_wrap=i == 0)
     for r in rows:
-        table.add_row(*r)
+        table.add_row(*(Text(str(cell)) for cell in r))
     return table
 
 
