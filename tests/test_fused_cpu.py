@@ -1,4 +1,4 @@
-"""fused=True (one compiled C++ pass over all tensors, optimlab.optim.fused_cpu) ≡ the unfused path.
+"""fused=True (one compiled C++ pass over all tensors, optimlab.optim.compiled) ≡ the unfused path.
 
 Over many steps, float64 and float32, two param groups with different hyperparameters, an lr
 scheduler changing lr mid-run (with a check that nothing is rebuilt), resume across fused and
@@ -16,7 +16,8 @@ import pytest
 import torch
 
 import optimlab
-from optimlab.optim import _common, fused_cpu, start_multistep
+from optimlab.optim import _common, start_multistep
+from optimlab.optim import compiled
 from optimlab.optim.wgd import WGD
 
 # (id, registry name, hyperparameters): each is run with fused=True and fused=False on the base
@@ -46,8 +47,8 @@ TOL = {torch.float64: {"rtol": 1e-10, "atol": 1e-12}, torch.float32: {"rtol": 1e
 @pytest.fixture(scope="module", autouse=True)
 def kernel() -> None:
     """These tests compare the compiled kernel with the unfused path: it must build here (CI has g++)."""
-    fused_cpu.reset()
-    assert fused_cpu.available(), f"the fused CPU kernel did not build: {fused_cpu._state['error']}"
+    compiled.reset()
+    assert compiled.available(), f"the fused CPU kernel did not build: {compiled._state['error']}"
 
 
 def make_params(dtype: torch.dtype, seed: int = 0) -> list[torch.Tensor]:
@@ -60,7 +61,7 @@ def build(name: str, hp: dict[str, Any], params: list[torch.Tensor], fused: bool
     groups = [{"params": params[:4]}, {"params": params[4:], "lr": 0.02}]
     opt = optimlab.create_optimizer(name, groups, lr=0.05, fused=fused, **hp)
     if isinstance(opt, WGD):
-        assert opt.uses_kernel() == (bool(fused) and fused_cpu.available())
+        assert opt.uses_kernel() == (bool(fused) and compiled.available())
     return opt
 
 
@@ -94,7 +95,7 @@ def spy_runs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Calls of a single-pass kernel: optimlab's compiled one (its kind), or torch's fused SGD (-1), which
     fused=True runs for sgdm-ema and rsgdm."""
     calls: list[int] = []
-    real, real_torch = fused_cpu.run, _common.torch_sgd
+    real, real_torch = compiled.run, _common.torch_sgd
 
     def counting(kind: int, *args: Any, **kw: Any) -> None:
         calls.append(kind)
@@ -104,7 +105,7 @@ def spy_runs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         calls.append(-1)
         real_torch(*args, **kw)
 
-    monkeypatch.setattr(fused_cpu, "run", counting)
+    monkeypatch.setattr(compiled, "run", counting)
     monkeypatch.setattr(_common, "torch_sgd", counting_torch)
     return calls
 
@@ -155,7 +156,7 @@ def test_lr_change_rebuilds_nothing(monkeypatch) -> None:
     def no_build() -> None:
         raise AssertionError("the kernel was built again")
 
-    monkeypatch.setattr(fused_cpu, "_build", no_build)
+    monkeypatch.setattr(compiled, "_build", no_build)
     for lr in (0.05, 0.01, 0.3):
         for g in opt.param_groups:
             g["lr"], g["beta"] = lr, lr
@@ -184,8 +185,8 @@ def test_failed_build_falls_back_with_one_warning(monkeypatch) -> None:
     def no_compiler() -> None:
         raise RuntimeError("Ninja is required to load C++ extensions (simulated)")
 
-    fused_cpu.reset()
-    monkeypatch.setattr(fused_cpu, "_build", no_compiler)
+    compiled.reset()
+    monkeypatch.setattr(compiled, "_build", no_compiler)
     try:
         pf, pu = make_params(torch.float64), make_params(torch.float64)
         with pytest.warns(RuntimeWarning, match="could not be built") as record:
@@ -203,7 +204,7 @@ def test_failed_build_falls_back_with_one_warning(monkeypatch) -> None:
             warnings.simplefilter("error")
             run(of, pf, range(20, 22))  # no second warning
     finally:
-        fused_cpu.reset()
+        compiled.reset()
 
 
 @pytest.mark.parametrize(
@@ -233,14 +234,14 @@ def test_fused_sgdm_ema_and_rsgdm_need_no_build(monkeypatch) -> None:
     def no_build() -> None:
         raise AssertionError("optimlab's kernel was built")
 
-    fused_cpu.reset()
-    monkeypatch.setattr(fused_cpu, "_build", no_build)
+    compiled.reset()
+    monkeypatch.setattr(compiled, "_build", no_build)
     try:
         for name in ("sgdm-ema", "rsgdm"):
             params = make_params(torch.float32)
             run(optimlab.create_optimizer(name, params, lr=0.1, fused=True), params, range(3))
     finally:
-        fused_cpu.reset()
+        compiled.reset()
 
 
 def test_fused_step_is_parallel_safe_with_two_threads() -> None:
@@ -268,7 +269,7 @@ def test_fused_step_is_parallel_safe_with_two_threads() -> None:
 def test_default_cpu_split_is_bit_equal_to_the_per_tensor_loop(name: str, hp: dict) -> None:
     """foreach=None, fused=False on CPU: small tensors as multi-tensor ops, large ones per tensor — the
     same numbers. (fused=None would take torch's fused kernels instead: tests/test_torch_fused_default.py.)"""
-    from optimlab.optim._common import SMALL_TENSOR_NUMEL, split_paths
+    from optimlab.optim.dispatch import SMALL_TENSOR_NUMEL, split_paths
 
     shapes = [(SMALL_TENSOR_NUMEL,), (3, 5), (7,), (SMALL_TENSOR_NUMEL // 4, 5)]
     runs = []
