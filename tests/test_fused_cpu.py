@@ -16,8 +16,7 @@ import pytest
 import torch
 
 import optimlab
-from optimlab.optim import _common, start_multistep
-from optimlab.optim import compiled
+from optimlab.optim import _common, compiled, start_multistep
 from optimlab.optim.wgd import WGD
 
 # (id, registry name, hyperparameters): each is run with fused=True and fused=False on the base

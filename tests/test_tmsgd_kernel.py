@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 import torch
 
-from optimlab.optim import TMSGD, _common
-from optimlab.optim import compiled
+from optimlab.optim import TMSGD, _common, compiled
 from optimlab.optim.dispatch import SMALL_TENSOR_NUMEL
 
 # (shape, param layout, grad layout): channels_last conv weights with a matching gradient and with a

@@ -15,6 +15,7 @@ from torch import Tensor
 from torch.optim.optimizer import ParamsT  # Iterable[Tensor] | Iterable[dict[str, Any]] (param groups)
 from torch.optim.sgd import sgd as torch_sgd  # torch's public functional SGD
 
+__all__ = ["ParamsT"]  # re-exported: optimlab's optimizers take torch's params type
 
 
 def check_lr(name: str, lr: Any) -> float:
@@ -67,6 +68,15 @@ def check_real_params(param_groups: list[dict[str, Any]], owner: str) -> None:
                     f"{owner} does not support complex parameters: param_groups[{gi}]['params'][{pi}] "
                     f"is {p.dtype}, shape {tuple(p.shape)} (optimize torch.view_as_real(p) instead)"
                 )
+
+
+def grads_of(params: list[Tensor]) -> list[Tensor]:
+    """The gradients of params that have one (as gather_grads returned them)."""
+    out = []
+    for p in params:
+        assert p.grad is not None  # callers pass params that have a gradient
+        out.append(p.grad)
+    return out
 
 
 def gather_grads(group: dict[str, Any], owner: str) -> tuple[list[Tensor], list[Tensor]]:

@@ -27,7 +27,14 @@ import torch
 from torch import Tensor
 
 from optimlab.optim import compiled
-from optimlab.optim._common import Check, check_param_dtypes, effective_grads, gather_grads, validate_group
+from optimlab.optim._common import (
+    Check,
+    ParamsT,
+    check_param_dtypes,
+    effective_grads,
+    gather_grads,
+    validate_group,
+)
 
 PER_TENSOR, FOREACH, TORCH_FUSED, COMPILED = "per-tensor", "foreach", "torch-fused", "compiled"
 PATHS = (PER_TENSOR, FOREACH, TORCH_FUSED, COMPILED)
@@ -147,7 +154,7 @@ class PaperOptimizer(torch.optim.Optimizer):
     _coupled_decay = True  # False: _step_group gets ±∇ without λθ and places weight decay itself
     paths: tuple[str, ...] = (PER_TENSOR, FOREACH)  # the paths this optimizer's update has
 
-    def __init__(self, params: Any, defaults: dict[str, Any]) -> None:
+    def __init__(self, params: ParamsT, defaults: dict[str, Any]) -> None:
         validate_group(defaults, self._checks)
         self.last_dispatch: dict[int, Dispatch] = {}
         super().__init__(params, defaults)
@@ -156,9 +163,7 @@ class PaperOptimizer(torch.optim.Optimizer):
         validate_group(param_group, self._checks)
         super().add_param_group(param_group)
         check_param_dtypes(self.param_groups[-1:], type(self).__name__)
-        compiled.check_fused_group(
-            self.param_groups[-1], type(self).__name__, compiled=COMPILED in self.paths
-        )
+        compiled.check_fused_group(self.param_groups[-1], type(self).__name__, compiled=COMPILED in self.paths)
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Load state and hyperparameters; the implementation choice (foreach, fused) stays this optimizer's,

@@ -314,7 +314,9 @@ class TMSGD(PaperOptimizer):
         # the large ones: small CPU tensors measured faster as multi-tensor passes)
         if not any(self._phase(group, self.state[p]) for p in params):
             return "SGD phase (the kernel runs the multi-step update)"
-        if not any(_kernel_ready(p, g, p) and (not p.is_cpu or p.numel() >= SMALL_TENSOR_NUMEL) for p, g in zip(params, grads)):
+        if not any(
+            _kernel_ready(p, g, p) and (not p.is_cpu or p.numel() >= SMALL_TENSOR_NUMEL) for p, g in zip(params, grads)
+        ):
             return f"no contiguous float32/float64 tensor (of {SMALL_TENSOR_NUMEL}+ elements on CPU)"
         return None
 
@@ -357,7 +359,9 @@ class TMSGD(PaperOptimizer):
     def _step_group(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor], foreach: bool) -> None:
         self._step(group, params, grads, foreach, kernel=False)
 
-    def _step(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor], foreach: bool, kernel: bool) -> None:
+    def _step(
+        self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor], foreach: bool, kernel: bool
+    ) -> None:
         # Python work per parameter is kept to one state lookup and a few list appends: with thousands of
         # small tensors it is what the step costs (benchmarks/bench_optimizers.py, 3,600-tensor layout)
         mu = group["momentum"]

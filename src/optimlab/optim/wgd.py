@@ -38,13 +38,10 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
-from optimlab.optim import compiled
 from optimlab.optim._common import check_real_params, gather_grads
-from optimlab.optim.dispatch import COMPILED, FOREACH, PER_TENSOR, TORCH_FUSED, Dispatch, choose, use_foreach
-from optimlab.optim.rsgdm import RSGDM
-from optimlab.optim.sgdm_ema import SGDMEMA
-from optimlab.optim.wgd_compiled import compiled_refusal, compiled_step, kernel_base
-from optimlab.optim.wgd_step import ADAM_BASES, StepRule, own_step, step_rule
+from optimlab.optim.dispatch import COMPILED, Dispatch
+from optimlab.optim.wgd_compiled import compiled_step, kernel_base
+from optimlab.optim.wgd_step import base_path, own_step, plan_group, step_rule
 
 WGD_MODES = ("filter", "kernel", "none")
 WGD_TARGETS = ("gradient", "update")
@@ -140,50 +137,6 @@ def _is_decoupled(base: Optimizer, group: dict[str, Any]) -> bool:
         or bool(group.get("decoupled_weight_decay", False))
         or bool(group.get("weight_decouple", False))
     )
-
-
-def _wrap_reason(
-    base: Optimizer, rule: StepRule | None, fused: bool, group: dict[str, Any], params: list[Tensor]
-) -> str | None:
-    """Why WGD must wrap base.step() for this group (None: it can run the base's update itself)."""
-    if not fused:
-        return "wgd_fused=False"
-    if rule is None:
-        return f"WGD does not run {type(base).__name__}'s update itself"
-    if group["wgd_target"] != "gradient" and group["wgd_mode"] != "none":
-        return "wgd_target='update' (the base steps first)"
-    if group.get("differentiable") or group.get("capturable"):
-        return "differentiable or capturable"
-    if any(isinstance(group.get(k), Tensor) for k in ("lr", "weight_decay", "momentum")) or any(
-        isinstance(b, Tensor) for b in group.get("betas", ())
-    ):
-        return "a Tensor hyperparameter"
-    if getattr(base, "grad_scale", None) is not None or getattr(base, "found_inf", None) is not None:
-        return "an AMP grad scaler"
-    if type(base) in ADAM_BASES:
-        return None
-    if group.get("decoupled_weight_decay") or group.get("weight_decouple"):
-        return "decoupled weight decay"
-    if use_foreach(group.get("foreach"), params):
-        return "foreach: the base's multi-tensor step"
-    return None
-
-
-def _torch_fused_true(base: Optimizer, group: dict[str, Any]) -> bool:
-    """fused=True on torch's own SGD or Adam that optimlab's compiled kernel cannot run (not built, or the
-    group's settings): torch's own fused step. (A group the kernel declines for a tensor's dtype or layout
-    takes WGD's own general path instead, as before the dispatch.)"""
-    if type(base) not in (torch.optim.SGD, *ADAM_BASES) or not group.get("fused"):
-        return False
-    return compiled.load() is None or compiled_refusal(base, group, [], []) is not None
-
-
-def _base_path(base: Optimizer, group: dict[str, Any], params: list[Tensor]) -> str:
-    """The path base.step() takes for this group, as torch decides it (and optimlab's optimizers too,
-    before their kernels: their step reports its own choice in base.step_paths())."""
-    if group.get("fused"):
-        return TORCH_FUSED
-    return FOREACH if use_foreach(group.get("foreach"), params) else PER_TENSOR
 
 
 class WGD(Optimizer):
@@ -346,27 +299,6 @@ class WGD(Optimizer):
         """{group index: (path, reason)} of the last step (groups without gradients are absent)."""
         return dict(self.last_dispatch)
 
-    def _plan_group(self, rule: StepRule | None, group: dict[str, Any], params: list[Tensor]) -> tuple[bool, Dispatch]:
-        """(WGD runs the update itself?, the path and why) for one group: WGD's conditions, then dispatch.choose."""
-        base = self.base
-        grads = [p.grad for p in params]
-        why = _wrap_reason(base, rule, self.fused, group, params)
-        if why is None and rule is not None:
-            torch_default = group.get("foreach") is None and (
-                group.get("fused") is not False if isinstance(base, (SGDMEMA, RSGDM)) else group.get("fused") is None
-            )
-            d = choose(
-                group,
-                params,
-                grads,
-                (lambda g, ps, gs: compiled_refusal(base, g, ps, gs)) if kernel_base(base) else None,
-                rule.torch_fused_refusal if TORCH_FUSED in rule.paths and torch_default else None,
-            )
-            if d.path == COMPILED or (d.path in rule.paths and not _torch_fused_true(base, group)):
-                return True, d
-            why = f"{type(base).__name__}'s own step ({d.reason})"
-        return False, Dispatch(_base_path(base, group, params), f"wrapped: {why}")
-
     def _plan(self) -> dict[int, tuple[bool, Dispatch, list[Tensor]]]:
         """Every group: (own step?, path and reason, its params with gradients). When one group is wrapped,
         every group is: base.step() steps them all."""
@@ -374,13 +306,13 @@ class WGD(Optimizer):
         plans = {}
         for gi, group in enumerate(self.param_groups):
             params, _ = gather_grads(group, "WGD")
-            plans[gi] = (*self._plan_group(rule, group, params), params)
+            plans[gi] = (*plan_group(self.base, rule, self.fused, group, params), params)
         wrapped = [gi for gi, (own, _, _) in plans.items() if not own]
         if wrapped and len(wrapped) < len(plans):
             why = f"wrapped: group {wrapped[0]} is ({plans[wrapped[0]][1].reason})"
             for gi, (own, _, params) in plans.items():
                 if own:
-                    plans[gi] = (False, Dispatch(_base_path(self.base, self.param_groups[gi], params), why), params)
+                    plans[gi] = (False, Dispatch(base_path(self.base, self.param_groups[gi], params), why), params)
         return plans
 
     @staticmethod

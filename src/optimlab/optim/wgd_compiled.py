@@ -16,13 +16,27 @@ from torch import Tensor
 from torch.optim import Optimizer
 
 from optimlab.optim import compiled
-from optimlab.optim._common import pick
+from optimlab.optim._common import grads_of, pick
 from optimlab.optim.rsgdm import RSGDM
 from optimlab.optim.sgdm_ema import SGDMEMA
-from optimlab.optim.wgd_step import ADAM_BASES, adam_state
 
+ADAM_BASES: tuple[type[Optimizer], ...] = (torch.optim.Adam, torch.optim.AdamW)
 # bases the compiled kernel (fused=True on the base) runs
 KERNEL_BASES: tuple[type[Optimizer], ...] = (torch.optim.SGD, SGDMEMA, RSGDM, *ADAM_BASES)
+
+
+def adam_state(base: Optimizer, params: list[Tensor], amsgrad: bool) -> list[dict[str, Any]]:
+    """torch's Adam/AdamW state of `params`, created as torch's fused step creates it (a float32 `step`
+    tensor on the parameter's device, zero moments laid out like the parameter) where missing."""
+    states = [base.state[p] for p in params]
+    for p, st in zip(params, states):
+        if not st:
+            st["step"] = torch.zeros((), dtype=torch.float32, device=p.device)
+            st["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            st["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            if amsgrad:
+                st["max_exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+    return states
 
 
 def kernel_base(base: Optimizer) -> bool:
@@ -112,7 +126,9 @@ def _kernel_group(
                 coef = compiled.coefficients(st.lr, wd, maximize, beta=st.momentum)
                 kind = compiled.EMA
             else:
-                coef = compiled.coefficients(st.lr, wd, maximize, st.momentum, st.dampening, st.nesterov, int(bool(st.momentum)))
+                coef = compiled.coefficients(
+                    st.lr, wd, maximize, st.momentum, st.dampening, st.nesterov, int(bool(st.momentum))
+                )
                 kind = compiled.SGD
             ps, gs, rs = pick(params, st.idx), pick(grads, st.idx), pick(rows, st.idx)
             compiled.run(kind, ps, gs, coef, st.bufs, rows=rs, write_grad=whiten)
@@ -152,4 +168,4 @@ def compiled_step(base: Optimizer, group: dict[str, Any], params: list[Tensor]) 
         p.numel() // p.shape[0] if whiten and (p.dim() >= min_dim or (linear and p.dim() == 2)) and p.numel() else 0
         for p in params
     ]
-    _kernel_group(base, group, params, [p.grad for p in params], rows)
+    _kernel_group(base, group, params, grads_of(params), rows)

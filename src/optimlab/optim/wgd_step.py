@@ -40,10 +40,22 @@ from torch import Tensor
 from torch.optim import Optimizer
 from torch.optim.adam import adam as torch_adam  # torch's public functional Adam
 
-from optimlab.optim._common import effective_grads, heavy_ball_, pick, torch_fused_ready, torch_fused_sgd
-from optimlab.optim.dispatch import FOREACH, PER_TENSOR, TORCH_FUSED, split_paths, torch_fused_refusal
+from optimlab.optim import compiled
+from optimlab.optim._common import effective_grads, grads_of, heavy_ball_, pick, torch_fused_ready, torch_fused_sgd
+from optimlab.optim.dispatch import (
+    COMPILED,
+    FOREACH,
+    PER_TENSOR,
+    TORCH_FUSED,
+    Dispatch,
+    choose,
+    split_paths,
+    torch_fused_refusal,
+    use_foreach,
+)
 from optimlab.optim.rsgdm import RSGDM
 from optimlab.optim.sgdm_ema import SGDMEMA
+from optimlab.optim.wgd_compiled import ADAM_BASES, adam_state, compiled_refusal, kernel_base
 
 Centre = Callable[[Tensor, dict[str, Any]], None]
 
@@ -97,20 +109,6 @@ class TorchSGDRule:
                 p.add_(d, alpha=-lr)
 
 
-def adam_state(base: Optimizer, params: list[Tensor], amsgrad: bool) -> list[dict[str, Any]]:
-    """torch's Adam/AdamW state of `params`, created as torch's fused step creates it (a float32 `step`
-    tensor on the parameter's device, zero moments laid out like the parameter) where missing."""
-    states = [base.state[p] for p in params]
-    for p, st in zip(params, states):
-        if not st:
-            st["step"] = torch.zeros((), dtype=torch.float32, device=p.device)
-            st["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-            st["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-            if amsgrad:
-                st["max_exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-    return states
-
-
 class TorchAdamRule:
     """torch's Adam/AdamW update as one call of its fused kernel (torch.optim.adam.adam, fused=True: the
     state and update of torch.optim.Adam(fused=True)). No per-tensor loop here: other paths wrap."""
@@ -148,7 +146,6 @@ class TorchAdamRule:
 
 
 StepRule = SGDMEMA | RSGDM | TorchSGDRule | TorchAdamRule
-ADAM_BASES: tuple[type[Optimizer], ...] = (torch.optim.Adam, torch.optim.AdamW)
 
 
 def step_rule(base: Optimizer) -> StepRule | None:
@@ -187,7 +184,7 @@ def own_step(rule: StepRule, group: dict[str, Any], params: list[Tensor], path: 
     fold = wd if whiten and not group.get("decoupled_weight_decay") else 0.0
     sign = -1.0 if group.get("maximize", False) else 1.0
     base_group = {**group, "weight_decay": wd - fold}
-    grads = [p.grad for p in params]
+    grads = grads_of(params)
     if path == PER_TENSOR:  # each tensor folded, centred and updated while it is in cache
         for p, g in zip(params, grads):
             if fold != 0.0:
@@ -211,3 +208,70 @@ def own_step(rule: StepRule, group: dict[str, Any], params: list[Tensor], path: 
             if whiten:
                 centre(p, group)
     rule.update(base_group, params, grads, path)
+
+
+def _wrap_reason(
+    base: Optimizer, rule: StepRule | None, fused: bool, group: dict[str, Any], params: list[Tensor]
+) -> str | None:
+    """Why WGD must wrap base.step() for this group (None: it can run the base's update itself)."""
+    if not fused:
+        return "wgd_fused=False"
+    if rule is None:
+        return f"WGD does not run {type(base).__name__}'s update itself"
+    if group["wgd_target"] != "gradient" and group["wgd_mode"] != "none":
+        return "wgd_target='update' (the base steps first)"
+    if group.get("differentiable") or group.get("capturable"):
+        return "differentiable or capturable"
+    if any(isinstance(group.get(k), Tensor) for k in ("lr", "weight_decay", "momentum")) or any(
+        isinstance(b, Tensor) for b in group.get("betas", ())
+    ):
+        return "a Tensor hyperparameter"
+    if getattr(base, "grad_scale", None) is not None or getattr(base, "found_inf", None) is not None:
+        return "an AMP grad scaler"
+    if type(base) in ADAM_BASES:
+        return None
+    if group.get("decoupled_weight_decay") or group.get("weight_decouple"):
+        return "decoupled weight decay"
+    if use_foreach(group.get("foreach"), params):
+        return "foreach: the base's multi-tensor step"
+    return None
+
+
+def _torch_fused_true(base: Optimizer, group: dict[str, Any]) -> bool:
+    """fused=True on torch's own SGD or Adam that optimlab's compiled kernel cannot run (not built, or the
+    group's settings): torch's own fused step. (A group the kernel declines for a tensor's dtype or layout
+    takes WGD's own general path instead, as before the dispatch.)"""
+    if type(base) not in (torch.optim.SGD, *ADAM_BASES) or not group.get("fused"):
+        return False
+    return compiled.load() is None or compiled_refusal(base, group, [], []) is not None
+
+
+def base_path(base: Optimizer, group: dict[str, Any], params: list[Tensor]) -> str:
+    """The path base.step() takes for this group, as torch decides it (and optimlab's optimizers too,
+    before their kernels: their step reports its own choice in base.step_paths())."""
+    if group.get("fused"):
+        return TORCH_FUSED
+    return FOREACH if use_foreach(group.get("foreach"), params) else PER_TENSOR
+
+
+def plan_group(
+    base: Optimizer, rule: StepRule | None, allowed: bool, group: dict[str, Any], params: list[Tensor]
+) -> tuple[bool, Dispatch]:
+    """(WGD runs the update itself?, the path and why) for one group: WGD's conditions, then dispatch.choose."""
+    grads = grads_of(params)
+    why = _wrap_reason(base, rule, allowed, group, params)
+    if why is None and rule is not None:
+        torch_default = group.get("foreach") is None and (
+            group.get("fused") is not False if isinstance(base, (SGDMEMA, RSGDM)) else group.get("fused") is None
+        )
+        d = choose(
+            group,
+            params,
+            grads,
+            (lambda g, ps, gs: compiled_refusal(base, g, ps, gs)) if kernel_base(base) else None,
+            rule.torch_fused_refusal if TORCH_FUSED in rule.paths and torch_default else None,
+        )
+        if d.path == COMPILED or (d.path in rule.paths and not _torch_fused_true(base, group)):
+            return True, d
+        why = f"{type(base).__name__}'s own step ({d.reason})"
+    return False, Dispatch(base_path(base, group, params), f"wrapped: {why}")
