@@ -18,27 +18,10 @@ import torch
 import optimlab
 from optimlab.optim import _common, compiled, start_multistep
 from optimlab.optim.wgd import WGD
+from step_path_cases import PathCase, ids, rows
 
-# (id, registry name, hyperparameters): each is run with fused=True and fused=False on the base
-FUSED_CASES = [
-    ("sgdm-ema", "sgdm-ema", {"beta": 0.9}),
-    ("sgdm-ema-wd-max", "sgdm-ema", {"beta": 0.7, "weight_decay": 1e-2, "maximize": True}),
-    ("rsgdm", "rsgdm", {"beta": 0.9}),
-    ("rsgdm-wd", "rsgdm", {"beta": 0.5, "weight_decay": 1e-2}),
-    ("tmsgd-switch3", "tmsgd", {"switch_step": 3, "weight_decay": 1e-3}),
-    ("tmsgdm-switch4-max", "tmsgdm", {"switch_step": 4, "momentum": 0.8, "maximize": True}),
-    ("wgd-sgdm", "wgd-sgdm", {"weight_decay": 1e-2}),
-    ("wgd-nag-linear", "wgd-nag", {"wgd_include_linear": True, "weight_decay": 1e-3}),
-    ("wgd-sgd-max", "wgd-sgd", {"weight_decay": 1e-2, "maximize": True}),
-    ("wgd-sgdm-ema", "wgd-sgdm-ema", {"weight_decay": 1e-2}),
-    ("wgd-rsgdm", "wgd-rsgdm", {"wgd_include_linear": True}),
-    ("wgd-sgdm-dampening", "wgd-sgdm", {"dampening": 0.3, "wgd_min_dim": 4}),
-    # torch's Adam family under WGD (the base built with fused=True runs on optimlab's kernel)
-    ("wgd-adam-wd", "wgd-adam", {"weight_decay": 1e-2}),
-    ("wgd-amsgrad-max-linear", "wgd-amsgrad", {"maximize": True, "wgd_include_linear": True}),
-    ("wgd-adamw", "wgd-adamw", {"weight_decay": 1e-2}),
-    ("wgd-adam-beta1-0.3", "wgd-adam", {"betas": (0.3, 0.99), "eps": 1e-6}),
-]
+# each row (tests/step_path_cases.py) is run with fused=True and fused=False on the base
+FUSED_CASES = rows("compiled")
 SHAPES = [(8, 3, 3, 3), (8,), (6, 8, 1, 1), (5, 7), (5,), (), (4, 2, 5)]
 TOL = {torch.float64: {"rtol": 1e-10, "atol": 1e-12}, torch.float32: {"rtol": 1e-4, "atol": 1e-5}}
 
@@ -110,9 +93,9 @@ def spy_runs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
-@pytest.mark.parametrize("case", FUSED_CASES, ids=[c[0] for c in FUSED_CASES])
-def test_fused_equals_unfused_over_many_steps(case: tuple, dtype: torch.dtype, monkeypatch) -> None:
-    _, name, hp = case
+@pytest.mark.parametrize("case", FUSED_CASES, ids=ids(FUSED_CASES))
+def test_fused_equals_unfused_over_many_steps(case: PathCase, dtype: torch.dtype, monkeypatch) -> None:
+    name, hp = case.name, case.hparams
     calls = spy_runs(monkeypatch)
     pf, pu = make_params(dtype), make_params(dtype)
     of, ou = build(name, hp, pf, True), build(name, hp, pu, False)

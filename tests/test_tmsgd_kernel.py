@@ -13,6 +13,7 @@ import torch
 
 from optimlab.optim import TMSGD, _common, compiled
 from optimlab.optim.dispatch import SMALL_TENSOR_NUMEL
+from step_path_cases import PathCase, ids, rows
 
 # (shape, param layout, grad layout): channels_last conv weights with a matching gradient and with a
 # contiguous one (the kernel takes neither: it walks storage, and is slow on channels_last), a
@@ -82,12 +83,9 @@ class KernelSpy:
         monkeypatch.setattr(_common, "torch_sgd", spy)
 
 
-@pytest.mark.parametrize("momentum", [0.0, 0.9])
-@pytest.mark.parametrize("weight_decay,maximize", [(0.0, False), (5e-4, True)])
-def test_default_multistep_equals_the_per_tensor_path_in_float64(
-    momentum: float, weight_decay: float, maximize: bool
-) -> None:
-    hp = dict(momentum=momentum, weight_decay=weight_decay, maximize=maximize, lr=0.02 if momentum else 0.05)
+@pytest.mark.parametrize("case", rows("tmsgd"), ids=ids(rows("tmsgd")))  # tests/step_path_cases.py
+def test_default_multistep_equals_the_per_tensor_path_in_float64(case: PathCase) -> None:
+    hp = case.hparams
     opt_d, ps_d, got = run(None, **hp)
     opt_f, ps_f, want = run(False, **hp)
     for k, (a, b) in enumerate(zip(got, want)):

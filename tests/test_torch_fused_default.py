@@ -11,18 +11,10 @@ import torch
 
 import optimlab
 from optimlab.optim import _common
+from step_path_cases import ids, rows
 
-NAMES: list[tuple[str, dict[str, Any]]] = [
-    ("sgdm-ema", {"beta": 0.9, "weight_decay": 1e-3}),
-    ("sgdm-ema", {"beta": 0.6, "maximize": True}),
-    ("rsgdm", {"beta": 0.9, "weight_decay": 1e-3}),
-    ("rsgdm", {"beta": 0.5, "maximize": True, "weight_decay": 1e-2}),
-    ("wgd-sgdm", {"momentum": 0.9, "weight_decay": 5e-4}),
-    ("wgd-nag", {"momentum": 0.9, "weight_decay": 5e-4, "maximize": True}),
-    ("wgd-sgdm-ema", {"beta": 0.9, "weight_decay": 1e-3}),
-    ("wgd-rsgdm", {"beta": 0.9, "weight_decay": 1e-3}),
-]
-IDS = [f"{n}-{i}" for i, (n, _) in enumerate(NAMES)]
+NAMES: list[tuple[str, dict[str, Any]]] = [(c.name, c.hparams) for c in rows("default")]  # tests/step_path_cases.py
+IDS = ids(rows("default"))
 # conv weights large and small (the default centres small ones as one stacked mean), a channels_last
 # conv weight (the kernel takes strided tensors), a linear layer and biases
 SHAPES = [(16, 8, 3, 3), (40, 16, 8, 8), (16,), (10, 16), (10,)]

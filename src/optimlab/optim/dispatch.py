@@ -121,7 +121,7 @@ def choose(
         refusal = torch_fused_offer(group, params, grads)
         if refusal is None:
             how = "fused=True" if group.get("fused") else "default"
-            return Dispatch(TORCH_FUSED, f"{how}: torch's fused kernel takes every tensor")
+            return Dispatch(TORCH_FUSED, "; ".join([f"{how}: torch's fused kernel takes the group", *why]))
         why.append(f"torch-fused declined: {refusal}")
     general = general_path(group.get("foreach"), params)
     return general if not why else Dispatch(general.path, f"{general.reason}; {'; '.join(why)}")

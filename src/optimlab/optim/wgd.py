@@ -379,4 +379,9 @@ class WGD(Optimizer):
                 group["weight_decay"] = wd
         for p, old, mode in before:  # θ ← θ' − μ(θ' − θ): the step taken, centred
             p.sub_(_wgd_mean(p.detach() - old, mode))
+        # an optimlab base reports the path its own dispatch took: that, not torch's flags, is the path
+        taken = getattr(self.base, "last_dispatch", {})
+        for gi, d in taken.items():
+            if gi in self.last_dispatch:
+                self.last_dispatch[gi] = Dispatch(d.path, f"{self.last_dispatch[gi].reason}; base: {d.reason}")
         return loss
