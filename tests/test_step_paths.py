@@ -70,6 +70,7 @@ def test_explicit_flags_and_the_wgd_wrapper_report_their_reasons() -> None:
     for name, hp, path, words in [
         ("sgdm-ema", {"foreach": True}, "foreach", "foreach=True"),
         ("tmsgd", {"fused": False}, "foreach", "every tensor under"),
+        ("tmsgd", {}, "foreach", "torch-fused declined: SGD phase"),
         ("wgd-sgdm", {"wgd_fused": False}, "per-tensor", "wrapped: wgd_fused=False"),
         ("wgd-sgdm-ema", {"wgd_target": "update"}, "torch-fused", "base: default"),
         ("wgd-radam-published", {}, "per-tensor", "only a per-tensor loop"),

@@ -70,15 +70,6 @@ def check_real_params(param_groups: list[dict[str, Any]], owner: str) -> None:
                 )
 
 
-def grads_of(params: list[Tensor]) -> list[Tensor]:
-    """The gradients of params that have one (as gather_grads returned them)."""
-    out = []
-    for p in params:
-        assert p.grad is not None  # callers pass params that have a gradient
-        out.append(p.grad)
-    return out
-
-
 def gather_grads(group: dict[str, Any], owner: str) -> tuple[list[Tensor], list[Tensor]]:
     """The group's params that have a gradient, and those gradients. Params without grad are skipped."""
     params: list[Tensor] = []

@@ -68,7 +68,7 @@ def split_paths(
     An explicit foreach, or a group all on an accelerator, is one batch."""
     if foreach is not None or use_foreach(None, params):
         return [(use_foreach(foreach, params), params, grads)]
-    small = [p.device.type != "cpu" or p.numel() < SMALL_TENSOR_NUMEL for p in params]
+    small = [p.numel() < SMALL_TENSOR_NUMEL or not p.is_cpu for p in params]  # numel first: the cheap test
     out = []
     for flag in (True, False):
         ps = [p for p, s in zip(params, small) if s == flag]

@@ -315,7 +315,7 @@ class TMSGD(PaperOptimizer):
         if not any(self._phase(group, self.state[p]) for p in params):
             return "SGD phase (the kernel runs the multi-step update)"
         if not any(
-            _kernel_ready(p, g, p) and (not p.is_cpu or p.numel() >= SMALL_TENSOR_NUMEL) for p, g in zip(params, grads)
+            (not p.is_cpu or p.numel() >= SMALL_TENSOR_NUMEL) and _kernel_ready(p, g, p) for p, g in zip(params, grads)
         ):
             return f"no contiguous float32/float64 tensor (of {SMALL_TENSOR_NUMEL}+ elements on CPU)"
         return None

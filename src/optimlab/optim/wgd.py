@@ -164,15 +164,15 @@ class WGD(Optimizer):
     decay. ``p.grad`` is modified in place (as Gradient Centralization implementations do). Target
     "update" leaves ``p.grad`` alone and keeps a copy of each centred tensor during the step.
 
-    Fused step: on a base whose update optimlab knows (torch's SGD: ``sgd``, ``sgdm``, ``nag``;
-    ``sgdm-ema``; ``rsgdm``) each tensor is whitened and updated in one pass while it is in cache
-    (optimlab.optim.wgd_fused), by default, with the same results as the generic path. It applies
-    to steps where every group takes the per-tensor path (the CPU default; see wgd_fused).
-    ``fused=False`` forces the generic wrapper; ``fused=True`` refuses a base it cannot fuse. When
-    the base itself is built with ``fused=True`` (torch's SGD, Adam or AdamW, ``sgdm-ema``, ``rsgdm``), target
-    "gradient" in "filter" or "none" mode runs on optimlab's compiled kernel instead: fold, per-filter
-    mean and update in one pass over all tensors (optimlab.optim.fused_cpu; same update to float
-    rounding).
+    Own step: on a base whose update optimlab knows (torch's SGD: ``sgd``, ``sgdm``, ``nag``;
+    ``sgdm-ema``; ``rsgdm``; torch's Adam/AdamW on torch's fused kernel) WGD runs the base's update
+    itself, through the base's public step rule (optimlab.optim.wgd_step), with the same results as the
+    wrapped path: per param group ONE path (optimlab.optim.dispatch), reported by ``step_paths()``.
+    ``fused=False`` (the ``wgd_fused`` option) always wraps the base's step; ``fused=True`` refuses a
+    base it cannot run. When the base itself is built with ``fused=True`` (torch's SGD, Adam or AdamW,
+    ``sgdm-ema``, ``rsgdm``), target "gradient" in "filter" or "none" mode takes the ``compiled`` path:
+    fold, per-filter mean and update in one pass over all tensors (optimlab.optim.wgd_compiled; same
+    update to float rounding).
 
     References: Gholamalinejad & Khosravi, WGD (paper 003) and github.com/hoseingh69/WGD; Yong et al.,
     "Gradient Centralization", ECCV 2020.
@@ -288,31 +288,32 @@ class WGD(Optimizer):
     def uses_kernel(self) -> bool:
         """Whether the next step runs every group on the compiled single-pass kernel (base built with
         fused=True; see optimlab.optim.compiled)."""
-        return all(own and d.path == COMPILED for own, d, _ in self._plan().values())
+        return all(own and d.path == COMPILED for own, d, _, _ in self._plan().values())
 
     def uses_fused_step(self) -> bool:
         """Whether the next step is WGD's own (it runs the base's update itself; optimlab.optim.wgd_step),
         rather than the wrapped base.step()."""
-        return all(own for own, _, _ in self._plan().values())
+        return all(own for own, _, _, _ in self._plan().values())
 
     def step_paths(self) -> dict[int, Dispatch]:
         """{group index: (path, reason)} of the last step (groups without gradients are absent)."""
         return dict(self.last_dispatch)
 
-    def _plan(self) -> dict[int, tuple[bool, Dispatch, list[Tensor]]]:
+    def _plan(self) -> dict[int, tuple[bool, Dispatch, list[Tensor], list[Tensor]]]:
         """Every group: (own step?, path and reason, its params with gradients). When one group is wrapped,
         every group is: base.step() steps them all."""
         rule = step_rule(self.base)
         plans = {}
         for gi, group in enumerate(self.param_groups):
-            params, _ = gather_grads(group, "WGD")
-            plans[gi] = (*plan_group(self.base, rule, self.fused, group, params), params)
-        wrapped = [gi for gi, (own, _, _) in plans.items() if not own]
+            params, grads = gather_grads(group, "WGD")
+            plans[gi] = (*plan_group(self.base, rule, self.fused, group, params, grads), params, grads)
+        wrapped = [gi for gi, (own, _, _, _) in plans.items() if not own]
         if wrapped and len(wrapped) < len(plans):
             why = f"wrapped: group {wrapped[0]} is ({plans[wrapped[0]][1].reason})"
-            for gi, (own, _, params) in plans.items():
+            for gi, (own, _, params, grads) in plans.items():
                 if own:
-                    plans[gi] = (False, Dispatch(base_path(self.base, self.param_groups[gi], params), why), params)
+                    path = base_path(self.base, self.param_groups[gi], params)
+                    plans[gi] = (False, Dispatch(path, why), params, grads)
         return plans
 
     @staticmethod
@@ -352,17 +353,17 @@ class WGD(Optimizer):
             with torch.enable_grad():
                 loss = closure()
         plans = self._plan()  # THE decision of this step, per group
-        self.last_dispatch = {gi: d for gi, (_, d, params) in plans.items() if params}
-        if all(own for own, _, _ in plans.values()):
+        self.last_dispatch = {gi: d for gi, (_, d, params, _) in plans.items() if params}
+        if all(own for own, _, _, _ in plans.values()):
             rule = step_rule(self.base)
             assert rule is not None  # a group runs WGD's own step only through a step rule
-            for gi, (_, d, params) in plans.items():
+            for gi, (_, d, params, grads) in plans.items():
                 if not params:
                     continue
                 if d.path == COMPILED:
-                    compiled_step(self.base, self.param_groups[gi], params)
+                    compiled_step(self.base, self.param_groups[gi], params, grads)
                 else:
-                    own_step(rule, self.param_groups[gi], params, d.path, _centre_if_eligible)
+                    own_step(rule, self.param_groups[gi], params, grads, d.path, _centre_if_eligible)
             return loss
         restore: list[tuple[dict[str, Any], float]] = []
         before: list[tuple[Tensor, Tensor, str]] = []

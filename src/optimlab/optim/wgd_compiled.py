@@ -16,7 +16,7 @@ from torch import Tensor
 from torch.optim import Optimizer
 
 from optimlab.optim import compiled
-from optimlab.optim._common import grads_of, pick
+from optimlab.optim._common import pick
 from optimlab.optim.rsgdm import RSGDM
 from optimlab.optim.sgdm_ema import SGDMEMA
 
@@ -159,7 +159,7 @@ def _kernel_group(
         compiled.run(compiled.SGD, sel[0], sel[1], coef, mb, rows=[rows[i] for i in idx], write_grad=whiten)
 
 
-def compiled_step(base: Optimizer, group: dict[str, Any], params: list[Tensor]) -> None:
+def compiled_step(base: Optimizer, group: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> None:
     """WGD and the base's update of one group on the compiled kernel (compiled_refusal was None): the
     decay folded, filter means taken per row in the kernel, the whitened gradient written to p.grad."""
     whiten = group["wgd_mode"] != "none"
@@ -168,4 +168,4 @@ def compiled_step(base: Optimizer, group: dict[str, Any], params: list[Tensor]) 
         p.numel() // p.shape[0] if whiten and (p.dim() >= min_dim or (linear and p.dim() == 2)) and p.numel() else 0
         for p in params
     ]
-    _kernel_group(base, group, params, grads_of(params), rows)
+    _kernel_group(base, group, params, grads, rows)

@@ -41,7 +41,7 @@ from torch.optim import Optimizer
 from torch.optim.adam import adam as torch_adam  # torch's public functional Adam
 
 from optimlab.optim import compiled
-from optimlab.optim._common import effective_grads, grads_of, heavy_ball_, pick, torch_fused_ready, torch_fused_sgd
+from optimlab.optim._common import effective_grads, heavy_ball_, pick, torch_fused_ready, torch_fused_sgd
 from optimlab.optim.dispatch import (
     COMPILED,
     FOREACH,
@@ -175,7 +175,9 @@ def _centre_batched(params: list[Tensor], grads: list[Tensor], group: dict[str, 
         torch._foreach_sub_(gs, list(means.unbind(0)))
 
 
-def own_step(rule: StepRule, group: dict[str, Any], params: list[Tensor], path: str, centre: Centre) -> None:
+def own_step(
+    rule: StepRule, group: dict[str, Any], params: list[Tensor], grads: list[Tensor], path: str, centre: Centre
+) -> None:
     """WGD's own step of one group on `path` (not compiled: wgd_compiled): fold the decay into p.grad,
     centre it in place, then the base's update with the decay it still applies (0 when folded)."""
     wd = float(group.get("weight_decay", 0.0) or 0.0)
@@ -184,7 +186,6 @@ def own_step(rule: StepRule, group: dict[str, Any], params: list[Tensor], path: 
     fold = wd if whiten and not group.get("decoupled_weight_decay") else 0.0
     sign = -1.0 if group.get("maximize", False) else 1.0
     base_group = {**group, "weight_decay": wd - fold}
-    grads = grads_of(params)
     if path == PER_TENSOR:  # each tensor folded, centred and updated while it is in cache
         for p, g in zip(params, grads):
             if fold != 0.0:
@@ -255,10 +256,14 @@ def base_path(base: Optimizer, group: dict[str, Any], params: list[Tensor]) -> s
 
 
 def plan_group(
-    base: Optimizer, rule: StepRule | None, allowed: bool, group: dict[str, Any], params: list[Tensor]
+    base: Optimizer,
+    rule: StepRule | None,
+    allowed: bool,
+    group: dict[str, Any],
+    params: list[Tensor],
+    grads: list[Tensor],
 ) -> tuple[bool, Dispatch]:
     """(WGD runs the update itself?, the path and why) for one group: WGD's conditions, then dispatch.choose."""
-    grads = grads_of(params)
     why = _wrap_reason(base, rule, allowed, group, params)
     if why is None and rule is not None:
         torch_default = group.get("foreach") is None and (
