@@ -70,6 +70,14 @@ def check_real_params(param_groups: list[dict[str, Any]], owner: str) -> None:
                 )
 
 
+def closure_loss(closure: Callable[[], Any] | None) -> Any:
+    """The closure's loss, evaluated with gradients on (a step runs under no_grad), or None."""
+    if closure is None:
+        return None
+    with torch.enable_grad():
+        return closure()
+
+
 def gather_grads(group: dict[str, Any], owner: str) -> tuple[list[Tensor], list[Tensor]]:
     """The group's params that have a gradient, and those gradients. Params without grad are skipped."""
     params: list[Tensor] = []

@@ -31,6 +31,7 @@ from optimlab.optim._common import (
     Check,
     ParamsT,
     check_param_dtypes,
+    closure_loss,
     effective_grads,
     gather_grads,
     validate_group,
@@ -111,7 +112,7 @@ def choose(
     why: list[str] = []
     if group.get("fused") and compiled_offer is not None:
         if compiled.load() is None:
-            why.append(f"compiled kernel unavailable ({compiled.error()})")
+            why.append(f"compiled kernel unavailable ({compiled.error() or 'not built'})")
         else:
             refusal = compiled_offer(group, params, grads)
             if refusal is None:
@@ -216,10 +217,7 @@ class PaperOptimizer(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure: Any = None) -> Any:
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = closure_loss(closure)
         self.last_dispatch = {}
         for gi, group in enumerate(self.param_groups):
             params, grads = gather_grads(group, type(self).__name__)

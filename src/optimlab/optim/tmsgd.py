@@ -372,8 +372,10 @@ class TMSGD(PaperOptimizer):
             grads = heavy_ball_(states, grads, mu, 0.0, foreach)
         # bucket by (phase, units): normally one bucket, all params having taken the same steps
         buckets: dict[tuple[bool, float, float], list[int]] = {}
-        for i, st in enumerate(states):
-            buckets.setdefault((self._phase(group, st), st["v_prev_unit"], st["v_prev2_unit"]), []).append(i)
+        forced, k_s = group["multistep"], group["switch_step"]
+        for i, st in enumerate(states):  # _phase, inlined: it runs per parameter and step
+            multi = forced or (k_s is not None and st["step"] >= k_s)
+            buckets.setdefault((multi, st["v_prev_unit"], st["v_prev2_unit"]), []).append(i)
         lr = group["lr"]
         for (flag, u1, u2), idx in buckets.items():
             if flag and kernel:  # the torch-fused path: pass 2 on torch's kernel where it serves (above)

@@ -38,7 +38,7 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
-from optimlab.optim._common import check_real_params, gather_grads
+from optimlab.optim._common import check_real_params, closure_loss, gather_grads
 from optimlab.optim.dispatch import COMPILED, Dispatch
 from optimlab.optim.wgd_compiled import compiled_step, kernel_base
 from optimlab.optim.wgd_step import base_path, own_step, plan_group, step_rule
@@ -348,10 +348,7 @@ class WGD(Optimizer):
 
     @torch.no_grad()
     def step(self, closure: Any = None) -> Any:
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = closure_loss(closure)
         plans = self._plan()  # THE decision of this step, per group
         self.last_dispatch = {gi: d for gi, (_, d, params, _) in plans.items() if params}
         if all(own for own, _, _, _ in plans.values()):

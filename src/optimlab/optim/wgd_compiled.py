@@ -60,8 +60,9 @@ def compiled_refusal(base: Optimizer, group: dict[str, Any], params: list[Tensor
         return "Tensor betas"
     if getattr(base, "grad_scale", None) is not None or getattr(base, "found_inf", None) is not None:
         return "an AMP grad scaler"
-    for i, (p, g) in enumerate(zip(params, grads)):
-        if not (p.dtype in compiled.DTYPES and p.is_cpu and compiled.kernel_ready(p, g)):
+    dtypes = compiled.DTYPES
+    for i, (p, g) in enumerate(zip(params, grads)):  # compiled.kernel_ready, inlined: it runs per tensor and step
+        if not (p.is_cpu and p.dtype in dtypes and p.is_contiguous() and g.is_contiguous()):
             return f"tensor {i} (shape {tuple(p.shape)}, {p.dtype} on {p.device}) is not contiguous float32/64 on CPU"
     return None
 
@@ -164,8 +165,10 @@ def compiled_step(base: Optimizer, group: dict[str, Any], params: list[Tensor], 
     decay folded, filter means taken per row in the kernel, the whitened gradient written to p.grad."""
     whiten = group["wgd_mode"] != "none"
     min_dim, linear = group["wgd_min_dim"], group["wgd_include_linear"]
-    rows = [
-        p.numel() // p.shape[0] if whiten and (p.dim() >= min_dim or (linear and p.dim() == 2)) and p.numel() else 0
-        for p in params
-    ]
+    rows = [0] * len(params)  # a row is one filter: its mean is taken in the kernel
+    if whiten:
+        for i, p in enumerate(params):
+            d = p.dim()
+            if (d >= min_dim or (linear and d == 2)) and p.numel():
+                rows[i] = p.numel() // p.shape[0]
     _kernel_group(base, group, params, grads, rows)
