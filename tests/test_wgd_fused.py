@@ -1,4 +1,4 @@
-"""WGD's fused step (whiten tensor i, then update it: optimlab.optim.wgd_fused) against the generic
+"""WGD's own step (whiten tensor i, then update it: optimlab.optim.wgd_step) against the generic
 wrapper (fold every gradient, centre every gradient, then the base's step): the same numbers."""
 
 from __future__ import annotations
