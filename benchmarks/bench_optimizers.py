@@ -23,7 +23,7 @@ on 1 and 2 intra-op threads, for two parameter layouts:
 
 Default steps of rsgdm, sgdm-ema, wgd-* and (for its large tensors) tmsgd run torch's own fused kernels where
 the update is theirs (docs/optimizers.md, "Speed"). Steps labelled fused=True run optimlab's compiled
-single-pass kernel (optimlab.optim.fused_cpu) — for rsgdm and sgdm-ema, whose update is torch's
+single-pass kernel (optimlab.optim.compiled) — for rsgdm and sgdm-ema, whose update is torch's
 fused SGD step, the same torch kernel as their default; the compiled kernel is built (or loaded
 from torch's extension cache) before the timing, and the time that took is printed. WGD's kernel also writes the whitened gradient back into p.grad (4 more bytes per
 parameter than the B/param column, which counts what the rule itself must move).
@@ -49,7 +49,7 @@ from dataclasses import dataclass
 import torch
 
 import optimlab
-from optimlab.optim import fused_cpu, start_multistep
+from optimlab.optim import compiled, start_multistep
 
 Factory = Callable[[list[torch.Tensor]], torch.optim.Optimizer]
 
@@ -136,7 +136,7 @@ def steps_for(layout: str) -> list[Step]:
         Step("wgd-sgdm (generic, wgd_fused=False)", ours("wgd-sgdm", wgd_fused=False, **linear), 20, "sgdm"),
         Step("wgd-rsgdm (default)", ours("wgd-rsgdm", **linear), 20, "nag"),
         Step("wgd-sgdm-ema (default)", ours("wgd-sgdm-ema", **linear), 20, "sgdm"),
-        # fused=True: optimlab's compiled single-pass kernel (optimlab.optim.fused_cpu)
+        # fused=True: optimlab's compiled single-pass kernel (optimlab.optim.compiled)
         Step("rsgdm fused=True", ours("rsgdm", fused=True), 20, "nag"),
         Step("sgdm-ema fused=True", ours("sgdm-ema", fused=True), 20, "sgdm"),
         Step("tmsgd fused=True, multi-step", ours("tmsgd", multistep=True, fused=True), 24, "sgdm"),
@@ -290,10 +290,10 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
         f"{args.steps} steps; load average at start {os.getloadavg()[0]:.2f}"
         + ("  [--quick: smoke test, not a measurement]" if args.quick else "")
     )
-    kernel = fused_cpu.load()  # build (or load the cached build) before any timing
+    kernel = compiled.load()  # build (or load the cached build) before any timing
     print(
         f"fused=True kernel: {'ready' if kernel is not None else 'NOT available, fused rows run the unfused path'}"
-        f" ({fused_cpu.build_seconds():.1f} s to build or load in this process)"
+        f" ({compiled.build_seconds():.1f} s to build or load in this process)"
     )
     rows: list[dict] = []
     for layout in args.layouts:

@@ -171,7 +171,7 @@ CASES = [
     Case("wgd-rsgdm-fused-wd", "wgd-rsgdm", {"weight_decay": 1e-3, "wgd_fused": True}, quad_lr=0.5, ours=True),
     Case("wgd-sgdm-ema-generic", "wgd-sgdm-ema", {"wgd_fused": False}, quad_lr=0.5, ours=True),
     Case("wgd-sgdm-conv1d", "wgd-sgdm", {"wgd_min_dim": 3, "wgd_target": "update"}, quad_lr=0.05, rosen_lr=1e-4),
-    # fused=True: optimlab's compiled single-pass kernel (optimlab.optim.fused_cpu)
+    # fused=True: optimlab's compiled single-pass kernel (optimlab.optim.compiled)
     Case("sgdm-ema-fused", "sgdm-ema", {"beta": 0.9, "fused": True}, quad_lr=0.5, ours=True),
     Case("rsgdm-fused-wd", "rsgdm", {"beta": 0.5, "weight_decay": 1e-3, "fused": True}, quad_lr=0.5, ours=True),
     Case("tmsgdm-fused", "tmsgdm", {"switch_step": 3, "fused": True}, quad_lr=0.02, rosen_lr=5e-5, ours=True),

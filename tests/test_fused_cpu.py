@@ -1,4 +1,4 @@
-"""fused=True (one compiled C++ pass over all tensors, optimlab.optim.fused_cpu) ≡ the unfused path.
+"""fused=True (one compiled C++ pass over all tensors, optimlab.optim.compiled) ≡ the unfused path.
 
 Over many steps, float64 and float32, two param groups with different hyperparameters, an lr
 scheduler changing lr mid-run (with a check that nothing is rebuilt), resume across fused and
@@ -16,29 +16,12 @@ import pytest
 import torch
 
 import optimlab
-from optimlab.optim import _common, fused_cpu, start_multistep
+from optimlab.optim import _common, compiled, start_multistep
 from optimlab.optim.wgd import WGD
+from step_path_cases import PathCase, ids, rows
 
-# (id, registry name, hyperparameters): each is run with fused=True and fused=False on the base
-FUSED_CASES = [
-    ("sgdm-ema", "sgdm-ema", {"beta": 0.9}),
-    ("sgdm-ema-wd-max", "sgdm-ema", {"beta": 0.7, "weight_decay": 1e-2, "maximize": True}),
-    ("rsgdm", "rsgdm", {"beta": 0.9}),
-    ("rsgdm-wd", "rsgdm", {"beta": 0.5, "weight_decay": 1e-2}),
-    ("tmsgd-switch3", "tmsgd", {"switch_step": 3, "weight_decay": 1e-3}),
-    ("tmsgdm-switch4-max", "tmsgdm", {"switch_step": 4, "momentum": 0.8, "maximize": True}),
-    ("wgd-sgdm", "wgd-sgdm", {"weight_decay": 1e-2}),
-    ("wgd-nag-linear", "wgd-nag", {"wgd_include_linear": True, "weight_decay": 1e-3}),
-    ("wgd-sgd-max", "wgd-sgd", {"weight_decay": 1e-2, "maximize": True}),
-    ("wgd-sgdm-ema", "wgd-sgdm-ema", {"weight_decay": 1e-2}),
-    ("wgd-rsgdm", "wgd-rsgdm", {"wgd_include_linear": True}),
-    ("wgd-sgdm-dampening", "wgd-sgdm", {"dampening": 0.3, "wgd_min_dim": 4}),
-    # torch's Adam family under WGD (the base built with fused=True runs on optimlab's kernel)
-    ("wgd-adam-wd", "wgd-adam", {"weight_decay": 1e-2}),
-    ("wgd-amsgrad-max-linear", "wgd-amsgrad", {"maximize": True, "wgd_include_linear": True}),
-    ("wgd-adamw", "wgd-adamw", {"weight_decay": 1e-2}),
-    ("wgd-adam-beta1-0.3", "wgd-adam", {"betas": (0.3, 0.99), "eps": 1e-6}),
-]
+# each row (tests/step_path_cases.py) is run with fused=True and fused=False on the base
+FUSED_CASES = rows("compiled")
 SHAPES = [(8, 3, 3, 3), (8,), (6, 8, 1, 1), (5, 7), (5,), (), (4, 2, 5)]
 TOL = {torch.float64: {"rtol": 1e-10, "atol": 1e-12}, torch.float32: {"rtol": 1e-4, "atol": 1e-5}}
 
@@ -46,8 +29,8 @@ TOL = {torch.float64: {"rtol": 1e-10, "atol": 1e-12}, torch.float32: {"rtol": 1e
 @pytest.fixture(scope="module", autouse=True)
 def kernel() -> None:
     """These tests compare the compiled kernel with the unfused path: it must build here (CI has g++)."""
-    fused_cpu.reset()
-    assert fused_cpu.available(), f"the fused CPU kernel did not build: {fused_cpu._state['error']}"
+    compiled.reset()
+    assert compiled.available(), f"the fused CPU kernel did not build: {compiled._state['error']}"
 
 
 def make_params(dtype: torch.dtype, seed: int = 0) -> list[torch.Tensor]:
@@ -60,7 +43,7 @@ def build(name: str, hp: dict[str, Any], params: list[torch.Tensor], fused: bool
     groups = [{"params": params[:4]}, {"params": params[4:], "lr": 0.02}]
     opt = optimlab.create_optimizer(name, groups, lr=0.05, fused=fused, **hp)
     if isinstance(opt, WGD):
-        assert opt.uses_kernel() == (bool(fused) and fused_cpu.available())
+        assert opt.uses_kernel() == (bool(fused) and compiled.available())
     return opt
 
 
@@ -94,7 +77,7 @@ def spy_runs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Calls of a single-pass kernel: optimlab's compiled one (its kind), or torch's fused SGD (-1), which
     fused=True runs for sgdm-ema and rsgdm."""
     calls: list[int] = []
-    real, real_torch = fused_cpu.run, _common.torch_sgd
+    real, real_torch = compiled.run, _common.torch_sgd
 
     def counting(kind: int, *args: Any, **kw: Any) -> None:
         calls.append(kind)
@@ -104,15 +87,15 @@ def spy_runs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         calls.append(-1)
         real_torch(*args, **kw)
 
-    monkeypatch.setattr(fused_cpu, "run", counting)
+    monkeypatch.setattr(compiled, "run", counting)
     monkeypatch.setattr(_common, "torch_sgd", counting_torch)
     return calls
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
-@pytest.mark.parametrize("case", FUSED_CASES, ids=[c[0] for c in FUSED_CASES])
-def test_fused_equals_unfused_over_many_steps(case: tuple, dtype: torch.dtype, monkeypatch) -> None:
-    _, name, hp = case
+@pytest.mark.parametrize("case", FUSED_CASES, ids=ids(FUSED_CASES))
+def test_fused_equals_unfused_over_many_steps(case: PathCase, dtype: torch.dtype, monkeypatch) -> None:
+    name, hp = case.name, case.hparams
     calls = spy_runs(monkeypatch)
     pf, pu = make_params(dtype), make_params(dtype)
     of, ou = build(name, hp, pf, True), build(name, hp, pu, False)
@@ -155,7 +138,7 @@ def test_lr_change_rebuilds_nothing(monkeypatch) -> None:
     def no_build() -> None:
         raise AssertionError("the kernel was built again")
 
-    monkeypatch.setattr(fused_cpu, "_build", no_build)
+    monkeypatch.setattr(compiled, "_build", no_build)
     for lr in (0.05, 0.01, 0.3):
         for g in opt.param_groups:
             g["lr"], g["beta"] = lr, lr
@@ -184,8 +167,8 @@ def test_failed_build_falls_back_with_one_warning(monkeypatch) -> None:
     def no_compiler() -> None:
         raise RuntimeError("Ninja is required to load C++ extensions (simulated)")
 
-    fused_cpu.reset()
-    monkeypatch.setattr(fused_cpu, "_build", no_compiler)
+    compiled.reset()
+    monkeypatch.setattr(compiled, "_build", no_compiler)
     try:
         pf, pu = make_params(torch.float64), make_params(torch.float64)
         with pytest.warns(RuntimeWarning, match="could not be built") as record:
@@ -203,7 +186,7 @@ def test_failed_build_falls_back_with_one_warning(monkeypatch) -> None:
             warnings.simplefilter("error")
             run(of, pf, range(20, 22))  # no second warning
     finally:
-        fused_cpu.reset()
+        compiled.reset()
 
 
 @pytest.mark.parametrize(
@@ -233,14 +216,14 @@ def test_fused_sgdm_ema_and_rsgdm_need_no_build(monkeypatch) -> None:
     def no_build() -> None:
         raise AssertionError("optimlab's kernel was built")
 
-    fused_cpu.reset()
-    monkeypatch.setattr(fused_cpu, "_build", no_build)
+    compiled.reset()
+    monkeypatch.setattr(compiled, "_build", no_build)
     try:
         for name in ("sgdm-ema", "rsgdm"):
             params = make_params(torch.float32)
             run(optimlab.create_optimizer(name, params, lr=0.1, fused=True), params, range(3))
     finally:
-        fused_cpu.reset()
+        compiled.reset()
 
 
 def test_fused_step_is_parallel_safe_with_two_threads() -> None:
@@ -268,7 +251,7 @@ def test_fused_step_is_parallel_safe_with_two_threads() -> None:
 def test_default_cpu_split_is_bit_equal_to_the_per_tensor_loop(name: str, hp: dict) -> None:
     """foreach=None, fused=False on CPU: small tensors as multi-tensor ops, large ones per tensor — the
     same numbers. (fused=None would take torch's fused kernels instead: tests/test_torch_fused_default.py.)"""
-    from optimlab.optim._common import SMALL_TENSOR_NUMEL, split_paths
+    from optimlab.optim.dispatch import SMALL_TENSOR_NUMEL, split_paths
 
     shapes = [(SMALL_TENSOR_NUMEL,), (3, 5), (7,), (SMALL_TENSOR_NUMEL // 4, 5)]
     runs = []

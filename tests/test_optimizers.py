@@ -28,8 +28,7 @@ from optimlab.optim import (
     list_optimizers,
     start_multistep,
 )
-
-OURS = [c for c in CASES if c.ours]
+from step_path_cases import PathCase, ids, rows
 
 
 def _ids(cases: list[Case]) -> list[str]:
@@ -146,14 +145,14 @@ def test_state_dict_resume_is_bit_identical(case: Case) -> None:
         assert torch.equal(a, b), case.id
 
 
-@pytest.mark.parametrize("case", OURS, ids=_ids(OURS))
-def test_foreach_equals_for_loop_in_float64(case: Case) -> None:
+@pytest.mark.parametrize("case", rows("contract"), ids=ids(rows("contract")))  # tests/step_path_cases.py
+def test_foreach_equals_for_loop_in_float64(case: PathCase) -> None:
     """foreach ≡ per-tensor loop; for a fused=True row (which refuses foreach=True): fused ≡ unfused."""
     runs = []
-    option = "fused" if case.hparams.get("fused") else "foreach"
-    for flag in (False, True):
+    for option in (case.reference_option, case.option):
         params = small_model(torch.float64)
-        opt = make(case, params, case.quad_lr, **{option: flag}, weight_decay=1e-2, maximize=False)
+        hp = {**case.hparams, **option, "weight_decay": 1e-2, "maximize": False}
+        opt = create_optimizer(case.name, params, lr=case.lr, **hp)
         for t in range(30):
             noisy_grads(params, t)
             opt.step()

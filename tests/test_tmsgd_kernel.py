@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 import torch
 
-from optimlab.optim import TMSGD, _common, fused_cpu
-from optimlab.optim._common import SMALL_TENSOR_NUMEL
+from optimlab.optim import TMSGD, _common, compiled
+from optimlab.optim.dispatch import SMALL_TENSOR_NUMEL
+from step_path_cases import PathCase, ids, rows
 
 # (shape, param layout, grad layout): channels_last conv weights with a matching gradient and with a
 # contiguous one (the kernel takes neither: it walks storage, and is slow on channels_last), a
@@ -82,12 +83,9 @@ class KernelSpy:
         monkeypatch.setattr(_common, "torch_sgd", spy)
 
 
-@pytest.mark.parametrize("momentum", [0.0, 0.9])
-@pytest.mark.parametrize("weight_decay,maximize", [(0.0, False), (5e-4, True)])
-def test_default_multistep_equals_the_per_tensor_path_in_float64(
-    momentum: float, weight_decay: float, maximize: bool
-) -> None:
-    hp = dict(momentum=momentum, weight_decay=weight_decay, maximize=maximize, lr=0.02 if momentum else 0.05)
+@pytest.mark.parametrize("case", rows("tmsgd"), ids=ids(rows("tmsgd")))  # tests/step_path_cases.py
+def test_default_multistep_equals_the_per_tensor_path_in_float64(case: PathCase) -> None:
+    hp = case.hparams
     opt_d, ps_d, got = run(None, **hp)
     opt_f, ps_f, want = run(False, **hp)
     for k, (a, b) in enumerate(zip(got, want)):
@@ -142,7 +140,7 @@ def test_default_path_calls_the_fused_kernel_once_per_bucket(monkeypatch: pytest
 def test_an_explicit_path_does_not_call_the_fused_kernel(monkeypatch: pytest.MonkeyPatch, path: dict) -> None:
     """foreach=True/False keep their own kernels, and fused=False means no fused kernel at all."""
     spy = KernelSpy(monkeypatch)
-    monkeypatch.setattr(fused_cpu, "load", lambda: None)
+    monkeypatch.setattr(compiled, "load", lambda: None)
     ps = [
         torch.randn(3, 4, dtype=torch.float64, requires_grad=True),
         torch.randn(SMALL_TENSOR_NUMEL + 1).requires_grad_(),
@@ -179,7 +177,7 @@ def test_lr_zero_steps_match_and_move_nothing_from_rest(monkeypatch: pytest.Monk
 
 def test_fused_true_without_its_kernel_falls_back_to_the_default_path(monkeypatch: pytest.MonkeyPatch) -> None:
     """fused=True whose compiled kernel is missing (simulated) runs the default path, torch's kernel included."""
-    monkeypatch.setattr(fused_cpu, "load", lambda: None)
+    monkeypatch.setattr(compiled, "load", lambda: None)
     spy = KernelSpy(monkeypatch)
     _, _, got = run(None, fused=True, steps=30)
     assert len(spy.calls) == 20

@@ -11,18 +11,10 @@ import torch
 
 import optimlab
 from optimlab.optim import _common
+from step_path_cases import ids, rows
 
-NAMES: list[tuple[str, dict[str, Any]]] = [
-    ("sgdm-ema", {"beta": 0.9, "weight_decay": 1e-3}),
-    ("sgdm-ema", {"beta": 0.6, "maximize": True}),
-    ("rsgdm", {"beta": 0.9, "weight_decay": 1e-3}),
-    ("rsgdm", {"beta": 0.5, "maximize": True, "weight_decay": 1e-2}),
-    ("wgd-sgdm", {"momentum": 0.9, "weight_decay": 5e-4}),
-    ("wgd-nag", {"momentum": 0.9, "weight_decay": 5e-4, "maximize": True}),
-    ("wgd-sgdm-ema", {"beta": 0.9, "weight_decay": 1e-3}),
-    ("wgd-rsgdm", {"beta": 0.9, "weight_decay": 1e-3}),
-]
-IDS = [f"{n}-{i}" for i, (n, _) in enumerate(NAMES)]
+NAMES: list[tuple[str, dict[str, Any]]] = [(c.name, c.hparams) for c in rows("default")]  # tests/step_path_cases.py
+IDS = ids(rows("default"))
 # conv weights large and small (the default centres small ones as one stacked mean), a channels_last
 # conv weight (the kernel takes strided tensors), a linear layer and biases
 SHAPES = [(16, 8, 3, 3), (40, 16, 8, 8), (16,), (10, 16), (10,)]
@@ -129,11 +121,11 @@ def test_a_gradient_laid_out_unlike_its_parameter_takes_the_loop(monkeypatch) ->
 
 @pytest.mark.parametrize(("name", "hp"), [("wgd-adam", {"weight_decay": 1e-3}), ("wgd-adamw", {"weight_decay": 1e-2})])
 def test_wgd_over_adam_runs_torch_fused_adam_by_default(name: str, hp: dict[str, Any], monkeypatch) -> None:
-    from optimlab.optim import wgd_fused
+    from optimlab.optim import wgd_step
 
     calls = []
-    real = wgd_fused.torch_adam
-    monkeypatch.setattr(wgd_fused, "torch_adam", lambda *a, **k: calls.append(k["fused"]) or real(*a, **k))
+    real = wgd_step.torch_adam
+    monkeypatch.setattr(wgd_step, "torch_adam", lambda *a, **k: calls.append(k["fused"]) or real(*a, **k))
     default = train(name, hp, torch.float64, 80)
     assert calls == [True] * 160  # one fused call per group and step
     generic = train(name, hp, torch.float64, 80, foreach=False)  # the wrapper over torch's own loop

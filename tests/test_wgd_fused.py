@@ -1,4 +1,4 @@
-"""WGD's fused step (whiten tensor i, then update it: optimlab.optim.wgd_fused) against the generic
+"""WGD's own step (whiten tensor i, then update it: optimlab.optim.wgd_step) against the generic
 wrapper (fold every gradient, centre every gradient, then the base's step): the same numbers."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from optimlab.optim import WGD, create_optimizer
+from step_path_cases import ids, rows
 
 # Conv1d, Conv2d and Linear layers with their biases (what a user's model hands WGD), and one conv
 # weight of SMALL_TENSOR_NUMEL elements: the fused step runs the small tensors as multi-tensor ops
@@ -16,23 +17,8 @@ from optimlab.optim import WGD, create_optimizer
 SHAPES = [(6, 4, 3), (6,), (8, 4, 3, 3), (8,), (8, 4, 3, 3), (5, 7), (5,), (64, 32, 4, 4), (5, 7)]
 # (repeated shapes: the small gradients of one shape are centred as one stacked reduction)
 
-CONFIGS: list[tuple[str, str, dict[str, Any]]] = [
-    ("sgd", "wgd-sgd", {}),
-    ("sgd-wd-maximize", "wgd-sgd", {"weight_decay": 1e-2, "maximize": True}),
-    ("sgdm", "wgd-sgdm", {"momentum": 0.9, "weight_decay": 1e-3}),
-    ("sgdm-loop", "wgd-sgdm", {"momentum": 0.9, "weight_decay": 1e-3, "foreach": False}),
-    ("sgdm-dampening-kernel", "wgd-sgdm", {"momentum": 0.8, "dampening": 0.3, "wgd_mode": "kernel"}),
-    ("sgdm-maximize-linear", "wgd-sgdm", {"momentum": 0.9, "maximize": True, "wgd_include_linear": True}),
-    ("nag", "wgd-nag", {"momentum": 0.9, "weight_decay": 5e-3, "wgd_min_dim": 4}),
-    ("sgdm-ema", "wgd-sgdm-ema", {"beta": 0.9, "weight_decay": 1e-3}),
-    ("sgdm-ema-maximize", "wgd-sgdm-ema", {"beta": 0.7, "maximize": True, "wgd_include_linear": True}),
-    ("rsgdm", "wgd-rsgdm", {"beta": 0.9, "weight_decay": 1e-3}),
-    ("rsgdm-kernel-maximize", "wgd-rsgdm", {"beta": 0.5, "maximize": True, "wgd_mode": "kernel"}),
-    ("adam", "wgd-adam", {"weight_decay": 1e-3}),
-    ("adamw-maximize", "wgd-adamw", {"weight_decay": 1e-2, "maximize": True}),
-    ("amsgrad-kernel", "wgd-amsgrad", {"wgd_mode": "kernel", "betas": (0.8, 0.99)}),
-]
-IDS = [c[0] for c in CONFIGS]
+CONFIGS: list[tuple[str, str, dict[str, Any]]] = [(c.id, c.name, c.hparams) for c in rows("wgd-own")]
+IDS = ids(rows("wgd-own"))  # the rows of tests/step_path_cases.py
 # On the default path the fused step runs torch's SGD or Adam update with torch's fused kernel, the
 # generic path with torch's per-tensor loop (their CPU default): the same arithmetic, rounded
 # differently (a few ulps a step in float64). optimlab's bases run the same kernel on both paths.

@@ -32,7 +32,7 @@ from typing import Any
 import pytorch_optimizer as po
 import torch
 
-from optimlab.optim._common import ParamsT
+from optimlab.optim._common import ParamsT, closure_loss
 from optimlab.optim.info import OptimizerInfo, _info
 
 
@@ -68,10 +68,7 @@ class Adan(po.Adan):
 
     @torch.no_grad()
     def step(self, closure: Any = None) -> Any:
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = closure_loss(closure)
         if self.negate_grad:
             for group in self.param_groups:
                 for p in group["params"]:

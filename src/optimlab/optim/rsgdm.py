@@ -24,7 +24,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from optimlab.optim._common import EMAMomentumOptimizer, pick, torch_fused_sgd
+from optimlab.optim._common import HeavyBallStep, pick
+from optimlab.optim.sgdm_ema import EMAMomentumOptimizer
 
 
 def rsgdm_update_(param: Tensor, grad: Tensor, buf: Tensor, step: int, lr: float, beta: float) -> None:
@@ -59,24 +60,6 @@ def rsgdm_foreach_update_(
     torch._foreach_copy_(bufs, torch._foreach_add(grads, bufs, alpha=beta))
     torch._foreach_add_(params, grads, alpha=-lr * (1.0 - beta))
     torch._foreach_add_(params, bufs, alpha=-lr * (1.0 - beta) * beta)
-
-
-def rsgdm_heavy_ball_plan(steps: list[int], lr: float, beta: float) -> list[tuple[list[int], dict[str, Any]]]:
-    """RSGDM as torch-style SGD steps over its heavy-ball buffer: [(indices, SGD arguments)].
-
-    Step 1 is plain SGD at lr γ(1−β) (the buffer stays zero); every later step is SGD with
-    momentum β, no dampening, Nesterov, at lr γ(1−β), on the buffer b = m̃/(1−β). Used by the
-    fused kernels (torch's and optimlab's), which take exactly these arguments.
-    """
-    first = [i for i, s in enumerate(steps) if s == 1]
-    later = [i for i, s in enumerate(steps) if s != 1]
-    lr_eff = lr * (1.0 - beta)
-    plan = []
-    if first:
-        plan.append((first, dict(lr=lr_eff, momentum=0.0, dampening=0.0, nesterov=False)))
-    if later:
-        plan.append((later, dict(lr=lr_eff, momentum=beta, dampening=0.0, nesterov=True)))
-    return plan
 
 
 class RSGDM(EMAMomentumOptimizer):
@@ -127,30 +110,25 @@ class RSGDM(EMAMomentumOptimizer):
             otherwise); False: never a fused kernel (the foreach/loop paths).
     """
 
-    def _heavy_ball_buffers(self, params: list[Tensor], beta: float) -> tuple[list[Tensor], list[int]]:
-        """_buffers, each scaled for this β: b = m̃/(1−β) (see EMAMomentumOptimizer._buffers)."""
-        return self._buffers(params, scale_beta=beta)
-
     def _step_group(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor], foreach: bool) -> None:
-        bufs, steps = self._heavy_ball_buffers(params, group["beta"])
+        bufs, steps = self._buffers(params, scale_beta=group["beta"])
         if foreach:
             rsgdm_foreach_update_(params, grads, bufs, steps, group["lr"], group["beta"])
         else:
             for p, g, b, s in zip(params, grads, bufs, steps):
                 rsgdm_update_(p, g, b, s, group["lr"], group["beta"])
 
-    def _torch_fused_step_group(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> list[int]:
-        if group["beta"] == 0.0:  # torch would skip the buffer at μ = 0, and b must still track g
-            return list(range(len(params)))
-        bufs, steps = self._heavy_ball_buffers(params, group["beta"])
-        for idx, args in rsgdm_heavy_ball_plan(steps, group["lr"], group["beta"]):
-            mb: list[Tensor | None] = list(pick(bufs, idx)) if args["momentum"] else [None] * len(idx)
-            torch_fused_sgd(
-                pick(params, idx),
-                pick(grads, idx),
-                mb,
-                weight_decay=group["weight_decay"],
-                maximize=group["maximize"],
-                **args,
-            )
-        return []
+    def heavy_ball_steps(self, group: dict[str, Any], params: list[Tensor]) -> list[HeavyBallStep]:
+        """Step 1 is plain SGD at lr γ(1−β) (the buffer stays zero); every later step is SGD with momentum β,
+        no dampening, Nesterov, at lr γ(1−β), on the buffer b = m̃/(1−β), scaled for this β."""
+        beta = group["beta"]
+        bufs, steps = self._buffers(params, scale_beta=beta)
+        first = [i for i, s in enumerate(steps) if s == 1]
+        later = [i for i, s in enumerate(steps) if s != 1]
+        lr = group["lr"] * (1.0 - beta)
+        plan = []
+        if first:
+            plan.append(HeavyBallStep(first, lr, 0.0, 0.0, False, None))
+        if later:
+            plan.append(HeavyBallStep(later, lr, beta, 0.0, True, pick(bufs, later)))
+        return plan

@@ -13,7 +13,17 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from optimlab.optim._common import EMAMomentumOptimizer, torch_fused_sgd
+from optimlab.optim._common import (
+    HeavyBallStep,
+    ParamsT,
+    check_lr,
+    check_nonnegative,
+    check_unit_interval,
+    pick,
+    torch_fused_ready,
+    torch_fused_sgd,
+)
+from optimlab.optim.dispatch import FOREACH, PER_TENSOR, TORCH_FUSED, PaperOptimizer, torch_fused_refusal
 
 
 def sgdm_ema_update_(param: Tensor, grad: Tensor, buf: Tensor, lr: float, beta: float) -> None:
@@ -27,6 +37,81 @@ def sgdm_ema_foreach_update_(
 ) -> None:
     torch._foreach_lerp_(bufs, grads, 1.0 - beta)
     torch._foreach_add_(params, bufs, alpha=-lr)
+
+
+class EMAMomentumOptimizer(PaperOptimizer):
+    """The shared shape of the papers' EMA-form momentum rules (SGDMEMA, RSGDM): hyperparameters
+    lr, beta, weight_decay, maximize, foreach, fused, and one momentum buffer per parameter, zeros
+    before step 1 (no bias correction). A subclass gives its update twice: per tensor / foreach in
+    _step_group, and as torch-style SGD steps in heavy_ball_steps (its coefficients: what the
+    torch-fused path runs, and what WGD's own step and compiled kernel take from it)."""
+
+    _checks = {"lr": check_lr, "beta": check_unit_interval, "weight_decay": check_nonnegative}
+    # both updates are torch's fused SGD kernel's, so fused=True runs that kernel: nothing to build
+    paths = (PER_TENSOR, FOREACH, TORCH_FUSED)
+
+    def __init__(
+        self,
+        params: ParamsT,
+        lr: float = 0.01,
+        beta: float = 0.9,
+        weight_decay: float = 0.0,
+        maximize: bool = False,
+        foreach: bool | None = None,
+        fused: bool | None = None,
+    ) -> None:
+        defaults = dict(
+            lr=lr, beta=beta, weight_decay=weight_decay, maximize=bool(maximize), foreach=foreach, fused=fused
+        )
+        super().__init__(params, defaults)
+
+    def heavy_ball_steps(self, group: dict[str, Any], params: list[Tensor]) -> list[HeavyBallStep]:
+        """This step of `params` as torch-style SGD steps (creating and advancing their state)."""
+        raise NotImplementedError
+
+    def torch_fused_refusal(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> str | None:
+        if group["beta"] == 0.0:  # torch skips the buffer at momentum 0, and m (or b) must still track g
+            return "beta = 0"
+        return torch_fused_refusal(params, grads, torch_fused_ready)
+
+    def _step_torch_fused(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> None:
+        # the buffers are real (zero) tensors from step 1 on, so torch's first-step rule (b = g') never applies
+        for s in self.heavy_ball_steps(group, params):
+            torch_fused_sgd(
+                pick(params, s.idx),
+                pick(grads, s.idx),
+                list(s.bufs) if s.bufs is not None else [None] * len(s.idx),
+                lr=s.lr,
+                momentum=s.momentum,
+                dampening=s.dampening,
+                nesterov=s.nesterov,
+                weight_decay=group["weight_decay"],
+                maximize=group["maximize"],
+            )
+
+    def _buffers(self, params: list[Tensor], scale_beta: float | None = None) -> tuple[list[Tensor], list[int]]:
+        """(momentum buffers, step counts after this step) of params, creating zero buffers at step 1.
+
+        scale_beta (RSGDM's heavy-ball buffer b = m̃/(1−β)): each buffer is kept scaled for this β,
+        rescaled once when β changed since it was written (``buffer_beta``; a buffer without it is m̃
+        itself, as in older checkpoints). One loop: it runs per parameter and step."""
+        bufs, steps = [], []
+        for p in params:
+            state = self.state[p]
+            if not state:
+                state["step"] = 0
+                state["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                if scale_beta is not None:
+                    state["buffer_beta"] = scale_beta
+            elif scale_beta is not None and state.get("buffer_beta") != scale_beta:
+                old = state.get("buffer_beta")
+                if state["step"] > 0:
+                    state["momentum_buffer"].mul_((1.0 - (0.0 if old is None else old)) / (1.0 - scale_beta))
+                state["buffer_beta"] = scale_beta
+            state["step"] += 1
+            steps.append(state["step"])
+            bufs.append(state["momentum_buffer"])
+        return bufs, steps
 
 
 class SGDMEMA(EMAMomentumOptimizer):
@@ -69,21 +154,8 @@ class SGDMEMA(EMAMomentumOptimizer):
             for p, g, b in zip(params, grads, bufs):
                 sgdm_ema_update_(p, g, b, group["lr"], group["beta"])
 
-    def _torch_fused_step_group(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> list[int]:
-        # torch's b ← μb + (1−τ)g', θ ← θ − γb with μ = τ = β is m ← βm + (1−β)g', θ ← θ − γm exactly; the
-        # buffers are real (zero) tensors at step 1, so torch's first-step rule (b = g') never applies.
-        beta = group["beta"]
-        if beta == 0.0:  # torch would skip the buffer at μ = 0, and m must still track g
-            return list(range(len(params)))
+    def heavy_ball_steps(self, group: dict[str, Any], params: list[Tensor]) -> list[HeavyBallStep]:
+        # torch's b ← μb + (1−τ)g', θ ← θ − γb with μ = τ = β is m ← βm + (1−β)g', θ ← θ − γm exactly
         bufs, _ = self._buffers(params)
-        torch_fused_sgd(
-            params,
-            grads,
-            list(bufs),
-            lr=group["lr"],
-            momentum=beta,
-            dampening=beta,
-            weight_decay=group["weight_decay"],
-            maximize=group["maximize"],
-        )
-        return []
+        beta = group["beta"]
+        return [HeavyBallStep(list(range(len(params))), group["lr"], beta, beta, False, bufs, ema=True)]

@@ -20,17 +20,25 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
-from optimlab.optim import fused_cpu
+from optimlab.optim import compiled
 from optimlab.optim._common import (
-    PaperOptimizer,
     ParamsT,
     check_lr,
     check_nonnegative,
     check_unit_interval,
+    effective_grads,
+    heavy_ball_,
     pick,
     torch_fused_ready,
     torch_fused_sgd,
-    uses_torch_fused,
+)
+from optimlab.optim.dispatch import (
+    COMPILED,
+    FOREACH,
+    PER_TENSOR,
+    SMALL_TENSOR_NUMEL,
+    TORCH_FUSED,
+    PaperOptimizer,
 )
 
 
@@ -131,8 +139,11 @@ def tmsgd_foreach_update_(
 # 0.98/0.96 and 1.09/1.15 (the three-pass path 1.06/1.08 and 1.14/1.17), the 324-tensor stack
 # 0.93/0.93 and 1.03/1.05 (0.99/1.06 and 0.97/1.12): level with foreach within this machine's noise,
 # and mostly ahead of three passes. Small CPU tensors keep the multi-tensor passes: with 3,600 of
-# them the kernel was 0.93/1.15, the passes 0.94/0.96. The kernel walks memory in order, so θ, d and buf_km1 must be laid out alike
-# (_kernel_ready: contiguous; on CPU the kernel also measured 3× slower on channels_last tensors).
+# them the kernel was 0.93/1.15, the passes 0.94/0.96. The kernel walks memory in order, so θ, d and
+# buf_km1 must be laid out alike (_kernel_ready: contiguous; on CPU the kernel also measured 3× slower on
+# channels_last tensors). So the torch-fused path of a group runs pass 2 on the kernel for the tensors it
+# addresses well and as the multi-tensor add for the others: the same two-pass update (equal to the
+# per-tensor path to rounding, tests/test_tmsgd_kernel.py), one path.
 def _kernel_ready(param: Tensor, d: Tensor, buf_km1: Tensor) -> bool:
     """(X, G, B) = (θ, d, buf_km1) fit torch's fused SGD kernel (torch_fused_ready), all contiguous."""
     return param.is_contiguous() and torch_fused_ready(param, d) and buf_km1.is_contiguous()
@@ -207,11 +218,12 @@ class TMSGD(PaperOptimizer):
             second on torch's fused SGD kernel (the buffer update and the parameter step in one):
             32 bytes per float32 parameter instead of 36, the same numbers up to rounding.
             foreach=True/False keep their three passes (bit-equal to each other).
-        fused: True: one C++ pass over all tensors on CPU (optimlab.optim.fused_cpu; built at first
+        fused: True: one C++ pass over all tensors on CPU (optimlab.optim.compiled; built at first
             use, falls back to the default path with one warning when no compiler is present);
             False: no fused kernel at all (neither optimlab's nor torch's).
     """
 
+    paths = (PER_TENSOR, FOREACH, TORCH_FUSED, COMPILED)
     _checks = {
         "lr": check_lr,
         "momentum": check_unit_interval,
@@ -286,23 +298,41 @@ class TMSGD(PaperOptimizer):
         state["v_prev2_unit"], state["v_prev_unit"] = state["v_prev_unit"], unit
         state["step"] += 1
 
-    def _fused_step_group(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> list[int]:
-        mu, k_s, lr = group["momentum"], group["switch_step"], group["lr"]
+    def _phase(self, group: dict[str, Any], state: dict[str, Any]) -> bool:
+        """Whether this parameter's next step is a multi-step one."""
+        k_s = group["switch_step"]
+        return group["multistep"] or (k_s is not None and state.get("step", 0) >= k_s)
+
+    def compiled_refusal(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> str | None:
+        for i, (p, g) in enumerate(zip(params, grads)):
+            if not compiled.kernel_ready(p, g):
+                return f"tensor {i} (shape {tuple(p.shape)}) or its gradient is not contiguous"
+        return None
+
+    def torch_fused_refusal(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> str | None:
+        # torch's kernel runs pass 2 of the multi-step update, for contiguous float32/float64 tensors (on CPU
+        # the large ones: small CPU tensors measured faster as multi-tensor passes)
+        if not any(self._phase(group, self.state[p]) for p in params):
+            return "SGD phase (the kernel runs the multi-step update)"
+        if not any(
+            (not p.is_cpu or p.numel() >= SMALL_TENSOR_NUMEL) and _kernel_ready(p, g, p) for p, g in zip(params, grads)
+        ):
+            return f"no contiguous float32/float64 tensor (of {SMALL_TENSOR_NUMEL}+ elements on CPU)"
+        return None
+
+    def _step_compiled(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> None:
+        mu, lr = group["momentum"], group["lr"]
         buckets: dict[tuple[bool, float, float, int], list[int]] = {}
-        rest = []
         for i, p in enumerate(params):
-            if not fused_cpu.kernel_ready(p, grads[i]):
-                rest.append(i)
-                continue
             state = self._init_state(p, mu)
             mbuf = state.get("momentum_buffer")
             mode = 0 if mu == 0.0 else (1 if mbuf is not None else 2)
             if mode == 2:
                 state["momentum_buffer"] = torch.zeros_like(p)  # the kernel starts it at g
-            multi = group["multistep"] or (k_s is not None and state["step"] >= k_s)
-            buckets.setdefault((multi, state["v_prev_unit"], state["v_prev2_unit"], mode), []).append(i)
+            key = (self._phase(group, state), state["v_prev_unit"], state["v_prev2_unit"], mode)
+            buckets.setdefault(key, []).append(i)
         for (flag, u1, u2, mode), idx in buckets.items():
-            ps = [params[i] for i in idx]
+            ps = pick(params, idx)
             states = [self.state[p] for p in ps]
             v1 = [st["v_prev"] for st in states]
             v2 = [st["v_prev2"] for st in states]
@@ -310,53 +340,51 @@ class TMSGD(PaperOptimizer):
             common = dict(lr=lr, weight_decay=group["weight_decay"], maximize=group["maximize"], momentum=mu)
             if flag:
                 unit = -0.5 * u2
-                coef = fused_cpu.coefficients(**common, mom_mode=mode, c1=-u1 / u2, c2=2.0 * lr / u2, unit=unit)
-                fused_cpu.run(fused_cpu.TM_MULTI, ps, [grads[i] for i in idx], coef, v2, v1, mb)
+                coef = compiled.coefficients(**common, mom_mode=mode, c1=-u1 / u2, c2=2.0 * lr / u2, unit=unit)
+                compiled.run(compiled.TM_MULTI, ps, pick(grads, idx), coef, v2, v1, mb)
                 if abs(unit) < min(_min_unit(p.dtype) for p in ps):
                     torch._foreach_mul_(v2, unit)
                     unit = 1.0
             else:
                 unit = -lr if lr != 0.0 else 1.0
-                coef = fused_cpu.coefficients(**common, mom_mode=mode)
-                fused_cpu.run(fused_cpu.TMSGD, ps, [grads[i] for i in idx], coef, v2, v1, mb)
+                coef = compiled.coefficients(**common, mom_mode=mode)
+                compiled.run(compiled.TMSGD, ps, pick(grads, idx), coef, v2, v1, mb)
             for st in states:
                 self._rotate(st, unit)
-        return rest
+
+    def _step_torch_fused(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> None:
+        ds = effective_grads(params, grads, group["weight_decay"], group["maximize"], foreach=True)
+        self._step(group, params, ds, foreach=True, kernel=True)
 
     def _step_group(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor], foreach: bool) -> None:
+        self._step(group, params, grads, foreach, kernel=False)
+
+    def _step(
+        self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor], foreach: bool, kernel: bool
+    ) -> None:
         # Python work per parameter is kept to one state lookup and a few list appends: with thousands of
         # small tensors it is what the step costs (benchmarks/bench_optimizers.py, 3,600-tensor layout)
-        mu, k_s, forced = group["momentum"], group["switch_step"], group["multistep"]
+        mu = group["momentum"]
         states = [self._init_state(p, mu) for p in params]
         v1 = [st["v_prev"] for st in states]
         v2 = [st["v_prev2"] for st in states]
         if mu != 0.0:
-            old = [i for i, st in enumerate(states) if st["momentum_buffer"] is not None]
-            for i, st in enumerate(states):
-                if st["momentum_buffer"] is None:
-                    st["momentum_buffer"] = grads[i].detach().clone()
-            if old:
-                olds, new_g = [states[i]["momentum_buffer"] for i in old], [grads[i] for i in old]
-                if foreach:
-                    torch._foreach_mul_(olds, mu)
-                    torch._foreach_add_(olds, new_g)
-                else:
-                    for b, g in zip(olds, new_g):
-                        b.mul_(mu).add_(g)
-            grads = [st["momentum_buffer"] for st in states]
+            grads = heavy_ball_(states, grads, mu, 0.0, foreach)
         # bucket by (phase, units): normally one bucket, all params having taken the same steps
         buckets: dict[tuple[bool, float, float], list[int]] = {}
-        for i, st in enumerate(states):
+        forced, k_s = group["multistep"], group["switch_step"]
+        for i, st in enumerate(states):  # _phase, inlined: it runs per parameter and step
             multi = forced or (k_s is not None and st["step"] >= k_s)
             buckets.setdefault((multi, st["v_prev_unit"], st["v_prev2_unit"]), []).append(i)
         lr = group["lr"]
-        # the default path: the multi-step phase on torch's fused SGD kernel where it can (see above),
-        # except the small CPU tensors, whose multi-tensor passes measured faster (torch's kernel pays
-        # per tensor, and more on 2 threads); explicit foreach=True/False and fused=False their own passes
-        kernel = uses_torch_fused(group) and not (foreach and params[0].is_cpu)
         for (flag, u1, u2), idx in buckets.items():
-            if flag and kernel:
-                ready = [i for i in idx if _kernel_ready(params[i], grads[i], v2[i])]
+            if flag and kernel:  # the torch-fused path: pass 2 on torch's kernel where it serves (above)
+                ready = [
+                    i
+                    for i in idx
+                    if _kernel_ready(params[i], grads[i], v2[i])
+                    and (not params[i].is_cpu or params[i].numel() >= SMALL_TENSOR_NUMEL)
+                ]
                 if ready:
                     unit = tmsgd_kernel_multistep_(
                         pick(params, ready), pick(grads, ready), pick(v1, ready), pick(v2, ready), u1, u2, lr
@@ -366,7 +394,7 @@ class TMSGD(PaperOptimizer):
                     if len(ready) == len(idx):
                         continue
                     taken = set(ready)
-                    idx = [i for i in idx if i not in taken]  # the rest (other layouts/dtypes): below
+                    idx = [i for i in idx if i not in taken]  # the others: the same pass 2 as a multi-tensor add
             if foreach:
                 unit = tmsgd_foreach_update_(
                     pick(params, idx), pick(grads, idx), pick(v1, idx), pick(v2, idx), u1, u2, lr, flag

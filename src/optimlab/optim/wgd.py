@@ -38,10 +38,11 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
-from optimlab.optim._common import check_real_params
+from optimlab.optim._common import check_real_params, closure_loss, gather_grads
+from optimlab.optim.dispatch import COMPILED, Dispatch
+from optimlab.optim.wgd_compiled import compiled_step, kernel_base
 from optimlab.optim.wgd_decay import folds_coupled_decay, maximizes
-from optimlab.optim.wgd_fused import can_fuse, fused_step
-from optimlab.optim.wgd_kernel import can_use_kernel, kernel_base, kernel_step
+from optimlab.optim.wgd_step import base_path, own_step, plan_group, step_rule
 
 WGD_MODES = ("filter", "kernel", "none")
 WGD_TARGETS = ("gradient", "update")
@@ -155,15 +156,15 @@ class WGD(Optimizer):
     centralized and the base applies its decay. ``p.grad`` is modified in place (as Gradient Centralization implementations do). Target
     "update" leaves ``p.grad`` alone and keeps a copy of each centred tensor during the step.
 
-    Fused step: on a base whose update optimlab knows (torch's SGD: ``sgd``, ``sgdm``, ``nag``;
-    ``sgdm-ema``; ``rsgdm``) each tensor is whitened and updated in one pass while it is in cache
-    (optimlab.optim.wgd_fused), by default, with the same results as the generic path. It applies
-    to steps where every group takes the per-tensor path (the CPU default; see wgd_fused).
-    ``fused=False`` forces the generic wrapper; ``fused=True`` refuses a base it cannot fuse. When
-    the base itself is built with ``fused=True`` (torch's SGD, Adam or AdamW, ``sgdm-ema``, ``rsgdm``), target
-    "gradient" in "filter" or "none" mode runs on optimlab's compiled kernel instead: fold, per-filter
-    mean and update in one pass over all tensors (optimlab.optim.fused_cpu; same update to float
-    rounding).
+    Own step: on a base whose update optimlab knows (torch's SGD: ``sgd``, ``sgdm``, ``nag``;
+    ``sgdm-ema``; ``rsgdm``; torch's Adam/AdamW on torch's fused kernel) WGD runs the base's update
+    itself, through the base's public step rule (optimlab.optim.wgd_step), with the same results as the
+    wrapped path: per param group ONE path (optimlab.optim.dispatch), reported by ``step_paths()``.
+    ``fused=False`` (the ``wgd_fused`` option) always wraps the base's step; ``fused=True`` refuses a
+    base it cannot run. When the base itself is built with ``fused=True`` (torch's SGD, Adam or AdamW,
+    ``sgdm-ema``, ``rsgdm``), target "gradient" in "filter" or "none" mode takes the ``compiled`` path:
+    fold, per-filter mean and update in one pass over all tensors (optimlab.optim.wgd_compiled; same
+    update to float rounding).
 
     References: Gholamalinejad & Khosravi, WGD (paper 003) and github.com/hoseingh69/WGD; Yong et al.,
     "Gradient Centralization", ECCV 2020.
@@ -200,7 +201,7 @@ class WGD(Optimizer):
                 "False to wrap it generically"
             )
         self.base = base
-        self.fused = fused is not False and kernel_base(base)
+        self.fused = fused is not False  # False: always the wrapped base.step()
         self._wgd_defaults = {
             "wgd_mode": _check_mode(mode),
             "wgd_include_linear": bool(include_linear),
@@ -208,6 +209,7 @@ class WGD(Optimizer):
             "wgd_min_dim": _check_min_dim(min_dim),
         }
         self._wgd_ready = False
+        self.last_dispatch: dict[int, Dispatch] = {}
         # Optimizer.__init__ sets up hooks; hand it the base's params, then share the base's containers.
         super().__init__([p for g in base.param_groups for p in g["params"]], {})
         self._wgd_ready = True
@@ -276,13 +278,35 @@ class WGD(Optimizer):
             switch()
 
     def uses_kernel(self) -> bool:
-        """Whether the next step runs on the compiled single-pass kernel (base built with fused=True;
-        see optimlab.optim.fused_cpu)."""
-        return self.fused and can_use_kernel(self.base, self.param_groups)
+        """Whether the next step runs every group on the compiled single-pass kernel (base built with
+        fused=True; see optimlab.optim.compiled)."""
+        return all(own and d.path == COMPILED for own, d, _, _ in self._plan().values())
 
     def uses_fused_step(self) -> bool:
-        """Whether the next step runs as one per-tensor loop (see optimlab.optim.wgd_fused)."""
-        return self.fused and can_fuse(self.base, self.param_groups)
+        """Whether the next step is WGD's own (it runs the base's update itself; optimlab.optim.wgd_step),
+        rather than the wrapped base.step()."""
+        return all(own for own, _, _, _ in self._plan().values())
+
+    def step_paths(self) -> dict[int, Dispatch]:
+        """{group index: (path, reason)} of the last step (groups without gradients are absent)."""
+        return dict(self.last_dispatch)
+
+    def _plan(self) -> dict[int, tuple[bool, Dispatch, list[Tensor], list[Tensor]]]:
+        """Every group: (own step?, path and reason, its params with gradients). When one group is wrapped,
+        every group is: base.step() steps them all."""
+        rule = step_rule(self.base)
+        plans = {}
+        for gi, group in enumerate(self.param_groups):
+            params, grads = gather_grads(group, "WGD")
+            plans[gi] = (*plan_group(self.base, rule, self.fused, group, params, grads), params, grads)
+        wrapped = [gi for gi, (own, _, _, _) in plans.items() if not own]
+        if wrapped and len(wrapped) < len(plans):
+            why = f"wrapped: group {wrapped[0]} is ({plans[wrapped[0]][1].reason})"
+            for gi, (own, _, params, grads) in plans.items():
+                if own:
+                    path = base_path(self.base, self.param_groups[gi], params)
+                    plans[gi] = (False, Dispatch(path, why), params, grads)
+        return plans
 
     @staticmethod
     def _targets(group: dict[str, Any], target: str) -> list[Tensor]:
@@ -316,15 +340,19 @@ class WGD(Optimizer):
 
     @torch.no_grad()
     def step(self, closure: Any = None) -> Any:
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        if self.uses_kernel():
-            kernel_step(self.base, self.param_groups, _centre_if_eligible)
-            return loss
-        if self.uses_fused_step():
-            fused_step(self.base, self.param_groups, _centre_if_eligible)
+        loss = closure_loss(closure)
+        plans = self._plan()  # THE decision of this step, per group
+        self.last_dispatch = {gi: d for gi, (_, d, params, _) in plans.items() if params}
+        if all(own for own, _, _, _ in plans.values()):
+            rule = step_rule(self.base)
+            assert rule is not None  # a group runs WGD's own step only through a step rule
+            for gi, (_, d, params, grads) in plans.items():
+                if not params:
+                    continue
+                if d.path == COMPILED:
+                    compiled_step(self.base, self.param_groups[gi], params, grads)
+                else:
+                    own_step(rule, self.param_groups[gi], params, grads, d.path, _centre_if_eligible)
             return loss
         restore: list[tuple[dict[str, Any], float]] = []
         before: list[tuple[Tensor, Tensor, str]] = []
@@ -341,4 +369,9 @@ class WGD(Optimizer):
                 group["weight_decay"] = wd
         for p, old, mode in before:  # θ ← θ' − μ(θ' − θ): the step taken, centred
             p.sub_(_wgd_mean(p.detach() - old, mode))
+        # an optimlab base reports the path its own dispatch took: that, not torch's flags, is the path
+        taken = getattr(self.base, "last_dispatch", {})
+        for gi, d in taken.items():
+            if gi in self.last_dispatch:
+                self.last_dispatch[gi] = Dispatch(d.path, f"{self.last_dispatch[gi].reason}; base: {d.reason}")
         return loss

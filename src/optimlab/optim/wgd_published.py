@@ -23,7 +23,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from optimlab.optim._common import PaperOptimizer, ParamsT, check_lr, check_nonnegative, check_unit_interval
+from optimlab.optim._common import ParamsT, check_lr, check_nonnegative, check_unit_interval
+from optimlab.optim.dispatch import PER_TENSOR, PaperOptimizer
 from optimlab.optim.wgd import _check_min_dim, _wgd_mean, wgd_eligible
 
 PUBLISHED_TARGETS = ("update", "gradient")
@@ -77,6 +78,7 @@ class WGDRAdamPublished(PaperOptimizer):
     """
 
     _coupled_decay = False
+    paths = (PER_TENSOR,)  # the published loop, as written (no multi-tensor form)
     _checks = {
         "lr": check_lr,
         "eps": check_nonnegative,
@@ -170,6 +172,7 @@ class NadamPublished(PaperOptimizer):
     References: github.com/hoseingh69/WGD NAdam.py; Dozat, "Incorporating Nesterov Momentum into Adam", 2016.
     """
 
+    paths = (PER_TENSOR,)  # the published loop, as written (no multi-tensor form)
     _checks = {
         "lr": check_lr,
         "eps": check_nonnegative,

@@ -1,6 +1,6 @@
 // optimlab's fused CPU steps: one pass over every element of every tensor of a param group.
 //
-// Built at first use by optimlab.optim.fused_cpu (torch.utils.cpp_extension.load). Each update rule
+// Built at first use by optimlab.optim.compiled (torch.utils.cpp_extension.load). Each update rule
 // reads the gradient, the parameter and its state once and writes them once, element by element,
 // in the order of optimlab's unfused (per-tensor) path. With `rows[t] > 0` the effective gradient of
 // tensor t is first centred per row of rows[t] elements (WGD's "filter" mean, over a row while it is

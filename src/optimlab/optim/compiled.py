@@ -1,4 +1,5 @@
-"""The single-pass CPU kernel behind ``fused=True`` (csrc/fused_steps.cpp), built at first use.
+"""optimlab's compiled single-pass CPU kernel behind ``fused=True`` (csrc/fused_steps.cpp), built at first
+use: the one seam every ``compiled`` step path goes through (optimlab.optim.dispatch).
 
 ``fused=True`` on ``TMSGD`` (and WGD over torch's SGD or Adam/AdamW, ``sgdm-ema`` or ``rsgdm`` with
 ``fused=True`` on the base) runs one C++ loop over every element of every tensor of a
@@ -18,7 +19,7 @@ is set, ONE RuntimeWarning says why and every fused step runs the default path i
 update, slower; torch's own fused kernel where the update maps onto it).
 
 ``SGDMEMA`` and ``RSGDM`` need no build: their update is torch's fused SGD kernel's (see
-optim/_common.py), which their default step and ``fused=True`` both run.
+optim/sgdm_ema.py, rsgdm.py), which their default step and ``fused=True`` both run.
 
 Coefficients (lr, momentum, …) are runtime arguments: a scheduler changing them rebuilds nothing.
 """
@@ -91,6 +92,11 @@ def load() -> Any | None:
 def available() -> bool:
     """Whether fused steps run the compiled kernel (builds it on the first call)."""
     return load() is not None
+
+
+def error() -> str | None:
+    """Why the kernel could not be built in this process (None when it was, or was not tried yet)."""
+    return _state["error"]
 
 
 def build_seconds() -> float | None:
@@ -177,7 +183,7 @@ def run(
 ) -> None:
     """One fused step of `kind` over the tensors (one call per dtype; the caller checked kernel_ready)."""
     module = load()
-    assert module is not None, "fused_cpu.run called without a kernel"
+    assert module is not None, "compiled.run called without a kernel"
     lists = (params, grads, buf1 or [], buf2 or [], buf3 or [])
     row_list = rows if rows is not None else [0] * len(params)
     if len({p.dtype for p in params}) == 1:
