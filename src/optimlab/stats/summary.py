@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -237,9 +237,12 @@ def summarize(
     metrics: Sequence[str] = METRICS,
     alpha: float = inference.ALPHA,
     min_seeds: int = inference.MIN_SEEDS,
+    lower_is_better: Collection[str] = LOWER_IS_BETTER,
 ) -> Summary:
     """Per (dataset, model, label): mean ± CI of each final metric; paired diffs against `baseline`,
-    decided with Holm over the labels compared on each (dataset, model, metric) at level alpha."""
+    decided with Holm over the labels compared on each (dataset, model, metric) at level alpha.
+    lower_is_better: the metrics where lower wins (optimlab's own by default; an experiment of the
+    user's own metrics passes its directions)."""
     order: list[tuple[str, str, str]] = []
     by_key: dict[tuple[str, str, str], list[RunRecord]] = {}
     for r in results:
@@ -288,7 +291,8 @@ def summarize(
             continue
         base = {r.seed: r for r in by_key[base_key] if r.done}
         for m in metrics:
-            paired += _compare_family(dataset, model, labels, baseline, m, by_key, base, alpha, min_seeds)
+            lower = m in lower_is_better
+            paired += _compare_family(dataset, model, labels, baseline, m, by_key, base, alpha, min_seeds, lower)
     if not any(g.label == baseline for g in groups):
         notes.append(f"baseline {baseline!r} has no runs: no paired comparisons")
     return Summary(groups, paired, notes, alpha)
@@ -304,9 +308,10 @@ def _compare_family(
     base: dict[int, RunRecord],
     alpha: float,
     min_seeds: int,
+    lower: bool,
 ) -> list[PairedComparison]:
     """One family: every label against the baseline on one metric (Holm over the labels)."""
-    sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
+    sign = -1.0 if lower else 1.0
     rows: list[tuple[list[float], int, int, int, list[str]]] = []
     for label in labels:
         mine = {r.seed: r for r in by_key[(dataset, model, label)] if r.done}
