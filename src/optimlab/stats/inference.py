@@ -25,16 +25,23 @@ direction. On those:
     equivalence   two one-sided t-tests (TOST) of "|difference| ≥ m", p = the larger of the two, at
                   the claim's margin m (stats.margins: per-metric defaults, per claim, --margin)
 - one α budget: all the tests planned for a family (one paper experiment, or one compare metric's
-  optimizers against its baseline) form one weighted Holm procedure (Holm 1979, §4): the direction
-  tests share weight 1 − MAGNITUDE_SHARE equally, the planned smaller/equivalence tests share
-  MAGNITUDE_SHARE equally (a family with no magnitude test gives direction all of it, which is
-  plain Holm). Weighted Holm is the closed testing procedure whose local tests are weighted
-  Bonferroni tests, so for any dependence between the tests the chance of rejecting any true
-  hypothesis of the family is at most ALPHA; a rejected hypothesis passes its weight on to the
-  others. Which tests are planned depends only on the catalogue and the experiment's design,
-  never on the data, so the family is fixed before looking. Directional decisions from the
-  two-sided tests (a false "survives" when the truth is a loss) stay within the same bound for
-  independent claims (Shaffer 1980, Ann. Statist. 8(6):1342-1347);
+  optimizers against its baseline) go through one step-down procedure, `family_holm`: weighted Holm
+  (Holm 1979, §4) in which each claim's direction test has weight 1 and its planned size tests
+  (smaller, equivalence) share SIZE_WEIGHT = 1/2, and the weight "still in play" at each step is
+  W = Σ over claims of max(the claim's remaining direction weight, its remaining size weight).
+  Why this is ≤ ALPHA family-wise: a claim's "difference = 0" is false whenever "difference ≥ the
+  paper's (> 0)" or "|difference| ≥ m (> 0)" is true, so the true nulls of a claim are either its
+  direction test alone or some of its size tests, never both; the weight the true nulls hold, W0,
+  is therefore ≤ W at every step before the first true null is rejected, and that first rejection
+  needs p_j ≤ w_j·ALPHA/W ≤ w_j·ALPHA/W0 for a true j, which by the union bound has probability
+  ≤ Σ_true w_j·ALPHA/W0 = ALPHA, for any dependence between the tests. The size weight is at most
+  half the direction weight so that a claim with a true difference keeps room for the wrong-sign
+  error of its two-sided test (≤ half its level): at the first step each claim's total chance of a
+  false decision is ≤ its share of ALPHA; over the later steps directional errors are measured by
+  simulation, as for Holm itself (Shaffer 1980, Ann. Statist. 8(6):1342-1347). With no size test
+  planned this is plain Holm over the direction tests, and the direction tests never lose level to
+  the size tests: their strictest step stays ALPHA/m. Which tests are planned depends only on the
+  catalogue and the experiment's design, never on the data, so the family is fixed before looking;
 - verdict (ALPHA = 0.05 family-wise; every adjusted p is compared with ALPHA):
     survives                          direction rejected, mean > 0
     survives, but smaller than claimed  the same, and "difference ≥ the paper's" rejected too
@@ -44,8 +51,8 @@ direction. On those:
     inconclusive                      otherwise; shown with the minimum detectable effect
     inconclusive: too few seeds       fewer than MIN_SEEDS paired seeds: never decisive
   A zero-variance sample (all differences equal, ties) has no t statistic: it is never decisive.
-- minimum detectable effect (MDE): the true difference that the direction test at its strictest
-  weighted-Holm step (one-sided direction_alpha / (2m)) detects with 80 % power at this n
+- minimum detectable effect (MDE): the true difference that the direction test at Holm's strictest
+  step (one-sided ALPHA / (2m)) detects with 80 % power at this n
   (noncentral t). The spread used is `sd_upper`, the one-sided SD_CONFIDENCE upper confidence bound
   of the sd: with the sample sd itself the real power at the MDE is below 80 % more than half the
   time (the sample sd is below the true one more often than not). `seeds_needed` is the n at which
@@ -82,7 +89,7 @@ CONFIDENCE = 0.95  # of the per-claim intervals shown (unadjusted)
 MIN_SEEDS = 10  # paired seeds below which no verdict is decisive (power at 5 seeds is ~0.4 at the papers' effects)
 POWER = 0.8  # for the minimum detectable effect and the seeds needed
 SD_CONFIDENCE = 0.8  # the MDE's spread is this one-sided upper confidence bound of the sd
-MAGNITUDE_SHARE = 0.2  # of the family's Holm weight, for the smaller/equivalence tests when any is planned
+SIZE_WEIGHT = 0.5  # a claim's size tests (smaller, equivalent) share this much of its weight 1 (see the module text)
 
 SURVIVES = "survives"
 CONTRADICTED = "contradicted"
@@ -144,26 +151,37 @@ def is_tied(d: npt.ArrayLike) -> bool:
 
 def holm(p: np.ndarray) -> np.ndarray:
     """Holm-adjusted p-values over the last axis. A NaN p counts in the family (as 1) and stays NaN."""
-    return weighted_holm(p, np.ones(np.shape(p)[-1:]))
+    m = np.shape(p)[-1]
+    return family_holm(p, np.ones(m), np.arange(m), np.ones(m, dtype=bool))
 
 
-def weighted_holm(p: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Weighted Holm-adjusted p-values over the last axis (Holm 1979, §4): hypothesis i is rejected at
-    family-wise level a when its adjusted p < a. w (last axis, >= 0): weight 0 = not in the family
-    (adjusted p NaN); a NaN p counts as 1 and stays NaN. Equal weights give plain Holm."""
+def family_holm(p: np.ndarray, w: np.ndarray, claim: np.ndarray, direction: np.ndarray) -> np.ndarray:
+    """Adjusted p-values (reject at family-wise level a where < a) of weighted Holm over the last axis,
+    with each claim's direction test and its size tests counted as alternatives (see the module text).
+
+    p (..., K); w (K,) >= 0, 0 = not in the family (adjusted p NaN); claim (K,): the claim index of each
+    test; direction (K,) bool: the claim's "no difference" test (else a size test). A NaN p counts as 1
+    and stays NaN. Step k compares p/w with a / W(remaining), W = sum over claims of max(remaining
+    direction weight, remaining size-test weight): the most weight the true nulls can hold, since a
+    claim's "difference = 0" and its size hypotheses are never true together. One direction test per
+    claim gives plain weighted Holm."""
     p = np.asarray(p, dtype=float)
-    w = np.broadcast_to(np.asarray(w, dtype=float), p.shape)
-    if p.shape[-1] == 0:
+    k = p.shape[-1]
+    if k == 0:
         return p.copy()
+    w = np.asarray(w, dtype=float)
     counted = w > 0
     with np.errstate(divide="ignore", invalid="ignore"):
         q = np.where(counted, np.where(np.isfinite(p), p, 1.0) / np.where(counted, w, 1.0), np.inf)
     order = np.argsort(q, axis=-1, kind="stable")
     q_sorted = np.take_along_axis(q, order, axis=-1)
-    w_sorted = np.take_along_axis(np.where(counted, w, 0.0), order, axis=-1)
-    remaining = np.flip(np.cumsum(np.flip(w_sorted, -1), axis=-1), -1)  # weight not yet rejected at each step
+    w_sorted, claim_sorted, dir_sorted = np.where(counted, w, 0.0)[order], np.asarray(claim)[order], direction[order]
+    onehot = claim_sorted[..., None] == np.arange(int(np.max(claim)) + 1)  # (..., K, claims)
+    left_dir = np.flip(np.cumsum(np.flip(onehot * (w_sorted * dir_sorted)[..., None], -2), axis=-2), -2)
+    left_size = np.flip(np.cumsum(np.flip(onehot * (w_sorted * ~dir_sorted)[..., None], -2), axis=-2), -2)
+    bound = np.maximum(left_dir, left_size).sum(axis=-1)  # the weight true nulls can hold at each step
     with np.errstate(invalid="ignore"):
-        stepped = np.where(np.isfinite(q_sorted), q_sorted * remaining, np.inf)
+        stepped = np.where(np.isfinite(q_sorted), q_sorted * bound, np.inf)
     adj_sorted = np.minimum(1.0, np.maximum.accumulate(stepped, axis=-1))
     adj = np.empty_like(adj_sorted)
     np.put_along_axis(adj, order, adj_sorted, axis=-1)
@@ -202,7 +220,7 @@ def failed_at_worst(mine: np.ndarray, base: np.ndarray) -> np.ndarray:
 
 
 class FamilyJudgement(NamedTuple):
-    """judge_family's result; fields have shape (..., m) except the two alphas."""
+    """judge_family's result; fields have shape (..., m) except `alpha`."""
 
     stats: TStats  # of the oriented differences (d > 0: the claimed direction)
     p_two_adj: np.ndarray  # direction p, weighted-Holm adjusted over every test of the family
@@ -212,7 +230,6 @@ class FamilyJudgement(NamedTuple):
     p_equiv_adj: np.ndarray
     code: np.ndarray  # int index into VERDICTS
     alpha: float  # the family-wise level these verdicts were decided at
-    direction_alpha: float  # the direction tests' share of alpha (their strictest step: direction_alpha / m)
 
 
 def _claim_values(x: np.ndarray | float | None, m: int) -> np.ndarray:
@@ -255,11 +272,12 @@ def judge_family(
     p_small, p_equiv = _magnitude_p(s, delta, margins)
     p_small = np.where(np.isfinite(delta), np.where(np.isfinite(p_small), p_small, 1.0), np.nan)
     p_equiv = np.where(np.isfinite(margins), np.where(np.isfinite(p_equiv), p_equiv, 1.0), np.nan)
-    planned = np.concatenate([np.isfinite(delta), np.isfinite(margins)])
-    share = MAGNITUDE_SHARE if planned.any() else 0.0
-    weights = np.concatenate([np.full(m, (1.0 - share) / m), np.where(planned, share / max(planned.sum(), 1), 0.0)])
+    small, equiv = np.isfinite(delta), np.isfinite(margins)
+    size_weight = SIZE_WEIGHT / np.maximum(small.astype(int) + equiv, 1)  # a claim's size tests share SIZE_WEIGHT
+    weights = np.concatenate([np.ones(m), np.where(small, size_weight, 0.0), np.where(equiv, size_weight, 0.0)])
+    claim = np.tile(np.arange(m), 3)
     p_dir = s.p_two if p_direction is None else np.asarray(p_direction, dtype=float)
-    adj = weighted_holm(np.concatenate([p_dir, p_small, p_equiv], axis=-1), weights)
+    adj = family_holm(np.concatenate([p_dir, p_small, p_equiv], axis=-1), weights, claim, np.arange(3 * m) < m)
     p_two_adj, p_small_adj, p_equiv_adj = adj[..., :m], adj[..., m : 2 * m], adj[..., 2 * m :]
     enough = s.n >= min_seeds
     decided = enough & (p_two_adj < alpha)
@@ -271,7 +289,7 @@ def judge_family(
     code = np.where(decided & (s.mean > 0), VERDICTS.index(SURVIVES), code)
     code = np.where(decided & (s.mean > 0) & smaller, VERDICTS.index(SURVIVES_SMALLER), code)
     code = np.where(enough, code, VERDICTS.index(TOO_FEW))
-    return FamilyJudgement(s, p_two_adj, p_small, p_small_adj, p_equiv, p_equiv_adj, code, alpha, alpha * (1 - share))
+    return FamilyJudgement(s, p_two_adj, p_small, p_small_adj, p_equiv, p_equiv_adj, code, alpha)
 
 
 def sign_flip_p(d: np.ndarray, exact_up_to: int = 12, resamples: int = 4095, seed: int = 0) -> np.ndarray:
@@ -298,7 +316,6 @@ def sd_upper(sd: float, n: int, confidence: float = SD_CONFIDENCE) -> float:
     if not (n >= 2 and math.isfinite(sd)):
         return math.nan
     return float(sd * math.sqrt((n - 1) / stats.chi2.ppf(1 - confidence, n - 1)))
-
 
 
 def _power(delta: float, sd: float, n: int, alpha_one: float) -> float:
