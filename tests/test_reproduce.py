@@ -17,6 +17,7 @@ from optimlab.reproduce.catalog import Claim, list_paper_experiments, load_paper
 from optimlab.reproduce.run import ReproduceError, Reproduction, find_cifar10_subset, reproduce, resolve_config
 from optimlab.reproduce.verdict import (
     CONTRADICTED,
+    EQUIVALENT,
     INCONCLUSIVE,
     SMALLER,
     SURVIVES,
@@ -402,3 +403,82 @@ def test_the_data_line_names_a_class_count_only_where_the_task_has_classes(mnist
     assert "classes" not in kp["description"] and "key points per" in kp["description"]
     text = describe_data(resolve_config(load_paper_experiment("tmsgd-text-r8"), "cpu", data_dir=womens_reviews))
     assert ", 6 classes;" in text["description"]
+
+
+# ----------------------------------------------------------------------------------------------
+# issue 23: sizes only on the paper's scale, both verdicts shown, equivalence, margins per claim
+
+
+def _paper_scale_runs(name: str, shift: dict[str, float], sd: float = 0.004) -> list[RunResult]:
+    """Runs of the paper-scale config of `name` (never trained): accuracy 0.5 + shift[label] + noise."""
+    exp = load_paper_experiment(name)
+    config = ExperimentConfig.from_dict({**exp.experiment_dict("paper"), "seeds": 12})
+    rng = __import__("numpy").random.default_rng(3)
+    noise = rng.normal(0, sd, 12)
+    out = []
+    for spec in config.runs():
+        v = 0.5 + shift.get(spec.label, 0.0) + noise[spec.seed] + rng.normal(0, sd / 4)
+        h = History(train_loss=[1.0], train_acc=[0.5], final={"accuracy": v, "loss": 1.0 - v})
+        out.append(RunResult(spec.run_id, spec.label, spec.seed, spec.config, history=h))
+    return out
+
+
+def test_sizes_are_compared_with_the_papers_only_on_its_scale() -> None:
+    from optimlab.reproduce.claim_runs import scale_mismatch
+    from optimlab.reproduce.judging import judge_all
+    from optimlab.reproduce.verdict import null_result_text, verdict_text
+
+    exp = load_paper_experiment("wgd-cifar100-resnet50")
+    paper = _paper_scale_runs(exp.name, {"wgd-adam": 0.0231, "radam": 0.0001})
+    assert scale_mismatch(exp, paper) is None
+    judged = {r.claim.optimizer: r for r in judge_all(exp, paper)}
+    adam = judged["wgd-adam"]  # +2.31 against the paper's +4.39: survives, and the paper's size is rejected
+    assert adam.verdict == SURVIVES_SMALLER and adam.small_holm_p < 0.05
+    assert "**survives**, but **smaller than claimed** (the paper's +4.39 pts is rejected)" in verdict_text(adam)
+    radam = judged["radam"]  # 0.01 pts against the paper's 0.14 with sd 0.1 pts: a size test is planned
+    assert radam.seeds_needed is None or radam.seeds_needed >= 10
+    # the same runs' design at CPU scale: different data set and epochs, so no size is compared
+    cpu = _results({lab: [0.2 + 0.001 * i for i in range(12)] for lab in exp.labels}, "accuracy")
+    why = scale_mismatch(exp, cpu)
+    assert why is not None and "data set digits (paper: cifar100)" in why and "epochs" in why
+    for r in judge_all(exp, cpu):
+        assert r.magnitude_absent == why and math.isnan(r.small_holm_p) and r.seeds_needed is None
+        assert "needs" not in null_result_text(r) and r.verdict not in (SMALLER, SURVIVES_SMALLER)
+
+
+def test_equivalent_shows_its_margin_and_a_claim_may_set_its_own() -> None:
+    from optimlab.reproduce.verdict import verdict_text
+
+    claim = Claim("new matches old", "accuracy", "higher", "new", "old")
+    base = [0.80 + 0.004 * i for i in range(12)]
+    same = [b + (0.0005 if i % 2 else -0.0005) for i, b in enumerate(base)]
+    r = judge_claim(claim, _results({"old": base, "new": same}, "accuracy"), {})
+    assert r.verdict == EQUIVALENT and r.margin == 0.005  # the accuracy default: half a point
+    assert verdict_text(r) == "**equivalent (within ±0.50 pts)**"
+    tight = Claim("new matches old", "accuracy", "higher", "new", "old", margin=0.0001)
+    assert judge_claim(tight, _results({"old": base, "new": same}, "accuracy"), {}).verdict == INCONCLUSIVE
+
+
+def test_catalogue_claim_margin_is_read_and_checked() -> None:
+    import tomllib
+
+    from optimlab.reproduce.catalog import CatalogError, _config_dir, _parse
+
+    data = tomllib.loads(_config_dir().joinpath("tmsgd-ctr-avazu.toml").read_text(encoding="utf-8"))
+    data["paper"]["claims"][0]["margin"] = 0.002
+    assert _parse("tmsgd-ctr-avazu", data, "x.toml").paper.claims[0].margin == 0.002
+    data["paper"]["claims"][0]["margin"] = -1
+    with pytest.raises(CatalogError, match=r"x.toml: \[\[paper.claims\]\] #0: margin: .* > 0, got -1"):
+        _parse("tmsgd-ctr-avazu", data, "x.toml")
+
+
+def test_compare_decides_equivalent_only_with_a_margin() -> None:
+    from optimlab.stats.summary import summarize
+
+    base = [0.80 + 0.004 * i for i in range(12)]
+    runs = _results({"old": base, "new": [b + (0.0005 if i % 2 else -0.0005) for i, b in enumerate(base)]}, "accuracy")
+    plain = summarize(runs, "old", metrics=("accuracy",))
+    assert plain.comparison("new").decision == "no difference shown"
+    assert summarize(runs, "old", metrics=("accuracy",), margins={"accuracy": 0.005}).comparison("new").decision == (
+        "equivalent"
+    )
