@@ -4,10 +4,14 @@
 
 For each claim ("optimizer beats baseline on metric") the page shows the paper's figures, ours
 (mean with a 95% t-interval over seeds for both), the paired difference optimizer − baseline over
-the seeds both finished without failing (paired Student-t 95% CI, raw and Holm-adjusted p), each
-arm's failure rate, and one of the verdicts of optimlab.stats.inference: survives,
-contradicted, smaller than claimed, inconclusive (with the minimum detectable effect and the seeds
-that would detect the paper's difference), or inconclusive: too few seeds.
+the seeds both arms ran, a failed run counted at the worst value either arm reached (paired
+Student-t 95% CI, raw and Holm-adjusted p), each arm's failure rate, and one of the verdicts of
+optimlab.stats.inference: survives (or survives, but smaller than claimed, showing the paper's
+rejected size), contradicted, equivalent (within ±m), smaller than claimed, inconclusive (with the
+minimum detectable effect and, on the paper's scale, the seeds that would detect the paper's
+difference), or inconclusive: too few seeds. Under the table: why sizes are not compared with the
+paper's (runs off its scale), failed runs that could change a verdict, and claims where the
+sign-flip permutation test disagrees with the t-test.
 
 The scale and the data actually used head the page, followed by the paper's notes on its own
 discrepancies; the sweep's report.md is linked for every metric and figure.
