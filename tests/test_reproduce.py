@@ -482,3 +482,27 @@ def test_compare_decides_equivalent_only_with_a_margin() -> None:
     assert summarize(runs, "old", metrics=("accuracy",), margins={"accuracy": 0.005}).comparison("new").decision == (
         "equivalent"
     )
+
+
+def test_the_sign_flip_companion_is_named_where_it_disagrees() -> None:
+    """A sample where the t-test says 'survives' and the distribution-free sign-flip test, in the same
+    budget, would not: the page names the disagreement."""
+    d = [-0.0012, 0.0094, 0.0132, -0.015, 0.0178, 0.0198, -0.014, 0.019, -0.0005, 0.0211, 0.0134, 0.0163]
+    claim = Claim("new beats old", "accuracy", "higher", "new", "old", margin=None)
+    base = [0.5 + 0.01 * i for i in range(12)]
+    r = judge_claim(claim, _results({"old": base, "new": [b + x for b, x in zip(base, d)]}, "accuracy"), {})
+    assert r.verdict == SURVIVES and r.sign_flip_p > r.t_p
+    assert r.companion is not None and "sign-flip" in r.companion and "'inconclusive'" in r.companion
+
+
+def test_compare_margins_parse_with_one_clear_error() -> None:
+    from optimlab.stats.margins import DEFAULT_MARGINS, parse_margins
+
+    assert parse_margins(["defaults", "loss=0.01", "accuracy=0.002"]) == {
+        **DEFAULT_MARGINS,
+        "loss": 0.01,
+        "accuracy": 0.002,
+    }
+    for bad, match in (("accuracy", "METRIC=M"), ("auc=x", "not a number"), ("auc=-0.1", "> 0")):
+        with pytest.raises(ValueError, match=match):
+            parse_margins([bad])

@@ -3,6 +3,7 @@
     margin_for("accuracy")                 # 0.005: half a percentage point
     margin_for("loss")                     # nan: no default (set one per claim or with --margin)
     margin_for("auc", {"auc": 0.0005})     # a caller's own table wins
+    parse_margins(["defaults", "loss=0.01"])  # compare --margin: the default table plus loss at 0.01
 
 optimlab.stats.inference.judge_family tests "|difference| ≥ m" by two one-sided t-tests inside the
 family's one α budget; rejecting it is the verdict `equivalent`. The defaults are stated for the
@@ -16,9 +17,9 @@ claim in the catalogue (`margin = ...` in a [[paper.claims]] table) or on compar
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
-__all__ = ["DEFAULT_MARGINS", "margin_for", "check_margin"]
+__all__ = ["DEFAULT_MARGINS", "margin_for", "check_margin", "parse_margins"]
 
 DEFAULT_MARGINS: dict[str, float] = {
     "accuracy": 0.005,
@@ -46,3 +47,22 @@ def margin_for(metric: str, overrides: Mapping[str, float] | None = None) -> flo
     if overrides and metric in overrides:
         return float(overrides[metric])
     return DEFAULT_MARGINS.get(metric, math.nan)
+
+
+def parse_margins(items: Sequence[str]) -> dict[str, float]:
+    """compare's --margin values: "METRIC=M" (one metric) or "defaults" (every DEFAULT_MARGINS entry),
+    later items winning; ValueError naming the bad item."""
+    out: dict[str, float] = {}
+    for item in items:
+        if item == "defaults":
+            out.update(DEFAULT_MARGINS)
+            continue
+        metric, sep, value = item.partition("=")
+        if not sep or not metric.strip():
+            raise ValueError(f"--margin {item!r}: expected METRIC=M (e.g. accuracy=0.005) or 'defaults'")
+        try:
+            number = float(value)
+        except ValueError:
+            raise ValueError(f"--margin {item!r}: {value!r} is not a number") from None
+        out[metric.strip()] = check_margin(number, f"--margin {item!r}")
+    return out

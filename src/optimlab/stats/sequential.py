@@ -18,10 +18,13 @@ def comparison_key(label: str, dataset: str, model: str) -> str:
     return f"{label}|{dataset}|{model}"
 
 
-def compare_decisions(results: list[Any], baseline: str, alpha: float, metric: str = "accuracy") -> dict[str, str]:
-    """{comparison key: inference verdict} for every optimizer against the baseline, Holm at alpha."""
+def compare_decisions(
+    results: list[Any], baseline: str, alpha: float, metric: str = "accuracy", margins: dict[str, float] | None = None
+) -> dict[str, str]:
+    """{comparison key: inference verdict} for every optimizer against the baseline, Holm at alpha
+    (margins: equivalence margins per metric, as summarize takes them)."""
     back = {v: k for k, v in DECISIONS.items()}
-    s = summarize(results, baseline, metrics=(metric,), alpha=alpha)
+    s = summarize(results, baseline, metrics=(metric,), alpha=alpha, margins=margins)
     return {comparison_key(p.label, p.dataset, p.model): back[p.decision] for p in s.paired}
 
 
