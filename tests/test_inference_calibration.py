@@ -241,12 +241,21 @@ def _with_failures(rng, n, p_fail_mine, p_fail_base, shift=0.0, sims=SIMS):
     return mine, base
 
 
+def _judge_failures(mine: np.ndarray, base: np.ndarray) -> np.ndarray:
+    """Verdict codes the way reproduce.judging makes them: failed runs at the worst value, and the
+    sign-flip test deciding the direction of a claim with a failed seed."""
+    d = inf.failed_at_worst(mine, base)
+    failed = ~(np.isfinite(mine) & np.isfinite(base)).all(axis=-1)
+    return inf.judge_family(d, p_direction=inf.direction_p(d, failed)).code[:, 0]
+
+
 def test_failures_are_judged_without_breaking_the_level():
     """Both arms failing on 20 % of seeds with no true difference: counting each failed run at the
-    worst value either arm reached keeps each wrong verdict under 2.5 % at 10 seeds."""
+    worst value either arm reached, with the sign-flip test deciding, keeps each wrong verdict under
+    2.5 % at 10 seeds (the t-test on those spiky differences reaches 0.026: benchmarks/calibration.py)."""
     rng = np.random.default_rng(2303)
     mine, base = _with_failures(rng, 10, 0.2, 0.2)
-    code = inf.judge_family(inf.failed_at_worst(mine, base)).code[:, 0]
+    code = _judge_failures(mine, base)
     survives = float(np.mean(_survives(code)))
     contradicted = float(np.mean(code == inf.VERDICTS.index(inf.CONTRADICTED)))
     assert survives <= 0.025 + 3 * SE_5 and contradicted <= 0.025 + 3 * SE_5, (survives, contradicted)
@@ -259,7 +268,7 @@ def test_an_optimizer_that_diverges_can_be_contradicted():
     left out) a single failure at 10 seeds made it 'too few seeds', so it could never be contradicted."""
     rng = np.random.default_rng(2304)
     mine, base = _with_failures(rng, 10, 0.5, 0.0, sims=4000)
-    code = inf.judge_family(inf.failed_at_worst(mine, base)).code[:, 0]
+    code = _judge_failures(mine, base)
     assert float(np.mean(code == inf.VERDICTS.index(inf.CONTRADICTED))) > 0.3
     old = inf.judge_family(mine - base).code[:, 0]  # NaN = seed left out
     assert not np.any(old == inf.VERDICTS.index(inf.CONTRADICTED))

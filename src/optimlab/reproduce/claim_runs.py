@@ -78,6 +78,11 @@ class Arms:
         )
 
     @property
+    def has_failures(self) -> bool:
+        """A failed run among the tested seeds: the claim's direction p is then the sign-flip test's."""
+        return bool((self.fail_mine | self.fail_base) & set(self.seeds))
+
+    @property
     def seeds(self) -> list[int]:  # attempted by both arms
         return sorted((set(self.mine) | self.fail_mine) & (set(self.base) | self.fail_base))
 

@@ -92,18 +92,30 @@ def judge_claims(
     deltas = np.array([_paper_delta(c, reported, other_code, magnitude_absent) for c in claims])
     margins = np.array([c.margin if c.margin is not None else margin_for(c.metric) for c in claims])
     d = inference.family_array([a.differences(oriented(c)) for c, a in zip(claims, arms)])
-    j = inference.judge_family(d, deltas, alpha, min_seeds, margin=margins)
+    failed = np.array([a.has_failures for a in arms])
+    j = inference.judge_family(
+        d, deltas, alpha, min_seeds, margin=margins, p_direction=inference.direction_p(d, failed)
+    )
     flip = _sign_flip(d)
-    companion = inference.judge_family(d, deltas, alpha, min_seeds, margin=margins, p_direction=flip)
+    other_p = np.where(failed, j.stats.p_two, flip)  # the test that did not decide, as a companion
+    companion = inference.judge_family(d, deltas, alpha, min_seeds, margin=margins, p_direction=other_p)
     out = []
     for i, (c, arm) in enumerate(zip(claims, arms)):
         r = _claim_result(c, arm, reported, j, i, deltas[i], len(claims))
         r.margin, r.magnitude_absent, r.sign_flip_p = float(margins[i]), magnitude_absent, float(flip[i])
         r.notes += sample_notes(c, arm, d[i], min_seeds)
+        if failed[i]:
+            r.notes.append(
+                f"decided by the sign-flip permutation test (p {flip[i]:.3g}): failed runs at the worst value make "
+                "the differences spiky, where the t-test runs over its level"
+            )
         other = inference.VERDICTS[companion.code[i]]
         if other != r.verdict:
             r.companion = (
-                f"the sign-flip permutation test (distribution-free for symmetric differences) gives p "
+                f"the paired t-test gives p {r.t_p:.3g} against the sign-flip test's {flip[i]:.3g}, and the "
+                f"verdict '{other}'"
+                if failed[i]
+                else f"the sign-flip permutation test (distribution-free for symmetric differences) gives p "
                 f"{flip[i]:.3g} against the t-test's {r.t_p:.3g}, and the verdict '{other}'"
             )
         out.append(r)
@@ -190,7 +202,10 @@ def _failure_sensitivity(
             continue
         rows = [list(row[np.isfinite(row)]) for row in d]
         rows[i] = arm.differences(oriented(c), failures=False)
-        trial = inference.judge_family(inference.family_array(rows), deltas, alpha, min_seeds, margin=margins)
+        trial_d = inference.family_array(rows)
+        flips = np.array([a.has_failures and k != i for k, a in enumerate(arms)])
+        p_dir = inference.direction_p(trial_d, flips)
+        trial = inference.judge_family(trial_d, deltas, alpha, min_seeds, margin=margins, p_direction=p_dir)
         verdict = inference.VERDICTS[trial.code[i]]
         if verdict != out[i].verdict:
             out[i].sensitivity = (

@@ -21,7 +21,9 @@ def method_text(m: int) -> list[str]:
     return [
         f"The difference is optimizer − baseline on the same seeds (same initial weights and batch order), over "
         f"the seeds both arms ran; a failed run (diverged or raised) counts at the worst value either arm reached, "
-        f"so failures are judged, not dropped. This experiment's {m} claim(s) are one family with one α budget: "
+        f"so failures are judged, not dropped (such a claim's no-difference test is the sign-flip permutation "
+        "test, exact for the symmetric differences equal arms give; the t-test runs over its level on those "
+        f"spiky differences). This experiment's {m} claim(s) are one family with one α budget: "
         "each claim's paired t-test of no difference (two-sided) and, where planned, its size tests "
         '("difference ≥ the paper\'s", "|difference| ≥ the margin") are adjusted by one step-down Holm procedure '
         "in which a claim's size tests share half its weight and count as alternatives to its no-difference test "
