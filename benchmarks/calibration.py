@@ -20,6 +20,7 @@ import numpy as np
 from scipy import stats
 
 from optimlab.stats import inference as inf
+from optimlab.stats import permutation
 
 SIMS = 20_000
 FAMILY_SIMS = 100_000  # for the family-wise rows, whose promise is met with little room (s.e. 0.0007)
@@ -62,7 +63,7 @@ def shapes_table(rng: np.random.Generator) -> None:
             cov = np.mean((s.low < 0) & (s.high > 0))
             code = inf.judge_family(d, min_seeds=2).code[:, 0]
             false = code != V.index(inf.INCONCLUSIVE)
-            flip = inf.judge_family(d, min_seeds=2, p_direction=inf.sign_flip_p(d)).code[:, 0]
+            flip = inf.judge_family(d, min_seeds=2, p_direction=permutation.sign_flip_p(d)).code[:, 0]
             skew = np.abs(stats.skew(d[:, 0], axis=-1, bias=False)) > 1.0
             flagged = f"{np.mean(skew[false]):.2f}" if n >= inf.MIN_SEEDS and false.any() else "—"
             ocov, osurv = old_rule(d[:4000, 0], rng)
@@ -99,7 +100,7 @@ def failures(
     base[rng.random(base.shape) < fail_base] = np.nan
     d = inf.failed_at_worst(mine, base)
     failed = ~(np.isfinite(mine) & np.isfinite(base)).all(axis=-1)
-    judged = inf.judge_family(d, p_direction=inf.direction_p(d, failed)).code[:, 0]
+    judged = inf.judge_family(d, p_direction=permutation.direction_p(d, failed)).code[:, 0]
     return judged, inf.judge_family(d).code[:, 0], inf.judge_family(mine - base).code[:, 0]
 
 
@@ -179,7 +180,7 @@ def promises_table(rng: np.random.Generator) -> None:
     d = rng.standard_t(3, (SIMS, 1, 10))
     print(
         "| sign-flip companion rejects (p < 0.05), heavy tails (t, 3 df), 10 seeds | ≤ 0.05 | "
-        f"{rate(inf.sign_flip_p(d) < inf.ALPHA)} | not shown |"
+        f"{rate(permutation.sign_flip_p(d) < inf.ALPHA)} | not shown |"
     )
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from optimlab.stats import inference as inf
+from optimlab.stats import permutation
 
 SIMS = 20_000  # standard error of a 0.95 coverage: 0.0015; of a 0.025 rate: 0.0011
 
@@ -246,7 +247,7 @@ def _judge_failures(mine: np.ndarray, base: np.ndarray) -> np.ndarray:
     sign-flip test deciding the direction of a claim with a failed seed."""
     d = inf.failed_at_worst(mine, base)
     failed = ~(np.isfinite(mine) & np.isfinite(base)).all(axis=-1)
-    return inf.judge_family(d, p_direction=inf.direction_p(d, failed)).code[:, 0]
+    return inf.judge_family(d, p_direction=permutation.direction_p(d, failed)).code[:, 0]
 
 
 def test_failures_are_judged_without_breaking_the_level():
@@ -350,7 +351,7 @@ def test_sign_flip_companion_is_exact_for_symmetric_differences():
     it is exact, and judge_family takes its p in place of the t-test's within the same budget."""
     rng = np.random.default_rng(2309)
     d = _null(rng, 10, heavy=True, sims=5000)
-    p = inf.sign_flip_p(d)
+    p = permutation.sign_flip_p(d)
     assert float(np.mean(p < inf.ALPHA)) <= inf.ALPHA + 0.006
     code = inf.judge_family(d, p_direction=p).code
     assert float(np.mean(_survives(code))) <= 0.025 + 0.005

@@ -32,7 +32,7 @@ from optimlab.experiments.results import RunResult
 from optimlab.reproduce.catalog import Claim, PaperExperiment, load_paper_experiment
 from optimlab.reproduce.claim_runs import Arms, oriented, sample_notes, scale_mismatch, values_by_seed
 from optimlab.reproduce.layout import TUNED_DIR, read_meta
-from optimlab.stats import inference
+from optimlab.stats import inference, permutation
 from optimlab.stats.margins import margin_for
 from optimlab.stats.summary import MeanCI, Rate, failure_rate, mcnemar_exact_p, mean_ci, paired_notes
 
@@ -94,7 +94,7 @@ def judge_claims(
     d = inference.family_array([a.differences(oriented(c)) for c, a in zip(claims, arms)])
     failed = np.array([a.has_failures for a in arms])
     j = inference.judge_family(
-        d, deltas, alpha, min_seeds, margin=margins, p_direction=inference.direction_p(d, failed)
+        d, deltas, alpha, min_seeds, margin=margins, p_direction=permutation.direction_p(d, failed)
     )
     flip = _sign_flip(d)
     other_p = np.where(failed, j.stats.p_two, flip)  # the test that did not decide, as a companion
@@ -139,7 +139,7 @@ def _sign_flip(d: np.ndarray) -> np.ndarray:
     for i, row in enumerate(d):
         x = row[np.isfinite(row)]
         if x.size >= 2 and not inference.is_tied(x):
-            out[i] = float(inference.sign_flip_p(x))
+            out[i] = float(permutation.sign_flip_p(x))
     return out
 
 
@@ -204,7 +204,7 @@ def _failure_sensitivity(
         rows[i] = arm.differences(oriented(c), failures=False)
         trial_d = inference.family_array(rows)
         flips = np.array([a.has_failures and k != i for k, a in enumerate(arms)])
-        p_dir = inference.direction_p(trial_d, flips)
+        p_dir = permutation.direction_p(trial_d, flips)
         trial = inference.judge_family(trial_d, deltas, alpha, min_seeds, margin=margins, p_direction=p_dir)
         verdict = inference.VERDICTS[trial.code[i]]
         if verdict != out[i].verdict:

@@ -17,7 +17,7 @@ direction. On those:
   about 0; an optimizer that diverges loses those seeds and can be contradicted, and a failure
   never shrinks the seed count below MIN_SEEDS. The worst-value seeds make the differences spiky,
   where the t-test runs ~4 % over its level at 10 seeds (0.026 for 0.025), so a claim with a failed
-  seed takes its direction p from the sign-flip permutation test (`direction_p`), exact for
+  seed takes its direction p from the sign-flip permutation test (stats.permutation), exact for
   symmetric differences (0.024 there);
 - interval: the paired Student-t 95 % interval  mean ± t_{0.975, n−1} · s/√n  (exact under normal
   differences; the percentile bootstrap undercovers at the seed counts users run: 0.75 at n = 3);
@@ -61,7 +61,7 @@ direction. On those:
   of the sd: with the sample sd itself the real power at the MDE is below 80 % more than half the
   time (the sample sd is below the true one more often than not). `seeds_needed` is the n at which
   the paper's difference reaches 80 % by the same test, never below MIN_SEEDS.
-- distribution-free companion: `sign_flip_p`, the sign-flip permutation test of the mean (exact
+- distribution-free companion: stats.permutation.sign_flip_p, the sign-flip permutation test of the mean (exact
   whenever the differences are symmetric about 0, which exchangeable arms make them under no
   difference). Pages show it where it would change a verdict. Neither test can see a rare failure
   mode the sample does not contain: under skew the t-test's false verdicts point away from the
@@ -294,38 +294,6 @@ def judge_family(
     code = np.where(decided & (s.mean > 0) & smaller, VERDICTS.index(SURVIVES_SMALLER), code)
     code = np.where(enough, code, VERDICTS.index(TOO_FEW))
     return FamilyJudgement(s, p_two_adj, p_small, p_small_adj, p_equiv, p_equiv_adj, code, alpha)
-
-
-def sign_flip_p(d: np.ndarray, exact_up_to: int = 12, resamples: int = 4095, seed: int = 0) -> np.ndarray:
-    """Two-sided sign-flip permutation p of "mean = 0" over the last axis (..., n), no NaN: every one
-    of the 2^n sign patterns up to exact_up_to seeds, else `resamples` random ones (fixed seed, with
-    the observed pattern counted). Exact whenever the differences are symmetric about 0."""
-    x = np.asarray(d, dtype=float)
-    n = x.shape[-1]
-    if n <= exact_up_to:
-        signs = 1.0 - 2.0 * ((np.arange(2**n)[:, None] >> np.arange(n)) & 1)
-    else:
-        signs = np.vstack([np.ones(n), np.random.default_rng(seed).choice([-1.0, 1.0], size=(resamples, n))])
-    observed = np.abs(x.sum(axis=-1, keepdims=True))
-    tol = 1e-9 * np.maximum(1.0, np.abs(x).sum(axis=-1, keepdims=True))  # ties in floating point count as equal
-    return np.mean(np.abs(x @ signs.T) >= observed - tol, axis=-1)
-
-
-def direction_p(d: np.ndarray, sign_flip: np.ndarray) -> np.ndarray:
-    """Two-sided direction p per claim of d (..., m, n): the sign-flip permutation p where sign_flip
-    (..., m) is True (a claim with a failed seed: see the module text), the paired t-test's elsewhere.
-    NaN where a claim has no spread (ties), as for the t-test."""
-    x = np.asarray(d, dtype=float)
-    p = paired_t(x).p_two.copy()
-    use = np.broadcast_to(np.asarray(sign_flip, dtype=bool), p.shape) & np.isfinite(p)
-    if not use.any():
-        return p
-    if np.isfinite(x).all():
-        return np.where(use, sign_flip_p(x), p)
-    for idx in zip(*np.nonzero(use)):  # unequal seed counts: one claim at a time
-        row = x[idx]
-        p[idx] = float(sign_flip_p(row[np.isfinite(row)]))
-    return p
 
 
 # ----------------------------------------------------------------------------------------------
