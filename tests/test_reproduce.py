@@ -434,7 +434,7 @@ def test_sizes_are_compared_with_the_papers_only_on_its_scale() -> None:
     judged = {r.claim.optimizer: r for r in judge_all(exp, paper)}
     adam = judged["wgd-adam"]  # +2.31 against the paper's +4.39: survives, and the paper's size is rejected
     assert adam.verdict == SURVIVES_SMALLER and adam.small_holm_p < 0.05
-    assert "**survives**, but **smaller than claimed** (the paper's +4.39 pts is rejected)" in verdict_text(adam)
+    assert "**survives**, but **smaller than claimed** (the paper's +4.39 pts is rejected, p Holm" in verdict_text(adam)
     radam = judged["radam"]  # 0.01 pts against the paper's 0.14 with sd 0.1 pts: a size test is planned
     assert radam.seeds_needed is None or radam.seeds_needed >= 10
     # the same runs' design at CPU scale: different data set and epochs, so no size is compared
@@ -454,7 +454,8 @@ def test_equivalent_shows_its_margin_and_a_claim_may_set_its_own() -> None:
     same = [b + (0.0005 if i % 2 else -0.0005) for i, b in enumerate(base)]
     r = judge_claim(claim, _results({"old": base, "new": same}, "accuracy"), {})
     assert r.verdict == EQUIVALENT and r.margin == 0.005  # the accuracy default: half a point
-    assert verdict_text(r) == "**equivalent (within ±0.50 pts)**"
+    assert verdict_text(r).startswith("**equivalent (within ±0.50 pts)** (two one-sided tests, p Holm ")
+    assert r.equiv_holm_p < 0.05
     tight = Claim("new matches old", "accuracy", "higher", "new", "old", margin=0.0001)
     assert judge_claim(tight, _results({"old": base, "new": same}, "accuracy"), {}).verdict == INCONCLUSIVE
 

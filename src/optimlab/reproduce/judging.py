@@ -63,6 +63,7 @@ class ClaimResult:
     margin: float = math.nan  # the equivalence margin tested (NaN: none)
     magnitude_absent: str | None = None  # why the paper's difference is not compared with ours (None: it is)
     small_holm_p: float = math.nan  # adjusted p of "difference >= the paper's" (NaN: not tested)
+    equiv_holm_p: float = math.nan  # adjusted TOST p of "|difference| >= margin" (NaN: no margin)
     sign_flip_p: float = math.nan  # the distribution-free companion of t_p
     companion: str | None = None  # set when the sign-flip test would give another verdict
 
@@ -182,6 +183,7 @@ def _claim_result(
         failure_p=mcnemar_exact_p(len(arm.fail_mine - arm.fail_base), len(arm.fail_base - arm.fail_mine)),
         notes=paired_notes(raw),
         small_holm_p=float(j.p_small_adj[i]),
+        equiv_holm_p=float(j.p_equiv_adj[i]),
     )
 
 

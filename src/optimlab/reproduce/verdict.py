@@ -129,10 +129,16 @@ def verdict_text(r: ClaimResult) -> str:
     """The verdict cell: the verdict, with the margin of 'equivalent' and the paper's rejected size."""
     m = r.claim.metric
     if r.verdict == EQUIVALENT:
-        return f"**{EQUIVALENT} (within ±{fmt(m, r.margin).replace(' %', ' pts')})**"
+        margin = fmt(m, r.margin).replace(" %", " pts")
+        return f"**{EQUIVALENT} (within ±{margin})** (two one-sided tests, p Holm {fmt_p(r.equiv_holm_p)})"
     if r.verdict == SURVIVES_SMALLER and r.paper_diff is not None:
         paper = fmt(m, r.paper_diff, True).replace(" %", " pts")
-        return f"**{SURVIVES}**, but **smaller than claimed** (the paper's {paper} is rejected)"
+        return (
+            f"**{SURVIVES}**, but **smaller than claimed** (the paper's {paper} is rejected, "
+            f"p Holm {fmt_p(r.small_holm_p)})"
+        )
+    if r.verdict == SMALLER:
+        return f"**{SMALLER}** (p Holm {fmt_p(r.small_holm_p)})"
     return f"**{r.verdict}**"
 
 
