@@ -9,6 +9,7 @@ import pytest
 from scipy import stats as ss
 
 from optimlab.stats import inference as inf
+from optimlab.stats import permutation
 
 
 def test_paired_t_matches_scipy_with_missing_seeds_as_nan():
@@ -81,3 +82,16 @@ def test_looks_and_spending():
     for bad in ((1, 10, 5), (10, 5, 1), (10, 20, 0)):
         with pytest.raises(ValueError):
             inf.plan_looks(*bad)
+
+
+def test_direction_p_takes_the_sign_flip_test_where_asked_also_with_unequal_seed_counts():
+    rng = np.random.default_rng(7)
+    d = rng.normal(0.3, 1.0, size=(3, 10))
+    d[2, 8:] = np.nan  # claim 2 has 8 seeds
+    p = permutation.direction_p(d, np.array([True, False, True]))
+    assert p[0] == pytest.approx(float(permutation.sign_flip_p(d[0])))
+    assert p[1] == pytest.approx(ss.ttest_1samp(d[1], 0).pvalue, rel=1e-9)
+    assert p[2] == pytest.approx(float(permutation.sign_flip_p(d[2, :8])))
+    # exact enumeration: 10 seeds all of one sign give the two extreme patterns of 1024
+    assert float(permutation.sign_flip_p(np.abs(d[:1]) + 0.1)[0]) == pytest.approx(2 / 1024)
+    assert np.isnan(permutation.direction_p(np.full((1, 10), 0.01), np.array([True]))[0])  # ties: no test at all

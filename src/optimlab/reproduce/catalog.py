@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Literal
 
+from optimlab.stats.margins import check_margin
 from optimlab.tasks import known_metrics
 
 CONFIG_DIR = ("configs", "paper")  # inside the optimlab package
@@ -50,6 +51,7 @@ _PAPER_KEYS = {
     "code_notes",
 }
 _CLAIM_KEYS = {"text", "metric", "better", "optimizer", "baseline"}
+_CLAIM_OPTIONAL = {"margin"}  # the equivalence margin in the metric's units (default: optimlab.stats.margins)
 _TUNE_KEYS = {"lr_range", "budget"}
 DEFAULT_TUNE = {"lr_range": (1e-4, 1.0), "budget": 5}  # one candidate per decade
 
@@ -65,6 +67,7 @@ class Claim:
     better: str  # "higher" | "lower" (agrees with METRICS[metric])
     optimizer: str  # label claimed to be better
     baseline: str  # label it is compared against
+    margin: float | None = None  # equivalence margin (None: the metric's default, stats.margins)
 
 
 @dataclass(frozen=True)
@@ -262,9 +265,11 @@ def _label_table(t: Any, labels: list[str], where: str, values_are_labels: bool)
 
 
 def _claim(c: Any, labels: list[str], where: str) -> Claim:
-    if not isinstance(c, dict) or set(c) != _CLAIM_KEYS:
+    if not isinstance(c, dict) or not _CLAIM_KEYS <= set(c) <= _CLAIM_KEYS | _CLAIM_OPTIONAL:
         got = sorted(c) if isinstance(c, dict) else c
-        raise CatalogError(f"{where}: needs exactly the keys {sorted(_CLAIM_KEYS)}, got {got!r}")
+        raise CatalogError(
+            f"{where}: needs exactly the keys {sorted(_CLAIM_KEYS)} (optional: {sorted(_CLAIM_OPTIONAL)}), got {got!r}"
+        )
     if c["metric"] not in METRICS:
         raise CatalogError(f"{where}: unknown metric {c['metric']!r}; valid: {sorted(METRICS)}")
     if c["better"] not in _BETTER:
@@ -276,4 +281,8 @@ def _claim(c: Any, labels: list[str], where: str) -> Claim:
             raise CatalogError(f"{where}: {key} {c[key]!r} is not an optimizer label {labels}")
     if c["optimizer"] == c["baseline"]:
         raise CatalogError(f"{where}: optimizer and baseline are both {c['optimizer']!r}")
-    return Claim(**{k: c[k] for k in ("text", "metric", "better", "optimizer", "baseline")})
+    try:
+        margin = check_margin(c["margin"], f"{where}: margin") if "margin" in c else None
+    except ValueError as e:
+        raise CatalogError(str(e)) from None
+    return Claim(**{k: c[k] for k in ("text", "metric", "better", "optimizer", "baseline")}, margin=margin)

@@ -3,12 +3,17 @@
     exp, meta, claims, tuned = judge_folder("runs/reproduce-rsgdm-cifar10-resnet18-cpu")
 
 One experiment's claims are one family: optimlab.stats.inference.judge_family decides all of
-them at once (paired t, Holm over the claims, four verdicts, MIN_SEEDS). Per claim this module adds
-what the page must say about failed runs: each arm's failure rate with an exact 95% interval, an
-exact McNemar test of the failures between the arms, and whether leaving the failed seeds out could
-change the verdict (they are counted at the worst value either arm reached and the family judged
-again). A folder judged with --until-decided takes its decisions from sequential.json, where each
-look's decisions were made at that look's share of alpha.
+them at once (paired t over the seeds both arms attempted, a failed run counted at the worst value
+either arm reached; one weighted Holm over the family's direction, "smaller than claimed" and
+equivalence tests; MIN_SEEDS). "Smaller than claimed" and the seeds the paper's difference needs
+compare our effect's size with the paper's, so they are computed only where the runs are on the
+paper's scale (claim_runs.scale_mismatch: data set, network, width, epochs; a design rule, fixed
+before looking); elsewhere the page says why they are absent. Per claim this module adds each
+arm's failure rate with an exact 95% interval, an exact McNemar test of the failures between the
+arms, whether leaving the failed seeds out would change the verdict, and the sign-flip permutation
+p where it would give another verdict than the t-test. A folder judged with --until-decided takes
+its decisions from sequential.json, where each look's decisions were made at that look's share of
+alpha.
 """
 
 from __future__ import annotations
@@ -21,16 +26,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from optimlab.experiments import looks
 from optimlab.experiments.results import RunResult
 from optimlab.reproduce.catalog import Claim, PaperExperiment, load_paper_experiment
+from optimlab.reproduce.claim_runs import Arms, oriented, sample_notes, scale_mismatch, values_by_seed
 from optimlab.reproduce.layout import TUNED_DIR, read_meta
-from optimlab.stats import inference
+from optimlab.stats import inference, permutation
+from optimlab.stats.margins import margin_for
 from optimlab.stats.summary import MeanCI, Rate, failure_rate, mcnemar_exact_p, mean_ci, paired_notes
-
-SKEW_WARN = 1.0  # |sample skewness| of the differences above which the page warns (t-test error can exceed its level)
 
 
 @dataclass
@@ -40,53 +44,34 @@ class ClaimResult:
     paper_baseline: float | None
     optimizer: MeanCI  # ours, over finite runs
     baseline: MeanCI
-    n_pairs: int  # seeds where both finished without diverging
+    n_pairs: int  # seeds both arms attempted: the test's seeds (a failed run counted at the worst value)
     mean_diff: float  # mean over those seeds of optimizer − baseline
     ci_low: float  # paired Student-t 95% CI of mean_diff (unadjusted)
     ci_high: float
     t_p: float  # paired t-test, two-sided, raw
-    holm_p: float  # t_p Holm-adjusted over the experiment's claims
+    holm_p: float  # t_p adjusted by the family's weighted Holm (every test of the experiment's claims)
     verdict: str  # one of inference.VERDICTS
-    mde: float  # |difference| detectable with 80% power at these seeds and spread (claim's units)
-    seeds_needed: int | None  # paired seeds that would detect the paper's own difference (None: no figure)
+    mde: float  # |difference| detectable with 80% power at these seeds and the sd's upper bound (claim's units)
+    seeds_needed: int | None  # paired seeds that would detect the paper's own difference (None: not computed)
     wins: int  # seeds where the optimizer is better in the claimed direction
     losses: int
     failures: tuple[Rate, Rate]  # (optimizer, baseline): diverged or errored among attempted runs
     failure_p: float  # exact McNemar p of failures between the arms (1.0: no discordant seed)
-    sensitivity: str | None = None  # set when counting the failed seeds would change the verdict
+    sensitivity: str | None = None  # set when leaving the failed seeds out would change the verdict
     decided_at: int | None = None  # sequential runs: the seed count of the look that decided it
     notes: list[str] = field(default_factory=list)
+    margin: float = math.nan  # the equivalence margin tested (NaN: none)
+    magnitude_absent: str | None = None  # why the paper's difference is not compared with ours (None: it is)
+    small_holm_p: float = math.nan  # adjusted p of "difference >= the paper's" (NaN: not tested)
+    equiv_holm_p: float = math.nan  # adjusted TOST p of "|difference| >= margin" (NaN: no margin)
+    sign_flip_p: float = math.nan  # the distribution-free companion of t_p
+    companion: str | None = None  # set when the sign-flip test would give another verdict
 
     @property
     def paper_diff(self) -> float | None:
         if self.paper_optimizer is None or self.paper_baseline is None:
             return None
         return self.paper_optimizer - self.paper_baseline
-
-
-def run_value(r: RunResult, metric: str) -> float:
-    """A finished run's value of a catalogue metric (train_accuracy: the last epoch's)."""
-    assert r.history is not None
-    if metric == "train_accuracy":
-        return float(r.history.train_acc[-1]) if r.history.train_acc else math.nan
-    return float(r.history.final.get(metric, math.nan))
-
-
-def values_by_seed(results: Sequence[RunResult], label: str, metric: str) -> dict[int, float]:
-    """seed -> value for the finished, non-diverged runs of `label`."""
-    return {r.seed: run_value(r, metric) for r in results if r.label == label and r.done and not r.diverged}
-
-
-def _failed_seeds(results: Sequence[RunResult], label: str) -> set[int]:
-    return {r.seed for r in results if r.label == label and (not r.done or r.diverged)}
-
-
-def _attempted(results: Sequence[RunResult], label: str) -> int:
-    return sum(r.label == label for r in results)
-
-
-def _oriented(claim: Claim) -> float:
-    return 1.0 if claim.better == "higher" else -1.0
 
 
 def judge_claims(
@@ -96,106 +81,138 @@ def judge_claims(
     alpha: float = inference.ALPHA,
     min_seeds: int = inference.MIN_SEEDS,
     other_code: Sequence[str] = (),
+    magnitude_absent: str | None = None,
 ) -> list[ClaimResult]:
-    """Judge `claims` as one family (Holm over them) from the runs in `results`. other_code: labels
-    whose paper figures came from code that is not the paper's rule, so "smaller than claimed" is
-    not tested against them."""
+    """Judge `claims` as one family (one weighted Holm over all their tests) from the runs in
+    `results`. other_code: labels whose paper figures came from code that is not the paper's rule,
+    so "smaller than claimed" is not tested against them. magnitude_absent: why no claim's size is
+    compared with the paper's (the runs are not on the paper's scale); None compares them."""
     if not claims:
         return []
-    pairs, deltas = [], []
-    for c in claims:
-        mine, base = values_by_seed(results, c.optimizer, c.metric), values_by_seed(results, c.baseline, c.metric)
-        seeds = sorted(set(mine) & set(base))
-        pairs.append((mine, base, seeds))
-        po, pb = reported.get(c.optimizer, {}).get(c.metric), reported.get(c.baseline, {}).get(c.metric)
-        if po is not None and pb is not None and c.optimizer not in other_code:
-            deltas.append(_oriented(c) * (po - pb))
-        else:
-            deltas.append(math.nan)
-    d = inference.family_array(
-        [[_oriented(c) * (mine[s] - base[s]) for s in seeds] for c, (mine, base, seeds) in zip(claims, pairs)]
+    arms = [Arms.of(c, results) for c in claims]
+    deltas = np.array([_paper_delta(c, reported, other_code, magnitude_absent) for c in claims])
+    margins = np.array([c.margin if c.margin is not None else margin_for(c.metric) for c in claims])
+    d = inference.family_array([a.differences(oriented(c)) for c, a in zip(claims, arms)])
+    failed = np.array([a.has_failures for a in arms])
+    j = inference.judge_family(
+        d, deltas, alpha, min_seeds, margin=margins, p_direction=permutation.direction_p(d, failed)
     )
-    failed = [(_failed_seeds(results, c.optimizer), _failed_seeds(results, c.baseline)) for c in claims]
-    j = inference.judge_family(d, np.asarray(deltas), alpha, min_seeds)
+    flip = _sign_flip(d)
+    other_p = np.where(failed, j.stats.p_two, flip)  # the test that did not decide, as a companion
+    companion = inference.judge_family(d, deltas, alpha, min_seeds, margin=margins, p_direction=other_p)
     out = []
-    for i, (c, (mine, base, seeds)) in enumerate(zip(claims, pairs)):
-        sign = _oriented(c)
-        raw = [mine[s] - base[s] for s in seeds]
-        lo, hi = sign * j.stats.low[i], sign * j.stats.high[i]
-        sd = float(j.stats.sd[i])
-        notes = paired_notes(raw)
-        fail_opt, fail_base = failed[i]
-        for label, bad in ((c.optimizer, fail_opt), (c.baseline, fail_base)):
-            if bad:
-                notes.append(f"{label}: seed(s) {sorted(bad)} diverged or failed and are left out")
-        if len(raw) >= min_seeds and not inference.is_tied(raw):
-            skew = float(stats.skew(raw, bias=False))
-            if abs(skew) > SKEW_WARN:
-                notes.append(
-                    f"the per-seed differences are skewed (sample skewness {skew:+.2f}): the t-test's error "
-                    "rate can exceed its level for skewed differences (README: statistics)"
-                )
-        out.append(
-            ClaimResult(
-                claim=c,
-                paper_optimizer=reported.get(c.optimizer, {}).get(c.metric),
-                paper_baseline=reported.get(c.baseline, {}).get(c.metric),
-                optimizer=mean_ci(list(mine.values())),
-                baseline=mean_ci(list(base.values())),
-                n_pairs=len(seeds),
-                mean_diff=float(np.mean(raw)) if raw else math.nan,
-                ci_low=float(min(lo, hi)),
-                ci_high=float(max(lo, hi)),
-                t_p=float(j.stats.p_two[i]),
-                holm_p=float(j.p_two_adj[i]),
-                verdict=inference.VERDICTS[j.code[i]],
-                mde=inference.mde(sd, len(seeds), len(claims), alpha),
-                seeds_needed=inference.seeds_needed(deltas[i], sd, len(claims), alpha),
-                wins=sum(sign * x > 0 for x in raw),
-                losses=sum(sign * x < 0 for x in raw),
-                failures=(
-                    failure_rate(len(fail_opt), _attempted(results, c.optimizer)),
-                    failure_rate(len(fail_base), _attempted(results, c.baseline)),
-                ),
-                failure_p=mcnemar_exact_p(len(fail_opt - fail_base), len(fail_base - fail_opt)),
-                notes=notes,
+    for i, (c, arm) in enumerate(zip(claims, arms)):
+        r = _claim_result(c, arm, reported, j, i, deltas[i], len(claims))
+        r.margin, r.magnitude_absent, r.sign_flip_p = float(margins[i]), magnitude_absent, float(flip[i])
+        r.notes += sample_notes(c, arm, d[i], min_seeds)
+        if failed[i]:
+            r.notes.append(
+                f"decided by the sign-flip permutation test (p {flip[i]:.3g}): failed runs at the worst value make "
+                "the differences spiky, where the t-test runs over its level"
             )
-        )
-    _failure_sensitivity(out, claims, pairs, failed, d, np.asarray(deltas), alpha, min_seeds)
+        other = inference.VERDICTS[companion.code[i]]
+        if other != r.verdict:
+            r.companion = (
+                f"the paired t-test gives p {r.t_p:.3g} against the sign-flip test's {flip[i]:.3g}, and the "
+                f"verdict '{other}'"
+                if failed[i]
+                else f"the sign-flip permutation test (distribution-free for symmetric differences) gives p "
+                f"{flip[i]:.3g} against the t-test's {r.t_p:.3g}, and the verdict '{other}'"
+            )
+        out.append(r)
+    _failure_sensitivity(out, claims, arms, d, deltas, margins, alpha, min_seeds)
     return out
+
+
+def _paper_delta(
+    c: Claim, reported: dict[str, dict[str, float]], other_code: Sequence[str], magnitude_absent: str | None
+) -> float:
+    """The paper's difference in the claimed direction, where "smaller than claimed" is tested (else NaN)."""
+    po, pb = reported.get(c.optimizer, {}).get(c.metric), reported.get(c.baseline, {}).get(c.metric)
+    if po is None or pb is None or c.optimizer in other_code or magnitude_absent is not None:
+        return math.nan
+    return oriented(c) * (po - pb)
+
+
+def _sign_flip(d: np.ndarray) -> np.ndarray:
+    """Each claim's two-sided sign-flip permutation p over its finite differences (NaN: no spread)."""
+    out = np.full(d.shape[0], np.nan)
+    for i, row in enumerate(d):
+        x = row[np.isfinite(row)]
+        if x.size >= 2 and not inference.is_tied(x):
+            out[i] = float(permutation.sign_flip_p(x))
+    return out
+
+
+def _claim_result(
+    c: Claim,
+    arm: Arms,
+    reported: dict[str, dict[str, float]],
+    j: inference.FamilyJudgement,
+    i: int,
+    delta: float,
+    m: int,
+) -> ClaimResult:
+    sign = oriented(c)
+    x = j.stats.mean[i]  # oriented
+    raw = [sign * v for v in arm.differences(sign)]
+    n = len(raw)
+    lo, hi = sign * j.stats.low[i], sign * j.stats.high[i]
+    sd = inference.sd_upper(float(j.stats.sd[i]), n)
+    return ClaimResult(
+        claim=c,
+        paper_optimizer=reported.get(c.optimizer, {}).get(c.metric),
+        paper_baseline=reported.get(c.baseline, {}).get(c.metric),
+        optimizer=mean_ci(list(arm.mine.values())),
+        baseline=mean_ci(list(arm.base.values())),
+        n_pairs=n,
+        mean_diff=float(sign * x) if n else math.nan,
+        ci_low=float(min(lo, hi)),
+        ci_high=float(max(lo, hi)),
+        t_p=float(j.stats.p_two[i]),
+        holm_p=float(j.p_two_adj[i]),
+        verdict=inference.VERDICTS[j.code[i]],
+        mde=inference.mde(sd, n, m, j.alpha),
+        seeds_needed=inference.seeds_needed(delta, sd, m, j.alpha) if math.isfinite(delta) else None,
+        wins=sum(v > 0 for v in arm.differences(sign)),
+        losses=sum(v < 0 for v in arm.differences(sign)),
+        failures=(
+            failure_rate(len(arm.fail_mine), len(set(arm.mine) | arm.fail_mine)),
+            failure_rate(len(arm.fail_base), len(set(arm.base) | arm.fail_base)),
+        ),
+        failure_p=mcnemar_exact_p(len(arm.fail_mine - arm.fail_base), len(arm.fail_base - arm.fail_mine)),
+        notes=paired_notes(raw),
+        small_holm_p=float(j.p_small_adj[i]),
+        equiv_holm_p=float(j.p_equiv_adj[i]),
+    )
 
 
 def _failure_sensitivity(
     out: list[ClaimResult],
     claims: Sequence[Claim],
-    pairs: Sequence[tuple[dict[int, float], dict[int, float], list[int]]],
-    failed: Sequence[tuple[set[int], set[int]]],
+    arms: Sequence[Arms],
     d: np.ndarray,
     deltas: np.ndarray,
+    margins: np.ndarray,
     alpha: float,
     min_seeds: int,
 ) -> None:
-    """Count each failed seed at the worst value either arm reached and judge the family again; say
-    so on each claim whose verdict that changes."""
-    for i, c in enumerate(claims):
-        sign = _oriented(c)
-        mine, base, _ = pairs[i]
-        fail_opt, fail_base = failed[i]
-        seeds = sorted((set(mine) | fail_opt) & (set(base) | fail_base))
-        if not (fail_opt | fail_base) & set(seeds) or not (mine or base):
+    """Judge the family again with each claim's failed seeds left out (the old rule); say so on each
+    claim whose verdict that changes."""
+    for i, (c, arm) in enumerate(zip(claims, arms)):
+        if not (arm.fail_mine | arm.fail_base) & set(arm.seeds):
             continue
-        worst = min(sign * v for v in [*mine.values(), *base.values()])  # oriented: lower is worse
-        a = [worst if s in fail_opt else sign * mine[s] for s in seeds]
-        b = [worst if s in fail_base else sign * base[s] for s in seeds]
-        trial = inference.family_array(
-            [[x - y for x, y in zip(a, b)] if k == i else list(d[k][np.isfinite(d[k])]) for k in range(len(claims))]
-        )
-        verdict = inference.VERDICTS[inference.judge_family(trial, deltas, alpha, min_seeds).code[i]]
+        rows = [list(row[np.isfinite(row)]) for row in d]
+        rows[i] = arm.differences(oriented(c), failures=False)
+        trial_d = inference.family_array(rows)
+        flips = np.array([a.has_failures and k != i for k, a in enumerate(arms)])
+        p_dir = permutation.direction_p(trial_d, flips)
+        trial = inference.judge_family(trial_d, deltas, alpha, min_seeds, margin=margins, p_direction=p_dir)
+        verdict = inference.VERDICTS[trial.code[i]]
         if verdict != out[i].verdict:
-            shown = sign * worst
             out[i].sensitivity = (
-                f"leaving out the failed seed(s) matters: counting each as the worst value either arm "
-                f"reached ({shown:.4g}) gives '{verdict}' instead"
+                f"counting failed seeds matters: with them left out (only seeds both arms finished) the verdict "
+                f"would be '{verdict}'"
             )
 
 
@@ -207,7 +224,13 @@ def judge_all(
 ) -> list[ClaimResult]:
     """The experiment's claims as one family, each with the catalogue's note on the authors' code."""
     out = judge_claims(
-        exp.paper.claims, results, exp.paper.reported, alpha, min_seeds, other_code=tuple(exp.paper.code_arms)
+        exp.paper.claims,
+        results,
+        exp.paper.reported,
+        alpha,
+        min_seeds,
+        other_code=tuple(exp.paper.code_arms),
+        magnitude_absent=scale_mismatch(exp, results),
     )
     for r in out:
         note = exp.paper.code_notes.get(r.claim.optimizer)
@@ -230,6 +253,7 @@ def code_claims(exp: PaperExperiment) -> list[Claim]:
             c.better,
             exp.paper.code_arms[c.optimizer],
             c.baseline,
+            c.margin,
         )
         for c in exp.paper.claims
         if c.optimizer in exp.paper.code_arms
@@ -246,7 +270,10 @@ def judge_code_claims(exp: PaperExperiment, results: Sequence[RunResult]) -> lis
     for label, arm in exp.paper.code_arms.items():
         if label in reported:
             reported[arm] = reported[label]
-    judged = {(c.optimizer, c.metric): r for c, r in zip(ran, judge_claims(ran, results, reported))}
+    judged = {
+        (c.optimizer, c.metric): r
+        for c, r in zip(ran, judge_claims(ran, results, reported, magnitude_absent=scale_mismatch(exp, results)))
+    }
     return [judged.get((c.optimizer, c.metric)) for c in claims]
 
 

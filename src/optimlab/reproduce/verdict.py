@@ -4,10 +4,14 @@
 
 For each claim ("optimizer beats baseline on metric") the page shows the paper's figures, ours
 (mean with a 95% t-interval over seeds for both), the paired difference optimizer − baseline over
-the seeds both finished without failing (paired Student-t 95% CI, raw and Holm-adjusted p), each
-arm's failure rate, and one of the verdicts of optimlab.stats.inference: survives,
-contradicted, smaller than claimed, inconclusive (with the minimum detectable effect and the seeds
-that would detect the paper's difference), or inconclusive: too few seeds.
+the seeds both arms ran, a failed run counted at the worst value either arm reached (paired
+Student-t 95% CI, raw and Holm-adjusted p), each arm's failure rate, and one of the verdicts of
+optimlab.stats.inference: survives (or survives, but smaller than claimed, showing the paper's
+rejected size), contradicted, equivalent (within ±m), smaller than claimed, inconclusive (with the
+minimum detectable effect and, on the paper's scale, the seeds that would detect the paper's
+difference), or inconclusive: too few seeds. Under the table: why sizes are not compared with the
+paper's (runs off its scale), failed runs that could change a verdict, and claims where the
+sign-flip permutation test disagrees with the t-test.
 
 The scale and the data actually used head the page, followed by the paper's notes on its own
 discrepancies; the sweep's report.md is linked for every metric and figure.
@@ -22,6 +26,7 @@ from typing import Any
 
 from optimlab.report.display import DATASET_TITLES, claim_label, fmt_ci, fmt_interval, fmt_p, fmt_rate, fmt_value
 from optimlab.reproduce.catalog import PaperExperiment
+from optimlab.reproduce.claim_runs import run_value, values_by_seed
 from optimlab.reproduce.judging import (
     ClaimResult,
     Judged,
@@ -30,18 +35,27 @@ from optimlab.reproduce.judging import (
     judge_claim,
     judge_claims,
     judge_folder,
-    run_value,
-    values_by_seed,
 )
-from optimlab.stats import inference
-from optimlab.stats.inference import CONTRADICTED, INCONCLUSIVE, SMALLER, SURVIVES, TOO_FEW, VERDICTS
+from optimlab.reproduce.verdict_notes import companion_lines, magnitude_absent_lines, method_text, sequential_text
+from optimlab.stats.inference import (
+    CONTRADICTED,
+    EQUIVALENT,
+    INCONCLUSIVE,
+    SMALLER,
+    SURVIVES,
+    SURVIVES_SMALLER,
+    TOO_FEW,
+    VERDICTS,
+)
 from optimlab.stats.summary import MeanCI
 
 __all__ = [
     "CONTRADICTED",
+    "EQUIVALENT",
     "INCONCLUSIVE",
     "SMALLER",
     "SURVIVES",
+    "SURVIVES_SMALLER",
     "TOO_FEW",
     "VERDICTS",
     "ClaimResult",
@@ -97,16 +111,34 @@ def _paper_setting(exp: PaperExperiment) -> str:
 
 
 def null_result_text(r: ClaimResult) -> str:
-    """What an inconclusive verdict could have detected: the MDE, and the seeds the paper's effect needs."""
+    """What an inconclusive verdict could have detected: the MDE, and the seeds the paper's effect needs
+    (only where the paper's difference was compared with ours: on the paper's scale)."""
     m = r.claim.metric
     if r.verdict not in (INCONCLUSIVE, TOO_FEW) or not math.isfinite(r.mde):
         return ""
     text = f"MDE {fmt(m, r.mde).replace(' %', ' pts')}"
-    if r.paper_diff is not None and (r.paper_diff > 0) == (r.claim.better == "higher"):
+    if math.isfinite(r.small_holm_p) and r.paper_diff is not None:
         text += f"; paper's {fmt(m, abs(r.paper_diff), True).lstrip('+')} needs " + (
             f"{r.seeds_needed} seeds" if r.seeds_needed is not None else "more than 100,000 seeds"
         )
     return text
+
+
+def verdict_text(r: ClaimResult) -> str:
+    """The verdict cell: the verdict, with the margin of 'equivalent' and the paper's rejected size."""
+    m = r.claim.metric
+    if r.verdict == EQUIVALENT:
+        margin = fmt(m, r.margin).replace(" %", " pts")
+        return f"**{EQUIVALENT} (within ±{margin})** (two one-sided tests, p Holm {fmt_p(r.equiv_holm_p)})"
+    if r.verdict == SURVIVES_SMALLER and r.paper_diff is not None:
+        paper = fmt(m, r.paper_diff, True).replace(" %", " pts")
+        return (
+            f"**{SURVIVES}**, but **smaller than claimed** (the paper's {paper} is rejected, "
+            f"p Holm {fmt_p(r.small_holm_p)})"
+        )
+    if r.verdict == SMALLER:
+        return f"**{SMALLER}** (p Holm {fmt_p(r.small_holm_p)})"
+    return f"**{r.verdict}**"
 
 
 def claims_table(claims: Sequence[ClaimResult]) -> list[str]:
@@ -127,7 +159,7 @@ def claims_table(claims: Sequence[ClaimResult]) -> list[str]:
             f"| {c.optimizer} vs {c.baseline} | {claim_label(m)} ({c.better} is better) | {fmt(m, r.paper_optimizer)} vs "
             f"{fmt(m, r.paper_baseline)} | {fmt_mean_ci(m, r.optimizer)} | {fmt_mean_ci(m, r.baseline)} | "
             f"{fmt_diff(r)} | {fmt_p(r.t_p)} | {fmt_p(r.holm_p)} | {r.wins}/{r.losses} of {r.n_pairs} | {failed} | "
-            f"**{r.verdict}**{at} | {null_result_text(r) or '—'} |"
+            f"{verdict_text(r)}{at} | {null_result_text(r) or '—'} |"
         )
     return lines
 
@@ -137,46 +169,6 @@ def counts_text(claims: Sequence[ClaimResult], skip: Sequence[bool] = ()) -> str
     kept = [r for i, r in enumerate(claims) if not (i < len(skip) and skip[i])]
     counts = {v: sum(r.verdict == v for r in kept) for v in VERDICTS}
     return ", ".join(f"{n} {v}" for v, n in counts.items() if n) + f" (of {len(kept)} claims)"
-
-
-def method_text(m: int) -> list[str]:
-    """How the verdict is decided, with this family's size m."""
-    a = inference.ALPHA
-    return [
-        f"The difference is optimizer − baseline on the same seeds (same initial weights and batch order), over "
-        f"the seeds where neither run failed. This experiment's {m} claim(s) are one family: each claim's paired "
-        f"t-test p (two-sided) is Holm-adjusted over the family, so the chance of any false decisive verdict here "
-        f"is at most {a:.0%}.",
-        "",
-        f"- **{SURVIVES}**: Holm-adjusted one-sided p < {a / 2:g} in the claimed direction.",
-        f"- **{CONTRADICTED}**: the same in the other direction.",
-        f'- **{SMALLER}**: neither, and a one-sided t-test rejects "difference ≥ the paper\'s difference" '
-        f"(Holm over the family's claims with a paper figure, level {a / 2:g}): the paper's gain lies above what "
-        "these runs allow.",
-        f"- **{INCONCLUSIVE}**: none of these. *What a null could detect* gives the MDE — the true difference "
-        "these seeds and this spread detect with 80% power at Holm's strictest level "
-        f"({a / 2:g}/{m}, one-sided) — and how many seeds the paper's own difference would need.",
-        f"- **{TOO_FEW}**: fewer than {inference.MIN_SEEDS} paired seeds; never decisive.",
-        "",
-        "The interval shown is the unadjusted paired Student-t 95% interval. Ties (all differences equal) have no "
-        "t statistic and are never decisive. Failed runs (diverged or raised) are left out of the difference; "
-        "each arm's failure rate has an exact (Clopper-Pearson) 95% interval, the failures are compared between "
-        "the arms with an exact McNemar test on the seeds where only one arm failed, and a note says when "
-        "counting the failed seeds at the worst value either arm reached would change the verdict. "
-        "Method and measured error rates: README, *Statistics*; code: optimlab.stats.inference.",
-    ]
-
-
-def _sequential_text(seq: dict[str, Any]) -> list[str]:
-    looks = seq.get("looks", [])
-    shares = ", ".join(f"{n}: {a:.4f}" for n, a in zip(looks, seq.get("alphas", [])))
-    return [
-        f"**Seeds added until decided** (`--until-decided`): looks at {looks} seeds, each at its share of "
-        f"α = {inference.ALPHA} (O'Brien-Fleming-type spending; seeds: share) {shares}; stopped after "
-        f"{seq.get('stopped_at', '?')} seeds ({seq.get('reason', '')}). A verdict decided at a look is final; "
-        "p-values shown are the fixed-n ones at the last look, for reference.",
-        "",
-    ]
 
 
 def render(
@@ -190,8 +182,8 @@ def render(
     lines = [f"# Reproducing {exp.name}: verdict", "", *_scale_banner(exp, meta)]
     lines += [*_paper_line(exp), "## Claims at the paper's settings", ""]
     if meta.get("sequential"):
-        lines += _sequential_text(meta["sequential"])
-    lines += [*claims_table(claims), ""]
+        lines += sequential_text(meta["sequential"])
+    lines += [*claims_table(claims), "", *magnitude_absent_lines(claims)]
     lines += _code_claims_section(exp, meta)
     sens = [
         f"- {r.claim.optimizer} vs {r.claim.baseline} ({r.claim.metric}): {r.sensitivity}."
@@ -200,6 +192,7 @@ def render(
     ]
     if sens:
         lines += ["**Failed runs that could change a verdict:**", "", *sens, ""]
+    lines += companion_lines(claims)
     lines += ["## Claims with each optimizer tuned (the fair judge)", ""]
     lines += _untuned_text(exp) if tuned is None else _tuned_section(exp, tuned)
     lines += _summary_section(claims, tuned)
@@ -329,9 +322,9 @@ def _summary_section(claims: Sequence[ClaimResult], tuned: TunedClaims | None) -
         tail = ""
         if tuned is not None:
             tail = f"; **{tuned.claims[i - 1].verdict}** tuned" + (" (same runs)" if tuned.same_as_paper[i - 1] else "")
-        notes = [*r.notes, *([r.sensitivity] if r.sensitivity else [])]
+        notes = [*r.notes, *([r.sensitivity] if r.sensitivity else []), *([r.companion] if r.companion else [])]
         lines.append(
-            f"{i}. {r.claim.text} — **{r.verdict}** at the paper's settings{tail}."
+            f"{i}. {r.claim.text} — {verdict_text(r)} at the paper's settings{tail}."
             + (f" Notes: {'; '.join(notes)}." if notes else "")
         )
     lines += ["", "At the paper's settings: " + counts_text(claims) + "."]

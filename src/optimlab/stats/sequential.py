@@ -19,13 +19,18 @@ def comparison_key(label: str, dataset: str, model: str) -> str:
 
 
 def compare_decisions(
-    results: list[Any], baseline: str, alpha: float, metric: str = "accuracy", lower_is_better: bool = False
+    results: list[Any],
+    baseline: str,
+    alpha: float,
+    metric: str = "accuracy",
+    lower_is_better: bool = False,
+    margins: dict[str, float] | None = None,
 ) -> dict[str, str]:
-    """{comparison key: inference verdict} for every optimizer against the baseline, Holm at alpha."""
+    """{comparison key: inference verdict} for every optimizer against the baseline, Holm at alpha
+    (margins: equivalence margins per metric, as summarize takes them)."""
     back = {v: k for k, v in DECISIONS.items()}
-    s = summarize(
-        results, baseline, metrics=(metric,), alpha=alpha, lower_is_better={metric} if lower_is_better else ()
-    )
+    lower = {metric} if lower_is_better else ()
+    s = summarize(results, baseline, metrics=(metric,), alpha=alpha, lower_is_better=lower, margins=margins)
     return {comparison_key(p.label, p.dataset, p.model): back[p.decision] for p in s.paired}
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -79,6 +79,7 @@ BOOTSTRAP_MIN_PAIRS = 30  # the percentile bootstrap is shown (as a secondary in
 DECISIONS = {
     inference.SURVIVES: "better",
     inference.CONTRADICTED: "worse",
+    inference.EQUIVALENT: "equivalent",  # within ±margin (stats.margins), by two one-sided tests
     inference.INCONCLUSIVE: "no difference shown",
     inference.TOO_FEW: "too few seeds",
 }
@@ -241,11 +242,14 @@ def summarize(
     alpha: float = inference.ALPHA,
     min_seeds: int = inference.MIN_SEEDS,
     lower_is_better: Collection[str] = DEFAULT_LOWER_IS_BETTER,
+    margins: Mapping[str, float] | None = None,
 ) -> Summary:
     """Per (dataset, model, label): mean ± CI of each final metric; paired diffs against `baseline`,
     decided with Holm over the labels compared on each (dataset, model, metric) at level alpha.
-
-    lower_is_better: the metrics (of `metrics`) where a lower value wins; the others win higher."""
+    lower_is_better: the metrics where lower wins (optimlab's own by default; an experiment of the
+    user's own metrics passes its directions). margins: metric -> equivalence margin, which adds the
+    decision "equivalent" (inside the same Holm budget) on those metrics; stats.margins.DEFAULT_MARGINS
+    is the documented table (compare --margin)."""
     order: list[tuple[str, str, str]] = []
     by_key: dict[tuple[str, str, str], list[RunRecord]] = {}
     for r in results:
@@ -294,8 +298,11 @@ def summarize(
             continue
         base = {r.seed: r for r in by_key[base_key] if r.done}
         for m in metrics:
-            sign = -1.0 if m in lower_is_better else 1.0
-            paired += _compare_family(dataset, model, labels, baseline, m, sign, by_key, base, alpha, min_seeds)
+            lower = m in lower_is_better
+            margin = float(margins[m]) if margins and m in margins else math.nan  # opt-in: no default here
+            paired += _compare_family(
+                dataset, model, labels, baseline, m, by_key, base, alpha, min_seeds, lower, margin
+            )
     if not any(g.label == baseline for g in groups):
         notes.append(f"baseline {baseline!r} has no runs: no paired comparisons")
     return Summary(groups, paired, notes, alpha)
@@ -307,14 +314,15 @@ def _compare_family(
     labels: list[str],
     baseline: str,
     metric: str,
-    sign: float,
     by_key: dict[tuple[str, str, str], list[RunRecord]],
     base: dict[int, RunRecord],
     alpha: float,
     min_seeds: int,
+    lower: bool,
+    margin: float = math.nan,
 ) -> list[PairedComparison]:
-    """One family: every label against the baseline on one metric (Holm over the labels); sign -1
-    where lower is better."""
+    """One family: every label against the baseline on one metric (Holm over the labels)."""
+    sign = -1.0 if lower else 1.0
     rows: list[tuple[list[float], int, int, int, list[str]]] = []
     for label in labels:
         mine = {r.seed: r for r in by_key[(dataset, model, label)] if r.done}
@@ -337,7 +345,7 @@ def _compare_family(
             notes.insert(0, f"{excluded} seed(s) with a diverged run left out of the difference")
         rows.append((d, wins, losses, ties, notes))
     oriented = inference.family_array([[sign * x for x in r[0]] for r in rows])
-    j = inference.judge_family(oriented, alpha=alpha, min_seeds=min_seeds)
+    j = inference.judge_family(oriented, alpha=alpha, min_seeds=min_seeds, margin=margin)
     out = []
     for i, (label, (d, wins, losses, ties, notes)) in enumerate(zip(labels, rows)):
         lo, hi = sign * j.stats.low[i], sign * j.stats.high[i]
