@@ -119,3 +119,23 @@ def _subparser(command: str):
 
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     return sub.choices[command]
+
+
+def test_compare_margins_reach_the_experiment_file_and_bad_ones_exit_2(tmp_path: Path, capsys, monkeypatch) -> None:
+    """--margin states the equivalence margins up front: they are the experiment's (experiment.json
+    keeps them for every later report), and a bad one stops compare in one line before any run."""
+    from optimlab.cli.common import build_config
+
+    monkeypatch.chdir(tmp_path)
+    args = build_parser().parse_args(["compare", "--margin", "accuracy=0.01", "--margin", "loss=0.2"])
+    config = build_config(args)
+    assert config.margins == {"accuracy": 0.01, "loss": 0.2}
+    again = ExperimentConfig.from_dict(config.to_dict())
+    assert again.margins == config.margins
+    assert "margins" not in build_config(build_parser().parse_args(["compare"])).to_dict()  # files as before
+    with pytest.raises(ConfigError, match="margins.accuracy"):
+        ExperimentConfig.from_dict({**config.to_dict(), "margins": {"accuracy": -1}})
+    assert main(["compare", "--margin", "accuracy=-0.5", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--margin 'accuracy=-0.5'" in err[0]
+    assert not (tmp_path / "out").exists()

@@ -137,6 +137,13 @@ def build_config(args: argparse.Namespace, single: bool = False) -> ExperimentCo
             d["seeds"] = args.seeds  # a tuple from cli.flags.seeds_arg
         if args.baseline is not None:
             d["baseline"] = args.baseline
+        if getattr(args, "margin", None):
+            from optimlab.stats.margins import parse_margins
+
+            try:
+                d["margins"] = {**d.get("margins", {}), **parse_margins(args.margin)}
+            except ValueError as e:
+                raise UsageError(str(e)) from None
     return ExperimentConfig.from_dict(d, source=args.config or "command line")
 
 
@@ -179,7 +186,9 @@ def print_summary(out_dir: Path) -> tuple[int, int]:
 
     config, results = load_experiment(out_dir)
     headline, metrics, lower = experiment_metrics(config)
-    summary = summarize(results, config.baseline_label, metrics=metrics, lower_is_better=lower)
+    summary = summarize(
+        results, config.baseline_label, metrics=metrics, lower_is_better=lower, margins=config.margins or None
+    )
     record = looks.read_sequential(out_dir)
     if record is not None:
         sequential.apply_to_summary(summary, record)

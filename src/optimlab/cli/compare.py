@@ -45,6 +45,14 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     add_threads_flag(p)
     add_executor_flags(p)
     add_looks_flags(p)
+    p.add_argument(
+        "--margin",
+        action="append",
+        default=[],
+        metavar="METRIC=M",
+        help="equivalence margin, e.g. accuracy=0.005 (repeatable), or 'defaults' for optimlab.stats.margins' "
+        "table: adds the decision 'equivalent (within ±M)' inside the same Holm budget (TOML: margins = {...})",
+    )
     p.set_defaults(func=cmd_compare)
     return p
 
@@ -94,7 +102,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
         def decide(cfg: ExperimentConfig, alpha: float) -> dict[str, str]:
             return sequential.compare_decisions(
-                load_results(out, [r.run_id for r in cfg.runs()]), cfg.baseline_label, alpha
+                load_results(out, [r.run_id for r in cfg.runs()]),
+                cfg.baseline_label,
+                alpha,
+                margins=cfg.margins or None,
             )
 
         sequential_looks.run_until_decided(config, out, looks, run, decide)

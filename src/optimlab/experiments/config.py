@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from optimlab.stats.margins import check_margin
 from optimlab.train.config import TrainConfig, with_nulls, without_default_task
 
 # Labels become parts of file names (runs/<dataset>-<model>-<label>-s<seed>.json).
@@ -79,6 +80,9 @@ class ExperimentConfig(TrainTemplate):  # type: ignore[misc, valid-type]
     baseline: str | None = None  # label that paired statistics compare against; None = first optimizer
     models: tuple[str, ...] = ()  # optional grid over models (overrides `model`)
     datasets: tuple[str, ...] = ()  # optional grid over datasets (overrides `dataset`)
+    # metric -> equivalence margin: adds the decision "equivalent (within ±m)" on that metric, inside the
+    # same Holm budget (optimlab.stats.margins); stated before the runs, like the baseline
+    margins: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _check(self)
@@ -129,6 +133,8 @@ class ExperimentConfig(TrainTemplate):  # type: ignore[misc, valid-type]
         d["optimizers"] = [o.to_dict() for o in self.optimizers]
         for key in ("seeds", "models", "datasets"):
             d[key] = list(d[key])
+        if not d["margins"]:
+            del d["margins"]  # written only when stated, so earlier experiment files read the same
         return d
 
     @classmethod
@@ -302,6 +308,13 @@ def _check(c: ExperimentConfig) -> None:
         raise ConfigError(f"optimizer label(s) {dupes} appear twice; give each entry a distinct 'label'")
     if c.baseline is not None and c.baseline not in labels:
         raise ConfigError(f"'baseline' {c.baseline!r} is not one of the optimizer labels {labels}")
+    if not isinstance(c.margins, dict):
+        raise ConfigError(f"'margins' must be a table of metric = margin, got {c.margins!r}")
+    for metric, m in c.margins.items():
+        try:
+            check_margin(m, f"margins.{metric}")
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
     if not c.seeds or not all(isinstance(s, int) for s in c.seeds):
         raise ConfigError(f"'seeds' must be a non-empty tuple of ints, got {c.seeds!r}")
     for key in ("models", "datasets"):

@@ -165,7 +165,13 @@ def write_report(out_dir: str | Path) -> Path:
     config, results = load_experiment(out)
     baseline = config.baseline_label
     vocabulary = experiment_metrics(config)
-    summary = summarize(results, baseline, metrics=vocabulary.metrics, lower_is_better=vocabulary.lower_is_better)
+    summary = summarize(
+        results,
+        baseline,
+        metrics=vocabulary.metrics,
+        lower_is_better=vocabulary.lower_is_better,
+        margins=config.margins or None,
+    )
     record = looks.read_sequential(out)
     if record is not None:
         sequential.apply_to_summary(summary, record)
