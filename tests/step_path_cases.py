@@ -19,6 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
+
 from optimizer_cases import CASES
 from optimlab.optim.dispatch import COMPILED, FOREACH, PER_TENSOR, TORCH_FUSED
 
@@ -148,3 +150,12 @@ def ids(cases: list[PathCase]) -> list[str]:
 
 def row(harness: str, cid: str) -> PathCase:
     return next(c for c in rows(harness) if c.id == cid)
+
+
+def grads_of(params: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Every tensor's gradient, for the harnesses that compare gradients across paths (all are set)."""
+    out = []
+    for i, p in enumerate(params):
+        assert p.grad is not None, f"tensor {i} has no gradient"
+        out.append(p.grad)
+    return out

@@ -12,7 +12,7 @@ import pytorch_optimizer as po
 import torch
 
 import optimlab.train.loop as loop_module
-from optimlab.optim import RSGDM, create_optimizer, list_optimizers, optimizer_info, set_train_mode
+from optimlab.optim import RSGDM, TMSGD, WGD, create_optimizer, list_optimizers, optimizer_info, set_train_mode
 from optimlab.optim.field import FIELD
 
 NEW = [
@@ -115,9 +115,12 @@ def test_harness_calls_train_before_and_eval_after_every_epoch(tmp_path: Path, m
 
     calls: list[bool] = []
     real = loop_module.set_train_mode
-    monkeypatch.setattr(
-        loop_module, "set_train_mode", lambda opt, training: calls.append(training) or real(opt, training)
-    )
+
+    def recording(opt: torch.optim.Optimizer, training: bool) -> bool:
+        calls.append(training)
+        return real(opt, training)
+
+    monkeypatch.setattr(loop_module, "set_train_mode", recording)
     cfg = TrainConfig(
         dataset="digits",
         model="mlp",
@@ -208,5 +211,6 @@ def test_tmsgd_switch_reaches_through_lookahead() -> None:
     from optimlab.optim import start_multistep
 
     opt = create_optimizer("lookahead-wgd-tmsgd", [torch.zeros(3, requires_grad=True)], lr=0.1)
+    assert isinstance(opt, po.Lookahead) and isinstance(opt.optimizer, WGD) and isinstance(opt.optimizer.base, TMSGD)
     assert start_multistep(opt) and opt.optimizer.base.is_multistep
     assert start_multistep(create_optimizer("lookahead-adam", [torch.zeros(3, requires_grad=True)])) is False

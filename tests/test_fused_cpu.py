@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypedDict
 
 import pytest
 import torch
@@ -18,12 +18,22 @@ import torch
 import optimlab
 from optimlab.optim import _common, compiled, start_multistep
 from optimlab.optim.wgd import WGD
-from step_path_cases import PathCase, ids, rows
+from step_path_cases import PathCase, grads_of, ids, rows
 
 # each row (tests/step_path_cases.py) is run with fused=True and fused=False on the base
 FUSED_CASES = rows("compiled")
 SHAPES = [(8, 3, 3, 3), (8,), (6, 8, 1, 1), (5, 7), (5,), (), (4, 2, 5)]
-TOL = {torch.float64: {"rtol": 1e-10, "atol": 1e-12}, torch.float32: {"rtol": 1e-4, "atol": 1e-5}}
+
+
+class Tolerance(TypedDict, total=False):
+    rtol: float
+    atol: float
+
+
+TOL: dict[torch.dtype, Tolerance] = {
+    torch.float64: {"rtol": 1e-10, "atol": 1e-12},
+    torch.float32: {"rtol": 1e-4, "atol": 1e-5},
+}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -159,7 +169,7 @@ def test_non_contiguous_params_take_the_unfused_path() -> None:
             of.step()
             ou.step()
         for a, b in zip(pf, pu):  # the unfused path rounds like the kernel in float64, not in float32
-            tol = {"rtol": 1e-12, "atol": 1e-14} if a.dtype == torch.float64 else {}
+            tol: Tolerance = {"rtol": 1e-12, "atol": 1e-14} if a.dtype == torch.float64 else {}
             torch.testing.assert_close(a, b, **tol)
 
 
@@ -263,5 +273,5 @@ def test_default_cpu_split_is_bit_equal_to_the_per_tensor_loop(name: str, hp: di
         runs.append(ps)
     for a, b, c in zip(*runs):
         assert torch.equal(a, b) and torch.equal(a, c)
-    paths = split_paths(None, runs[0], [p.grad for p in runs[0]])
+    paths = split_paths(None, runs[0], grads_of(runs[0]))
     assert [(f, len(ps)) for f, ps, _ in paths] == [(True, 2), (False, 2)]

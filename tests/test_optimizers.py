@@ -56,7 +56,9 @@ def quadratic(params: list[torch.Tensor], seed: int = 1) -> Callable[[], torch.T
     target = [torch.randn(p.shape, generator=gen, dtype=torch.float64).to(p.dtype) for p in params]
 
     def loss() -> torch.Tensor:
-        return sum((0.5 * a * (p - t) ** 2).sum() for p, a, t in zip(params, curv, target))
+        total = sum((0.5 * a * (p - t) ** 2).sum() for p, a, t in zip(params, curv, target))
+        assert isinstance(total, torch.Tensor)  # params is never empty
+        return total
 
     return loss
 
@@ -237,7 +239,7 @@ def test_step_with_closure_returns_the_loss_and_zero_grad_clears(case: Case) -> 
         loss.backward()
         return loss
 
-    first = opt.step(closure)
+    first = opt.step(closure)  # type: ignore[arg-type]  # torch's stub says closure -> float; torch takes the loss tensor
     assert torch.is_tensor(first) and float(first.detach()) == pytest.approx(float(quadratic(small_model())().detach()))
     opt.zero_grad()
     assert all(p.grad is None for p in params)
@@ -305,7 +307,7 @@ def test_registry_lists_every_required_name_with_its_convention() -> None:
     assert infos["tmsgdm"].defaults["momentum"] == 0.9 and "heavy-ball" in infos["tmsgdm"].convention
     assert all("lr" in i.defaults for i in infos.values()), "every optimizer states its default lr"
     with pytest.raises(dataclasses.FrozenInstanceError):
-        infos["rsgdm"].name = "x"  # type: ignore[misc]  (frozen)
+        infos["rsgdm"].name = "x"  # type: ignore[misc]  # deliberately: the dataclass is frozen
 
 
 def test_registry_builds_the_classes_it_promises() -> None:
@@ -322,6 +324,7 @@ def test_registry_builds_the_classes_it_promises() -> None:
     assert isinstance(w, WGD) and w.base.defaults["amsgrad"]
     assert w.param_groups[0]["wgd_mode"] == "kernel" and w.param_groups[0]["wgd_include_linear"]
     wt = create_optimizer("wgd-tmsgdm", p, switch_step=None)
+    assert isinstance(wt, WGD) and isinstance(wt.base, TMSGD)
     assert start_multistep(wt) and wt.base.is_multistep
     assert start_multistep(sgdm) is False
 

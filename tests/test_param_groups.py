@@ -4,6 +4,7 @@ decay, as a helper (optimlab.optim.no_decay_groups) and as a harness option (Tra
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -61,13 +62,14 @@ def test_norms_by_module_type_and_biases_by_role() -> None:
 def test_harness_option_builds_the_groups(tmp_path: Path, monkeypatch, mode: str) -> None:
     from optimlab.train import TrainConfig, fit
 
-    seen = []
+    seen: list[tuple[list[dict[str, Any]], dict[str, Any]]] = []
     real = loop_module.create_optimizer
-    monkeypatch.setattr(
-        loop_module,
-        "create_optimizer",
-        lambda name, params, **hp: seen.append(([dict(g) for g in params], dict(hp))) or real(name, params, **hp),
-    )
+
+    def recording(name: str, params: Any, **hp: Any) -> torch.optim.Optimizer:
+        seen.append(([dict(g) for g in params], dict(hp)))
+        return real(name, params, **hp)
+
+    monkeypatch.setattr(loop_module, "create_optimizer", recording)
     cfg = TrainConfig(
         dataset="digits",
         model="cnn",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from optimizer_cases import CASES, DECAY, _adam_kw, _rmsprop_kw
+from optimlab import optim
 from optimlab.reference import REFERENCES, TORCH_CONVENTION
 
 SETTINGS = settings(
@@ -143,7 +145,7 @@ def test_torch_convention_is_needed() -> None:
     rng = np.random.default_rng(0)
     theta0 = [rng.normal(size=(3, 2))]
     grads = [[0.01 * rng.normal(size=(3, 2))] for _ in range(8)]
-    cases = {
+    cases: dict[str, tuple[Callable[..., torch.optim.Optimizer], dict[str, float]]] = {
         "adagrad": (torch.optim.Adagrad, {"lr": 0.1, "eps": 1e-3}),
         "rmsprop": (torch.optim.RMSprop, {"lr": 0.1, "rho": 0.9, "eps": 1e-3}),
         "amsgrad": (
@@ -155,24 +157,17 @@ def test_torch_convention_is_needed() -> None:
     }
     for name, (cls, hp) in cases.items():
         torch_kw = _rmsprop_kw(hp) if name == "rmsprop" else hp
-        got = run_torch(lambda p, cls=cls, kw=torch_kw: cls(p, **kw), theta0, grads)
+        got = run_torch(partial(cls, **torch_kw), theta0, grads)
         paper = run_reference(name, theta0, grads, hp)
         assert not np.allclose(got[-1][0], paper[-1][0], rtol=1e-6, atol=0), name
 
 
 # ----------------------------------------------------------------------------- optimlab's own
-def _optim() -> Any:
-    import optimlab.optim as optim  # written concurrently by another helper
-
-    return optim
-
-
 @pytest.mark.parametrize("name", ["rsgdm", "sgdm-ema"])
 @SETTINGS
 @given(problem=problems(), base=common(), beta=DECAY, foreach=st.booleans())
 def test_ema_family_matches_reference(name: str, problem: tuple, base: dict, beta: float, foreach: bool) -> None:
     """RSGDM (one-buffer Nesterov-EMA form) == the literal m, z, n recurrences; SGDMEMA == EMA."""
-    optim = _optim()
     cls = {"rsgdm": optim.RSGDM, "sgdm-ema": optim.SGDMEMA}[name]
     theta0, grads = problem
     got = run_torch(lambda p: cls(p, beta=beta, foreach=foreach, **base), theta0, grads)
@@ -195,7 +190,6 @@ def test_tmsgd_matches_reference(
     """TMSGD (displacement form, scaled buffers) == W_{k+1} = 1.5W_k − W_{k−1} + 0.5W_{k−2} − ε·d_k
     with the iterate history, for switch steps 0, 1, ..., None, and a start_multistep() call before
     step `manual` (the harness's switch epoch)."""
-    optim = _optim()
     theta0, grads = problem
     name = "tmsgdm" if momentum else "tmsgd"
 
@@ -222,14 +216,11 @@ def test_tmsgd_matches_reference(
 def test_tmsgd_long_run_matches_reference() -> None:
     """60 steps of TM-SGD-M after an early switch: the scaled-unit storage folds its buffers
     (every ~40 steps) without drifting from the literal iterate history."""
-    optim = _optim()
     rng = np.random.default_rng(1)
     theta0 = [rng.normal(size=(4, 3)), rng.normal(size=(5,))]
     grads = [[rng.normal(size=(4, 3)), rng.normal(size=(5,))] for _ in range(60)]
     for foreach in (None, False, True):
-        got = run_torch(
-            lambda p, fe=foreach: optim.TMSGD(p, lr=0.05, momentum=0.9, switch_step=2, foreach=fe), theta0, grads
-        )
+        got = run_torch(partial(optim.TMSGD, lr=0.05, momentum=0.9, switch_step=2, foreach=foreach), theta0, grads)
         want = run_reference("tmsgdm", theta0, grads, {"lr": 0.05, "momentum": 0.9, "switch_step": 2})
         assert_trajectories_equal(got, want)
 
@@ -245,7 +236,6 @@ WGD_SHAPES = st.tuples(
 
 
 def _wgd_bases() -> dict[str, tuple[Callable, Any, Callable[[dict], dict]]]:
-    optim = _optim()
     return {
         "sgdm": (torch.optim.SGD, st.fixed_dictionaries({"momentum": DECAY}), dict),
         "adam": TORCH_CASES["adam"],
@@ -272,7 +262,6 @@ def test_wgd_matches_reference(
     gradient BEFORE the mean is removed, target "update" centres the base's step; for weights with
     >= min_dim dims (Conv1d/2d/3d at 3, the authors' Conv2d/3d at 4), 2-D too with include_linear;
     1-D biases untouched."""
-    optim = _optim()
     cls, extra, to_torch = _wgd_bases()[base_name]
     hp = {**base, **data.draw(extra)}
     theta0, grads = problem
@@ -305,8 +294,12 @@ def test_centralize_gradient_matches_reference(shape: tuple, seed: int, mode: st
     """optimlab.optim.centralize_gradient(grad, mode) == wgd_filter / wgd_kernel, any ndim."""
     from optimlab.reference import wgd_filter, wgd_kernel
 
-    optim = _optim()
     g = np.random.default_rng(seed).normal(size=shape)
     got = optim.centralize_gradient(torch.tensor(g, dtype=torch.float64), mode).numpy()
-    want = {"filter": wgd_filter, "kernel": wgd_kernel, "none": np.copy}[mode](g)
+    reference: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+        "filter": wgd_filter,
+        "kernel": wgd_kernel,
+        "none": np.copy,
+    }
+    want = reference[mode](g)
     np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)

@@ -19,7 +19,7 @@ def literal_rsgdm(
     theta = theta0.copy()
     m = np.zeros_like(theta)
     z = np.zeros_like(theta)
-    g_prev = None
+    g_prev = np.zeros_like(theta)  # not read at t = 1 (Δg_1 = 0)
     for t, eps in enumerate(noise, start=1):
         grad = eps + 0.5 * theta  # a gradient that depends on θ: f = 0.25·θ² + εᵀθ
         g = (-grad if maximize else grad) + wd * theta
@@ -106,8 +106,9 @@ def test_torch_nesterov_differs_at_step_one_so_the_recipe_is_needed() -> None:
 def test_docstring_states_the_identity_and_the_recipe() -> None:
     import optimlab.optim.rsgdm as mod
 
-    assert "m̃_t − m_{t−1}" in mod.__doc__
+    assert mod.__doc__ is not None and "m̃_t − m_{t−1}" in mod.__doc__
     doc = RSGDM.__doc__
+    assert doc is not None
     assert "lr=γ(1−β), momentum=β, nesterov=True" in doc and "momentum_buffer`` to zeros" in doc
 
 

@@ -3,6 +3,8 @@ recurrence W_{k+1} = 1.5W_k − W_{k−1} + 0.5W_{k−2} − lr·d_k after it, w
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 
@@ -23,9 +25,10 @@ def literal_w(
     for k, noise in enumerate(gs):
         w = ws[-1]
         g = noise + 0.3 * w + wd * w  # gradient of 0.15·W² + noiseᵀW, plus coupled L2
+        d = g
         if momentum:
             buf = g.clone() if buf is None else momentum * buf + g
-        d = buf if momentum else g
+            d = buf
         if k < switch:
             ws.append(w - lr * d)
         else:
@@ -36,7 +39,7 @@ def literal_w(
 
 
 def run_ours(
-    w0: torch.Tensor, gs: list[torch.Tensor], switch_at_call: int | None = None, **hp: object
+    w0: torch.Tensor, gs: list[torch.Tensor], switch_at_call: int | None = None, **hp: Any
 ) -> tuple[TMSGD, torch.Tensor, list[torch.Tensor]]:
     p = w0.clone().requires_grad_()
     opt = TMSGD([p], **hp)
@@ -129,6 +132,7 @@ def test_short_history_starts_from_rest() -> None:
 
 def test_tmsgdm_sgd_phase_uses_torch_heavy_ball_buffer() -> None:
     opt = create_optimizer("tmsgdm", [torch.zeros(2, requires_grad=True)], lr=0.1)
+    assert isinstance(opt, TMSGD)
     assert opt.defaults["momentum"] == 0.9 and not opt.is_multistep
     p = opt.param_groups[0]["params"][0]
     for g in (1.0, 2.0):
@@ -141,8 +145,9 @@ def test_start_multistep_helper_on_tmsgd_wgd_and_others() -> None:
     ps = [torch.zeros(2, 2, 1, 1, requires_grad=True)]
     tm = TMSGD(ps, lr=0.1)
     assert start_multistep(tm) is True and tm.is_multistep
-    wrapped = WGD(TMSGD(ps, lr=0.1))
-    assert start_multistep(wrapped) is True and wrapped.base.is_multistep
+    base = TMSGD(ps, lr=0.1)
+    wrapped = WGD(base)
+    assert start_multistep(wrapped) is True and wrapped.base is base and base.is_multistep
     sgd = torch.optim.SGD(ps, lr=0.1)
     assert start_multistep(sgd) is False
     assert start_multistep(WGD(torch.optim.Adam(ps))) is False

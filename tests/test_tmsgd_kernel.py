@@ -49,7 +49,7 @@ def run(
     in two param groups, with a LambdaLR schedule; returns the optimizer, params and the trajectory."""
     ps = make_params(dtype)
     n0 = len(GROUP0)
-    groups = [{"params": ps[:n0]}, {"params": ps[n0:], "lr": lr / 2, "weight_decay": 0.0}]
+    groups: list[dict[str, Any]] = [{"params": ps[:n0]}, {"params": ps[n0:], "lr": lr / 2, "weight_decay": 0.0}]
     opt = TMSGD(groups, lr=lr, momentum=momentum, weight_decay=weight_decay, maximize=maximize, switch_step=10)
     opt.param_groups[0]["foreach"] = opt.param_groups[1]["foreach"] = foreach
     opt.param_groups[0]["fused"] = opt.param_groups[1]["fused"] = fused
@@ -113,7 +113,8 @@ def test_default_path_calls_the_fused_kernel_once_per_bucket(monkeypatch: pytest
     steps = []
     ps = make_params(torch.float64)
     n0 = len(GROUP0)
-    opt = TMSGD([{"params": ps[:n0]}, {"params": ps[n0:], "lr": 0.025}], lr=0.05, switch_step=10)
+    groups: list[dict[str, Any]] = [{"params": ps[:n0]}, {"params": ps[n0:], "lr": 0.025}]
+    opt = TMSGD(groups, lr=0.05, switch_step=10)
     gen = torch.Generator().manual_seed(1)
     for k in range(14):
         for p, (_, _, gfmt) in zip(ps, GROUP0 + GROUP1):

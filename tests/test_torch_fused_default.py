@@ -123,9 +123,14 @@ def test_a_gradient_laid_out_unlike_its_parameter_takes_the_loop(monkeypatch) ->
 def test_wgd_over_adam_runs_torch_fused_adam_by_default(name: str, hp: dict[str, Any], monkeypatch) -> None:
     from optimlab.optim import wgd_step
 
-    calls = []
+    calls: list[bool] = []
     real = wgd_step.torch_adam
-    monkeypatch.setattr(wgd_step, "torch_adam", lambda *a, **k: calls.append(k["fused"]) or real(*a, **k))
+
+    def recording(*args: Any, **kwargs: Any) -> None:
+        calls.append(kwargs["fused"])
+        real(*args, **kwargs)
+
+    monkeypatch.setattr(wgd_step, "torch_adam", recording)
     default = train(name, hp, torch.float64, 80)
     assert calls == [True] * 160  # one fused call per group and step
     generic = train(name, hp, torch.float64, 80, foreach=False)  # the wrapper over torch's own loop

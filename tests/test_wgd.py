@@ -78,7 +78,7 @@ def test_plain_sgd_step_touches_only_4d_weights_or_2d_too_when_asked(mode: str, 
     for p, b, d in zip(params, before, expected_dirs):
         torch.testing.assert_close(p.detach(), b - 0.1 * d, rtol=1e-12, atol=1e-14)
     torch.testing.assert_close(params[0].grad, explicit(grads[0]))  # p.grad is modified in place
-    assert torch.equal(params[1].grad, grads[1])
+    assert params[1].grad is not None and torch.equal(params[1].grad, grads[1])
 
 
 @pytest.mark.parametrize("maximize", [False, True])
@@ -187,8 +187,8 @@ def test_sparse_gradients_are_refused() -> None:
 def test_documentation_names_the_mode_behind_the_papers_tables() -> None:
     import optimlab.optim.wgd as mod
 
-    assert "produced the paper's tables" in mod.__doc__ and "Eq. 11" in mod.__doc__
-    assert "modified in place" in WGD.__doc__
+    assert mod.__doc__ is not None and "produced the paper's tables" in mod.__doc__ and "Eq. 11" in mod.__doc__
+    assert WGD.__doc__ is not None and "modified in place" in WGD.__doc__
 
 
 # --- which tensors, which target, what is refused ---------------------------------------------------
@@ -196,11 +196,13 @@ def test_documentation_names_the_mode_behind_the_papers_tables() -> None:
 
 def _step_of(opt_factory: Callable, module: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     module, x = module.double(), x.double()  # float64: the filter sums below are round-off, not cancellation
+    weight = module.weight
+    assert isinstance(weight, torch.nn.Parameter)  # every module of the cases below has one
     module.zero_grad()
     module(x).pow(2).sum().backward()
-    before = module.weight.detach().clone()
-    opt_factory([module.weight]).step()
-    return before - module.weight.detach()
+    before = weight.detach().clone()
+    opt_factory([weight]).step()
+    return before - weight.detach()
 
 
 @pytest.mark.parametrize(
@@ -266,7 +268,9 @@ def test_update_target_centres_the_step_the_base_took() -> None:
         with torch.no_grad():  # explicit: conv weight moves by its Adam step minus each filter's mean
             ref[0].copy_(before[0] + explicit_filter(ref[0] - before[0]))
         opt.step()
-        assert torch.equal(params[0].grad, grads[0]), "target='update' leaves p.grad alone"
+        assert params[0].grad is not None and torch.equal(params[0].grad, grads[0]), (
+            "target='update' leaves p.grad alone"
+        )
     for p, r in zip(params, ref):
         torch.testing.assert_close(p, r, rtol=1e-12, atol=1e-14)
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from optimlab.optim import WGD, create_optimizer
-from step_path_cases import ids, rows
+from step_path_cases import grads_of, ids, rows
 
 # Conv1d, Conv2d and Linear layers with their biases (what a user's model hands WGD), and one conv
 # weight of SMALL_TENSOR_NUMEL elements: the fused step runs the small tensors as multi-tensor ops
@@ -53,6 +53,12 @@ def build(name: str, params: list[torch.Tensor], hp: dict[str, Any], fused: bool
     return opt
 
 
+def wgd_optimizer(name: str, params: list[torch.Tensor], **hp: Any) -> WGD:
+    opt = create_optimizer(name, params, **hp)
+    assert isinstance(opt, WGD), name
+    return opt
+
+
 def run(opt: WGD, params: list[torch.Tensor], steps: range) -> None:
     for t in steps:
         set_grads(params, t)
@@ -85,7 +91,7 @@ def test_fused_equals_generic_float64_over_200_steps(cid: str, name: str, hp: di
         fused.step()
         generic.step()
         if t in (0, 1, 199):  # p.grad is whitened in place by both paths
-            assert_same([p.grad for p in pf], [p.grad for p in pg], exact=bit_equal(name, hp) or None)
+            assert_same(grads_of(pf), grads_of(pg), exact=bit_equal(name, hp) or None)
     assert_same(pf, pg, exact=bit_equal(name, hp) or None)
     assert_same(state_tensors(fused, pf), state_tensors(generic, pg), exact=bit_equal(name, hp) or None)
     assert fused.state_dict()["param_groups"] == generic.state_dict()["param_groups"]
@@ -126,7 +132,7 @@ def test_mode_none_group_and_closure_take_the_fused_path() -> None:
     pf, pg = make_params(torch.float64), make_params(torch.float64)
 
     def opt_for(ps: list[torch.Tensor], fused: bool) -> WGD:
-        gs = [{"params": ps[:4]}, {"params": ps[4:], "wgd_mode": "none", "weight_decay": 1e-2}]
+        gs: list[dict[str, Any]] = [{"params": ps[:4]}, {"params": ps[4:], "wgd_mode": "none", "weight_decay": 1e-2}]
         return WGD(create_optimizer("rsgdm", gs, lr=0.01, beta=0.9), fused=fused)
 
     fused, generic = opt_for(pf, True), opt_for(pg, False)
@@ -134,23 +140,23 @@ def test_mode_none_group_and_closure_take_the_fused_path() -> None:
     for t in range(50):
         for ps, opt in ((pf, fused), (pg, generic)):
             set_grads(ps, t)
-            grad_before = ps[4].grad.clone()
+            grad_before = grads_of(ps)[4].clone()
             assert opt.step(lambda t=t: torch.tensor(float(t))) == t
-            assert torch.equal(ps[4].grad, grad_before)  # mode "none": p.grad left alone
+            assert torch.equal(grads_of(ps)[4], grad_before)  # mode "none": p.grad left alone
     assert_same(pf, pg, exact=True)
 
 
 def test_fused_is_chosen_only_for_known_bases_and_per_tensor_groups() -> None:
     ps = make_params(torch.float32)
-    assert create_optimizer("wgd-sgdm", ps).uses_fused_step()  # the default
-    assert not create_optimizer("wgd-sgdm", ps, wgd_fused=False).uses_fused_step()
-    assert create_optimizer("wgd-adam", ps).uses_fused_step()  # torch's fused Adam kernel, by default
-    assert not create_optimizer("wgd-adam", ps, foreach=False).uses_fused_step()  # Adam: no per-tensor loop here
-    assert not create_optimizer("wgd-radam", ps).uses_fused_step()  # generic wrapper for other bases
-    assert not create_optimizer("wgd-tmsgd", ps).uses_fused_step()
-    assert not create_optimizer("wgd-sgdm", ps, foreach=True).uses_fused_step()  # multi-tensor kernels kept
-    assert not create_optimizer("wgd-rsgdm", ps, foreach=True).uses_fused_step()
-    assert not create_optimizer("wgd-sgdm", ps, wgd_target="update").uses_fused_step()
+    assert wgd_optimizer("wgd-sgdm", ps).uses_fused_step()  # the default
+    assert not wgd_optimizer("wgd-sgdm", ps, wgd_fused=False).uses_fused_step()
+    assert wgd_optimizer("wgd-adam", ps).uses_fused_step()  # torch's fused Adam kernel, by default
+    assert not wgd_optimizer("wgd-adam", ps, foreach=False).uses_fused_step()  # Adam: no per-tensor loop here
+    assert not wgd_optimizer("wgd-radam", ps).uses_fused_step()  # generic wrapper for other bases
+    assert not wgd_optimizer("wgd-tmsgd", ps).uses_fused_step()
+    assert not wgd_optimizer("wgd-sgdm", ps, foreach=True).uses_fused_step()  # multi-tensor kernels kept
+    assert not wgd_optimizer("wgd-rsgdm", ps, foreach=True).uses_fused_step()
+    assert not wgd_optimizer("wgd-sgdm", ps, wgd_target="update").uses_fused_step()
     with pytest.raises(ValueError, match=r"fused=True needs a base.*NAdam"):
         create_optimizer("wgd-nadam", ps, wgd_fused=True)
     with pytest.raises(ValueError, match=r"fused='yes'"):

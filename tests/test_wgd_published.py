@@ -65,7 +65,7 @@ def _adam(hp: dict[str, Any]) -> dict[str, Any]:
     return {**hp, "beta1": b1, "beta2": b2}
 
 
-CASES = {
+CASES: dict[str, tuple[str, dict[str, Any], dict[str, Any] | None]] = {
     # id: (registry name, torch hparams, reference hparams)
     "sgd": ("wgd-sgdm-published", {"momentum": 0.9}, {"momentum": 0.9}),
     "adam": ("wgd-adam-published", {"betas": (0.9, 0.99), "eps": 1e-8}, None),

@@ -9,8 +9,9 @@ QHM, Lion, Schedule-Free, Lookahead) come from pytorch_optimizer (optimlab.optim
 from __future__ import annotations
 
 from optimlab.optim._common import ParamsT
+from optimlab.optim.info import OptimizerInfo
 from optimlab.optim.param_groups import no_decay_groups
-from optimlab.optim.registry import OptimizerInfo, create_optimizer, list_optimizers, optimizer_info, set_train_mode
+from optimlab.optim.registry import create_optimizer, list_optimizers, optimizer_info, set_train_mode
 from optimlab.optim.rsgdm import RSGDM, rsgdm_update_
 from optimlab.optim.sgdm_ema import SGDMEMA, sgdm_ema_update_
 from optimlab.optim.tmsgd import TMSGD, start_multistep, tmsgd_update_

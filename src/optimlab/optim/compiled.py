@@ -31,7 +31,7 @@ import os
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import torch
 from torch import Tensor
@@ -42,7 +42,15 @@ DTYPES = (torch.float32, torch.float64)
 # kinds of update (the Kind enum of csrc/fused_steps.cpp)
 SGD, EMA, TMSGD, TM_MULTI, ADAM = range(5)
 
-_state: dict[str, Any] = {"tried": False, "module": None, "error": None, "seconds": None}
+
+class _BuildState(TypedDict):
+    tried: bool
+    module: Any  # the loaded extension module: torch's loader gives it no static type
+    error: str | None
+    seconds: float | None
+
+
+_state: _BuildState = {"tried": False, "module": None, "error": None, "seconds": None}
 
 
 # -fno-math-errno: sqrt without errno, so Adam's loop vectorizes (the results are the same)
@@ -106,7 +114,7 @@ def build_seconds() -> float | None:
 
 def reset() -> None:
     """Forget the loaded kernel and the failed-build flag (tests simulate a failed build with this)."""
-    _state.update(tried=False, module=None, error=None, seconds=None)
+    _state.update({"tried": False, "module": None, "error": None, "seconds": None})
 
 
 def check_fused_group(group: dict[str, Any], owner: str, compiled: bool = True) -> None:

@@ -318,7 +318,7 @@ def create_optimizer(name: str, params: ParamsT, **hparams: Any) -> Optimizer:
     wgd_fused = kwargs.pop("wgd_fused", WGD_OPTIONS["wgd_fused"])
     look = {k: kwargs.pop(k) for k in list(kwargs) if k in LOOKAHEAD_HPARAMS}
     try:
-        base = info.cls(_materialize(params), **kwargs)
+        built: object = info.cls(_materialize(params), **kwargs)
     except (ValueError, TypeError):
         raise
     except Exception as e:  # pytorch_optimizer's validation errors are plain Exceptions: one kind for callers
@@ -326,8 +326,9 @@ def create_optimizer(name: str, params: ParamsT, **hparams: Any) -> Optimizer:
             raise
         given = {k: v for k, v in kwargs.items() if k in hparams}
         raise ValueError(f"Invalid hyperparameters for optimizer {name!r} {given}: {type(e).__name__}: {e}") from e
-    if not isinstance(base, Optimizer):  # a user's factory (optimlab.optim.external)
-        raise TypeError(f"optimizer {name!r} ({info.paper}) returned a {type(base).__name__}, not a torch Optimizer")
+    if not isinstance(built, Optimizer):  # a user's factory (optimlab.optim.external)
+        raise TypeError(f"optimizer {name!r} ({info.paper}) returned a {type(built).__name__}, not a torch Optimizer")
+    base: Optimizer = built
     check_real_params(base.param_groups, f"optimizer {name!r}")
     if "wgd" in info.wrappers:
         base = WGD(

@@ -281,7 +281,7 @@ class TMSGD(PaperOptimizer):
         return state["v_prev"] * state["v_prev_unit"], state["v_prev2"] * state["v_prev2_unit"]
 
     def _init_state(self, p: Tensor, mu: float) -> dict[str, Any]:
-        state = self.state[p]
+        state: dict[str, Any] = self.state[p]
         if not state:
             state["step"] = 0
             state["v_prev"] = torch.zeros_like(p, memory_format=torch.preserve_format)

@@ -50,7 +50,7 @@ DEFAULT_MIN_DIM = 3
 
 
 def _check_mode(mode: Any) -> str:
-    if mode not in WGD_MODES:
+    if not isinstance(mode, str) or mode not in WGD_MODES:
         raise ValueError(
             f"Invalid wgd mode={mode!r}: must be one of {WGD_MODES} "
             "('filter' = the authors' code / Gradient Centralization, 'kernel' = paper Eq. 11)"
@@ -59,7 +59,7 @@ def _check_mode(mode: Any) -> str:
 
 
 def _check_target(target: Any) -> str:
-    if target not in WGD_TARGETS:
+    if not isinstance(target, str) or target not in WGD_TARGETS:
         raise ValueError(
             f"Invalid wgd target={target!r}: must be one of {WGD_TARGETS} "
             "('gradient' = centre g before the base step, 'update' = centre the step taken)"

@@ -18,6 +18,7 @@ tests hold these classes equal to them in float64.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -37,9 +38,9 @@ def _check_betas(name: str, betas: Any) -> tuple[float, float]:
     return (check_unit_interval(f"{name}[0]", betas[0]), check_unit_interval(f"{name}[1]", betas[1]))
 
 
-def _check_choice(choices: tuple[str, ...]) -> Any:
+def _check_choice(choices: tuple[str, ...]) -> Callable[[str, Any], str]:
     def check(name: str, value: Any) -> str:
-        if value not in choices:
+        if not isinstance(value, str) or value not in choices:
             raise ValueError(f"Invalid {name}={value!r}: must be one of {choices}")
         return value
 

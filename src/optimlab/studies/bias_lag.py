@@ -306,10 +306,18 @@ def _violations_text(beta: float, c: dict[str, Any]) -> str:
 
 def _page(data: dict[str, Any], figs: list[Path]) -> list[str]:
     rows, claims, theory = data["rows"], data["claims"], data["theory"]
-    sec = [
-        f"# Bias and lag of SGDM, RSGDM and Nesterov estimates (paper 000, §III.B)\n\n{GENERATED_NOTE.format(name=NAME)}"
+    return [
+        f"# Bias and lag of SGDM, RSGDM and Nesterov estimates (paper 000, §III.B)\n\n{GENERATED_NOTE.format(name=NAME)}",
+        _setup_section(),
+        _findings_section(rows, claims),
+        *(_signal_section(sig, rows, theory) for sig in SIGNALS),
+        _bound_section(claims),
+        figures_section(figs),
     ]
-    sec.append(
+
+
+def _setup_section() -> str:
+    return (
         f"Gradients g_t = μ_t + σε_t, σ = {NOISE_STD}, T = {T} steps, {N_SEEDS} noise seeds (seed {SEED}); "
         f"ramp μ_t = {RAMP_SLOPE}·t; step 0 → {STEP_JUMP} at t = {STEP_AT}; sinusoid "
         f"{SINE_AMP}·sin(2πt/{SINE_PERIOD}). Estimates come from `optimlab.reference` (`ema_update`, "
@@ -320,70 +328,76 @@ def _page(data: dict[str, Any], figs: list[Path]) -> list[str]:
         f"maximizing cross-correlation with μ_(t−d), d ∈ [0, {MAX_XCORR_DELAY}], parabola-refined, "
         "seed mean. Theory: from each estimator's impulse response (mean delay, Σh², phase delay)."
     )
+
+
+def _findings_section(rows: dict[tuple[str, float, str], dict[str, Any]], claims: dict[tuple[str, float], Any]) -> str:
     m09 = rows[("ramp", 0.9, "sgdm")]
     n09 = rows[("ramp", 0.9, "rsgdm")]
     e09 = rows[("ramp", 0.9, "ema-matched")]
-    sec.append(
-        "## Findings\n\n"
-        + "\n".join(
-            [
-                "- **The paper's algebra is right**: eq. 11 equals ς's definition (max deviation "
-                f"{below(max(c['eq11_vs_definition'] for c in claims.values()), ROUNDOFF)}), and exactly "
-                "ς_t = β·ξ_t − β^t(μ_1 − μ_t). So after start-up **RSGDM's bias is β × SGDM's** for every mean "
-                "signal (bias identities hold to "
-                f"{below(max(max(c['bias_m_identity'], c['bias_n_identity']) for c in claims.values()), ROUNDOFF)}).",
-                f"- **Lag shrinks by only β steps**: mean delay β/(1−β) → β²/(1−β). Ramp, β = 0.9: SGDM lag "
-                f"{m09['lag']:.2f}, RSGDM {n09['lag']:.2f} steps (theory 9, 8.1); β = 0.99: "
-                f"{rows[('ramp', 0.99, 'sgdm')]['lag']:.1f} vs {rows[('ramp', 0.99, 'rsgdm')]['lag']:.1f}.",
-                "- **RSGDM's n_t is Nesterov's look-ahead** β·m_t + (1−β)·g_t up to a decaying g_1 term "
-                "(max difference in the steady window "
-                f"{below(max(c['nesterov_vs_rsgdm_steady'] for c in claims.values()), ROUNDOFF)}).",
-                "- **|ς| ≤ |ξ| holds almost everywhere, not everywhere**: always on the ramp and the step; on the "
-                "sinusoid it fails wherever the term the paper neglects, β^t(μ_1 − μ_t), outweighs (1−β)|ξ_t| with "
-                "the wrong sign: near zero crossings of ξ and, for β = 0.99, over a stretch of the first ~100 steps ("
-                + "; ".join(_violations_text(b, claims[("sinusoid", b)]) for b in BETAS)
-                + "). It always holds once "
-                "β^t is negligible (100 % of the steady half).",
-                f"- **Noise is the other story**: RSGDM's variance is higher than SGDM's (β = 0.9: "
-                f"{n09['variance']:.4f} vs {m09['variance']:.4f}, ×{n09['variance'] / m09['variance']:.2f}); a plain "
-                f"EMA with RSGDM's lag has lower variance ({e09['variance']:.4f}). RSGDM's lag reduction is not "
-                "free: it sits above the EMA lag/noise frontier (figure 2).",
-                "- MSE: "
-                + "; ".join(
-                    f"β = {b}: SGDM {rows[('ramp', b, 'sgdm')]['mse']:.4f} vs RSGDM {rows[('ramp', b, 'rsgdm')]['mse']:.4f}"
-                    for b in BETAS
-                )
-                + " (ramp, σ = 1). Which wins depends on slope vs noise.",
-            ]
-        )
+    return "## Findings\n\n" + "\n".join(
+        [
+            "- **The paper's algebra is right**: eq. 11 equals ς's definition (max deviation "
+            f"{below(max(c['eq11_vs_definition'] for c in claims.values()), ROUNDOFF)}), and exactly "
+            "ς_t = β·ξ_t − β^t(μ_1 − μ_t). So after start-up **RSGDM's bias is β × SGDM's** for every mean "
+            "signal (bias identities hold to "
+            f"{below(max(max(c['bias_m_identity'], c['bias_n_identity']) for c in claims.values()), ROUNDOFF)}).",
+            f"- **Lag shrinks by only β steps**: mean delay β/(1−β) → β²/(1−β). Ramp, β = 0.9: SGDM lag "
+            f"{m09['lag']:.2f}, RSGDM {n09['lag']:.2f} steps (theory 9, 8.1); β = 0.99: "
+            f"{rows[('ramp', 0.99, 'sgdm')]['lag']:.1f} vs {rows[('ramp', 0.99, 'rsgdm')]['lag']:.1f}.",
+            "- **RSGDM's n_t is Nesterov's look-ahead** β·m_t + (1−β)·g_t up to a decaying g_1 term "
+            "(max difference in the steady window "
+            f"{below(max(c['nesterov_vs_rsgdm_steady'] for c in claims.values()), ROUNDOFF)}).",
+            "- **|ς| ≤ |ξ| holds almost everywhere, not everywhere**: always on the ramp and the step; on the "
+            "sinusoid it fails wherever the term the paper neglects, β^t(μ_1 − μ_t), outweighs (1−β)|ξ_t| with "
+            "the wrong sign: near zero crossings of ξ and, for β = 0.99, over a stretch of the first ~100 steps ("
+            + "; ".join(_violations_text(b, claims[("sinusoid", b)]) for b in BETAS)
+            + "). It always holds once "
+            "β^t is negligible (100 % of the steady half).",
+            f"- **Noise is the other story**: RSGDM's variance is higher than SGDM's (β = 0.9: "
+            f"{n09['variance']:.4f} vs {m09['variance']:.4f}, ×{n09['variance'] / m09['variance']:.2f}); a plain "
+            f"EMA with RSGDM's lag has lower variance ({e09['variance']:.4f}). RSGDM's lag reduction is not "
+            "free: it sits above the EMA lag/noise frontier (figure 2).",
+            "- MSE: "
+            + "; ".join(
+                f"β = {b}: SGDM {rows[('ramp', b, 'sgdm')]['mse']:.4f} vs RSGDM {rows[('ramp', b, 'rsgdm')]['mse']:.4f}"
+                for b in BETAS
+            )
+            + " (ramp, σ = 1). Which wins depends on slope vs noise.",
+        ]
     )
+
+
+def _signal_section(sig: str, rows: dict[tuple[str, float, str], dict[str, Any]], theory: dict[float, Any]) -> str:
     hdr = ["β", "estimator", "bias", "RMS bias", "variance", "MSE", "lag", "theory lag", "theory var"]
-    for sig in SIGNALS:
-        body = []
-        for beta in BETAS:
-            for name in ESTIMATORS:
-                r, th = rows[(sig, beta, name)], theory[beta][name]
-                lag = r["lag"]
-                tlag = th["phase_delay"] if sig == "sinusoid" else th["mean_delay"]
-                lag_s = (
-                    f"{lag:.3g} [{r['half_rise']}]"
-                    if sig == "step"
-                    else (f"{lag:.3g} ± {r['lag_sd']:.2g}" if sig == "sinusoid" else f"{lag:.3g}")
-                )
-                body.append(
-                    [
-                        beta,
-                        LABELS[name],
-                        r["bias"],
-                        r["rms_bias"],
-                        r["variance"],
-                        r["mse"],
-                        lag_s,
-                        tlag,
-                        th["noise_factor"] * NOISE_STD**2,
-                    ]
-                )
-        sec.append(f"## {sig}\n\n" + markdown_table(hdr, body, digits=4))
+    body = []
+    for beta in BETAS:
+        for name in ESTIMATORS:
+            r, th = rows[(sig, beta, name)], theory[beta][name]
+            lag = r["lag"]
+            tlag = th["phase_delay"] if sig == "sinusoid" else th["mean_delay"]
+            lag_s = (
+                f"{lag:.3g} [{r['half_rise']}]"
+                if sig == "step"
+                else (f"{lag:.3g} ± {r['lag_sd']:.2g}" if sig == "sinusoid" else f"{lag:.3g}")
+            )
+            body.append(
+                [
+                    beta,
+                    LABELS[name],
+                    r["bias"],
+                    r["rms_bias"],
+                    r["variance"],
+                    r["mse"],
+                    lag_s,
+                    tlag,
+                    th["noise_factor"] * NOISE_STD**2,
+                ]
+            )
+    return f"## {sig}\n\n" + markdown_table(hdr, body, digits=4)
+
+
+def _bound_section(claims: dict[tuple[str, float], dict[str, Any]]) -> str:
+    """The table of |ς_t| ≤ |ξ_t| (eqs. 8, 11) per signal and β."""
     body = []
     for (sig, beta), c in claims.items():
         body.append(
@@ -399,7 +413,7 @@ def _page(data: dict[str, Any], figs: list[Path]) -> list[str]:
                 below(c["varsigma_identity"], ROUNDOFF),
             ]
         )
-    sec.append(
+    return (
         "## |ς_t| ≤ |ξ_t| from the true means (eqs. 8, 11)\n\n"
         "Fraction of t = 1..T (and of the steady half) where it holds; a violation's excess is "
         "|ς| − |ξ|; the last column checks ς = βξ − β^t(μ_1 − μ_t).\n\n"
@@ -419,8 +433,6 @@ def _page(data: dict[str, Any], figs: list[Path]) -> list[str]:
             digits=4,
         )
     )
-    sec.append(figures_section(figs))
-    return sec
 
 
 def _findings(data: dict[str, Any]) -> dict[str, Any]:

@@ -153,15 +153,27 @@ def _fig_weights(data: dict[str, Any], path: Path) -> Path:
 
 
 def _page(data: dict[str, Any], figs: list[Path]) -> list[str]:
-    tab, ex = data["table"], data["explode"]
-    sec = [f"# Exponentially weighted averages (paper 002, §3.1)\n\n{GENERATED_NOTE.format(name=NAME)}"]
+    return [
+        f"# Exponentially weighted averages (paper 002, §3.1)\n\n{GENERATED_NOTE.format(name=NAME)}",
+        _example_section(data),
+        _betas_section(data),
+        _findings_section(data),
+        figures_section(figs),
+    ]
+
+
+def _example_section(data: dict[str, Any]) -> str:
     rows = [[t + 1, EXAMPLE_TEMPS[t], data["example_v"][t], EXAMPLE_V[t], data["example_v_hat"][t]] for t in range(3)]
-    sec.append(
+    return (
         "## The temperature example (β = 0.8, v_0 = 0)\n\n"
         + markdown_table(["day", "temperature", "v_t (computed)", "v_t (paper)", "v_t/(1−β^t)"], rows, digits=10)
         + "\n\nThe paper's numbers are reproduced exactly (to rounding). The corrected values are "
         "weighted averages of the temperatures seen so far; the uncorrected ones start near 0."
     )
+
+
+def _betas_section(data: dict[str, Any]) -> str:
+    tab = data["table"]
     rows = [
         [
             b,
@@ -178,7 +190,7 @@ def _page(data: dict[str, Any], figs: list[Path]) -> list[str]:
         ]
         for b, t in tab.items()
     ]
-    sec.append(
+    return (
         f"## Several β on a synthetic temperature year ({DAYS} days, seed {SEED})\n\n"
         "Seasonal curve 16 + 9·sin(2π(d − 40)/365) °C plus AR(1) weather noise (φ = 0.6, σ = 2.5). "
         f"Window 1/(1−β) (eq. 9); weight older than the window β^(1/(1−β)) (→ 1/e = 0.368); mean age of the weights "
@@ -203,35 +215,34 @@ def _page(data: dict[str, Any], figs: list[Path]) -> list[str]:
             digits=4,
         )
     )
-    sec.append(
-        "## Findings\n\n"
-        + "\n".join(
-            [
-                f"- v = {', '.join(f'{x:.12g}' for x in data['example_v'])} for 20, 23, 17 at β = 0.8: the paper's 4, 7.8, 9.64.",
-                f"- The weights α_i = (1−β)β^(n−i) sum to 1 − β^n ({data['weights'].sum():.6f} for n = 20): the missing "
-                "β^n is the start-up deficit that v_t/(1−β^t) removes (corrected weights sum to 1).",
-                '- "About 1/(1−β) days" is a rule of thumb: the weights\' mean age is β/(1−β) = 1/(1−β) − 1 days, '
-                "β^(1/(1−β)) of the weight (≈ 1/e, e.g. "
-                f"{tab[0.9]['weight_left_after_window']:.3f} at β = 0.9) is older than the window, and for noise "
-                "averaging the EMA acts like a boxcar of (1+β)/(1−β) ≈ 2/(1−β) days.",
-                f"- Start-up: over the first {START_DAYS} days at β = 0.9 the data average {tab[0.9]['start_mean_data']:.2f} °C, "
-                f"v averages {tab[0.9]['start_mean_v']:.2f} and v̂ {tab[0.9]['start_mean_v_hat']:.2f}; at β = 0.98 "
-                f"v is {tab[0.98]['start_mean_v']:.2f} (corrected {tab[0.98]['start_mean_v_hat']:.2f}).",
-                "- Larger β smooths more but lags more: RMSE of v̂ against the seasonal curve "
-                + ", ".join(
-                    f"{tab[b]['rmse_v_hat_vs_seasonal']:.2f} (β = {b}, lag {tab[b]['lag_days_fit']} d)" for b in BETAS
-                )
-                + ".",
-                f"- The paper's warning that bias correction explodes for β = {EXPLODE_BETA}: with the usual output-only "
-                f"correction v̂ stays inside the data range (v̂ ∈ [{ex['output_min']:.2f}, {ex['output_max']:.2f}], data "
-                f"[{ex['data_min']:.2f}, {ex['data_max']:.2f}]) because v̂_t is a weighted average with weights summing to 1. "
-                "It does explode if the corrected value is fed back into the recursion (eq. 10 read as an assignment): "
-                f"day 3 already {ex['feedback_day3']:.3g}, max 10^{ex['feedback_log10_max']:.0f} after {DAYS} days.",
-            ]
-        )
+
+
+def _findings_section(data: dict[str, Any]) -> str:
+    tab, ex = data["table"], data["explode"]
+    return "## Findings\n\n" + "\n".join(
+        [
+            f"- v = {', '.join(f'{x:.12g}' for x in data['example_v'])} for 20, 23, 17 at β = 0.8: the paper's 4, 7.8, 9.64.",
+            f"- The weights α_i = (1−β)β^(n−i) sum to 1 − β^n ({data['weights'].sum():.6f} for n = 20): the missing "
+            "β^n is the start-up deficit that v_t/(1−β^t) removes (corrected weights sum to 1).",
+            '- "About 1/(1−β) days" is a rule of thumb: the weights\' mean age is β/(1−β) = 1/(1−β) − 1 days, '
+            "β^(1/(1−β)) of the weight (≈ 1/e, e.g. "
+            f"{tab[0.9]['weight_left_after_window']:.3f} at β = 0.9) is older than the window, and for noise "
+            "averaging the EMA acts like a boxcar of (1+β)/(1−β) ≈ 2/(1−β) days.",
+            f"- Start-up: over the first {START_DAYS} days at β = 0.9 the data average {tab[0.9]['start_mean_data']:.2f} °C, "
+            f"v averages {tab[0.9]['start_mean_v']:.2f} and v̂ {tab[0.9]['start_mean_v_hat']:.2f}; at β = 0.98 "
+            f"v is {tab[0.98]['start_mean_v']:.2f} (corrected {tab[0.98]['start_mean_v_hat']:.2f}).",
+            "- Larger β smooths more but lags more: RMSE of v̂ against the seasonal curve "
+            + ", ".join(
+                f"{tab[b]['rmse_v_hat_vs_seasonal']:.2f} (β = {b}, lag {tab[b]['lag_days_fit']} d)" for b in BETAS
+            )
+            + ".",
+            f"- The paper's warning that bias correction explodes for β = {EXPLODE_BETA}: with the usual output-only "
+            f"correction v̂ stays inside the data range (v̂ ∈ [{ex['output_min']:.2f}, {ex['output_max']:.2f}], data "
+            f"[{ex['data_min']:.2f}, {ex['data_max']:.2f}]) because v̂_t is a weighted average with weights summing to 1. "
+            "It does explode if the corrected value is fed back into the recursion (eq. 10 read as an assignment): "
+            f"day 3 already {ex['feedback_day3']:.3g}, max 10^{ex['feedback_log10_max']:.0f} after {DAYS} days.",
+        ]
     )
-    sec.append(figures_section(figs))
-    return sec
 
 
 def _findings(data: dict[str, Any]) -> dict[str, Any]:

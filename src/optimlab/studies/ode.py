@@ -336,10 +336,20 @@ def _orders(orders: dict[tuple[str, str], float], method: str) -> str:
 
 
 def _page(data: dict[str, Any], figs: list[Path]) -> list[str]:
-    o, b, tr = data["orders"], data["bounds"], data["transient"]
-    roots = ", ".join(f"{abs(r):.6f}" for r in sorted(data["roots_at_1"], key=abs))
-    sec = [f"# Forward Euler vs the Taylor multi-step rule (paper 004)\n\n{GENERATED_NOTE.format(name=NAME)}"]
-    sec.append(
+    return [
+        f"# Forward Euler vs the Taylor multi-step rule (paper 004)\n\n{GENERATED_NOTE.format(name=NAME)}",
+        _setup_section(data),
+        _derivation_section(data),
+        _orders_section(data),
+        _stability_section(data),
+        _fluctuation_section(data),
+        _findings_section(data),
+        figures_section(figs),
+    ]
+
+
+def _setup_section(data: dict[str, Any]) -> str:
+    return (
         "Euler y_{k+1} = y_k + τf(y_k); multi-step y_{k+1} = 1.5y_k − y_{k−1} + 0.5y_{k−2} + τf(y_k) (TM-SGD "
         "with f = −∇L, τ = lr); AB2 y_{k+1} = y_k + τ(1.5f_k − 0.5f_{k−1}) for context. Start-ups of the "
         "multi-step rule: **exact** (y_0, y_1, y_2 from the exact solution), **euler** (y_1, y_2 by Euler "
@@ -347,22 +357,27 @@ def _page(data: dict[str, Any], figs: list[Path]) -> list[str]:
         f"to `optimlab.reference.tmsgd_update(switch_step=0)` on these ODEs: {below(data['ref_diff'], 1e-12)}). "
         f"Global error |y_N − y({T_END:g})| for N ∈ {list(STEP_COUNTS)}; order = least-squares log-log slope."
     )
-    sec.append(
-        "## Derivation\n\n"
-        + "\n".join(
-            [
-                "- Local truncation error: expanding y(t−τ), y(t−2τ), y(t+τ) around t, "
-                "1.5y − y(t−τ) + 0.5y(t−2τ) + τy' = y + τy' + ½τ²y'' − ½τ³y''' + O(τ⁴), so the LTE is "
-                "y(t+τ) − that = **(2/3)τ³y'''** + O(τ⁴): consistent of order 2 (the paper's O(τ³) truncation error, "
-                "per step). Euler's LTE is ½τ²y''. AB2's is (5/12)τ³y''': same order, smaller constant.",
-                "- ρ(ζ) = ζ³ − 1.5ζ² + ζ − 0.5 = (ζ − 1)(ζ² − 0.5ζ + 0.5): extra roots 0.25 ± 0.661i, |ζ| = 1/√2, "
-                "zero-stable, so global order 2 *if the start values are O(τ²) accurate*.",
-                "- On y' = −λy, y_k = ζ^k gives ζ³ − (1.5 − h)ζ² + ζ − 0.5 = 0 with h = λτ (confirmed). On |ζ| = 1, ζ = e^{iθ}: 1.5 − h = 2cos θ − 0.5cos 2θ + 0.5i·sin 2θ must be real, "
-                "so θ ∈ {0, π/2, π}, i.e. h ∈ {0, 1, 4}. At h = 1 the polynomial is (ζ − 0.5)(ζ² + 1): roots ±i "
-                f"(computed moduli: {roots}).",
-            ]
-        )
+
+
+def _derivation_section(data: dict[str, Any]) -> str:
+    roots = ", ".join(f"{abs(r):.6f}" for r in sorted(data["roots_at_1"], key=abs))
+    return "## Derivation\n\n" + "\n".join(
+        [
+            "- Local truncation error: expanding y(t−τ), y(t−2τ), y(t+τ) around t, "
+            "1.5y − y(t−τ) + 0.5y(t−2τ) + τy' = y + τy' + ½τ²y'' − ½τ³y''' + O(τ⁴), so the LTE is "
+            "y(t+τ) − that = **(2/3)τ³y'''** + O(τ⁴): consistent of order 2 (the paper's O(τ³) truncation error, "
+            "per step). Euler's LTE is ½τ²y''. AB2's is (5/12)τ³y''': same order, smaller constant.",
+            "- ρ(ζ) = ζ³ − 1.5ζ² + ζ − 0.5 = (ζ − 1)(ζ² − 0.5ζ + 0.5): extra roots 0.25 ± 0.661i, |ζ| = 1/√2, "
+            "zero-stable, so global order 2 *if the start values are O(τ²) accurate*.",
+            "- On y' = −λy, y_k = ζ^k gives ζ³ − (1.5 − h)ζ² + ζ − 0.5 = 0 with h = λτ (confirmed). On |ζ| = 1, ζ = e^{iθ}: 1.5 − h = 2cos θ − 0.5cos 2θ + 0.5i·sin 2θ must be real, "
+            "so θ ∈ {0, π/2, π}, i.e. h ∈ {0, 1, 4}. At h = 1 the polynomial is (ζ − 0.5)(ζ² + 1): roots ±i "
+            f"(computed moduli: {roots}).",
+        ]
     )
+
+
+def _orders_section(data: dict[str, Any]) -> str:
+    o = data["orders"]
     rows = []
     for ode in TEST_ODES:
         rows.append(
@@ -370,18 +385,18 @@ def _page(data: dict[str, Any], figs: list[Path]) -> list[str]:
             + [o[(ode.name, m)] for m in METHODS]
             + [data["lte_orders"][(ode.name, "euler")], data["lte_orders"][(ode.name, "multistep")]]
         )
-    sec.append(
-        "## Orders\n\n"
-        + markdown_table(
-            ["ODE", "problem"] + [f"order {m}" for m in METHODS] + ["LTE slope Euler", "LTE slope multi-step"],
-            rows,
-            digits=3,
-        )
+    return "## Orders\n\n" + markdown_table(
+        ["ODE", "problem"] + [f"order {m}" for m in METHODS] + ["LTE slope Euler", "LTE slope multi-step"],
+        rows,
+        digits=3,
     )
+
+
+def _stability_section(data: dict[str, Any]) -> str:
+    b = data["bounds"]
     dec = data["decay"]
-    rest_err = tr[("unit", "multistep-rest")]["max_error"]
     rho_rows = [[h] + [spectral_radius(m, h) for m in ("euler", "multistep", "ab2")] for h in RHO_TABLE_H]
-    sec.append(
+    return (
         "## Stability on y' = −λy\n\n"
         + "\n".join(
             [
@@ -401,6 +416,10 @@ def _page(data: dict[str, Any], figs: list[Path]) -> list[str]:
         + "\n\n"
         + markdown_table(["h = λτ", "ρ Euler", "ρ multi-step", "ρ AB2"], rho_rows, digits=3)
     )
+
+
+def _fluctuation_section(data: dict[str, Any]) -> str:
+    tr = data["transient"]
     rows = []
     for name, label in (("unit", "y' = −y, τ = 0.5"), ("quadratic", "quadratic, λ_max·τ = 0.5")):
         base = tr[(name, "multistep-rest")]
@@ -409,7 +428,7 @@ def _page(data: dict[str, Any], figs: list[Path]) -> list[str]:
             rows.append(
                 [label, m, r["max_error"], base["max_error"] / r["max_error"], below(r["tv_excess"], 1e-6, digits=3)]
             )
-    sec.append(
+    return (
         "## Early fluctuation\n\n"
         f"First {TRANSIENT_STEPS} steps at λ_max·τ = {TRANSIENT_H}. Max error = max_k |y_k − y(t_k)|; "
         "TV excess = Σ|y_{k+1} − y_k| minus the same for the exact values (0 when the iterates "
@@ -417,31 +436,31 @@ def _page(data: dict[str, Any], figs: list[Path]) -> list[str]:
         "Reduction = rest-start max error / this max error.\n\n"
         + markdown_table(["problem", "method", "max error", "reduction vs rest", "TV excess"], rows, digits=3)
     )
-    sec.append(
-        "## Findings\n\n"
-        + "\n".join(
-            [
-                f"- Euler has order ≈ 1 ({_orders(o, 'euler')}).",
-                "- The multi-step rule has order ≈ 2 with exact start values "
-                f"({_orders(o, 'multistep-exact')}) and with two Euler start "
-                f"steps ({_orders(o, 'multistep-euler')}); **from rest it is "
-                f"only first order** ({_orders(o, 'multistep-rest')}): the "
-                "zero initial displacement is an O(τ) error in the start values that the principal root ζ = 1 "
-                "carries to the end.",
-                f"- Stability: Euler λτ < {b['euler']:.4g}, multi-step λτ < {b['multistep']:.4g} (the expected 1 holds).",
-                "- Early fluctuation: from rest the displacement recursion v_{k+1} = 0.5v_k − 0.5v_{k−1} + τf_k starts "
-                "with v_0 = v_{−1} = 0, so the second step is 0.5τf_0 + τf_1 ≈ 1.5τf: an overshoot that the complex "
-                "roots (modulus ≈ 1/√2 at small λτ) turn into ringing. At λτ = 0.5 the excess total variation falls "
-                f"from {tr[('unit', 'multistep-rest')]['tv_excess']:.3f} (rest) to "
-                f"{tr[('unit', 'multistep-euler')]['tv_excess']:.3f} (two Euler start steps) and "
-                f"{tr[('unit', 'multistep-exact')]['tv_excess']:.3f} (exact starts), and the max early error falls "
-                f"×{rest_err / tr[('unit', 'multistep-euler')]['max_error']:.2f} with two Euler start steps and "
-                f"×{rest_err / tr[('unit', 'multistep-exact')]['max_error']:.2f} with exact starts (y' = −y).",
-            ]
-        )
+
+
+def _findings_section(data: dict[str, Any]) -> str:
+    o, b, tr = data["orders"], data["bounds"], data["transient"]
+    rest_err = tr[("unit", "multistep-rest")]["max_error"]
+    return "## Findings\n\n" + "\n".join(
+        [
+            f"- Euler has order ≈ 1 ({_orders(o, 'euler')}).",
+            "- The multi-step rule has order ≈ 2 with exact start values "
+            f"({_orders(o, 'multistep-exact')}) and with two Euler start "
+            f"steps ({_orders(o, 'multistep-euler')}); **from rest it is "
+            f"only first order** ({_orders(o, 'multistep-rest')}): the "
+            "zero initial displacement is an O(τ) error in the start values that the principal root ζ = 1 "
+            "carries to the end.",
+            f"- Stability: Euler λτ < {b['euler']:.4g}, multi-step λτ < {b['multistep']:.4g} (the expected 1 holds).",
+            "- Early fluctuation: from rest the displacement recursion v_{k+1} = 0.5v_k − 0.5v_{k−1} + τf_k starts "
+            "with v_0 = v_{−1} = 0, so the second step is 0.5τf_0 + τf_1 ≈ 1.5τf: an overshoot that the complex "
+            "roots (modulus ≈ 1/√2 at small λτ) turn into ringing. At λτ = 0.5 the excess total variation falls "
+            f"from {tr[('unit', 'multistep-rest')]['tv_excess']:.3f} (rest) to "
+            f"{tr[('unit', 'multistep-euler')]['tv_excess']:.3f} (two Euler start steps) and "
+            f"{tr[('unit', 'multistep-exact')]['tv_excess']:.3f} (exact starts), and the max early error falls "
+            f"×{rest_err / tr[('unit', 'multistep-euler')]['max_error']:.2f} with two Euler start steps and "
+            f"×{rest_err / tr[('unit', 'multistep-exact')]['max_error']:.2f} with exact starts (y' = −y).",
+        ]
     )
-    sec.append(figures_section(figs))
-    return sec
 
 
 def _findings(data: dict[str, Any]) -> dict[str, Any]:

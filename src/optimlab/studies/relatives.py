@@ -42,7 +42,15 @@ from optimlab.studies._report import (
     publish,
     save_figure,
 )
-from optimlab.studies.trajectories import FUNCTIONS, GAP_FLOOR, LR_GRID, TOL, choose_lr, summarize_path
+from optimlab.studies.trajectories import (
+    FUNCTIONS,
+    GAP_FLOOR,
+    LR_GRID,
+    TOL,
+    TestFunction,
+    choose_lr,
+    summarize_path,
+)
 
 NAME = "relatives"
 BETA = 0.9
@@ -194,9 +202,20 @@ def _pct(x: float) -> str:
 
 
 def _page(data: dict[str, Any], figs: list[Path]) -> list[str]:
-    res, dg = data["results"], data["digits"]
-    sec = [f"# RSGDM among its relatives\n\n{GENERATED_NOTE.format(name=NAME)}"]
-    sec.append(
+    return [
+        f"# RSGDM among its relatives\n\n{GENERATED_NOTE.format(name=NAME)}",
+        _arms_section(),
+        _functions_intro(),
+        *(_function_section(fn, data["results"]) for fn in FUNCTIONS),
+        _same_rule_section(data),
+        _digits_section(data["digits"]),
+        _findings_section(data),
+        figures_section(figs),
+    ]
+
+
+def _arms_section() -> str:
+    return (
         "Is RSGDM's gradient-difference correction anything more than Nesterov momentum? Algebraically no: "
         "RSGDM, NAG in EMA form and QHM with ν = β are one update rule, θ −= lr·((1−β)·g_t + β·m_t) with m the "
         "EMA of the gradients, and differ only in whether g_1 enters the buffer (RSGDM leaves it out, so its "
@@ -206,22 +225,30 @@ def _page(data: dict[str, Any], figs: list[Path]) -> list[str]:
         + " for the EMA family):\n\n"
         + "\n".join(f"- `{a.label}`: `{a.name}` {a.hparams or ''} — {a.note}" for a in ARMS)
     )
-    sec.append(
+
+
+def _functions_intro() -> str:
+    return (
         "## 2-D test functions\n\nThe `trajectories` study's functions and rules: " + f"{STEPS}" + " steps, float64, "
         "every optimizer on the same lr grid {" + ", ".join(f"{lr:.3g}" for lr in LR_GRID) + "} (lr in EMA "
         "units: NAG runs torch's nesterov SGD at lr·(1−β)), chosen by final f − f* (gaps < "
         f"{GAP_FLOOR:g} tie; then fewer steps to f − f* ≤ {TOL:g}; then the smaller lr)."
     )
-    for fn in FUNCTIONS:
-        rows = []
-        for arm in ARMS:
-            r = res[(fn.name, arm.label)]
-            gap = below(r["final_gap"], GAP_FLOOR, digits=3) if math.isfinite(r["final_gap"]) else "∞"
-            rows.append([arm.label, f"{r['lr']:.3g}", gap, _steps_text(r)])
-        sec.append(
-            f"### {fn.name}\n\n{fn.note}.\n\n"
-            + markdown_table(["optimizer", "chosen lr", "final f − f*", f"steps to {TOL:g}"], rows, digits=3)
-        )
+
+
+def _function_section(fn: TestFunction, res: dict[tuple[str, str], dict[str, Any]]) -> str:
+    rows = []
+    for arm in ARMS:
+        r = res[(fn.name, arm.label)]
+        gap = below(r["final_gap"], GAP_FLOOR, digits=3) if math.isfinite(r["final_gap"]) else "∞"
+        rows.append([arm.label, f"{r['lr']:.3g}", gap, _steps_text(r)])
+    return f"### {fn.name}\n\n{fn.note}.\n\n" + markdown_table(
+        ["optimizer", "chosen lr", "final f − f*", f"steps to {TOL:g}"], rows, digits=3
+    )
+
+
+def _same_rule_section(data: dict[str, Any]) -> str:
+    res = data["results"]
     same = data["same_lr"]
     rows = [
         [
@@ -233,13 +260,16 @@ def _page(data: dict[str, Any], figs: list[Path]) -> list[str]:
         ]
         for fn in FUNCTIONS
     ]
-    sec.append(
+    return (
         f"### Same lr, same rule\n\nAt NAG (EMA)'s chosen lr, the largest coordinate difference between "
         f"paths over {STEPS} steps: QHM(ν = β) against NAG (EMA); RSGDM against QHM started at RSGDM's θ_1 "
         "with a fresh buffer (the algebra says: the same steps from step 2 on); and RSGDM against NAG "
         "(EMA) from the same start, where only the first step differs.\n\n"
         + markdown_table(["function", "lr", "QHM − NAG", "RSGDM − QHM from θ_1", "RSGDM − NAG"], rows)
     )
+
+
+def _digits_section(dg: dict[str, Any]) -> str:
     lrs_ema = ", ".join(f"{EMA_ANCHOR * k:.3g}" for k in LR_POINTS)
     lrs_ad = ", ".join(f"{ADAPTIVE_ANCHOR * k:.3g}" for k in LR_POINTS)
     rows = []
@@ -257,7 +287,7 @@ def _page(data: dict[str, Any], figs: list[Path]) -> list[str]:
                 "" if pr is None else f"{wins}/{len(acc)}",
             ]
         )
-    sec.append(
+    return (
         "## Digits, tuned with equal budgets\n\n"
         f"scikit-learn's digits, `cnn` at width {DIGITS_WIDTH}, {DIGITS_EPOCHS} epochs, batch {DIGITS_BATCH}, constant "
         f"lr, one torch thread. Each optimizer gets {len(LR_POINTS)} learning rates — EMA family {{{lrs_ema}}}, Adan "
@@ -268,6 +298,10 @@ def _page(data: dict[str, Any], figs: list[Path]) -> list[str]:
             ["optimizer", "chosen lr", "test accuracy %", "Δ vs nag-ema pp [95% CI]", "paired t p", "wins"], rows
         )
     )
+
+
+def _findings_section(data: dict[str, Any]) -> str:
+    dg, same = data["digits"], data["same_lr"]
     rs = dg["paired"]["rsgdm"]
     verdict = (
         "indistinguishable from" if rs["lo"] <= 0 <= rs["hi"] else ("better than" if rs["mean"] > 0 else "worse than")
@@ -296,9 +330,7 @@ def _page(data: dict[str, Any], figs: list[Path]) -> list[str]:
         "- Small models and toy functions: this says the RSGDM family collapses to one rule, not which optimizer "
         "wins on large networks.",
     ]
-    sec.append("## Findings\n\n" + "\n".join(lines))
-    sec.append(figures_section(figs))
-    return sec
+    return "## Findings\n\n" + "\n".join(lines)
 
 
 def _fig_paths(data: dict[str, Any], path: Path) -> Path:

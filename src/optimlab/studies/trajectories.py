@@ -264,9 +264,18 @@ def _steps_text(r: dict[str, Any]) -> str:
 
 
 def _page(data: dict[str, Any], figs: list[Path]) -> list[str]:
-    res, names = data["results"], data["names"]
-    sec = [f"# Optimizer trajectories on 2-D test functions\n\n{GENERATED_NOTE.format(name=NAME)}"]
-    sec.append(
+    return [
+        f"# Optimizer trajectories on 2-D test functions\n\n{GENERATED_NOTE.format(name=NAME)}",
+        _setup_section(data),
+        *(_function_section(fn, data) for fn in FUNCTIONS),
+        _findings_section(data),
+        figures_section(figs),
+    ]
+
+
+def _setup_section(data: dict[str, Any]) -> str:
+    names = data["names"]
+    return (
         f"Every registered optimizer (`optimlab.list_optimizers()`: {len(names)}), torch, float64, gradients in "
         f"closed form, {STEPS} steps from a fixed start, otherwise registry defaults (TM-SGD/TM-SGD-M switch to "
         f"the multi-step rule at step {SWITCH_STEP}). **Learning-rate search**: lr ∈ {{"
@@ -277,23 +286,25 @@ def _page(data: dict[str, Any], figs: list[Path]) -> list[str]:
         "`wgd-*` rows: run at their base's chosen lr; WGD only centralizes conv (4-D) gradients, so on a "
         "2-element parameter it is a no-op; the last column checks the path is bit-identical to the base's."
     )
-    for fn in FUNCTIONS:
-        rows = []
-        for name in names:
-            r = res[(fn.name, name)]
-            ident = r.get("identical_to_base")
-            gap = below(r["final_gap"], GAP_FLOOR, digits=3) if math.isfinite(r["final_gap"]) else "∞"
-            rows.append(
-                [name, f"{r['lr']:.3g}", gap, _steps_text(r), r["max_abs_theta"], "—" if ident is None else ident]
-            )
-        sec.append(
-            f"## {fn.name}\n\n{fn.note}.\n\n"
-            + markdown_table(
-                ["optimizer", "chosen lr", "final f − f*", f"steps to {TOL:g}", "max ‖θ‖∞ on path", "= base (wgd)"],
-                rows,
-                digits=3,
-            )
-        )
+
+
+def _function_section(fn: TestFunction, data: dict[str, Any]) -> str:
+    res, names = data["results"], data["names"]
+    rows = []
+    for name in names:
+        r = res[(fn.name, name)]
+        ident = r.get("identical_to_base")
+        gap = below(r["final_gap"], GAP_FLOOR, digits=3) if math.isfinite(r["final_gap"]) else "∞"
+        rows.append([name, f"{r['lr']:.3g}", gap, _steps_text(r), r["max_abs_theta"], "—" if ident is None else ident])
+    return f"## {fn.name}\n\n{fn.note}.\n\n" + markdown_table(
+        ["optimizer", "chosen lr", "final f − f*", f"steps to {TOL:g}", "max ‖θ‖∞ on path", "= base (wgd)"],
+        rows,
+        digits=3,
+    )
+
+
+def _findings_section(data: dict[str, Any]) -> str:
+    res = data["results"]
     conv = {
         fn.name: sorted(
             (res[(fn.name, n)]["steps_to_tol"], n)
@@ -339,9 +350,7 @@ def _page(data: dict[str, Any], figs: list[Path]) -> list[str]:
         "- Toy functions at a tuned lr say little about deep-learning performance; they show "
         "qualitative behaviour (overshoot, oscillation across the valley, escape from the saddle)."
     )
-    sec.append("## Findings\n\n" + "\n".join(lines))
-    sec.append(figures_section(figs))
-    return sec
+    return "## Findings\n\n" + "\n".join(lines)
 
 
 def _findings(data: dict[str, Any]) -> dict[str, Any]:
