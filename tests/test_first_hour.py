@@ -8,7 +8,6 @@ import socket
 import stat
 import time
 import warnings
-from pathlib import Path
 
 import pytest
 import torch
@@ -16,7 +15,7 @@ import torch
 from optimlab.cli import build_parser, main
 from optimlab.cli.common import build_config
 from optimlab.experiments import ExperimentConfig, OptimizerSpec, load_experiment_config, run_experiment
-from optimlab.experiments.results import checkpoint_dir, experiment_path, result_path
+from optimlab.experiments.results import checkpoint_dir, experiment_path
 from optimlab.experiments.validate import check_experiment
 from optimlab.train.checkpoint import CHECKPOINT_FILE, RunDir, save_torch_atomic, write_json_atomic
 from test_precheck import TINY

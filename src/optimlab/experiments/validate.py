@@ -68,7 +68,7 @@ def _declared_defaults(info: Any) -> dict[str, Any]:
     import inspect
 
     try:
-        params = inspect.signature(info.cls).parameters.values()
+        params = list(inspect.signature(info.cls).parameters.values())
     except (TypeError, ValueError):  # a callable without a readable signature
         params = []
     declared = {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
@@ -138,7 +138,9 @@ def _warn_if_wgd_centres_nothing(optimizer: Any, label: str, model: str) -> None
     if not isinstance(optimizer, WGD):
         return
     groups = [g for g in optimizer.param_groups if g["wgd_mode"] != "none"]  # "none": the base on purpose
-    if groups and not any(wgd_eligible(p, g["wgd_min_dim"], g["wgd_include_linear"]) for g in groups for p in g["params"]):
+    if groups and not any(
+        wgd_eligible(p, g["wgd_min_dim"], g["wgd_include_linear"]) for g in groups for p in g["params"]
+    ):
         warnings.warn(
             f"optimizer {label!r}: model {model!r} has no weight WGD centres (none with >= "
             f"{groups[0]['wgd_min_dim']} dims, linear weights off), so it runs exactly as its base; "

@@ -130,7 +130,8 @@ def tune(
             specs.append(_with(opt, cand, opt.label + tag))
     search_cfg = config.replace(name=f"{config.name}-search", optimizers=tuple(specs), seeds=tune_seeds, baseline=None)
     search_results = run_experiment(
-        search_cfg, out / "search",
+        search_cfg,
+        out / "search",
         workers=workers,
         progress=progress,
         executor=executor,
@@ -155,7 +156,8 @@ def tune(
         )
         _drop_stale_finals(final_cfg, out / "final")
         final_results = run_experiment(
-            final_cfg, out / "final",
+            final_cfg,
+            out / "final",
             workers=workers,
             progress=progress,
             executor=executor,
