@@ -205,6 +205,22 @@ def test_a_hyperparameter_of_the_wrong_type_is_named_with_the_type_expected(tmp_
     assert not out.exists()
 
 
+def test_a_train_function_experiments_hyperparameter_of_the_wrong_type_is_named_too():
+    from optimlab.experiments.config import ConfigError
+
+    config = ExperimentConfig.from_dict(
+        {
+            "train_function": "json:dumps",  # any importable callable: the check stops before it is called
+            "dataset": "toy",
+            "model": "vector",
+            "metrics": {"error": "lower"},
+            "optimizers": [{"name": "adam", "hparams": {"lr": "fast"}}],
+        }
+    )
+    with pytest.raises(ConfigError, match=r"hyperparameter lr='fast' must be a number"):
+        check_experiment(config)
+
+
 def test_tune_takes_threads_and_hands_them_to_every_sweep(tmp_path, monkeypatch):
     import optimlab.tune.search as search
 

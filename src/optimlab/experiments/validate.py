@@ -171,6 +171,7 @@ def _check_function_experiment(config: ExperimentConfig) -> None:
         get_task(config.task).check(config.runs()[0].config)
     except ValueError as e:
         raise ConfigError(str(e).replace("TrainConfig.", "", 1)) from None
+    _check_optimizer_names(config)  # names, and hyperparameter kinds before the optimizers' own checks
     probe = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Flatten(), torch.nn.Linear(4, 2))
     for o in config.optimizers:
         try:
