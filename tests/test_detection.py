@@ -19,7 +19,7 @@ from optimlab.models.detector import Detector, postprocess
 from optimlab.reproduce import load_paper_experiment
 from optimlab.tasks import get_task
 from optimlab.tasks.detection import match_anchors, multibox_loss, pad_detections, unpad_detections
-from optimlab.tasks.detection_map import average_precision, voc_map
+from optimlab.tasks.detection_map import average_precision, match_detections, voc_map
 from optimlab.train import TrainConfig
 from test_tasks_keypoints_gan import interrupted_then_resumed
 
@@ -66,13 +66,26 @@ def test_map_hand_case_with_a_difficult_box_a_duplicate_and_a_class_without_dete
     assert result["map"] == pytest.approx(3 / 11) and result["map_allpoint"] == pytest.approx(5 / 18)
 
 
-def test_map_iou_threshold_is_strict_and_perfect_detections_score_one():
+def test_map_iou_threshold_is_inclusive_as_the_devkit_and_perfect_detections_score_one():
+    # was test_map_iou_threshold_is_strict...: VOCevaldet.m (2007+) matches at ovmax >= 0.5, not > 0.5
     gt = targets([(0, 0, 0, 0, 2, 1)])
-    assert voc_map([dets([0, 0, 1, 1, 0.9, 0])], gt, 1)["map"] == 0.0  # IoU exactly 0.5: not a match
+    assert voc_map([dets([0, 0, 1, 1, 0.9, 0])], gt, 1)["map"] == pytest.approx(1.0)  # IoU exactly 0.5: a match
+    assert voc_map([dets([0, 0, 0.99, 1, 0.9, 0])], gt, 1)["map"] == 0.0  # just under 0.5: none
     perfect = voc_map([dets([0, 0, 2, 1, 0.9, 0])], gt, 1)
     assert perfect["map"] == pytest.approx(1.0) and perfect["map_allpoint"] == 1.0
     nothing = voc_map([dets()], targets([]), 1)["map"]
     assert isinstance(nothing, float) and math.isnan(nothing)  # no ground truth at all
+
+
+def test_equal_iou_with_a_difficult_and_a_plain_box_goes_to_the_first_annotated():
+    # a detection straddling two boxes of the same class with IoU 1/3 each: the devkit keeps the first
+    # box of largest IoU (its scan updates only on a strictly larger overlap), difficult or not
+    plain, difficult = (0, 0, 0, 0, 2, 2), (0, 1, 2, 0, 4, 2)
+    straddle = dets([1, 0, 3, 2, 0.9, 0])
+    first_plain = match_detections([straddle], targets([plain, difficult]), 1, iou_threshold=0.3)[0]
+    assert first_plain.tp.tolist() == [1.0] and first_plain.fp.tolist() == [0.0]  # matched the plain box
+    first_difficult = match_detections([straddle], targets([difficult, plain]), 1, iou_threshold=0.3)[0]
+    assert first_difficult.tp.size == 0 and first_difficult.npos == 1  # matched the difficult box: ignored
 
 
 def test_eleven_point_ap_counts_recall_three_tenths_at_t_point_three():

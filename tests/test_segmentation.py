@@ -48,6 +48,14 @@ def test_miou_and_pixel_accuracy_hand_computed_with_void_and_an_absent_class():
         confusion(np.array([7]), np.array([0]), 4)
 
 
+def test_an_all_void_evaluation_gives_nan_not_scikit_learns_empty_input_error():
+    true = np.full((2, 4, 4), IGNORE)  # every pixel void (scikit-learn >= 1.8 refuses an empty confusion matrix)
+    m = confusion(true, np.zeros((2, 4, 4), dtype=np.int64), num_classes=3)
+    assert m.shape == (3, 3) and m.sum() == 0 and m.dtype == np.int64
+    got = segmentation_metrics(m)
+    assert set(got) == {"miou", "pixel_accuracy"} and all(math.isnan(v) for v in got.values())
+
+
 def test_miou_agrees_with_scikit_learn_jaccard_on_random_maps():
     from sklearn.metrics import jaccard_score
 

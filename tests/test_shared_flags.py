@@ -86,6 +86,7 @@ def test_tune_reads_its_seeds_in_the_same_dialect(tmp_path: Path, monkeypatch) -
         (["reproduce", "rsgdm-cifar10-resnet18"], "--workers"),
         (["compare"], "--threads"),
         (["train"], "--threads"),
+        (["tune"], "--threads"),
     ],
 )
 def test_workers_and_threads_zero_are_refused_alike(command: list[str], flag: str, capsys, tmp_path, monkeypatch):
@@ -102,6 +103,7 @@ def test_workers_and_threads_are_where_they_are_needed():
 
     assert all(has(c, "--workers") and has(c, "--seeds") for c in ("compare", "tune", "reproduce"))
     assert has("compare", "--threads") and has("train", "--threads") and not has("train", "--workers")
+    assert has("tune", "--threads")
 
 
 def test_seeds_workers_and_threads_are_declared_once_in_cli_flags():

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from optimlab.experiments.config import ExperimentConfig, load_experiment_config
+from optimlab.experiments.config import ExperimentConfig, absolute_data_dir, load_experiment_config
 from optimlab.experiments.executor import EXECUTORS
 from optimlab.train.config import NULL
 
@@ -102,8 +102,8 @@ def build_config(args: argparse.Namespace, single: bool = False) -> ExperimentCo
     d = base.to_dict()
     if args.dataset is not None:
         d.update(dataset=args.dataset, datasets=[])
-    if args.data_dir is not None:
-        d["data_dir"] = args.data_dir
+    if args.data_dir is not None:  # recorded absolute, as a TOML's (experiments.config.absolute_data_dir)
+        d["data_dir"] = absolute_data_dir(args.data_dir)
     if args.model is not None:
         d.update(model=args.model, models=[])
     for key in ("width", "epochs", "batch_size", "max_steps_per_epoch", "switch_epoch"):
@@ -145,6 +145,25 @@ def build_config(args: argparse.Namespace, single: bool = False) -> ExperimentCo
             except ValueError as e:
                 raise UsageError(str(e)) from None
     return ExperimentConfig.from_dict(d, source=args.config or "command line")
+
+
+def checked_out_dir(out: str | Path, flag: str = "--out") -> Path:
+    """`out` as given, after checking that it is (or can become) a writable folder: UsageError naming
+    the path and what is wrong, before any header is printed or any file written."""
+    import os
+
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{flag} {str(path)!r} is a file, not a folder; give a folder (it is created if missing)")
+    existing = path
+    while not existing.exists():  # the nearest existing folder above: where the first mkdir happens
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f"{flag} {str(path)!r}: {str(existing)!r} is a file, so no folder can be made under it")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        what = "folder is not writable" if existing == path else f"cannot create it: {str(existing)!r} is not writable"
+        raise UsageError(f"{flag} {str(path)!r}: {what}")
+    return path
 
 
 # ----------------------------------------------------------------------------------------------

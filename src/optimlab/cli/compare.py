@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
 from optimlab.cli.common import (
@@ -12,6 +11,7 @@ from optimlab.cli.common import (
     add_executor_flags,
     add_run_flags,
     build_config,
+    checked_out_dir,
     console,
     executor_from_args,
     log,
@@ -65,10 +65,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from optimlab.stats import sequential
 
     config = build_config(args)
+    out = checked_out_dir(args.out or f"runs/compare-{config.name}")
     workers = workers_from_args(args)
     executor = executor_from_args(args, workers)  # bad flags fail before the data and models are built
     check_experiment(config)
-    out = Path(args.out or f"runs/compare-{config.name}")
     n = len(config.runs())
     log(
         args,

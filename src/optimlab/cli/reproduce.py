@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from optimlab.cli.common import add_executor_flags, add_set_flag, apply_sets, executor_from_args
+from optimlab.cli.common import add_executor_flags, add_set_flag, apply_sets, checked_out_dir, executor_from_args
 from optimlab.cli.flags import add_looks_flags, add_seeds_flag, add_workers_flag, looks_from_args, workers_from_args
 from optimlab.reproduce.catalog import list_paper_experiments, load_paper_experiment
 from optimlab.reproduce.run import SCALES, STAND_INS, ReproduceError, default_out, reproduce
@@ -105,7 +105,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         looks = looks_from_args(args)
     except ValueError as e:
         raise ReproduceError(str(e)) from None
-    out = args.out or default_out(args.name, args.scale)
+    out = checked_out_dir(args.out) if args.out else default_out(args.name, args.scale)
     executor = executor_from_args(args, workers)
     start = time.perf_counter()
     overrides = apply_sets({}, args.set) or None

@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from optimlab.cli.common import add_run_flags, build_config, console, log, rich_table
+from optimlab.cli.common import add_run_flags, build_config, checked_out_dir, console, log, rich_table
 from optimlab.cli.flags import add_threads_flag
 from optimlab.train.vocabulary import task_metrics
 
@@ -48,6 +48,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from optimlab.train import fit
 
     config = build_config(args, single=True)
+    if args.out:
+        checked_out_dir(args.out)
     check_experiment(config)
     spec = config.runs()[0]
     threads = choose_threads(spec.config, workers=1, override=args.threads)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
 from optimlab.tasks import known_metrics
@@ -25,7 +24,7 @@ from optimlab.tune.search import SEARCHES, TuneError
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the `tune` subcommand to an argparse subparsers object and return its parser."""
     from optimlab.cli.common import add_executor_flags, add_run_flags
-    from optimlab.cli.flags import add_seeds_flag, add_workers_flag
+    from optimlab.cli.flags import add_seeds_flag, add_threads_flag, add_workers_flag
 
     p = subparsers.add_parser(
         "tune",
@@ -69,6 +68,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--out", metavar="DIR", help="output folder (default runs/tune-<name>); re-running resumes")
     add_workers_flag(p)
+    add_threads_flag(p)
     add_executor_flags(p)
     p.set_defaults(func=run_from_args)
     return p
@@ -88,7 +88,7 @@ def _wd_arg(raw: str | None) -> bool | tuple[float, float]:
 
 def run_from_args(args: argparse.Namespace) -> int:
     """Execute a parsed `tune` command; returns the exit status (ValueError on bad input)."""
-    from optimlab.cli.common import build_config, console, executor_from_args, rich_table
+    from optimlab.cli.common import build_config, checked_out_dir, console, executor_from_args, rich_table
     from optimlab.cli.flags import seeds_arg, workers_from_args
     from optimlab.experiments.validate import check_experiment
     from optimlab.report.markdown import compare_table
@@ -99,10 +99,10 @@ def run_from_args(args: argparse.Namespace) -> int:
     tune_seeds = seeds_arg(args.tune_seeds, "--tune-seeds")  # a string default (the help shows it as given)
     weight_decay = _wd_arg(args.tune_weight_decay)
     config = build_config(args)
+    out = checked_out_dir(args.out or f"runs/tune-{config.name}")
     workers = workers_from_args(args)
     executor = executor_from_args(args, workers)  # bad flags fail before the data and models are built
     check_experiment(config)
-    out = Path(args.out or f"runs/tune-{config.name}")
     if not args.quiet:
         print(
             f"optimlab tune: {len(config.optimizers)} optimizers × {args.budget} settings × {len(tune_seeds)} "
@@ -121,6 +121,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         executor=executor,
         tensorboard=not args.no_tensorboard,
+        threads=args.threads,
     )
     con = console()
     rows = []

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -199,7 +200,10 @@ def run_id(dataset: str, model: str, label: str, seed: int) -> str:
 
 
 def load_experiment_config(path: str | Path) -> ExperimentConfig:
-    """Read an ExperimentConfig from a TOML (or the sweep's own experiment.json) file."""
+    """Read an ExperimentConfig from a TOML (or the sweep's own experiment.json) file.
+
+    A TOML's relative `data_dir` (and `~`) is resolved against the TOML's own folder, so the file
+    means the same from any working directory, and the absolute path is what the runs record."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {str(path)!r} does not exist")
@@ -208,7 +212,15 @@ def load_experiment_config(path: str | Path) -> ExperimentConfig:
         d = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as e:
         raise ConfigError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'TOML'}: {e}") from None
+    if path.suffix != ".json" and isinstance(d.get("data_dir"), str):
+        d["data_dir"] = absolute_data_dir(d["data_dir"], base=path.parent)
     return ExperimentConfig.from_dict(d, source=path)
+
+
+def absolute_data_dir(data_dir: str, base: str | Path = ".") -> str:
+    """`data_dir` as an absolute path: `~` expanded, a relative path taken from `base` (a TOML's folder;
+    the working directory for --data-dir); normalised, symbolic links kept as written."""
+    return os.path.normpath(Path(base).absolute() / Path(data_dir).expanduser())
 
 
 def parse_seeds(value: Any, name: str = "seeds") -> tuple[int, ...]:

@@ -47,6 +47,7 @@ from optimlab.train.config import TrainConfig
 DEFAULT_MAX_RETRIES = 3  # reruns of a task whose worker or node died (each resumes from its checkpoint)
 PLACEMENT_DIR = "ray"  # out/ray/<run_id>.jsonl: one line per attempt
 INSTALL_HINT = "pip install 'optimlab[ray]' (ray==2.60.0)"
+REACH_TIMEOUT_S = 3.0  # a TCP connect to the cluster's address before anything else (ray.init retries ~25 s)
 
 
 class RayUnavailable(ConnectionError):
@@ -99,6 +100,32 @@ def run_on_node(fn: TaskFn, args: tuple[Any, ...], cwd: str, submitted: float) -
     return result
 
 
+def check_reachable(address: str, timeout_s: float = REACH_TIMEOUT_S) -> None:
+    """RayUnavailable, in at most `timeout_s`, when nothing listens at the cluster address (host:port, or
+    ray://host:port for Ray Client); ray.init would retry for ~25 s and print client warnings first.
+    "auto" is checked through $RAY_ADDRESS when that is set; otherwise Ray looks for a cluster
+    started on this machine, which fails at once when there is none."""
+    target = address
+    if address == "local":  # a private instance: nothing to reach
+        return
+    if address == "auto":
+        target = os.environ.get("RAY_ADDRESS", "").strip()
+        if target in ("", "auto", "local"):
+            return
+    host, sep, port = target.split("://", 1)[-1].rpartition(":")
+    host = host.strip("[]")  # [::1]:6379
+    if not sep or not host or not port.isdigit():
+        raise ValueError(f"ray address must be 'host:port', 'ray://host:port' or 'auto', got {target!r}")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as e:
+        reason = "no answer" if isinstance(e, TimeoutError) else (e.strerror or type(e).__name__).lower()
+        raise RayUnavailable(
+            f"cannot reach the Ray cluster at {target!r} ({reason} within {timeout_s:g} s); "
+            "check the address or start the head node (`ray start --head`)"
+        ) from None
+
+
 def _raise_interrupt(*_: Any) -> None:
     raise KeyboardInterrupt
 
@@ -133,6 +160,8 @@ class RayExecutor(Executor):
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
             raise ValueError(f"max_retries must be an int >= 0, got {max_retries!r}")
         _import_ray()  # fail before any work when Ray is missing
+        if address is not None:
+            check_reachable(address)  # and when the cluster is not there: seconds, not ray.init's ~25 s
         self.address, self.num_cpus, self.max_retries = address, num_cpus, max_retries
 
     @classmethod

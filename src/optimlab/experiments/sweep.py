@@ -112,6 +112,30 @@ def _discard_stale_checkpoint(out: Path, run_id: str, config: TrainConfig, seed:
     error_path(out, run_id).unlink(missing_ok=True)
 
 
+def _set_aside_unreadable_checkpoint(out: Path, run_id: str) -> None:
+    """A pending run's checkpoint that torch cannot open (truncated: a full disk, a copy cut short)
+    is moved to out/ckpt/<run_id>-checkpoint.pt.corrupt (outside the run's folder, which a finished
+    run deletes) and the run restarts from epoch 0, with one warning. Checked before any run starts:
+    found inside the run, it would fail after the other runs trained, and again on every rerun. The
+    state is lost either way; restarting is what the user would do by hand, and the file stays for a look."""
+    import torch
+
+    path = checkpoint_dir(out, run_id) / CHECKPOINT_FILE
+    if not path.is_file():
+        return
+    try:  # mmap: opens the archive and its record index without reading every tensor
+        torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as e:  # torch raises several types for a damaged file
+        corrupt = path.parent.with_name(f"{run_id}-{CHECKPOINT_FILE}.corrupt")
+        path.replace(corrupt)
+        reason = " ".join(f"{type(e).__name__}: {e}".split())[:200]
+        warnings.warn(
+            f"run {run_id}: checkpoint {path} is unreadable ({reason}); moved to {corrupt.name}, "
+            "the run restarts from epoch 0",
+            stacklevel=3,
+        )
+
+
 def _run_task(
     run_id: str,
     label: str,
@@ -225,6 +249,7 @@ def run_experiment(
                     _check_same(read_result(path), spec.config, spec.seed, path, out)
                 else:
                     _discard_stale_checkpoint(out, spec.run_id, spec.config, spec.seed)
+                    _set_aside_unreadable_checkpoint(out, spec.run_id)
                     pending.append(
                         RunTask(
                             spec.run_id,

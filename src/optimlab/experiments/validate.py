@@ -57,9 +57,47 @@ def _check_optimizer_names(config: ExperimentConfig) -> None:
 
     for o in config.optimizers:
         try:
-            optimizer_info(o.name)
+            info = optimizer_info(o.name)
         except ValueError as e:
             raise ConfigError(f"optimizer {o.label!r}: {e}") from None
+        _check_hparam_types(o.label, o.hparams, _declared_defaults(info))
+
+
+def _declared_defaults(info: Any) -> dict[str, Any]:
+    """Each hyperparameter's default: the registry's, else the class signature's (torch's Adam: betas, eps)."""
+    import inspect
+
+    try:
+        params = list(inspect.signature(info.cls).parameters.values())
+    except (TypeError, ValueError):  # a callable without a readable signature
+        params = []
+    declared = {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
+    return {**declared, **info.defaults}
+
+
+def _kind(value: Any) -> str | None:
+    """The kind of a hyperparameter value a default implies: "a number", "true or false", "a list" or "text"."""
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, str):
+        return "text"
+    return None  # None or an object: the optimizer's own checks decide
+
+
+def _check_hparam_types(label: str, hparams: dict[str, Any], defaults: dict[str, Any]) -> None:
+    """ConfigError naming the hyperparameter whose value is not of its default's kind (adam:lr=fast),
+    before the optimizer's own comparisons leak "'<=' not supported between 'float' and 'str'"."""
+    for key, value in hparams.items():
+        want = _kind(defaults.get(key))
+        if want is not None and _kind(value) != want and not (want == "a number" and _kind(value) is None):
+            raise ConfigError(
+                f"optimizer {label!r}: hyperparameter {key}={value!r} must be {want} "
+                f"(default {defaults[key]!r}), got {type(value).__name__}"
+            )
 
 
 def _build_first_runs(config: ExperimentConfig, task: Task) -> None:
@@ -84,9 +122,31 @@ def _build_first_runs(config: ExperimentConfig, task: Task) -> None:
             for o in config.optimizers:
                 for module in task.roles(model).values():
                     try:
-                        create_optimizer(o.name, module.parameters(), **o.hparams)
+                        built = create_optimizer(o.name, module.parameters(), **o.hparams)
                     except (ValueError, TypeError) as e:
                         raise ConfigError(f"optimizer {o.label!r} ({o.name}) hparams {o.hparams}: {e}") from None
+                    _warn_if_wgd_centres_nothing(built, o.label, m)
+
+
+def _warn_if_wgd_centres_nothing(optimizer: Any, label: str, model: str) -> None:
+    """A WGD optimizer on a model with no weight it centres (e.g. an MLP: no conv weight, linear
+    weights off by default) is its base step for step: say so once, before the sweep."""
+    import warnings
+
+    from optimlab.optim import WGD, wgd_eligible
+
+    if not isinstance(optimizer, WGD):
+        return
+    groups = [g for g in optimizer.param_groups if g["wgd_mode"] != "none"]  # "none": the base on purpose
+    if groups and not any(
+        wgd_eligible(p, g["wgd_min_dim"], g["wgd_include_linear"]) for g in groups for p in g["params"]
+    ):
+        warnings.warn(
+            f"optimizer {label!r}: model {model!r} has no weight WGD centres (none with >= "
+            f"{groups[0]['wgd_min_dim']} dims, linear weights off), so it runs exactly as its base; "
+            "set wgd_include_linear = true or wgd_min_dim = 2 to centre linear weights",
+            stacklevel=2,
+        )
 
 
 def _referenced_datasets(config: ExperimentConfig) -> dict[str, Any]:
@@ -111,6 +171,7 @@ def _check_function_experiment(config: ExperimentConfig) -> None:
         get_task(config.task).check(config.runs()[0].config)
     except ValueError as e:
         raise ConfigError(str(e).replace("TrainConfig.", "", 1)) from None
+    _check_optimizer_names(config)  # names, and hyperparameter kinds before the optimizers' own checks
     probe = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Flatten(), torch.nn.Linear(4, 2))
     for o in config.optimizers:
         try:

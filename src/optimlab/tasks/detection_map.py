@@ -5,8 +5,11 @@ Per class c:
 1. every detection of class c over all images, sorted by descending score (ties: image order, then
    the order of the image's detections);
 2. each detection, in that order, is compared with the ground-truth boxes of class c in its image:
-   the one of largest IoU (difficult ones included) is its match if that IoU is > 0.5 (the devkit's
-   strict `ovmax > minoverlap`). A match to a difficult box counts as neither true nor false positive
+   the one of largest IoU (difficult ones included; of equal IoUs the first box in the image's
+   annotation order, difficult or not, as the devkit's strict `ov > ovmax` scan keeps the first) is
+   its match if that IoU is >= 0.5 (VOCevaldet.m of the 2007 and later devkits, `ovmax >=
+   VOCopts.minoverlap`, as pycocotools; py-faster-rcnn's voc_eval.py uses a strict `> 0.5`, which
+   differs only for an IoU of exactly 0.5). A match to a difficult box counts as neither true nor false positive
    (the detection is ignored); a match to a box not yet claimed is a true positive and claims it; a
    match to a claimed box (a duplicate) or no match is a false positive;
 3. recall = cumulative TP / npos (npos = the non-difficult boxes of class c), precision = cumulative
@@ -104,8 +107,8 @@ def match_detections(
             same = np.nonzero(gt_cls == c)[0]
             flag = 0
             if same.size:
-                j = same[int(np.argmax(iou[d, same]))]
-                if iou[d, j] > iou_threshold:
+                j = same[int(np.argmax(iou[d, same]))]  # ties: the first box (argmax), as the devkit
+                if iou[d, j] >= iou_threshold:  # the devkit's ovmax >= minoverlap
                     if difficult[j]:
                         flag = -1
                     elif not claimed[j]:

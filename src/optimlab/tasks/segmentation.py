@@ -69,6 +69,8 @@ def confusion(true: np.ndarray | Tensor, pred: np.ndarray | Tensor, num_classes:
     bad = (t < 0) | (t >= num_classes)
     if bad.any():
         raise ValueError(f"label {int(t[bad][0])} outside 0..{num_classes - 1} (and {IGNORE}, ignored)")
+    if t.size == 0:  # every pixel void: an empty matrix (metrics NaN); scikit-learn >= 1.8 rejects empty input
+        return np.zeros((num_classes, num_classes), dtype=np.int64)
     return confusion_matrix(t, p, labels=np.arange(num_classes)).astype(np.int64)
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -46,13 +46,26 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def _create_temporary(path: Path) -> tuple[int, Path]:
+    """A new, unique temporary file beside `path`, opened for writing with mode 0o666 less the umask,
+    as open() creates files (tempfile.mkstemp's 0o600 would survive os.replace: run files on a shared
+    folder must be readable by the others the umask lets in)."""
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary file name beside {path}")
+
+
 def atomic_write(path: Path, write: Callable[[Any], None]) -> None:
     """Call write(binary file) on a unique temporary file beside `path`, fsync it, and rename it over
-    `path` (so a reader never sees half a file and two writers never share a temporary file)."""
+    `path` (so a reader never sees half a file and two writers never share a temporary file). The
+    file gets the permissions open() would give it (0o666 less the umask)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    tmp = Path(tmp_name)
+    fd, tmp = _create_temporary(path)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)

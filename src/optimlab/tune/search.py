@@ -98,10 +98,12 @@ def tune(
     progress: bool = True,
     executor: Executor | None = None,
     tensorboard: bool = True,
+    threads: int | None = None,
 ) -> TuneResult:
     """Search, choose on validation, rerun the choices on paired final seeds; write out/tune.md.
 
-    executor / tensorboard: as run_experiment's (default: `workers` local processes; event files on)."""
+    executor / tensorboard / threads: as run_experiment's (default: `workers` local processes; event
+    files on; each run's intra-op threads chosen by the executor)."""
     if len(config.dataset_grid) != 1 or len(config.model_grid) != 1:
         raise TuneError(
             f"tune takes one dataset and one model, got datasets {list(config.dataset_grid)} "
@@ -128,7 +130,13 @@ def tune(
             specs.append(_with(opt, cand, opt.label + tag))
     search_cfg = config.replace(name=f"{config.name}-search", optimizers=tuple(specs), seeds=tune_seeds, baseline=None)
     search_results = run_experiment(
-        search_cfg, out / "search", workers=workers, progress=progress, executor=executor, tensorboard=tensorboard
+        search_cfg,
+        out / "search",
+        workers=workers,
+        progress=progress,
+        executor=executor,
+        tensorboard=tensorboard,
+        threads=threads,
     )
     scores = score_candidates(search_results, run_labels, len(tune_seeds), metric)
     best = {opt.label: select_best(scores[opt.label], metric) for opt in config.optimizers}
@@ -148,7 +156,13 @@ def tune(
         )
         _drop_stale_finals(final_cfg, out / "final")
         final_results = run_experiment(
-            final_cfg, out / "final", workers=workers, progress=progress, executor=executor, tensorboard=tensorboard
+            final_cfg,
+            out / "final",
+            workers=workers,
+            progress=progress,
+            executor=executor,
+            tensorboard=tensorboard,
+            threads=threads,
         )
         summary = summarize(final_results, baseline, metrics=metrics, lower_is_better=lower_is_better(metrics))
         from optimlab.report.markdown import write_report
