@@ -176,11 +176,8 @@ def data_counts(judged: Sequence[Judged], page: PageClaims, repeats: dict[str, s
     for c in page.claims:
         exp, meta = by_exp[c.experiment]
         used = meta.get("dataset_title", meta.get("dataset"))
-        key = (
-            f"{used} standing in for {provenance.paper_data(exp)}"
-            if meta.get("stand_in")
-            else f"{used} (the paper's data)"
-        )
+        own = "a subset of the paper's data" if "subset" in str(used) else "the paper's data"
+        key = f"{used} standing in for {provenance.paper_data(exp)}" if meta.get("stand_in") else f"{used} ({own})"
         groups.setdefault(key, []).append(c.experiment)
     parts = [f"{len(names)} on the {key} ({', '.join(sorted(set(names)))})" for key, names in groups.items()]
     text = f"Of the page's {len(page.claims)} claims: " + "; ".join(parts) + "."
