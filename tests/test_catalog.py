@@ -428,3 +428,9 @@ def test_every_wgd_arm_says_which_mean_or_code_it_runs():
             else:
                 assert o["hparams"]["wgd_mode"] == "filter", (name, label)
                 assert "per-filter mean (wgd_mode='filter')" in note and "not the paper's Eq. 11" in note, (name, label)
+
+
+def test_no_catalogue_note_calls_changed_settings_the_papers():
+    """A note that explains a raised lr must not call those runs 'the paper's settings' (issue 23)."""
+    for name in list_paper_experiments():
+        assert "'the paper's settings'" not in load_paper_experiment(name).paper.notes, name
