@@ -409,3 +409,28 @@ def test_a_verdict_names_the_papers_networks_where_optimlab_trains_a_substitute(
     detection = _paper_setting(load_paper_experiment("tmsgd-detection-voc2007"))
     assert "Fast R-CNN and RFBNet" in detection and "ssd-small width" not in detection
     assert "resnet18 width 1" in _paper_setting(load_paper_experiment("rsgdm-cifar10-resnet18"))
+
+
+def test_every_wgd_arm_says_which_mean_or_code_it_runs():
+    """The WGD arms run the authors' per-filter mean or their published code, never the paper's Eq. 11
+    (wgd_mode='kernel'): each arm's note says which, so no page calls them 'the paper's equations'."""
+    for name in list_paper_experiments():
+        if not name.startswith("wgd-"):
+            continue
+        exp = load_paper_experiment(name)
+        for o in exp.experiment["optimizers"]:
+            label = o["label"]
+            if not label.startswith("wgd-"):
+                continue
+            note = exp.paper.code_notes[label]
+            if o["name"].endswith("-published"):
+                assert "the authors' published code" in note.lower() or "published code" in note, (name, label)
+            else:
+                assert o["hparams"]["wgd_mode"] == "filter", (name, label)
+                assert "per-filter mean (wgd_mode='filter')" in note and "not the paper's Eq. 11" in note, (name, label)
+
+
+def test_no_catalogue_note_calls_changed_settings_the_papers():
+    """A note that explains a raised lr must not call those runs 'the paper's settings' (issue 23)."""
+    for name in list_paper_experiments():
+        assert "'the paper's settings'" not in load_paper_experiment(name).paper.notes, name

@@ -14,6 +14,7 @@ from optimlab.cli.reproduce import add_parser
 from optimlab.experiments.config import ExperimentConfig
 from optimlab.experiments.results import RunResult
 from optimlab.reproduce.catalog import Claim, list_paper_experiments, load_paper_experiment
+from optimlab.reproduce.judging import Judged
 from optimlab.reproduce.run import ReproduceError, Reproduction, find_cifar10_subset, reproduce, resolve_config
 from optimlab.reproduce.verdict import (
     CONTRADICTED,
@@ -233,6 +234,7 @@ def test_tiny_cpu_reproduce_writes_verdict_and_resumes(
     assert {p: p.stat().st_mtime_ns for p in runs} == stamp  # resumed: nothing re-run
     # the sweep's wall time adds up over calls: a no-op resume does not erase the time the runs took
     assert json.loads((out / "reproduce.json").read_text(encoding="utf-8"))["sweep_wall_time_s"] >= first > 0
+    assert json.loads((out / "reproduce.json").read_text(encoding="utf-8"))["code_commit"]  # the code that ran
 
 
 # ----------------------------------------------------------------------------------------------
@@ -313,7 +315,8 @@ def test_tiny_cpu_reproduce_with_tune_judges_claims_twice(
     tables = [ln for ln in text.splitlines() if ln.startswith("| rsgdm vs sgdm-ema |")]
     assert len(tables) == 2  # the claim judged at the paper's settings and tuned
     summary = next(ln for ln in text.splitlines() if ln.startswith("1. RSGDM beats SGDM"))
-    assert "at the paper's settings; **" in summary and "** tuned" in summary
+    # CPU-scale runs differ from the paper (epochs, width, data): never called "the paper's settings"
+    assert "at CPU-scale settings; **" in summary and "** tuned" in summary
     assert "--tune --tune-budget 2" in text  # the regenerate command repeats the tuning
     # the tuning's wall time survives a later call without --tune and adds up over --tune calls
     tuned_s = json.loads((out / "reproduce.json").read_text(encoding="utf-8"))["tune"]["wall_time_s"]
@@ -324,7 +327,7 @@ def test_tiny_cpu_reproduce_with_tune_judges_claims_twice(
     reproduce("rsgdm-cifar10-resnet18", **again)  # type: ignore[arg-type]
     assert json.loads((out / "reproduce.json").read_text(encoding="utf-8"))["tune"]["wall_time_s"] >= tuned_s
 
-    # the results page: a row per claim with both verdicts, the verdict embedded one level down
+    # the results page: a row per claim with both verdicts, the verdict one click away
     from optimlab.reproduce.page import main as page_main
 
     page = tmp_path / "docs" / "results.md"
@@ -339,9 +342,8 @@ def test_tiny_cpu_reproduce_with_tune_judges_claims_twice(
     row = next(ln for ln in body.splitlines() if ln.startswith("| [rsgdm-cifar10-resnet18]"))
     assert "rsgdm vs sgdm-ema, accuracy" in row and "+0.14 pts" in row  # the paper's difference, 94.62 - 94.48
     assert sum(row.count(f"**{v}**") for v in VERDICTS) == 2
-    assert "\n## Reproducing rsgdm-cifar10-resnet18: verdict" in body and "\n### Claims at the paper's settings" in body
-    assert "(report.md)" not in body and f"[`{out.as_posix()}/report.md`](" in body  # linked relative to the page
-    assert (page.parent / "img" / "results" / "rep-lr.png").is_file() and "(img/results/rep-lr.png)" in body
+    assert "](../rep/verdict.md)" in row and "Reproducing rsgdm-cifar10-resnet18: verdict" not in body
+    assert "at CPU-scale settings" in row and "paper's settings" not in row
 
 
 def test_tune_budget_must_be_at_least_two(tmp_path: Path) -> None:
@@ -510,3 +512,115 @@ def test_compare_margins_parse_with_one_clear_error() -> None:
     for bad, match in (("accuracy", "METRIC=M"), ("auc=x", "not a number"), ("auc=-0.1", "> 0")):
         with pytest.raises(ValueError, match=match):
             parse_margins([bad])
+
+
+# ----------------------------------------------------------------------------------------------
+# the results page: what ran, the page-wide family
+
+
+def _cpu_run(name: str) -> tuple:
+    """The catalogue's CPU-scale config and the reproduce.json lines the page reads (no data needed)."""
+    from optimlab.report.display import DATASET_TITLES
+
+    exp = load_paper_experiment(name)
+    d = exp.experiment_dict("cpu")
+    config = ExperimentConfig.from_dict({**d, "data_dir": "/nonexistent"})
+    title = DATASET_TITLES.get(d["dataset"], d["dataset"])
+    title += " subset" if d["dataset"] == "cifar10" else ""
+    meta = {"dataset": d["dataset"], "dataset_title": title, "n_train": 1000, "description": title}
+    return exp, config, {"scale": "cpu", **meta}
+
+
+def test_deviations_name_every_changed_setting_and_the_judge_is_never_the_papers() -> None:
+    from optimlab.reproduce.provenance import CPU_SETTINGS, PAPER_SETTINGS, deviations, judge_name
+    from optimlab.reproduce.verdict import render
+
+    exp, config, meta = _cpu_run("tmsgd-text-r8")
+    devs = "; ".join(deviations(exp, config, meta))
+    for setting in (
+        "stands in for R8",  # data
+        "width 0.25 (paper 1)",
+        "epochs 6 (paper 120)",
+        "at most 200 steps of 16 per epoch (paper: full epochs, batch 5)",
+        "TM-SGD switch at epoch 6 of 6 (paper 100 of 120)",
+        "lr sgd 1 (paper 0.01), tmsgd 1 (paper 0.01), sgdm 0.1 (paper 0.01)",
+    ):
+        assert setting in devs
+    assert "adam" not in devs.split("lr ")[-1]  # Adam runs at the paper's lr: not listed as changed
+    meta["deviations"] = deviations(exp, config, meta)
+    assert judge_name(meta) == CPU_SETTINGS
+    text = render(exp, meta, [], "optimlab reproduce tmsgd-text-r8")
+    assert "## Claims at CPU-scale settings" in text and PAPER_SETTINGS not in text
+    assert "TM-SGD switch at epoch 6 of 6" in text  # the banner names every deviation too
+    paper = ExperimentConfig.from_dict(exp.experiment_dict("paper"))
+    same = {"scale": "paper", "dataset": "r8"}
+    assert deviations(exp, paper, same) == [] and judge_name(same) == PAPER_SETTINGS
+
+
+def test_cifar100_experiments_at_cpu_scale_are_named_stand_ins_and_repeats_are_found() -> None:
+    from optimlab.reproduce.page import repeated_designs
+    from optimlab.reproduce.provenance import arm_kinds, stand_in_title
+
+    exp, config, meta = _cpu_run("wgd-cifar100-resnet18")
+    assert stand_in_title(exp, meta) == "CIFAR-100 experiment, run at CPU scale on the CIFAR-10 subset stand-in"
+    kinds = arm_kinds(config)
+    assert kinds["wgd-sgdm"] == "the authors' per-filter mean (wgd_mode='filter')"
+    assert kinds["wgd-nadam-code"] == "the authors' published code" and "sgdm" not in kinds
+    own = _cpu_run("tmsgd-cifar10-resnet18")
+    assert stand_in_title(own[0], own[2]) is None
+    design = {"design": "same"}
+    judged: list[Judged] = [
+        (load_paper_experiment("tmsgd-cifar100-resnet18"), {**design, "stand_in": "x"}, [], None),
+        (own[0], dict(design), [], None),
+        (exp, {"design": "other"}, [], None),
+    ]
+    assert repeated_designs(judged) == {"tmsgd-cifar100-resnet18": "tmsgd-cifar10-resnet18"}
+
+
+def test_page_wide_holm_counts_every_claim_through_inference() -> None:
+    from optimlab.reproduce.pagewide import judge_page
+    from optimlab.stats import inference
+
+    exp = load_paper_experiment("rsgdm-cifar10-resnet18")
+    claim = exp.paper.claims[0]
+    modest = [0.01, 0.05, -0.01, 0.04, 0.03, 0.0, 0.06, -0.02, 0.02, 0.04]  # paired t p 0.028 alone
+    strong = [0.05 + 0.001 * i for i in range(10)]
+    judged: list[Judged] = []
+    for diffs in [modest] * 11 + [strong]:
+        runs = _results({"rsgdm": [0.3 + x for x in diffs], "sgdm-ema": [0.3] * 10}, "accuracy")
+        judged.append((exp, {"code_claims": []}, judge_claims([claim], runs, {}), None))
+    assert all(j[2][0].verdict == SURVIVES for j in judged)  # each survives in its own family of one
+    page = judge_page(judged)
+    assert len(page.claims) == 12 and len(page.survivors) == 1  # the page-wide family keeps only the strong one
+    assert page.counts()[SURVIVES] == 1
+    # the page's adjusted p is never below the experiment's: the family only grew
+    assert all(c.page_p >= j[2][0].holm_p for c, j in zip(page.claims, judged))
+    assert page.claims[0].page_verdict == inference.INCONCLUSIVE and page.claims[-1].page_verdict == SURVIVES
+
+
+@pytest.mark.skipif(not (REPO / "results").is_dir(), reason="the committed results/ folders are absent")
+def test_the_results_page_from_the_committed_runs(tmp_path: Path) -> None:
+    from optimlab.reproduce.page import write_results_page
+
+    folders = sorted((REPO / "results").glob("reproduce-*-cpu"))
+    page = write_results_page(folders, tmp_path / "results.md", write_verdicts=False)
+    text = page.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    assert len(lines) < 500 and text.count("## How the verdicts are decided") == 1
+    assert "45-95" not in text and "30.08 % (003 Table 8)" in text
+    rows = [ln for ln in lines if ln.startswith("| [")]
+    assert rows and not any("paper's settings" in ln for ln in rows)
+    gan = [ln for ln in rows if ln.startswith("| [tmsgd-gan-sneakers]")]
+    assert len(gan) == 4 and "0.081 vs 0.0925" in gan[0] and "no figures" not in text
+    text_r8 = next(ln for ln in rows if ln.startswith("| [tmsgd-text-r8]") and "vs adam" in ln)
+    assert "lr sgd 1 (paper 0.01), tmsgd 1 (paper 0.01), sgdm 0.1 (paper 0.01)" in text_r8
+    assert "TM-SGD switch at epoch 6 of 6" in text_r8 and "**contradicted** at CPU-scale settings" in text_r8
+    c100 = [ln for ln in rows if "cifar100" in ln.split("|")[1]]
+    assert c100 and all("CIFAR-100 experiment, run at CPU scale on the CIFAR-10 subset stand-in" in ln for ln in c100)
+    assert "tmsgd-cifar100-resnet18 at CPU scale repeats tmsgd-cifar10-resnet18 on other seeds" in text
+    assert "standing in for CIFAR-100 (rsgdm-cifar100-resnet50" in text
+    assert "Eq. 11" in text and 'wgd_mode = "kernel"' in text and "was **not run**" in text
+    m = __import__("re").search(r"This page judges \*\*(\d+) claims\*\*.*?\*\*(\d+) of \1 survive\*\*", text)
+    tuned = [ln for ln in rows if "**" in ln.split("|")[-2]]  # a tuned verdict of its own (not the same runs)
+    assert m is not None and int(m.group(1)) == len(rows) + len(tuned) and int(m.group(2)) < int(m.group(1))
+    assert "runs committed in" in text or "runs made by the code of" in text

@@ -139,5 +139,5 @@ def headline(judged: Any) -> str:
     lines = [f"{exp.name}: scale {meta['scale']}, {meta.get('description', '')}"]
     for i, r in enumerate(claims):
         tail = f"; tuned: {tuned.claims[i].verdict}" if tuned is not None else ""
-        lines.append(f"{i + 1}. {r.claim.text} — {r.verdict} (paper's settings){tail}")
+        lines.append(f"{i + 1}. {r.claim.text} — {r.verdict} (at {meta.get('judge_name', 'the settings run')}){tail}")
     return "\n".join(lines)

@@ -29,6 +29,7 @@ import numpy as np
 
 from optimlab.experiments import looks
 from optimlab.experiments.results import RunResult
+from optimlab.reproduce import provenance
 from optimlab.reproduce.catalog import Claim, PaperExperiment, load_paper_experiment
 from optimlab.reproduce.claim_runs import Arms, oriented, sample_notes, scale_mismatch, values_by_seed
 from optimlab.reproduce.layout import TUNED_DIR, read_meta
@@ -66,6 +67,8 @@ class ClaimResult:
     equiv_holm_p: float = math.nan  # adjusted TOST p of "|difference| >= margin" (NaN: no margin)
     sign_flip_p: float = math.nan  # the distribution-free companion of t_p
     companion: str | None = None  # set when the sign-flip test would give another verdict
+    direction_p: float = math.nan  # the two-sided p that decided the direction (t, or sign-flip with a failure)
+    differences: list[float] = field(default_factory=list)  # oriented per-seed differences the tests used
 
     @property
     def paper_diff(self) -> float | None:
@@ -94,9 +97,8 @@ def judge_claims(
     margins = np.array([c.margin if c.margin is not None else margin_for(c.metric) for c in claims])
     d = inference.family_array([a.differences(oriented(c)) for c, a in zip(claims, arms)])
     failed = np.array([a.has_failures for a in arms])
-    j = inference.judge_family(
-        d, deltas, alpha, min_seeds, margin=margins, p_direction=permutation.direction_p(d, failed)
-    )
+    p_dir = permutation.direction_p(d, failed)
+    j = inference.judge_family(d, deltas, alpha, min_seeds, margin=margins, p_direction=p_dir)
     flip = _sign_flip(d)
     other_p = np.where(failed, j.stats.p_two, flip)  # the test that did not decide, as a companion
     companion = inference.judge_family(d, deltas, alpha, min_seeds, margin=margins, p_direction=other_p)
@@ -104,6 +106,7 @@ def judge_claims(
     for i, (c, arm) in enumerate(zip(claims, arms)):
         r = _claim_result(c, arm, reported, j, i, deltas[i], len(claims))
         r.margin, r.magnitude_absent, r.sign_flip_p = float(margins[i]), magnitude_absent, float(flip[i])
+        r.direction_p, r.differences = float(p_dir[i]), [float(v) for v in d[i] if np.isfinite(v)]
         r.notes += sample_notes(c, arm, d[i], min_seeds)
         if failed[i]:
             r.notes.append(
@@ -324,6 +327,12 @@ def judge_folder(out_dir: str | Path) -> Judged:
     meta["accuracy_means"] = {
         o.label: mean_ci(list(values_by_seed(results, o.label, "accuracy").values())).mean for o in config.optimizers
     }  # test accuracy per optimizer (nan: no finished run)
+    meta["deviations"] = provenance.deviations(exp, config, meta)
+    meta["judge_name"] = provenance.judge_name(meta)
+    meta["runs_made_by"] = provenance.runs_made_by(out, meta)
+    meta["arm_kinds"] = provenance.arm_kinds(config)
+    meta["budget"] = {"epochs": config.epochs, "steps": config.max_steps_per_epoch, "batch": config.batch_size}
+    meta["design"] = json.dumps({**config.to_dict(), "name": None, "seeds": None}, sort_keys=True, default=str)
     claims = judge_all(exp, results)
     meta["code_claims"] = list(zip(code_claims(exp), judge_code_claims(exp, results)))
     seq = looks.read_sequential(out)

@@ -34,6 +34,7 @@ from optimlab.experiments.executor import Executor
 from optimlab.experiments.results import write_json_atomic
 from optimlab.reproduce.catalog import PaperExperiment, load_paper_experiment
 from optimlab.reproduce.layout import DATASET_TITLES, META_FILE, TUNED_DIR, ReproduceError, read_meta
+from optimlab.reproduce.provenance import code_version
 
 __all__ = [
     "Reproduction",
@@ -386,6 +387,7 @@ def reproduce(
         "overrides": dict(overrides or {}),
         **data,
         "sweep_wall_time_s": round(elapsed, 1),
+        "code_commit": code_version(),  # the code that made (or resumed) these runs: the page names it
     }  # wall time of the paper-settings sweep, over all calls
     if isinstance(earlier.get("tune"), dict):  # an earlier --tune's record survives a call without --tune
         meta["tune"] = earlier["tune"]

@@ -36,6 +36,7 @@ from optimlab.reproduce.judging import (
     judge_claims,
     judge_folder,
 )
+from optimlab.reproduce.provenance import judge_name, setting_lines, stand_in_title
 from optimlab.reproduce.verdict_notes import companion_lines, magnitude_absent_lines, method_text, sequential_text
 from optimlab.stats.inference import (
     CONTRADICTED,
@@ -179,8 +180,11 @@ def render(
     tuned: TunedClaims | None = None,
 ) -> str:
     """verdict.md's text."""
-    lines = [f"# Reproducing {exp.name}: verdict", "", *_scale_banner(exp, meta)]
-    lines += [*_paper_line(exp), "## Claims at the paper's settings", ""]
+    name = judge_name(meta)
+    stand_in = stand_in_title(exp, meta)
+    lines = [f"# Reproducing {exp.name}: verdict", "", *([f"**{stand_in}.**", ""] if stand_in else [])]
+    lines += [*_scale_banner(exp, meta), *setting_lines(meta)]
+    lines += [*_paper_line(exp), f"## Claims at {name}", ""]
     if meta.get("sequential"):
         lines += sequential_text(meta["sequential"])
     lines += [*claims_table(claims), "", *magnitude_absent_lines(claims)]
@@ -195,7 +199,7 @@ def render(
     lines += companion_lines(claims)
     lines += ["## Claims with each optimizer tuned (the fair judge)", ""]
     lines += _untuned_text(exp) if tuned is None else _tuned_section(exp, tuned)
-    lines += _summary_section(claims, tuned)
+    lines += _summary_section(claims, tuned, name)
     lines += _closing_sections(exp, meta, claims, command, tuned)
     return "\n".join(lines)
 
@@ -315,7 +319,7 @@ def _tuned_section(exp: PaperExperiment, tuned: TunedClaims) -> list[str]:
     ]
 
 
-def _summary_section(claims: Sequence[ClaimResult], tuned: TunedClaims | None) -> list[str]:
+def _summary_section(claims: Sequence[ClaimResult], tuned: TunedClaims | None, name: str) -> list[str]:
     """One numbered line per claim with its verdicts, then the counts of each verdict."""
     lines = ["## Summary", ""]
     for i, r in enumerate(claims, 1):
@@ -324,10 +328,10 @@ def _summary_section(claims: Sequence[ClaimResult], tuned: TunedClaims | None) -
             tail = f"; **{tuned.claims[i - 1].verdict}** tuned" + (" (same runs)" if tuned.same_as_paper[i - 1] else "")
         notes = [*r.notes, *([r.sensitivity] if r.sensitivity else []), *([r.companion] if r.companion else [])]
         lines.append(
-            f"{i}. {r.claim.text} — {verdict_text(r)} at the paper's settings{tail}."
+            f"{i}. {r.claim.text} — {verdict_text(r)} at {name}{tail}."
             + (f" Notes: {'; '.join(notes)}." if notes else "")
         )
-    lines += ["", "At the paper's settings: " + counts_text(claims) + "."]
+    lines += ["", f"At {name}: " + counts_text(claims) + "."]
     if tuned is not None:
         lines.append(
             "Tuned: " + counts_text(tuned.claims, tuned.same_as_paper) + ", not counting claims whose "
@@ -359,7 +363,7 @@ def _closing_sections(
         "```",
         command,
         "```",
-        f"(training time of the {meta.get('n_runs', '?')} runs at the paper's settings: "
+        f"(training time of the {meta.get('n_runs', '?')} runs at {judge_name(meta)}: "
         f"{meta.get('runs_wall_time_s', float('nan')):.0f} s summed over runs"
         + (f"; of the {tuned.n_runs} tuning and rerun runs: {tuned.runs_wall_time_s:.0f} s" if tuned else "")
         + "; finished runs are kept, so a re-run only fills in what is missing)",

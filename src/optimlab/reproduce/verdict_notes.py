@@ -15,20 +15,22 @@ from optimlab.stats.inference import CONTRADICTED, EQUIVALENT, INCONCLUSIVE, SMA
 __all__ = ["method_text", "sequential_text", "magnitude_absent_lines", "companion_lines"]
 
 
-def method_text(m: int) -> list[str]:
-    """How the verdict is decided, with this family's size m."""
+def method_text(m: int | None) -> list[str]:
+    """How the verdict is decided, with this family's size m (None: said of every experiment's family)."""
     a = inference.ALPHA
+    family = f"This experiment's {m} claim(s) are" if m is not None else "Each experiment's claims are"
+    strictest = f"{a:g}/{m}" if m is not None else f"{a:g}/m for m claims"
     return [
         f"The difference is optimizer − baseline on the same seeds (same initial weights and batch order), over "
         f"the seeds both arms ran; a failed run (diverged or raised) counts at the worst value either arm reached, "
         f"so failures are judged, not dropped (such a claim's no-difference test is the sign-flip permutation "
         "test, exact for the symmetric differences equal arms give; the t-test runs over its level on those "
-        f"spiky differences). This experiment's {m} claim(s) are one family with one α budget: "
+        f"spiky differences). {family} one family with one α budget: "
         "each claim's paired t-test of no difference (two-sided) and, where planned, its size tests "
         '("difference ≥ the paper\'s", "|difference| ≥ the margin") are adjusted by one step-down Holm procedure '
         "in which a claim's size tests share half its weight and count as alternatives to its no-difference test "
         "(they can never be true together), so the chance of any false decisive verdict here is at most "
-        f"{a:.0%} and the no-difference tests keep Holm's levels ({a:g}/{m} at the strictest step).",
+        f"{a:.0%} and the no-difference tests keep Holm's levels ({strictest} at the strictest step).",
         "",
         f"- **{SURVIVES}**: the adjusted p < {a:g} and the difference is in the claimed direction.",
         f"- **{SURVIVES}, but smaller than claimed**: the same, and a one-sided t-test also rejects "
