@@ -302,6 +302,16 @@ _TYPES: dict[str, tuple[type, ...]] = {  # the experiment's own fields; TrainCon
 }
 
 
+def _check_margins(margins: Any) -> None:
+    if not isinstance(margins, dict):
+        raise ConfigError(f"'margins' must be a table of metric = margin, got {margins!r}")
+    for metric, m in margins.items():
+        try:
+            check_margin(m, f"margins.{metric}")
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+
+
 def _check(c: ExperimentConfig) -> None:
     """Field types and ranges; raises ConfigError naming the key and the bad value."""
     for key, types in _TYPES.items():
@@ -320,13 +330,7 @@ def _check(c: ExperimentConfig) -> None:
         raise ConfigError(f"optimizer label(s) {dupes} appear twice; give each entry a distinct 'label'")
     if c.baseline is not None and c.baseline not in labels:
         raise ConfigError(f"'baseline' {c.baseline!r} is not one of the optimizer labels {labels}")
-    if not isinstance(c.margins, dict):
-        raise ConfigError(f"'margins' must be a table of metric = margin, got {c.margins!r}")
-    for metric, m in c.margins.items():
-        try:
-            check_margin(m, f"margins.{metric}")
-        except ValueError as e:
-            raise ConfigError(str(e)) from None
+    _check_margins(c.margins)
     if not c.seeds or not all(isinstance(s, int) for s in c.seeds):
         raise ConfigError(f"'seeds' must be a non-empty tuple of ints, got {c.seeds!r}")
     for key in ("models", "datasets"):
