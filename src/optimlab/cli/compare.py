@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from optimlab.cli.commands import command_help
 from optimlab.cli.common import (
     EXIT_RUNS_FAILED,
     add_executor_flags,
@@ -30,7 +31,7 @@ from optimlab.experiments.results import RunResult
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
-    p = sub.add_parser("compare", help="run optimizers x seeds, print the table, write the report")
+    p = sub.add_parser("compare", help=command_help("compare"))
     add_run_flags(p)
     p.add_argument(
         "--optimizers",

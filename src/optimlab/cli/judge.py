@@ -11,13 +11,14 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from optimlab.cli.commands import command_help
 from optimlab.cli.common import console, rich_table
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "judge",
-        help="judge runs made elsewhere (a CSV or a folder of run JSONs) with compare's statistics",
+        help=command_help("judge"),
         description="Pair each optimizer with the baseline by seed: Student-t interval, Holm over the "
         "optimizers, failure rates, decision and MDE; writes DIR/report.md and DIR/judgement.json.",
     )

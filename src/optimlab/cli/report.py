@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from optimlab.cli.commands import command_help
 from optimlab.cli.common import (
     UsageError,
     console,
@@ -14,7 +15,7 @@ from optimlab.cli.common import (
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
-    p = sub.add_parser("report", help="rebuild report.md and figures from an experiment folder")
+    p = sub.add_parser("report", help=command_help("report"))
     p.add_argument("dir", metavar="DIR")
     p.set_defaults(func=cmd_report)
     return p

@@ -7,13 +7,14 @@ import math
 from pathlib import Path
 from typing import Any
 
+from optimlab.cli.commands import command_help
 from optimlab.cli.common import add_run_flags, build_config, console, log, rich_table
 from optimlab.cli.flags import add_threads_flag
 from optimlab.train.vocabulary import task_metrics
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
-    p = sub.add_parser("train", help="one training run; prints its final metrics")
+    p = sub.add_parser("train", help=command_help("train"))
     add_run_flags(p)
     p.add_argument("--optimizer", metavar="SPEC", help="name[:k=v,...] (default: the config's first optimizer)")
     p.add_argument("--seed", type=int, default=0)

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from optimlab.cli.commands import command_help
 from optimlab.tasks import known_metrics
 from optimlab.tune.search import SEARCHES, TuneError
 
@@ -29,7 +30,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
     p = subparsers.add_parser(
         "tune",
-        help="same lr-search budget per optimizer, chosen on validation, compared on test (tune.md)",
+        help=command_help("tune"),
         description="Search lr (and weight decay with --tune-weight-decay) with the same budget for every "
         "optimizer, choose each one's setting on the validation split, rerun the choices on the "
         "final seeds and compare them on the test split with paired statistics. Resumable.",
