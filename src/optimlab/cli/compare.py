@@ -22,6 +22,7 @@ from optimlab.cli.flags import (
     add_looks_flags,
     add_seeds_flag,
     add_threads_flag,
+    add_wide_flag,
     add_workers_flag,
     looks_from_args,
     workers_from_args,
@@ -46,6 +47,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     add_threads_flag(p)
     add_executor_flags(p)
     add_looks_flags(p)
+    add_wide_flag(p)
     p.set_defaults(func=cmd_compare)
     return p
 
@@ -101,7 +103,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         sequential_looks.run_until_decided(config, out, looks, run, decide)
         results = holder["results"]
     report = write_report(out)
-    done, failed = print_summary(out)
+    done, failed = print_summary(out, wide=args.wide)
     console().print(f"report: {report}")
     if failed:
         errs = [r for r in results if not r.done]

@@ -46,6 +46,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     from optimlab.experiments.threads import choose_threads
     from optimlab.experiments.validate import check_experiment
+    from optimlab.report.display import fmt_value, metric_title
     from optimlab.train import fit
 
     config = build_config(args, single=True)
@@ -62,7 +63,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     history = fit(spec.config, spec.seed, run_dir=args.out, progress=not args.quiet)
     rows = [
-        [m, f"{history.final.get(m, math.nan):.4f}", f"{history.final_val.get(m, math.nan):.4f}"]
+        [metric_title(m), fmt_value(m, history.final.get(m)), fmt_value(m, history.final_val.get(m))]
         for m in spec.config.metrics or task_metrics(spec.config.task)  # a train_function's own metrics
     ]
     con = console()

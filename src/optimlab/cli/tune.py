@@ -26,7 +26,7 @@ from optimlab.tune.search import SEARCHES, TuneError
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the `tune` subcommand to an argparse subparsers object and return its parser."""
     from optimlab.cli.common import add_executor_flags, add_run_flags
-    from optimlab.cli.flags import add_seeds_flag, add_workers_flag
+    from optimlab.cli.flags import add_seeds_flag, add_wide_flag, add_workers_flag
 
     p = subparsers.add_parser(
         "tune",
@@ -70,6 +70,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--out", metavar="DIR", help="output folder (default runs/tune-<name>); re-running resumes")
     add_workers_flag(p)
+    add_wide_flag(p)
     add_executor_flags(p)
     p.set_defaults(func=run_from_args)
     return p
@@ -92,8 +93,10 @@ def run_from_args(args: argparse.Namespace) -> int:
     from optimlab.cli.common import build_config, console, executor_from_args, rich_table
     from optimlab.cli.flags import seeds_arg, workers_from_args
     from optimlab.experiments.validate import check_experiment
+    from optimlab.cli.tables import print_fitted
+    from optimlab.report.display import fmt_value, metric_title
     from optimlab.report.markdown import compare_table
-    from optimlab.tune.search import tune
+    from optimlab.tune.search import edge_note, tune
 
     if args.budget < 2:  # one setting per optimizer is no search: every optimizer would "choose" it
         raise TuneError(f"--budget must be >= 2 settings per optimizer (one setting is no search), got {args.budget}")
@@ -124,17 +127,18 @@ def run_from_args(args: argparse.Namespace) -> int:
         tensorboard=not args.no_tensorboard,
     )
     con = console()
+    metric = result.metric
     rows = []
     for label, b in result.best.items():
         if b is None:
             rows.append([label, "— (all diverged)", "", ""])
         else:
             wd = b.candidate.weight_decay
-            rows.append([label, f"{b.candidate.lr:.3g}", "—" if wd is None else f"{wd:.3g}", f"{b.mean:.4f}"])
+            rows.append([label, f"{b.candidate.lr:.3g}", "—" if wd is None else f"{wd:.3g}", fmt_value(metric, b.mean)])
     con.print(
         rich_table(
             f"chosen on validation {result.metric} ({len(result.candidates)} settings each)",
-            ["optimizer", "lr", "weight decay", f"val {result.metric}"],
+            ["optimizer", "lr", "weight decay", f"val {metric_title(metric)}"],
             rows,
         )
     )
@@ -146,7 +150,10 @@ def run_from_args(args: argparse.Namespace) -> int:
         headline = task_headline(fc.task)
         headers, rows = compare_table(result.summary, fc.baseline_label, fc.dataset_grid[0], fc.model_grid[0], headline)
         title = f"chosen settings, {len(fc.seeds)} final seeds — final {headline_title(headline)}"
-        con.print(rich_table(title, headers, rows))
+        print_fitted(con, title, headers, rows, args.wide)
+    edge = edge_note({lab: b.candidate if b is not None else None for lab, b in result.best.items()}, result.candidates)
+    if edge is not None:  # a warning, shown even with --quiet
+        print(f"optimlab tune: {edge}", file=sys.stderr)
     con.print(f"tune page: {result.page}")
     failed = [r for r in result.final_results if not r.done]
     if failed or result.final_config is None:
