@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from rich import box
 from rich.table import Table
@@ -63,7 +63,7 @@ def _table(title: str, headers: Sequence[str], rows: Sequence[Sequence[str]], ex
     table = Table(title=Text(title), title_justify="left", **style)
     for i, h in enumerate(headers):
         width = _column_width(h, [str(r[i]) for r in rows]) if exact else None
-        justify = "right" if i > 0 else "left"
+        justify: Literal["left", "right"] = "right" if i > 0 else "left"
         table.add_column(Text(h), justify=justify, min_width=width, max_width=width, overflow="fold", no_wrap=i == 0)
     for r in rows:
         table.add_row(*(Text(str(c)) for c in r))

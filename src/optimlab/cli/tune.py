@@ -92,8 +92,8 @@ def run_from_args(args: argparse.Namespace) -> int:
     """Execute a parsed `tune` command; returns the exit status (ValueError on bad input)."""
     from optimlab.cli.common import build_config, console, executor_from_args, rich_table
     from optimlab.cli.flags import seeds_arg, workers_from_args
-    from optimlab.experiments.validate import check_experiment
     from optimlab.cli.tables import print_fitted
+    from optimlab.experiments.validate import check_experiment
     from optimlab.report.display import fmt_value, metric_title
     from optimlab.report.markdown import compare_table
     from optimlab.tune.search import edge_note, tune
