@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import pytest
 from rich.console import Console
@@ -123,3 +124,69 @@ def test_the_kernel_build_says_so_only_when_it_compiles(tmp_path, monkeypatch, c
     (tmp_path / name / f"{name}.so").write_bytes(b"")
     assert compiled._build() == "module"
     assert capsys.readouterr().err == ""  # a cached build loads silently
+
+
+TINY = ["--model", "mlp", "--epochs", "1", "--batch-size", "64", "--max-steps-per-epoch", "3"]
+
+
+def test_adding_seeds_says_what_was_finished_and_warns_of_the_earlier_look(tmp_path, capsys):
+    from optimlab.cli import main
+
+    argv = [
+        "compare",
+        *TINY,
+        "--optimizers",
+        "sgdm:lr=0.1",
+        "adam:lr=1e-3",
+        "--workers",
+        "1",
+        "--no-tensorboard",
+        "--out",
+        str(tmp_path),
+    ]
+    assert main([*argv, "--seeds", "2", "--quiet"]) == 0
+    assert "earlier looks" not in capsys.readouterr().err
+    assert main([*argv, "--seeds", "3"]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert "4 of 6 runs already finished; running the other 2" in err
+    assert "optimlab: warning: earlier looks: this folder's statistics were already reported at [2] seeds" in err
+
+
+def test_train_prints_accuracy_in_percent(tmp_path, capsys):
+    from optimlab.cli import main
+
+    assert main(["train", *TINY, "--optimizer", "sgdm:lr=0.1", "--quiet", "--out", str(tmp_path / "r")]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if "│ accuracy %" in line)
+    cells = [c.strip() for c in row.split("│")[2:4]]
+    assert all(len(c.split(".")[1]) == 2 and 1 <= float(c) <= 100 for c in cells), row  # 97.55, not 0.9755
+
+
+def test_learning_curves_stay_in_range_with_whole_epochs_and_plain_log_labels(tmp_path, monkeypatch):
+    from optimlab.experiments.config import ExperimentConfig
+    from optimlab.experiments.results import RunResult
+    from optimlab.report import plots
+    from optimlab.train.config import History
+
+    drawn: dict[str, Any] = {}
+    monkeypatch.setattr(plots, "_save", lambda fig, path: drawn.setdefault("fig", fig) and path)
+    config = ExperimentConfig.from_dict(
+        {"name": "t", "model": "mlp", "optimizers": [{"name": "sgdm"}], "seeds": [0, 1]}
+    )
+    spec = config.runs()[0]
+    runs = [  # accuracy near 1 with a wide spread: mean + std lies past 100 %
+        RunResult(f"r{s}", "sgdm", s, spec.config, history=History(train_loss=loss, test_acc=acc))
+        for s, (acc, loss) in enumerate(
+            [([0.9, 0.99, 1.0, 1.0], [2.3, 2.1, 1.9, 1.8]), ([0.7, 0.9, 0.95, 0.96], [2.2, 2.0, 1.95, 1.7])]
+        )
+    ]
+    assert plots.learning_curves(runs, config, tmp_path / "c.png") is not None
+    fig = drawn["fig"]
+    fig.canvas.draw()
+    ax_acc, ax_loss = fig.axes
+    band = ax_acc.collections[0].get_paths()[0].vertices[:, 1]
+    assert band.max() <= 100.0 and band.min() >= 0.0
+    for ax in (ax_acc, ax_loss):
+        labels = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+        assert labels and all(float(x.replace("−", "-")).is_integer() for x in labels), labels
+    log_labels = [t.get_text() for t in ax_loss.get_yticklabels(which="both") if t.get_text()]
+    assert log_labels and not any("times" in x or "^" in x or "×" in x for x in log_labels), log_labels
