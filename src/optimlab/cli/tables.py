@@ -23,6 +23,7 @@ SECONDARY: tuple[tuple[str, str], ...] = (
     ("wins/seeds", "drop"),
     ("step ms", "drop"),
     ("failed [exact 95% CI]", "short"),
+    ("runs", "drop"),  # the n of the failed column's k/n
     ("MDE (80% power)", "drop"),  # judge's column
 )
 
