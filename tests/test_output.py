@@ -190,3 +190,10 @@ def test_learning_curves_stay_in_range_with_whole_epochs_and_plain_log_labels(tm
         assert labels and all(float(x.replace("−", "-")).is_integer() for x in labels), labels
     log_labels = [t.get_text() for t in ax_loss.get_yticklabels(which="both") if t.get_text()]
     assert log_labels and not any("times" in x or "^" in x or "×" in x for x in log_labels), log_labels
+
+
+def test_the_progress_bar_shows_accuracy_in_percent():
+    from optimlab.train.loop import curve_text
+
+    assert curve_text("accuracy", 0.9755) == "val accuracy 97.55 %"
+    assert curve_text("mse", 0.01234) == "val mse 0.01234"  # not a percent metric: as it is
