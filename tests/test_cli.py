@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from optimlab.cli import main
+from optimlab.cli.commands import COMMANDS
 from optimlab.cli.common import parse_optimizer_spec
 
 TINY = ["--model", "mlp", "--epochs", "1", "--batch-size", "64", "--max-steps-per-epoch", "3", "--quiet"]
@@ -133,3 +134,25 @@ def test_a_programming_error_is_a_traceback_not_bad_input(monkeypatch):
     monkeypatch.setattr(listing, "cmd_list", broken)
     with pytest.raises(KeyError):
         main(["list"])
+
+
+def test_help_imports_no_subcommand_and_no_torch():
+    # `optimlab --help` lists the subcommands from cli.commands alone: no torch, SciPy or matplotlib
+    code = (
+        "import sys\nfrom optimlab.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "print('HEAVY', sorted(m for m in ('torch', 'scipy', 'matplotlib', 'optimlab.cli.compare') if m in sys.modules))"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "HEAVY []" in r.stdout, r.stdout[-300:]
+    for name, (_, help_text) in COMMANDS.items():
+        assert name in r.stdout and help_text.split()[0] in r.stdout
+
+
+def test_a_named_subcommand_is_built_in_full_the_others_by_name():
+    from optimlab.cli import build_parser
+
+    sub = next(a for a in build_parser("list")._actions if isinstance(a, argparse._SubParsersAction))
+    assert set(sub.choices) == set(COMMANDS)
+    assert "what" in {a.dest for a in sub.choices["list"]._actions}
+    assert "optimizers" not in {a.dest for a in sub.choices["compare"]._actions}

@@ -268,8 +268,8 @@ def test_cli_errors_are_one_line_exit_2(
 
     original = cli.build_parser
 
-    def with_reproduce() -> argparse.ArgumentParser:
-        parser = original()
+    def with_reproduce(command: str | None = None) -> argparse.ArgumentParser:
+        parser = original(command)
         sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
         if "reproduce" not in sub.choices:
             add_parser(sub)

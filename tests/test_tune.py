@@ -342,6 +342,17 @@ def test_cli_builds_config_like_compare_and_runs(tmp_path: Path, monkeypatch, ca
     assert "tune page:" in capsys.readouterr().out
 
 
+def test_cli_prints_the_grid_edge_warning_and_percent(tmp_path: Path, monkeypatch, capsys) -> None:
+    # validation accuracy rises with lr: every optimizer chooses the largest lr, the grid's edge
+    monkeypatch.setattr(search_mod, "run_experiment", _FakeSweep(lambda label, lr: (0.5 + lr / 4, 0.5 + lr / 4, False)))
+    argv = ["tune", "--model", "mlp", "--optimizers", "sgdm:momentum=0.9", "--epochs", "1", "--seeds", "2"]
+    args = _parser().parse_args([*argv, "--budget", "3", "--tune-seeds", "7,", "--out", str(tmp_path), "--quiet"])
+    assert args.func(args) == 0
+    captured = capsys.readouterr()
+    assert "At the edge of the grid: sgdm (largest, 1)" in captured.err  # --quiet keeps warnings
+    assert "75.00" in captured.out and "0.7500" not in captured.out  # validation accuracy in %, as tune.md
+
+
 def test_cli_bad_weight_decay_range_is_one_clear_error(tmp_path: Path) -> None:
     args = _parser().parse_args(["tune", "--tune-weight-decay", "abc", "--out", str(tmp_path), "--quiet"])
     with pytest.raises(TuneError, match="--tune-weight-decay 'abc'"):

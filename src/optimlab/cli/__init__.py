@@ -17,33 +17,52 @@ OPTIMLAB_DEBUG=1 to see the traceback instead. Anything else is a bug and raises
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 
-from optimlab.cli import compare, judge, listing, report, reproduce, study, train, tune
+from optimlab.cli.commands import COMMANDS
 from optimlab.cli.common import EXIT_BAD_INPUT, Parser, UsageError, fail
 
 __all__ = ["main", "build_parser"]
-SUBCOMMANDS = (compare, train, report, listing, study, tune, reproduce, judge)  # each has add_parser(subparsers)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def __getattr__(name: str) -> tuple[ModuleType, ...]:
+    if name == "SUBCOMMANDS":  # each has add_parser(subparsers); imported on use (they pull in torch)
+        return tuple(importlib.import_module(module) for module, _ in COMMANDS.values())
+    raise AttributeError(f"module 'optimlab.cli' has no attribute {name!r}")
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The `optimlab` parser. command None: every subcommand in full; a name: only that subcommand in
+    full and the others by name and help, so `optimlab --help` imports no subcommand module (main)."""
     import optimlab
 
     parser = Parser(prog="optimlab", description="Compare first-order optimizers over seeds, with statistics.")
     parser.add_argument("--version", action="version", version=f"optimlab {optimlab.__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
-    for command in SUBCOMMANDS:
-        command.add_parser(sub)
+    for name, (module, help_text) in COMMANDS.items():
+        if command is None or name == command:
+            importlib.import_module(module).add_parser(sub)
+        else:
+            sub.add_parser(name, help=help_text)
     return parser
+
+
+def named_command(argv: Sequence[str]) -> str:
+    """The subcommand argv names ('' for none: `optimlab --help`, `optimlab --version`)."""
+    first = next((a for a in argv if not a.startswith("-")), "")
+    return first if first in COMMANDS else ""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     debug = os.environ.get("OPTIMLAB_DEBUG", "") not in ("", "0")
     try:
-        parser = build_parser()
+        argv = sys.argv[1:] if argv is None else list(argv)
+        parser = build_parser(named_command(argv))
         args = parser.parse_args(argv)
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

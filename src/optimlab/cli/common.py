@@ -195,11 +195,19 @@ def log(args: argparse.Namespace, message: str) -> None:
         console(stderr=True).print(message)
 
 
-def print_summary(out_dir: Path) -> tuple[int, int]:
-    """Print the headline table(s) of an experiment folder; returns (finished, failed) run counts."""
+def print_summary(out_dir: Path, wide: bool = False) -> tuple[int, int]:
+    """Print the headline table(s) of an experiment folder, fitted to the terminal unless `wide`;
+    returns (finished, failed) run counts."""
+    from optimlab.cli.tables import print_fitted
     from optimlab.experiments import looks
     from optimlab.experiments.results import load_experiment
-    from optimlab.report.markdown import compare_table, experiment_metrics, headline_title, table_notes
+    from optimlab.report.markdown import (
+        compare_table,
+        earlier_looks_text,
+        experiment_metrics,
+        headline_title,
+        table_notes,
+    )
     from optimlab.stats import sequential
     from optimlab.stats.summary import summarize
 
@@ -219,11 +227,14 @@ def print_summary(out_dir: Path) -> tuple[int, int]:
             title = (
                 f"{config.name}: {ds} / {model} {recipe}, {len(config.seeds)} seeds — final {headline_title(headline)}"
             )
-            con.print(rich_table(title, headers, rows))
+            print_fitted(con, title, headers, rows, wide)
             for note in table_notes(summary, rows):
                 con.print(note)
     if record is not None:
         con.print(sequential.plan_text(record))
+    earlier = looks.earlier_looks(out_dir, len(config.seeds))
+    if earlier:  # the README promises this on the terminal, not only in report.md
+        print(f"optimlab: warning: earlier looks: {earlier_looks_text(earlier)}", file=sys.stderr)
     for note in summary.notes:
         con.print(f"note: {note}")
     timed = [r.history for r in results if r.done and r.history is not None and math.isfinite(r.history.step_time_s)]

@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import Any
 
+from optimlab.cli.commands import command_help
 from optimlab.cli.common import (
     EXIT_RUNS_FAILED,
     add_executor_flags,
@@ -21,6 +22,7 @@ from optimlab.cli.flags import (
     add_looks_flags,
     add_seeds_flag,
     add_threads_flag,
+    add_wide_flag,
     add_workers_flag,
     looks_from_args,
     workers_from_args,
@@ -30,7 +32,7 @@ from optimlab.experiments.results import RunResult
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
-    p = sub.add_parser("compare", help="run optimizers x seeds, print the table, write the report")
+    p = sub.add_parser("compare", help=command_help("compare"))
     add_run_flags(p)
     p.add_argument(
         "--optimizers",
@@ -53,6 +55,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         help="equivalence margin, e.g. accuracy=0.005 (repeatable), or 'defaults' for optimlab.stats.margins' "
         "table: adds the decision 'equivalent (within ±M)' inside the same Holm budget (TOML: margins = {...})",
     )
+    add_wide_flag(p)
     p.set_defaults(func=cmd_compare)
     return p
 
@@ -111,7 +114,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         sequential_looks.run_until_decided(config, out, looks, run, decide)
         results = holder["results"]
     report = write_report(out)
-    done, failed = print_summary(out)
+    done, failed = print_summary(out, wide=args.wide)
     console().print(f"report: {report}")
     if failed:
         errs = [r for r in results if not r.done]

@@ -16,6 +16,7 @@ __all__ = [
     "add_looks_flags",
     "add_seeds_flag",
     "add_threads_flag",
+    "add_wide_flag",
     "add_workers_flag",
     "looks_from_args",
     "seeds_arg",
@@ -83,6 +84,16 @@ def workers_from_args(args: Any) -> int:
     from optimlab.cli.common import cores
 
     return int(args.workers) if args.workers is not None else min(cores(), MAX_DEFAULT_WORKERS)
+
+
+def add_wide_flag(p: Any) -> None:
+    """--wide: every column of the headline table, however wide the terminal (compare, report, judge, tune)."""
+    p.add_argument(
+        "--wide",
+        action="store_true",
+        help="print every column of the table (default: secondary columns are left out where the terminal "
+        "is too narrow for them; report.md always has them)",
+    )
 
 
 def add_looks_flags(p: Any) -> None:

@@ -11,13 +11,15 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from optimlab.cli.common import console, rich_table
+from optimlab.cli.commands import command_help
+from optimlab.cli.common import console
+from optimlab.cli.flags import add_wide_flag
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "judge",
-        help="judge runs made elsewhere (a CSV or a folder of run JSONs) with compare's statistics",
+        help=command_help("judge"),
         description="Pair each optimizer with the baseline by seed: Student-t interval, Holm over the "
         "optimizers, failure rates, decision and MDE; writes DIR/report.md and DIR/judgement.json.",
     )
@@ -38,11 +40,13 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--out", metavar="DIR", help="where report.md and judgement.json go (default runs/judge-<FILE name>)"
     )
+    add_wide_flag(p)
     p.set_defaults(func=cmd_judge)
     return p
 
 
 def cmd_judge(args: argparse.Namespace) -> int:
+    from optimlab.cli.tables import print_fitted
     from optimlab.judging import judge
 
     judgement = judge(args.file, args.baseline, args.metric, lower_is_better=args.lower_is_better)
@@ -50,7 +54,7 @@ def cmd_judge(args: argparse.Namespace) -> int:
     report = judgement.write(out)
     headers, rows = judgement.table()
     con = console()
-    con.print(rich_table(judgement.title(), headers, rows))
+    print_fitted(con, judgement.title(), headers, rows, args.wide)
     for note in judgement.table_notes(rows):
         con.print(note)
     con.print(f"report: {report}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from optimlab.cli.commands import command_help
 from optimlab.cli.common import (
     console,
     rich_table,
@@ -12,7 +13,7 @@ from optimlab.cli.common import (
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
-    p = sub.add_parser("list", help="optimizers, models, data sets and tasks")
+    p = sub.add_parser("list", help=command_help("list"))
     p.add_argument("what", nargs="?", default="all", choices=["all", "optimizers", "models", "datasets", "tasks"])
     p.set_defaults(func=cmd_list)
     return p

@@ -6,16 +6,19 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from optimlab.cli.commands import command_help
 from optimlab.cli.common import (
     UsageError,
     console,
     print_summary,
 )
+from optimlab.cli.flags import add_wide_flag
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
-    p = sub.add_parser("report", help="rebuild report.md and figures from an experiment folder")
+    p = sub.add_parser("report", help=command_help("report"))
     p.add_argument("dir", metavar="DIR")
+    add_wide_flag(p)
     p.set_defaults(func=cmd_report)
     return p
 
@@ -37,6 +40,6 @@ def cmd_report(args: argparse.Namespace) -> int:
         )
         raise UsageError(f"report: {str(folder)!r} is {what}; expected {expected}")
     path = write_report(folder)
-    print_summary(Path(args.dir))
+    print_summary(Path(args.dir), wide=args.wide)
     console().print(f"report: {path}")
     return 0

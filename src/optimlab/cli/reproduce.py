@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from optimlab.cli.commands import command_help
 from optimlab.cli.common import add_executor_flags, add_set_flag, apply_sets, checked_out_dir, executor_from_args
 from optimlab.cli.flags import add_looks_flags, add_seeds_flag, add_workers_flag, looks_from_args, workers_from_args
 from optimlab.reproduce.catalog import list_paper_experiments, load_paper_experiment
@@ -27,7 +28,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the `reproduce` subcommand to an argparse subparsers object and return its parser."""
     p = subparsers.add_parser(
         "reproduce",
-        help="re-run a paper's experiment over seeds and judge its claims (writes verdict.md)",
+        help=command_help("reproduce"),
         description="Re-run one of the papers' experiments (see --list) and write verdict.md: for each claim the "
         "paper's figure, ours with 95% CIs over seeds, the paired difference and a verdict.",
     )

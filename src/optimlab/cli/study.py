@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from optimlab.cli.commands import command_help
 from optimlab.studies import STUDIES, SUMMARIES, run_study
 
 DEFAULT_OUT = Path("studies")
@@ -24,7 +25,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the `study` subcommand to an argparse subparsers object and return its parser."""
     p = subparsers.add_parser(
         "study",
-        help="run one of the papers' analyses (deterministic; writes a Markdown page + PNGs)",
+        help=command_help("study"),
         description="Run a study: " + "; ".join(f"{k}: {v}" for k, v in SUMMARIES.items()),
     )
     p.add_argument("name", nargs="?", metavar="NAME", help=f"one of {', '.join(STUDIES)}, or 'all'")

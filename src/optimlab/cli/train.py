@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 from typing import Any
 
+from optimlab.cli.commands import command_help
 from optimlab.cli.common import add_run_flags, build_config, checked_out_dir, console, log, rich_table
 from optimlab.cli.flags import add_threads_flag
 from optimlab.train.vocabulary import task_metrics
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
-    p = sub.add_parser("train", help="one training run; prints its final metrics")
+    p = sub.add_parser("train", help=command_help("train"))
     add_run_flags(p)
     p.add_argument("--optimizer", metavar="SPEC", help="name[:k=v,...] (default: the config's first optimizer)")
     p.add_argument("--seed", type=int, default=0)
@@ -45,6 +45,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     from optimlab.experiments.threads import choose_threads
     from optimlab.experiments.validate import check_experiment
+    from optimlab.report.display import fmt_value, metric_title
     from optimlab.train import fit
 
     config = build_config(args, single=True)
@@ -63,7 +64,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     history = fit(spec.config, spec.seed, run_dir=args.out, progress=not args.quiet)
     rows = [
-        [m, f"{history.final.get(m, math.nan):.4f}", f"{history.final_val.get(m, math.nan):.4f}"]
+        [metric_title(m), fmt_value(m, history.final.get(m)), fmt_value(m, history.final_val.get(m))]
         for m in spec.config.metrics or task_metrics(spec.config.task)  # a train_function's own metrics
     ]
     con = console()

@@ -17,6 +17,7 @@ import argparse
 import sys
 from typing import Any
 
+from optimlab.cli.commands import command_help
 from optimlab.tasks import known_metrics
 from optimlab.tune.search import SEARCHES, TuneError
 
@@ -24,11 +25,11 @@ from optimlab.tune.search import SEARCHES, TuneError
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the `tune` subcommand to an argparse subparsers object and return its parser."""
     from optimlab.cli.common import add_executor_flags, add_run_flags
-    from optimlab.cli.flags import add_seeds_flag, add_threads_flag, add_workers_flag
+    from optimlab.cli.flags import add_seeds_flag, add_threads_flag, add_wide_flag, add_workers_flag
 
     p = subparsers.add_parser(
         "tune",
-        help="same lr-search budget per optimizer, chosen on validation, compared on test (tune.md)",
+        help=command_help("tune"),
         description="Search lr (and weight decay with --tune-weight-decay) with the same budget for every "
         "optimizer, choose each one's setting on the validation split, rerun the choices on the "
         "final seeds and compare them on the test split with paired statistics. Resumable.",
@@ -69,6 +70,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="output folder (default runs/tune-<name>); re-running resumes")
     add_workers_flag(p)
     add_threads_flag(p)
+    add_wide_flag(p)
     add_executor_flags(p)
     p.set_defaults(func=run_from_args)
     return p
@@ -88,11 +90,10 @@ def _wd_arg(raw: str | None) -> bool | tuple[float, float]:
 
 def run_from_args(args: argparse.Namespace) -> int:
     """Execute a parsed `tune` command; returns the exit status (ValueError on bad input)."""
-    from optimlab.cli.common import build_config, checked_out_dir, console, executor_from_args, rich_table
+    from optimlab.cli.common import build_config, checked_out_dir, console, executor_from_args
     from optimlab.cli.flags import seeds_arg, workers_from_args
     from optimlab.experiments.validate import check_experiment
-    from optimlab.report.markdown import compare_table
-    from optimlab.tune.search import tune
+    from optimlab.tune.search import edge_note, tune
 
     if args.budget < 2:  # one setting per optimizer is no search: every optimizer would "choose" it
         raise TuneError(f"--budget must be >= 2 settings per optimizer (one setting is no search), got {args.budget}")
@@ -124,29 +125,10 @@ def run_from_args(args: argparse.Namespace) -> int:
         threads=args.threads,
     )
     con = console()
-    rows = []
-    for label, b in result.best.items():
-        if b is None:
-            rows.append([label, "— (all diverged)", "", ""])
-        else:
-            wd = b.candidate.weight_decay
-            rows.append([label, f"{b.candidate.lr:.3g}", "—" if wd is None else f"{wd:.3g}", f"{b.mean:.4f}"])
-    con.print(
-        rich_table(
-            f"chosen on validation {result.metric} ({len(result.candidates)} settings each)",
-            ["optimizer", "lr", "weight decay", f"val {result.metric}"],
-            rows,
-        )
-    )
-    if result.summary is not None and result.final_config is not None:
-        fc = result.final_config
-        from optimlab.report.markdown import headline_title
-        from optimlab.train.vocabulary import task_headline
-
-        headline = task_headline(fc.task)
-        headers, rows = compare_table(result.summary, fc.baseline_label, fc.dataset_grid[0], fc.model_grid[0], headline)
-        title = f"chosen settings, {len(fc.seeds)} final seeds — final {headline_title(headline)}"
-        con.print(rich_table(title, headers, rows))
+    _print_tables(con, result, args.wide)
+    edge = edge_note({lab: b.candidate if b is not None else None for lab, b in result.best.items()}, result.candidates)
+    if edge is not None:  # a warning, shown even with --quiet
+        print(f"optimlab tune: {edge}", file=sys.stderr)
     con.print(f"tune page: {result.page}")
     failed = [r for r in result.final_results if not r.done]
     if failed or result.final_config is None:
@@ -157,3 +139,34 @@ def run_from_args(args: argparse.Namespace) -> int:
         )
         return 1
     return 0
+
+
+def _print_tables(con: Any, result: Any, wide: bool) -> None:
+    """The chosen settings with their validation scores, then the final seeds' compare table."""
+    from optimlab.cli.common import rich_table
+    from optimlab.cli.tables import print_fitted
+    from optimlab.report.display import fmt_value, metric_title
+    from optimlab.report.markdown import compare_table, headline_title
+    from optimlab.train.vocabulary import task_headline
+
+    metric = result.metric
+    rows = []
+    for label, b in result.best.items():
+        if b is None:
+            rows.append([label, "— (all diverged)", "", ""])
+        else:
+            wd = b.candidate.weight_decay
+            rows.append([label, f"{b.candidate.lr:.3g}", "—" if wd is None else f"{wd:.3g}", fmt_value(metric, b.mean)])
+    con.print(
+        rich_table(
+            f"chosen on validation {result.metric} ({len(result.candidates)} settings each)",
+            ["optimizer", "lr", "weight decay", f"val {metric_title(metric)}"],
+            rows,
+        )
+    )
+    if result.summary is not None and result.final_config is not None:
+        fc = result.final_config
+        headline = task_headline(fc.task)
+        headers, rows = compare_table(result.summary, fc.baseline_label, fc.dataset_grid[0], fc.model_grid[0], headline)
+        title = f"chosen settings, {len(fc.seeds)} final seeds — final {headline_title(headline)}"
+        print_fitted(con, title, headers, rows, wide)

@@ -321,13 +321,18 @@ class _Progress:
             from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+            console = Console(stderr=True)
+            if self.done:  # a rerun resumes: say so once, before the bar
+                console.print(
+                    f"{self.done} of {self.total} runs already finished; running the other {self.total - self.done}"
+                )
             self._bar = Progress(
                 TextColumn("[bold]runs"),
                 BarColumn(),
                 MofNCompleteColumn(),
                 TimeElapsedColumn(),
                 TextColumn("{task.description}"),
-                console=Console(stderr=True),
+                console=console,
                 transient=False,
             )
             self._bar.__enter__()

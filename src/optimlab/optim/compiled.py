@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -65,15 +66,19 @@ def _extension_name() -> str:
 def _build() -> Any:
     if os.environ.get("OPTIMLAB_NO_FUSED", "") not in ("", "0"):
         raise RuntimeError("OPTIMLAB_NO_FUSED is set")
+    from torch.utils.cpp_extension import get_default_build_root
     from torch.utils.cpp_extension import load as load_extension
 
-    return load_extension(
-        name=_extension_name(),
-        sources=[str(SOURCE)],
-        extra_cflags=CFLAGS,
-        extra_ldflags=["-fopenmp"],
-        verbose=False,
-    )
+    name, t0 = _extension_name(), time.perf_counter()
+    # a build folder of this source's hash with a library in it: load from torch's cache, silently
+    root = Path(os.environ.get("TORCH_EXTENSIONS_DIR") or get_default_build_root())
+    fresh = not any(root.glob(f"{name}/{name}*.so")) and not any(root.glob(f"*/{name}/{name}*.so"))
+    if fresh:  # the first fused=True step stalls for the compiler: say why while it builds
+        print("optimlab: building the compiled kernel (first use on this machine, ~30-60 s)...", file=sys.stderr)
+    module = load_extension(name=name, sources=[str(SOURCE)], extra_cflags=CFLAGS, extra_ldflags=["-fopenmp"])
+    if fresh:
+        print(f"optimlab: compiled kernel built in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    return module
 
 
 def load() -> Any | None:

@@ -42,6 +42,7 @@ from optimlab.train.vocabulary import task_headline, task_metrics
 
 __all__ = [
     "compare_table",
+    "earlier_looks_text",
     "experiment_metrics",
     "metric_title",
     "table_notes",
@@ -156,6 +157,16 @@ def table_notes(summary: Summary, rows: Sequence[Sequence[str]]) -> list[str]:
     return notes
 
 
+def earlier_looks_text(earlier: Sequence[int]) -> str:
+    """The warning for a folder whose statistics were reported before at fewer seeds (report.md and the
+    terminal both say it)."""
+    return (
+        f"this folder's statistics were already reported at {list(earlier)} seeds. The fixed-n p-values and "
+        "decisions ignore that, so a false *better* is more likely than the 2.5 % they state; add seeds with "
+        "`--until-decided` to keep the error rate."
+    )
+
+
 def write_report(out_dir: str | Path) -> Path:
     """Write out_dir/report.md (+ PNG figures next to it); returns the report's path."""
     out = Path(out_dir)
@@ -193,12 +204,7 @@ def write_report(out_dir: str | Path) -> Path:
     if record is not None:
         lines += [sequential.plan_text(record), ""]
     if earlier:
-        lines += [
-            f"> **Earlier looks:** this folder's statistics were already reported at {earlier} seeds. The "
-            "fixed-n p-values and decisions below ignore that, so a false *better* is more likely than the "
-            "2.5 % they state; add seeds with `--until-decided` to keep the error rate.",
-            "",
-        ]
+        lines += [f"> **Earlier looks:** {earlier_looks_text(earlier)}", ""]
     lines += _setup_section(config)
     if summary.notes:
         lines += ["**Notes**", ""] + [f"- {n}" for n in summary.notes] + [""]

@@ -13,12 +13,13 @@ from pathlib import Path
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import LogFormatter, MaxNLocator
 
 from optimlab.experiments.config import ExperimentConfig
 from optimlab.experiments.results import RunResult
 from optimlab.report.display import is_percent, metric_title
 from optimlab.stats.summary import GroupSummary
-from optimlab.tasks import get_task
+from optimlab.tasks import get_task, known_metrics
 
 _COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
 
@@ -32,6 +33,12 @@ def _save(fig: Figure, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     return path
+
+
+def _bounds(metric: str, scale: float) -> tuple[float, float]:
+    """The metric's possible range in plotted units (accuracy: 0-100 %): a band or bar is clipped to it."""
+    m = known_metrics().get(metric)
+    return (m.low * scale, m.high * scale) if m is not None else (-math.inf, math.inf)
 
 
 def _name(label: str, optimizer: str) -> str:
@@ -49,7 +56,10 @@ def learning_curves(runs: Sequence[RunResult], config: ExperimentConfig, path: P
     drawn = False
     for i, opt in enumerate(config.optimizers):
         finite = [r for r in runs if r.label == opt.label and r.done and not r.diverged and r.history is not None]
-        for ax, attr, scale in ((ax_acc, "test_acc", curve_scale), (ax_loss, "train_loss", 1.0)):
+        for ax, attr, scale, (lo, hi) in (
+            (ax_acc, "test_acc", curve_scale, _bounds(curve, curve_scale)),
+            (ax_loss, "train_loss", 1.0, (0.0, math.inf)),
+        ):
             curves = [getattr(r.history, attr) for r in finite if getattr(r.history, attr)]
             if not curves:
                 continue
@@ -60,14 +70,19 @@ def learning_curves(runs: Sequence[RunResult], config: ExperimentConfig, path: P
             ax.plot(
                 x, mean, color=series_color(i), label=f"{_name(opt.label, opt.name)} (n={len(y)})", marker="o", ms=3
             )
-            ax.fill_between(x, mean - std, mean + std, color=series_color(i), alpha=0.18, linewidth=0)
+            band = np.clip(mean - std, lo, hi), np.clip(mean + std, lo, hi)  # no band past 100 %
+            ax.fill_between(x, *band, color=series_color(i), alpha=0.18, linewidth=0)
             drawn = True
     if not drawn:
         return None
     ax_acc.set(xlabel="epoch", ylabel=f"test {curve_title}", title=f"test {curve_title} (mean ± std over seeds)")
     ax_loss.set(xlabel="epoch", ylabel="training loss", title="training loss (mean ± std over seeds)")
     ax_loss.set_yscale("log")
+    # plain numbers on the log axis ("2", "1.5"), not "2x10^0"; minor ticks labelled where decades are few
+    ax_loss.yaxis.set_major_formatter(LogFormatter(labelOnlyBase=False))
+    ax_loss.yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
     for ax in (ax_acc, ax_loss):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole
         ax.grid(alpha=0.3)
     ax_acc.legend(fontsize=8)
     return _save(fig, path)
@@ -86,7 +101,9 @@ def final_strip(groups: Sequence[GroupSummary], metric: str, order: Sequence[str
         ax.scatter(i + jitter, vals, color=series_color(order.index(g.label)), s=22, alpha=0.8, zorder=3)
         c = g.metrics[metric]
         if c.n:
-            yerr = None if not math.isfinite(c.low) else [[(c.mean - c.low) * scale], [(c.high - c.mean) * scale]]
+            lo, hi = _bounds(metric, 1.0)
+            low, high = max(c.low, lo), min(c.high, hi)  # the interval shown clipped, as the tables show it
+            yerr = None if not math.isfinite(c.low) else [[(c.mean - low) * scale], [(high - c.mean) * scale]]
             ax.errorbar([i + 0.3], [c.mean * scale], yerr=yerr, color="black", capsize=4, marker="_", ms=14, zorder=4)
         if g.n_diverged:
             ax.annotate(
@@ -120,6 +137,12 @@ def step_times(groups: Sequence[GroupSummary], order: Sequence[str], path: Path)
     ]
     ax.bar(range(len(groups)), means, yerr=err, capsize=4, color=[series_color(order.index(g.label)) for g in groups])
     ax.set_xticks(range(len(groups)), [_name(g.label, g.optimizer) for g in groups], rotation=20, ha="right")
-    ax.set(ylabel="ms per step", title="training step time (forward + backward + step)")
+    ax.set_ylabel("ms per step")
+    # wall times depend on what else the machine ran at the time, which no run records
+    ax.set_title(
+        "training step time (forward + backward + step)\n"
+        "runs made at other times or under other machine load\nare not comparable",
+        fontsize=9,
+    )
     ax.grid(axis="y", alpha=0.3)
     return _save(fig, path)

@@ -14,18 +14,28 @@
 
 from __future__ import annotations
 
-from optimlab.stats.inference import ALPHA, MIN_SEEDS, judge_family, plan_looks
-from optimlab.stats.summary import DECISIONS, RunRecord, Summary, failure_rate, mean_ci, summarize
+import importlib
+from typing import Any
 
-__all__ = [
-    "ALPHA",
-    "MIN_SEEDS",
-    "DECISIONS",
-    "RunRecord",
-    "Summary",
-    "failure_rate",
-    "judge_family",
-    "mean_ci",
-    "plan_looks",
-    "summarize",
-]
+# imported on first use, so that reading stats.metrics or stats.margins (the CLI's parser, the config)
+# loads no SciPy
+_LAZY = {
+    "ALPHA": "optimlab.stats.inference",
+    "MIN_SEEDS": "optimlab.stats.inference",
+    "judge_family": "optimlab.stats.inference",
+    "plan_looks": "optimlab.stats.inference",
+    "DECISIONS": "optimlab.stats.summary",
+    "RunRecord": "optimlab.stats.summary",
+    "Summary": "optimlab.stats.summary",
+    "failure_rate": "optimlab.stats.summary",
+    "mean_ci": "optimlab.stats.summary",
+    "summarize": "optimlab.stats.summary",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'optimlab.stats' has no attribute {name!r}")

@@ -36,7 +36,7 @@ from typing import Any
 import torch
 
 from optimlab.optim import create_optimizer, no_decay_groups, set_train_mode, start_multistep
-from optimlab.tasks import StepContext, get_task
+from optimlab.tasks import StepContext, get_task, known_metrics
 from optimlab.train import distributed as ddp
 from optimlab.train.accel import compile_model, prepare_model, resolve_device
 from optimlab.train.checkpoint import RunDir
@@ -50,6 +50,14 @@ from optimlab.train.seeding import capture_rng_state, check_seed, restore_rng_st
 NAN_CHECK_EVERY = 32  # steps between divergence checks on CPU (on accelerators: epoch end only)
 
 Callback = Callable[[int, History], Any]
+
+
+def curve_text(curve: str, value: float) -> str:
+    """The progress bar's validation value: a percent metric in %, as every table shows it."""
+    metric = known_metrics().get(curve)
+    if metric is not None and metric.percent:
+        return f"val {curve} {100 * value:.2f} %"
+    return f"val {curve} {value:.4g}"
 
 
 def fit(
@@ -289,7 +297,7 @@ class _Trainer:
                     bar.update(
                         epochs_task,
                         completed=epoch,
-                        description=f"epoch {epoch} loss {train_loss:.4f} val acc {last[0].accuracy:.3f}",
+                        description=f"epoch {epoch} loss {train_loss:.4f} {curve_text(self.task.curve, last[0].accuracy)}",
                     )
                     if self.callback is not None:
                         self.callback(epoch, history)

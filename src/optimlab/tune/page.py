@@ -24,6 +24,7 @@ def sensitivity_plot(r: TuneResult, config: ExperimentConfig, path: Path) -> Pat
     weight-decay search each lr shows its best weight decay. Diverged/failed settings: red crosses."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import LogFormatter
 
     from optimlab.report.plots import series_color
 
@@ -58,6 +59,7 @@ def sensitivity_plot(r: TuneResult, config: ExperimentConfig, path: Path) -> Pat
     if not drawn:
         return None
     ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(LogFormatter(labelOnlyBase=False))  # plain "0.01", not "10^-2" / "2x10^-1"
     unit = " %" if is_percent(r.metric) else ""
     ax.set(
         xlabel="learning rate",

@@ -19,15 +19,17 @@ charset of ExperimentConfig has no '@' or '=').
 
 from __future__ import annotations
 
+import functools
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from optimlab.experiments.config import ConfigError, ExperimentConfig, OptimizerSpec, parse_seeds
 from optimlab.experiments.executor import Executor
-from optimlab.experiments.results import write_json_atomic
+from optimlab.experiments.results import RunResult, write_json_atomic
 from optimlab.experiments.sweep import run_experiment
-from optimlab.stats.summary import summarize
+from optimlab.stats.summary import Summary, summarize
 from optimlab.tasks import lower_is_better
 from optimlab.train.vocabulary import task_headline, task_metrics
 from optimlab.tune.candidates import (
@@ -104,6 +106,40 @@ def tune(
 
     executor / tensorboard / threads: as run_experiment's (default: `workers` local processes; event
     files on; each run's intra-op threads chosen by the executor)."""
+    metrics, metric = _checked_metric(config, metric)
+    # tune chooses on the validation split: there is always one, as TrainConfig holds val_fraction in
+    # (0, 1) and the tasks' splits hold out at least one sample (tests/test_small_things.py)
+    tune_seeds = _seeds("tune_seeds", tune_seeds)
+    final_seeds = _seeds("final_seeds", config.seeds if final_seeds is None else final_seeds)
+    candidates = make_candidates(budget, lr_range, search, _weight_decay_range(tune_weight_decay))
+    out = Path(out_dir)
+    sweep = functools.partial(
+        run_experiment, workers=workers, progress=progress, executor=executor, tensorboard=tensorboard, threads=threads
+    )
+
+    # Phase 1: every optimizer x every candidate x tuning seeds, one sweep.
+    run_labels: dict[str, tuple[str, Candidate]] = {}
+    specs = []
+    for opt in config.optimizers:
+        for cand, tag in zip(candidates, _tags(candidates)):
+            run_labels[opt.label + tag] = (opt.label, cand)
+            specs.append(_with(opt, cand, opt.label + tag))
+    search_cfg = config.replace(name=f"{config.name}-search", optimizers=tuple(specs), seeds=tune_seeds, baseline=None)
+    search_results = sweep(search_cfg, out / "search")
+    scores = score_candidates(search_results, run_labels, len(tune_seeds), metric)
+    best = {opt.label: select_best(scores[opt.label], metric) for opt in config.optimizers}
+
+    # Phase 2: each optimizer's chosen setting on the final seeds (paired across optimizers).
+    final_cfg, final_results, summary = _final_phase(config, best, final_seeds, metrics, out, sweep)
+    result = TuneResult(out, out / "tune.md", None, metric, candidates, scores, best, final_cfg, final_results, summary)
+    result.plot = sensitivity_plot(result, config, out / "lr_sensitivity.png")
+    write_page(result, config, search, tune_seeds, final_seeds)
+    write_json_atomic(out / "tune.json", _to_json(result, search, tune_seeds, final_seeds))
+    return result
+
+
+def _checked_metric(config: ExperimentConfig, metric: str | None) -> tuple[tuple[str, ...], str]:
+    """The task's metrics and the one tune chooses on (default: the task's headline); TuneError otherwise."""
     if len(config.dataset_grid) != 1 or len(config.model_grid) != 1:
         raise TuneError(
             f"tune takes one dataset and one model, got datasets {list(config.dataset_grid)} "
@@ -114,65 +150,37 @@ def tune(
         metric = task_headline(config.task)
     if metric not in metrics:
         raise TuneError(f"metric must be one of {list(metrics)} (task {config.task!r}), got {metric!r}")
-    # tune chooses on the validation split: there is always one, as TrainConfig holds val_fraction in
-    # (0, 1) and the tasks' splits hold out at least one sample (tests/test_small_things.py)
-    tune_seeds = _seeds("tune_seeds", tune_seeds)
-    final_seeds = _seeds("final_seeds", config.seeds if final_seeds is None else final_seeds)
-    candidates = make_candidates(budget, lr_range, search, _weight_decay_range(tune_weight_decay))
-    out = Path(out_dir)
+    return metrics, metric
 
-    # Phase 1: every optimizer x every candidate x tuning seeds, one sweep.
-    run_labels: dict[str, tuple[str, Candidate]] = {}
-    specs = []
-    for opt in config.optimizers:
-        for cand, tag in zip(candidates, _tags(candidates)):
-            run_labels[opt.label + tag] = (opt.label, cand)
-            specs.append(_with(opt, cand, opt.label + tag))
-    search_cfg = config.replace(name=f"{config.name}-search", optimizers=tuple(specs), seeds=tune_seeds, baseline=None)
-    search_results = run_experiment(
-        search_cfg,
-        out / "search",
-        workers=workers,
-        progress=progress,
-        executor=executor,
-        tensorboard=tensorboard,
-        threads=threads,
-    )
-    scores = score_candidates(search_results, run_labels, len(tune_seeds), metric)
-    best = {opt.label: select_best(scores[opt.label], metric) for opt in config.optimizers}
 
-    # Phase 2: each optimizer's chosen setting on the final seeds (paired across optimizers).
+def _final_phase(
+    config: ExperimentConfig,
+    best: dict[str, Any],
+    final_seeds: tuple[int, ...],
+    metrics: tuple[str, ...],
+    out: Path,
+    sweep: Callable[..., list[RunResult]],
+) -> tuple[ExperimentConfig | None, list[RunResult], Summary | None]:
+    """Each optimizer's chosen setting rerun on the final seeds, paired, summarized and reported."""
     chosen = []
     for opt in config.optimizers:
         pick = best[opt.label]
         if pick is not None:
             chosen.append(_with(opt, pick.candidate, opt.label))
-    final_cfg, final_results, summary = None, [], None
-    if chosen:
-        labels = [o.label for o in chosen]
-        baseline = config.baseline_label if config.baseline_label in labels else labels[0]
-        final_cfg = config.replace(
-            name=f"{config.name}-final", optimizers=tuple(chosen), seeds=final_seeds, baseline=baseline
-        )
-        _drop_stale_finals(final_cfg, out / "final")
-        final_results = run_experiment(
-            final_cfg,
-            out / "final",
-            workers=workers,
-            progress=progress,
-            executor=executor,
-            tensorboard=tensorboard,
-            threads=threads,
-        )
-        summary = summarize(final_results, baseline, metrics=metrics, lower_is_better=lower_is_better(metrics))
-        from optimlab.report.markdown import write_report
+    if not chosen:
+        return None, [], None
+    labels = [o.label for o in chosen]
+    baseline = config.baseline_label if config.baseline_label in labels else labels[0]
+    final_cfg = config.replace(
+        name=f"{config.name}-final", optimizers=tuple(chosen), seeds=final_seeds, baseline=baseline
+    )
+    _drop_stale_finals(final_cfg, out / "final")
+    final_results = sweep(final_cfg, out / "final")
+    summary = summarize(final_results, baseline, metrics=metrics, lower_is_better=lower_is_better(metrics))
+    from optimlab.report.markdown import write_report
 
-        write_report(out / "final")
-    result = TuneResult(out, out / "tune.md", None, metric, candidates, scores, best, final_cfg, final_results, summary)
-    result.plot = sensitivity_plot(result, config, out / "lr_sensitivity.png")
-    write_page(result, config, search, tune_seeds, final_seeds)
-    write_json_atomic(out / "tune.json", _to_json(result, search, tune_seeds, final_seeds))
-    return result
+    write_report(out / "final")
+    return final_cfg, final_results, summary
 
 
 def _seeds(name: str, seeds: Sequence[int]) -> tuple[int, ...]:
