@@ -306,9 +306,11 @@ def summarize(
                 "they count at the worst value either arm reached in the paired comparisons"
             )
     paired: list[PairedComparison] = []
-    for dataset, model in dict.fromkeys((k[0], k[1]) for k in order):
+    labels_of: dict[tuple[str, str], list[str]] = {}  # (dataset, model) -> labels in order, in one pass
+    for k in order:
+        labels_of.setdefault(k[:2], []).extend([k[2]] if k[2] != baseline else [])
+    for (dataset, model), labels in labels_of.items():
         base_key = (dataset, model, baseline)
-        labels = [k[2] for k in order if k[:2] == (dataset, model) and k[2] != baseline]
         if base_key not in by_key or not labels:
             continue
         base = _by_seed(by_key[base_key])
