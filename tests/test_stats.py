@@ -175,6 +175,9 @@ def test_compare_can_call_an_optimizer_that_diverges_worse():
     assert p.n_pairs == 12 and (p.wins, p.losses) == (2, 8) and p.decision == "worse"
     assert s.group("opt").metrics["accuracy"].n == 6  # the arm's own mean leaves its failed runs out
     assert any("excluded from its means and CIs" in n for n in s.notes)
+    from optimlab.report.markdown import table_notes
+
+    assert any("leave them out" in n and "sign-flip" in n for n in table_notes(s, []))
 
 
 def test_failure_rate_is_clopper_pearson_and_failures_are_counted():

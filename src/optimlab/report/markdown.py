@@ -153,6 +153,13 @@ def table_notes(summary: Summary, rows: Sequence[Sequence[str]]) -> list[str]:
     ]
     if any(CLIP_MARK in cell for r in rows for cell in r):
         notes.append(CLIP_NOTE)
+    if any(g.n_diverged or g.n_errors for g in summary.groups):
+        notes.append(
+            "failed runs (diverged or raised): each optimizer's own mean and CI leave them out; in the paired "
+            "comparison a failed run counts at the worst value either arm reached (a tie where both failed), "
+            "the difference and its interval are over those values, and the decision is the sign-flip "
+            "permutation test's (docs/statistics.md: Failures)."
+        )
     return notes
 
 

@@ -16,8 +16,9 @@ that diverges often can be "worse"; a comparison with a failed seed takes its di
 sign-flip permutation test (permutation.direction_p), exact for the symmetric differences two
 exchangeable arms give, where the t-test on those spiky differences runs slightly over its level.
 A seed missing from one arm (never run) stays out. mean_diff, the interval, the bootstrap, n_pairs
-and the MDE are all over these substituted differences, so the interval agrees with the mean and
-the decision's sign; it describes the differences with each failure scored as the worst result
+and the MDE are all over these substituted differences, so the interval is centred on the mean whose
+sign the decision reports (the decision is the sign-flip test's, so near the edge the t-interval can
+still touch 0); it describes the differences with each failure scored as the worst result
 seen, not how the finished runs compare, and the comparison's note gives the mean and 95% interval
 over the seeds both arms finished beside it. In wins/losses/ties a failed run loses to a finished
 one. Each optimizer's own means and CIs (GroupSummary) leave its failed runs out; its failures are
