@@ -146,7 +146,8 @@ def _notes(runs: list[Any], summary: Summary, baseline: str) -> list[str]:
         if failed:
             notes.append(
                 f"{label}: {len(failed)} of {len(seeds[label])} runs failed (seeds {failed}); they count in the "
-                "failure rate and are left out of the mean and the paired test"
+                "failure rate, are left out of the mean, and count at the worst value either arm reached in "
+                "the paired test"
             )
         if label != baseline and seeds[label] ^ seeds[baseline]:
             notes.append(f"{label}: seeds {sorted(seeds[label] ^ seeds[baseline])} lack a partner run: not paired")
