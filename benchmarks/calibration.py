@@ -8,7 +8,8 @@ distribution with no true difference, next to the rule optimlab used before (per
 CI excludes 0, no seed minimum, no multiplicity correction), the sign-flip companion, which way the
 t-test's false verdicts point, and how many of them the skewness note flags. The second gives each
 verdict's promise, its measured rate with the Monte-Carlo standard error, and the rule before issue
-23 where it differed. tests/test_inference_calibration.py asserts the same figures.
+23 where it differed; two rows drive compare itself (optimlab.stats.summary.summarize) on runs with
+failures. tests/test_inference_calibration.py asserts the same figures.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from scipy import stats
 
 from optimlab.stats import inference as inf
 from optimlab.stats import permutation
-from optimlab.stats.summary import summarize
+from optimlab.stats.summary import DECISIONS, summarize
 
 SIMS = 20_000
 COMPARE_SIMS = 4000  # through summarize, one family at a time (~20 s)
@@ -109,30 +110,44 @@ def failures(
 
 def compare_failures(
     rng: np.random.Generator, n: int, fail_mine: float, fail_base: float, sims: int = COMPARE_SIMS
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray]:
     """compare's decisions (optimlab.stats.summary.summarize, as `compare`, tune and `judge` call it) for
-    equal arms apart from failures: each replicate is its own data set; a failed run raised (no
-    history) or diverged, half and half."""
-    mine, base = rng.standard_normal((2, sims, n))
-    runs = []
-    for label, values, p_fail in (("base", base, fail_base), ("opt", mine, fail_mine)):
-        failed, raised = rng.random((2, sims, n)) < np.array([p_fail, 0.5])[:, None, None]
-        for (i, seed), v in np.ndenumerate(values):
-            history = SimpleNamespace(final={"accuracy": float(v)}, step_time_s=0.0)
-            done, diverged = not (failed[i, seed] and raised[i, seed]), bool(failed[i, seed] and not raised[i, seed])
-            runs.append(
-                SimpleNamespace(
-                    label=label,
-                    optimizer="sgd",
-                    dataset=f"r{i}",
-                    model="m",
-                    seed=seed,
-                    done=done,
-                    diverged=diverged,
-                    history=history if done else None,
-                )
-            )
-    return np.array([p.decision for p in summarize(runs, "base", metrics=("accuracy",)).paired])
+    equal arms apart from failures, and those compare made before (failed seeds left out): each
+    replicate is its own data set; a failed run raised (no history) or diverged, half and half."""
+    values = rng.standard_normal((2, sims, n))
+    failed = rng.random((2, sims, n)) < np.array([fail_base, fail_mine])[:, None, None]
+    raised = failed & (rng.random((2, sims, n)) < 0.5)
+    runs = [
+        SimpleNamespace(
+            label=("base", "opt")[arm],
+            optimizer="sgd",
+            dataset=f"r{i}",
+            model="m",
+            seed=seed,
+            done=not raised[arm, i, seed],
+            diverged=bool(failed[arm, i, seed] and not raised[arm, i, seed]),
+            history=None if raised[arm, i, seed] else SimpleNamespace(final={"accuracy": v}, step_time_s=0.0),
+        )
+        for (arm, i, seed), v in np.ndenumerate(values)
+    ]
+    decision = np.array([p.decision for p in summarize(runs, "base", metrics=("accuracy",)).paired])
+    d = np.where(failed.any(axis=0), np.nan, values[1] - values[0])[:, None, :]
+    before = np.array([DECISIONS[V[c]] for c in inf.judge_family(d).code[:, 0]])
+    return decision, before
+
+
+def compare_rows(rng: np.random.Generator) -> None:
+    decision, before = compare_failures(rng, 10, 0.2, 0.2)
+    print(
+        "| compare's *better* / *worse* (through summarize), both arms fail 20 % of seeds (half raised, half "
+        f"diverged), no other difference, 10 seeds | ≤ 0.025 each | {rate(decision == 'better')} / "
+        f"{rate(decision == 'worse')} | {rate(before == 'too few seeds')} *too few seeds* |"
+    )
+    decision, before = compare_failures(rng, 20, 0.5, 0.0, sims=1000)
+    print(
+        "| power: compare's *worse*, the optimizer fails half its seeds, otherwise equal, 20 seeds | — | "
+        f"{rate(decision == 'worse')} | {rate(before == 'worse')} |"
+    )
 
 
 def mde_power(rng: np.random.Generator, n: int = 10, m: int = 4) -> tuple[np.ndarray, np.ndarray]:
@@ -191,18 +206,7 @@ def promises_table(rng: np.random.Generator) -> None:
             f"| power: *contradicted*, the optimizer fails half its seeds, otherwise equal, {n} seeds | — | "
             f"{rate(judged == V.index(inf.CONTRADICTED))} | {rate(dropped == V.index(inf.CONTRADICTED))} |"
         )
-    decision = compare_failures(rng, 10, 0.2, 0.2)
-    print(
-        "| compare's *better* / *worse* (through summarize), both arms fail 20 % of seeds (half raised, half "
-        f"diverged), no other difference, 10 seeds | ≤ 0.025 each | {rate(decision == 'better')} / "
-        f"{rate(decision == 'worse')} | {rate(decision == 'too few seeds')} *too few seeds* now; before: failed "
-        "seeds left out, as in the row above |"
-    )
-    decision = compare_failures(rng, 20, 0.5, 0.0, sims=1000)
-    print(
-        "| power: compare's *worse*, the optimizer fails half its seeds, otherwise equal, 20 "
-        f"seeds | — | {rate(decision == 'worse')} | never below 10 finished pairs |"
-    )
+    compare_rows(np.random.default_rng(2306))  # its own stream: the rows below stay as they were
     upper, naive = mde_power(rng)
     print(
         f"| real power at the MDE ≥ 80 %, 10 seeds, 4 claims | ≥ {inf.SD_CONFIDENCE:.2f} of samples | {rate(upper)} | "
