@@ -179,6 +179,14 @@ def test_compare_can_call_an_optimizer_that_diverges_worse():
 
     assert any("leave them out" in n and "sign-flip" in n for n in table_notes(s, []))
 
+    every_run_failed = [_run(lab, s, 0.1, 9.0, diverged=True) for lab in ("base", "opt") for s in range(3)]
+    p = summarize(every_run_failed, baseline="base", metrics=("accuracy",)).comparison("opt", "accuracy")
+    assert (p.n_pairs, p.ties, p.decision) == (0, 3, "too few seeds") and math.isnan(p.mean_diff)
+    assert p.notes == [
+        "3 seed(s) with a diverged or errored run, and no finished run in either arm to compare",
+        "no paired seeds",
+    ]
+
 
 def test_failure_rate_is_clopper_pearson_and_failures_are_counted():
     r = failure_rate(1, 5)

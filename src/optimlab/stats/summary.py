@@ -359,18 +359,23 @@ def _paired_row(
     wins = int(np.sum(fb & ~fa) + np.sum(finite & (d > 0)))
     losses = int(np.sum(fa & ~fb) + np.sum(finite & (d < 0)))
     ties = int(np.sum(fa & fb) + np.sum(finite & (d == 0)))
-    return d, wins, losses, ties, int(np.sum(~finite)), [float(x) for x in d[finite]]
+    both_finished = [float(x) for x in d[finite]]
+    d = d[np.isfinite(d)]  # every run of both arms failed: no value to count them at, no difference
+    return d, wins, losses, ties, int(np.sum(~finite)), both_finished
 
 
-def _failure_note(k: int, p_flip: float, sign: float, both_finished: list[float]) -> str:
-    """What a comparison with failed seeds says about them (the interval shown is over the substituted differences)."""
+def _failure_note(k: int, p_flip: float, sign: float, both_finished: list[float], counted: bool) -> str:
+    """What a comparison with failed seeds says about them (the interval shown is over the substituted
+    differences). counted: False where every run of both arms failed (no value to count them at)."""
+    if not counted:
+        return f"{k} seed(s) with a diverged or errored run, and no finished run in either arm to compare"
     fin = mean_ci([sign * x for x in both_finished])
     interval = f", 95% CI [{fin.low:.4g}, {fin.high:.4g}]" if fin.n >= 2 else ""
+    alone = f"; the {fin.n} seed(s) both finished alone: mean {fin.mean:.4g}{interval}" if fin.n else ""
     return (
         f"{k} seed(s) with a diverged or errored run counted at the worst value either arm reached "
         f"(a seed where both failed: a tie); the mean, interval and test are over those differences, the "
-        f"direction decided by the sign-flip permutation test (p {p_flip:.3g}); the {fin.n} seed(s) both "
-        f"finished alone: mean {fin.mean:.4g}{interval}"
+        f"direction decided by the sign-flip permutation test (p {p_flip:.3g}){alone}"
     )
 
 
@@ -401,7 +406,7 @@ def _compare_family(
         d = [sign * x for x in od]  # label − baseline, unoriented
         notes = paired_notes(d)
         if k_failed:
-            notes.insert(0, _failure_note(k_failed, float(p_dir[i]), sign, both_finished))
+            notes.insert(0, _failure_note(k_failed, float(p_dir[i]), sign, both_finished, bool(d)))
         lo, hi = sign * j.stats.low[i], sign * j.stats.high[i]
         boot = bootstrap_ci(d)
         out.append(
