@@ -8,21 +8,25 @@ distribution with no true difference, next to the rule optimlab used before (per
 CI excludes 0, no seed minimum, no multiplicity correction), the sign-flip companion, which way the
 t-test's false verdicts point, and how many of them the skewness note flags. The second gives each
 verdict's promise, its measured rate with the Monte-Carlo standard error, and the rule before issue
-23 where it differed. tests/test_inference_calibration.py asserts the same figures.
+23 where it differed; two rows drive compare itself (optimlab.stats.summary.summarize) on runs with
+failures. tests/test_inference_calibration.py asserts the same figures.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from types import SimpleNamespace
 
 import numpy as np
 from scipy import stats
 
 from optimlab.stats import inference as inf
 from optimlab.stats import permutation
+from optimlab.stats.summary import DECISIONS, summarize
 
 SIMS = 20_000
+COMPARE_SIMS = 4000  # through summarize, one family at a time (~20 s)
 FAMILY_SIMS = 100_000  # for the family-wise rows, whose promise is met with little room (s.e. 0.0007)
 V = inf.VERDICTS
 SURVIVES = (V.index(inf.SURVIVES), V.index(inf.SURVIVES_SMALLER))
@@ -104,6 +108,48 @@ def failures(
     return judged, inf.judge_family(d).code[:, 0], inf.judge_family(mine - base).code[:, 0]
 
 
+def compare_failures(
+    rng: np.random.Generator, n: int, fail_mine: float, fail_base: float, sims: int = COMPARE_SIMS
+) -> tuple[np.ndarray, np.ndarray]:
+    """compare's decisions (optimlab.stats.summary.summarize, as `compare`, tune and `judge` call it) for
+    equal arms apart from failures, and those compare made before (failed seeds left out): each
+    replicate is its own data set; a failed run raised (no history) or diverged, half and half."""
+    values = rng.standard_normal((2, sims, n))
+    failed = rng.random((2, sims, n)) < np.array([fail_base, fail_mine])[:, None, None]
+    raised = failed & (rng.random((2, sims, n)) < 0.5)
+    runs = [
+        SimpleNamespace(
+            label=("base", "opt")[arm],
+            optimizer="sgd",
+            dataset=f"r{i}",
+            model="m",
+            seed=seed,
+            done=not raised[arm, i, seed],
+            diverged=bool(failed[arm, i, seed] and not raised[arm, i, seed]),
+            history=None if raised[arm, i, seed] else SimpleNamespace(final={"accuracy": v}, step_time_s=0.0),
+        )
+        for (arm, i, seed), v in np.ndenumerate(values)
+    ]
+    decision = np.array([p.decision for p in summarize(runs, "base", metrics=("accuracy",)).paired])
+    d = np.where(failed.any(axis=0), np.nan, values[1] - values[0])[:, None, :]
+    before = np.array([DECISIONS[V[c]] for c in inf.judge_family(d).code[:, 0]])
+    return decision, before
+
+
+def compare_rows(rng: np.random.Generator) -> None:
+    decision, before = compare_failures(rng, 10, 0.2, 0.2)
+    print(
+        "| compare's *better* / *worse* (through summarize), both arms fail 20 % of seeds (half raised, half "
+        f"diverged), no other difference, 10 seeds | ≤ 0.025 each | {rate(decision == 'better')} / "
+        f"{rate(decision == 'worse')} | {rate(before == 'too few seeds')} *too few seeds* |"
+    )
+    decision, before = compare_failures(rng, 20, 0.5, 0.0, sims=1000)
+    print(
+        "| power: compare's *worse*, the optimizer fails half its seeds, otherwise equal, 20 seeds | — | "
+        f"{rate(decision == 'worse')} | {rate(before == 'worse')} |"
+    )
+
+
 def mde_power(rng: np.random.Generator, n: int = 10, m: int = 4) -> tuple[np.ndarray, np.ndarray]:
     """Whether the real power at the MDE reaches 80 %: with the sd's upper bound, and with the sample sd."""
     sd = inf.paired_t(rng.standard_normal((4000, 1, n))).sd[:, 0]
@@ -160,6 +206,7 @@ def promises_table(rng: np.random.Generator) -> None:
             f"| power: *contradicted*, the optimizer fails half its seeds, otherwise equal, {n} seeds | — | "
             f"{rate(judged == V.index(inf.CONTRADICTED))} | {rate(dropped == V.index(inf.CONTRADICTED))} |"
         )
+    compare_rows(np.random.default_rng(2306))  # its own stream: the rows below stay as they were
     upper, naive = mde_power(rng)
     print(
         f"| real power at the MDE ≥ 80 %, 10 seeds, 4 claims | ≥ {inf.SD_CONFIDENCE:.2f} of samples | {rate(upper)} | "

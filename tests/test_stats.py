@@ -91,8 +91,10 @@ def test_summarize_groups_pairs_wins_and_divergence():
     assert r.metrics["accuracy"].n == 2  # the diverged run is out of the mean
     assert r.metrics["accuracy"].mean == pytest.approx(0.905)
     rp = s.comparison("rsgdm", "accuracy")
-    assert rp.n_pairs == 2  # seeds 1, 2 (0 diverged, 3 failed)
-    assert (rp.wins, rp.losses, rp.ties) == (0, 3, 0)  # the diverged seed counts as a loss
+    # issue 23: failed runs are judged, not dropped (was n_pairs == 2 and (0, 3, 0): seeds 0 and 3 left out)
+    assert rp.n_pairs == 4  # seeds 0-3: 0 diverged and 3 errored count at the worst value, 0.90
+    assert rp.mean_diff == pytest.approx((0.0 - 0.01 - 0.01 - 0.03) / 4)
+    assert (rp.wins, rp.losses, rp.ties) == (0, 4, 0)  # the diverged and the errored seed count as losses
     assert any("diverged" in n for n in rp.notes)
     assert any("rsgdm" in n and "diverged" in n for n in s.notes)
     assert any("failed" in n for n in s.notes)
@@ -128,6 +130,62 @@ def test_paired_comparison_is_scipys_paired_t_with_holm_over_the_optimizers():
     # the same data at 5 seeds: too few to decide anything
     few = summarize([r for r in results if r.seed < 5], baseline="sgdm-ema", metrics=("accuracy",))
     assert {p.decision for p in few.paired} == {"too few seeds"}
+
+
+def _failures_case() -> list[RunResult]:
+    """10 seeds; the optimizer 0.01 better where both finish. Seed 0: the optimizer diverged; seed 1: it
+    raised; seed 2: both diverged; seed 10: only the baseline ran (missing from the optimizer)."""
+    results = [_run("base", s, 0.80 + 0.01 * s, 0.50 - 0.01 * s, diverged=s == 2) for s in range(10)]
+    results.append(_run("base", 10, 0.10, 9.0))  # would be the worst value if a missing seed counted
+    for s in range(10):
+        acc, loss = 0.81 + 0.01 * s, 0.49 - 0.01 * s
+        results.append(_run("opt", s, acc, loss, optimizer="sgd", diverged=s in (0, 2), error=s == 1))
+    return results
+
+
+@pytest.mark.parametrize("metric", ["accuracy", "loss"])
+def test_compare_counts_failed_runs_at_the_worst_value_either_arm_reached(metric):
+    """By hand: the worst finite value over seeds 0-9 of both arms is the baseline's seed 0 (accuracy
+    0.80; loss 0.50, the highest). Seed 0 (diverged) and seed 1 (raised) take it, seed 2 (both failed)
+    is a tie, seed 10 (never run by the optimizer) stays out; the direction p is the sign-flip test's."""
+    from optimlab.stats import permutation
+
+    p = summarize(_failures_case(), baseline="base", metrics=(metric,)).comparison("opt", metric)
+    sign = 1.0 if metric == "accuracy" else -1.0  # raw differences opt − base
+    d = np.array([0.0, sign * -0.01, 0.0] + [sign * 0.01] * 7)
+    assert p.n_pairs == 10 and p.mean_diff == pytest.approx(sign * 0.006)
+    assert (p.wins, p.losses, p.ties) == (7, 2, 1)  # a failed run loses to a finished one, even at a tie
+    lo, hi = ss.t.interval(0.95, 9, loc=d.mean(), scale=ss.sem(d))
+    assert (p.ci_low, p.ci_high) == pytest.approx((lo, hi), rel=1e-6)
+    assert p.t_p == pytest.approx(ss.ttest_1samp(d, 0.0).pvalue, rel=1e-6)
+    flip = float(permutation.sign_flip_p(sign * d))
+    assert p.holm_p == pytest.approx(flip) and p.holm_p != pytest.approx(p.t_p)  # one optimizer: Holm is the p
+    assert p.decision != "too few seeds"
+    assert p.notes[0].startswith("3 seed(s) with a diverged or errored run counted at the worst value")
+    assert "the 7 seed(s) both finished alone: mean 0.01" in p.notes[0].replace("-0.01", "0.01")
+
+
+def test_compare_can_call_an_optimizer_that_diverges_worse():
+    """Equal where both finish, but the optimizer diverges on 6 of 12 seeds: 'worse' (before issue 23's
+    rule reached compare its 6 paired seeds were 'too few seeds')."""
+    results = [_run("base", s, 0.80 + 0.01 * s, 0.3) for s in range(12)]
+    results += [_run("opt", s, 0.80 + 0.01 * s + 0.001 * (s % 3 - 1), 0.3, diverged=s % 2 == 0) for s in range(12)]
+    s = summarize(results, baseline="base", metrics=("accuracy",))
+    p = s.comparison("opt", "accuracy")
+    assert p.n_pairs == 12 and (p.wins, p.losses) == (2, 8) and p.decision == "worse"
+    assert s.group("opt").metrics["accuracy"].n == 6  # the arm's own mean leaves its failed runs out
+    assert any("excluded from its means and CIs" in n for n in s.notes)
+    from optimlab.report.markdown import table_notes
+
+    assert any("leave them out" in n and "sign-flip" in n for n in table_notes(s, []))
+
+    every_run_failed = [_run(lab, s, 0.1, 9.0, diverged=True) for lab in ("base", "opt") for s in range(3)]
+    p = summarize(every_run_failed, baseline="base", metrics=("accuracy",)).comparison("opt", "accuracy")
+    assert (p.n_pairs, p.ties, p.decision) == (0, 3, "too few seeds") and math.isnan(p.mean_diff)
+    assert p.notes == [
+        "3 seed(s) with a diverged or errored run, and no finished run in either arm to compare",
+        "no paired seeds",
+    ]
 
 
 def test_failure_rate_is_clopper_pearson_and_failures_are_counted():

@@ -29,7 +29,7 @@ from optimlab.judging.records import (
     rows_table,
     runs_from_table,
 )
-from optimlab.stats.summary import Summary, paired_notes, summarize
+from optimlab.stats.summary import Summary, summarize
 
 __all__ = ["judge", "resolve_direction"]
 
@@ -146,11 +146,11 @@ def _notes(runs: list[Any], summary: Summary, baseline: str) -> list[str]:
         if failed:
             notes.append(
                 f"{label}: {len(failed)} of {len(seeds[label])} runs failed (seeds {failed}); they count in the "
-                "failure rate and are left out of the mean and the paired test"
+                "failure rate, are left out of the mean, and count at the worst value either arm reached in "
+                "the paired test"
             )
         if label != baseline and seeds[label] ^ seeds[baseline]:
             notes.append(f"{label}: seeds {sorted(seeds[label] ^ seeds[baseline])} lack a partner run: not paired")
-    for p in summary.paired:
-        mine, base = summary.group(p.label).values[p.metric], summary.group(baseline).values[p.metric]
-        notes += [f"{p.label}: {n}" for n in paired_notes([mine[s] - base[s] for s in sorted(set(mine) & set(base))])]
+    for p in summary.paired:  # the comparison's own notes: over its differences, failed seeds included
+        notes += [f"{p.label}: {n}" for n in p.notes]
     return notes

@@ -10,8 +10,9 @@ Where runs come from:
   or RunRecord objects themselves (e.g. the RunResults of `optimlab.experiments.load_results`).
 
 A missing value (an empty cell, nan, NA, N/A, null, None) or an infinite one is a failed run: it
-counts in the failure rate, is left out of means and intervals, and loses its seed to a finished
-run in wins/seeds (a diverged run of optimlab's own is treated the same way). A value of a metric
+counts in the failure rate, is left out of the optimizer's mean and interval, counts at the worst
+value either arm reached in the paired comparison (optimlab.stats.summary), and loses its seed to a
+finished run in wins/seeds (a diverged run of optimlab's own is treated the same way). A value of a metric
 optimlab knows (optimlab.stats.metrics) must lie in its range, so a percent written as
 91.3 where optimlab's accuracy is the fraction 0.913 is refused, not shown as 9130 %.
 

@@ -154,6 +154,13 @@ def table_notes(summary: Summary, rows: Sequence[Sequence[str]]) -> list[str]:
     ]
     if any(CLIP_MARK in cell for r in rows for cell in r):
         notes.append(CLIP_NOTE)
+    if any(g.n_diverged or g.n_errors for g in summary.groups):
+        notes.append(
+            "failed runs (diverged or raised): each optimizer's own mean and CI leave them out; in the paired "
+            "comparison a failed run counts at the worst value either arm reached (a tie where both failed), "
+            "the difference and its interval are over those values, and the decision is the sign-flip "
+            "permutation test's (docs/statistics.md: Failures)."
+        )
     return notes
 
 
@@ -270,14 +277,17 @@ def _method_section(config: ExperimentConfig) -> list[str]:
         "",
         f"{what} Means are over seeds with a Student-t 95% "
         "interval. Every optimizer sees the same seeds, so differences against the baseline are paired "
-        "by seed, over the seeds where neither run failed: the paired Student-t 95% interval (unadjusted) "
+        "by seed, over the seeds both ran, a failed run at the worst value either arm reached: the paired "
+        "Student-t 95% interval (unadjusted) "
         "and the paired t-test, raw and Holm-adjusted over the optimizers compared with the baseline on "
         "that metric. **decision**: *better* / *worse* when the Holm-adjusted p < 0.05 (0.025 per "
         f"direction); *no difference shown* otherwise; *too few seeds* below {inference.MIN_SEEDS} paired "
         "seeds, where no decision is made. **MDE**: the smallest true difference these seeds and this "
         "spread would detect with 80% power at Holm's strictest level — a *no difference shown* only "
         "rules out differences of about that size. Failed runs (diverged or raised) are counted with an "
-        "exact (Clopper-Pearson) 95% interval of the failure rate and left out of means; in wins/seeds a "
+        "exact (Clopper-Pearson) 95% interval of the failure rate and left out of each optimizer's mean; a "
+        "comparison with one takes its direction from the sign-flip permutation test (the t-test runs over "
+        "its level on those spiky differences), and in wins/seeds a "
         f"failed run loses to a finite one. A percentile bootstrap interval is added from "
         f"{BOOTSTRAP_MIN_PAIRS} pairs on (below that it undercovers). Method: optimlab.stats.inference.",
         "",

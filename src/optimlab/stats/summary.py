@@ -2,13 +2,27 @@
 
 Every optimizer runs on the same seeds (same initial weights, same batch order), so optimizer −
 baseline differences are paired by seed. The paired comparison (optimlab.stats.inference) is
-the paired Student-t 95% interval and t-test over the seeds where neither run failed, with Holm's
+the paired Student-t 95% interval and t-test over the seeds both runs attempted, with Holm's
 adjustment over the optimizers compared against the same baseline on the same metric, and a
 decision (better / worse / no difference shown / too few seeds) from the same rule the paper
 verdicts use. A percentile bootstrap interval is kept as a secondary figure only from 30 pairs on
-(below that it undercovers). Failed runs (diverged or raised) are counted per optimizer with an
-exact (Clopper-Pearson) 95% interval of the failure rate, left out of means, and lose the per-seed
-win count to a finite run.
+(below that it undercovers).
+
+Failed runs (diverged, or raised: status error) are judged by the rule reproduce judges paper claims
+by, through the same functions: in the paired comparison a failed run counts at the worst value
+either arm reached on that metric over the compared seeds (inference.failed_at_worst; a seed where
+both failed is a tie, 0), so one failure never turns 10 seeds into "too few seeds" and an optimizer
+that diverges often can be "worse"; a comparison with a failed seed takes its direction p from the
+sign-flip permutation test (permutation.direction_p), exact for the symmetric differences two
+exchangeable arms give, where the t-test on those spiky differences runs slightly over its level.
+A seed missing from one arm (never run) stays out. mean_diff, the interval, the bootstrap, n_pairs
+and the MDE are all over these substituted differences, so the interval is centred on the mean whose
+sign the decision reports (the decision is the sign-flip test's, so near the edge the t-interval can
+still touch 0); it describes the differences with each failure scored as the worst result
+seen, not how the finished runs compare, and the comparison's note gives the mean and 95% interval
+over the seeds both arms finished beside it. In wins/losses/ties a failed run loses to a finished
+one. Each optimizer's own means and CIs (GroupSummary) leave its failed runs out; its failures are
+counted with an exact (Clopper-Pearson) 95% interval of the failure rate.
 """
 
 from __future__ import annotations
@@ -23,7 +37,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import stats
 
-from optimlab.stats import inference
+from optimlab.stats import inference, permutation
 
 __all__ = [
     "DEFAULT_METRICS",
@@ -142,15 +156,15 @@ class PairedComparison:
     label: str
     baseline: str
     metric: str
-    n_pairs: int  # seeds where both runs finished without diverging
+    n_pairs: int  # seeds both arms attempted (a failed run counts at the worst value; see the module text)
     mean_diff: float  # mean of (label − baseline) over those seeds
-    ci_low: float  # paired Student-t 95% CI of mean_diff (unadjusted)
+    ci_low: float  # paired Student-t 95% CI of mean_diff (unadjusted), over the same differences
     ci_high: float
     t_p: float  # paired t-test, two-sided, raw
     holm_p: float  # t_p Holm-adjusted over the optimizers compared with this baseline on this metric
     decision: str  # a value of DECISIONS
     mde: float  # smallest true |difference| this n and spread detect with 80% power (Holm's strictest level)
-    wins: int  # seeds where `label` beats the baseline (lower loss / higher other metrics)
+    wins: int  # seeds where `label` beats the baseline (lower loss / higher other metrics; a failed run loses)
     losses: int
     ties: int
     boot_low: float = math.nan  # percentile bootstrap 95% CI; only from BOOTSTRAP_MIN_PAIRS pairs on
@@ -284,19 +298,23 @@ def summarize(
             seeds = sorted(r.seed for r in done if r.diverged)
             notes.append(
                 f"{g.label} ({g.dataset}/{g.model}): {n_div} of {len(done)} runs diverged "
-                f"(seeds {seeds}); they are excluded from means, CIs and paired tests"
+                f"(seeds {seeds}); they are excluded from its means and CIs, and count at the worst value "
+                "either arm reached in the paired comparisons"
             )
         if g.n_errors:
             notes.append(
-                f"{g.label} ({g.dataset}/{g.model}): {g.n_errors} run(s) failed with an error (see runs/*.error.json)"
+                f"{g.label} ({g.dataset}/{g.model}): {g.n_errors} run(s) failed with an error (see runs/*.error.json); "
+                "they count at the worst value either arm reached in the paired comparisons"
             )
     paired: list[PairedComparison] = []
-    for dataset, model in dict.fromkeys((k[0], k[1]) for k in order):
+    labels_of: dict[tuple[str, str], list[str]] = {}  # (dataset, model) -> labels in order, in one pass
+    for k in order:
+        labels_of.setdefault(k[:2], []).extend([k[2]] if k[2] != baseline else [])
+    for (dataset, model), labels in labels_of.items():
         base_key = (dataset, model, baseline)
-        labels = [k[2] for k in order if k[:2] == (dataset, model) and k[2] != baseline]
         if base_key not in by_key or not labels:
             continue
-        base = {r.seed: r for r in by_key[base_key] if r.done}
+        base = _by_seed(by_key[base_key])
         for m in metrics:
             lower = m in lower_is_better
             margin = float(margins[m]) if margins and m in margins else math.nan  # opt-in: no default here
@@ -306,6 +324,59 @@ def summarize(
     if not any(g.label == baseline for g in groups):
         notes.append(f"baseline {baseline!r} has no runs: no paired comparisons")
     return Summary(groups, paired, notes, alpha)
+
+
+def _by_seed(runs: Sequence[RunRecord]) -> dict[int, RunRecord]:
+    """seed -> run, errored runs included (they count as failed); a finished run stands over an errored one."""
+    out: dict[int, RunRecord] = {}
+    for r in runs:
+        if r.seed not in out or not out[r.seed].done:
+            out[r.seed] = r
+    return out
+
+
+def _failed(r: RunRecord) -> bool:
+    return not r.done or r.diverged
+
+
+def _paired_row(
+    mine: dict[int, RunRecord], base: dict[int, RunRecord], metric: str, sign: float
+) -> tuple[np.ndarray, int, int, int, int, list[float]]:
+    """Oriented differences over the seeds both arms attempted, a failed run (diverged or raised) at the
+    worst value either arm reached (inference.failed_at_worst, as reproduce judges claims); wins, losses
+    and ties per seed, where a failed run loses to a finished one; the count of seeds with a failure;
+    and the oriented differences of the seeds both arms finished (for the note)."""
+    seeds = [
+        s
+        for s in sorted(set(mine) & set(base))
+        if all(_failed(r) or math.isfinite(_final(r, metric)) for r in (mine[s], base[s]))
+    ]  # a finished run without this metric leaves its seed out, as a missing one does
+    a = np.array([math.nan if _failed(mine[s]) else sign * _final(mine[s], metric) for s in seeds])
+    b = np.array([math.nan if _failed(base[s]) else sign * _final(base[s], metric) for s in seeds])
+    d = inference.failed_at_worst(a, b) if seeds else np.zeros(0)
+    fa, fb = np.isnan(a), np.isnan(b)
+    finite = ~(fa | fb)
+    wins = int(np.sum(fb & ~fa) + np.sum(finite & (d > 0)))
+    losses = int(np.sum(fa & ~fb) + np.sum(finite & (d < 0)))
+    ties = int(np.sum(fa & fb) + np.sum(finite & (d == 0)))
+    both_finished = [float(x) for x in d[finite]]
+    d = d[np.isfinite(d)]  # every run of both arms failed: no value to count them at, no difference
+    return d, wins, losses, ties, int(np.sum(~finite)), both_finished
+
+
+def _failure_note(k: int, p_flip: float, sign: float, both_finished: list[float], counted: bool) -> str:
+    """What a comparison with failed seeds says about them (the interval shown is over the substituted
+    differences). counted: False where every run of both arms failed (no value to count them at)."""
+    if not counted:
+        return f"{k} seed(s) with a diverged or errored run, and no finished run in either arm to compare"
+    fin = mean_ci([sign * x for x in both_finished])
+    interval = f", 95% CI [{fin.low:.4g}, {fin.high:.4g}]" if fin.n >= 2 else ""
+    alone = f"; the {fin.n} seed(s) both finished alone: mean {fin.mean:.4g}{interval}" if fin.n else ""
+    return (
+        f"{k} seed(s) with a diverged or errored run counted at the worst value either arm reached "
+        f"(a seed where both failed: a tie); the mean, interval and test are over those differences, the "
+        f"direction decided by the sign-flip permutation test (p {p_flip:.3g}){alone}"
+    )
 
 
 def _compare_family(
@@ -321,33 +392,21 @@ def _compare_family(
     lower: bool,
     margin: float = math.nan,
 ) -> list[PairedComparison]:
-    """One family: every label against the baseline on one metric (Holm over the labels)."""
+    """One family: every label against the baseline on one metric (Holm over the labels). A failed run
+    counts at the worst value either arm reached and a comparison with one takes its direction p from
+    the sign-flip test (optimlab.stats.permutation.direction_p), the rule reproduce judges claims by."""
     sign = -1.0 if lower else 1.0
-    rows: list[tuple[list[float], int, int, int, list[str]]] = []
-    for label in labels:
-        mine = {r.seed: r for r in by_key[(dataset, model, label)] if r.done}
-        wins = losses = ties = 0
-        d: list[float] = []
-        seeds = sorted(set(mine) & set(base))
-        for s in seeds:
-            r, q = mine[s], base[s]
-            if r.diverged or q.diverged:
-                wins += int(q.diverged and not r.diverged)
-                losses += int(r.diverged and not q.diverged)
-                ties += int(r.diverged and q.diverged)
-                continue
-            diff = _final(r, metric) - _final(q, metric)
-            d.append(diff)
-            wins, losses, ties = wins + int(sign * diff > 0), losses + int(sign * diff < 0), ties + int(diff == 0)
-        notes = paired_notes(d)
-        excluded = len(seeds) - len(d)
-        if excluded:
-            notes.insert(0, f"{excluded} seed(s) with a diverged run left out of the difference")
-        rows.append((d, wins, losses, ties, notes))
-    oriented = inference.family_array([[sign * x for x in r[0]] for r in rows])
-    j = inference.judge_family(oriented, alpha=alpha, min_seeds=min_seeds, margin=margin)
+    rows = [_paired_row(_by_seed(by_key[(dataset, model, label)]), base, metric, sign) for label in labels]
+    oriented = inference.family_array([list(r[0]) for r in rows])
+    has_failure = np.array([r[4] > 0 for r in rows])
+    p_dir = permutation.direction_p(oriented, has_failure)
+    j = inference.judge_family(oriented, alpha=alpha, min_seeds=min_seeds, margin=margin, p_direction=p_dir)
     out = []
-    for i, (label, (d, wins, losses, ties, notes)) in enumerate(zip(labels, rows)):
+    for i, (label, (od, wins, losses, ties, k_failed, both_finished)) in enumerate(zip(labels, rows)):
+        d = [sign * x for x in od]  # label − baseline, unoriented
+        notes = paired_notes(d)
+        if k_failed:
+            notes.insert(0, _failure_note(k_failed, float(p_dir[i]), sign, both_finished, bool(d)))
         lo, hi = sign * j.stats.low[i], sign * j.stats.high[i]
         boot = bootstrap_ci(d)
         out.append(
