@@ -341,7 +341,7 @@ def add_executor_flags(p: argparse.ArgumentParser) -> None:
         "--executor",
         choices=tuple(EXECUTORS),
         default="local",
-        help="where runs execute: local worker processes (default) or Ray tasks (see README, Sweeps on Ray)",
+        help="where runs execute: local worker processes (default) or Ray tasks (see docs/clusters.md)",
     )
     p.add_argument(
         "--ray-address",

@@ -66,7 +66,7 @@ def add_threads_flag(p: Any) -> None:
         type=threads_arg,
         metavar="N",
         help="torch intra-op threads per run (default: $OPTIMLAB_THREADS, else 1 for small models and "
-        "cores // workers for large ones; see README, Threads)",
+        "cores // workers for large ones; see docs/clusters.md)",
     )
 
 

@@ -146,7 +146,7 @@ class Judgement:
             "detect 80% of the time at Holm's strictest level, so *no difference shown* rules out differences of "
             "about that size, not smaller ones. failed: runs without a value, with the exact (Clopper-Pearson) 95% "
             "interval of the rate. The rule is optimlab.stats.inference.judge_family, the one behind `optimlab "
-            "compare` and the paper verdicts, so its error rates are those the README reports.",
+            "compare` and the paper verdicts, so its error rates are those docs/statistics.md reports.",
             "",
             f"`judgement.json`: one object per compared optimizer with the keys {', '.join(VERDICT_KEYS)} "
             "(diff, ci_low and ci_high in the metric's unit as given; p and p_holm raw and Holm-adjusted; null "

@@ -44,7 +44,7 @@ PATHS = (PER_TENSOR, FOREACH, TORCH_FUSED, COMPILED)
 # by default, and one holding a larger tensor the per-tensor loop: for small tensors the per-op Python
 # cost dominates, which foreach pays once per list; a larger tensor gains from the loop running all of a
 # step's passes over it while it is still in cache. Measured on the 62-, 324- and 3,600-tensor layouts
-# of benchmarks/bench_optimizers.py (the README's speed section).
+# of benchmarks/bench_optimizers.py (docs/speed.md).
 SMALL_TENSOR_NUMEL = 32768
 
 

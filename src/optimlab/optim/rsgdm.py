@@ -2,8 +2,8 @@ r"""RSGDM (Qin et al., "Reducing Bias in Deep Learning Optimization: The RSGDM A
 
 The paper's recurrences keep three buffers (m, z, g_prev). Unrolled, they are Nesterov momentum in
 EMA form with ONE buffer, so RSGDM here costs exactly what SGD(nesterov=True) costs: one state
-tensor per parameter, and by default one pass over memory on torch's own fused SGD kernel (the
-README's "Speed and memory").
+tensor per parameter, and by default one pass over memory on torch's own fused SGD kernel
+(docs/speed.md).
 
 Identity. With Δg_1 = 0 and m_0 = z_0 = 0, write m_t = (1 − β) Σ_{i=1..t} β^{t−i} g_i and let
 m̃_t = (1 − β) Σ_{i=2..t} β^{t−i} g_i be the same EMA with g_1 left out (m̃_1 = 0). Unrolling z,

@@ -136,6 +136,6 @@ def sample_notes(c: Claim, arm: Arms, d: np.ndarray, min_seeds: int) -> list[str
             notes.append(
                 f"the per-seed differences are skewed (sample skewness {oriented(c) * skew:+.2f}, long tail toward "
                 f"{tail} seeds): under skew the t-test's false verdicts point away from the long tail, mostly "
-                "from samples that do not look skewed, so this note is no safeguard (README: statistics)"
+                "from samples that do not look skewed, so this note is no safeguard (docs/statistics.md)"
             )
     return notes

@@ -57,8 +57,8 @@ def method_text(m: int | None) -> list[str]:
         "failed, and a note says when leaving the failed seeds out would change the verdict. The sign-flip "
         "permutation test (exact for differences symmetric about 0) is named where it would give another "
         "verdict than the t-test. Under skewed differences the t-test's false verdicts point away from the long "
-        "tail and mostly come from samples that do not look skewed. Method and measured error rates: README, "
-        "*Statistics*; code: optimlab.stats.inference.",
+        "tail and mostly come from samples that do not look skewed. Method and measured error rates: "
+        "docs/statistics.md; code: optimlab.stats.inference.",
     ]
 
 
