@@ -149,15 +149,6 @@ def kernel_ready(param: Tensor, grad: Tensor) -> bool:
     return param.is_contiguous() and grad.is_contiguous()
 
 
-def split_ready(params: list[Tensor], grads: list[Tensor]) -> tuple[list[int], list[int]]:
-    """(indices the kernel takes, indices left to the unfused path), by kernel_ready."""
-    ok: list[int] = []
-    rest: list[int] = []
-    for i, (p, g) in enumerate(zip(params, grads)):
-        (ok if kernel_ready(p, g) else rest).append(i)
-    return ok, rest
-
-
 def coefficients(
     lr: float,
     weight_decay: float = 0.0,
