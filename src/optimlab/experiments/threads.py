@@ -36,10 +36,14 @@ def available_cores() -> int:
 def forward_macs(config: TrainConfig) -> int:
     """Multiply-accumulates of one forward pass of one sample, as the run's task estimates them without
     reading the data (Task.forward_macs: image tasks from the shape the data set's registry line declares).
-    Counted once per distinct config in a process: a sweep asks for every run."""
+    Counted once per data/model recipe in a process: a sweep (or a tune's lr grid) asks for every run,
+    and the optimizer and its hyperparameters do not change the model."""
     from optimlab.tasks import get_task
 
-    key = json.dumps(config.to_dict(), sort_keys=True, default=str)
+    recipe = config.to_dict()
+    recipe.pop("optimizer", None)
+    recipe.pop("hparams", None)
+    key = json.dumps(recipe, sort_keys=True, default=str)
     if key not in _MACS:
         if len(_MACS) >= 256:
             _MACS.clear()

@@ -201,6 +201,7 @@ class WGD(Optimizer):
                 "False to wrap it generically"
             )
         self.base = base
+        self._rule = step_rule(base)  # the base's type is fixed: its step rule (or None) is decided once
         self.fused = fused is not False  # False: always the wrapped base.step()
         self._wgd_defaults = {
             "wgd_mode": _check_mode(mode),
@@ -294,7 +295,7 @@ class WGD(Optimizer):
     def _plan(self) -> dict[int, tuple[bool, Dispatch, list[Tensor], list[Tensor]]]:
         """Every group: (own step?, path and reason, its params with gradients). When one group is wrapped,
         every group is: base.step() steps them all."""
-        rule = step_rule(self.base)
+        rule = self._rule
         plans = {}
         for gi, group in enumerate(self.param_groups):
             params, grads = gather_grads(group, "WGD")
@@ -344,7 +345,7 @@ class WGD(Optimizer):
         plans = self._plan()  # THE decision of this step, per group
         self.last_dispatch = {gi: d for gi, (_, d, params, _) in plans.items() if params}
         if all(own for own, _, _, _ in plans.values()):
-            rule = step_rule(self.base)
+            rule = self._rule
             assert rule is not None  # a group runs WGD's own step only through a step rule
             for gi, (_, d, params, grads) in plans.items():
                 if not params:
@@ -352,7 +353,7 @@ class WGD(Optimizer):
                 if d.path == COMPILED:
                     compiled_step(self.base, self.param_groups[gi], params, grads)
                 else:
-                    own_step(rule, self.param_groups[gi], params, grads, d.path, _centre_if_eligible)
+                    own_step(self.base, rule, self.param_groups[gi], params, grads, d.path, _centre_if_eligible)
             return loss
         restore: list[tuple[dict[str, Any], float]] = []
         before: list[tuple[Tensor, Tensor, str]] = []

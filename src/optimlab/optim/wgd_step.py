@@ -56,6 +56,7 @@ from optimlab.optim.dispatch import (
 from optimlab.optim.rsgdm import RSGDM
 from optimlab.optim.sgdm_ema import SGDMEMA
 from optimlab.optim.wgd_compiled import ADAM_BASES, adam_state, compiled_refusal, kernel_base
+from optimlab.optim.wgd_decay import folds_coupled_decay, maximizes
 
 # torch's public functional Adam, bound as a name of this module: the seam the path tests spy on
 torch_adam = _torch_adam
@@ -179,15 +180,22 @@ def _centre_batched(params: list[Tensor], grads: list[Tensor], group: dict[str, 
 
 
 def own_step(
-    rule: StepRule, group: dict[str, Any], params: list[Tensor], grads: list[Tensor], path: str, centre: Centre
+    base: Optimizer,
+    rule: StepRule,
+    group: dict[str, Any],
+    params: list[Tensor],
+    grads: list[Tensor],
+    path: str,
+    centre: Centre,
 ) -> None:
     """WGD's own step of one group on `path` (not compiled: wgd_compiled): fold the decay into p.grad,
     centre it in place, then the base's update with the decay it still applies (0 when folded)."""
     wd = float(group.get("weight_decay", 0.0) or 0.0)
     whiten = group["wgd_mode"] != "none"
     # coupled decay is folded into g before centring; under mode "none" the base applies its own
-    fold = wd if whiten and not group.get("decoupled_weight_decay") else 0.0
-    sign = -1.0 if group.get("maximize", False) else 1.0
+    # which decay is coupled L2 and which way the base steps: wgd_decay's one table, as the wrapped path
+    fold = wd if whiten and folds_coupled_decay(base, group) else 0.0
+    sign = -1.0 if maximizes(base, group) else 1.0
     base_group = {**group, "weight_decay": wd - fold}
     if path == PER_TENSOR:  # each tensor folded, centred and updated while it is in cache
         for p, g in zip(params, grads):
