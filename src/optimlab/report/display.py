@@ -124,3 +124,8 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], cell: 
 
 def dataset_title(name: str) -> str:
     return DATASET_TITLES.get(name, name)
+
+
+def display_name(label: str, optimizer: str) -> str:
+    """How tables and figures name an optimizer: its label, with the registry name when they differ."""
+    return label if label == optimizer else f"{label} [{optimizer}]"

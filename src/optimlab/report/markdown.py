@@ -22,6 +22,7 @@ from optimlab.experiments.results import RunResult, load_experiment
 from optimlab.report.display import (
     CLIP_MARK,
     CLIP_NOTE,
+    display_name,
     fmt_ci,
     fmt_p,
     fmt_rate,
@@ -90,10 +91,6 @@ def fmt_diff(p: PairedComparison) -> tuple[str, str]:
         else f"[{fmt_value(p.metric, p.ci_low, True)}, {fmt_value(p.metric, p.ci_high, True)}]"
     )
     return fmt_value(p.metric, p.mean_diff, True), ci
-
-
-def display_name(label: str, optimizer: str) -> str:
-    return label if label == optimizer else f"{label} [{optimizer}]"
 
 
 def compare_table(

@@ -17,7 +17,7 @@ from matplotlib.ticker import LogFormatter, MaxNLocator
 
 from optimlab.experiments.config import ExperimentConfig
 from optimlab.experiments.results import RunResult
-from optimlab.report.display import is_percent, metric_title
+from optimlab.report.display import display_name, is_percent, metric_title
 from optimlab.stats.summary import GroupSummary
 from optimlab.tasks import get_task, known_metrics
 
@@ -39,10 +39,6 @@ def _bounds(metric: str, scale: float) -> tuple[float, float]:
     """The metric's possible range in plotted units (accuracy: 0-100 %): a band or bar is clipped to it."""
     m = known_metrics().get(metric)
     return (m.low * scale, m.high * scale) if m is not None else (-math.inf, math.inf)
-
-
-def _name(label: str, optimizer: str) -> str:
-    return label if label == optimizer else f"{label} [{optimizer}]"
 
 
 def learning_curves(runs: Sequence[RunResult], config: ExperimentConfig, path: Path) -> Path | None:
@@ -68,7 +64,12 @@ def learning_curves(runs: Sequence[RunResult], config: ExperimentConfig, path: P
             mean, std = y.mean(axis=0), (y.std(axis=0, ddof=1) if len(y) > 1 else np.zeros(n))
             x = np.arange(1, n + 1)
             ax.plot(
-                x, mean, color=series_color(i), label=f"{_name(opt.label, opt.name)} (n={len(y)})", marker="o", ms=3
+                x,
+                mean,
+                color=series_color(i),
+                label=f"{display_name(opt.label, opt.name)} (n={len(y)})",
+                marker="o",
+                ms=3,
             )
             band = np.clip(mean - std, lo, hi), np.clip(mean + std, lo, hi)  # no band past 100 %
             ax.fill_between(x, *band, color=series_color(i), alpha=0.18, linewidth=0)
@@ -116,7 +117,7 @@ def final_strip(groups: Sequence[GroupSummary], metric: str, order: Sequence[str
                 fontsize=8,
                 color="red",
             )
-    ax.set_xticks(range(len(groups)), [_name(g.label, g.optimizer) for g in groups], rotation=20, ha="right")
+    ax.set_xticks(range(len(groups)), [display_name(g.label, g.optimizer) for g in groups], rotation=20, ha="right")
     unit = " %" if is_percent(metric) else ""
     ax.set(ylabel=f"final test {metric}{unit}", title=f"final test {metric}: seeds (dots), mean and 95% CI (bar)")
     ax.grid(axis="y", alpha=0.3)
@@ -136,7 +137,7 @@ def step_times(groups: Sequence[GroupSummary], order: Sequence[str], path: Path)
         [(g.step_time_s.high - g.step_time_s.mean) * 1e3 if math.isfinite(g.step_time_s.high) else 0.0 for g in groups],
     ]
     ax.bar(range(len(groups)), means, yerr=err, capsize=4, color=[series_color(order.index(g.label)) for g in groups])
-    ax.set_xticks(range(len(groups)), [_name(g.label, g.optimizer) for g in groups], rotation=20, ha="right")
+    ax.set_xticks(range(len(groups)), [display_name(g.label, g.optimizer) for g in groups], rotation=20, ha="right")
     ax.set_ylabel("ms per step")
     # wall times depend on what else the machine ran at the time, which no run records
     ax.set_title(

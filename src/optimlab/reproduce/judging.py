@@ -99,7 +99,7 @@ def judge_claims(
     failed = np.array([a.has_failures for a in arms])
     p_dir = permutation.direction_p(d, failed)
     j = inference.judge_family(d, deltas, alpha, min_seeds, margin=margins, p_direction=p_dir)
-    flip = _sign_flip(d)
+    flip = permutation.direction_p(d, np.ones(d.shape[0], dtype=bool))  # every claim's sign-flip p
     other_p = np.where(failed, j.stats.p_two, flip)  # the test that did not decide, as a companion
     companion = inference.judge_family(d, deltas, alpha, min_seeds, margin=margins, p_direction=other_p)
     out = []
@@ -137,16 +137,6 @@ def _paper_delta(
     return oriented(c) * (po - pb)
 
 
-def _sign_flip(d: np.ndarray) -> np.ndarray:
-    """Each claim's two-sided sign-flip permutation p over its finite differences (NaN: no spread)."""
-    out = np.full(d.shape[0], np.nan)
-    for i, row in enumerate(d):
-        x = row[np.isfinite(row)]
-        if x.size >= 2 and not inference.is_tied(x):
-            out[i] = float(permutation.sign_flip_p(x))
-    return out
-
-
 def _claim_result(
     c: Claim,
     arm: Arms,
@@ -158,7 +148,8 @@ def _claim_result(
 ) -> ClaimResult:
     sign = oriented(c)
     x = j.stats.mean[i]  # oriented
-    raw = [sign * v for v in arm.differences(sign)]
+    od = arm.differences(sign)  # oriented differences, failed seeds at the worst value
+    raw = [sign * v for v in od]
     n = len(raw)
     lo, hi = sign * j.stats.low[i], sign * j.stats.high[i]
     sd = inference.sd_upper(float(j.stats.sd[i]), n)
@@ -177,8 +168,8 @@ def _claim_result(
         verdict=inference.VERDICTS[j.code[i]],
         mde=inference.mde(sd, n, m, j.alpha),
         seeds_needed=inference.seeds_needed(delta, sd, m, j.alpha) if math.isfinite(delta) else None,
-        wins=sum(v > 0 for v in arm.differences(sign)),
-        losses=sum(v < 0 for v in arm.differences(sign)),
+        wins=sum(v > 0 for v in od),
+        losses=sum(v < 0 for v in od),
         failures=(
             failure_rate(len(arm.fail_mine), len(set(arm.mine) | arm.fail_mine)),
             failure_rate(len(arm.fail_base), len(set(arm.base) | arm.fail_base)),
