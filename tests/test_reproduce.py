@@ -14,9 +14,9 @@ from optimlab.cli.reproduce import add_parser
 from optimlab.experiments.config import ExperimentConfig
 from optimlab.experiments.results import RunResult
 from optimlab.reproduce.catalog import Claim, list_paper_experiments, load_paper_experiment
-from optimlab.reproduce.judging import Judged
+from optimlab.reproduce.judging import Judged, judge_claim, judge_claims
 from optimlab.reproduce.run import ReproduceError, Reproduction, find_cifar10_subset, reproduce, resolve_config
-from optimlab.reproduce.verdict import (
+from optimlab.stats.inference import (
     CONTRADICTED,
     EQUIVALENT,
     INCONCLUSIVE,
@@ -25,8 +25,6 @@ from optimlab.reproduce.verdict import (
     SURVIVES_SMALLER,
     TOO_FEW,
     VERDICTS,
-    judge_claim,
-    judge_claims,
 )
 from optimlab.train.config import History
 

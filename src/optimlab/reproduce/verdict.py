@@ -26,20 +26,10 @@ from typing import Any
 
 from optimlab.report.display import DATASET_TITLES, claim_label, fmt_ci, fmt_interval, fmt_p, fmt_rate, fmt_value
 from optimlab.reproduce.catalog import PaperExperiment
-from optimlab.reproduce.claim_runs import run_value, values_by_seed
-from optimlab.reproduce.judging import (
-    ClaimResult,
-    Judged,
-    TunedClaims,
-    judge_all,
-    judge_claim,
-    judge_claims,
-    judge_folder,
-)
+from optimlab.reproduce.judging import ClaimResult, Judged, TunedClaims, judge_folder
 from optimlab.reproduce.provenance import judge_name, setting_lines, stand_in_title
 from optimlab.reproduce.verdict_notes import companion_lines, magnitude_absent_lines, method_text, sequential_text
 from optimlab.stats.inference import (
-    CONTRADICTED,
     EQUIVALENT,
     INCONCLUSIVE,
     SMALLER,
@@ -51,23 +41,6 @@ from optimlab.stats.inference import (
 from optimlab.stats.summary import MeanCI
 
 __all__ = [
-    "CONTRADICTED",
-    "EQUIVALENT",
-    "INCONCLUSIVE",
-    "SMALLER",
-    "SURVIVES",
-    "SURVIVES_SMALLER",
-    "TOO_FEW",
-    "VERDICTS",
-    "ClaimResult",
-    "Judged",
-    "TunedClaims",
-    "judge_all",
-    "judge_claim",
-    "judge_claims",
-    "judge_folder",
-    "run_value",
-    "values_by_seed",
     "render",
     "write_verdict",
     "claims_table",
